@@ -1,0 +1,121 @@
+# cairn: GNU make at the top. `make` builds the libraries, `make test` runs
+# every test, `make bench` runs the benchmarks, `make install PREFIX=...`.
+
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+SOMAJOR := 0
+
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+# Flags that matter for an allocator: no builtin assumptions about malloc,
+# initial-exec TLS (the general-dynamic model calls malloc on first access),
+# hidden symbols with the public API exported explicitly.
+ALLOC_CFLAGS := -std=gnu11 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden \
+	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
+	-fno-builtin-calloc -fno-builtin-realloc -fno-strict-aliasing \
+	-fexceptions -Iinclude -Isrc -Ibuild/gen
+LIB_LDFLAGS  := -shared -Wl,-soname,libcairn.so.$(SOMAJOR) \
+	-Wl,--version-script=src/api/exports.map -Wl,-z,now
+
+SRC := $(wildcard src/os/*.c src/core/*.c src/control/*.c src/api/*.c)
+OBJ := $(SRC:%.c=build/obj/%.o)
+DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
+GEN := build/gen/sizeclass_table.h
+
+.PHONY: all test bench install clean format format-check dlopen
+all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
+
+$(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
+	@mkdir -p $(dir $@) build/tools
+	$(CC) -O1 -Isrc -o build/tools/gen_sizeclass $<
+	build/tools/gen_sizeclass > $@.tmp && mv $@.tmp $@
+
+build/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -c -o $@ $<
+
+# The variant that is safe to dlopen: no static TLS at all, the thread heap
+# is found through a pthread key (a little slower on the fast path).
+build/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
+
+lib/libcairn.so.$(SOMAJOR): $(OBJ) src/api/exports.map
+	@mkdir -p lib
+	$(CC) $(LIB_LDFLAGS) -o $@ $(OBJ) -lpthread
+
+lib/libcairn.so: lib/libcairn.so.$(SOMAJOR)
+	ln -sf libcairn.so.$(SOMAJOR) $@
+
+lib/libcairn-dlopen.so: $(DLOPEN_OBJ) src/api/exports.map
+	@mkdir -p lib
+	$(CC) $(LIB_LDFLAGS:libcairn.so.$(SOMAJOR)=libcairn-dlopen.so) -o $@ $(DLOPEN_OBJ) -lpthread
+
+lib/libcairn.a: $(OBJ)
+	@mkdir -p lib
+	rm -f $@ && ar rcs $@ $(OBJ)
+
+dlopen: lib/libcairn-dlopen.so
+
+# ---------------------------------------------------------------- tests
+# Every file under tests/ is a test, found by folder:
+#   unit/*.c         white-box tests of the internals, linked with libcairn.a
+#   api/ death/ stress/ *.c *.cc   linked with -lcairn (the shared library)
+#   programs/*.sh    real programs run with cairn preloaded
+TEST_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter \
+	-fno-builtin -Iinclude -Itests -pthread
+TEST_CXXFLAGS := -std=gnu++17 -O1 -g -Wall -Wextra -Wno-unused-parameter \
+	-fno-builtin -Iinclude -Itests -pthread
+TEST_LINK := -Llib -lcairn -Wl,-rpath,$(CURDIR)/lib -ldl
+
+UNIT_T   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/unit/*.c))
+C_T      := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/api/*.c tests/death/*.c tests/stress/*.c))
+CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/death/*.cc tests/stress/*.cc))
+HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
+SCRIPT_T := $(wildcard tests/programs/*.sh)
+
+build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< lib/libcairn.a -ldl
+
+build/tests/%: tests/%.c lib/libcairn.so tests/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
+
+build/tests/%: tests/%.cc lib/libcairn.so tests/check.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $< $(TEST_LINK)
+
+build/tests/helpers/%.so: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -shared -fPIC -o $@ $<
+
+test: all $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS)
+	@tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T)
+
+# ---------------------------------------------------------------- bench
+bench: all
+	@$(MAKE) --no-print-directory -C bench run ROOT=$(CURDIR) QUICK=$(QUICK)
+
+# ---------------------------------------------------------------- install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 lib/libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcairn.so
+	install -m 755 lib/libcairn-dlopen.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/libcairn.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/cairn.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		cairn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cairn.pc
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h include/*.h tools/*.c)
+
+format-check:
+	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h include/*.h tools/*.c)
+
+clean:
+	rm -rf build lib

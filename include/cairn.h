@@ -1,0 +1,58 @@
+/* cairn: a general-purpose memory allocator.
+ *
+ * Linking with -lcairn (or preloading libcairn.so) replaces malloc and
+ * friends for the whole process: every function below, the glibc aliases
+ * (__libc_malloc and the rest) and every C++ operator new/delete form hand
+ * out memory that any of the others accept.
+ *
+ * Size ranges, which decide how a block is served:
+ *   small  1 B .. 32 KiB    slabs of equal blocks, 4 size classes a doubling
+ *   large  32 KiB .. 1 MiB  page runs inside 2 MiB chunks
+ *   huge   above 1 MiB      a mapping of its own, aligned to 2 MiB
+ * Every block is at least 16-byte aligned.
+ *
+ * Options come from the MALLOC_CONF environment variable or from a
+ * `const char *malloc_conf = "...";` the program defines, written as
+ * "name:value,name:value" with jemalloc's option names. */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+#define CAIRN_VERSION       "0.1.0"
+
+void *malloc(size_t size);
+void free(void *ptr);
+void *calloc(size_t nmemb, size_t size);
+void *realloc(void *ptr, size_t size);
+void *reallocarray(void *ptr, size_t nmemb, size_t size);
+int posix_memalign(void **memptr, size_t alignment, size_t size);
+void *aligned_alloc(size_t alignment, size_t size);
+void *memalign(size_t alignment, size_t size);
+void *valloc(size_t size);
+void *pvalloc(size_t size);
+size_t malloc_usable_size(void *ptr);
+
+/* C23: free with the size (and alignment) the block was requested with. */
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* Options a program may compile in; MALLOC_CONF is read after it, so the
+ * environment wins. */
+extern const char *malloc_conf;
+
+/* The library's version string, "0.1.0". */
+const char *cairn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

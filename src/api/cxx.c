@@ -1,0 +1,111 @@
+/* The 20 C++ operator new/delete forms, written in C so that the library
+ * needs no C++ runtime.
+ *
+ * operator new runs the standard loop: on failure call the installed
+ * new-handler and retry; with no handler, throw std::bad_alloc (the nothrow
+ * forms return NULL). The handler and the throw come from libstdc++ through
+ * weak references, resolved when the program has a C++ runtime; a C program
+ * never calls these. If libstdc++ only arrives later through
+ * dlopen(RTLD_LOCAL) the references stay unresolved and a failing throwing
+ * new reports and aborts. This file is compiled with unwind tables
+ * (-fexceptions) so a std::bad_alloc thrown by the handler or by
+ * __throw_bad_alloc unwinds through it. */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "api/entry.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef void (*new_handler_fn)(void);
+extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+static NOINLINE void *new_failed(size_t n, size_t align, bool nothrow)
+{
+	for (;;) {
+		new_handler_fn handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+		if (handler == NULL) {
+			if (nothrow)
+				return NULL;
+			if (_ZSt17__throw_bad_allocv)
+				_ZSt17__throw_bad_allocv();
+			cairn_message("operator new: out of memory and no C++ runtime to throw "
+				      "std::bad_alloc",
+				      (const char *)NULL);
+			abort();
+		}
+		handler();
+		void *p = align ? cairn_alloc_aligned(align, n) : cairn_alloc(n);
+		if (p != NULL)
+			return p;
+	}
+}
+
+static ALWAYS_INLINE void *op_new(size_t n, bool nothrow)
+{
+	void *p = cairn_alloc(n);
+	return likely(p != NULL) ? p : new_failed(n, 0, nothrow);
+}
+
+static ALWAYS_INLINE void *op_new_aligned(size_t n, size_t align, bool nothrow)
+{
+	void *p = cairn_alloc_aligned(align, n);
+	return likely(p != NULL) ? p : new_failed(n, align, nothrow);
+}
+
+struct nothrow_t;
+
+EXPORT void *_Znwm(size_t n)
+{
+	return op_new(n, false);
+}
+EXPORT void *_Znam(size_t n)
+{
+	return op_new(n, false);
+}
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const struct nothrow_t *t)
+{
+	return op_new(n, true);
+}
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const struct nothrow_t *t)
+{
+	return op_new(n, true);
+}
+EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t align)
+{
+	return op_new_aligned(n, align, false);
+}
+EXPORT void *_ZnamSt11align_val_t(size_t n, size_t align)
+{
+	return op_new_aligned(n, align, false);
+}
+EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const struct nothrow_t *t)
+{
+	return op_new_aligned(n, align, true);
+}
+EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const struct nothrow_t *t)
+{
+	return op_new_aligned(n, align, true);
+}
+
+/* Every delete form frees the same way: the size and alignment a sized or
+ * aligned delete passes are not needed to find the block. */
+#define DELETE(name, ...)                                                                          \
+	EXPORT void name(void *p, ##__VA_ARGS__)                                                   \
+	{                                                                                          \
+		cairn_free(p, "free");                                                             \
+	}
+
+DELETE(_ZdlPv)
+DELETE(_ZdaPv)
+DELETE(_ZdlPvm, size_t n)
+DELETE(_ZdaPvm, size_t n)
+DELETE(_ZdlPvRKSt9nothrow_t, const struct nothrow_t *t)
+DELETE(_ZdaPvRKSt9nothrow_t, const struct nothrow_t *t)
+DELETE(_ZdlPvSt11align_val_t, size_t align)
+DELETE(_ZdaPvSt11align_val_t, size_t align)
+DELETE(_ZdlPvmSt11align_val_t, size_t n, size_t align)
+DELETE(_ZdaPvmSt11align_val_t, size_t n, size_t align)
+DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t align, const struct nothrow_t *t)
+DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const struct nothrow_t *t)

@@ -1,0 +1,46 @@
+/* The two entry points every exported allocation function is built on, and
+ * the out-of-line paths behind them. Shared by malloc.c and cxx.c so the C++
+ * operators get the same inlined fast path as malloc and free.
+ *
+ * malloc(n), n <= 1024, on the thread-cache path:
+ *   heap = TLS load; class = table[(n + 15) >> 4]; block = heap->bin[class];
+ *   test block; subtract n from the event counter and test it;
+ *   bin = block->next; clear the block's free mark.
+ * free(p) on the thread-cache path:
+ *   entry = page map[p >> 21] (after a bound check); test it is a chunk;
+ *   span = chunk->spans[chunk->page_span[page of p]];
+ *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
+ *   boundary); p's free mark != span (not already free); span->used > 1;
+ *   push p onto span->local_free; used--.
+ * Neither takes a lock, an atomic read-modify-write or a call. */
+#ifndef CAIRN_ENTRY_H
+#define CAIRN_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/heap.h"
+
+void *cairn_alloc_medium(size_t n) HIDDEN;
+void *cairn_alloc_aligned(size_t align, size_t n) HIDDEN;
+void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
+
+static ALWAYS_INLINE void *cairn_alloc(size_t n)
+{
+	if (likely(n <= LOOKUP_MAX))
+		return heap_pop(heap_self(), sc_lookup16[(n + 15) >> 4], n);
+	return cairn_alloc_medium(n);
+}
+
+static ALWAYS_INLINE void cairn_free(void *p, const char *fn)
+{
+	uintptr_t entry = pagemap_get((uintptr_t)p);
+	if (likely(entry & MAP_CHUNK)) {
+		struct chunk *c = (struct chunk *)(entry - MAP_CHUNK);
+		if (likely(heap_free_fast(heap_self(), chunk_span_of(c, (uintptr_t)p), p)))
+			return;
+	}
+	cairn_free_slow(p, entry, fn);
+}
+
+#endif

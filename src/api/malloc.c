@@ -1,0 +1,558 @@
+/* The exported C allocation functions, bootstrap, fork handlers and thread
+ * exit. The fast paths are in entry.h and core/heap.h; everything here is
+ * either a thin exported wrapper or a slow path. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "api/entry.h"
+#include "cairn.h"
+#include "control/conf.h"
+#include "core/arena.h"
+#include "core/huge.h"
+#include "core/meta.h"
+#include "os/os.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* A program may define its own; the executable's definition wins. */
+EXPORT const char *malloc_conf __attribute__((weak)) = NULL;
+
+/* ------------------------------------------------------------ bootstrap
+ *
+ * The first allocation may come from the dynamic loader, from another
+ * library's constructor or from a thread racing main: every slow path
+ * calls ensure_init(). Initialisation runs under init_lock; calls back into
+ * malloc from inside it (pthread_atfork may allocate) are served from
+ * arena 0's shared heap, which exists before anything that could recurse. */
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static _Atomic int init_state;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t init_thread; /* Guarded by init_lock. */
+static bool core_ready;
+static bool use_thread_heaps;
+
+static void thread_exit(void *v);
+static void prefork(void);
+static void postfork_parent(void);
+static void postfork_child(void);
+
+static COLD bool init_slow(void)
+{
+	if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_RUNNING &&
+	    pthread_equal(init_thread, pthread_self()))
+		return core_ready;
+	int saved = errno;
+	pthread_mutex_lock(&init_lock);
+	if (atomic_load_explicit(&init_state, memory_order_relaxed) == INIT_DONE) {
+		pthread_mutex_unlock(&init_lock);
+		return true;
+	}
+	init_thread = pthread_self();
+	atomic_store_explicit(&init_state, INIT_RUNNING, memory_order_release);
+
+	os_init();
+	conf_init(malloc_conf);
+	if (cairn_conf.narenas == 0)
+		cairn_conf.narenas = os_ncpus();
+	/* Thread heaps cache classes up to tcache_max; junk and zero fill on
+	 * slow paths only, so they turn thread heaps off altogether. */
+	int max_class = -1;
+	for (int c = 0; c < SC_NSMALL && sc_size[c] <= cairn_conf.tcache_max; c++)
+		max_class = c;
+	cairn_tcache_max_class = max_class;
+	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
+
+	if (!pagemap_init() || !arenas_init(cairn_conf.narenas)) {
+		atomic_store_explicit(&init_state, INIT_NONE, memory_order_release);
+		pthread_mutex_unlock(&init_lock);
+		errno = ENOMEM;
+		return false;
+	}
+	core_ready = true;
+	if (pthread_key_create(&cairn_heap_key, thread_exit) == 0)
+		atomic_store_explicit(&cairn_heap_key_ready, 1, memory_order_release);
+	else
+		use_thread_heaps = false;
+	pthread_atfork(prefork, postfork_parent, postfork_child);
+	if (cairn_conf.confirm_conf)
+		conf_print();
+	atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+	pthread_mutex_unlock(&init_lock);
+	errno = saved;
+	return true;
+}
+
+static ALWAYS_INLINE bool ensure_init(void)
+{
+	return likely(atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE) ||
+	       init_slow();
+}
+
+/* Initialise before main even if nothing allocated yet, so confirm_conf
+ * reports and option errors show up at start-up. */
+__attribute__((constructor)) static void cairn_constructor(void)
+{
+	ensure_init();
+}
+
+static void thread_exit(void *v)
+{
+	struct heap *h = v;
+	if (h != NULL && h->kind == HEAP_THREAD)
+		heap_abandon(h);
+	/* Allocations from destructors that run after this one are served by
+	 * the shared heaps; re-setting the key keeps that state for them. */
+	heap_set_self(&cairn_heap_dead);
+}
+
+/* An arena for a thread with no heap: threads are told apart by their
+ * stacks, which lie megabytes apart. */
+static struct arena *arena_unattached(void)
+{
+	uintptr_t x = (uintptr_t)__builtin_frame_address(0) >> 21;
+	return &cairn_arenas[(x * 0x9e3779b97f4a7c15ull >> 32) % cairn_narenas];
+}
+
+static struct arena *arena_of_caller(void)
+{
+	struct heap *h = heap_self();
+	return h->kind == HEAP_THREAD ? h->arena : arena_unattached();
+}
+
+static COLD void fill_new(void *p, size_t len)
+{
+	if (cairn_conf.zero)
+		memset(p, 0, len);
+	else if (cairn_conf.junk & JUNK_ALLOC)
+		memset(p, 0xa5, len);
+}
+
+void *cairn_alloc_unattached(unsigned cls, size_t size)
+{
+	if (!ensure_init())
+		return NULL;
+	struct heap *h = heap_self();
+	if (h == &cairn_heap_empty && use_thread_heaps &&
+	    atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE) {
+		h = heap_acquire();
+		if (h != NULL) {
+			heap_set_self(h);
+			return heap_pop(h, cls, size);
+		}
+	}
+	void *p = heap_shared_alloc(arena_unattached(), cls);
+	if (p == NULL)
+		errno = ENOMEM;
+	else if (unlikely(cairn_conf.junk || cairn_conf.zero))
+		fill_new(p, sc_size[cls]);
+	return p;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static size_t large_pages(size_t n)
+{
+	if (n <= SMALL_MAX)
+		return (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	return sc_size[sc_lookup8k[(n + 8191) >> 13]] >> PAGE_SHIFT;
+}
+
+static void *alloc_large(size_t n, size_t align_pages)
+{
+	struct span *s = arena_alloc_run(arena_of_caller(), large_pages(n), align_pages);
+	if (s == NULL)
+		return NULL;
+	if (unlikely(cairn_conf.junk || cairn_conf.zero))
+		fill_new((void *)s->start, span_bytes(s));
+	return (void *)s->start;
+}
+
+static NOINLINE void *alloc_big(size_t n)
+{
+	if (unlikely(n > PTRDIFF_MAX) || !ensure_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_alloc(n, CHUNK_SIZE, cairn_conf.zero);
+	if (p == NULL)
+		errno = ENOMEM;
+	return p;
+}
+
+void *cairn_alloc_medium(size_t n)
+{
+	if (likely(n <= SMALL_MAX))
+		return heap_pop(heap_self(), sc_lookup128[(n + 127) >> 7], n);
+	return alloc_big(n);
+}
+
+void *cairn_alloc_aligned(size_t align, size_t n)
+{
+	if (align <= 16)
+		return cairn_alloc(n);
+	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) ||
+	    !ensure_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t want = n > align ? n : align;
+	if (align <= PAGE_SIZE && want <= SMALL_MAX) {
+		/* Slabs start on a page and tile it exactly, so every block of a
+		 * class whose size is a multiple of align is aligned. */
+		unsigned c = want <= LOOKUP_MAX ? sc_lookup16[(want + 15) >> 4]
+						 : sc_lookup128[(want + 127) >> 7];
+		while (c < SC_NSMALL && (sc_size[c] & (align - 1)) != 0)
+			c++;
+		if (c < SC_NSMALL)
+			return heap_pop(heap_self(), c, n);
+	}
+	void *p = NULL;
+	if (align < CHUNK_SIZE && n <= LARGE_MAX) {
+		size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
+		p = alloc_large(n, align_pages);
+	}
+	if (p == NULL)
+		p = huge_alloc(n, align, cairn_conf.zero);
+	if (p == NULL)
+		errno = ENOMEM;
+	return p;
+}
+
+/* ------------------------------------------------------------ lookup
+ *
+ * Every path that takes a pointer from the program (free's slow path,
+ * realloc, malloc_usable_size) resolves it here and stops the program with
+ * one line on stderr if cairn did not hand it out, if it points inside a
+ * block, or if the block is already free. */
+
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
+
+struct block {
+	enum block_kind kind;
+	struct span *span;
+	struct huge *huge;
+	size_t usable;
+};
+
+__attribute__((noreturn, cold)) static void report_freed(const char *fn, const void *p)
+{
+	if (strcmp(fn, "free") == 0)
+		cairn_fatal_ptr(fn, "double free of", p, "");
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (already freed)");
+}
+
+__attribute__((noreturn, cold)) static void report_foreign(const char *fn, const void *p)
+{
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (not allocated by cairn)");
+}
+
+__attribute__((noreturn, cold)) static void report_interior(const char *fn, const void *p)
+{
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (inside a block, not its start)");
+}
+
+static struct block block_lookup(void *p, uintptr_t entry, const char *fn)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct block b = {0};
+	if (entry == 0)
+		report_foreign(fn, p);
+	if (entry & MAP_HUGE) {
+		struct huge *h = huge_of(entry);
+		if (a < h->addr || a >= h->addr + h->size)
+			report_foreign(fn, p);
+		if (!h->live)
+			report_freed(fn, p);
+		if (a != h->addr)
+			report_interior(fn, p);
+		b.kind = BLOCK_HUGE;
+		b.huge = h;
+		b.usable = h->size;
+		return b;
+	}
+	struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), a);
+	switch (s->state) {
+	case SPAN_SMALL:
+		if ((uint64_t)(uint32_t)(a - s->start) * s->div_magic >= s->div_magic)
+			report_interior(fn, p);
+		if (((void **)p)[1] == (void *)s)
+			report_freed(fn, p);
+		b.kind = BLOCK_SMALL;
+		b.usable = sc_size[s->cls];
+		break;
+	case SPAN_LARGE:
+		if (a != s->start)
+			report_interior(fn, p);
+		b.kind = BLOCK_LARGE;
+		b.usable = span_bytes(s);
+		break;
+	case SPAN_FREE:
+		report_freed(fn, p);
+	default:
+		report_foreign(fn, p);
+	}
+	b.span = s;
+	return b;
+}
+
+static void release_block(void *p, struct block b)
+{
+	if (unlikely(cairn_conf.junk & JUNK_FREE) && b.usable > 2 * sizeof(void *))
+		memset((char *)p + 2 * sizeof(void *), 0x5a, b.usable - 2 * sizeof(void *));
+	switch (b.kind) {
+	case BLOCK_SMALL:
+		heap_free_slow(heap_self(), b.span, p);
+		break;
+	case BLOCK_LARGE:
+		arena_free_run(span_chunk(b.span)->arena, b.span);
+		break;
+	case BLOCK_HUGE:
+		huge_free(b.huge);
+		break;
+	}
+}
+
+void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
+{
+	if (p == NULL)
+		return;
+	int saved = errno;
+	release_block(p, block_lookup(p, entry, fn));
+	errno = saved;
+}
+
+/* ------------------------------------------------------------ the C API */
+
+EXPORT void *malloc(size_t n)
+{
+	return cairn_alloc(n);
+}
+
+EXPORT void free(void *p)
+{
+	cairn_free(p, "free");
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	if (unlikely(__builtin_mul_overflow(nmemb, size, &n))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (n > LARGE_MAX) {
+		/* Fresh mappings are zero already: only reused ones are cleared. */
+		if (unlikely(n > PTRDIFF_MAX) || !ensure_init()) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		void *p = huge_alloc(n, CHUNK_SIZE, true);
+		if (p == NULL)
+			errno = ENOMEM;
+		return p;
+	}
+	void *p = cairn_alloc(n);
+	if (likely(p != NULL))
+		memset(p, 0, n);
+	return p;
+}
+
+static void *move_block(void *p, struct block b, size_t n)
+{
+	void *q = cairn_alloc(n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, b.usable < n ? b.usable : n);
+	release_block(p, b);
+	return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	if (p == NULL)
+		return cairn_alloc(n);
+	if (n == 0) {
+		cairn_free(p, "realloc");
+		return NULL;
+	}
+	if (unlikely(n > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct block b = block_lookup(p, pagemap_get((uintptr_t)p), "realloc");
+	switch (b.kind) {
+	case BLOCK_SMALL:
+		/* In place while the block is big enough and moving would not
+		 * at least halve it. */
+		if (n <= b.usable) {
+			size_t fit = n <= LOOKUP_MAX ? sc_size[sc_lookup16[(n + 15) >> 4]]
+						     : sc_size[sc_lookup128[(n + 127) >> 7]];
+			if (fit > b.usable / 2)
+				return p;
+		}
+		break;
+	case BLOCK_LARGE:
+		if (n > SMALL_MAX && n <= LARGE_MAX) {
+			size_t pages = large_pages(n);
+			struct arena *a = span_chunk(b.span)->arena;
+			if (pages < b.span->npages)
+				arena_shrink_run(a, b.span, pages);
+			if (pages <= b.span->npages || arena_grow_run(a, b.span, pages))
+				return p;
+		}
+		break;
+	case BLOCK_HUGE:
+		if (n > LARGE_MAX) {
+			void *q = huge_realloc(b.huge, n);
+			if (q == NULL)
+				errno = ENOMEM;
+			return q;
+		}
+		break;
+	}
+	return move_block(p, b, n);
+}
+
+EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+	if (unlikely(__builtin_mul_overflow(nmemb, size, &n))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
+{
+	if (align < sizeof(void *) || !is_pow2(align))
+		return EINVAL;
+	int saved = errno;
+	void *p = cairn_alloc_aligned(align, n);
+	errno = saved;
+	if (p == NULL)
+		return ENOMEM;
+	*memptr = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (!is_pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return cairn_alloc_aligned(align, n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	/* glibc rounds an alignment that is not a power of two up to one. */
+	if (align > ((size_t)PTRDIFF_MAX >> 1) + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!is_pow2(align))
+		align = align <= 1 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
+	return cairn_alloc_aligned(align, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	if (!ensure_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return cairn_alloc_aligned(os_page_size(), n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	if (!ensure_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t page = os_page_size();
+	size_t rounded = align_up(n ? n : 1, page);
+	if (rounded < n) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return cairn_alloc_aligned(page, rounded);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	if (p == NULL)
+		return 0;
+	return block_lookup(p, pagemap_get((uintptr_t)p), "malloc_usable_size").usable;
+}
+
+EXPORT void free_sized(void *p, size_t size)
+{
+	cairn_free(p, "free");
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+	cairn_free(p, "free");
+}
+
+EXPORT const char *cairn_version(void)
+{
+	return CAIRN_VERSION;
+}
+
+/* glibc's internal names, which some programs and libraries call directly,
+ * and the obsolete cfree. */
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#define ALIAS(name) __attribute__((alias(#name), visibility("default")))
+EXPORT void cfree(void *p) ALIAS(free);
+EXPORT void *__libc_malloc(size_t n) ALIAS(malloc);
+EXPORT void __libc_free(void *p) ALIAS(free);
+EXPORT void *__libc_calloc(size_t nmemb, size_t size) ALIAS(calloc);
+EXPORT void *__libc_realloc(void *p, size_t n) ALIAS(realloc);
+EXPORT void *__libc_memalign(size_t align, size_t n) ALIAS(memalign);
+EXPORT void *__libc_valloc(size_t n) ALIAS(valloc);
+EXPORT void *__libc_pvalloc(size_t n) ALIAS(pvalloc);
+EXPORT int __posix_memalign(void **memptr, size_t align, size_t n) ALIAS(posix_memalign);
+
+/* ------------------------------------------------------------ fork
+ *
+ * Every lock is taken before fork, in the documented order, and released in
+ * the parent; the child re-initialises them and parks the heaps of the
+ * threads that did not come along, so it can free what they held. */
+
+static void prefork(void)
+{
+	pthread_mutex_lock(&init_lock);
+	heaps_prefork();
+	arenas_prefork();
+	huge_prefork();
+	pthread_mutex_lock(&meta_lock);
+}
+
+static void postfork_parent(void)
+{
+	pthread_mutex_unlock(&meta_lock);
+	huge_postfork_parent();
+	arenas_postfork_parent();
+	heaps_postfork_parent();
+	pthread_mutex_unlock(&init_lock);
+}
+
+static void postfork_child(void)
+{
+	int saved = errno;
+	pthread_mutex_init(&meta_lock, NULL);
+	huge_postfork_child();
+	arenas_postfork_child();
+	pthread_mutex_init(&init_lock, NULL);
+	heaps_postfork_child(heap_self());
+	errno = saved;
+}

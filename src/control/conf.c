@@ -1,0 +1,259 @@
+#include "control/conf.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sizeclass_params.h"
+#include "core/util.h"
+#include "os/os.h"
+
+struct conf cairn_conf;
+
+enum opt_type { OPT_BOOL, OPT_UNSIGNED, OPT_SIZE, OPT_JUNK };
+
+struct option {
+	const char *name;
+	enum opt_type type;
+	size_t offset; /* of the value in struct conf */
+	uint64_t def, min, max;
+	const char *doc;
+};
+
+#define FIELD(f) offsetof(struct conf, f)
+
+/* The options table. The README's option list follows it. */
+static const struct option options[] = {
+	{"narenas", OPT_UNSIGNED, FIELD(narenas), 0, 0, 1024,
+	 "arenas threads are spread over; 0 means one per CPU the process may use"},
+	{"tcache", OPT_BOOL, FIELD(tcache), 1, 0, 1,
+	 "per-thread heaps; false sends every allocation through a locked arena"},
+	{"tcache_max", OPT_SIZE, FIELD(tcache_max), SMALL_MAX, 0, SMALL_MAX,
+	 "largest request size served from the thread heap without a lock"},
+	{"junk", OPT_JUNK, FIELD(junk), JUNK_NONE, 0, 3,
+	 "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)"},
+	{"zero", OPT_BOOL, FIELD(zero), 0, 0, 1, "return zeroed memory from every allocation"},
+	{"abort_conf", OPT_BOOL, FIELD(abort_conf), 0, 0, 1,
+	 "abort after reporting a bad option instead of ignoring it"},
+	{"confirm_conf", OPT_BOOL, FIELD(confirm_conf), 0, 0, 1,
+	 "print the options in force to stderr at start-up"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *const junk_names[] = {"false", "alloc", "free", "true"};
+
+static void store(const struct option *o, uint64_t v)
+{
+	char *field = (char *)&cairn_conf + o->offset;
+	switch (o->type) {
+	case OPT_BOOL:
+		*(bool *)field = v != 0;
+		break;
+	case OPT_UNSIGNED:
+	case OPT_JUNK:
+		*(unsigned *)field = (unsigned)v;
+		break;
+	case OPT_SIZE:
+		*(size_t *)field = (size_t)v;
+		break;
+	}
+}
+
+static uint64_t load(const struct option *o)
+{
+	const char *field = (const char *)&cairn_conf + o->offset;
+	switch (o->type) {
+	case OPT_BOOL:
+		return *(const bool *)field;
+	case OPT_UNSIGNED:
+	case OPT_JUNK:
+		return *(const unsigned *)field;
+	case OPT_SIZE:
+		return *(const size_t *)field;
+	}
+	return 0;
+}
+
+void conf_reset(void)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		store(&options[i], options[i].def);
+}
+
+static bool equals(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+/* Parses a decimal value (with an optional k/m/g suffix for sizes). */
+static bool parse_number(const char *s, size_t len, bool suffix, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	if (len == 0)
+		return false;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == 0)
+		return false;
+	if (i < len) {
+		unsigned shift;
+		if (!suffix || i + 1 != len)
+			return false;
+		switch (s[i]) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return false;
+		}
+		if (v > (UINT64_MAX >> shift))
+			return false;
+		v <<= shift;
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_value(const struct option *o, const char *s, size_t len, uint64_t *out)
+{
+	switch (o->type) {
+	case OPT_BOOL:
+		if (equals(s, len, "true") || equals(s, len, "1"))
+			return *out = 1, true;
+		if (equals(s, len, "false") || equals(s, len, "0"))
+			return *out = 0, true;
+		return false;
+	case OPT_JUNK:
+		for (uint64_t i = 0; i < 4; i++)
+			if (equals(s, len, junk_names[i]))
+				return *out = i, true;
+		return false;
+	case OPT_UNSIGNED:
+	case OPT_SIZE:
+		return parse_number(s, len, o->type == OPT_SIZE, out) && *out >= o->min &&
+		       *out <= o->max;
+	}
+	return false;
+}
+
+static void copy(char *dst, size_t cap, const char *s, size_t len)
+{
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+static void bad_value(const char *source, const struct option *o, const char *v, size_t vlen)
+{
+	char value[64], lo[24], hi[24];
+	copy(value, sizeof(value), v, vlen);
+	const char *expected = "true or false";
+	char range[80];
+	if (o->type == OPT_JUNK) {
+		expected = "true, false, alloc or free";
+	} else if (o->type != OPT_BOOL) {
+		lo[fmt_u64(lo, o->min)] = '\0';
+		hi[fmt_u64(hi, o->max)] = '\0';
+		size_t n = 0;
+		const char *parts[] = {"an integer in [", lo, ", ", hi, "]"};
+		for (size_t i = 0; i < 5; i++) {
+			size_t l = strlen(parts[i]);
+			memcpy(range + n, parts[i], l);
+			n += l;
+		}
+		range[n] = '\0';
+		expected = range;
+	}
+	cairn_message(source, ": bad value \"", value, "\" for option \"", o->name,
+		      "\" (expected ", expected, "); ignored", (const char *)NULL);
+}
+
+int conf_parse(const char *source, const char *s)
+{
+	int bad = 0;
+	while (s != NULL && *s != '\0') {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		const char *colon = memchr(s, ':', len);
+		if (len == 0) {
+			/* tolerate empty items ("a:1,,b:2") */
+		} else if (colon == NULL) {
+			char item[64];
+			copy(item, sizeof(item), s, len);
+			cairn_message(source, ": option \"", item, "\" has no value (name:value)",
+				      (const char *)NULL);
+			bad++;
+		} else {
+			size_t nlen = (size_t)(colon - s);
+			const struct option *o = NULL;
+			for (size_t i = 0; i < NOPTIONS; i++)
+				if (equals(s, nlen, options[i].name))
+					o = &options[i];
+			const char *v = colon + 1;
+			size_t vlen = len - nlen - 1;
+			uint64_t value;
+			if (o == NULL) {
+				char name[64];
+				copy(name, sizeof(name), s, nlen);
+				cairn_message(source, ": unknown option \"", name, "\"; ignored",
+					      (const char *)NULL);
+				bad++;
+			} else if (!parse_value(o, v, vlen, &value)) {
+				bad_value(source, o, v, vlen);
+				bad++;
+			} else {
+				store(o, value);
+			}
+		}
+		s = end ? end + 1 : NULL;
+	}
+	return bad;
+}
+
+void conf_init(const char *compiled)
+{
+	conf_reset();
+	int bad = conf_parse("malloc_conf", compiled);
+	bad += conf_parse("MALLOC_CONF", os_getenv("MALLOC_CONF"));
+	if (bad > 0 && cairn_conf.abort_conf) {
+		cairn_message("aborting on bad options (abort_conf:true)", (const char *)NULL);
+		abort();
+	}
+}
+
+void conf_print(void)
+{
+	char buf[512];
+	size_t n = 0;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &options[i];
+		uint64_t v = load(o);
+		if (n + 64 > sizeof(buf))
+			break;
+		if (i)
+			buf[n++] = ',';
+		size_t l = strlen(o->name);
+		memcpy(buf + n, o->name, l);
+		n += l;
+		buf[n++] = ':';
+		const char *word = NULL;
+		if (o->type == OPT_BOOL)
+			word = v ? "true" : "false";
+		else if (o->type == OPT_JUNK)
+			word = junk_names[v & 3];
+		if (word) {
+			l = strlen(word);
+			memcpy(buf + n, word, l);
+			n += l;
+		} else {
+			n += fmt_u64(buf + n, v);
+		}
+	}
+	buf[n] = '\0';
+	cairn_message("options: ", buf, (const char *)NULL);
+}

@@ -1,0 +1,37 @@
+/* Options: one table (conf.c) of every option with its type, default, range
+ * and one-line description drives the parser of MALLOC_CONF and of the
+ * malloc_conf symbol, and the confirm_conf printout. Option names and
+ * meanings follow jemalloc's where they match. */
+#ifndef CAIRN_CONF_H
+#define CAIRN_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum junk_mode { JUNK_NONE = 0, JUNK_ALLOC = 1, JUNK_FREE = 2, JUNK_BOTH = 3 };
+
+struct conf {
+	unsigned narenas;     /* 0: one per CPU the process may use */
+	bool tcache;
+	size_t tcache_max;
+	unsigned junk;        /* enum junk_mode */
+	bool zero;
+	bool abort_conf;
+	bool confirm_conf;
+};
+
+extern struct conf cairn_conf __attribute__((visibility("hidden")));
+
+/* Parses the compiled-in string (may be NULL), then MALLOC_CONF. Reports
+ * each bad option with one line on stderr; aborts afterwards if any was bad
+ * and abort_conf is true. Never allocates. */
+void conf_init(const char *compiled);
+/* Writes "cairn: options: name:value,..." with the values in force. */
+void conf_print(void);
+/* Parses one "name:value,..." string; returns the number of bad options.
+ * `source` names it in messages. Exposed for the unit tests. */
+int conf_parse(const char *source, const char *s);
+/* Restores every default (unit tests). */
+void conf_reset(void);
+
+#endif

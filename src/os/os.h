@@ -1,0 +1,46 @@
+/* The kernel contract: the only interface through which cairn talks to the
+ * operating system. Everything above this header is OS-independent.
+ *
+ * Preconditions, stated once: addresses and lengths passed to the mapping
+ * functions are multiples of os_page_size() unless said otherwise; none of
+ * these functions allocates memory through malloc; every function that may
+ * fail reports failure through its return value and leaves errno as it found
+ * it (the allocator's free paths must preserve errno). */
+#ifndef CAIRN_OS_H
+#define CAIRN_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Read once at start-up; the OS page size is never assumed at build time. */
+void os_init(void);
+size_t os_page_size(void);
+
+/* Maps size bytes of fresh, zeroed, read-write memory whose start is a
+ * multiple of align (a power of two, at least the page size). NULL on failure. */
+void *os_map_aligned(size_t size, size_t align);
+/* Maps size bytes read-write without charging them to the commit limit:
+ * only for lazily touched metadata (the page map). NULL on failure. */
+void *os_map_noreserve(size_t size);
+/* Returns false when the kernel refused (the memory stays mapped). */
+bool os_unmap(void *addr, size_t size);
+/* Drops the backing of a range; it reads as zeros afterwards. */
+bool os_purge(void *addr, size_t size);
+/* Resizes a mapping in place; false when the address space after it is taken. */
+bool os_remap_inplace(void *addr, size_t old_size, size_t new_size);
+/* Moves a mapping onto [to, to + new_size), which the caller reserved. */
+bool os_remap_to(void *addr, size_t old_size, void *to, size_t new_size);
+/* Advises the kernel to back a range with transparent huge pages. */
+void os_hugepage_advise(void *addr, size_t size);
+
+/* CPUs this process may run on (its affinity mask), at least 1. */
+unsigned os_ncpus(void);
+/* The value of an environment variable, ignored for set-user-ID programs. */
+const char *os_getenv(const char *name);
+/* Writes all of buf to standard error with write(2), no stdio. */
+void os_write_stderr(const char *buf, size_t len);
+/* Random bits from the kernel or, failing that, from addresses and time. */
+uint64_t os_random(void);
+
+#endif

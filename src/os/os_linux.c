@@ -1,0 +1,155 @@
+/* Linux (glibc and musl) implementation of the kernel contract in os.h. */
+#define _GNU_SOURCE
+#include "os/os.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static size_t page_size = 4096;
+
+void os_init(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps > 0)
+		page_size = (size_t)ps;
+}
+
+size_t os_page_size(void)
+{
+	return page_size;
+}
+
+static void *map_raw(size_t size, int extra_flags)
+{
+	int saved = errno;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
+		       -1, 0);
+	errno = saved;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+bool os_unmap(void *addr, size_t size)
+{
+	int saved = errno;
+	bool ok = munmap(addr, size) == 0;
+	errno = saved;
+	return ok;
+}
+
+void *os_map_aligned(size_t size, size_t align)
+{
+	/* Try the exact size first: the kernel often hands out aligned
+	 * addresses when earlier mappings were aligned. Otherwise map with
+	 * slack and trim both ends. */
+	void *p = map_raw(size, 0);
+	if (p == NULL)
+		return NULL;
+	if (((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	os_unmap(p, size);
+	size_t total = size + align - page_size;
+	if (total < size)
+		return NULL;
+	char *raw = map_raw(total, 0);
+	if (raw == NULL)
+		return NULL;
+	uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+	size_t head = start - (uintptr_t)raw;
+	size_t tail = total - head - size;
+	if (head)
+		os_unmap(raw, head);
+	if (tail)
+		os_unmap((char *)start + size, tail);
+	return (void *)start;
+}
+
+void *os_map_noreserve(size_t size)
+{
+	return map_raw(size, MAP_NORESERVE);
+}
+
+bool os_purge(void *addr, size_t size)
+{
+	int saved = errno;
+	bool ok = madvise(addr, size, MADV_DONTNEED) == 0;
+	errno = saved;
+	return ok;
+}
+
+bool os_remap_inplace(void *addr, size_t old_size, size_t new_size)
+{
+	int saved = errno;
+	void *p = mremap(addr, old_size, new_size, 0);
+	errno = saved;
+	return p != MAP_FAILED;
+}
+
+bool os_remap_to(void *addr, size_t old_size, void *to, size_t new_size)
+{
+	int saved = errno;
+	void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	errno = saved;
+	return p == to;
+}
+
+void os_hugepage_advise(void *addr, size_t size)
+{
+	int saved = errno;
+	madvise(addr, size, MADV_HUGEPAGE);
+	errno = saved;
+}
+
+unsigned os_ncpus(void)
+{
+	/* sched_getaffinity into a stack buffer: CPU_ALLOC would call malloc,
+	 * and sysconf counts CPUs the process may not run on. */
+	unsigned long mask[512 / sizeof(unsigned long)];
+	int saved = errno;
+	long n = syscall(SYS_sched_getaffinity, 0, sizeof(mask), mask);
+	errno = saved;
+	if (n <= 0)
+		return 1;
+	unsigned count = 0;
+	for (long i = 0; i < n / (long)sizeof(unsigned long); i++)
+		count += (unsigned)__builtin_popcountl(mask[i]);
+	return count ? count : 1;
+}
+
+const char *os_getenv(const char *name)
+{
+	return secure_getenv(name);
+}
+
+void os_write_stderr(const char *buf, size_t len)
+{
+	int saved = errno;
+	while (len > 0) {
+		ssize_t n = write(2, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+}
+
+uint64_t os_random(void)
+{
+	uint64_t v = 0;
+	int saved = errno;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&v;
+	}
+	errno = saved;
+	return v;
+}
