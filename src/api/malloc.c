@@ -184,7 +184,7 @@ static NOINLINE void *alloc_big(size_t n)
 	return p;
 }
 
-void *cairn_alloc_medium(size_t n)
+NOINLINE void *cairn_alloc_medium(size_t n)
 {
 	if (likely(n <= SMALL_MAX))
 		return heap_pop(heap_self(), sc_lookup128[(n + 127) >> 7], n);
@@ -317,7 +317,7 @@ static void release_block(void *p, struct block b)
 	}
 }
 
-void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
+NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
 {
 	if (p == NULL)
 		return;

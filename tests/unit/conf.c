@@ -1,0 +1,85 @@
+/* The options parser: values, ranges, size suffixes, and one clear line on
+ * stderr for each unknown option or bad value, which is then ignored. */
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "control/conf.h"
+
+static char errbuf[4096];
+
+/* Runs conf_parse with stderr captured into errbuf; returns the bad count. */
+static int parse(const char *s)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		abort();
+	int saved = dup(2);
+	dup2(fds[1], 2);
+	int bad = conf_parse("MALLOC_CONF", s);
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	ssize_t n = read(fds[0], errbuf, sizeof(errbuf) - 1);
+	errbuf[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	return bad;
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+int main(void)
+{
+	conf_reset();
+	CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 32768 && cairn_conf.narenas == 0,
+	      "defaults");
+
+	CHECK(parse("narenas:3,tcache:false,tcache_max:4k,junk:alloc,zero:true") == 0, "valid");
+	CHECK(errbuf[0] == '\0', "no output for valid options: %s", errbuf);
+	CHECK(cairn_conf.narenas == 3, "narenas %u", cairn_conf.narenas);
+	CHECK(!cairn_conf.tcache, "tcache");
+	CHECK(cairn_conf.tcache_max == 4096, "tcache_max %zu", cairn_conf.tcache_max);
+	CHECK(cairn_conf.junk == JUNK_ALLOC, "junk %u", cairn_conf.junk);
+	CHECK(cairn_conf.zero, "zero");
+
+	CHECK(parse("junk:true") == 0 && cairn_conf.junk == JUNK_BOTH, "junk:true");
+	CHECK(parse("junk:free") == 0 && cairn_conf.junk == JUNK_FREE, "junk:free");
+	CHECK(parse("junk:false") == 0 && cairn_conf.junk == JUNK_NONE, "junk:false");
+	CHECK(parse("abort_conf:1,confirm_conf:0") == 0 && cairn_conf.abort_conf &&
+		      !cairn_conf.confirm_conf,
+	      "0/1 booleans");
+	CHECK(parse("") == 0 && parse(",,") == 0, "empty items");
+
+	conf_reset();
+	CHECK(parse("bogus:1") == 1, "unknown option counted");
+	CHECK(lines(errbuf) == 1 && strncmp(errbuf, "cairn: MALLOC_CONF: ", 20) == 0 &&
+		      strstr(errbuf, "\"bogus\"") != NULL,
+	      "unknown option message: %s", errbuf);
+
+	CHECK(parse("narenas:abc") == 1 && cairn_conf.narenas == 0, "bad number ignored");
+	CHECK(lines(errbuf) == 1 && strstr(errbuf, "\"narenas\"") && strstr(errbuf, "\"abc\"") &&
+		      strstr(errbuf, "[0, 1024]"),
+	      "bad value message: %s", errbuf);
+	CHECK(parse("narenas:1025") == 1 && cairn_conf.narenas == 0, "out of range ignored");
+	CHECK(parse("tcache_max:-5") == 1 && cairn_conf.tcache_max == 32768, "negative size");
+	CHECK(parse("tcache_max:64k") == 1, "size above the range");
+	CHECK(parse("tcache:maybe") == 1 && cairn_conf.tcache, "bad boolean");
+	CHECK(strstr(errbuf, "true or false") != NULL, "boolean hint: %s", errbuf);
+	CHECK(parse("junk:sometimes") == 1, "bad junk");
+	CHECK(parse("narenas") == 1, "missing value");
+	CHECK(parse("narenas:99999999999999999999999") == 1, "overflow");
+
+	/* Bad items do not stop the good ones around them. */
+	conf_reset();
+	CHECK(parse("narenas:2,bogus:3,tcache:false") == 1, "mixed");
+	CHECK(cairn_conf.narenas == 2 && !cairn_conf.tcache, "good items applied around a bad one");
+	CHECK(lines(errbuf) == 1, "one line per bad item: %s", errbuf);
+	conf_reset();
+	return CHECK_DONE();
+}

@@ -1,0 +1,100 @@
+/* The page heap of an arena: runs split and coalesce, every page names its
+ * span, alignment, in-place shrink and grow, empty chunks beyond the spare
+ * go back to the OS. Uses a private arena so nothing else interferes. */
+#include <string.h>
+
+#include "check.h"
+#include "core/arena.h"
+
+static struct arena arena;
+
+static int pages_point_to(struct span *s)
+{
+	struct chunk *c = span_chunk(s);
+	uint32_t first = span_page(s);
+	for (uint32_t i = first; i < first + s->npages; i++)
+		if (c->page_span[i] != first)
+			return 0;
+	return 1;
+}
+
+int main(void)
+{
+	pthread_mutex_init(&arena.lock, NULL);
+	pthread_mutex_init(&arena.shared_lock, NULL);
+	heap_init(&arena.shared, &arena, HEAP_SHARED);
+
+	struct span *a = arena_alloc_run(&arena, 10, 1);
+	struct span *b = arena_alloc_run(&arena, 10, 1);
+	struct span *c = arena_alloc_run(&arena, 10, 1);
+	REQUIRE(a && b && c, "runs allocated");
+	struct chunk *ch = span_chunk(a);
+	CHECK(((uintptr_t)ch & (CHUNK_SIZE - 1)) == 0, "chunk aligned to its size");
+	CHECK(pagemap_get(a->start) == ((uintptr_t)ch | MAP_CHUNK), "page map names the chunk");
+	CHECK(pagemap_get(a->start + 5 * PAGE_SIZE) == ((uintptr_t)ch | MAP_CHUNK), "inside too");
+	CHECK(span_page(a) == HDR_PAGES, "first run right after the header (%u)", span_page(a));
+	CHECK(b->start == a->start + 10 * PAGE_SIZE && c->start == b->start + 10 * PAGE_SIZE,
+	      "runs are carved in address order");
+	CHECK(a->state == SPAN_LARGE && a->npages == 10, "state and length");
+	CHECK(pages_point_to(a) && pages_point_to(b) && pages_point_to(c), "page_span");
+	CHECK(ch->free_pages == DATA_PAGES - 30, "free pages %u", ch->free_pages);
+	CHECK(ch->spans[0].state == SPAN_HEADER, "header span");
+	memset((void *)a->start, 1, 10 * PAGE_SIZE);
+
+	/* Free the outer two, then the middle: one run covering the chunk. */
+	arena_free_run(&arena, a);
+	arena_free_run(&arena, c);
+	CHECK(a->state == SPAN_FREE, "freed run is free");
+	struct span *c_run = &ch->spans[ch->page_span[span_page(b) + 10]];
+	CHECK(c_run->state == SPAN_FREE && c_run->npages == DATA_PAGES - 20,
+	      "c merged with the free tail (%u pages)", c_run->npages);
+	arena_free_run(&arena, b);
+	struct span *all = &ch->spans[HDR_PAGES];
+	CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "all merged: %u", all->npages);
+	CHECK(pages_point_to(all), "every free page names the merged run");
+	CHECK(arena.empty_chunks == 1 && ch->free_pages == DATA_PAGES, "one empty chunk");
+
+	/* Alignment within the chunk. */
+	struct span *pad = arena_alloc_run(&arena, 3, 1);
+	struct span *al = arena_alloc_run(&arena, 5, 64);
+	REQUIRE(pad && al, "aligned run");
+	CHECK((al->start & (64 * PAGE_SIZE - 1)) == 0, "64-page aligned: %lx", (long)al->start);
+	CHECK(al->npages == 5 && pages_point_to(al), "aligned run shape");
+	struct span *head = &ch->spans[ch->page_span[span_page(pad) + 3]];
+	CHECK(head->state == SPAN_FREE, "the skipped pages stay free");
+
+	/* Shrink in place; the tail merges with the free pages after it. */
+	struct span *g = arena_alloc_run(&arena, 20, 1);
+	REQUIRE(g != NULL, "run for shrink");
+	arena_shrink_run(&arena, g, 6);
+	CHECK(g->npages == 6 && g->state == SPAN_LARGE && pages_point_to(g), "shrunk to 6");
+	struct span *after = &ch->spans[ch->page_span[span_page(g) + 6]];
+	CHECK(after->state == SPAN_FREE && after->npages > 14, "tail merged (%u)", after->npages);
+
+	/* Grow in place into free pages; fail when the next run is in use. */
+	CHECK(arena_grow_run(&arena, g, 12) && g->npages == 12 && pages_point_to(g), "grow");
+	struct span *blocker = arena_alloc_run(&arena, 1, 1);
+	REQUIRE(blocker != NULL, "blocker");
+	CHECK(blocker->start == g->start + 12 * PAGE_SIZE, "blocker right after g");
+	CHECK(!arena_grow_run(&arena, g, 13) && g->npages == 12, "cannot grow into a used run");
+
+	arena_free_run(&arena, blocker);
+	arena_free_run(&arena, g);
+	arena_free_run(&arena, al);
+	arena_free_run(&arena, pad);
+	CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "back to one run");
+
+	/* Two chunks in use, both emptied: one stays as the spare, the other
+	 * leaves the page map and the address space. */
+	struct span *x = arena_alloc_run(&arena, DATA_PAGES, 1);
+	struct span *y = arena_alloc_run(&arena, DATA_PAGES, 1);
+	REQUIRE(x && y && span_chunk(x) != span_chunk(y), "two full chunks");
+	uintptr_t ychunk = (uintptr_t)span_chunk(y);
+	CHECK(arena.empty_chunks == 0, "no empty chunk while both are full");
+	arena_free_run(&arena, x);
+	arena_free_run(&arena, y);
+	CHECK(arena.empty_chunks == 1, "one spare (%u)", arena.empty_chunks);
+	CHECK(pagemap_get(ychunk) == 0, "the second empty chunk was returned");
+	CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL, "a run larger than a chunk fails");
+	return CHECK_DONE();
+}
