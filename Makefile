@@ -15,7 +15,7 @@ WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 ALLOC_CFLAGS := -std=gnu11 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc -fno-strict-aliasing \
-	-fexceptions -Iinclude -Isrc -Ibuild/gen
+	-fno-tree-slp-vectorize -fexceptions -Iinclude -Isrc -Ibuild/gen
 LIB_LDFLAGS  := -shared -Wl,-soname,libcairn.so.$(SOMAJOR) \
 	-Wl,--version-script=src/api/exports.map -Wl,-z,now
 

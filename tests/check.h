@@ -31,13 +31,13 @@ static int check_failed;
 		CHECK(cond, __VA_ARGS__);                                                          \
 		if (!(cond)) {                                                                     \
 			fprintf(stderr, "checks: %d passed, %d failed\n", check_passed,            \
-				check_failed);                                                     \
+			        check_failed);                                                     \
 			exit(1);                                                                   \
 		}                                                                                  \
 	} while (0)
 
 #define CHECK_DONE()                                                                               \
-	(fprintf(stderr, "checks: %d passed, %d failed\n", check_passed, check_failed),          \
+	(fprintf(stderr, "checks: %d passed, %d failed\n", check_passed, check_failed),            \
 	 check_failed == 0 && check_passed > 0 ? 0 : 1)
 
 #endif

@@ -27,7 +27,7 @@ static void add(unsigned long s)
 
 static unsigned slab_pages(unsigned long s)
 {
-	unsigned long min_bytes = 8 * s > 16384 ? 8 * s : 16384;
+	unsigned long min_bytes = 8 * s > 65536 ? 8 * s : 65536;
 	for (unsigned p = 1;; p++) {
 		unsigned long bytes = (unsigned long)p << PAGE_SHIFT;
 		if (bytes >= min_bytes && bytes % s == 0)
@@ -82,8 +82,7 @@ int main(void)
 	       " * computation\", 2019. */\n");
 	printf("static const uint64_t sc_div_magic[SC_NSMALL] = {");
 	for (int i = 0; i < nsmall; i++)
-		printf("%s0x%016" PRIx64 "u", sep(i, 3),
-		       UINT64_MAX / sizes[i] + 1);
+		printf("%s0x%016" PRIx64 "u", sep(i, 3), UINT64_MAX / sizes[i] + 1);
 	printf("\n};\n\n");
 
 	printf("/* Class of n for n <= LOOKUP_MAX, indexed by (n + 15) >> 4. */\n");

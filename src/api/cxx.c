@@ -7,9 +7,19 @@
  * weak references, resolved when the program has a C++ runtime; a C program
  * never calls these. If libstdc++ only arrives later through
  * dlopen(RTLD_LOCAL) the references stay unresolved and a failing throwing
- * new reports and aborts. This file is compiled with unwind tables
+ * new reports and aborts.
+ *
+ * A nothrow form must return NULL when the handler gives up by throwing
+ * std::bad_alloc, and C cannot catch an exception. When a handler is
+ * installed, the nothrow forms therefore hand the failing request to the C++
+ * runtime's own nothrow operator (found with dlsym(RTLD_NEXT)), which wraps
+ * a call to the throwing form, that is cairn's, in a try/catch.
+ *
+ * This file is compiled with unwind tables
  * (-fexceptions) so a std::bad_alloc thrown by the handler or by
  * __throw_bad_alloc unwinds through it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -31,8 +41,8 @@ static NOINLINE void *new_failed(size_t n, size_t align, bool nothrow)
 			if (_ZSt17__throw_bad_allocv)
 				_ZSt17__throw_bad_allocv();
 			cairn_message("operator new: out of memory and no C++ runtime to throw "
-				      "std::bad_alloc",
-				      (const char *)NULL);
+			              "std::bad_alloc",
+			              (const char *)NULL);
 			abort();
 		}
 		handler();
@@ -42,52 +52,68 @@ static NOINLINE void *new_failed(size_t n, size_t align, bool nothrow)
 	}
 }
 
-static ALWAYS_INLINE void *op_new(size_t n, bool nothrow)
+static const char nothrow_tag; /* stands in for std::nothrow */
+
+static NOINLINE void *new_failed_nothrow(size_t n, size_t align, const char *runtime_name)
 {
-	void *p = cairn_alloc(n);
-	return likely(p != NULL) ? p : new_failed(n, 0, nothrow);
+	if (_ZSt15get_new_handlerv == NULL || _ZSt15get_new_handlerv() == NULL)
+		return NULL;
+	void *next = dlsym(RTLD_NEXT, runtime_name);
+	if (next == NULL)
+		return new_failed(n, align, true);
+	if (align)
+		return ((void *(*)(size_t, size_t, const void *))next)(n, align, &nothrow_tag);
+	return ((void *(*)(size_t, const void *))next)(n, &nothrow_tag);
 }
 
-static ALWAYS_INLINE void *op_new_aligned(size_t n, size_t align, bool nothrow)
+static ALWAYS_INLINE void *op_new(size_t n)
+{
+	void *p = cairn_alloc(n);
+	return likely(p != NULL) ? p : new_failed(n, 0, false);
+}
+
+static ALWAYS_INLINE void *op_new_aligned(size_t n, size_t align)
 {
 	void *p = cairn_alloc_aligned(align, n);
-	return likely(p != NULL) ? p : new_failed(n, align, nothrow);
+	return likely(p != NULL) ? p : new_failed(n, align, false);
 }
+
+#define NEW_NOTHROW(name, runtime_name)                                                            \
+	EXPORT void *name(size_t n, const struct nothrow_t *t)                                     \
+	{                                                                                          \
+		void *p = cairn_alloc(n);                                                          \
+		return likely(p != NULL) ? p : new_failed_nothrow(n, 0, runtime_name);             \
+	}
+
+#define NEW_ALIGNED_NOTHROW(name, runtime_name)                                                    \
+	EXPORT void *name(size_t n, size_t align, const struct nothrow_t *t)                       \
+	{                                                                                          \
+		void *p = cairn_alloc_aligned(align, n);                                           \
+		return likely(p != NULL) ? p : new_failed_nothrow(n, align, runtime_name);         \
+	}
 
 struct nothrow_t;
 
 EXPORT void *_Znwm(size_t n)
 {
-	return op_new(n, false);
+	return op_new(n);
 }
 EXPORT void *_Znam(size_t n)
 {
-	return op_new(n, false);
-}
-EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const struct nothrow_t *t)
-{
-	return op_new(n, true);
-}
-EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const struct nothrow_t *t)
-{
-	return op_new(n, true);
+	return op_new(n);
 }
 EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t align)
 {
-	return op_new_aligned(n, align, false);
+	return op_new_aligned(n, align);
 }
 EXPORT void *_ZnamSt11align_val_t(size_t n, size_t align)
 {
-	return op_new_aligned(n, align, false);
+	return op_new_aligned(n, align);
 }
-EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const struct nothrow_t *t)
-{
-	return op_new_aligned(n, align, true);
-}
-EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const struct nothrow_t *t)
-{
-	return op_new_aligned(n, align, true);
-}
+NEW_NOTHROW(_ZnwmRKSt9nothrow_t, "_ZnwmRKSt9nothrow_t")
+NEW_NOTHROW(_ZnamRKSt9nothrow_t, "_ZnamRKSt9nothrow_t")
+NEW_ALIGNED_NOTHROW(_ZnwmSt11align_val_tRKSt9nothrow_t, "_ZnwmSt11align_val_tRKSt9nothrow_t")
+NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t, "_ZnamSt11align_val_tRKSt9nothrow_t")
 
 /* Every delete form frees the same way: the size and alignment a sized or
  * aligned delete passes are not needed to find the block. */

@@ -195,8 +195,7 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 {
 	if (align <= 16)
 		return cairn_alloc(n);
-	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) ||
-	    !ensure_init()) {
+	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) || !ensure_init()) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -205,7 +204,7 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 		/* Slabs start on a page and tile it exactly, so every block of a
 		 * class whose size is a multiple of align is aligned. */
 		unsigned c = want <= LOOKUP_MAX ? sc_lookup16[(want + 15) >> 4]
-						 : sc_lookup128[(want + 127) >> 7];
+		                                : sc_lookup128[(want + 127) >> 7];
 		while (c < SC_NSMALL && (sc_size[c] & (align - 1)) != 0)
 			c++;
 		if (c < SC_NSMALL)
@@ -319,11 +318,22 @@ static void release_block(void *p, struct block b)
 
 NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
 {
+	/* The common slow case first: a small block freed by a thread that
+	 * does not own its slab (a remote free), or one that empties its slab.
+	 * Nothing here or below changes errno: the OS layer preserves it. */
+	if (likely(entry & MAP_CHUNK)) {
+		uintptr_t a = (uintptr_t)p;
+		struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), a);
+		if (likely(s->state == SPAN_SMALL) &&
+		    likely((uint64_t)(uint32_t)(a - s->start) * s->div_magic < s->div_magic) &&
+		    likely(((void **)p)[1] != (void *)s) && likely(!cairn_conf.junk)) {
+			heap_free_slow(heap_self(), s, p);
+			return;
+		}
+	}
 	if (p == NULL)
 		return;
-	int saved = errno;
 	release_block(p, block_lookup(p, entry, fn));
-	errno = saved;
 }
 
 /* ------------------------------------------------------------ the C API */
@@ -391,7 +401,7 @@ EXPORT void *realloc(void *p, size_t n)
 		 * at least halve it. */
 		if (n <= b.usable) {
 			size_t fit = n <= LOOKUP_MAX ? sc_size[sc_lookup16[(n + 15) >> 4]]
-						     : sc_size[sc_lookup128[(n + 127) >> 7]];
+			                             : sc_size[sc_lookup128[(n + 127) >> 7]];
 			if (fit > b.usable / 2)
 				return p;
 		}

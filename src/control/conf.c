@@ -24,19 +24,19 @@ struct option {
 
 /* The options table. The README's option list follows it. */
 static const struct option options[] = {
-	{"narenas", OPT_UNSIGNED, FIELD(narenas), 0, 0, 1024,
-	 "arenas threads are spread over; 0 means one per CPU the process may use"},
-	{"tcache", OPT_BOOL, FIELD(tcache), 1, 0, 1,
-	 "per-thread heaps; false sends every allocation through a locked arena"},
-	{"tcache_max", OPT_SIZE, FIELD(tcache_max), SMALL_MAX, 0, SMALL_MAX,
-	 "largest request size served from the thread heap without a lock"},
-	{"junk", OPT_JUNK, FIELD(junk), JUNK_NONE, 0, 3,
-	 "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)"},
-	{"zero", OPT_BOOL, FIELD(zero), 0, 0, 1, "return zeroed memory from every allocation"},
-	{"abort_conf", OPT_BOOL, FIELD(abort_conf), 0, 0, 1,
-	 "abort after reporting a bad option instead of ignoring it"},
-	{"confirm_conf", OPT_BOOL, FIELD(confirm_conf), 0, 0, 1,
-	 "print the options in force to stderr at start-up"},
+    {"narenas", OPT_UNSIGNED, FIELD(narenas), 0, 0, 1024,
+     "arenas threads are spread over; 0 means one per CPU the process may use"},
+    {"tcache", OPT_BOOL, FIELD(tcache), 1, 0, 1,
+     "per-thread heaps; false sends every allocation through a locked arena"},
+    {"tcache_max", OPT_SIZE, FIELD(tcache_max), SMALL_MAX, 0, SMALL_MAX,
+     "largest request size served from the thread heap without a lock"},
+    {"junk", OPT_JUNK, FIELD(junk), JUNK_NONE, 0, 3,
+     "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)"},
+    {"zero", OPT_BOOL, FIELD(zero), 0, 0, 1, "return zeroed memory from every allocation"},
+    {"abort_conf", OPT_BOOL, FIELD(abort_conf), 0, 0, 1,
+     "abort after reporting a bad option instead of ignoring it"},
+    {"confirm_conf", OPT_BOOL, FIELD(confirm_conf), 0, 0, 1,
+     "print the options in force to stderr at start-up"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -105,10 +105,20 @@ static bool parse_number(const char *s, size_t len, bool suffix, uint64_t *out)
 		if (!suffix || i + 1 != len)
 			return false;
 		switch (s[i]) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: return false;
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		default:
+			return false;
 		}
 		if (v > (UINT64_MAX >> shift))
 			return false;
@@ -169,8 +179,8 @@ static void bad_value(const char *source, const struct option *o, const char *v,
 		range[n] = '\0';
 		expected = range;
 	}
-	cairn_message(source, ": bad value \"", value, "\" for option \"", o->name,
-		      "\" (expected ", expected, "); ignored", (const char *)NULL);
+	cairn_message(source, ": bad value \"", value, "\" for option \"", o->name, "\" (expected ",
+	              expected, "); ignored", (const char *)NULL);
 }
 
 int conf_parse(const char *source, const char *s)
@@ -186,7 +196,7 @@ int conf_parse(const char *source, const char *s)
 			char item[64];
 			copy(item, sizeof(item), s, len);
 			cairn_message(source, ": option \"", item, "\" has no value (name:value)",
-				      (const char *)NULL);
+			              (const char *)NULL);
 			bad++;
 		} else {
 			size_t nlen = (size_t)(colon - s);
@@ -201,7 +211,7 @@ int conf_parse(const char *source, const char *s)
 				char name[64];
 				copy(name, sizeof(name), s, nlen);
 				cairn_message(source, ": unknown option \"", name, "\"; ignored",
-					      (const char *)NULL);
+				              (const char *)NULL);
 				bad++;
 			} else if (!parse_value(o, v, vlen, &value)) {
 				bad_value(source, o, v, vlen);

@@ -11,10 +11,10 @@
 enum junk_mode { JUNK_NONE = 0, JUNK_ALLOC = 1, JUNK_FREE = 2, JUNK_BOTH = 3 };
 
 struct conf {
-	unsigned narenas;     /* 0: one per CPU the process may use */
+	unsigned narenas; /* 0: one per CPU the process may use */
 	bool tcache;
 	size_t tcache_max;
-	unsigned junk;        /* enum junk_mode */
+	unsigned junk; /* enum junk_mode */
 	bool zero;
 	bool abort_conf;
 	bool confirm_conf;

@@ -28,8 +28,8 @@ size_t os_page_size(void)
 static void *map_raw(size_t size, int extra_flags)
 {
 	int saved = errno;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
-		       -1, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
 	errno = saved;
 	return p == MAP_FAILED ? NULL : p;
 }

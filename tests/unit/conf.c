@@ -52,19 +52,19 @@ int main(void)
 	CHECK(parse("junk:free") == 0 && cairn_conf.junk == JUNK_FREE, "junk:free");
 	CHECK(parse("junk:false") == 0 && cairn_conf.junk == JUNK_NONE, "junk:false");
 	CHECK(parse("abort_conf:1,confirm_conf:0") == 0 && cairn_conf.abort_conf &&
-		      !cairn_conf.confirm_conf,
+	          !cairn_conf.confirm_conf,
 	      "0/1 booleans");
 	CHECK(parse("") == 0 && parse(",,") == 0, "empty items");
 
 	conf_reset();
 	CHECK(parse("bogus:1") == 1, "unknown option counted");
 	CHECK(lines(errbuf) == 1 && strncmp(errbuf, "cairn: MALLOC_CONF: ", 20) == 0 &&
-		      strstr(errbuf, "\"bogus\"") != NULL,
+	          strstr(errbuf, "\"bogus\"") != NULL,
 	      "unknown option message: %s", errbuf);
 
 	CHECK(parse("narenas:abc") == 1 && cairn_conf.narenas == 0, "bad number ignored");
 	CHECK(lines(errbuf) == 1 && strstr(errbuf, "\"narenas\"") && strstr(errbuf, "\"abc\"") &&
-		      strstr(errbuf, "[0, 1024]"),
+	          strstr(errbuf, "[0, 1024]"),
 	      "bad value message: %s", errbuf);
 	CHECK(parse("narenas:1025") == 1 && cairn_conf.narenas == 0, "out of range ignored");
 	CHECK(parse("tcache_max:-5") == 1 && cairn_conf.tcache_max == 32768, "negative size");

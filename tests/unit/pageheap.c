@@ -95,6 +95,7 @@ int main(void)
 	arena_free_run(&arena, y);
 	CHECK(arena.empty_chunks == 1, "one spare (%u)", arena.empty_chunks);
 	CHECK(pagemap_get(ychunk) == 0, "the second empty chunk was returned");
-	CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL, "a run larger than a chunk fails");
+	CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL,
+	      "a run larger than a chunk fails");
 	return CHECK_DONE();
 }

@@ -48,8 +48,8 @@ int main(void)
 	 * its slot can name that block: the range check then rejects it. */
 	e = pagemap_get((uintptr_t)m);
 	CHECK(e == 0 || ((e & MAP_TAGS) == MAP_HUGE &&
-			 ((uintptr_t)m < huge_of(e)->addr ||
-			  (uintptr_t)m >= huge_of(e)->addr + huge_of(e)->size)),
+	                 ((uintptr_t)m < huge_of(e)->addr ||
+	                  (uintptr_t)m >= huge_of(e)->addr + huge_of(e)->size)),
 	      "a foreign mapping is not ours");
 	CHECK(pagemap_get((uintptr_t)1 << 50) == 0, "beyond 47 bits");
 	CHECK(pagemap_get(UINTPTR_MAX) == 0, "the top of the address space");

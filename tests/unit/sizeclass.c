@@ -16,7 +16,8 @@ static unsigned lookup(size_t n)
 int main(void)
 {
 	CHECK(sc_size[0] == 16, "smallest class %u", sc_size[0]);
-	CHECK(sc_size[SC_NSMALL - 1] == SMALL_MAX, "largest small class %u", sc_size[SC_NSMALL - 1]);
+	CHECK(sc_size[SC_NSMALL - 1] == SMALL_MAX, "largest small class %u",
+	      sc_size[SC_NSMALL - 1]);
 	CHECK(sc_size[SC_NCLASSES - 1] == LARGE_MAX, "largest class %u", sc_size[SC_NCLASSES - 1]);
 
 	/* Strictly increasing, every class a multiple of 16, four classes per

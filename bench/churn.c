@@ -1,0 +1,259 @@
+/* churn: small-object churn around a live set that stays the same size.
+ *
+ * Pattern modelled: a long-running program (server, interpreter, compiler,
+ * cache) whose heap holds a large, steady population of small objects of
+ * mixed sizes that are replaced one at a time in no particular order. This is
+ * where an allocator's size classes, the fragmentation they cause, its
+ * free-list locality and its thread-cache refill/flush paths all show, and it
+ * is the bread-and-butter case a drop-in malloc must not lose on.
+ *
+ * Each thread keeps an array of SLOTS live blocks. It fills it, then does OPS
+ * replacements: pick a slot at random, check the old block still holds what
+ * was written into it, free it, malloc a block of a new random size and write
+ * into it (an 8-byte tag at the start, the first cache line, the last byte).
+ * At the end it frees everything. Sizes follow a skewed distribution, about
+ * the shape of real C/C++ heaps, mean about 256 bytes:
+ *     60%  16 ..   64 bytes
+ *     25%  65 ..  256 bytes
+ *     10% 257 .. 1024 bytes
+ *      5% 1025 .. 4096 bytes
+ * The seed is fixed, so every allocator sees the same sequence.
+ *
+ * With -t 2 two threads run at once, each with its own live set and OPS
+ * replacements, and REMOTE per mille of the blocks a thread replaces are
+ * not freed by it but passed through a queue to the other thread, which
+ * frees them (the producer/consumer hand-off of pipelines and thread pools).
+ * When a queue is full the block is freed locally (counted as `fallback`).
+ * With -t 1 everything runs on the main thread and no thread is created
+ * (glibc has a single-thread fast path; that is the real case for a
+ * single-threaded program).
+ *
+ * Usage: churn [-t THREADS(1|2)] [-s SLOTS] [-n OPS_PER_THREAD]
+ *              [-r REMOTE_PERMILLE] [-S SEED]
+ * Prints: workload=churn threads= slots= ops= remote= time_s= remote_frees=
+ *         fallback= checksum= errors=
+ * time_s covers fill + replacements + teardown of all threads. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define QCAP 8192		/* entries per queue (power of two) */
+#define DRAIN_EVERY 32		/* ops between looks at the incoming queue */
+
+/* Single-producer single-consumer ring of pointers. */
+struct queue {
+	_Alignas(64) _Atomic unsigned long head;	/* consumer */
+	_Alignas(64) _Atomic unsigned long tail;	/* producer */
+	_Alignas(64) void *slot[QCAP];
+};
+
+struct worker {
+	int id;
+	long slots, ops;
+	int remote;			/* per mille */
+	uint64_t seed;
+	struct queue *out, *in;		/* NULL with one thread */
+	_Atomic int *peer_done, *my_done;
+	/* results */
+	uint64_t checksum;
+	long errors, remote_frees, fallback;
+};
+
+static size_t draw_size(uint64_t r)
+{
+	unsigned b = (unsigned)(r % 100);
+	r >>= 8;
+	if (b < 60)
+		return 16 + r % 49;
+	if (b < 85)
+		return 65 + r % 192;
+	if (b < 95)
+		return 257 + r % 768;
+	return 1025 + r % 3072;
+}
+
+static void fill(unsigned char *p, size_t size, uint64_t tag)
+{
+	memcpy(p, &tag, 8);
+	memset(p + 8, (int)(tag & 0xff), (size < 64 ? size : 64) - 8);
+	p[size - 1] = (unsigned char)(tag >> 8);
+}
+
+/* Returns 0 if the block still holds what fill() wrote. */
+static int verify(const unsigned char *p, size_t size, uint64_t tag)
+{
+	uint64_t got;
+	memcpy(&got, p, 8);
+	return got != tag || p[8] != (unsigned char)(tag & 0xff) ||
+	       p[size - 1] != (unsigned char)(tag >> 8);
+}
+
+static int q_push(struct queue *q, void *p)
+{
+	unsigned long t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	unsigned long h = atomic_load_explicit(&q->head, memory_order_acquire);
+	if (t - h == QCAP)
+		return 0;
+	q->slot[t & (QCAP - 1)] = p;
+	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+	return 1;
+}
+
+/* Frees everything in the incoming queue; returns how many. */
+static long q_drain(struct queue *q)
+{
+	unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	unsigned long t = atomic_load_explicit(&q->tail, memory_order_acquire);
+	for (unsigned long i = h; i != t; i++)
+		free(q->slot[i & (QCAP - 1)]);
+	atomic_store_explicit(&q->head, t, memory_order_release);
+	return (long)(t - h);
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rng = w->seed;
+	unsigned char **ptr = malloc(w->slots * sizeof *ptr);
+	uint32_t *size = malloc(w->slots * sizeof *size);
+	uint64_t *tag = malloc(w->slots * sizeof *tag);
+	uint64_t serial = (uint64_t)w->id << 56;
+	uint64_t sum = 0;
+
+	if (!ptr || !size || !tag) {
+		fprintf(stderr, "out of memory for the slot arrays\n");
+		exit(1);
+	}
+	for (long i = 0; i < w->slots; i++) {
+		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
+		ptr[i] = malloc(size[i]);
+		if (!ptr[i]) {
+			fprintf(stderr, "malloc(%u) failed\n", size[i]);
+			exit(1);
+		}
+		fill(ptr[i], size[i], tag[i]);
+	}
+	for (long op = 0; op < w->ops; op++) {
+		uint64_t r = bench_rand(&rng);
+		long i = (long)(r % (uint64_t)w->slots);
+		unsigned char *old = ptr[i];
+
+		if (verify(old, size[i], tag[i]))
+			w->errors++;
+		sum += old[size[i] - 1];
+		if (w->out && (long)((r >> 40) % 1000) < w->remote) {
+			if (q_push(w->out, old))
+				w->remote_frees++;
+			else
+				free(old), w->fallback++;
+		} else {
+			free(old);
+		}
+		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
+		ptr[i] = malloc(size[i]);
+		if (!ptr[i]) {
+			fprintf(stderr, "malloc(%u) failed\n", size[i]);
+			exit(1);
+		}
+		fill(ptr[i], size[i], tag[i]);
+		if (w->in && op % DRAIN_EVERY == 0)
+			q_drain(w->in);
+	}
+	if (w->in) {
+		/* Keep freeing what the peer sends until it is done sending. */
+		atomic_store(w->my_done, 1);
+		while (!atomic_load(w->peer_done)) {
+			if (q_drain(w->in) == 0)
+				sched_yield();
+		}
+		q_drain(w->in);
+	}
+	for (long i = 0; i < w->slots; i++) {
+		if (verify(ptr[i], size[i], tag[i]))
+			w->errors++;
+		sum += ptr[i][0];
+		free(ptr[i]);
+	}
+	free(ptr);
+	free(size);
+	free(tag);
+	w->checksum = sum;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int threads = 1, remote = 100, opt;
+	long slots = 50000, ops = 5000000;
+	uint64_t seed = 0x5eed;
+
+	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
+		switch (opt) {
+		case 't': threads = atoi(optarg); break;
+		case 's': slots = bench_count(optarg); break;
+		case 'n': ops = bench_count(optarg); break;
+		case 'r': remote = atoi(optarg); break;
+		case 'S': seed = (uint64_t)bench_count(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [-t 1|2] [-s SLOTS] [-n OPS] "
+				"[-r REMOTE_PERMILLE] [-S SEED]\n", argv[0]);
+			return 1;
+		}
+	}
+	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 ||
+	    remote > 1000) {
+		fprintf(stderr, "bad arguments\n");
+		return 1;
+	}
+
+	static struct queue q[2];	/* q[k]: blocks on their way to thread k */
+	static _Atomic int done[2];
+	struct worker w[2];
+	memset(w, 0, sizeof w);
+	for (int k = 0; k < threads; k++) {
+		w[k].id = k;
+		w[k].slots = slots;
+		w[k].ops = ops;
+		w[k].remote = remote;
+		w[k].seed = seed + (uint64_t)k * 0x1000193;
+		if (threads == 2) {
+			w[k].out = &q[1 - k];
+			w[k].in = &q[k];
+			w[k].my_done = &done[k];
+			w[k].peer_done = &done[1 - k];
+		}
+	}
+
+	double t0 = bench_now();
+	if (threads == 1) {
+		work(&w[0]);
+	} else {
+		pthread_t th;
+		if (pthread_create(&th, NULL, work, &w[1]) != 0) {
+			perror("pthread_create");
+			return 1;
+		}
+		work(&w[0]);
+		pthread_join(th, NULL);
+	}
+	double t = bench_now() - t0;
+
+	uint64_t sum = 0;
+	long errors = 0, rf = 0, fb = 0;
+	for (int k = 0; k < threads; k++) {
+		sum += w[k].checksum;
+		errors += w[k].errors;
+		rf += w[k].remote_frees;
+		fb += w[k].fallback;
+	}
+	printf("workload=churn threads=%d slots=%ld ops=%ld remote=%d "
+	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
+	       "errors=%ld\n",
+	       threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb,
+	       (unsigned long)sum, errors);
+	return errors ? 2 : 0;
+}

@@ -1,0 +1,123 @@
+/* Chunks, spans and the page map.
+ *
+ * Address space comes from the OS in chunks of CHUNK_SIZE (2 MiB, the huge
+ * page size), aligned to their size. A chunk used by an arena starts with a
+ * header: one span descriptor per 4 KiB page and, per page, the index of the
+ * page where the span covering it starts. A span is a run of pages: free, a
+ * slab of small blocks, or one large block.
+ *
+ * The page map has one word per 2 MiB of address space (47-bit user space:
+ * 2^26 words, reserved lazily, so only the parts for addresses in use are
+ * ever backed). A word is 0 for memory cairn does not own, the chunk address
+ * | MAP_CHUNK for an arena chunk, or a huge-block descriptor | MAP_HUGE for
+ * each 2 MiB slot a huge block covers. One load answers "is this pointer
+ * ours, and what is it" without locks and before anything is read through
+ * the pointer. */
+#ifndef CAIRN_CHUNK_H
+#define CAIRN_CHUNK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/sizeclass_params.h"
+#include "core/util.h"
+
+struct heap;
+struct arena;
+
+enum span_state {
+	SPAN_FREE = 0, /* a free run of pages (the descriptor at the run's start) */
+	SPAN_SMALL,    /* a slab of blocks of one small class */
+	SPAN_LARGE,    /* one large block */
+	SPAN_HEADER,   /* the chunk header itself */
+};
+
+enum span_flag {
+	SPAN_FULL = 1,    /* slab on its heap's full list */
+	SPAN_PARTIAL = 2, /* slab on its heap's partial list */
+};
+
+struct span {
+	/* Read by the free fast path. */
+	struct heap *fast_owner; /* the owning thread heap while its frees may be
+	                            pushed without a lock; NULL otherwise */
+	void *local_free;        /* free blocks of the slab, a list */
+	uint64_t div_magic;      /* sc_div_magic of the class */
+	uintptr_t start;         /* address of the first page */
+
+	/* Slow paths. */
+	struct heap *owner;       /* the heap a slab belongs to */
+	struct span *next, *prev; /* heap slab list or arena free-run bin */
+	uint16_t used;            /* blocks not on local_free: held by the
+	                             program or sitting in the owner's bin */
+	uint16_t npages;
+	uint8_t state; /* enum span_state */
+	uint8_t cls;
+	uint8_t flags; /* enum span_flag */
+};
+
+/* One cache line, and a shift rather than a multiply to index. */
+_Static_assert(sizeof(struct span) == 64, "struct span is one cache line");
+
+struct chunk {
+	struct arena *arena;
+	uint32_t free_pages; /* Guarded by arena->lock. */
+	uint16_t page_span[CHUNK_PAGES];
+	struct span spans[CHUNK_PAGES];
+};
+
+#define HDR_PAGES  ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
+#define DATA_PAGES (CHUNK_PAGES - HDR_PAGES)
+
+#define MAP_CHUNK 1u
+#define MAP_HUGE  2u
+#define MAP_TAGS  3u
+
+struct pagemap {
+	_Atomic(uintptr_t) *entries;
+	uintptr_t limit; /* entries in the map; 0 until it exists */
+};
+
+extern struct pagemap cairn_pagemap HIDDEN;
+
+bool pagemap_init(void);
+
+static ALWAYS_INLINE uintptr_t pagemap_get(uintptr_t a)
+{
+	uintptr_t i = a >> CHUNK_SHIFT;
+	if (unlikely(i >= cairn_pagemap.limit))
+		return 0;
+	return atomic_load_explicit(&cairn_pagemap.entries[i], memory_order_acquire);
+}
+
+static inline void pagemap_set(uintptr_t a, uintptr_t v)
+{
+	atomic_store_explicit(&cairn_pagemap.entries[a >> CHUNK_SHIFT], v, memory_order_release);
+}
+
+static ALWAYS_INLINE struct span *chunk_span_of(struct chunk *c, uintptr_t a)
+{
+	struct span *s = &c->spans[c->page_span[(a >> PAGE_SHIFT) & (CHUNK_PAGES - 1)]];
+	/* Keeps the compiler from addressing the fields through the chunk
+	 * pointer plus the index, which costs two extra instructions on the
+	 * free fast path. Emits nothing. */
+	__asm__("" : "+r"(s));
+	return s;
+}
+
+static inline struct chunk *span_chunk(const struct span *s)
+{
+	return (struct chunk *)(s->start & ~(CHUNK_SIZE - 1));
+}
+
+static inline uint32_t span_page(const struct span *s)
+{
+	return (uint32_t)((s->start >> PAGE_SHIFT) & (CHUNK_PAGES - 1));
+}
+
+static inline size_t span_bytes(const struct span *s)
+{
+	return (size_t)s->npages << PAGE_SHIFT;
+}
+
+#endif

@@ -1,0 +1,349 @@
+/* Thread heaps: the slow paths behind the fast path in heap.h. */
+#include "core/heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/meta.h"
+
+struct heap cairn_heap_empty = {.kind = HEAP_SENTINEL};
+struct heap cairn_heap_dead = {.kind = HEAP_SENTINEL};
+pthread_key_t cairn_heap_key;
+_Atomic int cairn_heap_key_ready;
+#ifndef CAIRN_TLS_PTHREAD
+__thread struct heap *cairn_tls_heap = &cairn_heap_empty;
+#endif
+int cairn_tcache_max_class = SC_NSMALL - 1;
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *all_heaps; /* Guarded by heaps_lock. */
+static struct heap *heap_pool; /* Guarded by heaps_lock. */
+static unsigned next_arena;    /* Guarded by heaps_lock. */
+
+void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
+{
+	memset(h, 0, sizeof(*h));
+	h->arena = a;
+	h->kind = (uint8_t)kind;
+	h->state = HEAP_LIVE;
+	h->event_bytes = EVENT_INTERVAL;
+}
+
+static struct span *span_of(void *p)
+{
+	struct chunk *c = (struct chunk *)(pagemap_get((uintptr_t)p) - MAP_CHUNK);
+	return chunk_span_of(c, (uintptr_t)p);
+}
+
+/* A heap keeps, per class, two lists of slabs besides the current one:
+ * `partial` (known to have free blocks) and `full` (had none when the bin
+ * last used them up). Slabs on the full list keep their fast_owner, so the
+ * owner's frees into them stay on the fast path; refill finds the ones that
+ * got free blocks back with a bounded, rotating look at the full list. */
+static void list_push(struct spanlist *l, struct span *s)
+{
+	s->prev = NULL;
+	s->next = l->head;
+	if (l->head)
+		l->head->prev = s;
+	else
+		l->tail = s;
+	l->head = s;
+}
+
+static void list_remove(struct spanlist *l, struct span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		l->tail = s->prev;
+}
+
+static void span_unlink(struct heap *h, struct span *s)
+{
+	if (s->flags & SPAN_PARTIAL)
+		list_remove(&h->partial[s->cls], s);
+	else if (s->flags & SPAN_FULL)
+		list_remove(&h->full[s->cls], s);
+	s->flags = 0;
+}
+
+static void partial_push(struct heap *h, struct span *s)
+{
+	s->flags = SPAN_PARTIAL;
+	list_push(&h->partial[s->cls], s);
+}
+
+/* A block freed by the owner of its slab (or under the shared heap's lock).
+ * Moves a full slab back to the partial list and gives an empty slab that
+ * is not a bin's current one back to the arena. */
+static void free_local(struct heap *h, struct span *s, void *p)
+{
+	void **b = p;
+	b[0] = s->local_free;
+	b[1] = s;
+	s->local_free = b;
+	s->used--;
+	if (s->used == 0 && h->cur[s->cls] != s) {
+		span_unlink(h, s);
+		arena_free_run(span_chunk(s)->arena, s);
+	} else if (s->flags & SPAN_FULL) {
+		list_remove(&h->full[s->cls], s);
+		partial_push(h, s);
+	}
+}
+
+/* Looks at up to FULL_SCAN slabs of the full list, oldest first; those with
+ * free blocks move to the partial list, the others to the back. Bounded so
+ * that a heap that rarely frees pays little for the look. */
+#define FULL_SCAN 16
+
+static void scan_full(struct heap *h, unsigned cls)
+{
+	struct spanlist *full = &h->full[cls];
+	for (int i = 0; i < FULL_SCAN && full->tail != NULL; i++) {
+		struct span *s = full->tail;
+		list_remove(full, s);
+		if (s->local_free != NULL) {
+			partial_push(h, s);
+		} else {
+			list_push(full, s);
+			if (full->tail == s)
+				break;
+		}
+	}
+}
+
+static void remote_push(struct heap *to, void *head, void *tail)
+{
+	void *old = atomic_load_explicit(&to->remote, memory_order_relaxed);
+	do {
+		((void **)tail)[0] = old;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &to->remote, &old, head, memory_order_release, memory_order_relaxed));
+}
+
+static void drain_remote(struct heap *h)
+{
+	if (atomic_load_explicit(&h->remote, memory_order_relaxed) == NULL)
+		return;
+	void **b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+	while (b != NULL) {
+		void **next = b[0];
+		free_local(h, span_of(b), b);
+		b = next;
+	}
+}
+
+static void outbox_send(struct outbox *o)
+{
+	if (o->count) {
+		remote_push(o->to, o->head, o->tail);
+		o->head = o->tail = NULL;
+		o->count = 0;
+	}
+}
+
+static void outbox_add(struct heap *h, struct heap *to, void **b)
+{
+	struct outbox *o = &h->out[((uintptr_t)to >> 6) % OUTBOX_SLOTS];
+	if (o->to != to) {
+		outbox_send(o);
+		o->to = to;
+	}
+	b[0] = o->head;
+	o->head = b;
+	if (o->tail == NULL)
+		o->tail = b;
+	if (++o->count >= OUTBOX_BATCH)
+		outbox_send(o);
+}
+
+/* Moves every free block of slab s to the caller's bin. Afterwards no free
+ * block is on the slab's own list, so `used` is the slab's capacity. */
+static void *span_adopt(struct span *s)
+{
+	void **list = s->local_free;
+	s->local_free = NULL;
+	s->used = (uint16_t)sc_slab_blocks[s->cls];
+	return list;
+}
+
+/* Fills bin cls, which is empty, and returns one block from it. */
+static void *refill(struct heap *h, unsigned cls)
+{
+	drain_remote(h);
+	struct span *s = h->cur[cls];
+	if (s != NULL && s->local_free != NULL)
+		goto adopt;
+	if (s != NULL) {
+		s->flags = SPAN_FULL;
+		list_push(&h->full[cls], s);
+		h->cur[cls] = NULL;
+	}
+	if (h->partial[cls].head == NULL)
+		scan_full(h, cls);
+	s = h->partial[cls].head;
+	if (s != NULL) {
+		span_unlink(h, s);
+	} else {
+		s = arena_new_slab(h->arena, h, cls);
+		if (s == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	h->cur[cls] = s;
+	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
+adopt:;
+	void **b = span_adopt(s);
+	h->bin[cls] = b[0];
+	b[1] = NULL;
+	return b;
+}
+
+static void *pop_or_refill(struct heap *h, unsigned cls)
+{
+	void **b = h->bin[cls];
+	if (b == NULL)
+		return refill(h, cls);
+	h->bin[cls] = b[0];
+	b[1] = NULL;
+	return b;
+}
+
+void *heap_shared_alloc(struct arena *a, unsigned cls)
+{
+	pthread_mutex_lock(&a->shared_lock);
+	void *p = pop_or_refill(&a->shared, cls);
+	pthread_mutex_unlock(&a->shared_lock);
+	return p;
+}
+
+static void outbox_flush_all(struct heap *h)
+{
+	for (unsigned i = 0; i < OUTBOX_SLOTS; i++)
+		outbox_send(&h->out[i]);
+}
+
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
+{
+	if (h->kind == HEAP_SENTINEL)
+		return cairn_alloc_unattached(cls, size);
+	if ((int)cls > cairn_tcache_max_class)
+		return heap_shared_alloc(h->arena, cls);
+	if (h->event_bytes < 0) {
+		/* The rare per-thread event: send what this thread freed for
+		 * others, take in what others freed for it. */
+		h->event_bytes = EVENT_INTERVAL;
+		outbox_flush_all(h);
+		drain_remote(h);
+	}
+	return pop_or_refill(h, cls);
+}
+
+void heap_free_slow(struct heap *self, struct span *s, void *p)
+{
+	struct heap *owner = s->owner;
+	if (owner == self) {
+		free_local(self, s, p);
+	} else if (owner->kind == HEAP_SHARED) {
+		pthread_mutex_lock(&owner->arena->shared_lock);
+		free_local(owner, s, p);
+		pthread_mutex_unlock(&owner->arena->shared_lock);
+	} else {
+		((void **)p)[1] = s; /* marked free while it travels */
+		if (self->kind == HEAP_THREAD)
+			outbox_add(self, owner, p);
+		else
+			remote_push(owner, p, p);
+	}
+}
+
+void heap_flush(struct heap *h)
+{
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		void **b = h->bin[c];
+		h->bin[c] = NULL;
+		while (b != NULL) {
+			void **next = b[0];
+			free_local(h, h->cur[c], b);
+			b = next;
+		}
+	}
+	outbox_flush_all(h);
+	drain_remote(h);
+}
+
+struct heap *heap_acquire(void)
+{
+	pthread_mutex_lock(&heaps_lock);
+	struct heap *h = heap_pool;
+	if (h != NULL) {
+		heap_pool = h->pool_next;
+	} else {
+		h = meta_alloc(sizeof(*h));
+		if (h != NULL) {
+			heap_init(h, &cairn_arenas[next_arena++ % cairn_narenas], HEAP_THREAD);
+			h->all_next = all_heaps;
+			all_heaps = h;
+		}
+	}
+	if (h != NULL)
+		h->state = HEAP_LIVE;
+	pthread_mutex_unlock(&heaps_lock);
+	return h;
+}
+
+/* Flushes h and gives back the slabs it no longer uses (lock-free part). */
+static void heap_park(struct heap *h)
+{
+	heap_flush(h);
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		struct span *s = h->cur[c];
+		if (s != NULL && s->used == 0) {
+			h->cur[c] = NULL;
+			arena_free_run(span_chunk(s)->arena, s);
+		}
+	}
+	h->state = HEAP_ABANDONED;
+}
+
+void heap_abandon(struct heap *h)
+{
+	heap_park(h);
+	pthread_mutex_lock(&heaps_lock);
+	h->pool_next = heap_pool;
+	heap_pool = h;
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+void heaps_prefork(void)
+{
+	pthread_mutex_lock(&heaps_lock);
+}
+
+void heaps_postfork_parent(void)
+{
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+/* In the child only the forking thread exists: the heaps of the others are
+ * parked for reuse, so what they held can be freed and allocated again. */
+void heaps_postfork_child(struct heap *self)
+{
+	pthread_mutex_init(&heaps_lock, NULL);
+	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
+		if (h != self && h->state == HEAP_LIVE) {
+			heap_park(h);
+			h->pool_next = heap_pool;
+			heap_pool = h;
+		}
+	}
+}

@@ -1,0 +1,174 @@
+/* Thread heaps: the fast path.
+ *
+ * Each thread has a heap: per small class, a list of free blocks (the bin)
+ * and the slab those blocks come from. malloc pops a bin; free pushes onto
+ * the slab's local_free list when the calling thread owns the slab. Both
+ * are a handful of instructions with no lock, no atomic read-modify-write
+ * and no call (see cairn_alloc_small and cairn_free_fast below, and the
+ * instruction counts in the README). Everything else is out of line in
+ * heap.c: refilling a bin, frees from other threads, the rare events.
+ *
+ * A slab's block counter `used` counts the blocks not on the slab's own
+ * lists (held by the program or sitting in its owner's bin). A bin is only
+ * refilled when empty, and a refill adopts every free block of the slab at
+ * once, so `used` becomes the capacity without counting anything.
+ *
+ * A freed block holds the next link in its first word and the address of
+ * its slab descriptor in its second: free recognises a block that is
+ * already free by that mark (one compare), and malloc clears it. A program
+ * never sees descriptor addresses, so live data matches the mark only if it
+ * was copied out of freed memory.
+ *
+ * Frees from other threads are batched per destination heap in the freeing
+ * thread's outbox and pushed as one chain with one CAS onto the owner's
+ * `remote` stack; the owner takes the whole stack with one exchange on its
+ * slow paths. */
+#ifndef CAIRN_HEAP_H
+#define CAIRN_HEAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/chunk.h"
+#include "sizeclass_table.h"
+
+enum heap_kind {
+	HEAP_THREAD,
+	HEAP_SHARED,   /* an arena's shared heap, used under its lock */
+	HEAP_SENTINEL, /* the static stand-ins below; never owns anything */
+};
+
+enum heap_state { HEAP_LIVE, HEAP_ABANDONED };
+
+#define OUTBOX_SLOTS 8
+#define OUTBOX_BATCH 32
+
+struct outbox {
+	struct heap *to;
+	void *head, *tail;
+	uint32_t count;
+};
+
+struct spanlist {
+	struct span *head, *tail;
+};
+
+struct heap {
+	/* Hot: the fast path touches only these. */
+	void *bin[SC_NSMALL]; /* free blocks ready to hand out, per class */
+	int64_t event_bytes;  /* bytes until the next rare event */
+
+	/* Slow paths. */
+	struct span *cur[SC_NSMALL];        /* the slab each bin draws from */
+	struct spanlist partial[SC_NSMALL]; /* other slabs with free blocks */
+	struct spanlist full[SC_NSMALL];    /* slabs that had none left */
+	struct arena *arena;
+	_Atomic(void *) remote; /* blocks freed by other threads */
+	struct outbox out[OUTBOX_SLOTS];
+	struct heap *all_next;  /* every heap ever made. Guarded by heaps_lock. */
+	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
+	uint8_t kind;
+	uint8_t state;
+};
+
+/* Heap stand-ins with empty bins, so a thread without a heap falls into the
+ * slow path with no extra test on the fast path: empty before the thread's
+ * first allocation, dead after its exit destructor ran. */
+extern struct heap cairn_heap_empty HIDDEN;
+extern struct heap cairn_heap_dead HIDDEN;
+
+/* The key whose destructor runs at thread exit; in the variant built to be
+ * dlopen-safe (CAIRN_TLS_PTHREAD) it also holds the thread's heap, since
+ * that variant has no initial-exec TLS at all. */
+extern pthread_key_t cairn_heap_key HIDDEN;
+extern _Atomic int cairn_heap_key_ready HIDDEN;
+
+#ifdef CAIRN_TLS_PTHREAD
+static ALWAYS_INLINE struct heap *heap_self(void)
+{
+	if (unlikely(!atomic_load_explicit(&cairn_heap_key_ready, memory_order_acquire)))
+		return &cairn_heap_empty;
+	struct heap *h = pthread_getspecific(cairn_heap_key);
+	return h ? h : &cairn_heap_empty;
+}
+static inline void heap_set_self(struct heap *h)
+{
+	pthread_setspecific(cairn_heap_key, h);
+}
+#else
+extern __thread struct heap *cairn_tls_heap HIDDEN __attribute__((tls_model("initial-exec")));
+static ALWAYS_INLINE struct heap *heap_self(void)
+{
+	return cairn_tls_heap;
+}
+static inline void heap_set_self(struct heap *h)
+{
+	cairn_tls_heap = h;
+	pthread_setspecific(cairn_heap_key, h);
+}
+#endif
+
+/* Every EVENT_INTERVAL bytes allocated a thread takes its rare-event slow
+ * path: it processes frees other threads sent it and flushes its outbox. */
+#define EVENT_INTERVAL (1 << 20)
+
+void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
+
+/* Slow paths, out of line. */
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size);
+void heap_free_slow(struct heap *self, struct span *s, void *p);
+/* A heap for the calling thread: an abandoned one if any, else a new one. */
+struct heap *heap_acquire(void);
+/* Called at thread exit: flushes the heap and parks it for reuse. */
+void heap_abandon(struct heap *h);
+/* Returns the blocks in h's bins to their slabs, sends its outbox and takes
+ * in its remote frees. */
+void heap_flush(struct heap *h);
+/* Takes a small block from an arena's shared heap (under its lock). */
+void *heap_shared_alloc(struct arena *a, unsigned cls);
+
+/* The largest class thread heaps cache (tcache_max); -1 for none. */
+extern int cairn_tcache_max_class HIDDEN;
+
+/* Provided by the api layer (bootstrap): serves a small allocation for a
+ * thread that has no heap of its own yet, attaching one when it can. */
+void *cairn_alloc_unattached(unsigned cls, size_t size);
+
+void heaps_prefork(void);
+void heaps_postfork_parent(void);
+void heaps_postfork_child(struct heap *self);
+
+/* The fast paths. */
+
+static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
+{
+	void **b = h->bin[cls];
+	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
+		h->bin[cls] = b[0];
+		b[1] = NULL; /* clear the free mark */
+		return b;
+	}
+	return heap_alloc_slow(h, cls, size);
+}
+
+/* Pushes p onto its slab's local_free list if the calling thread owns the
+ * slab, p is a block boundary, p is not already free and the slab keeps
+ * other blocks in use; returns false (nothing done) otherwise. */
+static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p)
+{
+	uintptr_t off = (uintptr_t)p - s->start;
+	void **b = p;
+	if (likely(s->fast_owner == h) && likely(off * s->div_magic < s->div_magic) &&
+	    likely(b[1] != (void *)s) && likely(s->used > 1)) {
+		b[0] = s->local_free;
+		b[1] = s;
+		s->local_free = b;
+		s->used--;
+		return true;
+	}
+	return false;
+}
+
+#endif

@@ -1,0 +1,190 @@
+#include "core/huge.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "core/chunk.h"
+#include "core/meta.h"
+#include "os/os.h"
+
+#define CACHE_MAX_COUNT 8
+#define CACHE_MAX_BYTES (64ul << 20)
+
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct huge *spare_descs; /* Guarded by huge_lock. */
+static struct huge *cache;       /* most recently freed first. Guarded by huge_lock. */
+static size_t cache_bytes;       /* Guarded by huge_lock. */
+static unsigned cache_count;     /* Guarded by huge_lock. */
+
+static void map_slots(uintptr_t addr, size_t size, uintptr_t value)
+{
+	for (uintptr_t a = addr; a < addr + size; a += CHUNK_SIZE)
+		pagemap_set(a, value);
+}
+
+static struct huge *desc_get(void)
+{
+	pthread_mutex_lock(&huge_lock);
+	struct huge *h = spare_descs;
+	if (h != NULL)
+		spare_descs = h->next;
+	pthread_mutex_unlock(&huge_lock);
+	return h != NULL ? h : meta_alloc(sizeof(struct huge));
+}
+
+/* Unmaps a cached or failed block and recycles its descriptor. */
+static void release(struct huge *h)
+{
+	map_slots(h->addr, h->size, 0);
+	os_unmap((void *)h->addr, h->size);
+	pthread_mutex_lock(&huge_lock);
+	h->next = spare_descs;
+	spare_descs = h;
+	pthread_mutex_unlock(&huge_lock);
+}
+
+/* A cached mapping of at least size bytes and at most twice that, trimmed
+ * to size; NULL if none. */
+static struct huge *cache_take(size_t size, size_t align)
+{
+	pthread_mutex_lock(&huge_lock);
+	struct huge **link = &cache, *h;
+	while ((h = *link) != NULL) {
+		if (h->size >= size && h->size / 2 <= size && (h->addr & (align - 1)) == 0)
+			break;
+		link = &h->next;
+	}
+	if (h != NULL) {
+		*link = h->next;
+		cache_bytes -= h->size;
+		cache_count--;
+	}
+	pthread_mutex_unlock(&huge_lock);
+	if (h != NULL && h->size > size) {
+		uintptr_t keep = align_up(h->addr + size, CHUNK_SIZE);
+		if (h->addr + h->size > keep)
+			map_slots(keep, h->addr + h->size - keep, 0);
+		os_unmap((void *)(h->addr + size), h->size - size);
+		h->size = size;
+	}
+	return h;
+}
+
+void *huge_alloc(size_t size, size_t align, bool zero)
+{
+	size_t page = os_page_size();
+	size_t len = align_up(size, page);
+	if (len < size)
+		return NULL;
+	if (align < CHUNK_SIZE)
+		align = CHUNK_SIZE;
+	struct huge *h = cache_take(len, align);
+	if (h == NULL) {
+		void *p = os_map_aligned(len, align);
+		if (p == NULL)
+			return NULL;
+		h = desc_get();
+		if (h == NULL) {
+			os_unmap(p, len);
+			return NULL;
+		}
+		h->addr = (uintptr_t)p;
+		h->size = len;
+		h->fresh = true;
+		/* The advice covers the whole mapping: advising part of it
+		 * would split it into two VMAs, and mremap refuses to move a
+		 * range that spans two. */
+		if (len >= CHUNK_SIZE)
+			os_hugepage_advise(p, len);
+	}
+	if (zero && !h->fresh)
+		memset((void *)h->addr, 0, len);
+	h->fresh = false;
+	h->live = true;
+	map_slots(h->addr, h->size, (uintptr_t)h | MAP_HUGE);
+	return (void *)h->addr;
+}
+
+void huge_free(struct huge *h)
+{
+	h->live = false;
+	if (h->size > CACHE_MAX_BYTES / 2) {
+		release(h);
+		return;
+	}
+	struct huge *evict = NULL;
+	pthread_mutex_lock(&huge_lock);
+	h->next = cache;
+	cache = h;
+	cache_bytes += h->size;
+	cache_count++;
+	if (cache_count > CACHE_MAX_COUNT || cache_bytes > CACHE_MAX_BYTES) {
+		/* Evict the oldest. */
+		struct huge **link = &cache;
+		while ((*link)->next != NULL)
+			link = &(*link)->next;
+		evict = *link;
+		*link = NULL;
+		cache_bytes -= evict->size;
+		cache_count--;
+	}
+	pthread_mutex_unlock(&huge_lock);
+	if (evict != NULL)
+		release(evict);
+}
+
+void *huge_realloc(struct huge *h, size_t size)
+{
+	size_t len = align_up(size, os_page_size());
+	if (len < size)
+		return NULL;
+	if (len == h->size)
+		return (void *)h->addr;
+	if (len < h->size) {
+		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
+		if (!os_remap_inplace((void *)h->addr, h->size, len))
+			return (void *)h->addr; /* keep the larger mapping */
+		if (h->addr + h->size > keep)
+			map_slots(keep, h->addr + h->size - keep, 0);
+		h->size = len;
+		return (void *)h->addr;
+	}
+	/* Grow where the address space after the block is free... */
+	if (os_remap_inplace((void *)h->addr, h->size, len)) {
+		h->size = len;
+		map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
+		return (void *)h->addr;
+	}
+	/* ...else move the pages to a fresh aligned range (mremap keeps the
+	 * alignment only if we choose the target). */
+	void *to = os_map_aligned(len, CHUNK_SIZE);
+	if (to == NULL)
+		return NULL;
+	uintptr_t old = h->addr;
+	size_t old_size = h->size;
+	if (!os_remap_to((void *)old, old_size, to, len)) {
+		os_unmap(to, len);
+		return NULL;
+	}
+	h->addr = (uintptr_t)to;
+	h->size = len;
+	map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
+	map_slots(old, old_size, 0);
+	os_hugepage_advise(to, len);
+	return to;
+}
+
+void huge_prefork(void)
+{
+	pthread_mutex_lock(&huge_lock);
+}
+
+void huge_postfork_parent(void)
+{
+	pthread_mutex_unlock(&huge_lock);
+}
+
+void huge_postfork_child(void)
+{
+	pthread_mutex_init(&huge_lock, NULL);
+}

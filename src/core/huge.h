@@ -1,0 +1,43 @@
+/* Huge blocks: each is a mapping of its own, starting on a 2 MiB boundary,
+ * with a descriptor in metadata memory that every 2 MiB slot of the block
+ * points to in the page map.
+ *
+ * Freed huge mappings are kept in a small cache (bounded in count and bytes)
+ * and reused by later huge allocations of a similar size: large buffers in
+ * ML-style loops come and go at the same sizes, and a fresh mapping costs a
+ * page fault per 4 KiB touched. While a mapping sits in the cache its
+ * descriptor stays in the page map marked free, so a second free of the
+ * same block is reported as a double free. realloc of a huge block resizes
+ * the mapping with mremap and never copies bytes. */
+#ifndef CAIRN_HUGE_H
+#define CAIRN_HUGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+struct huge {
+	uintptr_t addr;
+	size_t size;       /* bytes mapped, a multiple of the OS page size */
+	bool live;         /* false while cached after a free */
+	bool fresh;        /* never handed out since mapped: reads as zeros */
+	struct huge *next; /* cache or descriptor free list. Guarded by huge_lock. */
+};
+
+void *huge_alloc(size_t size, size_t align, bool zero);
+void huge_free(struct huge *h);
+/* Resizes in place or by moving pages; NULL (block unchanged) on failure. */
+void *huge_realloc(struct huge *h, size_t size);
+
+static inline struct huge *huge_of(uintptr_t entry)
+{
+	return (struct huge *)(entry & ~(uintptr_t)3);
+}
+
+void huge_prefork(void);
+void huge_postfork_parent(void);
+void huge_postfork_child(void);
+
+#endif

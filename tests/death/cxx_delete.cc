@@ -1,0 +1,221 @@
+/* Death tests for C++: operator delete, in each of its forms, of a stack
+ * pointer stops the program like free() does:
+ *   cairn: free(): invalid pointer 0x... (not allocated by cairn)
+ * and so do deleting an interior pointer and deleting twice. Each misuse
+ * runs in a forked child. */
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "check.h"
+
+/* ---------------------------------------------------------------- helper
+ * expect_death() runs fn(arg) in a forked child whose stderr goes to a pipe,
+ * then checks that the child died of SIGABRT after printing exactly one line,
+ * the one cairn prints for this kind of misuse:
+ *   cairn: FN(): invalid pointer PTR (not allocated by cairn)
+ *   cairn: FN(): invalid pointer PTR (inside a block, not its start)
+ *   cairn: FN(): double free of PTR
+ *   cairn: FN(): invalid pointer PTR (already freed)
+ * with PTR as printf's %p writes it. */
+enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
+
+static const char *const phrase[] = {
+	"(not allocated by cairn)",        /* NOT_OURS */
+	"(inside a block, not its start)", /* INTERIOR */
+	"double free of",                  /* DOUBLE_FREE */
+	"(already freed)",                 /* ALREADY_FREED */
+};
+
+/* Hides where a pointer came from, so that gcc does not warn about freeing
+ * a non-heap object: that is the point of these tests. */
+static __attribute__((unused)) void *launder(const void *p)
+{
+	void *q = (void *)p;
+	__asm__ volatile("" : "+r"(q));
+	return q;
+}
+
+static void run_child(void (*fn)(void *), void *arg, int *status, char *out, size_t cap)
+{
+	int fd[2];
+	size_t len = 0;
+
+	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+		close(fd[0]);
+		dup2(fd[1], 2);
+		close(fd[1]);
+		setrlimit(RLIMIT_CORE, &no_core);
+		prctl(PR_SET_DUMPABLE, 0);
+		alarm(10); /* a child that hangs dies of SIGALRM */
+		fn(arg);
+		_exit(0); /* survived the misuse */
+	}
+	close(fd[1]);
+	for (;;) {
+		char buf[1024];
+		ssize_t r = read(fd[0], buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		size_t take = (size_t)r < cap - 1 - len ? (size_t)r : cap - 1 - len;
+		memcpy(out + len, buf, take);
+		len += take;
+	}
+	out[len] = '\0';
+	close(fd[0]);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
+			 enum misuse kind, const void *ptr)
+{
+	char out[4096], ptrs[32], fn_part[64], want[256];
+	int status;
+
+	snprintf(ptrs, sizeof ptrs, "%p", ptr);
+	snprintf(fn_part, sizeof fn_part, "cairn: %s(): ", func);
+	if (kind == DOUBLE_FREE)
+		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
+	else
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+
+	run_child(fn, arg, &status, out, sizeof out);
+
+	if (WIFSIGNALED(status))
+		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
+		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	char *nl = strchr(out, '\n');
+	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
+	      out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
+	      what, out);
+	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
+	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
+	      out);
+	CHECK(strstr(out, phrase[kind]) != NULL, "%s: line lacks \"%s\": %s", what, phrase[kind],
+	      out);
+	CHECK(strcmp(out, want) == 0, "%s: want the line\n  %s got\n  %s", what, want, out);
+}
+/* ------------------------------------------------------------ end helper */
+
+static void op_delete(void *p)
+{
+	::operator delete(p);
+}
+
+static void op_delete_sized(void *p)
+{
+	::operator delete(p, 64);
+}
+
+static void op_delete_nothrow(void *p)
+{
+	::operator delete(p, std::nothrow);
+}
+
+static void op_delete_aligned(void *p)
+{
+	::operator delete(p, std::align_val_t(64));
+}
+
+static void op_delete_sized_aligned(void *p)
+{
+	::operator delete(p, 64, std::align_val_t(64));
+}
+
+static void op_delete_array(void *p)
+{
+	::operator delete[](p);
+}
+
+static void op_delete_array_sized(void *p)
+{
+	::operator delete[](p, 64);
+}
+
+static void op_delete_array_nothrow(void *p)
+{
+	::operator delete[](p, std::nothrow);
+}
+
+static void op_delete_array_aligned(void *p)
+{
+	::operator delete[](p, std::align_val_t(64));
+}
+
+/* Through a volatile, so that gcc does not warn about the second delete. */
+static void op_delete_twice(void *p)
+{
+	void *volatile v = p;
+	::operator delete(v);
+	::operator delete(v);
+}
+
+static void op_delete_array_twice(void *p)
+{
+	void *volatile v = p;
+	::operator delete[](v);
+	::operator delete[](v);
+}
+
+struct form {
+	const char *name;
+	void (*fn)(void *);
+};
+
+int main()
+{
+	alignas(64) char stack_buf[128];
+	memset(stack_buf, 0, sizeof stack_buf);
+	void *sp = launder(stack_buf);
+
+	const form forms[] = {
+		{ "operator delete(stack)", op_delete },
+		{ "operator delete(stack, 64)", op_delete_sized },
+		{ "operator delete(stack, nothrow)", op_delete_nothrow },
+		{ "operator delete(stack, align_val_t(64))", op_delete_aligned },
+		{ "operator delete(stack, 64, align_val_t(64))", op_delete_sized_aligned },
+		{ "operator delete[](stack)", op_delete_array },
+		{ "operator delete[](stack, 64)", op_delete_array_sized },
+		{ "operator delete[](stack, nothrow)", op_delete_array_nothrow },
+		{ "operator delete[](stack, align_val_t(64))", op_delete_array_aligned },
+	};
+	for (const form &f : forms)
+		expect_death(f.name, f.fn, sp, "free", NOT_OURS, stack_buf);
+
+	/* An interior pointer, and a block deleted twice. */
+	char *p = static_cast<char *>(::operator new(64));
+	char *q = static_cast<char *>(::operator new[](100000));
+	REQUIRE(p && q, "operator new failed");
+	expect_death("operator delete(new(64) + 16)", op_delete, p + 16, "free", INTERIOR, p + 16);
+	expect_death("operator delete[](new[](100000) + 4096)", op_delete_array, q + 4096, "free",
+		     INTERIOR, q + 4096);
+	expect_death("operator delete twice", op_delete_twice, p, "free", DOUBLE_FREE, p);
+	expect_death("operator delete[] twice", op_delete_array_twice, q, "free", DOUBLE_FREE, q);
+
+	/* In the parent the blocks are still fine. */
+	memset(p, 1, 64);
+	memset(q, 2, 100000);
+	::operator delete(p);
+	::operator delete[](q);
+	int *ok = new int(5);
+	CHECK(ok != nullptr && *ok == 5, "new int in the parent after the children");
+	delete ok;
+	return CHECK_DONE();
+}
