@@ -8,7 +8,7 @@
  *   bin = block->next; clear the block's free mark.
  * free(p) on the thread-cache path:
  *   entry = page map[p >> 21] (after a bound check); test it is a chunk;
- *   span = chunk->spans[chunk->page_span[page of p]];
+ *   span = chunk + chunk->span_at[page of p];
  *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
  *   boundary); p's free mark != span (not already free); span->used > 1;
  *   push p onto span->local_free; used--.

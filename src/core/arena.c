@@ -65,7 +65,7 @@ static void bin_remove(struct arena *a, struct span *s)
 static void set_pages(struct chunk *c, uint32_t first, size_t n, uint32_t owner)
 {
 	for (size_t i = 0; i < n; i++)
-		c->page_span[first + i] = (uint16_t)owner;
+		c->span_at[first + i] = span_offset(owner);
 }
 
 static struct span *make_free_run(struct chunk *c, uint32_t first, size_t n)
@@ -179,7 +179,7 @@ static void free_run_locked(struct arena *a, struct span *s)
 	s->flags = 0;
 
 	if (first > HDR_PAGES) {
-		struct span *l = &c->spans[c->page_span[first - 1]];
+		struct span *l = chunk_page_span(c, first - 1);
 		if (l->state == SPAN_FREE) {
 			bin_remove(a, l);
 			first = span_page(l);
@@ -187,7 +187,7 @@ static void free_run_locked(struct arena *a, struct span *s)
 		}
 	}
 	if (first + n < CHUNK_PAGES) {
-		struct span *r = &c->spans[c->page_span[first + n]];
+		struct span *r = chunk_page_span(c, first + n);
 		if (r->state == SPAN_FREE) {
 			bin_remove(a, r);
 			n += r->npages;
@@ -235,7 +235,7 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	if (first + npages > CHUNK_PAGES)
 		return false;
 	pthread_mutex_lock(&a->lock);
-	struct span *r = &c->spans[c->page_span[next]];
+	struct span *r = chunk_page_span(c, next);
 	bool ok = r->state == SPAN_FREE && r->npages >= extra;
 	if (ok) {
 		bin_remove(a, r);

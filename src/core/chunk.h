@@ -17,6 +17,7 @@
 #define CAIRN_CHUNK_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/sizeclass_params.h"
@@ -62,9 +63,15 @@ _Static_assert(sizeof(struct span) == 64, "struct span is one cache line");
 struct chunk {
 	struct arena *arena;
 	uint32_t free_pages; /* Guarded by arena->lock. */
-	uint16_t page_span[CHUNK_PAGES];
+	/* Per page, the byte offset from the chunk of the descriptor of the
+	 * span covering it: an offset rather than an index saves the free
+	 * path a shift. */
+	uint16_t span_at[CHUNK_PAGES];
 	struct span spans[CHUNK_PAGES];
 };
+
+_Static_assert(offsetof(struct chunk, spans) + (CHUNK_PAGES - 1) * sizeof(struct span) <= 0xffff,
+               "span offsets fit in span_at");
 
 #define HDR_PAGES  ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
 #define DATA_PAGES (CHUNK_PAGES - HDR_PAGES)
@@ -97,12 +104,24 @@ static inline void pagemap_set(uintptr_t a, uintptr_t v)
 
 static ALWAYS_INLINE struct span *chunk_span_of(struct chunk *c, uintptr_t a)
 {
-	struct span *s = &c->spans[c->page_span[(a >> PAGE_SHIFT) & (CHUNK_PAGES - 1)]];
+	struct span *s =
+	    (struct span *)((char *)c + c->span_at[(a >> PAGE_SHIFT) & (CHUNK_PAGES - 1)]);
 	/* Keeps the compiler from addressing the fields through the chunk
-	 * pointer plus the index, which costs two extra instructions on the
-	 * free fast path. Emits nothing. */
+	 * pointer plus the offset, which costs the free fast path two extra
+	 * instructions. Emits nothing. */
 	__asm__("" : "+r"(s));
 	return s;
+}
+
+/* The span covering page `page` of chunk c. */
+static inline struct span *chunk_page_span(struct chunk *c, uint32_t page)
+{
+	return (struct span *)((char *)c + c->span_at[page]);
+}
+
+static inline uint16_t span_offset(uint32_t page)
+{
+	return (uint16_t)(offsetof(struct chunk, spans) + page * sizeof(struct span));
 }
 
 static inline struct chunk *span_chunk(const struct span *s)

@@ -89,13 +89,19 @@ static void free_local(struct heap *h, struct span *s, void *p)
 	b[0] = s->local_free;
 	b[1] = s;
 	s->local_free = b;
-	s->used--;
-	if (s->used == 0 && h->cur[s->cls] != s) {
-		span_unlink(h, s);
-		arena_free_run(span_chunk(s)->arena, s);
+	if (--s->used == 0) {
+		heap_span_emptied(h, s);
 	} else if (s->flags & SPAN_FULL) {
 		list_remove(&h->full[s->cls], s);
 		partial_push(h, s);
+	}
+}
+
+void heap_span_emptied(struct heap *h, struct span *s)
+{
+	if (h->cur[s->cls] != s) {
+		span_unlink(h, s);
+		arena_free_run(span_chunk(s)->arena, s);
 	}
 }
 

@@ -119,6 +119,9 @@ void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
 /* Slow paths, out of line. */
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
+/* The owner's last block of slab s came back: gives the slab back to the
+ * arena unless it is a bin's current slab. */
+void heap_span_emptied(struct heap *h, struct span *s);
 /* A heap for the calling thread: an abandoned one if any, else a new one. */
 struct heap *heap_acquire(void);
 /* Called at thread exit: flushes the heap and parks it for reuse. */
@@ -154,18 +157,19 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
 }
 
 /* Pushes p onto its slab's local_free list if the calling thread owns the
- * slab, p is a block boundary, p is not already free and the slab keeps
- * other blocks in use; returns false (nothing done) otherwise. */
+ * slab, p is a block boundary and p is not already free; returns false
+ * (nothing done) otherwise. */
 static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p)
 {
 	uintptr_t off = (uintptr_t)p - s->start;
 	void **b = p;
 	if (likely(s->fast_owner == h) && likely(off * s->div_magic < s->div_magic) &&
-	    likely(b[1] != (void *)s) && likely(s->used > 1)) {
+	    likely(b[1] != (void *)s)) {
 		b[0] = s->local_free;
 		b[1] = s;
 		s->local_free = b;
-		s->used--;
+		if (unlikely(--s->used == 0))
+			heap_span_emptied(h, s);
 		return true;
 	}
 	return false;

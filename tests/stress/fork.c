@@ -191,7 +191,7 @@ static void child_fail(const char *what, size_t size)
 {
 	child_errors++;
 	if (child_errors < 10)
-		say("fork child %d: %s (%zu bytes)\n", (int)getpid(), what, size);
+		say("fork child %d: %s (%zu)\n", (int)getpid(), what, size);
 }
 
 /* Every small size class from 16 B to 32 KiB (4 classes a doubling), a few blocks of each,

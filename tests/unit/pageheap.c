@@ -13,7 +13,7 @@ static int pages_point_to(struct span *s)
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
 	for (uint32_t i = first; i < first + s->npages; i++)
-		if (c->page_span[i] != first)
+		if (chunk_page_span(c, i) != &c->spans[first])
 			return 0;
 	return 1;
 }
@@ -36,7 +36,7 @@ int main(void)
 	CHECK(b->start == a->start + 10 * PAGE_SIZE && c->start == b->start + 10 * PAGE_SIZE,
 	      "runs are carved in address order");
 	CHECK(a->state == SPAN_LARGE && a->npages == 10, "state and length");
-	CHECK(pages_point_to(a) && pages_point_to(b) && pages_point_to(c), "page_span");
+	CHECK(pages_point_to(a) && pages_point_to(b) && pages_point_to(c), "span_at");
 	CHECK(ch->free_pages == DATA_PAGES - 30, "free pages %u", ch->free_pages);
 	CHECK(ch->spans[0].state == SPAN_HEADER, "header span");
 	memset((void *)a->start, 1, 10 * PAGE_SIZE);
@@ -45,7 +45,7 @@ int main(void)
 	arena_free_run(&arena, a);
 	arena_free_run(&arena, c);
 	CHECK(a->state == SPAN_FREE, "freed run is free");
-	struct span *c_run = &ch->spans[ch->page_span[span_page(b) + 10]];
+	struct span *c_run = chunk_page_span(ch, span_page(b) + 10);
 	CHECK(c_run->state == SPAN_FREE && c_run->npages == DATA_PAGES - 20,
 	      "c merged with the free tail (%u pages)", c_run->npages);
 	arena_free_run(&arena, b);
@@ -60,7 +60,7 @@ int main(void)
 	REQUIRE(pad && al, "aligned run");
 	CHECK((al->start & (64 * PAGE_SIZE - 1)) == 0, "64-page aligned: %lx", (long)al->start);
 	CHECK(al->npages == 5 && pages_point_to(al), "aligned run shape");
-	struct span *head = &ch->spans[ch->page_span[span_page(pad) + 3]];
+	struct span *head = chunk_page_span(ch, span_page(pad) + 3);
 	CHECK(head->state == SPAN_FREE, "the skipped pages stay free");
 
 	/* Shrink in place; the tail merges with the free pages after it. */
@@ -68,7 +68,7 @@ int main(void)
 	REQUIRE(g != NULL, "run for shrink");
 	arena_shrink_run(&arena, g, 6);
 	CHECK(g->npages == 6 && g->state == SPAN_LARGE && pages_point_to(g), "shrunk to 6");
-	struct span *after = &ch->spans[ch->page_span[span_page(g) + 6]];
+	struct span *after = chunk_page_span(ch, span_page(g) + 6);
 	CHECK(after->state == SPAN_FREE && after->npages > 14, "tail merged (%u)", after->npages);
 
 	/* Grow in place into free pages; fail when the next run is in use. */
