@@ -24,6 +24,7 @@
 void *cairn_alloc_medium(size_t n) HIDDEN;
 void *cairn_alloc_aligned(size_t align, size_t n) HIDDEN;
 void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
+void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
 
 static ALWAYS_INLINE void *cairn_alloc(size_t n)
 {
@@ -36,9 +37,11 @@ static ALWAYS_INLINE void cairn_free(void *p, const char *fn)
 {
 	uintptr_t entry = pagemap_get((uintptr_t)p);
 	if (likely(entry & MAP_CHUNK)) {
-		struct chunk *c = (struct chunk *)(entry - MAP_CHUNK);
-		if (likely(heap_free_fast(heap_self(), chunk_span_of(c, (uintptr_t)p), p)))
+		struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), (uintptr_t)p);
+		if (likely(heap_free_fast(heap_self(), s, p)))
 			return;
+		cairn_free_small_slow(p, s, fn);
+		return;
 	}
 	cairn_free_slow(p, entry, fn);
 }

@@ -318,22 +318,24 @@ static void release_block(void *p, struct block b)
 
 NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
 {
-	/* The common slow case first: a small block freed by a thread that
-	 * does not own its slab (a remote free), or one that empties its slab.
-	 * Nothing here or below changes errno: the OS layer preserves it. */
-	if (likely(entry & MAP_CHUNK)) {
-		uintptr_t a = (uintptr_t)p;
-		struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), a);
-		if (likely(s->state == SPAN_SMALL) &&
-		    likely((uint64_t)(uint32_t)(a - s->start) * s->div_magic < s->div_magic) &&
-		    likely(((void **)p)[1] != (void *)s) && likely(!cairn_conf.junk)) {
-			heap_free_slow(heap_self(), s, p);
-			return;
-		}
-	}
 	if (p == NULL)
 		return;
 	release_block(p, block_lookup(p, entry, fn));
+}
+
+/* A pointer into an arena chunk that the fast path did not take: most often
+ * a small block freed by a thread that does not own its slab (a remote
+ * free). Nothing here or below changes errno: the OS layer preserves it. */
+NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (likely(s->state == SPAN_SMALL) &&
+	    likely((a - s->start) * s->div_magic < s->div_magic) &&
+	    likely(((void **)p)[1] != (void *)s) && likely(!cairn_conf.junk)) {
+		heap_free_slow(heap_self(), s, p);
+		return;
+	}
+	release_block(p, block_lookup(p, pagemap_get(a), fn));
 }
 
 /* ------------------------------------------------------------ the C API */

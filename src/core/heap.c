@@ -31,12 +31,6 @@ void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
 	h->event_bytes = EVENT_INTERVAL;
 }
 
-static struct span *span_of(void *p)
-{
-	struct chunk *c = (struct chunk *)(pagemap_get((uintptr_t)p) - MAP_CHUNK);
-	return chunk_span_of(c, (uintptr_t)p);
-}
-
 /* A heap keeps, per class, two lists of slabs besides the current one:
  * `partial` (known to have free blocks) and `full` (had none when the bin
  * last used them up). Slabs on the full list keep their fast_owner, so the
@@ -141,8 +135,9 @@ static void drain_remote(struct heap *h)
 		return;
 	void **b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
 	while (b != NULL) {
+		/* A block in transit carries its slab in its free mark. */
 		void **next = b[0];
-		free_local(h, span_of(b), b);
+		free_local(h, b[1], b);
 		b = next;
 	}
 }

@@ -7,8 +7,14 @@
  * to initialise the allocator. It records what it saw in a report that main reads through
  * early_report(); it also leaves one block for main to check and free. bootstrap.c also
  * dlopens this object from main when it was not preloaded, so the same constructor runs inside
- * dlopen too. */
+ * dlopen too.
+ *
+ * Before its first malloc the constructor also creates a pthread key. When it runs before
+ * cairn's constructor, that key comes before cairn's own thread-exit key, so its destructor
+ * runs before cairn's in each round of thread exit (tests/stress/tsd.c covers the keys that
+ * come after); early_key_threads() runs threads that use it. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +23,9 @@
 /* Keep in step with the copy in tests/stress/bootstrap.c. */
 struct early_report {
 	size_t struct_size;
-	int ran;          /* times the constructor ran */
-	int failures;     /* allocation checks that failed */
-	int checks;       /* allocation checks made */
+	int ran;      /* times the constructor ran */
+	int failures; /* allocation checks that failed */
+	int checks;   /* allocation checks made */
 	char first_failure[160];
 	unsigned char *left_for_main; /* LEFT_SIZE bytes, byte i == (unsigned char)(i * 13 + 7) */
 };
@@ -53,8 +59,8 @@ static int filled(const unsigned char *p, size_t n, unsigned char c)
 /* One round of every kind of allocation, each checked. */
 static void allocate_everything(void)
 {
-	static const size_t sizes[] = {1, 8, 16, 24, 100, 1000, 4096, 32768,
-				       40000, 300000, 1048576, 1048577, 3000000};
+	static const size_t sizes[] = {1,     8,     16,     24,      100,     1000,   4096,
+	                               32768, 40000, 300000, 1048576, 1048577, 3000000};
 	void *blocks[sizeof sizes / sizeof sizes[0]];
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		unsigned char *p = malloc(sizes[i]);
@@ -95,7 +101,8 @@ static void allocate_everything(void)
 	/* stdio allocates its buffer through malloc. */
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
-	expect(f != NULL && fgets(line, sizeof line, f) != NULL, "fopen and fgets in a constructor");
+	expect(f != NULL && fgets(line, sizeof line, f) != NULL,
+	       "fopen and fgets in a constructor");
 	if (f != NULL)
 		fclose(f);
 }
@@ -106,9 +113,65 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- the early key */
+
+static pthread_key_t early_key;
+static int early_key_made;
+static atomic_int key_runs, key_failures;
+
+/* Allocates, frees, and asks for a second round once. */
+static void early_key_destructor(void *value)
+{
+	atomic_fetch_add(&key_runs, 1);
+	unsigned char *p = malloc(1000), *q = malloc(200000);
+	if (p == NULL || q == NULL) {
+		atomic_fetch_add(&key_failures, 1);
+	} else {
+		memset(p, 0x11, 1000);
+		memset(q, 0x22, 200000);
+		if (!filled(p, 1000, 0x11) || !filled(q, 200000, 0x22))
+			atomic_fetch_add(&key_failures, 1);
+	}
+	free(p);
+	free(q);
+	if (value == (void *)1 && pthread_setspecific(early_key, (void *)2) != 0)
+		atomic_fetch_add(&key_failures, 1);
+}
+
+static void *key_thread(void *arg)
+{
+	pthread_setspecific(early_key, (void *)1); /* before this thread's first malloc */
+	void *p = malloc(64);
+	if (p == NULL)
+		atomic_fetch_add(&key_failures, 1);
+	free(p);
+	return NULL;
+}
+
+/* Runs n threads that set the early key and exit; returns the number of failures (-1 when the
+ * key could not be made) and stores how many times its destructor ran (2 a thread expected). */
+__attribute__((visibility("default"))) int early_key_threads(int n, int *runs)
+{
+	if (!early_key_made)
+		return -1;
+	atomic_store(&key_runs, 0);
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, key_thread, NULL) != 0)
+			atomic_fetch_add(&key_failures, 1);
+		else
+			pthread_join(t, NULL);
+	}
+	*runs = atomic_load(&key_runs);
+	return atomic_load(&key_failures);
+}
+
 __attribute__((constructor)) static void early_init(void)
 {
-	/* The very first thing: a plain malloc, before any thread exists. */
+	if (!early_key_made)
+		early_key_made = pthread_key_create(&early_key, early_key_destructor) == 0;
+
+	/* Then a plain malloc, before any thread exists. */
 	void *first = malloc(24);
 	expect(first != NULL, "the first malloc in a constructor");
 	free(first);

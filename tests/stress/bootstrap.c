@@ -8,7 +8,8 @@
  *   - tests/helpers/early.so, whose constructor allocates every way and starts threads that
  *     race it: the test runs itself again with LD_PRELOAD="libcairn early.so" and with the
  *     opposite order (so in one of them early.so's constructor runs before libcairn's), and
- *     the re-run checks the report early.so left and frees the block it left for main;
+ *     the re-run checks the report early.so left and frees the block it left for main, then
+ *     runs threads through early.so's pthread key (made before cairn's in that order);
  *   - the same helper dlopened from main, so its constructor runs inside dlopen;
  *   - dlsym and dlerror (glibc allocates their error strings) and a dlopen that fails, from
  *     main and from threads, and that malloc works afterwards;
@@ -96,8 +97,8 @@ __attribute__((constructor(101))) static void before_main(void)
 	pthread_t t;
 	void *res = NULL;
 	ctor_expect(pthread_create(&t, NULL, ctor_thread, NULL) == 0 &&
-			    pthread_join(t, &res) == 0 && res == (void *)1,
-		    "a thread that allocates");
+	                pthread_join(t, &res) == 0 && res == (void *)1,
+	            "a thread that allocates");
 
 	ctor.left = strdup("made by a constructor before main");
 	ctor_expect(ctor.left != NULL, "strdup");
@@ -254,9 +255,16 @@ int main(void)
 	if (stage != NULL) {
 		/* A re-run: early.so is preloaded and its constructor ran before main. */
 		const struct early_report *(*report)(void) =
-			(const struct early_report *(*)(void))dlsym(RTLD_DEFAULT, "early_report");
+		    (const struct early_report *(*)(void))dlsym(RTLD_DEFAULT, "early_report");
 		REQUIRE(report != NULL, "%s: early.so is not loaded", how);
 		check_report(report(), how);
+		/* Threads whose key destructor may run before cairn's own. */
+		int (*key_threads)(int, int *) =
+		    (int (*)(int, int *))dlsym(RTLD_DEFAULT, "early_key_threads");
+		int runs = 0, failures = key_threads ? key_threads(16, &runs) : -2;
+		CHECK(failures == 0 && runs == 2 * 16,
+		      "%s: early.so's key threads: %d failures, destructor ran %d times", how,
+		      failures, runs);
 		return CHECK_DONE();
 	}
 
@@ -274,7 +282,8 @@ int main(void)
 		up(lib, 4);
 		strcat(lib, "/lib/libcairn.so.0");
 	}
-	REQUIRE(access(helper, R_OK) == 0, "the helper %s is missing (make test builds it)", helper);
+	REQUIRE(access(helper, R_OK) == 0, "the helper %s is missing (make test builds it)",
+	        helper);
 	REQUIRE(access(lib, R_OK) == 0, "the library %s is missing", lib);
 
 	/* The helper's constructor inside dlopen, after main has started. */
@@ -282,7 +291,7 @@ int main(void)
 	CHECK(h != NULL, "dlopen %s: %s", helper, dlerror());
 	if (h != NULL) {
 		const struct early_report *(*report)(void) =
-			(const struct early_report *(*)(void))dlsym(h, "early_report");
+		    (const struct early_report *(*)(void))dlsym(h, "early_report");
 		CHECK(report != NULL, "dlsym early_report");
 		if (report != NULL)
 			check_report(report(), "dlopen");
@@ -299,8 +308,8 @@ int main(void)
 		else
 			snprintf(preload, sizeof preload, "%s %s", helper, lib);
 		int st = run_self(exe, preload, stages[i]);
-		CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the re-run %s (status %d)",
-		      stages[i], st == -1 ? "hung" : "failed", st);
+		CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "%s: the re-run %s (status %d)", stages[i], st == -1 ? "hung" : "failed", st);
 	}
 	return CHECK_DONE();
 }

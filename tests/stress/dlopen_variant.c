@@ -282,11 +282,13 @@ int main(void)
 
 	/* The ELF flags. */
 	REQUIRE(readelf_flags(variant, flags, sizeof flags) == 0, "readelf -d %s failed", variant);
-	CHECK(strstr(flags, "STATIC_TLS") == NULL, "libcairn-dlopen.so needs static TLS: %s", flags);
+	CHECK(strstr(flags, "STATIC_TLS") == NULL, "libcairn-dlopen.so needs static TLS: %s",
+	      flags);
 	int tpoff = count_tpoff_relocs(variant);
 	CHECK(tpoff == 0, "libcairn-dlopen.so has %d initial-exec TLS relocations", tpoff);
 	if (readelf_flags(lib, flags, sizeof flags) == 0)
-		fprintf(stderr, "dlopen_variant: libcairn.so.0 %s", flags[0] ? flags : "has no FLAGS\n");
+		fprintf(stderr, "dlopen_variant: libcairn.so.0 %s",
+		        flags[0] ? flags : "has no FLAGS\n");
 
 	pthread_barrier_init(&loaded, NULL, 3);
 	pthread_barrier_init(&finished, NULL, NTHREADS);
@@ -307,7 +309,7 @@ int main(void)
 	v_usable = (size_t(*)(void *))dlsym(h, "malloc_usable_size");
 	const char *(*v_version)(void) = (const char *(*)(void))dlsym(h, "cairn_version");
 	REQUIRE(v_malloc && v_calloc && v_realloc && v_free && v_usable && v_version,
-		"dlsym on the handle failed");
+	        "dlsym on the handle failed");
 
 	Dl_info info;
 	CHECK(dladdr((void *)v_malloc, &info) != 0 && strstr(info.dli_fname, "libcairn-dlopen"),
@@ -337,7 +339,7 @@ int main(void)
 	free(b);
 
 	fprintf(stderr, "dlopen_variant: %ld MiB through the variant, %ld remote frees\n",
-		atomic_load(&variant_bytes) >> 20, atomic_load(&remote_frees));
+	        atomic_load(&variant_bytes) >> 20, atomic_load(&remote_frees));
 	CHECK(atomic_load(&errors) == 0, "%ld errors", atomic_load(&errors));
 	CHECK(atomic_load(&remote_frees) > 1000, "only %ld remote frees",
 	      atomic_load(&remote_frees));

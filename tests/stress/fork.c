@@ -27,7 +27,7 @@
 #define NWORKERS      4
 #define TSLOTS        128 /* published blocks per worker */
 #define FORKS         50
-#define NESTED_FORKS  5 /* the first children fork once more */
+#define NESTED_FORKS  5  /* the first children fork once more */
 #define CHILD_TIMEOUT 10 /* seconds */
 #define TEST_TIMEOUT  60
 #define SEED          0xf02cf02c12345678ull
@@ -213,7 +213,7 @@ static void exercise_sizes(void)
 		}
 	}
 	static const size_t big[] = {40 * KiB, 200 * KiB, 1024 * KiB, 1024 * KiB + 1,
-				     3 * 1024 * KiB};
+	                             3 * 1024 * KiB};
 	for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
 		unsigned char *p = make_block(big[i]);
 		if (p == NULL || !check_free(p))
@@ -256,7 +256,7 @@ static void child_main(int n)
 
 	if (atomic_load(&child_calls) != HANDLER_SETS)
 		child_fail("child atfork handlers ran the wrong number of times",
-			   (size_t)atomic_load(&child_calls));
+		           (size_t)atomic_load(&child_calls));
 
 	/* The blocks of threads that do not exist here. */
 	int freed = 0;
@@ -408,7 +408,7 @@ int main(void)
 			bad_blocks++;
 
 	fprintf(stderr, "fork: %d forks, %ld worker operations, slowest child %.3f s\n", FORKS,
-		atomic_load(&worker_ops), slowest);
+	        atomic_load(&worker_ops), slowest);
 	CHECK(hung_children == 0, "%d children hung", hung_children);
 	CHECK(failed_children == 0, "%d children failed", failed_children);
 	CHECK(atomic_load(&prepare_calls) == FORKS * HANDLER_SETS, "prepare handlers ran %d times",

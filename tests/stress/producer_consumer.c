@@ -128,10 +128,10 @@ static void *consumer(void *arg)
 		    (off = verify(it.p, it.size, it.seq)) != SIZE_MAX) {
 			if (bad++ < 10)
 				fprintf(stderr,
-					"consumer: block %p (%zu bytes, seq %ld, expected %ld, "
-					"usable %zu) wrong at offset %zu\n",
-					(void *)it.p, it.size, it.seq, expect,
-					malloc_usable_size(it.p), off);
+				        "consumer: block %p (%zu bytes, seq %ld, expected %ld, "
+				        "usable %zu) wrong at offset %zu\n",
+				        (void *)it.p, it.size, it.seq, expect,
+				        malloc_usable_size(it.p), off);
 		}
 		free(it.p);
 		expect++;
@@ -166,7 +166,7 @@ int main(void)
 	long rss_after = rss_kib();
 
 	fprintf(stderr, "producer_consumer: %ld blocks, %ld MiB in all; RSS %ld -> %ld KiB\n",
-		consumed, produced_bytes >> 20, rss_before, rss_after);
+	        consumed, produced_bytes >> 20, rss_before, rss_after);
 	CHECK(errors == 0, "%ld bad blocks", errors);
 	CHECK(consumed == BLOCKS, "consumer saw %ld blocks of %ld", consumed, BLOCKS);
 	CHECK(atomic_load(&head) == atomic_load(&tail), "ring not empty");

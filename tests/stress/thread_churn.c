@@ -78,7 +78,7 @@ static void check_and_free(struct block b, const char *who)
 bad:
 	if (atomic_fetch_add(&errors, 1) < 10)
 		fprintf(stderr, "thread_churn: %s: block %p size %zu wrong at offset %zu\n", who,
-			(void *)b.p, b.size, off);
+		        (void *)b.p, b.size, off);
 done:
 	atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
 	free(b.p);
@@ -87,10 +87,10 @@ done:
 static struct block alloc_block(uint64_t *rng, int huge)
 {
 	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
-	size_t size = huge	 ? 2 * 1024 * KiB + x % (512 * KiB)
-		      : r < 900 ? 1 + x % 1024
-		      : r < 990 ? 1025 + x % (32 * KiB - 1024)
-				: 40 * KiB + x % (472 * KiB);
+	size_t size = huge      ? 2 * 1024 * KiB + x % (512 * KiB)
+	              : r < 900 ? 1 + x % 1024
+	              : r < 990 ? 1025 + x % (32 * KiB - 1024)
+	                        : 40 * KiB + x % (472 * KiB);
 	struct block b = {malloc(size), size};
 	if (b.p == NULL || (uintptr_t)b.p % 16 != 0) {
 		if (atomic_fetch_add(&errors, 1) < 10)
@@ -201,7 +201,7 @@ int main(void)
 		kinds[w] = i % 5 == 0 ? DETACHED : i % 5 == 1 ? EXITS : RETURNS;
 		starts[w] = (struct start){i, kinds[w], &detached_done[w]};
 		int rc = pthread_create(&tids[w], kinds[w] == DETACHED ? &detached : NULL,
-					thread_main, &starts[w]);
+		                        thread_main, &starts[w]);
 		if (rc != 0)
 			REQUIRE(rc == 0, "pthread_create %d: error %d", i, rc);
 		used[w] = 1;
@@ -218,10 +218,10 @@ int main(void)
 		}
 	}
 	fprintf(stderr,
-		"thread_churn: %d threads, %ld MiB allocated in all, %ld left-behind blocks freed "
-		"by later threads, %ld by main; RSS %ld KiB, at most %ld KiB seen\n",
-		NTHREADS, atomic_load(&total_bytes) >> 20, atomic_load(&left_freed), remaining, rss,
-		peak_rss);
+	        "thread_churn: %d threads, %ld MiB allocated in all, %ld left-behind blocks freed "
+	        "by later threads, %ld by main; RSS %ld KiB, at most %ld KiB seen\n",
+	        NTHREADS, atomic_load(&total_bytes) >> 20, atomic_load(&left_freed), remaining, rss,
+	        peak_rss);
 
 	CHECK(join_failures == 0, "%ld threads could not be joined", join_failures);
 	CHECK(atomic_load(&errors) == 0, "%ld corrupted blocks", atomic_load(&errors));

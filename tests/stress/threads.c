@@ -195,7 +195,7 @@ static void check_fresh(struct block b)
 		     malloc_usable_size(b.p));
 	if (b.size > 32 * KiB)
 		atomic_fetch_add_explicit(b.size > MiB ? &huge_allocs : &large_allocs, 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 }
 
 static struct block new_block(uint64_t *rng)
@@ -352,11 +352,11 @@ int main(void)
 
 	long rss = rss_kib();
 	fprintf(stderr,
-		"threads: %d threads x %d ops: %ld remote frees, %ld reallocs, %ld callocs, "
-		"%ld large, %ld huge; %ld MiB allocated in all; RSS at the end %ld KiB\n",
-		NTHREADS, OPS, atomic_load(&remote_frees), atomic_load(&reallocs),
-		atomic_load(&callocs), atomic_load(&large_allocs), atomic_load(&huge_allocs),
-		atomic_load(&total_bytes) >> 20, rss);
+	        "threads: %d threads x %d ops: %ld remote frees, %ld reallocs, %ld callocs, "
+	        "%ld large, %ld huge; %ld MiB allocated in all; RSS at the end %ld KiB\n",
+	        NTHREADS, OPS, atomic_load(&remote_frees), atomic_load(&reallocs),
+	        atomic_load(&callocs), atomic_load(&large_allocs), atomic_load(&huge_allocs),
+	        atomic_load(&total_bytes) >> 20, rss);
 
 	CHECK(atomic_load(&errors) == 0, "%ld corrupted or bad blocks", atomic_load(&errors));
 	CHECK(atomic_load(&live_blocks) == 0, "%ld blocks still live", atomic_load(&live_blocks));
@@ -366,7 +366,8 @@ int main(void)
 	/* The mix must really have covered each path. */
 	CHECK(atomic_load(&remote_frees) > NTHREADS * OPS / 16, "only %ld remote frees",
 	      atomic_load(&remote_frees));
-	CHECK(atomic_load(&large_allocs) > 1000, "only %ld large blocks", atomic_load(&large_allocs));
+	CHECK(atomic_load(&large_allocs) > 1000, "only %ld large blocks",
+	      atomic_load(&large_allocs));
 	CHECK(atomic_load(&huge_allocs) > 50, "only %ld huge blocks", atomic_load(&huge_allocs));
 	CHECK(atomic_load(&reallocs) > 0 && atomic_load(&callocs) > 0, "no realloc or calloc");
 	/* Everything is free, so what stays resident is at most the allocator's caches (glibc

@@ -1,13 +1,17 @@
-/* tsd.c: allocation from pthread key destructors, in every order relative to the allocator's.
+/* tsd.c: allocation from pthread key destructors, which run around the allocator's own.
  *
  * An allocator that keeps a heap per thread has to tear it down at thread exit, typically from
- * a pthread key destructor of its own, and glibc runs key destructors in key order, in rounds.
- * Destructors of other keys may run before or after the allocator's and still malloc and free.
- * This test uses three keys:
- *   early  created by a constructor before main, and set by each thread before its first malloc
+ * a pthread key destructor of its own, and glibc runs key destructors in key order, in rounds
+ * (up to four while values keep being set). Destructors of other keys must still be able to
+ * malloc and free, before the teardown or after it. This test uses three keys:
+ *   early  created by a constructor before main's first malloc, and set by each thread before
+ *          the thread's first malloc
  *   mid    created by main after it has allocated, before the threads start
  *   late   created between the two waves by a thread that has already allocated; only the
  *          second wave uses it
+ * (cairn makes its key in its own constructor, which runs before this program's, so all three
+ * come after it: their destructors run once the thread heap is gone. tests/helpers/early.c,
+ * driven by bootstrap.c, has a key that comes before cairn's.)
  * Each destructor mallocs, reallocs, callocs and frees, frees a block the thread body made,
  * leaves a block behind for another thread (or main) to check and free, and sets its key again
  * once so that glibc runs a second round: every destructor must run exactly twice per thread.
@@ -21,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WAVE     48 /* threads per wave */
-#define AT_ONCE  8
-#define NKEYS    3
-#define ORPHANS  (2 * WAVE * NKEYS * 2 + 64)
-#define KiB      ((size_t)1024)
+#define WAVE    48 /* threads per wave */
+#define AT_ONCE 8
+#define NKEYS   3
+#define ORPHANS (2 * WAVE * NKEYS * 2 + 64)
+#define KiB     ((size_t)1024)
 
 enum { EARLY, MID, LATE };
 static const char *key_names[NKEYS] = {"early", "mid", "late"};
@@ -35,7 +39,7 @@ static int key_made[NKEYS];
 /* Per-thread state, in static memory so that setting a key needs no malloc. */
 struct tstate {
 	int index;
-	int lazy;                 /* the body never calls malloc */
+	int lazy;                  /* the body never calls malloc */
 	unsigned char *own[NKEYS]; /* blocks made by the body, freed by a destructor */
 	atomic_int rounds[NKEYS];
 	struct tstate *self[NKEYS]; /* the value set for each key */
@@ -84,7 +88,7 @@ static void check_free_block(unsigned char *p, const char *who)
 	for (size_t i = sizeof size; i < size; i++) {
 		if (p[i] != pattern(p, i)) {
 			fprintf(stderr, "tsd: %s: block %p of %zu bytes wrong at %zu\n", who,
-				(void *)p, size, i);
+			        (void *)p, size, i);
 			error("corrupted block (%d %d)", 0, 0);
 			break;
 		}
@@ -131,7 +135,8 @@ static void destructor_work(struct tstate *st, int key)
 		unsigned char *p = make_block(n);
 		unsigned char *z = calloc(1, n);
 		if (p == NULL || z == NULL) {
-			error("allocation failed in a destructor (thread %d, key %d)", st->index, key);
+			error("allocation failed in a destructor (thread %d, key %d)", st->index,
+			      key);
 			free(p);
 			free(z);
 			continue;
@@ -149,7 +154,8 @@ static void destructor_work(struct tstate *st, int key)
 		} else {
 			for (size_t j = sizeof n; j < n; j += 97)
 				if (q[j] != pattern(old, j)) {
-					error("realloc lost data (thread %d, key %d)", st->index, key);
+					error("realloc lost data (thread %d, key %d)", st->index,
+					      key);
 					break;
 				}
 			free(q);
@@ -273,9 +279,9 @@ int main(void)
 			int expect = k == LATE && t < WAVE ? 0 : 2;
 			if (atomic_load(&st->rounds[k]) != expect && wrong_rounds++ < 10)
 				fprintf(stderr,
-					"tsd: thread %d: destructor of the %s key ran %d times, "
-					"expected %d\n",
-					t, key_names[k], atomic_load(&st->rounds[k]), expect);
+				        "tsd: thread %d: destructor of the %s key ran %d times, "
+				        "expected %d\n",
+				        t, key_names[k], atomic_load(&st->rounds[k]), expect);
 			if (st->own[k] != NULL)
 				own_left++;
 		}
@@ -288,9 +294,9 @@ int main(void)
 		check_free_block(orphans[i], "orphan freed by main");
 	orphan_count = 0;
 	fprintf(stderr,
-		"tsd: %d threads, %d blocks left by destructors: %ld freed by later threads, %d by "
-		"main\n",
-		2 * WAVE, orphans_made, atomic_load(&orphans_freed_by_threads), left);
+	        "tsd: %d threads, %d blocks left by destructors: %ld freed by later threads, %d by "
+	        "main\n",
+	        2 * WAVE, orphans_made, atomic_load(&orphans_freed_by_threads), left);
 	CHECK(orphans_made == (int)atomic_load(&orphans_freed_by_threads) + left,
 	      "orphans made %d, freed %ld + %d", orphans_made,
 	      atomic_load(&orphans_freed_by_threads), left);

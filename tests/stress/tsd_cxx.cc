@@ -23,7 +23,8 @@
 #include <thread>
 #include <vector>
 
-namespace {
+namespace
+{
 
 constexpr int kThreads = 64;
 constexpr int kAtOnce = 8;
@@ -39,7 +40,8 @@ unsigned long churn(int seed)
 {
 	std::map<int, std::string> m;
 	for (int i = 0; i < 200; i++)
-		m[(i * 7919 + seed) % 1000] = std::string(static_cast<size_t>(20 + i % 90), 'a' + i % 26);
+		m[(i * 7919 + seed) % 1000] =
+		    std::string(static_cast<size_t>(20 + i % 90), 'a' + i % 26);
 	std::vector<std::unique_ptr<int[]>> arrays;
 	for (int i = 0; i < 50; i++) {
 		arrays.emplace_back(new int[static_cast<size_t>(100 + i * 50)]);
@@ -62,7 +64,7 @@ unsigned long churn(int seed)
 void leave_for_main(int seed)
 {
 	auto *s = new std::string("left behind at thread exit by " + std::to_string(seed) +
-				  std::string(static_cast<size_t>(seed % 100), '.'));
+	                          std::string(static_cast<size_t>(seed % 100), '.'));
 	std::lock_guard<std::mutex> g(orphan_lock);
 	orphans.push_back(s); /* within the reserved capacity: no reallocation */
 }
@@ -188,6 +190,6 @@ int main()
 	}
 	CHECK(bad == 0, "%d blocks left behind were corrupted", bad);
 	fprintf(stderr, "tsd_cxx: %d threads, %zu blocks left for main\n", kThreads,
-		orphans.size());
+	        orphans.size());
 	return CHECK_DONE();
 }
