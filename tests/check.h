@@ -28,8 +28,9 @@ static int check_failed;
 /* Stops the test at once: for a check whose failure makes the rest moot. */
 #define REQUIRE(cond, ...)                                                                         \
 	do {                                                                                       \
-		CHECK(cond, __VA_ARGS__);                                                          \
-		if (!(cond)) {                                                                     \
+		int require_ok_ = !!(cond);                                                        \
+		CHECK(require_ok_, __VA_ARGS__);                                                   \
+		if (!require_ok_) {                                                                \
 			fprintf(stderr, "checks: %d passed, %d failed\n", check_passed,            \
 			        check_failed);                                                     \
 			exit(1);                                                                   \

@@ -27,7 +27,7 @@ void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
 	memset(h, 0, sizeof(*h));
 	h->arena = a;
 	h->kind = (uint8_t)kind;
-	h->state = HEAP_LIVE;
+	atomic_init(&h->state, HEAP_LIVE);
 	h->event_bytes = EVENT_INTERVAL;
 }
 
@@ -120,13 +120,19 @@ static void scan_full(struct heap *h, unsigned cls)
 	}
 }
 
+static void reclaim_parked(struct heap *h);
+
 static void remote_push(struct heap *to, void *head, void *tail)
 {
 	void *old = atomic_load_explicit(&to->remote, memory_order_relaxed);
 	do {
 		((void **)tail)[0] = old;
-	} while (!atomic_compare_exchange_weak_explicit(
-	    &to->remote, &old, head, memory_order_release, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak(&to->remote, &old, head));
+	/* A parked heap has no thread to take its frees in: do it now. The
+	 * push and this load are ordered against heap_abandon's store of the
+	 * state and its last drain, so no block is left behind. */
+	if (unlikely(atomic_load(&to->state) == HEAP_ABANDONED))
+		reclaim_parked(to);
 }
 
 static void drain_remote(struct heap *h)
@@ -297,15 +303,16 @@ struct heap *heap_acquire(void)
 		}
 	}
 	if (h != NULL)
-		h->state = HEAP_LIVE;
+		atomic_store(&h->state, HEAP_LIVE);
 	pthread_mutex_unlock(&heaps_lock);
 	return h;
 }
 
-/* Flushes h and gives back the slabs it no longer uses (lock-free part). */
-static void heap_park(struct heap *h)
+/* Takes in h's remote frees and gives back its current slabs that are
+ * empty. For a heap no thread uses: a parked one, under heaps_lock. */
+static void release_unused(struct heap *h)
 {
-	heap_flush(h);
+	drain_remote(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		struct span *s = h->cur[c];
 		if (s != NULL && s->used == 0) {
@@ -313,15 +320,33 @@ static void heap_park(struct heap *h)
 			arena_free_run(span_chunk(s)->arena, s);
 		}
 	}
-	h->state = HEAP_ABANDONED;
+}
+
+/* Frees sent to a parked heap: heaps_lock makes the caller its only user,
+ * since a parked heap is otherwise touched only by heap_acquire. */
+static void reclaim_parked(struct heap *h)
+{
+	pthread_mutex_lock(&heaps_lock);
+	if (atomic_load(&h->state) == HEAP_ABANDONED)
+		release_unused(h);
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+/* Parks h (lock held): marks it abandoned, takes in what was freed to it
+ * meanwhile and puts it in the pool for the next new thread. */
+static void park_locked(struct heap *h)
+{
+	atomic_store(&h->state, HEAP_ABANDONED);
+	release_unused(h);
+	h->pool_next = heap_pool;
+	heap_pool = h;
 }
 
 void heap_abandon(struct heap *h)
 {
-	heap_park(h);
+	heap_flush(h);
 	pthread_mutex_lock(&heaps_lock);
-	h->pool_next = heap_pool;
-	heap_pool = h;
+	park_locked(h);
 	pthread_mutex_unlock(&heaps_lock);
 }
 
@@ -341,10 +366,11 @@ void heaps_postfork_child(struct heap *self)
 {
 	pthread_mutex_init(&heaps_lock, NULL);
 	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
-		if (h != self && h->state == HEAP_LIVE) {
-			heap_park(h);
-			h->pool_next = heap_pool;
-			heap_pool = h;
+		if (h != self && atomic_load(&h->state) == HEAP_LIVE) {
+			heap_flush(h);
+			pthread_mutex_lock(&heaps_lock);
+			park_locked(h);
+			pthread_mutex_unlock(&heaps_lock);
 		}
 	}
 }

@@ -70,7 +70,7 @@ struct heap {
 	struct heap *all_next;  /* every heap ever made. Guarded by heaps_lock. */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
-	uint8_t state;
+	_Atomic uint8_t state; /* enum heap_state */
 };
 
 /* Heap stand-ins with empty bins, so a thread without a heap falls into the

@@ -111,17 +111,19 @@ int main(void)
 	uint32_t before = rs->used;
 	for (int i = 0; i < 100; i++)
 		free(blocks[i]);
-	CHECK(rs->used == before, "remote frees do not touch the slab directly");
+	/* Sent in batches: whatever was not yet sent is still counted as used. */
+	CHECK(rs->used >= before - 100 && rs->used < before, "batches sent so far (used %u)",
+	      rs->used);
 	heap_flush(h); /* sends the outbox */
-	CHECK(atomic_load(&other_heap->remote) != NULL, "blocks waiting on the owner's list");
-	CHECK(list_length(atomic_load(&other_heap->remote)) == 100, "all 100 of them");
+	/* A parked heap has no thread to take its frees in: the sender does it
+	 * at once, so the slab empties and goes back to the arena. */
+	CHECK(atomic_load(&other_heap->remote) == NULL, "nothing left waiting on a parked heap");
+	CHECK(rs->state == SPAN_FREE || rs->used == 0, "slab emptied (used %u)", rs->used);
 
-	/* A new thread reuses the parked heap and takes its remote frees in. */
+	/* A new thread reuses the parked heap. */
 	struct heap *reused = NULL;
 	pthread_create(&t, NULL, report_heap, &reused);
 	pthread_join(t, NULL);
 	CHECK(reused == other_heap, "the exited thread's heap is reused");
-	CHECK(atomic_load(&other_heap->remote) == NULL, "remote list drained");
-	CHECK(rs->state == SPAN_FREE || rs->used == 0, "slab emptied (used %u)", rs->used);
 	return CHECK_DONE();
 }
