@@ -143,6 +143,7 @@ static void drain_remote(struct heap *h)
 	while (b != NULL) {
 		/* A block in transit carries its slab in its free mark. */
 		void **next = b[0];
+		__builtin_prefetch(next, 1);
 		free_local(h, b[1], b);
 		b = next;
 	}

@@ -149,7 +149,12 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
 {
 	void **b = h->bin[cls];
 	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
-		h->bin[cls] = b[0];
+		void *next = b[0];
+		h->bin[cls] = next;
+		/* The next malloc of this class reads next's first word: start
+		 * loading its line now, while the program works. Freed blocks
+		 * are scattered, so that read is most often a cache miss. */
+		__builtin_prefetch(next, 1);
 		b[1] = NULL; /* clear the free mark */
 		return b;
 	}
