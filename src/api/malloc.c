@@ -132,19 +132,29 @@ static COLD void fill_new(void *p, size_t len)
 		memset(p, 0xa5, len);
 }
 
+/* Gives the calling thread a heap of its own if it has none yet and thread
+ * heaps are on; returns the thread's heap (or its stand-in). */
+static struct heap *attach_heap(void)
+{
+	struct heap *h = heap_self();
+	if (h == &cairn_heap_empty && use_thread_heaps &&
+	    atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE) {
+		struct heap *mine = heap_acquire();
+		if (mine != NULL) {
+			heap_set_self(mine);
+			h = mine;
+		}
+	}
+	return h;
+}
+
 void *cairn_alloc_unattached(unsigned cls, size_t size)
 {
 	if (!ensure_init())
 		return NULL;
-	struct heap *h = heap_self();
-	if (h == &cairn_heap_empty && use_thread_heaps &&
-	    atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE) {
-		h = heap_acquire();
-		if (h != NULL) {
-			heap_set_self(h);
-			return heap_pop(h, cls, size);
-		}
-	}
+	struct heap *h = attach_heap();
+	if (h->kind == HEAP_THREAD)
+		return heap_pop(h, cls, size);
 	void *p = heap_shared_alloc(arena_unattached(), cls);
 	if (p == NULL)
 		errno = ENOMEM;
@@ -332,7 +342,12 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 	if (likely(s->state == SPAN_SMALL) &&
 	    likely((a - s->start) * s->div_magic < s->div_magic) &&
 	    likely(((void **)p)[1] != (void *)s) && likely(!cairn_conf.junk)) {
-		heap_free_slow(heap_self(), s, p);
+		/* A thread that only frees gets a heap too, so that its
+		 * remote frees travel in batches. */
+		struct heap *self = heap_self();
+		if (unlikely(self == &cairn_heap_empty))
+			self = attach_heap();
+		heap_free_slow(self, s, p);
 		return;
 	}
 	release_block(p, block_lookup(p, pagemap_get(a), fn));

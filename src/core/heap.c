@@ -256,7 +256,7 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 	return pop_or_refill(h, cls);
 }
 
-void heap_free_slow(struct heap *self, struct span *s, void *p)
+static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 {
 	struct heap *owner = s->owner;
 	if (owner == self) {
@@ -272,6 +272,25 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 		else
 			remote_push(owner, p, p);
 	}
+}
+
+void heap_free_slow(struct heap *self, struct span *s, void *p)
+{
+	/* The common case, a remote free joining a batch under way to the
+	 * same owner, without a call or a stack frame. Only thread heaps have
+	 * outboxes in use, so o->to == owner also says self is one. */
+	struct heap *owner = s->owner;
+	struct outbox *o = &self->out[((uintptr_t)owner >> 6) % OUTBOX_SLOTS];
+	if (likely(o->to == owner) && likely(owner != self) && likely(o->count != 0) &&
+	    likely(o->count < OUTBOX_BATCH - 1)) {
+		void **b = p;
+		b[0] = o->head;
+		b[1] = s;
+		o->head = b;
+		o->count++;
+		return;
+	}
+	free_slow_rest(self, s, p);
 }
 
 void heap_flush(struct heap *h)
