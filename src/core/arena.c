@@ -255,17 +255,10 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
 	struct span *s = arena_alloc_run(a, sc_slab_pages[cls], 1);
 	if (s == NULL)
 		return NULL;
-	/* Every block goes onto the free list now, each marked free. */
-	size_t size = sc_size[cls];
-	char *first = (char *)s->start;
-	char *last = first + (size_t)(sc_slab_blocks[cls] - 1) * size;
-	for (char *b = first; b < last; b += size) {
-		((void **)b)[0] = b + size;
-		((void **)b)[1] = s;
-	}
-	((void **)last)[0] = NULL;
-	((void **)last)[1] = s;
-	s->local_free = first;
+	/* Blocks are cut out as the heap needs them (heap.c), so a slab's
+	 * untouched pages stay untouched. */
+	s->local_free = NULL;
+	s->carved = 0;
 	s->state = SPAN_SMALL;
 	s->cls = (uint8_t)cls;
 	s->div_magic = sc_div_magic[cls];

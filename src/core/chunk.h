@@ -49,16 +49,18 @@ struct span {
 	/* Slow paths. */
 	struct heap *owner;       /* the heap a slab belongs to */
 	struct span *next, *prev; /* heap slab list or arena free-run bin */
-	uint16_t used;            /* blocks not on local_free: held by the
-	                             program or sitting in the owner's bin */
-	uint16_t npages;
-	uint8_t state; /* enum span_state */
+	uint16_t used;            /* blocks carved and not on local_free: held
+	                             by the program or sitting in the owner's bin */
+	uint16_t carved;          /* blocks of the slab cut out so far */
+	uint16_t npages : 10;
+	uint16_t state : 3; /* enum span_state */
+	uint16_t flags : 3; /* enum span_flag */
 	uint8_t cls;
-	uint8_t flags; /* enum span_flag */
 };
 
 /* One cache line, and a shift rather than a multiply to index. */
 _Static_assert(sizeof(struct span) == 64, "struct span is one cache line");
+_Static_assert(CHUNK_PAGES < 1024, "npages fits its bit-field");
 
 struct chunk {
 	struct arena *arena;

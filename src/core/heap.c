@@ -173,13 +173,40 @@ static void outbox_add(struct heap *h, struct heap *to, void **b)
 		outbox_send(o);
 }
 
-/* Moves every free block of slab s to the caller's bin. Afterwards no free
- * block is on the slab's own list, so `used` is the slab's capacity. */
+/* Fresh blocks are cut out of a slab CARVE_BYTES at a time (at least one
+ * block), so the pages of a slab are touched only as they are used. */
+#define CARVE_BYTES 4096u
+
+static bool span_has_free(const struct span *s)
+{
+	return s->local_free != NULL || s->carved < sc_slab_blocks[s->cls];
+}
+
+/* Moves the free blocks of slab s to the caller's bin: its local_free list
+ * if any, else a batch of fresh blocks. Afterwards no carved block is on
+ * the slab's own list, so `used` is the number carved. */
 static void *span_adopt(struct span *s)
 {
 	void **list = s->local_free;
 	s->local_free = NULL;
-	s->used = (uint16_t)sc_slab_blocks[s->cls];
+	if (list == NULL) {
+		size_t size = sc_size[s->cls];
+		unsigned left = sc_slab_blocks[s->cls] - s->carved;
+		unsigned n = size < CARVE_BYTES ? CARVE_BYTES / (unsigned)size : 1;
+		if (n > left)
+			n = left;
+		char *first = (char *)s->start + (size_t)s->carved * size;
+		char *last = first + (size_t)(n - 1) * size;
+		for (char *c = first; c < last; c += size) {
+			((void **)c)[0] = c + size;
+			((void **)c)[1] = s;
+		}
+		((void **)last)[0] = NULL;
+		((void **)last)[1] = s;
+		list = (void **)first;
+		s->carved = (uint16_t)(s->carved + n);
+	}
+	s->used = s->carved;
 	return list;
 }
 
@@ -188,7 +215,7 @@ static void *refill(struct heap *h, unsigned cls)
 {
 	drain_remote(h);
 	struct span *s = h->cur[cls];
-	if (s != NULL && s->local_free != NULL)
+	if (s != NULL && span_has_free(s))
 		goto adopt;
 	if (s != NULL) {
 		s->flags = SPAN_FULL;
