@@ -35,45 +35,44 @@ static struct huge *desc_get(void)
 /* Unmaps a cached or failed block and recycles its descriptor. */
 static void release(struct huge *h)
 {
-	map_slots(h->addr, h->size, 0);
-	os_unmap((void *)h->addr, h->size);
+	map_slots(h->addr, h->mapped, 0);
+	os_unmap((void *)h->addr, h->mapped);
 	pthread_mutex_lock(&huge_lock);
 	h->next = spare_descs;
 	spare_descs = h;
 	pthread_mutex_unlock(&huge_lock);
 }
 
-/* A cached mapping of at least size bytes and at most twice that, trimmed
- * to size; NULL if none. */
-static struct huge *cache_take(size_t size, size_t align)
+/* A reused mapping may be longer than the block; how much longer is
+ * bounded, since the excess stays resident while the block lives. */
+static bool fits(const struct huge *h, size_t len, size_t align)
+{
+	return h->mapped >= len && (h->mapped - len <= 4 * CHUNK_SIZE || h->mapped / 2 <= len) &&
+	       (h->addr & (align - 1)) == 0;
+}
+
+/* The best-fitting cached mapping for len bytes, or NULL. */
+static struct huge *cache_take(size_t len, size_t align)
 {
 	pthread_mutex_lock(&huge_lock);
-	struct huge **link = &cache, *h;
-	while ((h = *link) != NULL) {
-		if (h->size >= size && h->size / 2 <= size && (h->addr & (align - 1)) == 0)
-			break;
-		link = &h->next;
-	}
-	if (h != NULL) {
-		*link = h->next;
-		cache_bytes -= h->size;
+	struct huge **best = NULL;
+	for (struct huge **link = &cache; *link != NULL; link = &(*link)->next)
+		if (fits(*link, len, align) && (best == NULL || (*link)->mapped < (*best)->mapped))
+			best = link;
+	struct huge *h = NULL;
+	if (best != NULL) {
+		h = *best;
+		*best = h->next;
+		cache_bytes -= h->mapped;
 		cache_count--;
 	}
 	pthread_mutex_unlock(&huge_lock);
-	if (h != NULL && h->size > size) {
-		uintptr_t keep = align_up(h->addr + size, CHUNK_SIZE);
-		if (h->addr + h->size > keep)
-			map_slots(keep, h->addr + h->size - keep, 0);
-		os_unmap((void *)(h->addr + size), h->size - size);
-		h->size = size;
-	}
 	return h;
 }
 
 void *huge_alloc(size_t size, size_t align, bool zero)
 {
-	size_t page = os_page_size();
-	size_t len = align_up(size, page);
+	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
 	if (align < CHUNK_SIZE)
@@ -89,7 +88,7 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 			return NULL;
 		}
 		h->addr = (uintptr_t)p;
-		h->size = len;
+		h->mapped = len;
 		h->fresh = true;
 		/* The advice covers the whole mapping: advising part of it
 		 * would split it into two VMAs, and mremap refuses to move a
@@ -97,18 +96,19 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 		if (len >= CHUNK_SIZE)
 			os_hugepage_advise(p, len);
 	}
+	h->size = len;
 	if (zero && !h->fresh)
 		memset((void *)h->addr, 0, len);
 	h->fresh = false;
 	h->live = true;
-	map_slots(h->addr, h->size, (uintptr_t)h | MAP_HUGE);
+	map_slots(h->addr, h->mapped, (uintptr_t)h | MAP_HUGE);
 	return (void *)h->addr;
 }
 
 void huge_free(struct huge *h)
 {
 	h->live = false;
-	if (h->size > CACHE_MAX_BYTES / 2) {
+	if (h->mapped > CACHE_MAX_BYTES / 2) {
 		release(h);
 		return;
 	}
@@ -116,7 +116,7 @@ void huge_free(struct huge *h)
 	pthread_mutex_lock(&huge_lock);
 	h->next = cache;
 	cache = h;
-	cache_bytes += h->size;
+	cache_bytes += h->mapped;
 	cache_count++;
 	if (cache_count > CACHE_MAX_COUNT || cache_bytes > CACHE_MAX_BYTES) {
 		/* Evict the oldest. */
@@ -125,7 +125,7 @@ void huge_free(struct huge *h)
 			link = &(*link)->next;
 		evict = *link;
 		*link = NULL;
-		cache_bytes -= evict->size;
+		cache_bytes -= evict->mapped;
 		cache_count--;
 	}
 	pthread_mutex_unlock(&huge_lock);
@@ -138,20 +138,22 @@ void *huge_realloc(struct huge *h, size_t size)
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
-	if (len == h->size)
-		return (void *)h->addr;
-	if (len < h->size) {
-		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
-		if (!os_remap_inplace((void *)h->addr, h->size, len))
-			return (void *)h->addr; /* keep the larger mapping */
-		if (h->addr + h->size > keep)
-			map_slots(keep, h->addr + h->size - keep, 0);
+	if (len <= h->mapped) {
+		/* Within the mapping: nothing to map. A block that shrinks
+		 * gives back the whole 2 MiB slots of the mapping it left. */
+		bool shrink = len < h->size;
 		h->size = len;
+		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
+		if (shrink && h->addr + h->mapped > keep &&
+		    os_remap_inplace((void *)h->addr, h->mapped, keep - h->addr)) {
+			map_slots(keep, h->addr + h->mapped - keep, 0);
+			h->mapped = keep - h->addr;
+		}
 		return (void *)h->addr;
 	}
-	/* Grow where the address space after the block is free... */
-	if (os_remap_inplace((void *)h->addr, h->size, len)) {
-		h->size = len;
+	/* Grow where the address space after the mapping is free... */
+	if (os_remap_inplace((void *)h->addr, h->mapped, len)) {
+		h->size = h->mapped = len;
 		map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
 		return (void *)h->addr;
 	}
@@ -161,15 +163,15 @@ void *huge_realloc(struct huge *h, size_t size)
 	if (to == NULL)
 		return NULL;
 	uintptr_t old = h->addr;
-	size_t old_size = h->size;
-	if (!os_remap_to((void *)old, old_size, to, len)) {
+	size_t old_mapped = h->mapped;
+	if (!os_remap_to((void *)old, old_mapped, to, len)) {
 		os_unmap(to, len);
 		return NULL;
 	}
 	h->addr = (uintptr_t)to;
-	h->size = len;
+	h->size = h->mapped = len;
 	map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
-	map_slots(old, old_size, 0);
+	map_slots(old, old_mapped, 0);
 	os_hugepage_advise(to, len);
 	return to;
 }

@@ -3,12 +3,13 @@
  * points to in the page map.
  *
  * Freed huge mappings are kept in a small cache (bounded in count and bytes)
- * and reused by later huge allocations of a similar size: large buffers in
- * ML-style loops come and go at the same sizes, and a fresh mapping costs a
- * page fault per 4 KiB touched. While a mapping sits in the cache its
- * descriptor stays in the page map marked free, so a second free of the
- * same block is reported as a double free. realloc of a huge block resizes
- * the mapping with mremap and never copies bytes. */
+ * and reused by later huge allocations: buffers in ML-style loops come and
+ * go at the same sizes, and a fresh mapping costs a page fault per 4 KiB
+ * touched. A block may sit in a mapping longer than itself (a reused one);
+ * realloc then grows it within the mapping with no system call at all, and
+ * otherwise resizes the mapping with mremap, never copying bytes. While a
+ * mapping sits in the cache its descriptor stays in the page map marked
+ * free, so a second free of the same block is reported as a double free. */
 #ifndef CAIRN_HUGE_H
 #define CAIRN_HUGE_H
 
@@ -20,7 +21,8 @@
 
 struct huge {
 	uintptr_t addr;
-	size_t size;       /* bytes mapped, a multiple of the OS page size */
+	size_t size;       /* the block: the request rounded up to the OS page size */
+	size_t mapped;     /* the mapping, at least size */
 	bool live;         /* false while cached after a free */
 	bool fresh;        /* never handed out since mapped: reads as zeros */
 	struct huge *next; /* cache or descriptor free list. Guarded by huge_lock. */
