@@ -173,9 +173,11 @@ static void outbox_add(struct heap *h, struct heap *to, void **b)
 		outbox_send(o);
 }
 
-/* Fresh blocks are cut out of a slab CARVE_BYTES at a time (at least one
- * block), so the pages of a slab are touched only as they are used. */
+/* Fresh blocks are cut out of a slab CARVE_BYTES at a time, and at least
+ * CARVE_MIN blocks, so the pages of a slab are touched only as they are
+ * used (carving writes the first 16 bytes of each block). */
 #define CARVE_BYTES 4096u
+#define CARVE_MIN   4u
 
 static bool span_has_free(const struct span *s)
 {
@@ -183,16 +185,19 @@ static bool span_has_free(const struct span *s)
 }
 
 /* Moves the free blocks of slab s to the caller's bin: its local_free list
- * if any, else a batch of fresh blocks. Afterwards no carved block is on
- * the slab's own list, so `used` is the number carved. */
+ * and, while the slab has blocks not cut out yet, a batch of those.
+ * Afterwards no carved block is on the slab's own list, so `used` is the
+ * number carved. */
 static void *span_adopt(struct span *s)
 {
 	void **list = s->local_free;
 	s->local_free = NULL;
-	if (list == NULL) {
+	unsigned left = sc_slab_blocks[s->cls] - s->carved;
+	if (left > 0) {
 		size_t size = sc_size[s->cls];
-		unsigned left = sc_slab_blocks[s->cls] - s->carved;
-		unsigned n = size < CARVE_BYTES ? CARVE_BYTES / (unsigned)size : 1;
+		unsigned n = CARVE_BYTES / (unsigned)size;
+		if (n < CARVE_MIN)
+			n = CARVE_MIN;
 		if (n > left)
 			n = left;
 		char *first = (char *)s->start + (size_t)s->carved * size;
@@ -201,7 +206,7 @@ static void *span_adopt(struct span *s)
 			((void **)c)[0] = c + size;
 			((void **)c)[1] = s;
 		}
-		((void **)last)[0] = NULL;
+		((void **)last)[0] = list;
 		((void **)last)[1] = s;
 		list = (void **)first;
 		s->carved = (uint16_t)(s->carved + n);
