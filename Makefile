@@ -8,7 +8,7 @@ VERSION := 0.1.0
 SOMAJOR := 0
 
 OPT     ?= -O2
-WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 # Flags that matter for an allocator: no builtin assumptions about malloc,
 # initial-exec TLS (the general-dynamic model calls malloc on first access),
 # hidden symbols with the public API exported explicitly.

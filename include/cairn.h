@@ -48,6 +48,13 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
  * environment wins. */
 extern const char *malloc_conf;
 
+/* Gives the free pages of one arena (0 .. narenas - 1), or of every arena
+ * and the cache of freed huge mappings (arena -1), back to the kernel now,
+ * whatever their decay time. Returns the bytes released. malloc_trim(0)
+ * does the same for everything and returns 1 if anything was released. */
+size_t cairn_purge(int arena);
+int malloc_trim(size_t pad);
+
 /* The library's version string, "0.1.0". */
 const char *cairn_version(void);
 

@@ -12,6 +12,7 @@
 #include "cairn.h"
 #include "control/conf.h"
 #include "core/arena.h"
+#include "core/background.h"
 #include "core/huge.h"
 #include "core/meta.h"
 #include "os/os.h"
@@ -57,8 +58,13 @@ static COLD bool init_slow(void)
 
 	os_init();
 	conf_init(malloc_conf);
-	if (cairn_conf.narenas == 0)
-		cairn_conf.narenas = os_ncpus();
+	if (cairn_conf.narenas == 0) {
+		/* One arena per CPU the process may use: its affinity mask,
+		 * and its cgroup's cpu.max quota where there is one. */
+		unsigned cpus = os_ncpus();
+		unsigned quota = os_cgroup_cpus();
+		cairn_conf.narenas = quota != 0 && quota < cpus ? quota : cpus;
+	}
 	/* Thread heaps cache classes up to tcache_max; junk and zero fill on
 	 * slow paths only, so they turn thread heaps off altogether. */
 	int max_class = -1;
@@ -530,6 +536,26 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 	cairn_free(p, "free");
 }
 
+/* Gives every free page back to the kernel now; pad is ignored (cairn
+ * keeps no heap top to pad). Returns 1 if memory was released, as glibc. */
+EXPORT int malloc_trim(size_t pad)
+{
+	if (!ensure_init())
+		return 0;
+	return purge_all(true) > 0;
+}
+
+EXPORT size_t cairn_purge(int arena)
+{
+	if (!ensure_init())
+		return 0;
+	if (arena < 0)
+		return purge_all(true);
+	if ((unsigned)arena >= cairn_narenas)
+		return 0;
+	return arena_decay(&cairn_arenas[arena], os_now_ms(), true);
+}
+
 EXPORT const char *cairn_version(void)
 {
 	return CAIRN_VERSION;
@@ -562,10 +588,12 @@ static void prefork(void)
 	arenas_prefork();
 	huge_prefork();
 	pthread_mutex_lock(&meta_lock);
+	background_prefork();
 }
 
 static void postfork_parent(void)
 {
+	background_postfork_parent();
 	pthread_mutex_unlock(&meta_lock);
 	huge_postfork_parent();
 	arenas_postfork_parent();
@@ -581,5 +609,7 @@ static void postfork_child(void)
 	arenas_postfork_child();
 	pthread_mutex_init(&init_lock, NULL);
 	heaps_postfork_child(heap_self());
+	/* Last: restarting the purging threads allocates. */
+	background_postfork_child();
 	errno = saved;
 }

@@ -1,5 +1,6 @@
 #include "control/conf.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,40 +11,68 @@
 
 struct conf cairn_conf;
 
-enum opt_type { OPT_BOOL, OPT_UNSIGNED, OPT_SIZE, OPT_JUNK };
+enum opt_type {
+	OPT_BOOL,
+	OPT_UNSIGNED,
+	OPT_SIZE, /* accepts k, m, g suffixes */
+	OPT_MS,   /* milliseconds, -1 for never */
+	OPT_ENUM, /* one of `names`, stored as its index */
+};
 
 struct option {
 	const char *name;
 	enum opt_type type;
 	size_t offset; /* of the value in struct conf */
-	uint64_t def, min, max;
+	int64_t def, min, max;
 	const char *doc;
+	const char *const *names; /* OPT_ENUM: the values, max + 1 of them */
 };
 
 #define FIELD(f) offsetof(struct conf, f)
 
+static const char *const junk_names[] = {"false", "alloc", "free", "true"};
+static const char *const thp_names[] = {"default", "always", "never"};
+static const char *const metadata_thp_names[] = {"disabled", "auto", "always"};
+
 /* The options table. The README's option list follows it. */
 static const struct option options[] = {
     {"narenas", OPT_UNSIGNED, FIELD(narenas), 0, 0, 1024,
-     "arenas threads are spread over; 0 means one per CPU the process may use"},
+     "arenas threads are spread over; 0: one per CPU the process may use (affinity and cgroup "
+     "cpu.max)"},
     {"tcache", OPT_BOOL, FIELD(tcache), 1, 0, 1,
      "per-thread heaps; false sends every allocation through a locked arena"},
     {"tcache_max", OPT_SIZE, FIELD(tcache_max), SMALL_MAX, 0, SMALL_MAX,
      "largest request size served from the thread heap without a lock"},
-    {"junk", OPT_JUNK, FIELD(junk), JUNK_NONE, 0, 3,
-     "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)"},
+    {"junk", OPT_ENUM, FIELD(junk), JUNK_NONE, 0, 3,
+     "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)", junk_names},
     {"zero", OPT_BOOL, FIELD(zero), 0, 0, 1, "return zeroed memory from every allocation"},
     {"abort_conf", OPT_BOOL, FIELD(abort_conf), 0, 0, 1,
      "abort after reporting a bad option instead of ignoring it"},
     {"confirm_conf", OPT_BOOL, FIELD(confirm_conf), 0, 0, 1,
      "print the options in force to stderr at start-up"},
+    {"dirty_decay_ms", OPT_MS, FIELD(dirty_decay_ms), 10000, -1, INT64_MAX / 2,
+     "time after which freed pages that are still resident are purged; -1 never, 0 at once"},
+    {"muzzy_decay_ms", OPT_MS, FIELD(muzzy_decay_ms), 0, -1, INT64_MAX / 2,
+     "time lazily freed (MADV_FREE) pages stay before they are released; 0 skips that stage"},
+    {"retain", OPT_BOOL, FIELD(retain), 0, 0, 1,
+     "keep the address space of empty chunks (purged) instead of unmapping it"},
+    {"background_thread", OPT_BOOL, FIELD(background_thread), 1, 0, 1,
+     "purge on decay from a background thread, started only once there is something to purge"},
+    {"max_background_threads", OPT_UNSIGNED, FIELD(max_background_threads), 1, 1, 64,
+     "most background purging threads"},
+    {"thp", OPT_ENUM, FIELD(thp), THP_DEFAULT, 0, 2,
+     "transparent huge pages for the heap: the system's default, always (MADV_HUGEPAGE) or "
+     "never (MADV_NOHUGEPAGE)",
+     thp_names},
+    {"metadata_thp", OPT_ENUM, FIELD(metadata_thp), METADATA_THP_DISABLED, 0, 2,
+     "transparent huge pages for cairn's own metadata: disabled, auto (once it outgrows one "
+     "huge page) or always",
+     metadata_thp_names},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
-static const char *const junk_names[] = {"false", "alloc", "free", "true"};
-
-static void store(const struct option *o, uint64_t v)
+static void store(const struct option *o, int64_t v)
 {
 	char *field = (char *)&cairn_conf + o->offset;
 	switch (o->type) {
@@ -51,26 +80,31 @@ static void store(const struct option *o, uint64_t v)
 		*(bool *)field = v != 0;
 		break;
 	case OPT_UNSIGNED:
-	case OPT_JUNK:
+	case OPT_ENUM:
 		*(unsigned *)field = (unsigned)v;
 		break;
 	case OPT_SIZE:
 		*(size_t *)field = (size_t)v;
 		break;
+	case OPT_MS:
+		*(int64_t *)field = v;
+		break;
 	}
 }
 
-static uint64_t load(const struct option *o)
+static int64_t load(const struct option *o)
 {
 	const char *field = (const char *)&cairn_conf + o->offset;
 	switch (o->type) {
 	case OPT_BOOL:
 		return *(const bool *)field;
 	case OPT_UNSIGNED:
-	case OPT_JUNK:
+	case OPT_ENUM:
 		return *(const unsigned *)field;
 	case OPT_SIZE:
-		return *(const size_t *)field;
+		return (int64_t) * (const size_t *)field;
+	case OPT_MS:
+		return *(const int64_t *)field;
 	}
 	return 0;
 }
@@ -128,8 +162,9 @@ static bool parse_number(const char *s, size_t len, bool suffix, uint64_t *out)
 	return true;
 }
 
-static bool parse_value(const struct option *o, const char *s, size_t len, uint64_t *out)
+static bool parse_value(const struct option *o, const char *s, size_t len, int64_t *out)
 {
+	uint64_t v;
 	switch (o->type) {
 	case OPT_BOOL:
 		if (equals(s, len, "true") || equals(s, len, "1"))
@@ -137,15 +172,22 @@ static bool parse_value(const struct option *o, const char *s, size_t len, uint6
 		if (equals(s, len, "false") || equals(s, len, "0"))
 			return *out = 0, true;
 		return false;
-	case OPT_JUNK:
-		for (uint64_t i = 0; i < 4; i++)
-			if (equals(s, len, junk_names[i]))
+	case OPT_ENUM:
+		for (int64_t i = 0; i <= o->max; i++)
+			if (equals(s, len, o->names[i]))
 				return *out = i, true;
 		return false;
+	case OPT_MS:
+		if (equals(s, len, "-1"))
+			return *out = -1, true;
+		/* fall through */
 	case OPT_UNSIGNED:
 	case OPT_SIZE:
-		return parse_number(s, len, o->type == OPT_SIZE, out) && *out >= o->min &&
-		       *out <= o->max;
+		if (!parse_number(s, len, o->type == OPT_SIZE, &v) || v > (uint64_t)o->max ||
+		    (int64_t)v < o->min)
+			return false;
+		*out = (int64_t)v;
+		return true;
 	}
 	return false;
 }
@@ -158,26 +200,43 @@ static void copy(char *dst, size_t cap, const char *s, size_t len)
 	dst[len] = '\0';
 }
 
+/* Appends the pieces (NULL-terminated) to buf, of capacity cap. */
+static void concat(char *buf, size_t cap, const char *first, ...)
+{
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, first);
+	for (const char *p = first; p != NULL; p = va_arg(ap, const char *)) {
+		size_t l = strlen(p);
+		if (l > cap - 1 - n)
+			l = cap - 1 - n;
+		memcpy(buf + n, p, l);
+		n += l;
+	}
+	va_end(ap);
+	buf[n] = '\0';
+}
+
 static void bad_value(const char *source, const struct option *o, const char *v, size_t vlen)
 {
-	char value[64], lo[24], hi[24];
+	char value[64], lo[24], hi[24], expected[160];
 	copy(value, sizeof(value), v, vlen);
-	const char *expected = "true or false";
-	char range[80];
-	if (o->type == OPT_JUNK) {
-		expected = "true, false, alloc or free";
-	} else if (o->type != OPT_BOOL) {
-		lo[fmt_u64(lo, o->min)] = '\0';
-		hi[fmt_u64(hi, o->max)] = '\0';
-		size_t n = 0;
-		const char *parts[] = {"an integer in [", lo, ", ", hi, "]"};
-		for (size_t i = 0; i < 5; i++) {
-			size_t l = strlen(parts[i]);
-			memcpy(range + n, parts[i], l);
-			n += l;
+	if (o->type == OPT_BOOL) {
+		concat(expected, sizeof(expected), "true or false", (const char *)NULL);
+	} else if (o->type == OPT_ENUM) {
+		concat(expected, sizeof(expected), "one of", (const char *)NULL);
+		for (int64_t i = 0; i <= o->max; i++) {
+			char sofar[160];
+			concat(sofar, sizeof(sofar), expected, (const char *)NULL);
+			concat(expected, sizeof(expected), sofar, " ", o->names[i],
+			       (const char *)NULL);
 		}
-		range[n] = '\0';
-		expected = range;
+	} else {
+		lo[fmt_u64(lo, (uint64_t)(o->min < 0 ? 0 : o->min))] = '\0';
+		hi[fmt_u64(hi, (uint64_t)o->max)] = '\0';
+		concat(expected, sizeof(expected),
+		       o->min < 0 ? "-1 or an integer in [" : "an integer in [", lo, ", ", hi, "]",
+		       (const char *)NULL);
 	}
 	cairn_message(source, ": bad value \"", value, "\" for option \"", o->name, "\" (expected ",
 	              expected, "); ignored", (const char *)NULL);
@@ -206,7 +265,7 @@ int conf_parse(const char *source, const char *s)
 					o = &options[i];
 			const char *v = colon + 1;
 			size_t vlen = len - nlen - 1;
-			uint64_t value;
+			int64_t value;
 			if (o == NULL) {
 				char name[64];
 				copy(name, sizeof(name), s, nlen);
@@ -238,11 +297,11 @@ void conf_init(const char *compiled)
 
 void conf_print(void)
 {
-	char buf[512];
+	char buf[1024];
 	size_t n = 0;
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option *o = &options[i];
-		uint64_t v = load(o);
+		int64_t v = load(o);
 		if (n + 64 > sizeof(buf))
 			break;
 		if (i)
@@ -254,14 +313,16 @@ void conf_print(void)
 		const char *word = NULL;
 		if (o->type == OPT_BOOL)
 			word = v ? "true" : "false";
-		else if (o->type == OPT_JUNK)
-			word = junk_names[v & 3];
+		else if (o->type == OPT_ENUM)
+			word = o->names[v];
+		else if (v < 0)
+			word = "-1";
 		if (word) {
 			l = strlen(word);
 			memcpy(buf + n, word, l);
 			n += l;
 		} else {
-			n += fmt_u64(buf + n, v);
+			n += fmt_u64(buf + n, (uint64_t)v);
 		}
 	}
 	buf[n] = '\0';

@@ -7,8 +7,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum junk_mode { JUNK_NONE = 0, JUNK_ALLOC = 1, JUNK_FREE = 2, JUNK_BOTH = 3 };
+enum thp_mode { THP_DEFAULT = 0, THP_ALWAYS = 1, THP_NEVER = 2 };
+enum metadata_thp_mode {
+	METADATA_THP_DISABLED = 0,
+	METADATA_THP_AUTO = 1,
+	METADATA_THP_ALWAYS = 2
+};
 
 struct conf {
 	unsigned narenas; /* 0: one per CPU the process may use */
@@ -18,6 +25,13 @@ struct conf {
 	bool zero;
 	bool abort_conf;
 	bool confirm_conf;
+	int64_t dirty_decay_ms; /* -1: never */
+	int64_t muzzy_decay_ms; /* -1: never */
+	bool retain;
+	bool background_thread;
+	unsigned max_background_threads;
+	unsigned thp;          /* enum thp_mode */
+	unsigned metadata_thp; /* enum metadata_thp_mode */
 };
 
 extern struct conf cairn_conf __attribute__((visibility("hidden")));

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "control/conf.h"
+#include "core/background.h"
 #include "core/meta.h"
 #include "os/os.h"
 #include "sizeclass_table.h"
@@ -68,17 +70,83 @@ static void set_pages(struct chunk *c, uint32_t first, size_t n, uint32_t owner)
 		c->span_at[first + i] = span_offset(owner);
 }
 
-static struct span *make_free_run(struct chunk *c, uint32_t first, size_t n)
+/* ------------------------------------------------------------ decay lists
+ *
+ * Free runs whose pages are still resident (dirty) or lazily freed (muzzy)
+ * are also on a list per state, oldest first, with the time they entered
+ * it. Decay walks from the oldest: a dirty run older than dirty_decay_ms
+ * becomes muzzy (MADV_FREE) or, with muzzy_decay_ms:0, is released
+ * (MADV_DONTNEED, or unmapped when it is a whole chunk and retain is off);
+ * a muzzy run older than muzzy_decay_ms is released. */
+
+static void list_append(struct runlist *l, struct span *s)
+{
+	s->decay_next = NULL;
+	s->decay_prev = l->tail;
+	if (l->tail)
+		l->tail->decay_next = s;
+	else
+		l->head = s;
+	l->tail = s;
+}
+
+static void list_unlink(struct runlist *l, struct span *s)
+{
+	if (s->decay_prev)
+		s->decay_prev->decay_next = s->decay_next;
+	else
+		l->head = s->decay_next;
+	if (s->decay_next)
+		s->decay_next->decay_prev = s->decay_prev;
+	else
+		l->tail = s->decay_prev;
+}
+
+/* Puts free run s in its bin and, if dirty or muzzy, on its decay list. */
+static void run_insert(struct arena *a, struct span *s)
+{
+	bin_insert(a, s);
+	if (s->flags & RUN_DIRTY) {
+		list_append(&a->dirty, s);
+		a->dirty_pages += s->npages;
+	} else if (s->flags & RUN_MUZZY) {
+		list_append(&a->muzzy, s);
+		a->muzzy_pages += s->npages;
+	}
+}
+
+static void run_remove(struct arena *a, struct span *s)
+{
+	bin_remove(a, s);
+	if (s->flags & RUN_DIRTY) {
+		list_unlink(&a->dirty, s);
+		a->dirty_pages -= s->npages;
+	} else if (s->flags & RUN_MUZZY) {
+		list_unlink(&a->muzzy, s);
+		a->muzzy_pages -= s->npages;
+	}
+}
+
+static struct span *make_free_run(struct chunk *c, uint32_t first, size_t n, unsigned flags,
+                                  uint64_t since)
 {
 	struct span *s = &c->spans[first];
 	s->state = SPAN_FREE;
 	s->npages = (uint16_t)n;
 	s->start = (uintptr_t)c + ((uintptr_t)first << PAGE_SHIFT);
 	s->fast_owner = NULL;
-	s->owner = NULL;
-	s->flags = 0;
+	s->flags = flags & (RUN_DIRTY | RUN_MUZZY);
+	s->decay_since = since;
 	set_pages(c, first, n, first);
 	return s;
+}
+
+static void thp_advice(void *addr, size_t size)
+{
+	if (cairn_conf.thp == THP_ALWAYS)
+		os_hugepage_advise(addr, size);
+	else if (cairn_conf.thp == THP_NEVER)
+		os_hugepage_forbid(addr, size);
 }
 
 static struct chunk *chunk_new(struct arena *a)
@@ -86,6 +154,7 @@ static struct chunk *chunk_new(struct arena *a)
 	struct chunk *c = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE);
 	if (c == NULL)
 		return NULL;
+	thp_advice(c, CHUNK_SIZE);
 	c->arena = a;
 	c->free_pages = DATA_PAGES;
 	struct span *h = &c->spans[0];
@@ -93,43 +162,69 @@ static struct chunk *chunk_new(struct arena *a)
 	h->start = (uintptr_t)c;
 	h->npages = HDR_PAGES;
 	set_pages(c, 0, HDR_PAGES, 0);
-	bin_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES));
-	a->empty_chunks++;
+	/* Fresh pages: released, in the life cycle's terms. */
+	run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
 	pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
 	return c;
 }
 
-/* Splits run s so that it keeps its first n pages; the rest becomes free. */
-static void split_tail(struct arena *a, struct span *s, size_t n)
+/* Splits run s so that it keeps its first n pages; the rest becomes a free
+ * run in the same state of the life cycle. */
+static void split_tail(struct arena *a, struct span *s, size_t n, unsigned flags, uint64_t since)
 {
 	if (s->npages == n)
 		return;
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
-	bin_insert(a, make_free_run(c, first + (uint32_t)n, s->npages - n));
+	run_insert(a, make_free_run(c, first + (uint32_t)n, s->npages - n, flags, since));
 	s->npages = (uint16_t)n;
+}
+
+/* Among the runs that fit, prefers the one in the fullest chunk, so that
+ * emptier chunks drain and can be released whole, and then a dirty one,
+ * whose pages are resident already. Looks at a bounded number of runs. */
+#define FIT_CANDIDATES 16
+
+static unsigned run_score(const struct span *s)
+{
+	return span_chunk(s)->free_pages * 2u + !(s->flags & RUN_DIRTY);
 }
 
 static struct span *find_run(struct arena *a, size_t npages)
 {
+	struct span *best = NULL;
+	unsigned best_score = ~0u, seen = 0;
 	unsigned b = run_bin(npages);
-	/* The first bin may hold runs shorter than npages: search it; any run
-	 * in a higher non-empty bin fits. */
-	for (struct span *s = a->runs[b]; s; s = s->next)
-		if (s->npages >= npages)
-			return s;
-	uint64_t higher = b + 1 < RUN_BINS ? a->runs_nonempty & (~0ull << (b + 1)) : 0;
-	if (higher == 0)
-		return NULL;
-	return a->runs[__builtin_ctzll(higher)];
+	/* The first bin may hold runs shorter than npages; any run in a
+	 * higher bin fits. */
+	for (; b < RUN_BINS && seen < FIT_CANDIDATES; b++) {
+		if (!(a->runs_nonempty & (1ull << b)))
+			continue;
+		for (struct span *s = a->runs[b]; s && seen < FIT_CANDIDATES; s = s->next) {
+			if (s->npages < npages)
+				continue;
+			seen++;
+			unsigned score = run_score(s);
+			if (score < best_score) {
+				best = s;
+				best_score = score;
+			}
+		}
+		if (best != NULL)
+			break;
+	}
+	return best;
 }
 
-static void take_pages(struct arena *a, struct span *s, size_t npages)
+static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force);
+
+/* Slow paths pay for a bounded amount of purging when decay is due. */
+#define DECAY_BUDGET 4
+
+static void maybe_decay(struct arena *a)
 {
-	struct chunk *c = span_chunk(s);
-	if (c->free_pages == DATA_PAGES)
-		a->empty_chunks--;
-	c->free_pages -= (uint32_t)npages;
+	if (a->dirty.head != NULL || a->muzzy.head != NULL)
+		decay_locked(a, os_now_ms(), DECAY_BUDGET, false);
 }
 
 struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
@@ -146,28 +241,58 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 		}
 		s = find_run(a, want);
 	}
-	bin_remove(a, s);
+	run_remove(a, s);
+	unsigned flags = s->flags;
+	uint64_t since = s->decay_since;
 	if (align_pages > 1) {
 		uint32_t first = span_page(s);
 		uint32_t aligned = (uint32_t)align_up(first, align_pages);
 		if (aligned != first) {
 			struct chunk *c = span_chunk(s);
 			size_t head = aligned - first;
-			struct span *rest = make_free_run(c, aligned, s->npages - head);
+			struct span *rest = make_free_run(c, aligned, s->npages - head, 0, 0);
 			s->npages = (uint16_t)head;
-			bin_insert(a, s);
+			run_insert(a, s);
 			s = rest;
 		}
 	}
-	split_tail(a, s, npages);
-	take_pages(a, s, npages);
+	split_tail(a, s, npages, flags, since);
+	span_chunk(s)->free_pages -= (uint32_t)npages;
 	s->state = SPAN_LARGE;
+	s->flags = 0;
+	maybe_decay(a);
 	pthread_mutex_unlock(&a->lock);
 	return s;
 }
 
-/* Frees run s (lock held), merging it with free neighbours. */
-static void free_run_locked(struct arena *a, struct span *s)
+/* Merges free run [*first, *first + *n) with the free neighbours that are
+ * not being purged; returns the flags the merged pages had in common
+ * (dirty if any part was). */
+static unsigned merge_neighbours(struct arena *a, struct chunk *c, uint32_t *first, size_t *n,
+                                 unsigned flags)
+{
+	if (*first > HDR_PAGES) {
+		struct span *l = chunk_page_span(c, *first - 1);
+		if (l->state == SPAN_FREE && !(l->flags & RUN_BUSY)) {
+			run_remove(a, l);
+			flags |= l->flags;
+			*first = span_page(l);
+			*n += l->npages;
+		}
+	}
+	if (*first + *n < CHUNK_PAGES) {
+		struct span *r = chunk_page_span(c, *first + (uint32_t)*n);
+		if (r->state == SPAN_FREE && !(r->flags & RUN_BUSY)) {
+			run_remove(a, r);
+			flags |= r->flags;
+			*n += r->npages;
+		}
+	}
+	return flags & RUN_DIRTY ? RUN_DIRTY : flags;
+}
+
+/* Frees run s (lock held): its pages are dirty from now on. */
+static void free_run_locked(struct arena *a, struct span *s, uint64_t now)
 {
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
@@ -175,53 +300,35 @@ static void free_run_locked(struct arena *a, struct span *s)
 	c->free_pages += (uint32_t)n;
 	s->state = SPAN_FREE;
 	s->fast_owner = NULL;
-	s->owner = NULL;
 	s->flags = 0;
-
-	if (first > HDR_PAGES) {
-		struct span *l = chunk_page_span(c, first - 1);
-		if (l->state == SPAN_FREE) {
-			bin_remove(a, l);
-			first = span_page(l);
-			n += l->npages;
-		}
-	}
-	if (first + n < CHUNK_PAGES) {
-		struct span *r = chunk_page_span(c, first + n);
-		if (r->state == SPAN_FREE) {
-			bin_remove(a, r);
-			n += r->npages;
-		}
-	}
-	struct span *run = make_free_run(c, first, n);
-	if (c->free_pages == DATA_PAGES && ++a->empty_chunks > 1) {
-		/* One empty chunk stays as a spare; the others go back. */
-		a->empty_chunks--;
-		pagemap_set((uintptr_t)c, 0);
-		os_unmap(c, CHUNK_SIZE);
-		return;
-	}
-	bin_insert(a, run);
+	merge_neighbours(a, c, &first, &n, RUN_DIRTY);
+	run_insert(a, make_free_run(c, first, n, RUN_DIRTY, now));
 }
 
 void arena_free_run(struct arena *a, struct span *s)
 {
+	uint64_t now = os_now_ms();
 	pthread_mutex_lock(&a->lock);
-	free_run_locked(a, s);
+	free_run_locked(a, s, now);
+	decay_locked(a, now, DECAY_BUDGET, false);
+	size_t dirty = a->dirty_pages;
 	pthread_mutex_unlock(&a->lock);
+	if (dirty >= BACKGROUND_KICK_PAGES)
+		background_kick();
 }
 
 void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
 {
+	uint64_t now = os_now_ms();
 	pthread_mutex_lock(&a->lock);
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
 	size_t tail = s->npages - npages;
 	if (tail > 0) {
-		struct span *t = make_free_run(c, first + (uint32_t)npages, tail);
+		struct span *t = make_free_run(c, first + (uint32_t)npages, tail, 0, 0);
 		t->state = SPAN_LARGE; /* freed next, with coalescing */
 		s->npages = (uint16_t)npages;
-		free_run_locked(a, t);
+		free_run_locked(a, t, now);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -236,18 +343,123 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 		return false;
 	pthread_mutex_lock(&a->lock);
 	struct span *r = chunk_page_span(c, next);
-	bool ok = r->state == SPAN_FREE && r->npages >= extra;
+	bool ok = r->state == SPAN_FREE && !(r->flags & RUN_BUSY) && r->npages >= extra;
 	if (ok) {
-		bin_remove(a, r);
+		run_remove(a, r);
 		uint32_t rn = r->npages;
 		if (rn > extra)
-			bin_insert(a, make_free_run(c, next + (uint32_t)extra, rn - extra));
+			run_insert(a, make_free_run(c, next + (uint32_t)extra, rn - extra, r->flags,
+			                            r->decay_since));
 		set_pages(c, next, extra, first);
 		c->free_pages -= (uint32_t)extra;
 		s->npages = (uint16_t)npages;
 	}
 	pthread_mutex_unlock(&a->lock);
 	return ok;
+}
+
+/* Purges run s, which the caller took off every list and marked busy,
+ * with the arena unlocked. Returns the bytes given back to the kernel. A
+ * whole chunk that is released is unmapped unless retain is on; s then no
+ * longer exists. */
+static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapped)
+{
+	struct chunk *c = span_chunk(s);
+	size_t bytes = span_bytes(s);
+	*unmapped = false;
+	if (!lazy && s->npages == DATA_PAGES && !cairn_conf.retain) {
+		pagemap_set((uintptr_t)c, 0);
+		*unmapped = true;
+		os_unmap(c, CHUNK_SIZE);
+		return CHUNK_SIZE;
+	}
+	if (lazy)
+		os_purge_lazy((void *)s->start, bytes);
+	else
+		os_purge((void *)s->start, bytes);
+	return bytes;
+}
+
+static size_t decay_list(struct arena *a, struct runlist *l, int64_t decay_ms, bool to_muzzy,
+                         uint64_t now, unsigned *budget, bool force)
+{
+	size_t released = 0;
+	while (*budget > 0 && l->head != NULL &&
+	       (force || (decay_ms >= 0 && now - l->head->decay_since >= (uint64_t)decay_ms))) {
+		struct span *s = l->head;
+		run_remove(a, s);
+		s->flags = RUN_BUSY;
+		(*budget)--;
+		/* No lock held across the system call: the run is off every
+		 * list, and busy runs are not merged with. */
+		pthread_mutex_unlock(&a->lock);
+		bool unmapped;
+		size_t bytes = purge_run(a, s, to_muzzy, &unmapped);
+		pthread_mutex_lock(&a->lock);
+		if (unmapped) {
+			released += bytes;
+			continue;
+		}
+		if (!to_muzzy)
+			released += bytes;
+		struct chunk *c = span_chunk(s);
+		uint32_t first = span_page(s);
+		size_t n = s->npages;
+		unsigned flags = to_muzzy ? RUN_MUZZY : 0;
+		/* Merge with neighbours in the same state only, so no page is
+		 * purged twice and none skipped. */
+		if (first > HDR_PAGES) {
+			struct span *left = chunk_page_span(c, first - 1);
+			if (left->state == SPAN_FREE && left->flags == flags) {
+				run_remove(a, left);
+				first = span_page(left);
+				n += left->npages;
+			}
+		}
+		if (first + n < CHUNK_PAGES) {
+			struct span *right = chunk_page_span(c, first + (uint32_t)n);
+			if (right->state == SPAN_FREE && right->flags == flags) {
+				run_remove(a, right);
+				n += right->npages;
+			}
+		}
+		run_insert(a, make_free_run(c, first, n, flags, now));
+	}
+	return released;
+}
+
+static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force)
+{
+	bool lazy = cairn_conf.muzzy_decay_ms != 0 && !force;
+	a->released_bytes +=
+	    decay_list(a, &a->dirty, cairn_conf.dirty_decay_ms, lazy, now, &budget, force);
+	a->released_bytes +=
+	    decay_list(a, &a->muzzy, cairn_conf.muzzy_decay_ms, false, now, &budget, force);
+}
+
+size_t arena_decay(struct arena *a, uint64_t now, bool force)
+{
+	pthread_mutex_lock(&a->lock);
+	size_t before = a->released_bytes;
+	decay_locked(a, now, ~0u, force);
+	size_t released = a->released_bytes - before;
+	pthread_mutex_unlock(&a->lock);
+	return released;
+}
+
+uint64_t arena_decay_deadline(struct arena *a)
+{
+	uint64_t next = UINT64_MAX;
+	pthread_mutex_lock(&a->lock);
+	if (a->dirty.head != NULL && cairn_conf.dirty_decay_ms >= 0)
+		next = a->dirty.head->decay_since + (uint64_t)cairn_conf.dirty_decay_ms;
+	if (a->muzzy.head != NULL && cairn_conf.muzzy_decay_ms >= 0) {
+		uint64_t m = a->muzzy.head->decay_since + (uint64_t)cairn_conf.muzzy_decay_ms;
+		if (m < next)
+			next = m;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return next;
 }
 
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)

@@ -1,9 +1,10 @@
 /* Arenas: the shared state behind the thread heaps.
  *
  * Each arena owns chunks and serves page runs from them (the page heap):
- * best fit from size-segregated bins of free runs, split on allocation,
- * coalesced with both neighbours on free. A chunk that falls entirely empty
- * is kept as the arena's one spare; further empty chunks go back to the OS.
+ * from size-segregated bins of free runs, preferring the fullest chunk,
+ * split on allocation, coalesced with both neighbours on free. Freed pages
+ * go through the life cycle dirty -> muzzy -> released on decay curves
+ * (dirty_decay_ms, muzzy_decay_ms); a chunk released whole is unmapped.
  *
  * Each arena also has a shared heap, used under shared_lock by threads that
  * have no heap of their own (tcache:false, a thread past its exit
@@ -21,11 +22,17 @@
 
 #define RUN_BINS 64
 
+struct runlist {
+	struct span *head, *tail;
+};
+
 struct arena {
-	pthread_mutex_t lock;        /* the page heap below */
-	struct span *runs[RUN_BINS]; /* free runs by size. Guarded by lock. */
-	uint64_t runs_nonempty;      /* bit b: runs[b] non-empty. Guarded by lock. */
-	uint32_t empty_chunks;       /* chunks with no page in use. Guarded by lock. */
+	pthread_mutex_t lock;            /* the page heap below */
+	struct span *runs[RUN_BINS];     /* free runs by size. Guarded by lock. */
+	uint64_t runs_nonempty;          /* bit b: runs[b] non-empty. Guarded by lock. */
+	struct runlist dirty, muzzy;     /* free runs by age, oldest first. Guarded by lock. */
+	size_t dirty_pages, muzzy_pages; /* Guarded by lock. */
+	size_t released_bytes;           /* given back by decay, ever. Guarded by lock. */
 	unsigned index;
 	pthread_mutex_t shared_lock; /* the shared heap */
 	struct heap shared;
@@ -46,6 +53,12 @@ void arena_free_run(struct arena *a, struct span *s);
 void arena_shrink_run(struct arena *a, struct span *s, size_t npages);
 /* Grows a large run in place to npages if the pages after it are free. */
 bool arena_grow_run(struct arena *a, struct span *s, size_t npages);
+
+/* Purges what is due (everything with force), with no lock held across the
+ * system calls; returns the bytes given back to the kernel. */
+size_t arena_decay(struct arena *a, uint64_t now, bool force);
+/* When the oldest dirty or muzzy run of a falls due; UINT64_MAX if never. */
+uint64_t arena_decay_deadline(struct arena *a);
 
 /* Slab for class cls owned by heap h, from a fresh run. */
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls);

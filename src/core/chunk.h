@@ -33,28 +33,46 @@ enum span_state {
 	SPAN_HEADER,   /* the chunk header itself */
 };
 
+/* Flags of a slab. */
 enum span_flag {
 	SPAN_FULL = 1,    /* slab on its heap's full list */
 	SPAN_PARTIAL = 2, /* slab on its heap's partial list */
+};
+
+/* Flags of a free run: where its pages are in their life cycle. A run with
+ * neither DIRTY nor MUZZY has been released (reads as zeros). */
+enum run_flag {
+	RUN_DIRTY = 1, /* resident; on the arena's dirty list */
+	RUN_MUZZY = 2, /* MADV_FREE'd: the kernel may take the pages; on the muzzy list */
+	RUN_BUSY = 4,  /* being purged with the arena unlocked; on no list */
 };
 
 struct span {
 	/* Read by the free fast path. */
 	struct heap *fast_owner; /* the owning thread heap while its frees may be
 	                            pushed without a lock; NULL otherwise */
-	void *local_free;        /* free blocks of the slab, a list */
-	uint64_t div_magic;      /* sc_div_magic of the class */
-	uintptr_t start;         /* address of the first page */
+	union {
+		void *local_free;        /* slab: its free blocks, a list */
+		struct span *decay_next; /* free run: next on its decay list */
+	};
+	union {
+		uint64_t div_magic;   /* slab: sc_div_magic of the class */
+		uint64_t decay_since; /* free run: when it became dirty or muzzy, ms */
+	};
+	uintptr_t start; /* address of the first page */
 
 	/* Slow paths. */
-	struct heap *owner;       /* the heap a slab belongs to */
+	union {
+		struct heap *owner;      /* slab: the heap it belongs to */
+		struct span *decay_prev; /* free run: previous on its decay list */
+	};
 	struct span *next, *prev; /* heap slab list or arena free-run bin */
 	uint16_t used;            /* blocks carved and not on local_free: held
 	                             by the program or sitting in the owner's bin */
 	uint16_t carved;          /* blocks of the slab cut out so far */
 	uint16_t npages : 10;
-	uint16_t state : 3; /* enum span_state */
-	uint16_t flags : 3; /* enum span_flag */
+	uint16_t state : 2; /* enum span_state */
+	uint16_t flags : 4; /* enum span_flag or enum run_flag */
 	uint8_t cls;
 };
 

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "control/conf.h"
+#include "core/background.h"
 #include "core/chunk.h"
 #include "core/meta.h"
 #include "os/os.h"
@@ -15,6 +17,16 @@ static struct huge *spare_descs; /* Guarded by huge_lock. */
 static struct huge *cache;       /* most recently freed first. Guarded by huge_lock. */
 static size_t cache_bytes;       /* Guarded by huge_lock. */
 static unsigned cache_count;     /* Guarded by huge_lock. */
+
+/* Advice covers whole mappings: advising part of one would split it into
+ * two VMAs, and mremap refuses to move a range that spans two. */
+static void thp_advice(void *p, size_t len)
+{
+	if (cairn_conf.thp == THP_ALWAYS)
+		os_hugepage_advise(p, len);
+	else if (cairn_conf.thp == THP_NEVER)
+		os_hugepage_forbid(p, len);
+}
 
 static void map_slots(uintptr_t addr, size_t size, uintptr_t value)
 {
@@ -90,11 +102,7 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 		h->addr = (uintptr_t)p;
 		h->mapped = len;
 		h->fresh = true;
-		/* The advice covers the whole mapping: advising part of it
-		 * would split it into two VMAs, and mremap refuses to move a
-		 * range that spans two. */
-		if (len >= CHUNK_SIZE)
-			os_hugepage_advise(p, len);
+		thp_advice(p, len);
 	}
 	h->size = len;
 	if (zero && !h->fresh)
@@ -108,10 +116,11 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 void huge_free(struct huge *h)
 {
 	h->live = false;
-	if (h->mapped > CACHE_MAX_BYTES / 2) {
+	if (h->mapped > CACHE_MAX_BYTES / 2 || cairn_conf.dirty_decay_ms == 0) {
 		release(h);
 		return;
 	}
+	h->since = os_now_ms();
 	struct huge *evict = NULL;
 	pthread_mutex_lock(&huge_lock);
 	h->next = cache;
@@ -131,6 +140,48 @@ void huge_free(struct huge *h)
 	pthread_mutex_unlock(&huge_lock);
 	if (evict != NULL)
 		release(evict);
+	background_kick();
+}
+
+size_t huge_decay(uint64_t now, bool force)
+{
+	size_t released = 0;
+	for (;;) {
+		/* The oldest entry is the last. */
+		struct huge *h = NULL, **link = &cache;
+		pthread_mutex_lock(&huge_lock);
+		while (*link != NULL && (*link)->next != NULL)
+			link = &(*link)->next;
+		h = *link;
+		if (h != NULL &&
+		    (force || (cairn_conf.dirty_decay_ms >= 0 &&
+		               now - h->since >= (uint64_t)cairn_conf.dirty_decay_ms))) {
+			*link = NULL;
+			cache_bytes -= h->mapped;
+			cache_count--;
+		} else {
+			h = NULL;
+		}
+		pthread_mutex_unlock(&huge_lock);
+		if (h == NULL)
+			return released;
+		released += h->mapped;
+		release(h);
+	}
+}
+
+uint64_t huge_decay_deadline(void)
+{
+	uint64_t next = UINT64_MAX;
+	pthread_mutex_lock(&huge_lock);
+	if (cache != NULL && cairn_conf.dirty_decay_ms >= 0) {
+		struct huge *h = cache;
+		while (h->next != NULL)
+			h = h->next;
+		next = h->since + (uint64_t)cairn_conf.dirty_decay_ms;
+	}
+	pthread_mutex_unlock(&huge_lock);
+	return next;
 }
 
 void *huge_realloc(struct huge *h, size_t size)
@@ -172,7 +223,7 @@ void *huge_realloc(struct huge *h, size_t size)
 	h->size = h->mapped = len;
 	map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
 	map_slots(old, old_mapped, 0);
-	os_hugepage_advise(to, len);
+	thp_advice(to, len);
 	return to;
 }
 

@@ -24,6 +24,7 @@ struct huge {
 	size_t size;       /* the block: the request rounded up to the OS page size */
 	size_t mapped;     /* the mapping, at least size */
 	bool live;         /* false while cached after a free */
+	uint64_t since;    /* when it was cached, ms */
 	bool fresh;        /* never handed out since mapped: reads as zeros */
 	struct huge *next; /* cache or descriptor free list. Guarded by huge_lock. */
 };
@@ -37,6 +38,12 @@ static inline struct huge *huge_of(uintptr_t entry)
 {
 	return (struct huge *)(entry & ~(uintptr_t)3);
 }
+
+/* Releases cached mappings older than dirty_decay_ms (all with force);
+ * returns the bytes released. */
+size_t huge_decay(uint64_t now, bool force);
+/* When the oldest cached mapping falls due; UINT64_MAX if never. */
+uint64_t huge_decay_deadline(void);
 
 void huge_prefork(void);
 void huge_postfork_parent(void);

@@ -25,14 +25,34 @@ void *os_map_aligned(size_t size, size_t align);
 void *os_map_noreserve(size_t size);
 /* Returns false when the kernel refused (the memory stays mapped). */
 bool os_unmap(void *addr, size_t size);
-/* Drops the backing of a range; it reads as zeros afterwards. */
+/* Drops the backing of a range; it reads as zeros afterwards. Ranges that
+ * are not whole OS pages are rounded inward. */
 bool os_purge(void *addr, size_t size);
+/* Lets the kernel take the pages of a range when it needs memory
+ * (MADV_FREE); their contents are undefined afterwards. Falls back to
+ * os_purge where the kernel lacks MADV_FREE. */
+bool os_purge_lazy(void *addr, size_t size);
 /* Resizes a mapping in place; false when the address space after it is taken. */
 bool os_remap_inplace(void *addr, size_t old_size, size_t new_size);
 /* Moves a mapping onto [to, to + new_size), which the caller reserved. */
 bool os_remap_to(void *addr, size_t old_size, void *to, size_t new_size);
 /* Advises the kernel to back a range with transparent huge pages. */
 void os_hugepage_advise(void *addr, size_t size);
+/* Asks the kernel never to back a range with transparent huge pages. */
+void os_hugepage_forbid(void *addr, size_t size);
+
+/* Monotonic time in milliseconds, cheap enough for slow paths. */
+uint64_t os_now_ms(void);
+
+/* The cgroup v2 limits of the process, read from its cgroup directory and
+ * the directories above it. The root of the cgroup file system is found in
+ * /proc/self/mountinfo, or taken from CAIRN_CGROUP_ROOT when set (tests
+ * point it at a fake tree; the process's cgroup is then that root). Each
+ * returns 0 when there is no limit or no cgroup v2. */
+unsigned os_cgroup_cpus(void);
+/* Fills the memory limit in force (the lower of memory.high and memory.max)
+ * and memory.current; false when there is no limit. */
+bool os_cgroup_memory(uint64_t *limit, uint64_t *current);
 
 /* CPUs this process may run on (its affinity mask), at least 1. */
 unsigned os_ncpus(void);

@@ -14,7 +14,7 @@ static const char *const expected[] = {
 	"malloc_usable_size", "free_sized", "free_aligned_sized", "cfree",
 	"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc",
 	"__libc_memalign", "__libc_valloc", "__libc_pvalloc", "__posix_memalign",
-	"malloc_conf", "cairn_version",
+	"malloc_conf", "cairn_version", "cairn_purge", "malloc_trim",
 	/* operator new */
 	"_Znwm", "_ZnwmRKSt9nothrow_t", "_ZnwmSt11align_val_t",
 	"_ZnwmSt11align_val_tRKSt9nothrow_t",

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "control/conf.h"
 #include "core/arena.h"
+#include "os/os.h"
 
 static struct arena arena;
 
@@ -52,7 +54,9 @@ int main(void)
 	struct span *all = &ch->spans[HDR_PAGES];
 	CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "all merged: %u", all->npages);
 	CHECK(pages_point_to(all), "every free page names the merged run");
-	CHECK(arena.empty_chunks == 1 && ch->free_pages == DATA_PAGES, "one empty chunk");
+	CHECK(ch->free_pages == DATA_PAGES, "the chunk is empty");
+	CHECK(all->flags == RUN_DIRTY && arena.dirty_pages >= DATA_PAGES,
+	      "its freed pages are dirty");
 
 	/* Alignment within the chunk. */
 	struct span *pad = arena_alloc_run(&arena, 3, 1);
@@ -84,17 +88,24 @@ int main(void)
 	arena_free_run(&arena, pad);
 	CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "back to one run");
 
-	/* Two chunks in use, both emptied: one stays as the spare, the other
-	 * leaves the page map and the address space. */
+	/* Two chunks in use, both emptied: their pages are dirty until decay
+	 * releases them, and a chunk released whole leaves the page map and
+	 * the address space (retain:false). */
 	struct span *x = arena_alloc_run(&arena, DATA_PAGES, 1);
 	struct span *y = arena_alloc_run(&arena, DATA_PAGES, 1);
 	REQUIRE(x && y && span_chunk(x) != span_chunk(y), "two full chunks");
-	uintptr_t ychunk = (uintptr_t)span_chunk(y);
-	CHECK(arena.empty_chunks == 0, "no empty chunk while both are full");
+	uintptr_t xchunk = (uintptr_t)span_chunk(x), ychunk = (uintptr_t)span_chunk(y);
+	CHECK(arena.dirty_pages == 0, "nothing dirty while both are full (%zu)", arena.dirty_pages);
 	arena_free_run(&arena, x);
 	arena_free_run(&arena, y);
-	CHECK(arena.empty_chunks == 1, "one spare (%u)", arena.empty_chunks);
-	CHECK(pagemap_get(ychunk) == 0, "the second empty chunk was returned");
+	CHECK(arena.dirty_pages == 2 * DATA_PAGES, "both dirty (%zu pages)", arena.dirty_pages);
+	CHECK(pagemap_get(ychunk) != 0, "still mapped before decay");
+	CHECK(arena_decay_deadline(&arena) != UINT64_MAX, "decay has a deadline");
+	size_t released = arena_decay(&arena, os_now_ms(), true);
+	CHECK(released >= 2 * CHUNK_SIZE, "forced decay released %zu bytes", released);
+	CHECK(arena.dirty_pages == 0 && arena.dirty.head == NULL, "no dirty run left");
+	CHECK(pagemap_get(ychunk) == 0 && pagemap_get(xchunk) == 0, "empty chunks unmapped");
+	CHECK(arena_decay_deadline(&arena) == UINT64_MAX, "nothing left to decay");
 	CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL,
 	      "a run larger than a chunk fails");
 	return CHECK_DONE();

@@ -1,0 +1,180 @@
+#define _GNU_SOURCE
+#include "core/background.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "control/conf.h"
+#include "core/arena.h"
+#include "core/huge.h"
+#include "os/os.h"
+
+#define MAX_THREADS 64
+
+enum { BG_OFF, BG_STARTING, BG_RUNNING };
+
+static _Atomic int bg_state;
+static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;
+static unsigned bg_nthreads;     /* Guarded by bg_lock. */
+static _Atomic unsigned bg_idle; /* threads asleep with nothing due */
+static bool bg_kicked;           /* Guarded by bg_lock. */
+
+/* How often a thread looks at the cgroup memory limit while it has work. */
+#define CGROUP_CHECK_MS 1000
+/* Sleep at least this long between passes, so decay is batched. */
+#define MIN_SLEEP_MS 10
+
+size_t purge_all(bool force)
+{
+	uint64_t now = os_now_ms();
+	size_t released = 0;
+	for (unsigned i = 0; i < cairn_narenas; i++)
+		released += arena_decay(&cairn_arenas[i], now, force);
+	released += huge_decay(now, force);
+	return released;
+}
+
+static bool near_cgroup_limit(void)
+{
+	uint64_t limit, current;
+	return os_cgroup_memory(&limit, &current) && current >= limit - limit / 10;
+}
+
+static void *bg_main(void *arg)
+{
+	unsigned k = (unsigned)(uintptr_t)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	uint64_t last_cgroup_check = 0;
+	for (;;) {
+		uint64_t now = os_now_ms();
+		uint64_t next = UINT64_MAX;
+		bool force = false;
+		if (k == 0 && now - last_cgroup_check >= CGROUP_CHECK_MS) {
+			last_cgroup_check = now;
+			force = near_cgroup_limit();
+		}
+		for (unsigned i = k; i < cairn_narenas; i += bg_nthreads) {
+			arena_decay(&cairn_arenas[i], now, force);
+			uint64_t d = arena_decay_deadline(&cairn_arenas[i]);
+			if (d < next)
+				next = d;
+		}
+		if (k == 0) {
+			huge_decay(now, force);
+			uint64_t d = huge_decay_deadline();
+			if (d < next)
+				next = d;
+			if (next != UINT64_MAX && now + CGROUP_CHECK_MS < next)
+				next = now + CGROUP_CHECK_MS;
+		}
+		pthread_mutex_lock(&bg_lock);
+		if (!bg_kicked) {
+			if (next == UINT64_MAX) {
+				atomic_fetch_add(&bg_idle, 1);
+				pthread_cond_wait(&bg_cond, &bg_lock);
+				atomic_fetch_sub(&bg_idle, 1);
+			} else {
+				uint64_t wake =
+				    next > now + MIN_SLEEP_MS ? next : now + MIN_SLEEP_MS;
+				struct timespec ts;
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				uint64_t delta = wake - now;
+				ts.tv_sec += (time_t)(delta / 1000);
+				ts.tv_nsec += (long)(delta % 1000) * 1000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&bg_cond, &bg_lock, &ts);
+			}
+		}
+		bg_kicked = false;
+		pthread_mutex_unlock(&bg_lock);
+	}
+	return NULL;
+}
+
+/* Starts the threads; called by the one caller that moved the state from
+ * BG_OFF to BG_STARTING, with no allocator lock held (pthread_create
+ * allocates). */
+static void start_threads(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&bg_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	unsigned n = cairn_conf.max_background_threads;
+	if (n > cairn_narenas)
+		n = cairn_narenas;
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	bg_nthreads = n ? n : 1;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	unsigned started = 0;
+	for (unsigned k = 0; k < bg_nthreads; k++) {
+		pthread_t t;
+		if (pthread_create(&t, &attr, bg_main, (void *)(uintptr_t)k) == 0) {
+			pthread_setname_np(t, "cairn-purge");
+			started++;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	atomic_store(&bg_state, started ? BG_RUNNING : BG_OFF);
+}
+
+void background_kick(void)
+{
+	if (!cairn_conf.background_thread)
+		return;
+	int state = atomic_load_explicit(&bg_state, memory_order_acquire);
+	if (state == BG_OFF) {
+		int expected = BG_OFF;
+		if (atomic_compare_exchange_strong(&bg_state, &expected, BG_STARTING))
+			start_threads();
+		return;
+	}
+	if (state == BG_RUNNING && atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0) {
+		pthread_mutex_lock(&bg_lock);
+		bg_kicked = true;
+		pthread_cond_broadcast(&bg_cond);
+		pthread_mutex_unlock(&bg_lock);
+	}
+}
+
+bool background_running(void)
+{
+	return atomic_load(&bg_state) == BG_RUNNING;
+}
+
+static bool ran_before_fork;
+
+void background_prefork(void)
+{
+	pthread_mutex_lock(&bg_lock);
+	ran_before_fork = atomic_load(&bg_state) == BG_RUNNING;
+}
+
+void background_postfork_parent(void)
+{
+	pthread_mutex_unlock(&bg_lock);
+}
+
+/* The threads did not come along into the child: start them again there
+ * if they ran in the parent. */
+void background_postfork_child(void)
+{
+	pthread_mutex_init(&bg_lock, NULL);
+	atomic_store(&bg_idle, 0);
+	bg_kicked = false;
+	atomic_store(&bg_state, BG_OFF);
+	if (ran_before_fork)
+		background_kick();
+}

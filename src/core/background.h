@@ -1,0 +1,34 @@
+/* The background purging threads.
+ *
+ * Decay needs a clock to move on even when the program stops calling
+ * malloc: a process that freed most of its heap and went idle must still
+ * give the memory back. With background_thread:true (the default) cairn
+ * starts its purging threads lazily, the first time an arena holds
+ * BACKGROUND_KICK_PAGES dirty pages (or a huge mapping is cached), so a
+ * process that never frees much never has one. A thread sleeps until the
+ * next decay deadline, purges with no arena lock held across a system call,
+ * and sleeps without a timeout when nothing is left to purge. It also
+ * watches the cgroup memory limit and purges everything at once when usage
+ * comes within 10% of it. */
+#ifndef CAIRN_BACKGROUND_H
+#define CAIRN_BACKGROUND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BACKGROUND_KICK_PAGES 512 /* 2 MiB */
+
+/* Tells the purging threads there is something to purge; starts them the
+ * first time. Call with no allocator lock held. */
+void background_kick(void);
+/* Purges every arena and the huge cache now; returns the bytes released. */
+size_t purge_all(bool force);
+/* Whether the purging threads are running (for tests and stats). */
+bool background_running(void);
+
+void background_prefork(void);
+void background_postfork_parent(void);
+void background_postfork_child(void);
+
+#endif
