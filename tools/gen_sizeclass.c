@@ -27,7 +27,11 @@ static void add(unsigned long s)
 
 static unsigned slab_pages(unsigned long s)
 {
-	unsigned long min_bytes = 8 * s > 65536 ? 8 * s : 65536;
+	/* 64 KiB slabs for blocks up to 4 KiB: fewer refills. Bigger blocks
+	 * get four to a slab: a slab goes back to the page heap only when all
+	 * its blocks are free, so fewer blocks a slab means fewer slabs pinned
+	 * by a last live block. */
+	unsigned long min_bytes = s <= 4096 ? 65536 : 4 * s;
 	for (unsigned p = 1;; p++) {
 		unsigned long bytes = (unsigned long)p << PAGE_SHIFT;
 		if (bytes >= min_bytes && bytes % s == 0)

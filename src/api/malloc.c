@@ -330,6 +330,9 @@ static void release_block(void *p, struct block b)
 		huge_free(b.huge);
 		break;
 	}
+	/* If this free is what calls for the purging threads, start them
+	 * now: it may be the program's last call into the allocator. */
+	background_poll();
 }
 
 NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
@@ -354,6 +357,7 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 		if (unlikely(self == &cairn_heap_empty))
 			self = attach_heap();
 		heap_free_slow(self, s, p);
+		background_poll();
 		return;
 	}
 	release_block(p, block_lookup(p, pagemap_get(a), fn));
@@ -604,12 +608,13 @@ static void postfork_parent(void)
 static void postfork_child(void)
 {
 	int saved = errno;
+	background_postfork_child();
 	pthread_mutex_init(&meta_lock, NULL);
 	huge_postfork_child();
 	arenas_postfork_child();
 	pthread_mutex_init(&init_lock, NULL);
 	heaps_postfork_child(heap_self());
 	/* Last: restarting the purging threads allocates. */
-	background_postfork_child();
+	background_postfork_child_restart();
 	errno = saved;
 }

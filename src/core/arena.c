@@ -475,6 +475,7 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
 	s->cls = (uint8_t)cls;
 	s->div_magic = sc_div_magic[cls];
 	s->used = 0;
+	*span_holes(s) = 0;
 	s->owner = h;
 	s->fast_owner = NULL;
 	s->flags = 0;

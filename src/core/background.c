@@ -7,6 +7,7 @@
 
 #include "control/conf.h"
 #include "core/arena.h"
+#include "core/heap.h"
 #include "core/huge.h"
 #include "os/os.h"
 
@@ -33,6 +34,9 @@ size_t purge_all(bool force)
 	for (unsigned i = 0; i < cairn_narenas; i++)
 		released += arena_decay(&cairn_arenas[i], now, force);
 	released += huge_decay(now, force);
+	uint64_t ignored = UINT64_MAX;
+	released += heaps_decay(now, force, &ignored);
+	released += heap_purge_self();
 	return released;
 }
 
@@ -41,6 +45,8 @@ static bool near_cgroup_limit(void)
 	uint64_t limit, current;
 	return os_cgroup_memory(&limit, &current) && current >= limit - limit / 10;
 }
+
+static bool has_cgroup_limit;
 
 static void *bg_main(void *arg)
 {
@@ -57,6 +63,10 @@ static void *bg_main(void *arg)
 			last_cgroup_check = now;
 			force = near_cgroup_limit();
 		}
+		/* Under a cgroup memory limit thread 0 keeps looking at it, idle
+		 * or not, so a limit approached while nothing decays still
+		 * gets everything purged. */
+		bool limited = k == 0 && has_cgroup_limit;
 		for (unsigned i = k; i < cairn_narenas; i += bg_nthreads) {
 			arena_decay(&cairn_arenas[i], now, force);
 			uint64_t d = arena_decay_deadline(&cairn_arenas[i]);
@@ -68,7 +78,8 @@ static void *bg_main(void *arg)
 			uint64_t d = huge_decay_deadline();
 			if (d < next)
 				next = d;
-			if (next != UINT64_MAX && now + CGROUP_CHECK_MS < next)
+			heaps_decay(now, force, &next);
+			if ((next != UINT64_MAX || limited) && now + CGROUP_CHECK_MS < next)
 				next = now + CGROUP_CHECK_MS;
 		}
 		pthread_mutex_lock(&bg_lock);
@@ -114,6 +125,8 @@ static void start_threads(void)
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
 	bg_nthreads = n ? n : 1;
+	uint64_t limit, current;
+	has_cgroup_limit = os_cgroup_memory(&limit, &current);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -130,23 +143,41 @@ static void start_threads(void)
 	atomic_store(&bg_state, started ? BG_RUNNING : BG_OFF);
 }
 
+/* Starting threads allocates, so it never happens where kicked (the
+ * kicker may hold allocator locks): the kick leaves a request that
+ * background_poll() carries out at a point where no lock is held. */
+static _Atomic bool bg_pending;
+
 void background_kick(void)
 {
 	if (!cairn_conf.background_thread)
 		return;
 	int state = atomic_load_explicit(&bg_state, memory_order_acquire);
 	if (state == BG_OFF) {
-		int expected = BG_OFF;
-		if (atomic_compare_exchange_strong(&bg_state, &expected, BG_STARTING))
-			start_threads();
+		atomic_store_explicit(&bg_pending, true, memory_order_relaxed);
 		return;
 	}
-	if (state == BG_RUNNING && atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0) {
-		pthread_mutex_lock(&bg_lock);
+	/* Wake an idle thread. trylock: the kicker may hold other locks, and
+	 * a missed wake-up only delays purging until the next kick. */
+	if (state == BG_RUNNING && atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 &&
+	    pthread_mutex_trylock(&bg_lock) == 0) {
 		bg_kicked = true;
 		pthread_cond_broadcast(&bg_cond);
 		pthread_mutex_unlock(&bg_lock);
 	}
+}
+
+void background_poll_slow(void)
+{
+	atomic_store_explicit(&bg_pending, false, memory_order_relaxed);
+	int expected = BG_OFF;
+	if (atomic_compare_exchange_strong(&bg_state, &expected, BG_STARTING))
+		start_threads();
+}
+
+bool background_pending(void)
+{
+	return atomic_load_explicit(&bg_pending, memory_order_relaxed);
 }
 
 bool background_running(void)
@@ -167,14 +198,19 @@ void background_postfork_parent(void)
 	pthread_mutex_unlock(&bg_lock);
 }
 
-/* The threads did not come along into the child: start them again there
- * if they ran in the parent. */
+/* The threads did not come along into the child. This runs first in the
+ * child, before anything that could kick; background_postfork_child_restart
+ * runs last and starts them again if they ran in the parent. */
 void background_postfork_child(void)
 {
 	pthread_mutex_init(&bg_lock, NULL);
 	atomic_store(&bg_idle, 0);
 	bg_kicked = false;
 	atomic_store(&bg_state, BG_OFF);
-	if (ran_before_fork)
-		background_kick();
+	atomic_store(&bg_pending, ran_before_fork);
+}
+
+void background_postfork_child_restart(void)
+{
+	background_poll();
 }

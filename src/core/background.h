@@ -19,9 +19,19 @@
 
 #define BACKGROUND_KICK_PAGES 512 /* 2 MiB */
 
-/* Tells the purging threads there is something to purge; starts them the
- * first time. Call with no allocator lock held. */
+/* Tells the purging threads there is something to purge; the first time,
+ * asks for them to be started. Never blocks or allocates, so it may be
+ * called with allocator locks held. */
 void background_kick(void);
+/* Starts the threads if a kick asked for them. Call only where no
+ * allocator lock is held (starting a thread allocates). */
+void background_poll_slow(void);
+bool background_pending(void);
+static inline void background_poll(void)
+{
+	if (__builtin_expect(background_pending(), 0))
+		background_poll_slow();
+}
 /* Purges every arena and the huge cache now; returns the bytes released. */
 size_t purge_all(bool force);
 /* Whether the purging threads are running (for tests and stats). */
@@ -30,5 +40,6 @@ bool background_running(void);
 void background_prefork(void);
 void background_postfork_parent(void);
 void background_postfork_child(void);
+void background_postfork_child_restart(void);
 
 #endif

@@ -87,6 +87,11 @@ struct chunk {
 	 * span covering it: an offset rather than an index saves the free
 	 * path a shift. */
 	uint16_t span_at[CHUNK_PAGES];
+	/* Per slab (indexed by its first page), the blocks lost to purging:
+	 * free blocks on pages that were given back while the slab stayed in
+	 * use. They are on no list and count as neither free nor used; they
+	 * come back when the whole slab is freed. Owned like the slab. */
+	uint16_t holes[CHUNK_PAGES];
 	struct span spans[CHUNK_PAGES];
 };
 
@@ -152,6 +157,11 @@ static inline struct chunk *span_chunk(const struct span *s)
 static inline uint32_t span_page(const struct span *s)
 {
 	return (uint32_t)((s->start >> PAGE_SHIFT) & (CHUNK_PAGES - 1));
+}
+
+static inline uint16_t *span_holes(const struct span *s)
+{
+	return &span_chunk(s)->holes[span_page(s)];
 }
 
 static inline size_t span_bytes(const struct span *s)

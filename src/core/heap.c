@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "control/conf.h"
 #include "core/arena.h"
+#include "core/background.h"
+#include "os/os.h"
 #include "core/meta.h"
 
 struct heap cairn_heap_empty = {.kind = HEAP_SENTINEL};
@@ -74,6 +77,8 @@ static void partial_push(struct heap *h, struct span *s)
 	list_push(&h->partial[s->cls], s);
 }
 
+static void span_emptied(struct heap *h, struct span *s);
+
 /* A block freed by the owner of its slab (or under the shared heap's lock).
  * Moves a full slab back to the partial list and gives an empty slab that
  * is not a bin's current one back to the arena. */
@@ -84,19 +89,25 @@ static void free_local(struct heap *h, struct span *s, void *p)
 	b[1] = s;
 	s->local_free = b;
 	if (--s->used == 0) {
-		heap_span_emptied(h, s);
+		span_emptied(h, s);
 	} else if (s->flags & SPAN_FULL) {
 		list_remove(&h->full[s->cls], s);
 		partial_push(h, s);
 	}
 }
 
-void heap_span_emptied(struct heap *h, struct span *s)
+static void span_emptied(struct heap *h, struct span *s)
 {
 	if (h->cur[s->cls] != s) {
 		span_unlink(h, s);
 		arena_free_run(span_chunk(s)->arena, s);
 	}
+}
+
+void heap_span_emptied(struct heap *h, struct span *s)
+{
+	span_emptied(h, s);
+	background_poll(); /* from the free fast path: no lock held */
 }
 
 /* Looks at up to FULL_SCAN slabs of the full list, oldest first; those with
@@ -187,7 +198,7 @@ static bool span_has_free(const struct span *s)
 /* Moves the free blocks of slab s to the caller's bin: its local_free list
  * and, while the slab has blocks not cut out yet, a batch of those.
  * Afterwards no carved block is on the slab's own list, so `used` is the
- * number carved. */
+ * number carved less the holes. */
 static void *span_adopt(struct span *s)
 {
 	void **list = s->local_free;
@@ -211,7 +222,7 @@ static void *span_adopt(struct span *s)
 		list = (void **)first;
 		s->carved = (uint16_t)(s->carved + n);
 	}
-	s->used = s->carved;
+	s->used = (uint16_t)(s->carved - *span_holes(s));
 	return list;
 }
 
@@ -285,7 +296,9 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 		outbox_flush_all(h);
 		drain_remote(h);
 	}
-	return pop_or_refill(h, cls);
+	void *p = pop_or_refill(h, cls);
+	background_poll(); /* no lock held here */
+	return p;
 }
 
 static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
@@ -362,8 +375,9 @@ struct heap *heap_acquire(void)
 
 /* Takes in h's remote frees and gives back its current slabs that are
  * empty. For a heap no thread uses: a parked one, under heaps_lock. */
-static void release_unused(struct heap *h)
+static bool release_unused(struct heap *h)
 {
+	bool took = atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL;
 	drain_remote(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		struct span *s = h->cur[c];
@@ -372,34 +386,164 @@ static void release_unused(struct heap *h)
 			arena_free_run(span_chunk(s)->arena, s);
 		}
 	}
+	return took;
 }
 
 /* Frees sent to a parked heap: heaps_lock makes the caller its only user,
- * since a parked heap is otherwise touched only by heap_acquire. */
+ * since a parked heap is otherwise touched only by heap_acquire and by
+ * heaps_decay, both under the same lock. */
 static void reclaim_parked(struct heap *h)
 {
 	pthread_mutex_lock(&heaps_lock);
-	if (atomic_load(&h->state) == HEAP_ABANDONED)
-		release_unused(h);
+	if (atomic_load(&h->state) == HEAP_ABANDONED && release_unused(h) && !h->needs_purge) {
+		h->needs_purge = true;
+		h->parked_since = os_now_ms();
+	}
 	pthread_mutex_unlock(&heaps_lock);
 }
 
 /* Parks h (lock held): marks it abandoned, takes in what was freed to it
  * meanwhile and puts it in the pool for the next new thread. */
-static void park_locked(struct heap *h)
+static void park_locked(struct heap *h, bool purge_later)
 {
 	atomic_store(&h->state, HEAP_ABANDONED);
-	release_unused(h);
+	if (release_unused(h) || purge_later) {
+		h->needs_purge = true;
+		h->parked_since = os_now_ms();
+	}
 	h->pool_next = heap_pool;
 	heap_pool = h;
+}
+
+/* Gives back the pages of slab s on which every block is free. The free
+ * blocks that start on those pages become holes (their links would go
+ * with the pages). Owner context. Returns the bytes purged. */
+static size_t purge_slab_pages(struct span *s)
+{
+	if (s->local_free == NULL)
+		return 0;
+	size_t size = sc_size[s->cls];
+	unsigned carved = s->carved;
+	uint64_t free_bits[4096 / 64] = {0};
+	for (void **b = s->local_free; b != NULL; b = b[0]) {
+		unsigned i = (unsigned)(((uintptr_t)b - s->start) / size);
+		free_bits[i / 64] |= 1ull << (i % 64);
+	}
+	/* A page can go if every carved block overlapping it is free. */
+	unsigned npages = (unsigned)((carved * size + PAGE_SIZE - 1) >> PAGE_SHIFT);
+	uint64_t gone = 0;
+	for (unsigned p = 0; p < npages; p++) {
+		unsigned first = (unsigned)(((size_t)p << PAGE_SHIFT) / size);
+		unsigned last = (unsigned)((((size_t)p + 1) << PAGE_SHIFT) - 1) / (unsigned)size;
+		if (last >= carved)
+			last = carved - 1;
+		bool all = true;
+		for (unsigned i = first; i <= last && all; i++)
+			all = (free_bits[i / 64] >> (i % 64)) & 1;
+		if (all)
+			gone |= 1ull << p;
+	}
+	if (gone == 0)
+		return 0;
+	void **keep = NULL;
+	unsigned holes = 0;
+	for (void **b = s->local_free, **next; b != NULL; b = next) {
+		next = b[0];
+		if ((gone >> (((uintptr_t)b - s->start) >> PAGE_SHIFT)) & 1) {
+			holes++;
+		} else {
+			b[0] = keep;
+			keep = b;
+		}
+	}
+	s->local_free = keep;
+	*span_holes(s) = (uint16_t)(*span_holes(s) + holes);
+	size_t purged = 0;
+	for (unsigned p = 0; p < npages;) {
+		if (!((gone >> p) & 1)) {
+			p++;
+			continue;
+		}
+		unsigned q = p;
+		while (q < npages && ((gone >> q) & 1))
+			q++;
+		os_purge((void *)(s->start + ((uintptr_t)p << PAGE_SHIFT)), (size_t)(q - p)
+		                                                                << PAGE_SHIFT);
+		purged += (size_t)(q - p) << PAGE_SHIFT;
+		p = q;
+	}
+	return purged;
+}
+
+static size_t purge_heap_slabs(struct heap *h)
+{
+	size_t purged = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		if (h->cur[c] != NULL)
+			purged += purge_slab_pages(h->cur[c]);
+		for (struct span *s = h->partial[c].head, *next; s != NULL; s = next) {
+			next = s->next;
+			purged += purge_slab_pages(s);
+			if (s->local_free == NULL && s->carved == sc_slab_blocks[c]) {
+				/* Every free block became a hole: nothing left
+				 * to hand out, so it joins the full slabs. */
+				list_remove(&h->partial[c], s);
+				s->flags = SPAN_FULL;
+				list_push(&h->full[c], s);
+			}
+		}
+		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
+			purged += purge_slab_pages(s);
+	}
+	return purged;
+}
+
+size_t heap_purge_self(void)
+{
+	struct heap *h = heap_self();
+	return h->kind == HEAP_THREAD ? purge_heap_slabs(h) : 0;
+}
+
+size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
+{
+	size_t purged = 0;
+	int64_t decay = cairn_conf.dirty_decay_ms;
+	pthread_mutex_lock(&heaps_lock);
+	for (struct heap **link = &heap_pool; *link != NULL;) {
+		struct heap *h = *link;
+		bool due = h->needs_purge &&
+		           (force || (decay >= 0 && now - h->parked_since >= (uint64_t)decay));
+		if (!due) {
+			if (h->needs_purge && decay >= 0 &&
+			    h->parked_since + (uint64_t)decay < *next)
+				*next = h->parked_since + (uint64_t)decay;
+			link = &h->pool_next;
+			continue;
+		}
+		/* Out of the pool while its slabs are purged, so no lock is held
+		 * across the system calls: no thread can take it, and frees sent
+		 * to it wait on its remote list. */
+		*link = h->pool_next;
+		h->needs_purge = false;
+		atomic_store(&h->state, HEAP_PURGING);
+		pthread_mutex_unlock(&heaps_lock);
+		purged += purge_heap_slabs(h);
+		pthread_mutex_lock(&heaps_lock);
+		park_locked(h, false);
+		link = &heap_pool; /* the pool changed while unlocked */
+	}
+	pthread_mutex_unlock(&heaps_lock);
+	return purged;
 }
 
 void heap_abandon(struct heap *h)
 {
 	heap_flush(h);
 	pthread_mutex_lock(&heaps_lock);
-	park_locked(h);
+	park_locked(h, true);
 	pthread_mutex_unlock(&heaps_lock);
+	background_kick();
+	background_poll();
 }
 
 void heaps_prefork(void)
@@ -418,10 +562,14 @@ void heaps_postfork_child(struct heap *self)
 {
 	pthread_mutex_init(&heaps_lock, NULL);
 	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
-		if (h != self && atomic_load(&h->state) == HEAP_LIVE) {
-			heap_flush(h);
+		uint8_t state = atomic_load(&h->state);
+		if (h != self && (state == HEAP_LIVE || state == HEAP_PURGING)) {
+			/* A heap being purged when the parent forked is on no
+			 * list in the child; the purging thread is gone. */
+			if (state == HEAP_LIVE)
+				heap_flush(h);
 			pthread_mutex_lock(&heaps_lock);
-			park_locked(h);
+			park_locked(h, true);
 			pthread_mutex_unlock(&heaps_lock);
 		}
 	}

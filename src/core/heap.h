@@ -40,7 +40,11 @@ enum heap_kind {
 	HEAP_SENTINEL, /* the static stand-ins below; never owns anything */
 };
 
-enum heap_state { HEAP_LIVE, HEAP_ABANDONED };
+enum heap_state {
+	HEAP_LIVE,      /* a thread's */
+	HEAP_ABANDONED, /* parked in the pool after its thread exited */
+	HEAP_PURGING,   /* taken out of the pool while its slabs are purged */
+};
 
 #define OUTBOX_SLOTS 8
 #define OUTBOX_BATCH 32
@@ -71,6 +75,8 @@ struct heap {
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
 	_Atomic uint8_t state; /* enum heap_state */
+	bool needs_purge;      /* parked with free slab pages. Guarded by heaps_lock. */
+	uint64_t parked_since; /* ms. Guarded by heaps_lock. */
 };
 
 /* Heap stand-ins with empty bins, so a thread without a heap falls into the
@@ -138,6 +144,13 @@ extern int cairn_tcache_max_class HIDDEN;
 /* Provided by the api layer (bootstrap): serves a small allocation for a
  * thread that has no heap of its own yet, attaching one when it can. */
 void *cairn_alloc_unattached(unsigned cls, size_t size);
+
+/* Gives back the free pages of the slabs of parked heaps parked for longer
+ * than dirty_decay_ms (all with force); lowers *next to the next time one
+ * falls due. Returns the bytes purged. */
+size_t heaps_decay(uint64_t now, bool force, uint64_t *next);
+/* The same for the calling thread's own heap, now. */
+size_t heap_purge_self(void);
 
 void heaps_prefork(void);
 void heaps_postfork_parent(void);

@@ -84,6 +84,10 @@ static struct huge *cache_take(size_t len, size_t align)
 
 void *huge_alloc(size_t size, size_t align, bool zero)
 {
+	/* Without purging threads, huge allocations and frees move the
+	 * cache's decay along. */
+	if (!cairn_conf.background_thread)
+		huge_decay(os_now_ms(), false);
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
@@ -120,7 +124,8 @@ void huge_free(struct huge *h)
 		release(h);
 		return;
 	}
-	h->since = os_now_ms();
+	uint64_t now = os_now_ms();
+	h->since = now;
 	struct huge *evict = NULL;
 	pthread_mutex_lock(&huge_lock);
 	h->next = cache;
@@ -140,7 +145,10 @@ void huge_free(struct huge *h)
 	pthread_mutex_unlock(&huge_lock);
 	if (evict != NULL)
 		release(evict);
-	background_kick();
+	if (cairn_conf.background_thread)
+		background_kick();
+	else
+		huge_decay(now, false);
 }
 
 size_t huge_decay(uint64_t now, bool force)
@@ -195,10 +203,16 @@ void *huge_realloc(struct huge *h, size_t size)
 		bool shrink = len < h->size;
 		h->size = len;
 		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
-		if (shrink && h->addr + h->mapped > keep &&
-		    os_remap_inplace((void *)h->addr, h->mapped, keep - h->addr)) {
+		if (shrink && h->addr + h->mapped > keep) {
+			/* The slots leave the page map before the address
+			 * space is given back: once it is, another thread may
+			 * map a block there and claim them. */
 			map_slots(keep, h->addr + h->mapped - keep, 0);
-			h->mapped = keep - h->addr;
+			if (os_remap_inplace((void *)h->addr, h->mapped, keep - h->addr))
+				h->mapped = keep - h->addr;
+			else
+				map_slots(keep, h->addr + h->mapped - keep,
+				          (uintptr_t)h | MAP_HUGE);
 		}
 		return (void *)h->addr;
 	}
@@ -215,14 +229,18 @@ void *huge_realloc(struct huge *h, size_t size)
 		return NULL;
 	uintptr_t old = h->addr;
 	size_t old_mapped = h->mapped;
+	/* Old slots leave the page map while the old range is still ours
+	 * (see above). */
+	map_slots((uintptr_t)to, len, (uintptr_t)h | MAP_HUGE);
+	map_slots(old, old_mapped, 0);
 	if (!os_remap_to((void *)old, old_mapped, to, len)) {
+		map_slots((uintptr_t)to, len, 0);
+		map_slots(old, old_mapped, (uintptr_t)h | MAP_HUGE);
 		os_unmap(to, len);
 		return NULL;
 	}
 	h->addr = (uintptr_t)to;
 	h->size = h->mapped = len;
-	map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
-	map_slots(old, old_mapped, 0);
 	thp_advice(to, len);
 	return to;
 }

@@ -38,14 +38,20 @@ static void touch(void *p, size_t n)
 	}
 }
 
-static const size_t sizes[] = { 1, 8, 17, 100, 1000, 4096, 5000, 32768, 32769, 100000,
-				MiB, MiB + 1, 3 * MiB + 5 };
+static const size_t sizes[] = {1,     8,     17,     100, 1000,    4096,       5000,
+                               32768, 32769, 100000, MiB, MiB + 1, 3 * MiB + 5};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 static void test_aligned_alloc(void)
 {
-	size_t bad[] = { 0, 3, 5, 6, 7, 12, 24, 48, 96, 100, 1000, 4095, 4097, (size_t)3 << 20,
-			 SIZE_MAX, (SIZE_MAX >> 1) + 2 };
+	size_t bad[] = {0,        3,
+	                5,        6,
+	                7,        12,
+	                24,       48,
+	                96,       100,
+	                1000,     4095,
+	                4097,     (size_t)3 << 20,
+	                SIZE_MAX, (SIZE_MAX >> 1) + 2};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		errno = 0;
@@ -68,8 +74,8 @@ static void test_aligned_alloc(void)
 			CHECK(p != NULL, "aligned_alloc(%zu, %zu) returned NULL", a, rounded);
 			if (!p)
 				continue;
-			CHECK(aligned(p, a < 16 ? 16 : a), "aligned_alloc(%zu, %zu) = %p misaligned", a,
-			      rounded, p);
+			CHECK(aligned(p, a < 16 ? 16 : a),
+			      "aligned_alloc(%zu, %zu) = %p misaligned", a, rounded, p);
 			touch(p, rounded);
 			free(p);
 		}
@@ -86,7 +92,7 @@ static void test_memalign(void)
 	free(p);
 
 	/* Other non-powers of two round up to the next power of two. */
-	size_t odd[] = { 3, 24, 48, 100, 3000, 5000, 40000 };
+	size_t odd[] = {3, 24, 48, 100, 3000, 5000, 40000};
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		size_t want = 16;
 		while (want < odd[i])
@@ -104,11 +110,12 @@ static void test_memalign(void)
 			void *q[3];
 			for (int k = 0; k < 3; k++) {
 				q[k] = memalign(a, sizes[i]);
-				CHECK(q[k] != NULL, "memalign(%zu, %zu) returned NULL", a, sizes[i]);
+				CHECK(q[k] != NULL, "memalign(%zu, %zu) returned NULL", a,
+				      sizes[i]);
 				if (!q[k])
 					continue;
-				CHECK(aligned(q[k], a < 16 ? 16 : a), "memalign(%zu, %zu) = %p misaligned",
-				      a, sizes[i], q[k]);
+				CHECK(aligned(q[k], a < 16 ? 16 : a),
+				      "memalign(%zu, %zu) = %p misaligned", a, sizes[i], q[k]);
 				touch(q[k], sizes[i]);
 			}
 			for (int k = 0; k < 3; k++)
@@ -119,24 +126,26 @@ static void test_memalign(void)
 
 static void test_posix_memalign_errors(void)
 {
-	size_t bad[] = { 0, 1, 2, 3, 4, 12, 24, 48, 1000, (size_t)3 << 20 };
+	size_t bad[] = {0, 1, 2, 3, 4, 12, 24, 48, 1000, (size_t)3 << 20};
 	void *sentinel = (void *)(uintptr_t)0xdeadbeef;
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		void *p = sentinel;
 		errno = 4321;
 		int r = posix_memalign_v(&p, bad[i], 64);
-		CHECK(r == EINVAL, "posix_memalign(&p, %zu, 64) returned %d, want EINVAL", bad[i], r);
-		CHECK(p == sentinel, "posix_memalign(&p, %zu, 64) changed *memptr to %p", bad[i], p);
+		CHECK(r == EINVAL, "posix_memalign(&p, %zu, 64) returned %d, want EINVAL", bad[i],
+		      r);
+		CHECK(p == sentinel, "posix_memalign(&p, %zu, 64) changed *memptr to %p", bad[i],
+		      p);
 		CHECK(errno == 4321, "posix_memalign(&p, %zu, 64) changed errno to %d", bad[i],
 		      errno);
 		if (r == 0)
 			free(p);
 	}
 
-	size_t huge[] = { SIZE_MAX, SIZE_MAX - 4095, (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1,
-			  (size_t)1 << 50 };
-	size_t aligns[] = { 8, 64, 4096, 2 * MiB };
+	size_t huge[] = {SIZE_MAX, SIZE_MAX - 4095, (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1,
+	                 (size_t)1 << 50};
+	size_t aligns[] = {8, 64, 4096, 2 * MiB};
 	for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
 		for (size_t j = 0; j < sizeof aligns / sizeof aligns[0]; j++) {
 			void *p = sentinel;
@@ -161,8 +170,8 @@ static void test_posix_memalign(void)
 			if (r != 0)
 				continue;
 			CHECK(p != NULL, "posix_memalign(&p, %zu, %zu) gave NULL", a, sizes[i]);
-			CHECK(aligned(p, a < 16 ? 16 : a), "posix_memalign(&p, %zu, %zu) = %p misaligned",
-			      a, sizes[i], p);
+			CHECK(aligned(p, a < 16 ? 16 : a),
+			      "posix_memalign(&p, %zu, %zu) = %p misaligned", a, sizes[i], p);
 			touch(p, sizes[i]);
 			free(p);
 		}
@@ -171,8 +180,8 @@ static void test_posix_memalign(void)
 	void *q[4];
 	for (int k = 0; k < 4; k++) {
 		int r = posix_memalign(&q[k], 16 * MiB, 5 * MiB);
-		CHECK(r == 0 && aligned(q[k], 16 * MiB), "posix_memalign(16 MiB, 5 MiB) #%d: %d %p", k,
-		      r, r ? NULL : q[k]);
+		CHECK(r == 0 && aligned(q[k], 16 * MiB), "posix_memalign(16 MiB, 5 MiB) #%d: %d %p",
+		      k, r, r ? NULL : q[k]);
 		if (r)
 			q[k] = NULL;
 		else
@@ -189,7 +198,7 @@ static void test_posix_memalign(void)
 
 static void test_valloc(void)
 {
-	size_t vs[] = { 1, 100, page - 1, page, page + 1, 5 * page + 3, 100000, MiB, 3 * MiB };
+	size_t vs[] = {1, 100, page - 1, page, page + 1, 5 * page + 3, 100000, MiB, 3 * MiB};
 
 	for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
 		void *p = valloc(vs[i]);
@@ -204,7 +213,7 @@ static void test_valloc(void)
 
 static void test_pvalloc(void)
 {
-	size_t vs[] = { 1, 100, page - 1, page, page + 1, 5 * page + 3, 100000, MiB, 3 * MiB + 1 };
+	size_t vs[] = {1, 100, page - 1, page, page + 1, 5 * page + 3, 100000, MiB, 3 * MiB + 1};
 
 	for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
 		size_t rounded = (vs[i] + page - 1) / page * page;
@@ -236,7 +245,8 @@ static void test_zero_size(void)
 	free(p);
 	p = NULL;
 	int r = posix_memalign(&p, 1024, 0);
-	CHECK(r == 0 && (p == NULL || aligned(p, 1024)), "posix_memalign(&p, 1024, 0): %d %p", r, p);
+	CHECK(r == 0 && (p == NULL || aligned(p, 1024)), "posix_memalign(&p, 1024, 0): %d %p", r,
+	      p);
 	free(p);
 	p = valloc(0);
 	CHECK(p == NULL || aligned(p, page), "valloc(0) = %p", p);

@@ -77,7 +77,7 @@ static void test_align_small(void)
 static void test_align_sample(void)
 {
 	for (size_t n = 4097; n <= 64 * MiB; n += n / 11 + 13) {
-		size_t sizes[3] = { n, n + 1, n - 7 };
+		size_t sizes[3] = {n, n + 1, n - 7};
 		for (int i = 0; i < 3; i++) {
 			size_t m = sizes[i] > 64 * MiB ? 64 * MiB : sizes[i];
 			unsigned char *p = malloc(m);
@@ -86,17 +86,17 @@ static void test_align_sample(void)
 				continue;
 			CHECK(aligned(p, 16), "malloc(%zu) = %p not 16-byte aligned", m, (void *)p);
 			if (m > MiB)
-				CHECK(aligned(p, 2 * MiB), "huge malloc(%zu) = %p not 2 MiB aligned", m,
-				      (void *)p);
+				CHECK(aligned(p, 2 * MiB),
+				      "huge malloc(%zu) = %p not 2 MiB aligned", m, (void *)p);
 			p[0] = 1;
 			p[m - 1] = 2;
-			CHECK(malloc_usable_size(p) >= m, "malloc_usable_size(malloc(%zu)) = %zu", m,
-			      malloc_usable_size(p));
+			CHECK(malloc_usable_size(p) >= m, "malloc_usable_size(malloc(%zu)) = %zu",
+			      m, malloc_usable_size(p));
 			free(p);
 		}
 	}
 	/* Exactly 64 MiB, and the edges of the huge range. */
-	size_t edges[] = { MiB, MiB + 1, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 64 * MiB };
+	size_t edges[] = {MiB, MiB + 1, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 64 * MiB};
 	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
 		unsigned char *p = malloc(edges[i]);
 		CHECK(p != NULL, "malloc(%zu) returned NULL", edges[i]);
@@ -104,8 +104,8 @@ static void test_align_sample(void)
 			continue;
 		CHECK(aligned(p, 16), "malloc(%zu) = %p not 16-byte aligned", edges[i], (void *)p);
 		if (edges[i] > MiB)
-			CHECK(aligned(p, 2 * MiB), "huge malloc(%zu) = %p not 2 MiB aligned", edges[i],
-			      (void *)p);
+			CHECK(aligned(p, 2 * MiB), "huge malloc(%zu) = %p not 2 MiB aligned",
+			      edges[i], (void *)p);
 		p[0] = 1;
 		p[edges[i] - 1] = 2;
 		free(p);
@@ -166,8 +166,9 @@ static void test_no_overlap(void)
 		for (size_t j = 0; j < n[i]; j++) {
 			if (p[i][j] != (unsigned char)i) {
 				if (corrupt++ < 5)
-					fprintf(stderr, "block %d (%zu bytes at %p) changed at %zu\n", i,
-						n[i], (void *)p[i], j);
+					fprintf(stderr,
+					        "block %d (%zu bytes at %p) changed at %zu\n", i,
+					        n[i], (void *)p[i], j);
 				break;
 			}
 		}

@@ -18,8 +18,8 @@ static size_t first_nonzero(const unsigned char *p, size_t n)
 	return n;
 }
 
-static const size_t sizes[] = { 1, 15, 16, 17, 64, 100, 1000, 4096, 10000, 32768, 32769,
-				40000, 100000, 500000, MiB, MiB + 1, 4 * MiB };
+static const size_t sizes[] = {1,     15,    16,    17,     64,     100, 1000,    4096,   10000,
+                               32768, 32769, 40000, 100000, 500000, MiB, MiB + 1, 4 * MiB};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 /* Dirty one block, free it, calloc the same size; many rounds. */
@@ -38,8 +38,8 @@ static void test_reuse_single(void)
 			REQUIRE(q != NULL, "calloc for %zu bytes returned NULL", n);
 			size_t at = first_nonzero(q, n);
 			if (at != n && dirty++ == 0)
-				fprintf(stderr, "calloc(%zu) round %d: byte %zu is 0x%02x\n", n, r, at,
-					q[at]);
+				fprintf(stderr, "calloc(%zu) round %d: byte %zu is 0x%02x\n", n, r,
+				        at, q[at]);
 			memset(q, 0xee, n);
 			free(q);
 		}
@@ -119,8 +119,7 @@ static void test_products(void)
 {
 	struct {
 		size_t nmemb, size;
-	} t[] = { { 1000, 1000 }, { 3, 1 << 20 }, { 1 << 20, 3 }, { 32769, 1 }, { 1, 32769 },
-		  { 4097, 8 } };
+	} t[] = {{1000, 1000}, {3, 1 << 20}, {1 << 20, 3}, {32769, 1}, {1, 32769}, {4097, 8}};
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		size_t n = t[i].nmemb * t[i].size;

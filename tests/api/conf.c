@@ -44,7 +44,7 @@ static size_t count_not(const unsigned char *p, size_t n, unsigned char v)
 /* A little of everything; prints nothing when all is well. */
 static void child_plain(void)
 {
-	size_t sizes[] = { 1, 64, 1000, 32768, 100000, 3 * MiB };
+	size_t sizes[] = {1, 64, 1000, 32768, 100000, 3 * MiB};
 	for (int r = 0; r < 3; r++) {
 		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 			unsigned char *p = malloc(sizes[i]);
@@ -81,20 +81,22 @@ static void child_junk(void)
 		free(p);
 	}
 	/* calloc still zeroes. */
-	size_t sizes[] = { 64, 1000, 100000, 3 * MiB };
+	size_t sizes[] = {64, 1000, 100000, 3 * MiB};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		unsigned char *c = calloc(1, sizes[i]);
 		EXPECT(c != NULL, "calloc(1, %zu) returned NULL", sizes[i]);
 		if (c)
-			EXPECT(count_not(c, sizes[i], 0) == 0, "calloc(1, %zu) with junk:true: %zu bytes "
-			       "not zero", sizes[i], count_not(c, sizes[i], 0));
+			EXPECT(count_not(c, sizes[i], 0) == 0,
+			       "calloc(1, %zu) with junk:true: %zu bytes "
+			       "not zero",
+			       sizes[i], count_not(c, sizes[i], 0));
 		free(c);
 	}
 }
 
 static void child_zero(void)
 {
-	size_t sizes[] = { 1, 16, 64, 1000, 32768, 100000, MiB, 3 * MiB };
+	size_t sizes[] = {1, 16, 64, 1000, 32768, 100000, MiB, 3 * MiB};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		size_t n = sizes[i];
 		for (int r = 0; r < 10; r++) {
@@ -102,8 +104,10 @@ static void child_zero(void)
 			EXPECT(p != NULL, "malloc(%zu) returned NULL", n);
 			if (!p)
 				return;
-			EXPECT(count_not(p, n, 0) == 0, "malloc(%zu) round %d with zero:true: %zu bytes "
-			       "not zero", n, r, count_not(p, n, 0));
+			EXPECT(count_not(p, n, 0) == 0,
+			       "malloc(%zu) round %d with zero:true: %zu bytes "
+			       "not zero",
+			       n, r, count_not(p, n, 0));
 			memset(p, 0xff, malloc_usable_size(p));
 			free(p);
 		}
@@ -131,8 +135,8 @@ static void *thread_main(void *arg)
 {
 	int id = (int)(intptr_t)arg;
 	uint32_t seed = 1000u + (uint32_t)id;
-	unsigned char *live[LIVE] = { 0 };
-	size_t size[LIVE] = { 0 };
+	unsigned char *live[LIVE] = {0};
+	size_t size[LIVE] = {0};
 	long bad = 0;
 
 	for (int op = 0; op < OPS; op++) {
@@ -159,8 +163,9 @@ static void *thread_main(void *arg)
 			}
 			live[k] = NULL;
 		}
-		size_t n = r % 100 == 0 ? 32769 + r % 300000 : r % 1000 == 1 ? MiB + r % MiB
-											: r % 2048;
+		size_t n = r % 100 == 0    ? 32769 + r % 300000
+		           : r % 1000 == 1 ? MiB + r % MiB
+		                           : r % 2048;
 		live[k] = malloc(n);
 		if (!live[k]) {
 			bad++;
@@ -236,7 +241,7 @@ static void run_child(const char *conf, const char *mode, struct result *res)
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -305,7 +310,7 @@ static const char *describe(const struct result *r)
 		snprintf(buf, sizeof buf, "exit %d", WEXITSTATUS(r->status));
 	else if (WIFSIGNALED(r->status))
 		snprintf(buf, sizeof buf, "signal %d (%s)", WTERMSIG(r->status),
-			 strsignal(WTERMSIG(r->status)));
+		         strsignal(WTERMSIG(r->status)));
 	else
 		snprintf(buf, sizeof buf, "status 0x%x", r->status);
 	return buf;
@@ -336,20 +341,23 @@ static void test_confirm(void)
 	      "confirm_conf:true: want one \"cairn: options:\" line, got:\n%s", r.err);
 	CHECK(count_lines(r.err) == 1, "confirm_conf:true printed %d lines:\n%s",
 	      count_lines(r.err), r.err);
-	const char *names[] = { "narenas:", "tcache:true", "tcache_max:", "junk:", "zero:false",
-				"abort_conf:false", "confirm_conf:true" };
+	const char *names[] = {"narenas:",   "tcache:true",      "tcache_max:",      "junk:",
+	                       "zero:false", "abort_conf:false", "confirm_conf:true"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		CHECK(strstr(line, names[i]) != NULL, "options line lacks \"%s\": %s", names[i], line);
+		CHECK(strstr(line, names[i]) != NULL, "options line lacks \"%s\": %s", names[i],
+		      line);
 
 	/* The values shown are the ones set. */
-	run_child("confirm_conf:true,narenas:3,tcache:false,tcache_max:4096,zero:true", "plain", &r);
+	run_child("confirm_conf:true,narenas:3,tcache:false,tcache_max:4096,zero:true", "plain",
+	          &r);
 	CHECK(exited_ok(&r), "confirm with values: %s", describe(&r));
 	line[0] = '\0';
 	CHECK(lines_starting(r.err, "cairn: options:", line, sizeof line) == 1,
 	      "want one options line, got:\n%s", r.err);
-	const char *vals[] = { "narenas:3", "tcache:false", "tcache_max:4096", "zero:true" };
+	const char *vals[] = {"narenas:3", "tcache:false", "tcache_max:4096", "zero:true"};
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
-		CHECK(strstr(line, vals[i]) != NULL, "options line lacks \"%s\": %s", vals[i], line);
+		CHECK(strstr(line, vals[i]) != NULL, "options line lacks \"%s\": %s", vals[i],
+		      line);
 }
 
 /* One "cairn:" line mentioning `name`, and the child goes on to exit 0. */

@@ -26,7 +26,7 @@ struct result {
  * first allocation. */
 static int child_main(void)
 {
-	size_t sizes[] = { 10, 1000, 100000, 3 * MiB };
+	size_t sizes[] = {10, 1000, 100000, 3 * MiB};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		char *p = malloc(sizes[i]);
 		if (!p)
@@ -45,7 +45,7 @@ static void run_child(const char *conf, struct result *res)
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -104,8 +104,8 @@ static void expect_options(const char *conf, const char *const *want, int nwant)
 	      "MALLOC_CONF=%s: want a \"cairn: options:\" line, got:\n%s", label, r.err);
 	CHECK(count_lines(r.err) == 1, "MALLOC_CONF=%s: want one line, got:\n%s", label, r.err);
 	for (int i = 0; i < nwant; i++)
-		CHECK(strstr(r.err, want[i]) != NULL, "MALLOC_CONF=%s: options line lacks \"%s\": %s",
-		      label, want[i], r.err);
+		CHECK(strstr(r.err, want[i]) != NULL,
+		      "MALLOC_CONF=%s: options line lacks \"%s\": %s", label, want[i], r.err);
 }
 
 int main(int argc, char **argv)
@@ -114,14 +114,14 @@ int main(int argc, char **argv)
 		return child_main();
 
 	/* The program's own string alone turns the options line on. */
-	const char *const plain[] = { "confirm_conf:true", "tcache:true", "narenas:" };
+	const char *const plain[] = {"confirm_conf:true", "tcache:true", "narenas:"};
 	expect_options(NULL, plain, 3);
 	expect_options("", plain, 3);
 
 	/* MALLOC_CONF is applied after it and wins. */
-	const char *const no_tcache[] = { "confirm_conf:true", "tcache:false" };
+	const char *const no_tcache[] = {"confirm_conf:true", "tcache:false"};
 	expect_options("tcache:false", no_tcache, 2);
-	const char *const two[] = { "confirm_conf:true", "narenas:2", "tcache:true" };
+	const char *const two[] = {"confirm_conf:true", "narenas:2", "tcache:true"};
 	expect_options("narenas:2", two, 3);
 
 	/* The environment can turn the program's option off again. */

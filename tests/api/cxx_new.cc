@@ -27,7 +27,7 @@ static void touch(void *p, std::size_t n)
 	std::memset(p, 0x3d, n);
 }
 
-static const std::size_t sizes[] = { 1, 16, 100, 1000, 5000, 32768, 100000, MiB, 3 * MiB + 1 };
+static const std::size_t sizes[] = {1, 16, 100, 1000, 5000, 32768, 100000, MiB, 3 * MiB + 1};
 
 /* The plain forms, each allocation paired with each matching delete. */
 static void test_plain_forms()
@@ -81,11 +81,13 @@ static void test_aligned_forms()
 			p[6] = ::operator new[](n, al);
 			p[7] = ::operator new[](n, al, std::nothrow);
 			for (int i = 0; i < 8; i++) {
-				CHECK(p[i] != nullptr, "aligned new #%d(%zu, %zu) returned NULL", i, n, a);
+				CHECK(p[i] != nullptr, "aligned new #%d(%zu, %zu) returned NULL", i,
+				      n, a);
 				if (!p[i])
 					continue;
-				CHECK(aligned(p[i], a), "aligned new #%d(%zu, align %zu) = %p misaligned",
-				      i, n, a, p[i]);
+				CHECK(aligned(p[i], a),
+				      "aligned new #%d(%zu, align %zu) = %p misaligned", i, n, a,
+				      p[i]);
 				touch(p[i], n);
 			}
 			::operator delete(p[0], al);
@@ -170,9 +172,9 @@ static void handler_throws()
 }
 
 /* Sizes no allocation can satisfy. */
-static volatile std::size_t impossible[] = { std::size_t(1) << 50, std::size_t(PTRDIFF_MAX) + 1,
-					     SIZE_MAX };
-static const char *const impossible_name[] = { "1 << 50", "PTRDIFF_MAX + 1", "SIZE_MAX" };
+static volatile std::size_t impossible[] = {std::size_t(1) << 50, std::size_t(PTRDIFF_MAX) + 1,
+                                            SIZE_MAX};
+static const char *const impossible_name[] = {"1 << 50", "PTRDIFF_MAX + 1", "SIZE_MAX"};
 
 /* The throwing forms, by number: 0 new, 1 new[], 2 new aligned, 3 new[] aligned. */
 static void *throwing_new(int form, std::size_t n)
@@ -230,10 +232,11 @@ static void test_new_handler()
 			} catch (const std::bad_alloc &) {
 				caught = true;
 			}
-			CHECK(caught, "form %d: operator new(%s) did not throw std::bad_alloc", form,
-			      impossible_name[s]);
-			CHECK(handler_calls == 2, "form %d: new(%s) called the handler %d times, want 2",
-			      form, impossible_name[s], handler_calls);
+			CHECK(caught, "form %d: operator new(%s) did not throw std::bad_alloc",
+			      form, impossible_name[s]);
+			CHECK(handler_calls == 2,
+			      "form %d: new(%s) called the handler %d times, want 2", form,
+			      impossible_name[s], handler_calls);
 			CHECK(std::get_new_handler() == nullptr, "handler still installed");
 
 			/* Nothrow form: handler twice, then nullptr. */
@@ -243,7 +246,8 @@ static void test_new_handler()
 			try {
 				p = nothrow_form(form, n);
 			} catch (...) {
-				CHECK(false, "form %d: nothrow new(%s) threw", form, impossible_name[s]);
+				CHECK(false, "form %d: nothrow new(%s) threw", form,
+				      impossible_name[s]);
 			}
 			CHECK(p == nullptr, "form %d: nothrow new(%s) returned %p", form,
 			      impossible_name[s], p);

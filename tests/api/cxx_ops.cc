@@ -43,7 +43,7 @@ long Tracked::constructed, Tracked::destroyed;
 
 static void test_arrays_with_destructors()
 {
-	const std::size_t counts[] = { 0, 1, 2, 7, 100, 1000, 20000, 100000 };
+	const std::size_t counts[] = {0, 1, 2, 7, 100, 1000, 20000, 100000};
 	for (std::size_t n : counts) {
 		Tracked::constructed = Tracked::destroyed = 0;
 		Tracked *a = new Tracked[n];
@@ -57,8 +57,8 @@ static void test_arrays_with_destructors()
 			bad += a[i].magic != 0x7ac4edull || a[i].pad[39] != 0x2b;
 		CHECK(bad == 0, "new Tracked[%zu]: %ld elements damaged", n, bad);
 		delete[] a;
-		CHECK(Tracked::destroyed == static_cast<long>(n), "delete[] of %zu Tracked destroyed %ld",
-		      n, Tracked::destroyed);
+		CHECK(Tracked::destroyed == static_cast<long>(n),
+		      "delete[] of %zu Tracked destroyed %ld", n, Tracked::destroyed);
 	}
 
 	/* Many arrays live at once, freed in a different order. */
@@ -89,7 +89,10 @@ struct ThrowsFifth {
 			throw 42;
 		built++;
 	}
-	~ThrowsFifth() { destroyed++; }
+	~ThrowsFifth()
+	{
+		destroyed++;
+	}
 };
 int ThrowsFifth::built, ThrowsFifth::destroyed, ThrowsFifth::countdown;
 
@@ -108,8 +111,9 @@ static void test_throwing_constructor()
 		}
 		if (!caught || ThrowsFifth::built != 4 || ThrowsFifth::destroyed != 4) {
 			if (wrong++ == 0)
-				std::fprintf(stderr, "round %d: caught %d, built %d, destroyed %d\n", round,
-					     caught, ThrowsFifth::built, ThrowsFifth::destroyed);
+				std::fprintf(stderr,
+				             "round %d: caught %d, built %d, destroyed %d\n", round,
+				             caught, ThrowsFifth::built, ThrowsFifth::destroyed);
 		}
 	}
 	CHECK(wrong == 0, "%d of 100 throwing-constructor rounds went wrong", wrong);
@@ -117,7 +121,10 @@ static void test_throwing_constructor()
 
 struct alignas(64) Line {
 	char bytes[100];
-	~Line() { bytes[0] = 0; }
+	~Line()
+	{
+		bytes[0] = 0;
+	}
 };
 
 struct alignas(4096) Page {
@@ -161,7 +168,7 @@ static void test_sized_delete()
 		std::memset(s->data, 4, sizeof s->data);
 		delete s; /* virtual: the size of the dynamic type */
 	}
-	const std::size_t sizes[] = { 1, 24, 300, 4000, 40000, 100000, (std::size_t)3 << 20 };
+	const std::size_t sizes[] = {1, 24, 300, 4000, 40000, 100000, (std::size_t)3 << 20};
 	for (std::size_t n : sizes) {
 		for (int i = 0; i < 20; i++) {
 			void *p = ::operator new(n);
@@ -192,7 +199,8 @@ static void test_containers()
 
 	std::vector<std::string> strings;
 	for (int i = 0; i < 20000; i++)
-		strings.push_back(std::string(static_cast<std::size_t>(i % 300), static_cast<char>('a' + i % 26)));
+		strings.push_back(std::string(static_cast<std::size_t>(i % 300),
+		                              static_cast<char>('a' + i % 26)));
 	std::map<int, std::string> m;
 	std::unordered_map<std::string, int> u;
 	for (int i = 0; i < 20000; i++) {
@@ -222,18 +230,21 @@ static void test_threads()
 	std::vector<std::unique_ptr<std::string>> made(per * 2);
 	std::thread a([&] {
 		for (int i = 0; i < per; i++)
-			made[static_cast<std::size_t>(i)].reset(new std::string(static_cast<std::size_t>(i % 200 + 16), 'x'));
+			made[static_cast<std::size_t>(i)].reset(
+			    new std::string(static_cast<std::size_t>(i % 200 + 16), 'x'));
 	});
 	std::thread b([&] {
 		for (int i = per; i < 2 * per; i++)
-			made[static_cast<std::size_t>(i)].reset(new std::string(static_cast<std::size_t>(i % 200 + 16), 'y'));
+			made[static_cast<std::size_t>(i)].reset(
+			    new std::string(static_cast<std::size_t>(i % 200 + 16), 'y'));
 	});
 	a.join();
 	b.join();
 	long bad = 0;
 	std::thread c([&] {
 		for (int i = 0; i < 2 * per; i += 2) {
-			bad += made[static_cast<std::size_t>(i)]->size() != static_cast<std::size_t>(i % 200 + 16);
+			bad += made[static_cast<std::size_t>(i)]->size() !=
+			       static_cast<std::size_t>(i % 200 + 16);
 			made[static_cast<std::size_t>(i)].reset();
 		}
 	});

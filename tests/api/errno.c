@@ -73,8 +73,7 @@ static void test_reallocarray_overflow(void)
 	size_t half = v_size_max / 2 + 1;
 
 	EXPECT_ENOMEM(reallocarray(NULL, half, 2), "reallocarray(NULL, SIZE_MAX/2 + 1, 2)");
-	EXPECT_ENOMEM(reallocarray(NULL, v_1_33, v_1_31),
-		      "reallocarray(NULL, 1 << 33, 1 << 31)");
+	EXPECT_ENOMEM(reallocarray(NULL, v_1_33, v_1_31), "reallocarray(NULL, 1 << 33, 1 << 31)");
 
 	/* On overflow the old block stays valid and untouched. */
 	unsigned char *p = malloc(200);
@@ -106,9 +105,9 @@ static void test_reallocarray_overflow(void)
 /* realloc to an impossible size, for an old block of each range. */
 static void test_realloc_enomem(void)
 {
-	size_t olds[] = { 24, 3000, 32768, 100000, MiB, 3 * MiB };
-	size_t bigs[] = { (size_t)1 << 50, (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, SIZE_MAX,
-			  SIZE_MAX - 4095 };
+	size_t olds[] = {24, 3000, 32768, 100000, MiB, 3 * MiB};
+	size_t bigs[] = {(size_t)1 << 50, (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, SIZE_MAX,
+	                 SIZE_MAX - 4095};
 
 	for (size_t i = 0; i < sizeof olds / sizeof olds[0]; i++) {
 		size_t n = olds[i];
@@ -149,7 +148,7 @@ static void test_realloc_enomem(void)
 
 static void test_free_keeps_errno(void)
 {
-	size_t sizes[] = { 1, 64, 1000, 32768, 32769, 100000, MiB, MiB + 1, 8 * MiB };
+	size_t sizes[] = {1, 64, 1000, 32768, 32769, 100000, MiB, MiB + 1, 8 * MiB};
 
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		/* A few blocks each, so that some frees fill caches and some drain them. */

@@ -9,22 +9,54 @@
 #include "check.h"
 
 static const char *const expected[] = {
-	"malloc", "free", "calloc", "realloc", "reallocarray",
-	"posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
-	"malloc_usable_size", "free_sized", "free_aligned_sized", "cfree",
-	"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc",
-	"__libc_memalign", "__libc_valloc", "__libc_pvalloc", "__posix_memalign",
-	"malloc_conf", "cairn_version", "cairn_purge", "malloc_trim",
-	/* operator new */
-	"_Znwm", "_ZnwmRKSt9nothrow_t", "_ZnwmSt11align_val_t",
-	"_ZnwmSt11align_val_tRKSt9nothrow_t",
-	"_Znam", "_ZnamRKSt9nothrow_t", "_ZnamSt11align_val_t",
-	"_ZnamSt11align_val_tRKSt9nothrow_t",
-	/* operator delete */
-	"_ZdlPv", "_ZdlPvm", "_ZdlPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t",
-	"_ZdlPvmSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-	"_ZdaPv", "_ZdaPvm", "_ZdaPvRKSt9nothrow_t", "_ZdaPvSt11align_val_t",
-	"_ZdaPvmSt11align_val_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+    "free_sized",
+    "free_aligned_sized",
+    "cfree",
+    "__libc_malloc",
+    "__libc_free",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_memalign",
+    "__libc_valloc",
+    "__libc_pvalloc",
+    "__posix_memalign",
+    "malloc_conf",
+    "cairn_version",
+    "cairn_purge",
+    "malloc_trim",
+    /* operator new */
+    "_Znwm",
+    "_ZnwmRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_Znam",
+    "_ZnamRKSt9nothrow_t",
+    "_ZnamSt11align_val_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+    /* operator delete */
+    "_ZdlPv",
+    "_ZdlPvm",
+    "_ZdlPvRKSt9nothrow_t",
+    "_ZdlPvSt11align_val_t",
+    "_ZdlPvmSt11align_val_t",
+    "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdaPv",
+    "_ZdaPvm",
+    "_ZdaPvRKSt9nothrow_t",
+    "_ZdaPvSt11align_val_t",
+    "_ZdaPvmSt11align_val_t",
+    "_ZdaPvSt11align_val_tRKSt9nothrow_t",
 };
 #define NEXPECTED (sizeof expected / sizeof expected[0])
 
@@ -115,7 +147,7 @@ int main(void)
 
 	if (!lib || !*lib) {
 		REQUIRE(dladdr(dlsym(RTLD_DEFAULT, "malloc"), &info) && info.dli_fname,
-			"CAIRN_LIB is not set and dladdr(malloc) failed");
+		        "CAIRN_LIB is not set and dladdr(malloc) failed");
 		lib = info.dli_fname;
 	}
 	REQUIRE(safe_path(lib), "library path with a quote: %s", lib);

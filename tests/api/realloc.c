@@ -40,8 +40,8 @@ static size_t min(size_t a, size_t b)
 /* Every pair of sizes from this list, both directions. */
 static void test_cross_ranges(void)
 {
-	static const size_t sz[] = { 1, 16, 17, 100, 4096, 32767, 32768, 32769, 100000,
-				     MiB - 1, MiB, MiB + 1, 3 * MiB + 7, 9 * MiB };
+	static const size_t sz[] = {1,     16,     17,      100, 4096,    32767,       32768,
+	                            32769, 100000, MiB - 1, MiB, MiB + 1, 3 * MiB + 7, 9 * MiB};
 	const int n = sizeof sz / sizeof sz[0];
 	unsigned seed = 1;
 
@@ -57,14 +57,14 @@ static void test_cross_ranges(void)
 				free(p);
 				continue;
 			}
-			CHECK(((uintptr_t)q & 15) == 0, "realloc(%zu -> %zu) = %p misaligned", sz[i],
-			      sz[j], (void *)q);
+			CHECK(((uintptr_t)q & 15) == 0, "realloc(%zu -> %zu) = %p misaligned",
+			      sz[i], sz[j], (void *)q);
 			size_t keep = min(u, sz[j]);
 			size_t at = verify(q, keep, seed);
-			CHECK(at == keep, "realloc(%zu -> %zu): byte %zu of %zu lost", sz[i], sz[j], at,
-			      keep);
-			CHECK(malloc_usable_size(q) >= sz[j], "realloc(%zu -> %zu): usable %zu", sz[i],
-			      sz[j], malloc_usable_size(q));
+			CHECK(at == keep, "realloc(%zu -> %zu): byte %zu of %zu lost", sz[i], sz[j],
+			      at, keep);
+			CHECK(malloc_usable_size(q) >= sz[j], "realloc(%zu -> %zu): usable %zu",
+			      sz[i], sz[j], malloc_usable_size(q));
 			/* The new block is fully ours. */
 			memset(q, 0, sz[j]);
 			free(q);
@@ -166,14 +166,14 @@ static void test_in_place(void)
 		REQUIRE(p != NULL, "malloc(%zu) returned NULL", lo);
 		fill(p, 0, lo, 7);
 		/* Grow to the top of the class, shrink to the bottom, and back. */
-		size_t steps[] = { hi, lo, (lo + hi) / 2, hi };
+		size_t steps[] = {hi, lo, (lo + hi) / 2, hi};
 		for (int k = 0; k < 4; k++) {
 			q = realloc(p, steps[k]);
 			REQUIRE(q != NULL, "realloc(-> %zu) returned NULL", steps[k]);
 			tested++;
 			if (q != p && moved++ < 5)
 				fprintf(stderr, "realloc to %zu in class %zu moved the block\n",
-					steps[k], c);
+				        steps[k], c);
 			p = q;
 		}
 		CHECK(verify(p, lo, 7) == lo, "contents lost in class %zu", c);
@@ -208,7 +208,7 @@ static void test_realloc_zero(void)
 	      p ? malloc_usable_size(p) : 0);
 	free(p);
 
-	size_t sizes[] = { 1, 64, 5000, 32768, 100000, MiB, 2 * MiB, 8 * MiB };
+	size_t sizes[] = {1, 64, 5000, 32768, 100000, MiB, 2 * MiB, 8 * MiB};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		p = malloc(sizes[i]);
 		REQUIRE(p != NULL, "malloc(%zu) returned NULL", sizes[i]);
@@ -259,8 +259,8 @@ static void test_reallocarray(void)
  * twice the size, shrink to a third, then to 10 bytes. */
 static void test_realloc_aligned(void)
 {
-	size_t aligns[] = { 64, 4096, 65536, 2 * MiB };
-	size_t sizes[] = { 100, 50000, 3 * MiB };
+	size_t aligns[] = {64, 4096, 65536, 2 * MiB};
+	size_t sizes[] = {100, 50000, 3 * MiB};
 
 	for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
 		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -271,7 +271,7 @@ static void test_realloc_aligned(void)
 
 			unsigned char *q = realloc(p, 2 * n);
 			REQUIRE(q != NULL, "realloc(memalign(%zu, %zu), %zu) returned NULL",
-				aligns[a], n, 2 * n);
+			        aligns[a], n, 2 * n);
 			CHECK(verify(q, n, 11) == n, "growing memalign(%zu, %zu) lost contents",
 			      aligns[a], n);
 			fill(q, n, 2 * n, 11);
@@ -279,12 +279,13 @@ static void test_realloc_aligned(void)
 			p = realloc(q, n / 3);
 			REQUIRE(p != NULL, "realloc to %zu returned NULL", n / 3);
 			CHECK(verify(p, n / 3, 11) == n / 3,
-			      "shrinking memalign(%zu, %zu) to %zu lost contents", aligns[a], n, n / 3);
+			      "shrinking memalign(%zu, %zu) to %zu lost contents", aligns[a], n,
+			      n / 3);
 
 			q = realloc(p, 10);
 			REQUIRE(q != NULL, "realloc to 10 returned NULL");
-			CHECK(verify(q, 10, 11) == 10, "shrinking memalign(%zu, %zu) to 10 lost contents",
-			      aligns[a], n);
+			CHECK(verify(q, 10, 11) == 10,
+			      "shrinking memalign(%zu, %zu) to 10 lost contents", aligns[a], n);
 			free(q);
 		}
 	}

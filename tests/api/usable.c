@@ -34,8 +34,8 @@ static size_t expected_usable(size_t n)
 
 /* The classes the contract spells out, to check class_of itself. */
 static const size_t listed[] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-	640, 768, 896, 1024, 1280, 28672, 32768, 40960, 49152, 57344, 65536, 81920,
+    16,  32,  48,  64,  80,  96,   112,  128,   160,   192,   224,   256,   320,   384,
+    448, 512, 640, 768, 896, 1024, 1280, 28672, 32768, 40960, 49152, 57344, 65536, 81920,
 };
 
 static void test_class_table(void)
@@ -61,12 +61,13 @@ static void test_class_table(void)
 	size_t prev = 0;
 	for (int j = 0; j < n; j++) {
 		size_t c = all[j];
-		size_t probe[3] = { prev + 1, (prev + 1 + c) / 2, c };
+		size_t probe[3] = {prev + 1, (prev + 1 + c) / 2, c};
 		for (int k = 0; k < 3; k++) {
 			void *p = malloc(probe[k]);
 			REQUIRE(p != NULL, "malloc(%zu) returned NULL", probe[k]);
-			CHECK(malloc_usable_size(p) == c, "malloc_usable_size(malloc(%zu)) = %zu, want %zu",
-			      probe[k], malloc_usable_size(p), c);
+			CHECK(malloc_usable_size(p) == c,
+			      "malloc_usable_size(malloc(%zu)) = %zu, want %zu", probe[k],
+			      malloc_usable_size(p), c);
 			free(p);
 		}
 		prev = c;
@@ -84,7 +85,7 @@ static void test_usable_exact(void)
 		size_t u = malloc_usable_size(p);
 		if (u != expected_usable(n) && bad++ < 10)
 			fprintf(stderr, "malloc_usable_size(malloc(%zu)) = %zu, want %zu\n", n, u,
-				expected_usable(n));
+			        expected_usable(n));
 		free(p);
 	}
 	CHECK(bad == 0, "%d sizes with an unexpected usable size", bad);
@@ -99,8 +100,8 @@ static void test_usable_exact(void)
 
 static void test_usable_huge(void)
 {
-	size_t sizes[] = { MiB + 1, MiB + page - 1, MiB + page, MiB + page + 1, 2 * MiB - 1,
-			   2 * MiB, 2 * MiB + 1, 3 * MiB + 12345, 16 * MiB, 64 * MiB - 1 };
+	size_t sizes[] = {MiB + 1, MiB + page - 1, MiB + page,      MiB + page + 1, 2 * MiB - 1,
+	                  2 * MiB, 2 * MiB + 1,    3 * MiB + 12345, 16 * MiB,       64 * MiB - 1};
 
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		void *p = malloc(sizes[i]);
@@ -140,8 +141,9 @@ static void test_usable_writable(void)
 				if (p[i][j] != want) {
 					if (corrupt++ < 5)
 						fprintf(stderr,
-							"block of usable size %zu at %p changed at %zu\n",
-							u[i], (void *)p[i], j);
+						        "block of usable size %zu at %p changed at "
+						        "%zu\n",
+						        u[i], (void *)p[i], j);
 					break;
 				}
 			}

@@ -26,10 +26,10 @@
 enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
 
 static const char *const phrase[] = {
-	"(not allocated by cairn)",        /* NOT_OURS */
-	"(inside a block, not its start)", /* INTERIOR */
-	"double free of",                  /* DOUBLE_FREE */
-	"(already freed)",                 /* ALREADY_FREED */
+    "(not allocated by cairn)",        /* NOT_OURS */
+    "(inside a block, not its start)", /* INTERIOR */
+    "double free of",                  /* DOUBLE_FREE */
+    "(already freed)",                 /* ALREADY_FREED */
 };
 
 /* Hides where a pointer came from, so that gcc does not warn about freeing
@@ -51,7 +51,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -80,7 +80,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 }
 
 static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-			 enum misuse kind, const void *ptr)
+                         enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;
@@ -90,21 +90,23 @@ static void expect_death(const char *what, void (*fn)(void *), void *arg, const 
 	if (kind == DOUBLE_FREE)
 		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
 	else
-		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
+		         phrase[kind]);
 
 	run_child(fn, arg, &status, out, sizeof out);
 
 	if (WIFSIGNALED(status))
-		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
-		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		CHECK(WTERMSIG(status) == SIGABRT,
+		      "%s: child killed by signal %d (%s), want SIGABRT", what, WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
 	else
 		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
 		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	char *nl = strchr(out, '\n');
 	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
 	      out);
-	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
-	      what, out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s", what,
+	      out);
 	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
 	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
 	      out);
@@ -186,15 +188,15 @@ int main()
 	void *sp = launder(stack_buf);
 
 	const form forms[] = {
-		{ "operator delete(stack)", op_delete },
-		{ "operator delete(stack, 64)", op_delete_sized },
-		{ "operator delete(stack, nothrow)", op_delete_nothrow },
-		{ "operator delete(stack, align_val_t(64))", op_delete_aligned },
-		{ "operator delete(stack, 64, align_val_t(64))", op_delete_sized_aligned },
-		{ "operator delete[](stack)", op_delete_array },
-		{ "operator delete[](stack, 64)", op_delete_array_sized },
-		{ "operator delete[](stack, nothrow)", op_delete_array_nothrow },
-		{ "operator delete[](stack, align_val_t(64))", op_delete_array_aligned },
+	    {"operator delete(stack)", op_delete},
+	    {"operator delete(stack, 64)", op_delete_sized},
+	    {"operator delete(stack, nothrow)", op_delete_nothrow},
+	    {"operator delete(stack, align_val_t(64))", op_delete_aligned},
+	    {"operator delete(stack, 64, align_val_t(64))", op_delete_sized_aligned},
+	    {"operator delete[](stack)", op_delete_array},
+	    {"operator delete[](stack, 64)", op_delete_array_sized},
+	    {"operator delete[](stack, nothrow)", op_delete_array_nothrow},
+	    {"operator delete[](stack, align_val_t(64))", op_delete_array_aligned},
 	};
 	for (const form &f : forms)
 		expect_death(f.name, f.fn, sp, "free", NOT_OURS, stack_buf);
@@ -205,7 +207,7 @@ int main()
 	REQUIRE(p && q, "operator new failed");
 	expect_death("operator delete(new(64) + 16)", op_delete, p + 16, "free", INTERIOR, p + 16);
 	expect_death("operator delete[](new[](100000) + 4096)", op_delete_array, q + 4096, "free",
-		     INTERIOR, q + 4096);
+	             INTERIOR, q + 4096);
 	expect_death("operator delete twice", op_delete_twice, p, "free", DOUBLE_FREE, p);
 	expect_death("operator delete[] twice", op_delete_array_twice, q, "free", DOUBLE_FREE, q);
 

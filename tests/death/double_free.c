@@ -29,10 +29,10 @@
 enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
 
 static const char *const phrase[] = {
-	"(not allocated by cairn)",        /* NOT_OURS */
-	"(inside a block, not its start)", /* INTERIOR */
-	"double free of",                  /* DOUBLE_FREE */
-	"(already freed)",                 /* ALREADY_FREED */
+    "(not allocated by cairn)",        /* NOT_OURS */
+    "(inside a block, not its start)", /* INTERIOR */
+    "double free of",                  /* DOUBLE_FREE */
+    "(already freed)",                 /* ALREADY_FREED */
 };
 
 /* Hides where a pointer came from, so that gcc does not warn about freeing
@@ -54,7 +54,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -83,7 +83,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 }
 
 static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-			 enum misuse kind, const void *ptr)
+                         enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;
@@ -93,21 +93,23 @@ static void expect_death(const char *what, void (*fn)(void *), void *arg, const 
 	if (kind == DOUBLE_FREE)
 		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
 	else
-		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
+		         phrase[kind]);
 
 	run_child(fn, arg, &status, out, sizeof out);
 
 	if (WIFSIGNALED(status))
-		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
-		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		CHECK(WTERMSIG(status) == SIGABRT,
+		      "%s: child killed by signal %d (%s), want SIGABRT", what, WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
 	else
 		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
 		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	char *nl = strchr(out, '\n');
 	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
 	      out);
-	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
-	      what, out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s", what,
+	      out);
 	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
 	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
 	      out);
@@ -175,7 +177,7 @@ static void free_on_main_then_thread(void *p)
 
 int main(void)
 {
-	const size_t sizes[] = { 16, 64, 1000, 32768, 100000, 8 << 20 };
+	const size_t sizes[] = {16, 64, 1000, 32768, 100000, 8 << 20};
 	void *blocks[6];
 
 	for (int i = 0; i < 6; i++) {
@@ -191,23 +193,23 @@ int main(void)
 	expect_death("double free of calloc(10, 10)", free_twice, c, "free", DOUBLE_FREE, c);
 	expect_death("double free of memalign(4096, 200)", free_twice, m, "free", DOUBLE_FREE, m);
 	expect_death("double free of memalign(2 MiB, 3 MiB)", free_twice, hm, "free", DOUBLE_FREE,
-		     hm);
+	             hm);
 
-	void *ab[2] = { malloc(64), malloc(64) };
+	void *ab[2] = {malloc(64), malloc(64)};
 	REQUIRE(ab[0] && ab[1], "malloc(64) returned NULL");
 	expect_death("free(a); free(b); free(a)", free_aba, ab, "free", DOUBLE_FREE, ab[0]);
 
 	expect_death("realloc(p, 0) then free(p)", realloc0_then_free, blocks[1], "free",
-		     DOUBLE_FREE, blocks[1]);
+	             DOUBLE_FREE, blocks[1]);
 	expect_death("free_sized(p, 64) then free(p)", free_sized_then_free, blocks[1], "free",
-		     DOUBLE_FREE, blocks[1]);
+	             DOUBLE_FREE, blocks[1]);
 
 	expect_death("free on a thread, then on main", free_on_thread_then_main, blocks[1], "free",
-		     DOUBLE_FREE, blocks[1]);
+	             DOUBLE_FREE, blocks[1]);
 	expect_death("free on main, then on a thread", free_on_main_then_thread, blocks[1], "free",
-		     DOUBLE_FREE, blocks[1]);
+	             DOUBLE_FREE, blocks[1]);
 	expect_death("large: free on a thread, then on main", free_on_thread_then_main, blocks[4],
-		     "free", DOUBLE_FREE, blocks[4]);
+	             "free", DOUBLE_FREE, blocks[4]);
 
 	/* In the parent every block is still live and frees once, fine. */
 	for (int i = 0; i < 6; i++)

@@ -28,10 +28,10 @@
 enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
 
 static const char *const phrase[] = {
-	"(not allocated by cairn)",        /* NOT_OURS */
-	"(inside a block, not its start)", /* INTERIOR */
-	"double free of",                  /* DOUBLE_FREE */
-	"(already freed)",                 /* ALREADY_FREED */
+    "(not allocated by cairn)",        /* NOT_OURS */
+    "(inside a block, not its start)", /* INTERIOR */
+    "double free of",                  /* DOUBLE_FREE */
+    "(already freed)",                 /* ALREADY_FREED */
 };
 
 /* Hides where a pointer came from, so that gcc does not warn about freeing
@@ -53,7 +53,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -82,7 +82,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 }
 
 static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-			 enum misuse kind, const void *ptr)
+                         enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;
@@ -92,21 +92,23 @@ static void expect_death(const char *what, void (*fn)(void *), void *arg, const 
 	if (kind == DOUBLE_FREE)
 		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
 	else
-		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
+		         phrase[kind]);
 
 	run_child(fn, arg, &status, out, sizeof out);
 
 	if (WIFSIGNALED(status))
-		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
-		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		CHECK(WTERMSIG(status) == SIGABRT,
+		      "%s: child killed by signal %d (%s), want SIGABRT", what, WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
 	else
 		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
 		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	char *nl = strchr(out, '\n');
 	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
 	      out);
-	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
-	      what, out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s", what,
+	      out);
 	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
 	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
 	      out);
@@ -157,15 +159,15 @@ int main(void)
 	expect_interior_free("memalign(4096, 200)", aligned, 16);
 
 	expect_death("malloc_usable_size(malloc(64) + 16)", call_usable_size, s64 + 16,
-		     "malloc_usable_size", INTERIOR, s64 + 16);
+	             "malloc_usable_size", INTERIOR, s64 + 16);
 	expect_death("malloc_usable_size(malloc(100000) + 4096)", call_usable_size, large + 4096,
-		     "malloc_usable_size", INTERIOR, large + 4096);
+	             "malloc_usable_size", INTERIOR, large + 4096);
 	expect_death("malloc_usable_size(malloc(8 MiB) + 4096)", call_usable_size, huge + 4096,
-		     "malloc_usable_size", INTERIOR, huge + 4096);
+	             "malloc_usable_size", INTERIOR, huge + 4096);
 
 	/* In the parent the blocks are untouched and free normally. */
 	CHECK(malloc_usable_size(s64) >= 64 && malloc_usable_size(large) >= 100000 &&
-		      malloc_usable_size(huge) >= (8 << 20),
+	          malloc_usable_size(huge) >= (8 << 20),
 	      "usable sizes in the parent after the children");
 	free(s16);
 	free(s64);

@@ -29,10 +29,10 @@
 enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
 
 static const char *const phrase[] = {
-	"(not allocated by cairn)",        /* NOT_OURS */
-	"(inside a block, not its start)", /* INTERIOR */
-	"double free of",                  /* DOUBLE_FREE */
-	"(already freed)",                 /* ALREADY_FREED */
+    "(not allocated by cairn)",        /* NOT_OURS */
+    "(inside a block, not its start)", /* INTERIOR */
+    "double free of",                  /* DOUBLE_FREE */
+    "(already freed)",                 /* ALREADY_FREED */
 };
 
 /* Hides where a pointer came from, so that gcc does not warn about freeing
@@ -54,7 +54,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -83,7 +83,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 }
 
 static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-			 enum misuse kind, const void *ptr)
+                         enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;
@@ -93,21 +93,23 @@ static void expect_death(const char *what, void (*fn)(void *), void *arg, const 
 	if (kind == DOUBLE_FREE)
 		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
 	else
-		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
+		         phrase[kind]);
 
 	run_child(fn, arg, &status, out, sizeof out);
 
 	if (WIFSIGNALED(status))
-		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
-		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		CHECK(WTERMSIG(status) == SIGABRT,
+		      "%s: child killed by signal %d (%s), want SIGABRT", what, WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
 	else
 		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
 		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	char *nl = strchr(out, '\n');
 	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
 	      out);
-	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
-	      what, out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s", what,
+	      out);
 	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
 	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
 	      out);
@@ -139,24 +141,24 @@ int main(void)
 
 	memset(stack_buf, 0, sizeof stack_buf);
 	expect_death("free(stack array)", call_free, launder(stack_buf), "free", NOT_OURS,
-		     stack_buf);
+	             stack_buf);
 	expect_death("free(&stack variable)", call_free, launder(&stack_long), "free", NOT_OURS,
-		     &stack_long);
-	expect_death("free(stack array + 16)", call_free, launder(stack_buf + 16), "free",
-		     NOT_OURS, stack_buf + 16);
+	             &stack_long);
+	expect_death("free(stack array + 16)", call_free, launder(stack_buf + 16), "free", NOT_OURS,
+	             stack_buf + 16);
 	expect_death("free(static array)", call_free, launder(static_buf), "free", NOT_OURS,
-		     static_buf);
+	             static_buf);
 	expect_death("free(&static variable)", call_free, launder(&static_long), "free", NOT_OURS,
-		     &static_long);
+	             &static_long);
 	const char *literal = "a string literal";
 	expect_death("free(string literal)", call_free, launder(literal), "free", NOT_OURS,
-		     literal);
+	             literal);
 	expect_death("free(function)", call_free, launder((void *)(uintptr_t)call_free), "free",
-		     NOT_OURS, (void *)(uintptr_t)call_free);
+	             NOT_OURS, (void *)(uintptr_t)call_free);
 
 	/* A page of a private mapping, and a point inside it. */
-	char *map = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+	char *map =
+	    mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	REQUIRE(map != MAP_FAILED, "mmap: %s", strerror(errno));
 	expect_death("free(mmap page)", call_free, map, "free", NOT_OURS, map);
 	expect_death("free(mmap page + 64)", call_free, map + 64, "free", NOT_OURS, map + 64);
@@ -164,16 +166,16 @@ int main(void)
 	/* A mapped page on a 2 MiB boundary: where cairn's own chunks and huge
 	 * blocks start, so a header lookup there must not be trusted. */
 	const size_t two_mib = (size_t)2 << 20;
-	char *big = mmap(NULL, 2 * two_mib, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+	char *big =
+	    mmap(NULL, 2 * two_mib, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	REQUIRE(big != MAP_FAILED, "mmap: %s", strerror(errno));
 	char *boundary = (char *)(((uintptr_t)big + two_mib - 1) & ~(uintptr_t)(two_mib - 1));
 	expect_death("free(2 MiB-aligned mmap page)", call_free, boundary, "free", NOT_OURS,
-		     boundary);
+	             boundary);
 
 	/* An address with nothing mapped there any more. */
-	char *gone = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
+	char *gone =
+	    mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	REQUIRE(gone != MAP_FAILED, "mmap: %s", strerror(errno));
 	REQUIRE(munmap(gone, (size_t)page) == 0, "munmap: %s", strerror(errno));
 	expect_death("free(unmapped page)", call_free, gone, "free", NOT_OURS, gone);
@@ -186,18 +188,18 @@ int main(void)
 
 	/* malloc_usable_size checks its pointer the same way. */
 	expect_death("malloc_usable_size(stack array)", call_usable_size, launder(stack_buf),
-		     "malloc_usable_size", NOT_OURS, stack_buf);
+	             "malloc_usable_size", NOT_OURS, stack_buf);
 	expect_death("malloc_usable_size(static array)", call_usable_size, launder(static_buf),
-		     "malloc_usable_size", NOT_OURS, static_buf);
+	             "malloc_usable_size", NOT_OURS, static_buf);
 	expect_death("malloc_usable_size(mmap page)", call_usable_size, map, "malloc_usable_size",
-		     NOT_OURS, map);
+	             NOT_OURS, map);
 
 	/* Freed blocks: malloc_usable_size says so. */
 	void *freed = malloc(64);
 	REQUIRE(freed != NULL, "malloc(64) returned NULL");
 	free(freed);
 	expect_death("malloc_usable_size(freed small block)", call_usable_size, freed,
-		     "malloc_usable_size", ALREADY_FREED, freed);
+	             "malloc_usable_size", ALREADY_FREED, freed);
 
 	/* The parent, which never misused anything, is fine. */
 	void *p = malloc(100);

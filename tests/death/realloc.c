@@ -27,10 +27,10 @@
 enum misuse { NOT_OURS, INTERIOR, DOUBLE_FREE, ALREADY_FREED };
 
 static const char *const phrase[] = {
-	"(not allocated by cairn)",        /* NOT_OURS */
-	"(inside a block, not its start)", /* INTERIOR */
-	"double free of",                  /* DOUBLE_FREE */
-	"(already freed)",                 /* ALREADY_FREED */
+    "(not allocated by cairn)",        /* NOT_OURS */
+    "(inside a block, not its start)", /* INTERIOR */
+    "double free of",                  /* DOUBLE_FREE */
+    "(already freed)",                 /* ALREADY_FREED */
 };
 
 /* Hides where a pointer came from, so that gcc does not warn about freeing
@@ -52,7 +52,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 	pid_t pid = fork();
 	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
@@ -81,7 +81,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 }
 
 static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-			 enum misuse kind, const void *ptr)
+                         enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;
@@ -91,21 +91,23 @@ static void expect_death(const char *what, void (*fn)(void *), void *arg, const 
 	if (kind == DOUBLE_FREE)
 		snprintf(want, sizeof want, "%s%s %s\n", fn_part, phrase[kind], ptrs);
 	else
-		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs, phrase[kind]);
+		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
+		         phrase[kind]);
 
 	run_child(fn, arg, &status, out, sizeof out);
 
 	if (WIFSIGNALED(status))
-		CHECK(WTERMSIG(status) == SIGABRT, "%s: child killed by signal %d (%s), want SIGABRT",
-		      what, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		CHECK(WTERMSIG(status) == SIGABRT,
+		      "%s: child killed by signal %d (%s), want SIGABRT", what, WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
 	else
 		CHECK(0, "%s: child exited with %d, want death by SIGABRT", what,
 		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	char *nl = strchr(out, '\n');
 	CHECK(nl != NULL && nl[1] == '\0', "%s: want exactly one line on stderr, got:\n%s", what,
 	      out);
-	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s",
-	      what, out);
+	CHECK(strncmp(out, "cairn: ", 7) == 0, "%s: line does not begin with \"cairn: \": %s", what,
+	      out);
 	CHECK(strstr(out, fn_part) != NULL, "%s: line does not name %s(): %s", what, func, out);
 	CHECK(strstr(out, ptrs) != NULL, "%s: line does not show the pointer %s: %s", what, ptrs,
 	      out);
@@ -148,41 +150,41 @@ int main(void)
 
 	memset(stack_buf, 0, sizeof stack_buf);
 	expect_death("realloc(stack array, 100)", call_realloc, launder(stack_buf), "realloc",
-		     NOT_OURS, stack_buf);
-	expect_death("realloc(stack array, 5 MiB)", call_realloc_big, launder(stack_buf),
-		     "realloc", NOT_OURS, stack_buf);
+	             NOT_OURS, stack_buf);
+	expect_death("realloc(stack array, 5 MiB)", call_realloc_big, launder(stack_buf), "realloc",
+	             NOT_OURS, stack_buf);
 	expect_death("realloc(stack array, 0)", call_realloc_zero, launder(stack_buf), "realloc",
-		     NOT_OURS, stack_buf);
+	             NOT_OURS, stack_buf);
 	expect_death("realloc(static array, 100)", call_realloc, launder(static_buf), "realloc",
-		     NOT_OURS, static_buf);
+	             NOT_OURS, static_buf);
 
 	char *small = malloc(64), *large = malloc(100000), *huge = malloc(8 << 20);
 	REQUIRE(small && large && huge, "allocation failed");
-	expect_death("realloc(malloc(64) + 16, 100)", call_realloc, small + 16, "realloc",
-		     INTERIOR, small + 16);
+	expect_death("realloc(malloc(64) + 16, 100)", call_realloc, small + 16, "realloc", INTERIOR,
+	             small + 16);
 	expect_death("realloc(malloc(100000) + 4096, 100)", call_realloc, large + 4096, "realloc",
-		     INTERIOR, large + 4096);
+	             INTERIOR, large + 4096);
 	expect_death("realloc(malloc(8 MiB) + 4096, 100)", call_realloc, huge + 4096, "realloc",
-		     INTERIOR, huge + 4096);
+	             INTERIOR, huge + 4096);
 	expect_death("realloc(malloc(64) + 16, 5 MiB)", call_realloc_big, small + 16, "realloc",
-		     INTERIOR, small + 16);
+	             INTERIOR, small + 16);
 
 	/* Freed in the child, then realloc'd. */
 	expect_death("realloc of a freed malloc(64)", free_then_realloc, small, "realloc",
-		     ALREADY_FREED, small);
+	             ALREADY_FREED, small);
 	expect_death("realloc of a freed malloc(100000)", free_then_realloc, large, "realloc",
-		     ALREADY_FREED, large);
+	             ALREADY_FREED, large);
 	expect_death("realloc of a freed malloc(8 MiB)", free_then_realloc, huge, "realloc",
-		     ALREADY_FREED, huge);
+	             ALREADY_FREED, huge);
 
 	/* Freed in the parent before the fork (the child inherits the state). */
 	char *gone = malloc(64);
 	REQUIRE(gone != NULL, "malloc(64) returned NULL");
 	free(gone);
 	expect_death("realloc(freed block, 100)", call_realloc, gone, "realloc", ALREADY_FREED,
-		     gone);
+	             gone);
 	expect_death("realloc(freed block, 0)", call_realloc_zero, gone, "realloc", ALREADY_FREED,
-		     gone);
+	             gone);
 
 	/* The parent's blocks still realloc normally. */
 	memset(small, 0x5c, 64);

@@ -51,7 +51,7 @@ int main(void)
 		unsigned long bytes = (unsigned long)sc_slab_pages[c] << PAGE_SHIFT;
 		CHECK(bytes % sc_size[c] == 0, "class %d slab has a tail", c);
 		CHECK(sc_slab_blocks[c] == bytes / sc_size[c], "class %d block count", c);
-		CHECK(sc_slab_blocks[c] >= 8 && bytes >= 16384, "class %d slab too small", c);
+		CHECK(sc_slab_blocks[c] >= 4 && bytes >= 16384, "class %d slab too small", c);
 		/* The divisibility test against a real division, for every
 		 * offset in the slab. */
 		int wrong = 0;
