@@ -146,7 +146,7 @@ static void start_threads(void)
 /* Starting threads allocates, so it never happens where kicked (the
  * kicker may hold allocator locks): the kick leaves a request that
  * background_poll() carries out at a point where no lock is held. */
-static _Atomic bool bg_pending;
+_Atomic bool cairn_background_pending;
 
 void background_kick(void)
 {
@@ -154,7 +154,7 @@ void background_kick(void)
 		return;
 	int state = atomic_load_explicit(&bg_state, memory_order_acquire);
 	if (state == BG_OFF) {
-		atomic_store_explicit(&bg_pending, true, memory_order_relaxed);
+		atomic_store_explicit(&cairn_background_pending, true, memory_order_relaxed);
 		return;
 	}
 	/* Wake an idle thread. trylock: the kicker may hold other locks, and
@@ -169,15 +169,10 @@ void background_kick(void)
 
 void background_poll_slow(void)
 {
-	atomic_store_explicit(&bg_pending, false, memory_order_relaxed);
+	atomic_store_explicit(&cairn_background_pending, false, memory_order_relaxed);
 	int expected = BG_OFF;
 	if (atomic_compare_exchange_strong(&bg_state, &expected, BG_STARTING))
 		start_threads();
-}
-
-bool background_pending(void)
-{
-	return atomic_load_explicit(&bg_pending, memory_order_relaxed);
 }
 
 bool background_running(void)
@@ -207,7 +202,7 @@ void background_postfork_child(void)
 	atomic_store(&bg_idle, 0);
 	bg_kicked = false;
 	atomic_store(&bg_state, BG_OFF);
-	atomic_store(&bg_pending, ran_before_fork);
+	atomic_store(&cairn_background_pending, ran_before_fork);
 }
 
 void background_postfork_child_restart(void)

@@ -13,6 +13,7 @@
 #ifndef CAIRN_BACKGROUND_H
 #define CAIRN_BACKGROUND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,10 +27,11 @@ void background_kick(void);
 /* Starts the threads if a kick asked for them. Call only where no
  * allocator lock is held (starting a thread allocates). */
 void background_poll_slow(void);
-bool background_pending(void);
+extern _Atomic bool cairn_background_pending __attribute__((visibility("hidden")));
 static inline void background_poll(void)
 {
-	if (__builtin_expect(background_pending(), 0))
+	if (__builtin_expect(atomic_load_explicit(&cairn_background_pending, memory_order_relaxed),
+	                     0))
 		background_poll_slow();
 }
 /* Purges every arena and the huge cache now; returns the bytes released. */
