@@ -9,8 +9,11 @@
 #include "core/meta.h"
 #include "os/os.h"
 
-#define CACHE_MAX_COUNT 8
-#define CACHE_MAX_BYTES (64ul << 20)
+/* Freed huge mappings kept for reuse. The bound is generous because decay
+ * (dirty_decay_ms, by the purging thread) gives them back when they stay
+ * unused, and a reused mapping saves a page fault per page. */
+#define CACHE_MAX_COUNT 16
+#define CACHE_MAX_BYTES (1ul << 30)
 
 static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct huge *spare_descs; /* Guarded by huge_lock. */
@@ -55,30 +58,90 @@ static void release(struct huge *h)
 	pthread_mutex_unlock(&huge_lock);
 }
 
-/* A reused mapping may be longer than the block; how much longer is
- * bounded, since the excess stays resident while the block lives. */
-static bool fits(const struct huge *h, size_t len, size_t align)
+/* Resizes h's mapping to len bytes (page multiple) without copying: in
+ * place where the address space allows, else by moving the pages with
+ * mremap to a fresh range aligned to align (at least 2 MiB). A shrink gives back only whole
+ * 2 MiB slots, so the mapping may stay a little longer than len. Page map
+ * slots leave the map before the address space they cover is given up:
+ * once it is, another thread may map a block there and claim them. */
+static bool remap(struct huge *h, size_t len, size_t align)
 {
-	return h->mapped >= len && (h->mapped - len <= 4 * CHUNK_SIZE || h->mapped / 2 <= len) &&
-	       (h->addr & (align - 1)) == 0;
+	uintptr_t value = (uintptr_t)h | MAP_HUGE;
+	if (len <= h->mapped) {
+		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
+		if (h->addr + h->mapped > keep) {
+			map_slots(keep, h->addr + h->mapped - keep, 0);
+			if (os_remap_inplace((void *)h->addr, h->mapped, keep - h->addr))
+				h->mapped = keep - h->addr;
+			else
+				map_slots(keep, h->addr + h->mapped - keep, value);
+		}
+		return true;
+	}
+	if (os_remap_inplace((void *)h->addr, h->mapped, len)) {
+		h->mapped = len;
+		map_slots(h->addr, len, value);
+		return true;
+	}
+	void *to = os_map_aligned(len, align);
+	if (to == NULL)
+		return false;
+	map_slots((uintptr_t)to, len, value);
+	map_slots(h->addr, h->mapped, 0);
+	if (!os_remap_to((void *)h->addr, h->mapped, to, len)) {
+		map_slots((uintptr_t)to, len, 0);
+		map_slots(h->addr, h->mapped, value);
+		os_unmap(to, len);
+		return false;
+	}
+	h->addr = (uintptr_t)to;
+	h->mapped = len;
+	thp_advice(to, len);
+	return true;
 }
 
-/* The best-fitting cached mapping for len bytes, or NULL. */
+/* A reused mapping may be longer than the block; how much longer is
+ * bounded, since the excess stays resident while the block lives. */
+static bool fits(const struct huge *h, size_t len)
+{
+	return h->mapped >= len && (h->mapped - len <= 4 * CHUNK_SIZE || h->mapped / 2 <= len);
+}
+
+/* A cached mapping made ready for a block of len bytes, or NULL. The best
+ * fit if one fits; else the longest shorter one, grown with mremap; else a
+ * longer one, trimmed. Either way its resident pages are reused rather than
+ * faulted in anew. */
 static struct huge *cache_take(size_t len, size_t align)
 {
 	pthread_mutex_lock(&huge_lock);
-	struct huge **best = NULL;
-	for (struct huge **link = &cache; *link != NULL; link = &(*link)->next)
-		if (fits(*link, len, align) && (best == NULL || (*link)->mapped < (*best)->mapped))
-			best = link;
+	struct huge **fit = NULL, **shorter = NULL, **longer = NULL;
+	for (struct huge **link = &cache; *link != NULL; link = &(*link)->next) {
+		struct huge *h = *link;
+		if ((h->addr & (align - 1)) != 0)
+			continue;
+		if (fits(h, len)) {
+			if (fit == NULL || h->mapped < (*fit)->mapped)
+				fit = link;
+		} else if (h->mapped < len) {
+			if (shorter == NULL || h->mapped > (*shorter)->mapped)
+				shorter = link;
+		} else if (longer == NULL || h->mapped < (*longer)->mapped) {
+			longer = link;
+		}
+	}
+	struct huge **take = fit ? fit : shorter ? shorter : longer;
 	struct huge *h = NULL;
-	if (best != NULL) {
-		h = *best;
-		*best = h->next;
+	if (take != NULL) {
+		h = *take;
+		*take = h->next;
 		cache_bytes -= h->mapped;
 		cache_count--;
 	}
 	pthread_mutex_unlock(&huge_lock);
+	if (h != NULL && !fits(h, len) && (!remap(h, len, align) || h->mapped < len)) {
+		release(h); /* could not be resized: give it back */
+		h = NULL;
+	}
 	return h;
 }
 
@@ -120,31 +183,36 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 void huge_free(struct huge *h)
 {
 	h->live = false;
-	if (h->mapped > CACHE_MAX_BYTES / 2 || cairn_conf.dirty_decay_ms == 0) {
+	if (h->mapped > CACHE_MAX_BYTES || cairn_conf.dirty_decay_ms == 0) {
 		release(h);
 		return;
 	}
 	uint64_t now = os_now_ms();
 	h->since = now;
-	struct huge *evict = NULL;
+	struct huge *evicted = NULL;
 	pthread_mutex_lock(&huge_lock);
 	h->next = cache;
 	cache = h;
 	cache_bytes += h->mapped;
 	cache_count++;
-	if (cache_count > CACHE_MAX_COUNT || cache_bytes > CACHE_MAX_BYTES) {
+	while (cache_count > CACHE_MAX_COUNT || cache_bytes > CACHE_MAX_BYTES) {
 		/* Evict the oldest. */
 		struct huge **link = &cache;
 		while ((*link)->next != NULL)
 			link = &(*link)->next;
-		evict = *link;
+		struct huge *e = *link;
 		*link = NULL;
-		cache_bytes -= evict->mapped;
+		cache_bytes -= e->mapped;
 		cache_count--;
+		e->next = evicted;
+		evicted = e;
 	}
 	pthread_mutex_unlock(&huge_lock);
-	if (evict != NULL)
-		release(evict);
+	while (evicted != NULL) {
+		struct huge *next = evicted->next;
+		release(evicted);
+		evicted = next;
+	}
 	if (cairn_conf.background_thread)
 		background_kick();
 	else
@@ -197,52 +265,12 @@ void *huge_realloc(struct huge *h, size_t size)
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
-	if (len <= h->mapped) {
-		/* Within the mapping: nothing to map. A block that shrinks
-		 * gives back the whole 2 MiB slots of the mapping it left. */
-		bool shrink = len < h->size;
-		h->size = len;
-		uintptr_t keep = align_up(h->addr + len, CHUNK_SIZE);
-		if (shrink && h->addr + h->mapped > keep) {
-			/* The slots leave the page map before the address
-			 * space is given back: once it is, another thread may
-			 * map a block there and claim them. */
-			map_slots(keep, h->addr + h->mapped - keep, 0);
-			if (os_remap_inplace((void *)h->addr, h->mapped, keep - h->addr))
-				h->mapped = keep - h->addr;
-			else
-				map_slots(keep, h->addr + h->mapped - keep,
-				          (uintptr_t)h | MAP_HUGE);
-		}
-		return (void *)h->addr;
-	}
-	/* Grow where the address space after the mapping is free... */
-	if (os_remap_inplace((void *)h->addr, h->mapped, len)) {
-		h->size = h->mapped = len;
-		map_slots(h->addr, len, (uintptr_t)h | MAP_HUGE);
-		return (void *)h->addr;
-	}
-	/* ...else move the pages to a fresh aligned range (mremap keeps the
-	 * alignment only if we choose the target). */
-	void *to = os_map_aligned(len, CHUNK_SIZE);
-	if (to == NULL)
+	/* Within the mapping there is nothing to map; a block that shrinks
+	 * gives back the whole 2 MiB slots it left. */
+	if ((len > h->mapped || len < h->size) && !remap(h, len, CHUNK_SIZE))
 		return NULL;
-	uintptr_t old = h->addr;
-	size_t old_mapped = h->mapped;
-	/* Old slots leave the page map while the old range is still ours
-	 * (see above). */
-	map_slots((uintptr_t)to, len, (uintptr_t)h | MAP_HUGE);
-	map_slots(old, old_mapped, 0);
-	if (!os_remap_to((void *)old, old_mapped, to, len)) {
-		map_slots((uintptr_t)to, len, 0);
-		map_slots(old, old_mapped, (uintptr_t)h | MAP_HUGE);
-		os_unmap(to, len);
-		return NULL;
-	}
-	h->addr = (uintptr_t)to;
-	h->size = h->mapped = len;
-	thp_advice(to, len);
-	return to;
+	h->size = len;
+	return (void *)h->addr;
 }
 
 void huge_prefork(void)

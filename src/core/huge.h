@@ -2,8 +2,9 @@
  * with a descriptor in metadata memory that every 2 MiB slot of the block
  * points to in the page map.
  *
- * Freed huge mappings are kept in a small cache (bounded in count and bytes)
- * and reused by later huge allocations: buffers in ML-style loops come and
+ * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
+ * given back on decay) and reused by later huge allocations, grown or
+ * trimmed with mremap when no cached one fits: buffers in ML-style loops come and
  * go at the same sizes, and a fresh mapping costs a page fault per 4 KiB
  * touched. A block may sit in a mapping longer than itself (a reused one);
  * realloc then grows it within the mapping with no system call at all, and

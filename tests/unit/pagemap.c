@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "cairn.h"
 #include "check.h"
 #include "core/chunk.h"
 #include "core/huge.h"
@@ -63,9 +64,14 @@ int main(void)
 	CHECK(pagemap_get((uintptr_t)huge) == e && !h->live, "cached huge block marked free");
 	char *big = malloc(100 << 20);
 	REQUIRE(big != NULL, "100 MiB");
-	e = pagemap_get((uintptr_t)big);
 	free(big);
+	CHECK(pagemap_get((uintptr_t)big) != 0, "a cached huge block stays in the map");
+	CHECK(cairn_purge(-1) >= (100 << 20), "purge releases the cache");
 	CHECK(pagemap_get((uintptr_t)big) == 0, "a released huge block leaves the map");
+	char *giant = malloc((size_t)1100 << 20); /* over the cache's bound: never cached */
+	REQUIRE(giant != NULL, "1100 MiB");
+	free(giant);
+	CHECK(pagemap_get((uintptr_t)giant) == 0, "a block too big for the cache leaves at once");
 	free(small);
 	free(large);
 	return CHECK_DONE();
