@@ -31,7 +31,7 @@
  * Usage: churn [-t THREADS(1|2)] [-s SLOTS] [-n OPS_PER_THREAD]
  *              [-r REMOTE_PERMILLE] [-S SEED]
  * Prints: workload=churn threads= slots= ops= remote= time_s= remote_frees=
- *         fallback= checksum= errors=
+ *         fallback= checksum= errors= rss_end_kb= anon_huge_kb=
  * time_s covers fill + replacements + teardown of all threads. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,22 +39,22 @@
 
 #include "common.h"
 
-#define QCAP 8192		/* entries per queue (power of two) */
-#define DRAIN_EVERY 32		/* ops between looks at the incoming queue */
+#define QCAP        8192 /* entries per queue (power of two) */
+#define DRAIN_EVERY 32   /* ops between looks at the incoming queue */
 
 /* Single-producer single-consumer ring of pointers. */
 struct queue {
-	_Alignas(64) _Atomic unsigned long head;	/* consumer */
-	_Alignas(64) _Atomic unsigned long tail;	/* producer */
+	_Alignas(64) _Atomic unsigned long head; /* consumer */
+	_Alignas(64) _Atomic unsigned long tail; /* producer */
 	_Alignas(64) void *slot[QCAP];
 };
 
 struct worker {
 	int id;
 	long slots, ops;
-	int remote;			/* per mille */
+	int remote; /* per mille */
 	uint64_t seed;
-	struct queue *out, *in;		/* NULL with one thread */
+	struct queue *out, *in; /* NULL with one thread */
 	_Atomic int *peer_done, *my_done;
 	/* results */
 	uint64_t checksum;
@@ -193,24 +193,35 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
 		switch (opt) {
-		case 't': threads = atoi(optarg); break;
-		case 's': slots = bench_count(optarg); break;
-		case 'n': ops = bench_count(optarg); break;
-		case 'r': remote = atoi(optarg); break;
-		case 'S': seed = (uint64_t)bench_count(optarg); break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 's':
+			slots = bench_count(optarg);
+			break;
+		case 'n':
+			ops = bench_count(optarg);
+			break;
+		case 'r':
+			remote = atoi(optarg);
+			break;
+		case 'S':
+			seed = (uint64_t)bench_count(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-t 1|2] [-s SLOTS] [-n OPS] "
-				"[-r REMOTE_PERMILLE] [-S SEED]\n", argv[0]);
+			fprintf(stderr,
+			        "usage: %s [-t 1|2] [-s SLOTS] [-n OPS] "
+			        "[-r REMOTE_PERMILLE] [-S SEED]\n",
+			        argv[0]);
 			return 1;
 		}
 	}
-	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 ||
-	    remote > 1000) {
+	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
 	}
 
-	static struct queue q[2];	/* q[k]: blocks on their way to thread k */
+	static struct queue q[2]; /* q[k]: blocks on their way to thread k */
 	static _Atomic int done[2];
 	struct worker w[2];
 	memset(w, 0, sizeof w);
@@ -252,8 +263,10 @@ int main(int argc, char **argv)
 	}
 	printf("workload=churn threads=%d slots=%ld ops=%ld remote=%d "
 	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
-	       "errors=%ld\n",
-	       threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb,
-	       (unsigned long)sum, errors);
+	       "errors=%ld",
+	       threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb, (unsigned long)sum,
+	       errors);
+	bench_mem_end();
+	printf("\n");
 	return errors ? 2 : 0;
 }

@@ -12,16 +12,23 @@
  *     which includes time_s=<seconds of the timed section> and a checksum
  *     computed from the memory it was handed (so the compiler cannot drop
  *     the work, and a broken allocator shows up as errors=<n> > 0);
+ *   - just before exit it adds rss_end_kb=<VmRSS> and anon_huge_kb=<the
+ *     AnonHugePages of /proc/self/smaps_rollup> (bench_mem_end() below),
+ *     measured after it freed what it allocated: what the allocator keeps;
+ *     a workload may print more key=value lines before the last one (the
+ *     runner merges all of them, later lines win);
  *   - exit status 0 on success, 1 on a usage error, 2 when the data it
  *     wrote into its blocks did not read back (allocator corruption). */
 #ifndef CAIRN_BENCH_COMMON_H
 #define CAIRN_BENCH_COMMON_H
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline double bench_now(void)
 {
@@ -59,6 +66,107 @@ static inline long bench_count(const char *s)
 bad:
 	fprintf(stderr, "bad count '%s'\n", s);
 	exit(1);
+}
+
+/* The value (in kB) of the line starting with `key` in the /proc file
+ * `path`, or -1. read(2) into a stack buffer: no malloc, so measuring does
+ * not change what is measured. */
+static inline long bench_proc_kb(const char *path, const char *key)
+{
+	char buf[8192];
+	size_t klen = strlen(key), len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof buf - 1)
+			break;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (char *line = buf; line && *line;) {
+		if (!strncmp(line, key, klen))
+			return strtol(line + klen, NULL, 10);
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -1;
+}
+
+/* Resident set of this process now, in kB (VmRSS). */
+static inline long bench_rss_kb(void)
+{
+	return bench_proc_kb("/proc/self/status", "VmRSS:");
+}
+
+/* Transparent huge pages backing anonymous memory now, in kB. */
+static inline long bench_anon_huge_kb(void)
+{
+	return bench_proc_kb("/proc/self/smaps_rollup", "AnonHugePages:");
+}
+
+/* The memory keys every workload ends its last line with. Call it after
+ * the workload freed its data, before anything else is printed on that
+ * line: " rss_end_kb=N anon_huge_kb=N" (leading space, no newline). The
+ * values are taken first and printed after, so stdio's own buffer does not
+ * count. */
+static inline void bench_mem_end(void)
+{
+	long rss = bench_rss_kb(), huge = bench_anon_huge_kb();
+	printf(" rss_end_kb=%ld anon_huge_kb=%ld", rss, huge);
+}
+
+/* Writes a recognisable pattern into a block: an 8-byte tag at the start,
+ * the low byte of the tag over the first cache line, a second byte at the
+ * end. Any block of 1 byte or more; bench_check() reads it back. */
+static inline void bench_fill(unsigned char *p, size_t size, uint64_t tag)
+{
+	if (size < 16) {
+		memset(p, (int)(tag & 0xff), size);
+		return;
+	}
+	memcpy(p, &tag, 8);
+	memset(p + 8, (int)(tag & 0xff), (size < 64 ? size : 64) - 8);
+	p[size - 1] = (unsigned char)(tag >> 8);
+}
+
+/* 0 when the block still holds what bench_fill() wrote, 1 otherwise. */
+static inline int bench_check(const unsigned char *p, size_t size, uint64_t tag)
+{
+	if (size < 16)
+		return p[0] != (unsigned char)(tag & 0xff) ||
+		       p[size - 1] != (unsigned char)(tag & 0xff);
+	uint64_t got;
+	memcpy(&got, p, 8);
+	return got != tag || p[8] != (unsigned char)(tag & 0xff) ||
+	       p[size - 1] != (unsigned char)(tag >> 8);
+}
+
+/* Writes one byte into every 4 KiB page of [p, p+size) (the first byte of
+ * each page, plus the last byte): what it costs to make a fresh block
+ * resident, without the cost of filling it. The byte written into page i
+ * is (i ^ salt) & 0xff; bench_pages_check() counts pages that differ. */
+static inline void bench_touch_pages(unsigned char *p, size_t size, unsigned salt)
+{
+	for (size_t off = 0, i = 0; off < size; off += 4096, i++)
+		p[off] = (unsigned char)(i ^ salt);
+	if (size > 1 && (size - 1) % 4096)
+		p[size - 1] = (unsigned char)salt;
+}
+
+static inline long bench_pages_check(const unsigned char *p, size_t size, unsigned salt)
+{
+	long bad = 0;
+	for (size_t off = 0, i = 0; off < size; off += 4096, i++)
+		bad += p[off] != (unsigned char)(i ^ salt);
+	if (size > 1 && (size - 1) % 4096 && p[size - 1] != (unsigned char)salt)
+		bad++;
+	return bad;
 }
 
 #endif

@@ -96,7 +96,7 @@ LOOP void run_batch(size_t size, long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int turn;	/* 0: producer fills, 1: consumer frees */
+	int turn; /* 0: producer fills, 1: consumer frees */
 	long rounds;
 	char *blk[BATCH_XT];
 } xt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
@@ -143,8 +143,7 @@ static void *xt_consumer_dummy(void *arg)
 	return xt_consumer(dummy_free);
 }
 
-LOOP void run_xthread(size_t size, long n, alloc_fn_t alloc_fn,
-		      void *(*consumer)(void *))
+LOOP void run_xthread(size_t size, long n, alloc_fn_t alloc_fn, void *(*consumer)(void *))
 {
 	pthread_t th;
 	void *ret;
@@ -171,10 +170,10 @@ int main(int argc, char **argv)
 {
 	if (argc != 3) {
 		fprintf(stderr,
-			"usage: %s MODE N\n"
-			"  MODE: pair16 pair64 pair256 pair4096 batch64 xthread64\n"
-			"        loop-pair loop-xthread\n",
-			argv[0]);
+		        "usage: %s MODE N\n"
+		        "  MODE: pair16 pair64 pair256 pair4096 batch64 xthread64\n"
+		        "        loop-pair loop-xthread\n",
+		        argv[0]);
 		return 1;
 	}
 	const char *mode = argv[1];
@@ -203,7 +202,7 @@ int main(int argc, char **argv)
 	}
 
 	double t = bench_now() - t0;
-	printf("workload=fastpath mode=%s n=%ld time_s=%.6f checksum=%lx errors=0\n",
-	       mode, n, t, (unsigned long)check);
+	printf("workload=fastpath mode=%s n=%ld time_s=%.6f checksum=%lx errors=0\n", mode, n, t,
+	       (unsigned long)check);
 	return 0;
 }

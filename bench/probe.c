@@ -37,8 +37,8 @@ static void *fail(const char *what, size_t size)
 
 static void *traffic(void *arg)
 {
-	static const size_t sizes[] = {1, 16, 24, 64, 100, 256, 1000, 4096,
-				       5000, 40000, 300000, 3000000};
+	static const size_t sizes[] = {1,    16,   24,   64,    100,    256,
+	                               1000, 4096, 5000, 40000, 300000, 3000000};
 	enum { N = sizeof sizes / sizeof sizes[0] };
 	unsigned char *p[N];
 	(void)arg;
@@ -51,8 +51,7 @@ static void *traffic(void *arg)
 			 * more; smaller ones may be less aligned (tcmalloc
 			 * gives 8), as C11 allows. */
 			if (sizes[i] >= 16 && (uintptr_t)p[i] % 16)
-				return fail("malloc result not 16-byte aligned",
-					    sizes[i]);
+				return fail("malloc result not 16-byte aligned", sizes[i]);
 			memset(p[i], i + 1, sizes[i]);
 		}
 		for (int i = 0; i < N; i++) {
@@ -60,8 +59,7 @@ static void *traffic(void *arg)
 				return fail("block contents changed", sizes[i]);
 			p[i] = realloc(p[i], sizes[i] * 2);
 			if (!p[i])
-				return fail("realloc to twice the size returned NULL",
-					    sizes[i]);
+				return fail("realloc to twice the size returned NULL", sizes[i]);
 			if (p[i][0] != i + 1 || p[i][sizes[i] - 1] != i + 1)
 				return fail("realloc lost the contents", sizes[i]);
 			free(p[i]);

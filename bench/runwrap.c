@@ -7,14 +7,25 @@
  * child's peak resident set (ru_maxrss) and CPU times -- no dependency on
  * /usr/bin/time.
  *
- * Usage: runwrap [-p PRELOAD] -o RESULT_FILE -- PROGRAM [ARGS...]
+ * With -s it also samples the child's resident set every INTERVAL_MS
+ * milliseconds (default 100) from a helper thread, reading
+ * /proc/<pid>/statm (field 2, resident pages), and writes the time series
+ * to SAMPLE_FILE, one "<seconds since start> <RSS KiB>" line per sample:
+ * RSS over time, seen from outside, for any program.
+ *
+ * Usage: runwrap [-p PRELOAD] [-s SAMPLE_FILE [-i INTERVAL_MS]]
+ *                -o RESULT_FILE -- PROGRAM [ARGS...]
  *   -p ''  or no -p: LD_PRELOAD is removed from the child's environment.
  * RESULT_FILE receives one line:
  *   wall_s=<s> user_s=<s> sys_s=<s> maxrss_kib=<KiB> status=<exit:N|signal:N>
+ *   [samples=<n> rss_last_kib=<KiB of the last sample>]
  * The child's stdout and stderr are left alone. runwrap exits 0 when it
  * could run the program and write the result (whatever the program's own
  * status), 127 when it could not start it, 1 on a usage error. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +47,93 @@ static double tv(struct timeval t)
 	return (double)t.tv_sec + (double)t.tv_usec * 1e-6;
 }
 
+/* The RSS sampler (-s). */
+static struct {
+	pthread_t th;
+	FILE *f;
+	char statm[64];
+	long interval_ms, page_kib;
+	double t0;
+	_Atomic int stop;
+	long samples, last_kib;
+} smp;
+
+/* Resident KiB of the child from /proc/<pid>/statm, -1 once it is gone
+ * (or a zombie: statm then reads all zeros). */
+static long child_rss_kib(void)
+{
+	char buf[256];
+	int fd = open(smp.statm, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	long size = 0, res = 0;
+	if (sscanf(buf, "%ld %ld", &size, &res) != 2 || size == 0)
+		return -1;
+	return res * smp.page_kib;
+}
+
+static void *sampler(void *arg)
+{
+	(void)arg;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!atomic_load(&smp.stop)) {
+		long kib = child_rss_kib();
+		if (kib >= 0) {
+			fprintf(smp.f, "%.3f %ld\n", now() - smp.t0, kib);
+			smp.samples++;
+			smp.last_kib = kib;
+		}
+		next.tv_nsec += smp.interval_ms * 1000000L;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	const char *preload = NULL, *out = NULL;
+	const char *preload = NULL, *out = NULL, *samples = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "+p:o:")) != -1) {
+	smp.interval_ms = 100;
+	while ((opt = getopt(argc, argv, "+p:o:s:i:")) != -1) {
 		switch (opt) {
-		case 'p': preload = optarg; break;
-		case 'o': out = optarg; break;
-		default: goto usage;
+		case 'p':
+			preload = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			samples = optarg;
+			break;
+		case 'i':
+			smp.interval_ms = atol(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
-	if (!out || optind >= argc)
+	if (!out || optind >= argc || smp.interval_ms < 1)
 		goto usage;
+	if (samples) {
+		smp.f = fopen(samples, "w");
+		if (!smp.f) {
+			fprintf(stderr, "runwrap: %s: %s\n", samples, strerror(errno));
+			return 1;
+		}
+		smp.page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	}
 
 	FILE *f = fopen(out, "w");
 	if (!f) {
@@ -72,6 +156,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "runwrap: %s: %s\n", argv[optind], strerror(errno));
 		_exit(127);
 	}
+	if (samples) {
+		snprintf(smp.statm, sizeof smp.statm, "/proc/%d/statm", (int)pid);
+		smp.t0 = t0;
+		if (pthread_create(&smp.th, NULL, sampler, NULL) != 0) {
+			fprintf(stderr, "runwrap: cannot start the RSS sampler\n");
+			fclose(smp.f);
+			samples = NULL;
+		}
+	}
 
 	int status;
 	struct rusage ru;
@@ -82,6 +175,12 @@ int main(int argc, char **argv)
 		}
 	}
 	double wall = now() - t0;
+	if (samples) {
+		atomic_store(&smp.stop, 1);
+		pthread_join(smp.th, NULL);
+		if (fclose(smp.f) != 0)
+			perror("runwrap: writing the samples");
+	}
 
 	char st[32];
 	if (WIFEXITED(status))
@@ -90,8 +189,11 @@ int main(int argc, char **argv)
 		snprintf(st, sizeof st, "signal:%d", WTERMSIG(status));
 	else
 		snprintf(st, sizeof st, "unknown:%d", status);
-	fprintf(f, "wall_s=%.6f user_s=%.6f sys_s=%.6f maxrss_kib=%ld status=%s\n",
-		wall, tv(ru.ru_utime), tv(ru.ru_stime), ru.ru_maxrss, st);
+	fprintf(f, "wall_s=%.6f user_s=%.6f sys_s=%.6f maxrss_kib=%ld status=%s", wall,
+	        tv(ru.ru_utime), tv(ru.ru_stime), ru.ru_maxrss, st);
+	if (samples)
+		fprintf(f, " samples=%ld rss_last_kib=%ld", smp.samples, smp.last_kib);
+	fprintf(f, "\n");
 	if (fclose(f) != 0) {
 		perror("runwrap: writing the result");
 		return 1;
@@ -99,7 +201,9 @@ int main(int argc, char **argv)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? 127 : 0;
 
 usage:
-	fprintf(stderr, "usage: %s [-p PRELOAD] -o RESULT_FILE -- PROGRAM [ARGS...]\n",
-		argv[0]);
+	fprintf(stderr,
+	        "usage: %s [-p PRELOAD] [-s SAMPLE_FILE [-i INTERVAL_MS]] "
+	        "-o RESULT_FILE -- PROGRAM [ARGS...]\n",
+	        argv[0]);
 	return 1;
 }

@@ -1,0 +1,242 @@
+/* ml: the allocation patterns of ML / numeric programs -- huge buffers.
+ *
+ * Pattern modelled: a training or inference process (PyTorch/NumPy on the
+ * CPU, an inference server, a data loader) whose heap is dominated by a
+ * few very large blocks: activations, weights, batches, gradient buffers,
+ * from a few MiB to a GiB, each one written all over as soon as it is
+ * allocated. For these the allocator's small-object machinery does not
+ * matter; what does is whether freeing a huge block gives it back to the
+ * kernel (and the next allocation pays a page fault, plus the kernel's
+ * zeroing, for every 4 KiB page again) or keeps it mapped for reuse, how
+ * realloc grows a block (copying vs. mremap), and how much of a freed
+ * block stays resident. glibc's dynamic mmap threshold, jemalloc's
+ * extent decay and mimalloc's segment cache all aim at this case; the
+ * PyTorch CPU allocator and NumPy's small-block cache exist because of it.
+ *
+ * Three modes:
+ *   -m huge      for each SIZE:COUNT pair of -s: COUNT times, malloc(SIZE),
+ *                write one byte in every page, check them, free. The sizes
+ *                go 8 MiB to 1 GiB. One buffer at a time: the cost is the
+ *                page faults the allocator does or does not cause.
+ *   -m realloc   ROUNDS times: grow one vector from 64 KiB to MAX by
+ *                realloc doubling, writing every page of the new half after
+ *                each step and checking a byte of every old page (a
+ *                std::vector / Python list / tensor being appended to);
+ *                then free it.
+ *   -m tensors   a pool of SLOTS buffers of 1 to 64 MiB (log-uniform sizes)
+ *                with random lifetimes (sizes: an octave 1-2, 2-4, ... 32-64
+ *                MiB chosen uniformly, then uniform within it, so about
+ *                log-uniform, mean 17.5 MiB): STEPS times, pick a slot at random,
+ *                check and free its buffer, malloc a new one and write
+ *                every page (the tensors of a computation graph, freed as
+ *                soon as their last user ran, sizes all over the place).
+ *
+ * Usage: ml -m huge [-s SIZE:COUNT,...]
+ *        ml -m realloc [-x MAX] [-r ROUNDS]
+ *        ml -m tensors [-k SLOTS] [-n STEPS] [-S SEED]
+ * Sizes take k/M/G suffixes in binary units here (1M = 1 MiB).
+ * Prints: workload=ml mode= ... time_s= touched_mib= checksum= errors=
+ *         rss_end_kb= anon_huge_kb= */
+#include "common.h"
+
+#define MIB (1024UL * 1024)
+
+/* 1k, 4M, 1G in binary units. */
+static size_t parse_size(const char *s, char **end)
+{
+	double v = strtod(s, end);
+	switch (**end) {
+	case 'k':
+	case 'K':
+		v *= 1024, (*end)++;
+		break;
+	case 'm':
+	case 'M':
+		v *= MIB, (*end)++;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1024.0 * MIB, (*end)++;
+		break;
+	}
+	return (size_t)v;
+}
+
+static double touched; /* bytes of pages written */
+static long errors;
+static uint64_t sum;
+
+static unsigned char *get(size_t size)
+{
+	unsigned char *p = malloc(size);
+	if (!p) {
+		fprintf(stderr, "malloc(%zu) failed\n", size);
+		exit(1);
+	}
+	return p;
+}
+
+static void run_huge(const char *spec)
+{
+	const char *s = spec;
+	unsigned salt = 1;
+	while (*s) {
+		char *end;
+		size_t size = parse_size(s, &end);
+		if (*end != ':' || size == 0)
+			goto bad;
+		long count = strtol(end + 1, &end, 10);
+		if (count < 1 || (*end && *end != ','))
+			goto bad;
+		for (long i = 0; i < count; i++, salt++) {
+			unsigned char *p = get(size);
+			bench_touch_pages(p, size, salt);
+			touched += (double)size;
+			errors += bench_pages_check(p, size, salt) != 0;
+			sum += p[(size - 1) & ~4095UL];
+			free(p);
+		}
+		s = *end ? end + 1 : end;
+	}
+	return;
+bad:
+	fprintf(stderr, "bad -s '%s' (want SIZE:COUNT,...)\n", spec);
+	exit(1);
+}
+
+static void run_realloc(size_t max, int rounds)
+{
+	for (int r = 0; r < rounds; r++) {
+		size_t cap = 64 * 1024;
+		unsigned salt = (unsigned)r + 7;
+		unsigned char *p = get(cap);
+		bench_touch_pages(p, cap, salt);
+		touched += (double)cap;
+		while (cap < max) {
+			size_t ncap = cap * 2;
+			p = realloc(p, ncap);
+			if (!p) {
+				fprintf(stderr, "realloc(%zu) failed\n", ncap);
+				exit(1);
+			}
+			/* The old part must have moved along: one byte per
+			 * page (the last byte of the old size was written by
+			 * bench_touch_pages only at the first size). */
+			for (size_t off = 0, i = 0; off < cap; off += 4096, i++)
+				errors += p[off] != (unsigned char)(i ^ salt);
+			/* write the new half, page by page, continuing the
+			 * page numbering */
+			for (size_t off = cap, i = cap / 4096; off < ncap; off += 4096, i++)
+				p[off] = (unsigned char)(i ^ salt);
+			touched += (double)(ncap - cap);
+			cap = ncap;
+		}
+		sum += p[cap - 4096];
+		free(p);
+	}
+}
+
+struct tensor {
+	unsigned char *p;
+	size_t size;
+	unsigned salt;
+};
+
+static void run_tensors(int slots, long steps, uint64_t rng)
+{
+	struct tensor *t = calloc((size_t)slots, sizeof *t);
+	unsigned salt = 1;
+	if (!t)
+		exit(1);
+	for (long s = -slots; s < steps; s++) {
+		long k = s < 0 ? slots + s : (long)(bench_rand(&rng) % (uint64_t)slots);
+		if (t[k].p) {
+			errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
+			sum += t[k].p[4096];
+			free(t[k].p);
+		}
+		/* an octave 1-2, 2-4, ... 32-64 MiB picked uniformly, then
+		 * a size uniform within it, not page-rounded */
+		uint64_t r = bench_rand(&rng);
+		size_t lo = MIB << (r % 6);
+		size_t size = lo + (size_t)((r >> 8) % lo);
+		t[k] = (struct tensor){get(size), size, ++salt};
+		bench_touch_pages(t[k].p, size, t[k].salt);
+		touched += (double)size;
+	}
+	for (int k = 0; k < slots; k++) {
+		errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
+		free(t[k].p);
+	}
+	free(t);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = NULL, *spec = "8M:64,64M:16,256M:4,1G:2";
+	size_t max = 1024 * MIB;
+	int rounds = 2, slots = 16, opt;
+	long steps = 200;
+	uint64_t seed = 0x7e5;
+	char *end;
+
+	while ((opt = getopt(argc, argv, "m:s:x:r:k:n:S:")) != -1) {
+		switch (opt) {
+		case 'm':
+			mode = optarg;
+			break;
+		case 's':
+			spec = optarg;
+			break;
+		case 'x':
+			max = parse_size(optarg, &end);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'k':
+			slots = atoi(optarg);
+			break;
+		case 'n':
+			steps = bench_count(optarg);
+			break;
+		case 'S':
+			seed = (uint64_t)bench_count(optarg);
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (!mode)
+		goto usage;
+	if (max < 128 * 1024 || rounds < 1 || slots < 1 || steps < 0) {
+		fprintf(stderr, "bad arguments\n");
+		return 1;
+	}
+
+	double t0 = bench_now();
+	if (!strcmp(mode, "huge"))
+		run_huge(spec);
+	else if (!strcmp(mode, "realloc"))
+		run_realloc(max, rounds);
+	else if (!strcmp(mode, "tensors"))
+		run_tensors(slots, steps, seed);
+	else
+		goto usage;
+	double t = bench_now() - t0;
+
+	printf("workload=ml mode=%s time_s=%.6f touched_mib=%.0f checksum=%lx "
+	       "errors=%ld",
+	       mode, t, touched / MIB, (unsigned long)sum, errors);
+	bench_mem_end();
+	printf("\n");
+	return errors ? 2 : 0;
+
+usage:
+	fprintf(stderr,
+	        "usage: %s -m huge [-s SIZE:COUNT,...]\n"
+	        "       %s -m realloc [-x MAX] [-r ROUNDS]\n"
+	        "       %s -m tensors [-k SLOTS] [-n STEPS] [-S SEED]\n",
+	        argv[0], argv[0], argv[0]);
+	return 1;
+}

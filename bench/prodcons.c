@@ -1,0 +1,176 @@
+/* prodcons: one thread allocates, another frees, through a bounded queue.
+ *
+ * Pattern modelled: the producer/consumer pipeline -- a network thread that
+ * parses messages into freshly allocated objects and queues them for a
+ * worker, a logger thread that frees the records other threads format, a
+ * work queue feeding a thread pool. Every block is freed by a thread that did
+ * not allocate it, so nothing is ever reused through the freeing thread's own
+ * cache: the allocator's remote-free path (how freed blocks travel back to
+ * their owner, and at what cost in atomics and cache misses) is the whole
+ * benchmark. It is the "one-way" case of the mimalloc-bench xmalloc test and
+ * of jemalloc's and snmalloc's message-passing benchmarks; glibc's arenas
+ * are known to grow without bound on some variants of it.
+ *
+ * The producer mallocs N blocks of mixed small sizes (16..512 bytes, skewed
+ * to the small end, mean about 100 bytes), writes a tag into each and
+ * pushes it into a single-producer single-consumer ring of QUEUE entries
+ * (the bound: when the ring is full the producer waits, yielding the CPU);
+ * the consumer pops each block, checks the tag, and frees it.
+ *
+ * Usage: prodcons [-n BLOCKS] [-q QUEUE] [-S SEED]
+ * Prints: workload=prodcons n= queue= time_s= waits_full= waits_empty=
+ *         checksum= errors= rss_end_kb= anon_huge_kb=
+ * time_s: from the start of both threads until the consumer freed the last
+ * block. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "common.h"
+
+#define MAXQ (1 << 20)
+
+static struct {
+	_Alignas(64) _Atomic unsigned long head; /* consumer */
+	_Alignas(64) _Atomic unsigned long tail; /* producer */
+	_Alignas(64) unsigned long cap;
+	void **slot;
+} q;
+
+static long nblocks;
+static uint64_t seed = 0x9c0de;
+static long waits_full, waits_empty, errors;
+static uint64_t checksum;
+static pthread_barrier_t start;
+
+/* 16..512 bytes: 50% 16-48, 30% 49-128, 20% 129-512. */
+static size_t draw_size(uint64_t r)
+{
+	unsigned b = (unsigned)(r % 10);
+	r >>= 8;
+	if (b < 5)
+		return 16 + r % 33;
+	if (b < 8)
+		return 49 + r % 80;
+	return 129 + r % 384;
+}
+
+/* The consumer recomputes each block's size and tag from the same
+ * sequence, so it can check every block it frees. */
+static void block_params(uint64_t *rng, uint64_t i, size_t *size, uint64_t *tag)
+{
+	*size = draw_size(bench_rand(rng));
+	*tag = (i + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+static void *producer(void *arg)
+{
+	uint64_t rng = seed;
+	(void)arg;
+	pthread_barrier_wait(&start);
+	for (long i = 0; i < nblocks; i++) {
+		size_t size;
+		uint64_t tag;
+		block_params(&rng, (uint64_t)i, &size, &tag);
+		unsigned char *p = malloc(size);
+		if (!p) {
+			fprintf(stderr, "malloc(%zu) failed\n", size);
+			exit(1);
+		}
+		bench_fill(p, size, tag);
+		unsigned long t = atomic_load_explicit(&q.tail, memory_order_relaxed);
+		while (t - atomic_load_explicit(&q.head, memory_order_acquire) == q.cap) {
+			waits_full++;
+			sched_yield();
+		}
+		q.slot[t & (q.cap - 1)] = p;
+		atomic_store_explicit(&q.tail, t + 1, memory_order_release);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	uint64_t rng = seed, sum = 0;
+	long errs = 0, we = 0;
+	(void)arg;
+	pthread_barrier_wait(&start);
+	for (long i = 0; i < nblocks;) {
+		unsigned long h = atomic_load_explicit(&q.head, memory_order_relaxed);
+		unsigned long t = atomic_load_explicit(&q.tail, memory_order_acquire);
+		if (h == t) {
+			we++;
+			sched_yield();
+			continue;
+		}
+		for (; h != t; h++, i++) {
+			size_t size;
+			uint64_t tag;
+			unsigned char *p = q.slot[h & (q.cap - 1)];
+			block_params(&rng, (uint64_t)i, &size, &tag);
+			errs += bench_check(p, size, tag);
+			sum += p[size - 1];
+			free(p);
+			/* hand slots back in small groups, as a real queue would */
+			if ((h & 15) == 15)
+				atomic_store_explicit(&q.head, h + 1, memory_order_release);
+		}
+		atomic_store_explicit(&q.head, h, memory_order_release);
+	}
+	checksum = sum;
+	errors = errs;
+	waits_empty = we;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	long cap = 1024;
+	int opt;
+
+	nblocks = 10000000;
+	while ((opt = getopt(argc, argv, "n:q:S:")) != -1) {
+		switch (opt) {
+		case 'n':
+			nblocks = bench_count(optarg);
+			break;
+		case 'q':
+			cap = bench_count(optarg);
+			break;
+		case 'S':
+			seed = (uint64_t)bench_count(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-n BLOCKS] [-q QUEUE] [-S SEED]\n", argv[0]);
+			return 1;
+		}
+	}
+	if (nblocks < 1 || cap < 2 || cap > MAXQ || (cap & (cap - 1))) {
+		fprintf(stderr, "bad arguments (QUEUE: a power of two up to %d)\n", MAXQ);
+		return 1;
+	}
+	q.cap = (unsigned long)cap;
+	q.slot = calloc((size_t)cap, sizeof *q.slot);
+	if (!q.slot)
+		return 1;
+	pthread_barrier_init(&start, NULL, 2);
+
+	pthread_t pt, ct;
+	double t0 = bench_now();
+	if (pthread_create(&pt, NULL, producer, NULL) != 0 ||
+	    pthread_create(&ct, NULL, consumer, NULL) != 0) {
+		perror("pthread_create");
+		return 1;
+	}
+	pthread_join(pt, NULL);
+	pthread_join(ct, NULL);
+	double t = bench_now() - t0;
+	free(q.slot);
+
+	printf("workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "
+	       "waits_empty=%ld checksum=%lx errors=%ld",
+	       nblocks, cap, t, waits_full, waits_empty, (unsigned long)checksum, errors);
+	bench_mem_end();
+	printf("\n");
+	return errors ? 2 : 0;
+}
