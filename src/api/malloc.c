@@ -180,7 +180,10 @@ static size_t large_pages(size_t n)
 
 static void *alloc_large(size_t n, size_t align_pages)
 {
-	struct span *s = arena_alloc_run(arena_of_caller(), large_pages(n), align_pages);
+	size_t pages = large_pages(n);
+	struct span *s = align_pages == 1 ? heap_large_take(heap_self(), pages) : NULL;
+	if (s == NULL)
+		s = arena_alloc_run(arena_of_caller(), pages, align_pages);
 	if (s == NULL)
 		return NULL;
 	if (unlikely(cairn_conf.junk || cairn_conf.zero))
@@ -194,6 +197,8 @@ static NOINLINE void *alloc_big(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (!cairn_conf.background_thread)
+		decay_tick(arena_of_caller());
 	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_alloc(n, CHUNK_SIZE, cairn_conf.zero);
 	if (p == NULL)
 		errno = ENOMEM;
@@ -303,6 +308,8 @@ static struct block block_lookup(void *p, uintptr_t entry, const char *fn)
 	case SPAN_LARGE:
 		if (a != s->start)
 			report_interior(fn, p);
+		if (s->flags & LARGE_CACHED)
+			report_freed(fn, p);
 		b.kind = BLOCK_LARGE;
 		b.usable = span_bytes(s);
 		break;
@@ -324,7 +331,8 @@ static void release_block(void *p, struct block b)
 		heap_free_slow(heap_self(), b.span, p);
 		break;
 	case BLOCK_LARGE:
-		arena_free_run(span_chunk(b.span)->arena, b.span);
+		if (!heap_large_put(heap_self(), b.span))
+			arena_free_run(span_chunk(b.span)->arena, b.span);
 		break;
 	case BLOCK_HUGE:
 		huge_free(b.huge);
@@ -332,7 +340,10 @@ static void release_block(void *p, struct block b)
 	}
 	/* If this free is what calls for the purging threads, start them
 	 * now: it may be the program's last call into the allocator. */
-	background_poll();
+	if (cairn_conf.background_thread)
+		background_poll();
+	else if (b.kind != BLOCK_SMALL)
+		decay_tick(arena_of_caller());
 }
 
 NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
@@ -557,6 +568,7 @@ EXPORT size_t cairn_purge(int arena)
 		return purge_all(true);
 	if ((unsigned)arena >= cairn_narenas)
 		return 0;
+	heap_large_flush_self();
 	return arena_decay(&cairn_arenas[arena], os_now_ms(), true);
 }
 

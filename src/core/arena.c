@@ -447,6 +447,13 @@ size_t arena_decay(struct arena *a, uint64_t now, bool force)
 	return released;
 }
 
+void arena_decay_step(struct arena *a, uint64_t now)
+{
+	pthread_mutex_lock(&a->lock);
+	decay_locked(a, now, DECAY_BUDGET, false);
+	pthread_mutex_unlock(&a->lock);
+}
+
 uint64_t arena_decay_deadline(struct arena *a)
 {
 	uint64_t next = UINT64_MAX;

@@ -57,6 +57,8 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages);
 /* Purges what is due (everything with force), with no lock held across the
  * system calls; returns the bytes given back to the kernel. */
 size_t arena_decay(struct arena *a, uint64_t now, bool force);
+/* The bounded share of due purging a slow path pays. */
+void arena_decay_step(struct arena *a, uint64_t now);
 /* When the oldest dirty or muzzy run of a falls due; UINT64_MAX if never. */
 uint64_t arena_decay_deadline(struct arena *a);
 

@@ -30,14 +30,28 @@ static bool bg_kicked;           /* Guarded by bg_lock. */
 size_t purge_all(bool force)
 {
 	uint64_t now = os_now_ms();
-	size_t released = 0;
+	/* The caller's own heap first: its cached large runs go back to
+	 * their arenas, to be purged with the rest. */
+	size_t released = force ? heap_purge_self() : 0;
 	for (unsigned i = 0; i < cairn_narenas; i++)
 		released += arena_decay(&cairn_arenas[i], now, force);
 	released += huge_decay(now, force);
 	uint64_t ignored = UINT64_MAX;
 	released += heaps_decay(now, force, &ignored);
-	released += heap_purge_self();
 	return released;
+}
+
+void decay_tick(struct arena *a)
+{
+	static _Atomic uint64_t last_heaps;
+	uint64_t now = os_now_ms();
+	arena_decay_step(a, now);
+	huge_decay(now, false);
+	/* Parked heaps at most once a millisecond: it takes a global lock. */
+	if (atomic_exchange_explicit(&last_heaps, now, memory_order_relaxed) != now) {
+		uint64_t ignored = UINT64_MAX;
+		heaps_decay(now, false, &ignored);
+	}
 }
 
 static bool near_cgroup_limit(void)

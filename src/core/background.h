@@ -20,6 +20,8 @@
 
 #define BACKGROUND_KICK_PAGES 512 /* 2 MiB */
 
+struct arena;
+
 /* Tells the purging threads there is something to purge; the first time,
  * asks for them to be started. Never blocks or allocates, so it may be
  * called with allocator locks held. */
@@ -34,6 +36,11 @@ static inline void background_poll(void)
 	                     0))
 		background_poll_slow();
 }
+/* Without purging threads (background_thread:false), the large and huge
+ * slow paths call this to move decay along: a bounded amount of arena a's
+ * due purging, the huge cache and (at most once a millisecond) the parked
+ * heaps. Call with no allocator lock held. */
+void decay_tick(struct arena *a);
 /* Purges every arena and the huge cache now; returns the bytes released. */
 size_t purge_all(bool force);
 /* Whether the purging threads are running (for tests and stats). */

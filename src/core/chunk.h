@@ -39,6 +39,11 @@ enum span_flag {
 	SPAN_PARTIAL = 2, /* slab on its heap's partial list */
 };
 
+/* Flags of a large block. */
+enum large_flag {
+	LARGE_CACHED = 1, /* freed, kept in a thread heap's large cache */
+};
+
 /* Flags of a free run: where its pages are in their life cycle. A run with
  * neither DIRTY nor MUZZY has been released (reads as zeros). */
 enum run_flag {
@@ -72,7 +77,7 @@ struct span {
 	uint16_t carved;          /* blocks of the slab cut out so far */
 	uint16_t npages : 10;
 	uint16_t state : 2; /* enum span_state */
-	uint16_t flags : 4; /* enum span_flag or enum run_flag */
+	uint16_t flags : 4; /* enum span_flag, large_flag or run_flag */
 	uint8_t cls;
 };
 

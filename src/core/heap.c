@@ -338,8 +338,65 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 	free_slow_rest(self, s, p);
 }
 
+/* The large cache: at most LARGE_CACHE_COUNT runs of a class and
+ * LARGE_CACHE_BYTES in all per heap. Its runs stay allocated as far as the
+ * arena knows, marked LARGE_CACHED so that a second free is caught. */
+#define LARGE_CACHE_COUNT 8
+#define LARGE_CACHE_BYTES (4ul << 20)
+
+static int large_class(size_t npages)
+{
+	size_t bytes = npages << PAGE_SHIFT;
+	if (bytes <= SMALL_MAX || bytes > LARGE_MAX)
+		return -1;
+	unsigned c = sc_lookup8k[(bytes + 8191) >> 13];
+	return sc_size[c] == bytes ? (int)(c - SC_NSMALL) : -1;
+}
+
+struct span *heap_large_take(struct heap *h, size_t npages)
+{
+	int c = large_class(npages);
+	if (h->kind != HEAP_THREAD || c < 0 || h->large[c] == NULL)
+		return NULL;
+	struct span *s = h->large[c];
+	h->large[c] = s->next;
+	h->large_count[c]--;
+	h->large_bytes -= span_bytes(s);
+	s->flags = 0;
+	return s;
+}
+
+bool heap_large_put(struct heap *h, struct span *s)
+{
+	int c = large_class(s->npages);
+	if (h->kind != HEAP_THREAD || c < 0 || h->large_count[c] >= LARGE_CACHE_COUNT ||
+	    h->large_bytes + span_bytes(s) > LARGE_CACHE_BYTES)
+		return false;
+	s->flags = LARGE_CACHED;
+	s->next = h->large[c];
+	h->large[c] = s;
+	h->large_count[c]++;
+	h->large_bytes += span_bytes(s);
+	return true;
+}
+
+static void large_flush(struct heap *h)
+{
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++) {
+		while (h->large[c] != NULL) {
+			struct span *s = h->large[c];
+			h->large[c] = s->next;
+			s->flags = 0;
+			arena_free_run(span_chunk(s)->arena, s);
+		}
+		h->large_count[c] = 0;
+	}
+	h->large_bytes = 0;
+}
+
 void heap_flush(struct heap *h)
 {
+	large_flush(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		void **b = h->bin[c];
 		h->bin[c] = NULL;
@@ -498,10 +555,20 @@ static size_t purge_heap_slabs(struct heap *h)
 	return purged;
 }
 
+void heap_large_flush_self(void)
+{
+	struct heap *h = heap_self();
+	if (h->kind == HEAP_THREAD)
+		large_flush(h);
+}
+
 size_t heap_purge_self(void)
 {
 	struct heap *h = heap_self();
-	return h->kind == HEAP_THREAD ? purge_heap_slabs(h) : 0;
+	if (h->kind != HEAP_THREAD)
+		return 0;
+	large_flush(h);
+	return purge_heap_slabs(h);
 }
 
 size_t heaps_decay(uint64_t now, bool force, uint64_t *next)

@@ -71,6 +71,11 @@ struct heap {
 	struct arena *arena;
 	_Atomic(void *) remote; /* blocks freed by other threads */
 	struct outbox out[OUTBOX_SLOTS];
+	/* Freed large runs kept for this thread's next large allocations of
+	 * the same class, without the arena lock (LARGE_CACHE_* bound them). */
+	struct span *large[SC_NCLASSES - SC_NSMALL];
+	uint8_t large_count[SC_NCLASSES - SC_NSMALL];
+	size_t large_bytes;
 	struct heap *all_next;  /* every heap ever made. Guarded by heaps_lock. */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
@@ -135,6 +140,11 @@ void heap_abandon(struct heap *h);
 /* Returns the blocks in h's bins to their slabs, sends its outbox and takes
  * in its remote frees. */
 void heap_flush(struct heap *h);
+/* A cached free large run of exactly npages pages, or NULL. */
+struct span *heap_large_take(struct heap *h, size_t npages);
+/* Keeps freed large run s in h's cache if there is room; false if not. */
+bool heap_large_put(struct heap *h, struct span *s);
+
 /* Takes a small block from an arena's shared heap (under its lock). */
 void *heap_shared_alloc(struct arena *a, unsigned cls);
 
@@ -149,8 +159,11 @@ void *cairn_alloc_unattached(unsigned cls, size_t size);
  * than dirty_decay_ms (all with force); lowers *next to the next time one
  * falls due. Returns the bytes purged. */
 size_t heaps_decay(uint64_t now, bool force, uint64_t *next);
-/* The same for the calling thread's own heap, now. */
+/* The same for the calling thread's own heap, now, after giving its cached
+ * large runs back to their arenas. */
 size_t heap_purge_self(void);
+/* Gives the calling thread's cached large runs back to their arenas. */
+void heap_large_flush_self(void);
 
 void heaps_prefork(void);
 void heaps_postfork_parent(void);
