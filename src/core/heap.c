@@ -113,7 +113,7 @@ void heap_span_emptied(struct heap *h, struct span *s)
 /* Looks at up to FULL_SCAN slabs of the full list, oldest first; those with
  * free blocks move to the partial list, the others to the back. Bounded so
  * that a heap that rarely frees pays little for the look. */
-#define FULL_SCAN 16
+#define FULL_SCAN 4
 
 static void scan_full(struct heap *h, unsigned cls)
 {
