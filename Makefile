@@ -80,11 +80,11 @@ build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< lib/libcairn.a -ldl
 
-build/tests/%: tests/%.c lib/libcairn.so tests/check.h
+build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
 
-build/tests/%: tests/%.cc lib/libcairn.so tests/check.h
+build/tests/%: tests/%.cc lib/libcairn.so $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $< $(TEST_LINK)
 
