@@ -216,7 +216,7 @@ static struct span *find_run(struct arena *a, size_t npages)
 	return best;
 }
 
-static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force);
+static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve);
 
 /* Slow paths pay for a bounded amount of purging when decay is due. */
 #define DECAY_BUDGET 4
@@ -224,7 +224,7 @@ static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool fo
 static void maybe_decay(struct arena *a)
 {
 	if (a->dirty.head != NULL || a->muzzy.head != NULL)
-		decay_locked(a, os_now_ms(), DECAY_BUDGET, false);
+		decay_locked(a, os_now_ms(), DECAY_BUDGET, false, false);
 }
 
 struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
@@ -310,7 +310,7 @@ void arena_free_run(struct arena *a, struct span *s)
 	uint64_t now = os_now_ms();
 	pthread_mutex_lock(&a->lock);
 	free_run_locked(a, s, now);
-	decay_locked(a, now, DECAY_BUDGET, false);
+	decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
 	pthread_mutex_unlock(&a->lock);
 	if (dirty >= BACKGROUND_KICK_PAGES)
@@ -380,13 +380,32 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
 	return bytes;
 }
 
-static size_t decay_list(struct arena *a, struct runlist *l, int64_t decay_ms, bool to_muzzy,
-                         uint64_t now, unsigned *budget, bool force)
+/* The pages of run s the decay curve still allows to wait: all of them
+ * when just freed, none at decay_ms, following 1 - smoothstep(age /
+ * decay_ms) in between (as jemalloc does): little goes back in the first
+ * moments, when reuse is likely, and most of it around the middle. */
+static double curve_allowed(const struct span *s, uint64_t now, int64_t decay_ms)
+{
+	double x = (double)(now - s->decay_since) / (double)decay_ms;
+	if (x >= 1.0)
+		return 0.0;
+	return (double)s->npages * (1.0 - x * x * (3.0 - 2.0 * x));
+}
+
+static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages, int64_t decay_ms,
+                         bool to_muzzy, uint64_t now, unsigned *budget, bool force, bool curve)
 {
 	size_t released = 0;
+	double allowed = 0.0;
+	if (curve && decay_ms > 0)
+		for (struct span *s = l->head; s != NULL; s = s->decay_next)
+			allowed += curve_allowed(s, now, decay_ms);
 	while (*budget > 0 && l->head != NULL &&
-	       (force || (decay_ms >= 0 && now - l->head->decay_since >= (uint64_t)decay_ms))) {
+	       (force || (decay_ms >= 0 && now - l->head->decay_since >= (uint64_t)decay_ms) ||
+	        (curve && decay_ms > 0 && (double)*list_pages > allowed + 0.5))) {
 		struct span *s = l->head;
+		if (curve && decay_ms > 0)
+			allowed -= curve_allowed(s, now, decay_ms);
 		run_remove(a, s);
 		s->flags = RUN_BUSY;
 		(*budget)--;
@@ -428,20 +447,20 @@ static size_t decay_list(struct arena *a, struct runlist *l, int64_t decay_ms, b
 	return released;
 }
 
-static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force)
+static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve)
 {
 	bool lazy = cairn_conf.muzzy_decay_ms != 0 && !force;
-	a->released_bytes +=
-	    decay_list(a, &a->dirty, cairn_conf.dirty_decay_ms, lazy, now, &budget, force);
-	a->released_bytes +=
-	    decay_list(a, &a->muzzy, cairn_conf.muzzy_decay_ms, false, now, &budget, force);
+	a->released_bytes += decay_list(a, &a->dirty, &a->dirty_pages, cairn_conf.dirty_decay_ms,
+	                                lazy, now, &budget, force, curve);
+	a->released_bytes += decay_list(a, &a->muzzy, &a->muzzy_pages, cairn_conf.muzzy_decay_ms,
+	                                false, now, &budget, force, curve);
 }
 
 size_t arena_decay(struct arena *a, uint64_t now, bool force)
 {
 	pthread_mutex_lock(&a->lock);
 	size_t before = a->released_bytes;
-	decay_locked(a, now, ~0u, force);
+	decay_locked(a, now, ~0u, force, true);
 	size_t released = a->released_bytes - before;
 	pthread_mutex_unlock(&a->lock);
 	return released;
@@ -450,7 +469,7 @@ size_t arena_decay(struct arena *a, uint64_t now, bool force)
 void arena_decay_step(struct arena *a, uint64_t now)
 {
 	pthread_mutex_lock(&a->lock);
-	decay_locked(a, now, DECAY_BUDGET, false);
+	decay_locked(a, now, DECAY_BUDGET, false, false);
 	pthread_mutex_unlock(&a->lock);
 }
 

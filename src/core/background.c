@@ -96,6 +96,13 @@ static void *bg_main(void *arg)
 			if ((next != UINT64_MAX || limited) && now + CGROUP_CHECK_MS < next)
 				next = now + CGROUP_CHECK_MS;
 		}
+		/* While pages wait, pass every 1/20 of the decay time so that
+		 * purging follows the decay curve. */
+		if (next != UINT64_MAX && cairn_conf.dirty_decay_ms > 0) {
+			uint64_t step = (uint64_t)cairn_conf.dirty_decay_ms / 20;
+			if (now + step < next)
+				next = now + step;
+		}
 		pthread_mutex_lock(&bg_lock);
 		if (!bg_kicked) {
 			if (next == UINT64_MAX) {
