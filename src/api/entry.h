@@ -5,14 +5,15 @@
  * malloc(n), n <= 1024, on the thread-cache path:
  *   heap = TLS load; class = table[(n + 15) >> 4]; block = heap->bin[class];
  *   test block; subtract n from the event counter and test it;
- *   bin = block->next; clear the block's free mark.
+ *   bin = block->next; prefetch it; clear the block's free mark.
  * free(p) on the thread-cache path:
  *   entry = page map[p >> 21] (after a bound check); test it is a chunk;
  *   span = chunk + chunk->span_at[page of p];
  *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
- *   boundary); p's free mark != span (not already free); span->used > 1;
- *   push p onto span->local_free; used--.
- * Neither takes a lock, an atomic read-modify-write or a call. */
+ *   boundary); p's free mark != span (not already free);
+ *   push p onto span->local_free; --used, and only if that empties the slab
+ *   a call to give it back.
+ * Neither takes a lock or an atomic read-modify-write. */
 #ifndef CAIRN_ENTRY_H
 #define CAIRN_ENTRY_H
 
