@@ -149,7 +149,9 @@ static void thp_advice(void *addr, size_t size)
 		os_hugepage_forbid(addr, size);
 }
 
-static struct chunk *chunk_new(struct arena *a)
+/* Maps a new chunk and prepares its header; no lock needed, nothing else
+ * knows it yet. */
+static struct chunk *chunk_map(struct arena *a)
 {
 	struct chunk *c = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE);
 	if (c == NULL)
@@ -162,10 +164,15 @@ static struct chunk *chunk_new(struct arena *a)
 	h->start = (uintptr_t)c;
 	h->npages = HDR_PAGES;
 	set_pages(c, 0, HDR_PAGES, 0);
+	return c;
+}
+
+/* Gives a mapped chunk's pages to the arena (lock held). */
+static void chunk_add(struct arena *a, struct chunk *c)
+{
 	/* Fresh pages: released, in the life cycle's terms. */
 	run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
 	pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
-	return c;
 }
 
 /* Splits run s so that it keeps its first n pages; the rest becomes a free
@@ -233,13 +240,22 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 	if (want > DATA_PAGES)
 		return NULL;
 	pthread_mutex_lock(&a->lock);
-	struct span *s = find_run(a, want);
-	if (s == NULL) {
-		if (chunk_new(a) == NULL) {
+	struct span *s;
+	while ((s = find_run(a, want)) == NULL) {
+		/* Map a chunk with the lock released: no lock is held across a
+		 * system call. Another thread may have added pages meanwhile;
+		 * the chunk is added all the same. */
+		pthread_mutex_unlock(&a->lock);
+		struct chunk *c = chunk_map(a);
+		pthread_mutex_lock(&a->lock);
+		if (c == NULL) {
+			s = find_run(a, want);
+			if (s != NULL)
+				break;
 			pthread_mutex_unlock(&a->lock);
 			return NULL;
 		}
-		s = find_run(a, want);
+		chunk_add(a, c);
 	}
 	run_remove(a, s);
 	unsigned flags = s->flags;
