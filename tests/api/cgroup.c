@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -52,23 +53,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return 0;
-	buf[r] = '\0';
-	unsigned long size = 0, resident = 0;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* ------------------------------------------------------------ child side */

@@ -33,26 +33,10 @@
 
 #include "cairn.h"
 #include "check.h"
+#include "proc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return 0;
-	buf[r] = '\0';
-	unsigned long size = 0, resident = 0;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static void touch(unsigned char *p, size_t n)
 {

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -81,16 +82,6 @@ static ssize_t read_proc(const char *path, char *buf, size_t cap)
 	close(fd);
 	buf[r > 0 ? r : 0] = '\0';
 	return r;
-}
-
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	unsigned long size = 0, resident = 0;
-	if (read_proc("/proc/self/statm", buf, sizeof buf) <= 0 ||
-	    sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Threads of this process named cairn-purge. Raw getdents64, open and read: no allocation,

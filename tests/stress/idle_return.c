@@ -72,6 +72,7 @@
 
 #include "cairn.h"
 #include "check.h"
+#include "proc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -113,17 +114,6 @@ static ssize_t read_proc(const char *path, char *buf, size_t cap)
 	close(fd);
 	buf[len] = '\0';
 	return (ssize_t)len;
-}
-
-/* Resident set size in bytes, from /proc/self/statm. */
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	unsigned long size = 0, resident = 0;
-	if (read_proc("/proc/self/statm", buf, sizeof buf) <= 0 ||
-	    sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* LazyFree of the whole process (MADV_FREE'd pages not yet reclaimed), from smaps_rollup. */
