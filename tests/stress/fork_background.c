@@ -70,55 +70,6 @@ static void say(const char *fmt, ...)
 		return;
 }
 
-static ssize_t read_proc(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t r;
-	do
-		r = read(fd, buf, cap - 1);
-	while (r < 0 && errno == EINTR);
-	close(fd);
-	buf[r > 0 ? r : 0] = '\0';
-	return r;
-}
-
-/* Threads of this process named cairn-purge. Raw getdents64, open and read: no allocation,
- * so that looking cannot itself free anything and start the thread. */
-static int purge_threads(void)
-{
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int n = 0;
-	char buf[8192];
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			struct linux_dirent64 {
-				uint64_t d_ino;
-				int64_t d_off;
-				unsigned short d_reclen;
-				unsigned char d_type;
-				char d_name[];
-			} *e = (void *)(buf + off);
-			off += e->d_reclen;
-			if (e->d_name[0] == '.')
-				continue;
-			char path[64], comm[64];
-			snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-			if (read_proc(path, comm, sizeof comm) > 0 &&
-			    strncmp(comm, "cairn-purge", 11) == 0)
-				n++;
-		}
-	}
-	close(dfd);
-	return n;
-}
-
 /* Polls up to `secs` seconds for `want` purging threads; returns the last count. */
 static int wait_purge_threads(int want, double secs)
 {

@@ -94,28 +94,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Reads a small /proc file into buf with no allocation. */
-static ssize_t read_proc(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (len == cap - 1)
-			break;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
-}
-
 /* LazyFree of the whole process (MADV_FREE'd pages not yet reclaimed), from smaps_rollup. */
 static size_t lazyfree_bytes(void)
 {
@@ -127,41 +105,6 @@ static size_t lazyfree_bytes(void)
 	if (p == NULL || sscanf(p + 10, "%lu", &kb) != 1)
 		return 0;
 	return kb * KiB;
-}
-
-/* Threads of this process named cairn-purge. Raw getdents64, open and read: no allocation,
- * so that looking makes no allocator call (which could start the thread). */
-static int purge_threads(void)
-{
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int n = 0;
-	char buf[8192];
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			struct linux_dirent64 {
-				uint64_t d_ino;
-				int64_t d_off;
-				unsigned short d_reclen;
-				unsigned char d_type;
-				char d_name[];
-			} *e = (void *)(buf + off);
-			off += e->d_reclen;
-			if (e->d_name[0] == '.')
-				continue;
-			char path[64], comm[64];
-			snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-			if (read_proc(path, comm, sizeof comm) > 0 &&
-			    strncmp(comm, "cairn-purge", 11) == 0)
-				n++;
-		}
-	}
-	close(dfd);
-	return n;
 }
 
 /* ------------------------------------------------------------ the workload */
