@@ -3,14 +3,23 @@
  * points to in the page map.
  *
  * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
- * given back on decay) and reused by later huge allocations, grown or
- * trimmed with mremap when no cached one fits: buffers in ML-style loops come and
- * go at the same sizes, and a fresh mapping costs a page fault per 4 KiB
- * touched. A block may sit in a mapping longer than itself (a reused one);
- * realloc then grows it within the mapping with no system call at all, and
- * otherwise resizes the mapping with mremap, never copying bytes. While a
- * mapping sits in the cache its descriptor stays in the page map marked
- * free, so a second free of the same block is reported as a double free. */
+ * given back on decay) as a pool of resident pages: buffers in ML-style
+ * loops come and go at sizes all over the place, and a fresh mapping costs
+ * a page fault (and the kernel's zeroing) per 4 KiB touched. A request that
+ * no cached mapping fits closely is assembled from several: mremap moves
+ * their pages, page tables and all (a whole page-table page per 2 MiB where
+ * both sides are 2 MiB-aligned), into one fresh range, taking only the head
+ * of a longer one and leaving the rest cached, and the last piece grows into
+ * fresh pages for what the cache could not supply. Pages that moved keep
+ * their VMA, so a mapping spans up to HUGE_PIECES VMAs; the descriptor
+ * records where each ends, since mremap moves only ranges within one VMA.
+ *
+ * A block may sit in a mapping longer than itself (a reused one); realloc
+ * then grows it within the mapping with no system call at all, and
+ * otherwise grows the last piece in place or moves the pieces with mremap,
+ * never copying bytes unless a move fails. While a mapping sits in the
+ * cache its descriptor stays in the page map marked free, so a second free
+ * of the same block is reported as a double free. */
 #ifndef CAIRN_HUGE_H
 #define CAIRN_HUGE_H
 
@@ -20,14 +29,25 @@
 
 #include "core/util.h"
 
+/* The most VMAs one huge mapping may span. Each costs an entry of the
+ * process's VMA table (vm.max_map_count, 65530 by default), so it stays
+ * small; an assembled block uses at most this many cached mappings. */
+#define HUGE_PIECES 8
+
 struct huge {
 	uintptr_t addr;
-	size_t size;       /* the block: the request rounded up to the OS page size */
-	size_t mapped;     /* the mapping, at least size */
-	bool live;         /* false while cached after a free */
-	uint64_t since;    /* when it was cached, ms */
-	bool fresh;        /* never handed out since mapped: reads as zeros */
-	struct huge *next; /* cache or descriptor free list. Guarded by huge_lock. */
+	size_t size;          /* the block: the request rounded up to the OS page size */
+	size_t mapped;        /* the mapping, at least size */
+	uint64_t since;       /* when it was cached, ms */
+	struct huge *next;    /* cache or descriptor free list. Guarded by huge_lock. */
+	bool live;            /* false while cached after a free */
+	bool fresh;           /* never handed out since mapped: reads as zeros */
+	unsigned char pieces; /* VMAs the mapping may span, 1..HUGE_PIECES */
+	/* Where each piece ends (an offset; the last one's is mapped) and which
+	 * VMA it is part of: an id given when the VMA was mapped or moved, so
+	 * that two neighbouring pieces of one VMA can count as one. */
+	size_t piece_end[HUGE_PIECES];
+	uint64_t piece_vma[HUGE_PIECES];
 };
 
 void *huge_alloc(size_t size, size_t align, bool zero);

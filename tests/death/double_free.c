@@ -3,7 +3,9 @@
  * for small (16, 64, 1000, 32768 bytes), large (100000) and huge (8 MiB)
  * blocks, aligned and calloc'd ones, a free with another block freed in
  * between, a block freed by realloc(p, 0) or free_sized first, and a
- * second free on another thread than the first (both ways round). Each
+ * second free on another thread than the first (both ways round), and
+ * huge blocks built from the pages of two freed ones or split from a
+ * longer freed one. Each
  * misuse runs in a forked child; the blocks are allocated before the fork. */
 #include <errno.h>
 #include <pthread.h>
@@ -110,6 +112,26 @@ int main(void)
 	             DOUBLE_FREE, blocks[1]);
 	expect_death("large: free on a thread, then on main", free_on_thread_then_main, blocks[4],
 	             "free", DOUBLE_FREE, blocks[4]);
+
+	/* Huge blocks made of the pages of others: one built from two freed
+	 * 8 MiB blocks, one split from a freed 32 MiB block. */
+	void *x = malloc(8 << 20), *y = malloc(8 << 20);
+	REQUIRE(x && y, "malloc(8 MiB) returned NULL");
+	free(x);
+	free(y);
+	void *built = malloc(15 << 20);
+	REQUIRE(built != NULL, "malloc(15 MiB) returned NULL");
+	expect_death("double free of a huge block built from two", free_twice, built, "free",
+	             DOUBLE_FREE, built);
+	void *longer = malloc(32 << 20);
+	REQUIRE(longer != NULL, "malloc(32 MiB) returned NULL");
+	free(longer);
+	void *head = malloc(4 << 20);
+	REQUIRE(head != NULL, "malloc(4 MiB) returned NULL");
+	expect_death("double free of a huge block split from a longer one", free_twice, head,
+	             "free", DOUBLE_FREE, head);
+	free(built);
+	free(head);
 
 	/* In the parent every block is still live and frees once, fine. */
 	for (int i = 0; i < 6; i++)

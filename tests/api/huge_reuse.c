@@ -1,0 +1,235 @@
+/* huge_reuse.c: freed huge blocks are reused page for page.
+ *
+ * Runs with malloc_conf "dirty_decay_ms:-1" (nothing decays while the test runs). Each case
+ * starts from an empty huge cache (malloc_trim(0)). Page faults are counted with getrusage
+ * (ru_minflt) around a loop that writes one byte in every page of a block:
+ *   - assembly: three 8 MiB blocks, written and freed, give their pages to one 24 MiB block:
+ *     writing it all faults in under 10% of its pages, RSS grows by under 4 MiB, and a
+ *     pattern written into every page reads back;
+ *   - an assembled block grown by realloc to 40 MiB keeps its contents and its new part is
+ *     writable; shrunk to 10 MiB it keeps the first 10 MiB;
+ *   - splitting: a 64 MiB block freed, then malloc(4 MiB) returns the same address with
+ *     under 10% of its pages faulted in; grown by realloc to 48 MiB it stays where it is
+ *     (it takes the freed pages after it), keeps its first 4 MiB, and writing all 48 MiB
+ *     faults in under 10% of them;
+ *   - calloc from the cache reads as zeros: a 16 MiB block filled with 0xab and freed, then
+ *     calloc(16 MiB); two 8 MiB blocks filled and freed, then calloc(20 MiB) built from them;
+ *   - churn: 2000 steps over 24 slots, each a random malloc, calloc, realloc (grow or
+ *     shrink) or free of 1 to 24 MiB, every block carrying a pattern of its own in a byte
+ *     of every page, checked before each free or realloc and at the end; the number of
+ *     lines in /proc/self/maps stays under 16 per live block plus a margin. */
+#include <malloc.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "check.h"
+#include "proc.h"
+
+#define MiB  ((size_t)1 << 20)
+#define PAGE 4096
+
+const char *malloc_conf = "dirty_decay_ms:-1";
+
+static long minflt(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Writes byte (page index ^ salt) into the first byte of every page; returns the page
+ * faults that took. */
+static long write_pages(unsigned char *p, size_t size, unsigned salt)
+{
+	long before = minflt();
+	for (size_t off = 0; off < size; off += PAGE)
+		p[off] = (unsigned char)((off / PAGE) ^ salt);
+	return minflt() - before;
+}
+
+static size_t bad_pages(const unsigned char *p, size_t size, unsigned salt)
+{
+	size_t bad = 0;
+	for (size_t off = 0; off < size; off += PAGE)
+		bad += p[off] != (unsigned char)((off / PAGE) ^ salt);
+	return bad;
+}
+
+static void assembly(void)
+{
+	malloc_trim(0);
+	unsigned char *a[3];
+	for (int i = 0; i < 3; i++) {
+		a[i] = malloc(8 * MiB);
+		REQUIRE(a[i] != NULL, "malloc(8 MiB)");
+		write_pages(a[i], 8 * MiB, 1);
+	}
+	for (int i = 0; i < 3; i++)
+		free(a[i]);
+	size_t rss = rss_bytes();
+	unsigned char *p = malloc(24 * MiB);
+	REQUIRE(p != NULL, "malloc(24 MiB)");
+	long faults = write_pages(p, 24 * MiB, 7);
+	CHECK(faults < (long)(24 * MiB / PAGE / 10),
+	      "24 MiB from three freed 8 MiB blocks: %ld faults", faults);
+	CHECK(rss_bytes() < rss + 4 * MiB, "RSS grew from %zu to %zu", rss, rss_bytes());
+	CHECK(bad_pages(p, 24 * MiB, 7) == 0, "assembled block lost its pattern");
+
+	p = realloc(p, 40 * MiB);
+	REQUIRE(p != NULL, "realloc(24 MiB -> 40 MiB)");
+	CHECK(bad_pages(p, 24 * MiB, 7) == 0, "realloc to 40 MiB lost the first 24 MiB");
+	write_pages(p + 24 * MiB, 16 * MiB, 9);
+	CHECK(bad_pages(p + 24 * MiB, 16 * MiB, 9) == 0, "the grown part did not keep its pattern");
+	p = realloc(p, 10 * MiB);
+	REQUIRE(p != NULL, "realloc(40 MiB -> 10 MiB)");
+	CHECK(bad_pages(p, 10 * MiB, 7) == 0, "realloc to 10 MiB lost the first 10 MiB");
+	free(p);
+}
+
+static void splitting(void)
+{
+	malloc_trim(0);
+	unsigned char *big = malloc(64 * MiB);
+	REQUIRE(big != NULL, "malloc(64 MiB)");
+	write_pages(big, 64 * MiB, 3);
+	free(big);
+	unsigned char *p = malloc(4 * MiB);
+	REQUIRE(p != NULL, "malloc(4 MiB)");
+	CHECK(p == big, "malloc(4 MiB) after a freed 64 MiB block: %p, not %p", (void *)p,
+	      (void *)big);
+	long faults = write_pages(p, 4 * MiB, 5);
+	CHECK(faults < (long)(4 * MiB / PAGE / 10), "4 MiB split from 64 MiB: %ld faults", faults);
+	unsigned char *q = realloc(p, 48 * MiB);
+	REQUIRE(q != NULL, "realloc(4 MiB -> 48 MiB)");
+	CHECK(q == p, "realloc to 48 MiB moved the block from %p to %p", (void *)p, (void *)q);
+	CHECK(bad_pages(q, 4 * MiB, 5) == 0, "realloc to 48 MiB lost the first 4 MiB");
+	faults = write_pages(q, 48 * MiB, 6);
+	CHECK(faults < (long)(48 * MiB / PAGE / 10), "48 MiB grown over freed pages: %ld faults",
+	      faults);
+	CHECK(bad_pages(q, 48 * MiB, 6) == 0, "48 MiB block lost its pattern");
+	free(q);
+}
+
+static size_t nonzero(const unsigned char *p, size_t size)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < size; i++)
+		n += p[i] != 0;
+	return n;
+}
+
+static void zeroing(void)
+{
+	malloc_trim(0);
+	unsigned char *p = malloc(16 * MiB);
+	REQUIRE(p != NULL, "malloc(16 MiB)");
+	memset(p, 0xab, 16 * MiB);
+	free(p);
+	p = calloc(1, 16 * MiB);
+	REQUIRE(p != NULL, "calloc(16 MiB)");
+	CHECK(nonzero(p, 16 * MiB) == 0, "calloc(16 MiB) from the cache is not all zeros");
+	free(p);
+
+	malloc_trim(0);
+	unsigned char *a = malloc(8 * MiB), *b = malloc(8 * MiB);
+	REQUIRE(a && b, "malloc(8 MiB)");
+	memset(a, 0xcd, 8 * MiB);
+	memset(b, 0xef, 8 * MiB);
+	free(a);
+	free(b);
+	p = calloc(20, MiB);
+	REQUIRE(p != NULL, "calloc(20, 1 MiB)");
+	CHECK(nonzero(p, 20 * MiB) == 0, "calloc(20 MiB) built from two blocks is not all zeros");
+	free(p);
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static int maps_lines(void)
+{
+	static char buf[1 << 20];
+	if (read_proc("/proc/self/maps", buf, sizeof buf) <= 0)
+		return -1;
+	int n = 0;
+	for (char *c = buf; *c; c++)
+		n += *c == '\n';
+	return n;
+}
+
+static void churn(void)
+{
+	enum { SLOTS = 24, STEPS = 2000 };
+	struct {
+		unsigned char *p;
+		size_t size;
+		unsigned salt;
+	} s[SLOTS] = {{0}};
+	size_t bad = 0;
+	int live = 0, most_maps = 0;
+	int base = maps_lines();
+	for (int step = 0; step < STEPS; step++) {
+		int k = (int)(next() % SLOTS);
+		size_t size = MiB + (size_t)(next() % (23 * MiB));
+		unsigned salt = (unsigned)step;
+		int op = (int)(next() % 4);
+		if (s[k].p != NULL)
+			bad += bad_pages(s[k].p, s[k].size, s[k].salt);
+		if (s[k].p != NULL && op == 0) {
+			free(s[k].p);
+			s[k].p = NULL;
+			live--;
+			continue;
+		}
+		if (s[k].p != NULL && op == 1) {
+			unsigned char *q = realloc(s[k].p, size);
+			REQUIRE(q != NULL, "realloc(%zu)", size);
+			size_t kept = size < s[k].size ? size : s[k].size;
+			bad += bad_pages(q, kept, s[k].salt);
+			s[k].p = q;
+		} else {
+			if (s[k].p != NULL) {
+				free(s[k].p);
+				live--;
+			}
+			s[k].p = op == 2 ? calloc(1, size) : malloc(size);
+			REQUIRE(s[k].p != NULL, "allocating %zu", size);
+			if (op == 2)
+				bad += nonzero(s[k].p, size) != 0;
+			live++;
+		}
+		s[k].size = size;
+		s[k].salt = salt;
+		write_pages(s[k].p, size, salt);
+		int m = maps_lines() - base;
+		if (m > most_maps)
+			most_maps = m;
+		CHECK(m <= 16 * live + 64, "step %d: %d more maps lines for %d live blocks", step,
+		      m, live);
+	}
+	for (int k = 0; k < SLOTS; k++) {
+		if (s[k].p != NULL) {
+			bad += bad_pages(s[k].p, s[k].size, s[k].salt);
+			free(s[k].p);
+		}
+	}
+	CHECK(bad == 0, "churn: %zu pages lost their pattern", bad);
+	fprintf(stderr, "churn: at most %d more maps lines than at the start\n", most_maps);
+}
+
+int main(void)
+{
+	assembly();
+	splitting();
+	zeroing();
+	churn();
+	return CHECK_DONE();
+}
