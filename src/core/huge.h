@@ -3,23 +3,28 @@
  * points to in the page map.
  *
  * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
- * given back on decay) as a pool of resident pages: buffers in ML-style
- * loops come and go at sizes all over the place, and a fresh mapping costs
- * a page fault (and the kernel's zeroing) per 4 KiB touched. A request that
- * no cached mapping fits closely is assembled from several: mremap moves
- * their pages, page tables and all (a whole page-table page per 2 MiB where
- * both sides are 2 MiB-aligned), into one fresh range, taking only the head
- * of a longer one and leaving the rest cached, and the last piece grows into
- * fresh pages for what the cache could not supply. Pages that moved keep
- * their VMA, so a mapping spans up to HUGE_PIECES VMAs; the descriptor
- * records where each ends, since mremap moves only ranges within one VMA.
+ * no more than the peak of live huge bytes makes room for, given back on
+ * decay) as a pool of resident pages: buffers in ML-style loops come and go
+ * at sizes all over the place, and a fresh mapping costs a page fault (and
+ * the kernel's zeroing) per 4 KiB touched. A request takes, in order:
+ *   - a cached mapping that fits closely, whole, with no system call;
+ *   - else the head of the longest one where it lies, if that is long
+ *     enough: the rest stays cached, in the same VMA;
+ *   - else the longest ones, assembled: mremap moves their pages, page
+ *     tables and all (a whole page-table page per 2 MiB where both sides
+ *     are 2 MiB-aligned), into one fresh range, and the last piece grows
+ *     into fresh pages for what the cache could not supply.
+ * Pages that moved keep their VMA, so a mapping spans up to HUGE_PIECES
+ * VMAs; the descriptor records where each ends, since mremap moves only
+ * ranges within one VMA. A freed block is cached as its pieces.
  *
  * A block may sit in a mapping longer than itself (a reused one); realloc
- * then grows it within the mapping with no system call at all, and
- * otherwise grows the last piece in place or moves the pieces with mremap,
- * never copying bytes unless a move fails. While a mapping sits in the
- * cache its descriptor stays in the page map marked free, so a second free
- * of the same block is reported as a double free. */
+ * then grows it within the mapping with no system call at all, else takes
+ * the cached mappings that follow it in the address space, else grows its
+ * last piece in place or moves the pieces with mremap, never copying bytes
+ * unless a move fails. While a mapping sits in the cache its descriptor
+ * stays in the page map marked free, so a second free of the same block is
+ * reported as a double free. */
 #ifndef CAIRN_HUGE_H
 #define CAIRN_HUGE_H
 
