@@ -8,6 +8,7 @@
 #include "os/os.h"
 #include "sizeclass_table.h"
 
+bool cairn_hugepage_chunks;
 struct arena *cairn_arenas;
 unsigned cairn_narenas;
 
@@ -24,6 +25,8 @@ bool arenas_init(unsigned narenas)
 	}
 	cairn_arenas = a;
 	cairn_narenas = narenas;
+	cairn_hugepage_chunks =
+	    cairn_conf.thp == THP_ALWAYS || (cairn_conf.thp == THP_DEFAULT && os_thp_always());
 	return true;
 }
 
@@ -408,6 +411,30 @@ static double curve_allowed(const struct span *s, uint64_t now, int64_t decay_ms
 	return (double)s->npages * (1.0 - x * x * (3.0 - 2.0 * x));
 }
 
+/* How far down a decay list the search for a run that frees a huge page
+ * goes. */
+#define HUGEPAGE_SCAN 64
+
+/* With chunks on huge pages, purging part of one splits the huge page (and
+ * every later access to the chunk pays for 4 KiB translations). So the
+ * decay curve, which only hastens purging, takes a run that is a whole
+ * chunk first, else one in a chunk at most half in use, whose huge page is
+ * worth little; a run in a fuller chunk waits until it is due. NULL when
+ * none of the oldest runs qualifies. */
+static struct span *hugepage_victim(const struct runlist *l)
+{
+	struct span *half = NULL;
+	unsigned n = 0;
+	for (struct span *s = l->head; s != NULL && n < HUGEPAGE_SCAN; s = s->decay_next, n++) {
+		uint32_t free_pages = span_chunk(s)->free_pages;
+		if (s->npages == DATA_PAGES)
+			return s;
+		if (half == NULL && free_pages * 2 >= DATA_PAGES)
+			half = s;
+	}
+	return half;
+}
+
 static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages, int64_t decay_ms,
                          bool to_muzzy, uint64_t now, unsigned *budget, bool force, bool curve)
 {
@@ -420,6 +447,9 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 	       (force || (decay_ms >= 0 && now - l->head->decay_since >= (uint64_t)decay_ms) ||
 	        (curve && decay_ms > 0 && (double)*list_pages > allowed + 0.5))) {
 		struct span *s = l->head;
+		bool due = force || (decay_ms >= 0 && now - s->decay_since >= (uint64_t)decay_ms);
+		if (!due && cairn_hugepage_chunks && (s = hugepage_victim(l)) == NULL)
+			break;
 		if (curve && decay_ms > 0)
 			allowed -= curve_allowed(s, now, decay_ms);
 		run_remove(a, s);

@@ -40,6 +40,9 @@ struct arena {
 
 extern struct arena *cairn_arenas HIDDEN;
 extern unsigned cairn_narenas HIDDEN;
+/* Whether chunks sit on transparent huge pages (thp:always, or thp:default
+ * with the kernel's THP mode "always"): decay then avoids splitting them. */
+extern bool cairn_hugepage_chunks HIDDEN;
 
 bool arenas_init(unsigned narenas);
 

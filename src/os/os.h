@@ -40,6 +40,10 @@ bool os_remap_to(void *addr, size_t old_size, void *to, size_t new_size);
 void os_hugepage_advise(void *addr, size_t size);
 /* Asks the kernel never to back a range with transparent huge pages. */
 void os_hugepage_forbid(void *addr, size_t size);
+/* Whether the kernel backs every anonymous mapping with transparent huge
+ * pages where it can (/sys/kernel/mm/transparent_hugepage/enabled is
+ * "always"). */
+bool os_thp_always(void);
 
 /* Monotonic time in milliseconds, cheap enough for slow paths. */
 uint64_t os_now_ms(void);

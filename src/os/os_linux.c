@@ -163,6 +163,18 @@ static bool read_file(const char *path, char *buf, size_t cap)
 	return ok;
 }
 
+bool os_thp_always(void)
+{
+	/* "always [madvise] never": the bracketed word is the mode. */
+	char buf[128];
+	if (!read_file("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof(buf)))
+		return false;
+	for (const char *p = buf; *p; p++)
+		if (p[0] == '[')
+			return p[1] == 'a' && p[2] == 'l';
+	return false;
+}
+
 static size_t str_len(const char *s)
 {
 	size_t n = 0;

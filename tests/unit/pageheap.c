@@ -1,11 +1,14 @@
 /* The page heap of an arena: runs split and coalesce, every page names its
  * span, alignment, in-place shrink and grow, empty chunks beyond the spare
- * go back to the OS. Uses a private arena so nothing else interferes. */
+ * go back to the OS, and decay with chunks on huge pages releases whole
+ * chunks before it splits one. Uses a private arena so nothing else
+ * interferes. */
 #include <string.h>
 
 #include "check.h"
 #include "control/conf.h"
 #include "core/arena.h"
+#include "core/chunk.h"
 #include "os/os.h"
 
 static struct arena arena;
@@ -108,5 +111,43 @@ int main(void)
 	CHECK(arena_decay_deadline(&arena) == UINT64_MAX, "nothing left to decay");
 	CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL,
 	      "a run larger than a chunk fails");
+
+	/* Halfway along the decay curve (dirty_decay_ms 1000, at 500 ms) with
+	 * a 40-page run free in an otherwise full chunk and a whole chunk
+	 * free: without huge pages both go; with chunks on huge pages the
+	 * whole chunk goes and the run that would split a huge page waits
+	 * until it is due. */
+	cairn_conf.dirty_decay_ms = 1000;
+	cairn_conf.muzzy_decay_ms = 0;
+	for (int huge = 0; huge < 2; huge++) {
+		cairn_hugepage_chunks = huge;
+		struct span *most = arena_alloc_run(&arena, DATA_PAGES - 40, 1);
+		struct span *part = arena_alloc_run(&arena, 40, 1);
+		struct span *whole = arena_alloc_run(&arena, DATA_PAGES, 1);
+		REQUIRE(most && part && whole, "runs for the huge-page case");
+		REQUIRE(span_chunk(most) == span_chunk(part) &&
+		            span_chunk(whole) != span_chunk(part),
+		        "the 40 pages share the first chunk; the whole run has its own");
+		uintptr_t wchunk = (uintptr_t)span_chunk(whole);
+		arena_free_run(&arena, part);
+		arena_free_run(&arena, whole);
+		uint64_t t0 = os_now_ms();
+		CHECK(arena.dirty_pages == DATA_PAGES + 40, "dirty: %zu", arena.dirty_pages);
+		arena_decay(&arena, t0 + 500, false);
+		CHECK(pagemap_get(wchunk) == 0, "huge=%d: the empty chunk is released at 500 ms",
+		      huge);
+		if (huge)
+			CHECK(arena.dirty_pages == 40,
+			      "huge pages: the 40 pages in the full chunk wait (%zu dirty)",
+			      arena.dirty_pages);
+		else
+			CHECK(arena.dirty_pages == 0,
+			      "4 KiB pages: the 40 pages go too (%zu dirty)", arena.dirty_pages);
+		arena_decay(&arena, t0 + 1100, false);
+		CHECK(arena.dirty_pages == 0, "huge=%d: everything is purged once due (%zu dirty)",
+		      huge, arena.dirty_pages);
+		arena_free_run(&arena, most);
+		arena_decay(&arena, t0, true);
+	}
 	return CHECK_DONE();
 }
