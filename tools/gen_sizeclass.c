@@ -105,6 +105,24 @@ int main(void)
 	printf("static const uint8_t sc_lookup8k[%lu] = {", LARGE_MAX / 8192 + 1);
 	for (unsigned long i = 0; i <= LARGE_MAX / 8192; i++)
 		printf("%s%d", sep(i, 16), class_of(i ? i * 8192 : 1));
+	printf("\n};\n\n");
+
+	printf("/* For an alignment of 1 << (k + 5), 32 to 4096 bytes: the first class\n"
+	       " * from c on whose size is a multiple of it (SC_NSMALL if none), so\n"
+	       " * that an aligned request is served from a class whose blocks all\n"
+	       " * are aligned. */\n");
+	printf("static const uint8_t sc_aligned_class[8][SC_NSMALL] = {");
+	for (int k = 0; k < 8; k++) {
+		unsigned long align = 1ul << (k + 5);
+		printf("\n\t{");
+		for (int c = 0; c < nsmall; c++) {
+			int a = c;
+			while (a < nsmall && sizes[a] % align != 0)
+				a++;
+			printf("%s%d", c == 0 ? "" : c % 16 == 0 ? ",\n\t " : ", ", a);
+		}
+		printf("},");
+	}
 	printf("\n};\n\n#endif\n");
 
 	/* The lookups above are exact only if class boundaries fall on their

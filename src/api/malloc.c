@@ -226,8 +226,7 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 		 * class whose size is a multiple of align is aligned. */
 		unsigned c = want <= LOOKUP_MAX ? sc_lookup16[(want + 15) >> 4]
 		                                : sc_lookup128[(want + 127) >> 7];
-		while (c < SC_NSMALL && (sc_size[c] & (align - 1)) != 0)
-			c++;
+		c = sc_aligned_class[__builtin_ctzl(align) - 5][c];
 		if (c < SC_NSMALL)
 			return heap_pop(heap_self(), c, n);
 	}
