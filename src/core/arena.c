@@ -402,7 +402,12 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
 /* The pages of run s the decay curve still allows to wait: all of them
  * when just freed, none at decay_ms, following 1 - smoothstep(age /
  * decay_ms) in between (as jemalloc does): little goes back in the first
- * moments, when reuse is likely, and most of it around the middle. */
+ * moments, when reuse is likely, and most of it around the middle. Summed
+ * over a list at the start of a pass, it is the most pages the list may
+ * hold; the pass purges the oldest runs until it holds no more. (Taking a
+ * purged run's own allowance off the sum as well would purge far too much:
+ * a young run's allowance is nearly all of it, so each purge would bring
+ * the list barely closer to its limit.) */
 static double curve_allowed(const struct span *s, uint64_t now, int64_t decay_ms)
 {
 	double x = (double)(now - s->decay_since) / (double)decay_ms;
@@ -450,8 +455,6 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		bool due = force || (decay_ms >= 0 && now - s->decay_since >= (uint64_t)decay_ms);
 		if (!due && cairn_hugepage_chunks && (s = hugepage_victim(l)) == NULL)
 			break;
-		if (curve && decay_ms > 0)
-			allowed -= curve_allowed(s, now, decay_ms);
 		run_remove(a, s);
 		s->flags = RUN_BUSY;
 		(*budget)--;

@@ -119,6 +119,30 @@ int main(void)
 	 * until it is due. */
 	cairn_conf.dirty_decay_ms = 1000;
 	cairn_conf.muzzy_decay_ms = 0;
+
+	/* The curve bounds the dirty pages: eight 20-page runs freed together
+	 * may keep 1 - smoothstep(0.5) = half of their pages halfway through
+	 * dirty_decay_ms, so a pass then purges the four oldest and no more. */
+	cairn_hugepage_chunks = false;
+	struct span *runs[8], *gaps[8];
+	for (int i = 0; i < 8; i++) {
+		runs[i] = arena_alloc_run(&arena, 20, 1);
+		gaps[i] = arena_alloc_run(&arena, 1, 1); /* keeps the runs apart */
+		REQUIRE(runs[i] && gaps[i], "runs for the curve");
+	}
+	for (int i = 0; i < 8; i++)
+		arena_free_run(&arena, runs[i]);
+	uint64_t freed_at = os_now_ms();
+	CHECK(arena.dirty_pages == 160, "160 pages dirty (%zu)", arena.dirty_pages);
+	arena_decay(&arena, freed_at + 500, false);
+	CHECK(arena.dirty_pages == 80, "halfway along the curve: 80 pages dirty, not %zu",
+	      arena.dirty_pages);
+	arena_decay(&arena, freed_at + 1000, false);
+	CHECK(arena.dirty_pages == 0, "at dirty_decay_ms: none dirty (%zu)", arena.dirty_pages);
+	for (int i = 0; i < 8; i++)
+		arena_free_run(&arena, gaps[i]);
+	arena_decay(&arena, freed_at, true);
+
 	for (int huge = 0; huge < 2; huge++) {
 		cairn_hugepage_chunks = huge;
 		struct span *most = arena_alloc_run(&arena, DATA_PAGES - 40, 1);
