@@ -179,8 +179,11 @@ void background_kick(void)
 		return;
 	}
 	/* Wake an idle thread. trylock: the kicker may hold other locks, and
-	 * a missed wake-up only delays purging until the next kick. */
-	if (state == BG_RUNNING && atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 &&
+	 * a missed wake-up only delays purging until the next kick. With
+	 * dirty_decay_ms:-1 nothing ever falls due, and a woken thread would
+	 * only go back to sleep: every free would cost two context switches. */
+	if (state == BG_RUNNING && cairn_conf.dirty_decay_ms >= 0 &&
+	    atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 &&
 	    pthread_mutex_trylock(&bg_lock) == 0) {
 		bg_kicked = true;
 		pthread_cond_broadcast(&bg_cond);

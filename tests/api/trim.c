@@ -19,7 +19,9 @@
  *     releases the bytes of one of the two arenas: RSS falls by that much (90%..100% + 4
  *     MiB), the other arena's bytes stay resident, and it returns at least 90% of them; a
  *     second cairn_purge(0) returns 0; cairn_purge(1) releases the other arena's bytes;
- *     cairn_purge(-1) and malloc_trim(0) then find nothing (0). */
+ *     cairn_purge(-1) and malloc_trim(0) then find nothing (0);
+ *   - the purging thread sleeps through frees when nothing can fall due: 4000 large frees
+ *     cost fewer than 20 voluntary context switches. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +246,34 @@ static void test_one_arena(void)
 	CHECK(trimmed == 0, "malloc_trim(0) after purging everything returned %d", trimmed);
 }
 
+/* With nothing ever due (dirty_decay_ms:-1) the purging thread, once
+ * started, must sleep through the frees: 4000 frees of large blocks that
+ * reach an arena holding more than 2 MiB of dirty pages cost the process
+ * fewer than 20 voluntary context switches (waking the thread for each
+ * would cost two per free). */
+static void test_quiet_thread(void)
+{
+	static void *blocks[200];
+	struct rusage before, after;
+	for (int i = 0; i < 200; i++)
+		blocks[i] = malloc(200 * KiB);
+	for (int i = 0; i < 200; i++)
+		free(blocks[i]);
+	CHECK(purge_threads() == 1, "the purging thread runs (%d)", purge_threads());
+	getrusage(RUSAGE_SELF, &before);
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 200; i++)
+			blocks[i] = malloc(200 * KiB + (size_t)(i % 7) * 4 * KiB);
+		for (int i = 0; i < 200; i++)
+			free(blocks[i]);
+	}
+	getrusage(RUSAGE_SELF, &after);
+	long switches = after.ru_nvcsw - before.ru_nvcsw;
+	CHECK(switches < 20, "4000 large frees with dirty_decay_ms:-1: %ld context switches",
+	      switches);
+	cairn_purge(-1);
+}
+
 static int child_main(void)
 {
 	test_fresh();
@@ -250,6 +281,7 @@ static int child_main(void)
 	test_purge_all();
 	test_slabs();
 	test_one_arena();
+	test_quiet_thread();
 	return CHECK_DONE();
 }
 
