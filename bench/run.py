@@ -212,6 +212,13 @@ SERIES_INTERVAL_MS = 20
 
 # fastpath modes measured under callgrind, and the harness-only modes whose
 # count (allocator-independent) is reported as the loop overhead.
+# TLB misses, counted by `perf stat` where the machine's PMU exposes them
+# (virtual machines often do not): one extra run per allocator of the
+# workloads whose memory layout decides them.
+TLB_EVENTS = ("dTLB-load-misses", "dTLB-store-misses", "iTLB-load-misses")
+TLB_WORKLOADS = ("churn-1t", "server-2t", "longrun", "ml-huge", "ml-tensors",
+                 "aligned")
+
 CALLGRIND_MODES = ["pair16", "pair64", "pair256", "pair4096", "batch64",
                    "xthread64"]
 CALLGRIND_HARNESS = {"pair16": "loop-pair", "pair64": "loop-pair",
@@ -859,6 +866,80 @@ def run_timed(args, env, allocs, workloads, reps, rawdir, tools, skipped):
     return results
 
 
+def perf_stat_values(text):
+    """{event: count} from `perf stat -x,` output; events it could not count
+    are left out."""
+    vals = {}
+    for line in text.splitlines():
+        f = line.split(",")
+        if len(f) >= 3 and f[2] in TLB_EVENTS and f[0].isdigit():
+            vals[f[2]] = int(f[0])
+    return vals
+
+
+def tlb_support(env):
+    """(events, why): the TLB events `perf stat` counts on this machine, or
+    an empty list and why none."""
+    perf = shutil.which("perf")
+    if not perf:
+        return [], "perf is not installed (apt-get install -y linux-perf)"
+    try:
+        r = subprocess.run([perf, "stat", "-x,", "-e", ",".join(TLB_EVENTS),
+                            "--", "true"], env=env, capture_output=True,
+                           text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [], "perf stat did not run: %s" % e
+    events = [e for e in TLB_EVENTS if e in perf_stat_values(r.stderr)]
+    if not events:
+        return [], ("perf stat counts no TLB event on this machine (%s: "
+                    "the hardware counters are not exposed, as in many "
+                    "virtual machines)" % ", ".join(
+                        "%s %s" % (e, "<not supported>") for e in TLB_EVENTS))
+    return events, None
+
+
+def run_tlb(args, env, allocs, workloads, rawdir, tools, skipped):
+    """{"events": [...], "why": str|None, "counts": {workload: {alloc:
+    {event: n}}}}: one run per allocator under perf stat."""
+    events, why = tlb_support(env)
+    result = {"events": events, "why": why, "counts": {}}
+    if not events:
+        log("TLB misses not measured: %s" % why)
+        return result
+    runwrap = os.path.join(args.bin, "runwrap")
+    for w in workloads:
+        if w.name not in TLB_WORKLOADS or w.name in skipped or w.kind != "program":
+            continue
+        argv = workload_argv(w, args, tools)
+        row = result["counts"][w.name] = {}
+        for a in allocs_for(w, allocs, args):
+            if a.variant:
+                continue
+            tag = "%s.%s.tlb" % (w.name, a.name)
+            res = os.path.join(rawdir, tag + ".res")
+            stat = os.path.join(rawdir, tag + ".txt")
+            cmd = ["perf", "stat", "-x,", "-o", stat, "-e", ",".join(events),
+                   "--", runwrap, "-p", a.lib or "", "-o", res, "--"] + argv
+            e = dict(env)
+            e.update(a.env)
+            e.update(w.env)
+            log("[%s] TLB misses %-11s " % (w.name, a.name), end="")
+            try:
+                r = run_cmd(cmd, e, RUN_TIMEOUT_S, subprocess.DEVNULL,
+                            subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                log("timeout")
+                continue
+            vals = (perf_stat_values(open(stat).read())
+                    if os.path.exists(stat) else {})
+            if r.returncode != 0 or not vals:
+                log("FAILED (exit %d)" % r.returncode)
+                continue
+            row[a.name] = vals
+            log(", ".join("%s %.1fM" % (k, v / 1e6) for k, v in vals.items()))
+    return result
+
+
 CHECKPOINT = re.compile(r"^rss_(phase\d+|idle)_kb$")
 
 
@@ -1053,7 +1134,8 @@ def fmt_gm(g):
 NOT_RUN = "·"
 
 
-def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args):
+def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
+           tlb=None):
     ok = [a for a in allocs if a.ok]
     names = [a.name for a in ok]
     ref = reference_of(names)
@@ -1211,6 +1293,28 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args):
                 w, lambda s: "?" if s.get("median_anon_huge_kib") is None
                 else "%.1f" % (s["median_anon_huge_kib"] / 1024)))))
         p()
+
+        if tlb is not None:
+            p("**TLB misses** (`perf stat`, one run each, millions; in "
+              "brackets peer / cairn, above 1.00 cairn misses less):")
+            p()
+            if not tlb["events"]:
+                p("Not measured: %s." % tlb["why"])
+            else:
+                for ev in tlb["events"]:
+                    p("| %s | %s |" % (ev, " | ".join(names)))
+                    p("|---|" + "---:|" * len(names))
+                    for wname, row in tlb["counts"].items():
+                        base = row.get(ref, {}).get(ev)
+                        cells = []
+                        for n in names:
+                            v = row.get(n, {}).get(ev)
+                            cells.append("·" if v is None else "%.2f%s" % (
+                                v / 1e6, " (%.2f)" % (v / base)
+                                if base and n != ref else ""))
+                        p("| %s | %s |" % (wname, " | ".join(cells)))
+                    p()
+            p()
 
         for w in rows:
             row = timed.get(w.name)
@@ -1840,6 +1944,7 @@ def main():
     timed = (run_timed(args, env, ok, workloads, reps, rawdir, tools, skipped)
              if workloads else {})
     summarize_timed(timed)
+    tlb = run_tlb(args, env, ok, workloads, rawdir, tools, skipped)
 
     cg = None
     if not args.no_callgrind:
@@ -1861,7 +1966,8 @@ def main():
     os.makedirs(args.results, exist_ok=True)
     meta["charts"] = write_charts(args.results, meta, args, workloads, timed,
                                   gm, names, ref)
-    text = report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args)
+    text = report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
+                  tlb)
     with open(os.path.join(args.results, "latest.md"), "w") as f:
         f.write(text)
     write_csv(os.path.join(args.results, "latest.csv"), meta, allocs,
@@ -1880,6 +1986,7 @@ def main():
                        "env": w.env, "what": w.what,
                        "skipped": skipped.get(w.name)} for w in workloads],
         "timed": timed,
+        "tlb": tlb,
         "geomean": gm,
         "callgrind": ({"params": cg[2], "counts": cg[0], "harness": cg[1]}
                       if cg else None),
