@@ -14,6 +14,9 @@
  *   decay     dirty_decay_ms:500            RSS still high right after the frees (decay is not
  *                                           immediate), then within 2.5 s of idling (polled
  *                                           every 100 ms) RSS falls to the target below.
+ *   alive     dirty_decay_ms:500            as decay, but the two threads stay alive, blocked,
+ *                                           through the idle period (a pool gone quiet): RSS
+ *                                           falls to the target all the same.
  *   immediate dirty_decay_ms:0              RSS at the target right after the frees.
  *   never     dirty_decay_ms:-1             RSS stays high over 1.5 s idle; cairn_purge(-1) then
  *                                           returns most of the freed bytes, RSS falls to the
@@ -138,6 +141,9 @@ struct worker {
 
 static struct worker workers[NTHREADS];
 static pthread_barrier_t barrier;
+/* Mode alive: the workers do not exit after their frees but wait, blocked,
+ * until main has watched the idle period (threads of a pool gone quiet). */
+static int stay_alive;
 
 static void pick_size(uint64_t *rng, size_t *size, enum kind *kind)
 {
@@ -244,7 +250,21 @@ static void *worker_main(void *arg)
 		free(b->p);
 		b->p = NULL;
 	}
+	if (stay_alive) {
+		pthread_barrier_wait(&barrier); /* the frees are done */
+		pthread_barrier_wait(&barrier); /* main has watched the idle period */
+	}
 	return NULL;
+}
+
+static pthread_t tid[NTHREADS];
+
+/* Mode alive: lets the blocked workers exit. */
+static void release_workers(void)
+{
+	pthread_barrier_wait(&barrier);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(tid[i], NULL);
 }
 
 struct totals {
@@ -272,7 +292,6 @@ static void run_workload(struct totals *t)
 {
 	t->rss_start = rss_bytes();
 	pthread_barrier_init(&barrier, NULL, NTHREADS + 1);
-	pthread_t tid[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++) {
 		workers[i].id = i;
 		int rc = pthread_create(&tid[i], NULL, worker_main, &workers[i]);
@@ -284,8 +303,11 @@ static void run_workload(struct totals *t)
 	pthread_barrier_wait(&barrier);
 	t->rss_peak = rss_bytes();
 	pthread_barrier_wait(&barrier);
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(tid[i], NULL);
+	if (stay_alive)
+		pthread_barrier_wait(&barrier);
+	else
+		for (int i = 0; i < NTHREADS; i++)
+			pthread_join(tid[i], NULL);
 	t->rss_freed = rss_bytes();
 	size_t allocated = 0;
 	int failures = 0;
@@ -372,6 +394,25 @@ static void mode_decay(void)
 	       "dirty_decay_ms:500: RSS %zu MiB after %.1f s idle, want <= %zu MiB", rss / MiB,
 	       took, t.target / MiB);
 	EXPECT(purge_threads() == 1, "want one cairn-purge thread, found %d", purge_threads());
+	check_and_free_live();
+}
+
+/* As decay, but the two threads that allocated and freed stay alive,
+ * blocked, through the idle period: the pages they freed must go back all
+ * the same. */
+static void mode_alive(void)
+{
+	stay_alive = 1;
+	struct totals t;
+	run_workload(&t);
+	double took;
+	size_t rss = wait_rss_below(t.target, 2.5, &took);
+	fprintf(stderr, "  alive: RSS %zu MiB after %.2f s idle, the threads still there\n",
+	        rss / MiB, took);
+	EXPECT(rss <= t.target,
+	       "dirty_decay_ms:500, threads alive: RSS %zu MiB after %.1f s idle, want <= %zu MiB",
+	       rss / MiB, took, t.target / MiB);
+	release_workers();
 	check_and_free_live();
 }
 
@@ -557,6 +598,8 @@ static int child_main(const char *mode)
 	double start = now_s();
 	if (strcmp(mode, "decay") == 0)
 		mode_decay();
+	else if (strcmp(mode, "alive") == 0)
+		mode_alive();
 	else if (strcmp(mode, "immediate") == 0)
 		mode_immediate();
 	else if (strcmp(mode, "never") == 0)
@@ -642,6 +685,7 @@ int main(int argc, char **argv)
 
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
 	run_child("dirty_decay_ms:500", "decay");
+	run_child("dirty_decay_ms:500", "alive");
 	run_child("dirty_decay_ms:0", "immediate");
 	run_child("dirty_decay_ms:-1", "never");
 	run_child("dirty_decay_ms:-1", "never_trim");
