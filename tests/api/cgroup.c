@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "proc.h"
 
 #define KiB ((size_t)1 << 10)
@@ -172,33 +173,14 @@ struct result {
  * `cpus` if not NULL; collects its stderr. */
 static void run_child(const char *conf, const char *mode, const cpu_set_t *cpus, struct result *res)
 {
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setenv("MALLOC_CONF", conf, 1);
-		setenv("CAIRN_CGROUP_ROOT", dir, 1);
-		if (cpus != NULL && sched_setaffinity(0, sizeof *cpus, cpus) != 0)
-			_exit(126);
-		alarm(30);
-		execl("/proc/self/exe", "cgroup", "--child", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fd[0], res->out + len, sizeof res->out - 1 - len)) > 0 ||
-	       (r < 0 && errno == EINTR))
-		len += r > 0 ? (size_t)r : 0;
-	res->out[len] = '\0';
-	close(fd[0]);
-	while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
-		;
+	struct child_opts opts = {
+	    .name = "cgroup",
+	    .args = {"--child", mode},
+	    .conf = conf,
+	    .env = (const char *const[]){"CAIRN_CGROUP_ROOT", dir, NULL},
+	    .cpus = cpus,
+	};
+	res->status = child_run(&opts, res->out, sizeof res->out, NULL);
 }
 
 static int exited_ok(const struct result *r)
@@ -251,15 +233,7 @@ static void expect_memory(const char *max, const char *high, size_t current, con
 	run_child("dirty_decay_ms:-1,background_thread:true", mode, NULL, &r);
 	fprintf(stderr, "memory.max %s, memory.high %s, memory.current %s (%s), %.2f s:\n",
 	        max ? max : "(none)", high ? high : "(none)", cur, mode, now_s() - start);
-	int ok = 0, bad = 0;
-	char *tally = strstr(r.out, "checks: ");
-	if (tally && sscanf(tally, "checks: %d passed, %d failed", &ok, &bad) == 2) {
-		check_passed += ok;
-		check_failed += bad;
-		fprintf(stderr, "%.*schild %s", (int)(tally - r.out), r.out, tally);
-	} else {
-		fputs(r.out, stderr);
-	}
+	const char *tally = child_fold_checks(r.out);
 	CHECK(exited_ok(&r) && tally != NULL, "memory case %s: child status 0x%x", mode, r.status);
 }
 

@@ -6,16 +6,15 @@
  *   junk:true fills new blocks with 0xa5; zero:true zeroes them;
  *   tcache:false and narenas:1 still work with 4 threads. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"
+#include "child.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -235,43 +234,13 @@ struct result {
  * when conf is NULL); collects its stderr and its wait status. */
 static void run_child(const char *conf, const char *mode, struct result *res)
 {
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setrlimit(RLIMIT_CORE, &no_core);
-		if (conf)
-			setenv("MALLOC_CONF", conf, 1);
-		else
-			unsetenv("MALLOC_CONF");
-		alarm(30); /* survives exec: a hung child dies of SIGALRM */
-		execl("/proc/self/exe", "conf", "--child", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	res->len = 0;
-	for (;;) {
-		char buf[4096];
-		ssize_t r = read(fd[0], buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		size_t room = sizeof res->err - 1 - res->len;
-		size_t take = (size_t)r < room ? (size_t)r : room;
-		memcpy(res->err + res->len, buf, take);
-		res->len += take;
-	}
-	res->err[res->len] = '\0';
-	close(fd[0]);
-	while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
-		;
+	struct child_opts opts = {
+	    .name = "conf",
+	    .args = {"--child", mode},
+	    .conf = conf,
+	    .no_core = 1,
+	};
+	res->status = child_run(&opts, res->err, sizeof res->err, &res->len);
 }
 
 static int count_lines(const char *s)

@@ -5,12 +5,11 @@
  * child's stderr. The parent prints its own options line too; it is not
  * checked. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
+#include "child.h"
 
 const char *malloc_conf = "confirm_conf:true";
 
@@ -39,43 +38,13 @@ static int child_main(void)
 
 static void run_child(const char *conf, struct result *res)
 {
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setrlimit(RLIMIT_CORE, &no_core);
-		if (conf)
-			setenv("MALLOC_CONF", conf, 1);
-		else
-			unsetenv("MALLOC_CONF");
-		alarm(30); /* survives exec: a hung child dies of SIGALRM */
-		execl("/proc/self/exe", "conf_symbol", "--child", (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	res->len = 0;
-	for (;;) {
-		char buf[4096];
-		ssize_t r = read(fd[0], buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		size_t room = sizeof res->err - 1 - res->len;
-		size_t take = (size_t)r < room ? (size_t)r : room;
-		memcpy(res->err + res->len, buf, take);
-		res->len += take;
-	}
-	res->err[res->len] = '\0';
-	close(fd[0]);
-	while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
-		;
+	struct child_opts opts = {
+	    .name = "conf_symbol",
+	    .args = {"--child"},
+	    .conf = conf,
+	    .no_core = 1,
+	};
+	res->status = child_run(&opts, res->err, sizeof res->err, &res->len);
 }
 
 static int exited_ok(const struct result *r)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 
 #define MiB   ((size_t)1 << 20)
 #define CHUNK (2 * MiB)
@@ -188,41 +189,11 @@ static void run_child(const char *s)
 {
 	char conf[64];
 	snprintf(conf, sizeof conf, "thp:%s", s);
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setenv("MALLOC_CONF", conf, 1);
-		alarm(30);
-		execl("/proc/self/exe", "thp", "--child", s, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
+	struct child_opts opts = {.name = "thp", .args = {"--child", s}, .conf = conf};
 	static char out[16384];
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fd[0], out + len, sizeof out - 1 - len)) > 0 || (r < 0 && errno == EINTR))
-		len += r > 0 ? (size_t)r : 0;
-	out[len] = '\0';
-	close(fd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int ok = 0, bad = 0;
-	char *tally = strstr(out, "checks: ");
+	int st = child_run(&opts, out, sizeof out, NULL);
 	fprintf(stderr, "MALLOC_CONF=%s:\n", conf);
-	if (tally && sscanf(tally, "checks: %d passed, %d failed", &ok, &bad) == 2) {
-		check_passed += ok;
-		check_failed += bad;
-		fprintf(stderr, "%.*schild %s", (int)(tally - out), out, tally);
-	} else {
-		fputs(out, stderr);
-	}
+	const char *tally = child_fold_checks(out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL, "thp:%s child: %s %d", s,
 	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
 	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));

@@ -36,6 +36,7 @@
 
 #include "cairn.h"
 #include "check.h"
+#include "child.h"
 #include "proc.h"
 
 #define KiB ((size_t)1 << 10)
@@ -292,43 +293,16 @@ int main(int argc, char **argv)
 
 	char dir[] = "/tmp/cairn-trim-XXXXXX";
 	REQUIRE(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setenv("MALLOC_CONF", "dirty_decay_ms:-1,narenas:2", 1);
-		setenv("CAIRN_CGROUP_ROOT", dir, 1);
-		alarm(30);
-		execl("/proc/self/exe", "trim", "--child", (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
+	struct child_opts opts = {
+	    .name = "trim",
+	    .args = {"--child"},
+	    .conf = "dirty_decay_ms:-1,narenas:2",
+	    .env = (const char *const[]){"CAIRN_CGROUP_ROOT", dir, NULL},
+	};
 	static char out[16384];
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fd[0], out + len, sizeof out - 1 - len)) > 0 || (r < 0 && errno == EINTR))
-		len += r > 0 ? (size_t)r : 0;
-	out[len] = '\0';
-	close(fd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	int st = child_run(&opts, out, sizeof out, NULL);
 	rmdir(dir);
-	/* The child's tally joins this one; its line is shown as "child checks:". */
-	int ok = 0, bad = 0;
-	char *tally = strstr(out, "checks: ");
-	if (tally && sscanf(tally, "checks: %d passed, %d failed", &ok, &bad) == 2) {
-		check_passed += ok;
-		check_failed += bad;
-		fprintf(stderr, "%.*schild %s", (int)(tally - out), out, tally);
-	} else {
-		fputs(out, stderr);
-	}
+	const char *tally = child_fold_checks(out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL, "child: %s %d",
 	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
 	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "proc.h"
 
 #define KiB ((size_t)1 << 10)
@@ -445,46 +446,18 @@ static char cgroup_dir[64] = "/tmp/cairn-forkbg-XXXXXX";
 
 static void run_mode(const char *conf, const char *mode)
 {
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setenv("MALLOC_CONF", conf, 1);
-		setenv("CAIRN_CGROUP_ROOT", cgroup_dir, 1);
-		alarm(60);
-		execl("/proc/self/exe", "fork_background", "--run", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
+	struct child_opts opts = {
+	    .name = "fork_background",
+	    .args = {"--run", mode},
+	    .conf = conf,
+	    .env = (const char *const[]){"CAIRN_CGROUP_ROOT", cgroup_dir, NULL},
+	    .timeout = 60,
+	    .keep_tail = 1,
+	};
 	static char out[16384];
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (len == sizeof out - 1)
-			len = 0;
-	}
-	out[len] = '\0';
-	close(fd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	fprintf(stderr, "MALLOC_CONF=%s:\n%s", conf, out);
-	const char *tally = strstr(out, "child checks: ");
-	int ok = 0, bad = 0;
-	if (tally && sscanf(tally, "child checks: %d passed, %d failed", &ok, &bad) == 2) {
-		check_passed += ok;
-		check_failed += bad;
-	}
+	int st = child_run(&opts, out, sizeof out, NULL);
+	fprintf(stderr, "MALLOC_CONF=%s:\n", conf);
+	const char *tally = child_fold_checks(out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL,
 	      "run %s (MALLOC_CONF=%s): %s %d", mode, conf,
 	      WIFSIGNALED(st) ? "killed by signal" : "exit status",

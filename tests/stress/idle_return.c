@@ -75,6 +75,7 @@
 
 #include "cairn.h"
 #include "check.h"
+#include "child.h"
 #include "proc.h"
 
 #define KiB ((size_t)1 << 10)
@@ -631,47 +632,18 @@ static char cgroup_dir[64] = "/tmp/cairn-idle-XXXXXX";
  * added to ours. */
 static void run_child(const char *conf, const char *mode)
 {
-	int fd[2];
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	double start = now_s();
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setenv("MALLOC_CONF", conf, 1);
-		setenv("CAIRN_CGROUP_ROOT", cgroup_dir, 1);
-		alarm(30); /* survives exec: a hung child dies of SIGALRM */
-		execl("/proc/self/exe", "idle_return", "--child", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
+	struct child_opts opts = {
+	    .name = "idle_return",
+	    .args = {"--child", mode},
+	    .conf = conf,
+	    .env = (const char *const[]){"CAIRN_CGROUP_ROOT", cgroup_dir, NULL},
+	    .keep_tail = 1,
+	};
 	static char out[16384];
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd[0], out + len, sizeof out - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (len == sizeof out - 1)
-			len = 0; /* keep the tail only */
-	}
-	out[len] = '\0';
-	close(fd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	fprintf(stderr, "MALLOC_CONF=%s (%s), %.2f s:\n%s", conf, mode, now_s() - start, out);
-	const char *tally = strstr(out, "child checks: ");
-	int ok = 0, bad = 0;
-	if (tally && sscanf(tally, "child checks: %d passed, %d failed", &ok, &bad) == 2) {
-		check_passed += ok;
-		check_failed += bad;
-	}
+	double start = now_s();
+	int st = child_run(&opts, out, sizeof out, NULL);
+	fprintf(stderr, "MALLOC_CONF=%s (%s), %.2f s:\n", conf, mode, now_s() - start);
+	const char *tally = child_fold_checks(out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL,
 	      "child %s with MALLOC_CONF=%s: %s %d", mode, conf,
 	      WIFSIGNALED(st) ? "killed by signal" : "exit status",

@@ -1,0 +1,121 @@
+/* Shared by the tests that re-execute themselves: the options cairn reads at startup
+ * (MALLOC_CONF, CAIRN_CGROUP_ROOT) can only be tried in a fresh process. child_run() starts
+ * /proc/self/exe with them and collects its stderr; child_fold_checks() adds the child's
+ * check tally to this process's.
+ *
+ * The including file defines _GNU_SOURCE before its first #include (cpu_set_t). */
+#ifndef CAIRN_TESTS_CHILD_H
+#define CAIRN_TESTS_CHILD_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define CHILD_MAX_ARGS 4
+
+/* How to start the child. A field left out (zero) means what follows its colon. */
+struct child_opts {
+	const char *name;                 /* its argv[0] */
+	const char *args[CHILD_MAX_ARGS]; /* its arguments, up to the first NULL */
+	const char *conf;                 /* MALLOC_CONF; NULL: none, whatever ours is */
+	const char *const *env;           /* more variables, NAME, VALUE, ..., NULL; NULL: none */
+	const cpu_set_t *cpus;            /* the CPUs it may run on; NULL: ours */
+	unsigned timeout;                 /* seconds until SIGALRM kills it; 0: 30 */
+	int no_core;                      /* 1 for a child meant to abort: no core file */
+	int keep_tail;                    /* 1: output beyond `cap` keeps its end, not its start */
+};
+
+/* Reads fd to its end into out (cap bytes with the terminating NUL), so that the writer is
+ * never blocked on a full pipe. What does not fit is dropped or, with keep_tail, written over
+ * from the start of out, where a tally printed last then survives. Returns the length. */
+static inline size_t child_read_all(int fd, char *out, size_t cap, int keep_tail)
+{
+	char spill[4096];
+	size_t len = 0;
+	for (;;) {
+		if (len == cap - 1 && keep_tail)
+			len = 0;
+		size_t room = cap - 1 - len;
+		ssize_t r = room > 0 ? read(fd, out + len, room) : read(fd, spill, sizeof spill);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (room > 0)
+			len += (size_t)r;
+	}
+	out[len] = '\0';
+	return len;
+}
+
+/* Runs /proc/self/exe as opts->name with opts->args, its stderr into out (see
+ * child_read_all); *len, where not NULL, gets the bytes read. Returns its wait status. In
+ * the child, exit status 126: the CPUs could not be set; 127: exec failed. */
+static inline int child_run(const struct child_opts *opts, char *out, size_t cap, size_t *len)
+{
+	int fd[2];
+	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		const char *argv[CHILD_MAX_ARGS + 2] = {opts->name};
+		for (int i = 0; i < CHILD_MAX_ARGS && opts->args[i] != NULL; i++)
+			argv[i + 1] = opts->args[i];
+		close(fd[0]);
+		dup2(fd[1], 2);
+		close(fd[1]);
+		if (opts->no_core) {
+			struct rlimit no_core = {0, 0};
+			setrlimit(RLIMIT_CORE, &no_core);
+		}
+		if (opts->conf != NULL)
+			setenv("MALLOC_CONF", opts->conf, 1);
+		else
+			unsetenv("MALLOC_CONF");
+		for (const char *const *e = opts->env; e != NULL && e[0] != NULL; e += 2)
+			setenv(e[0], e[1], 1);
+		if (opts->cpus != NULL && sched_setaffinity(0, sizeof *opts->cpus, opts->cpus) != 0)
+			_exit(126);
+		alarm(opts->timeout ? opts->timeout : 30); /* survives exec: a hung child dies */
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	size_t n = child_read_all(fd[0], out, cap, opts->keep_tail);
+	close(fd[0]);
+	if (len != NULL)
+		*len = n;
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return st;
+}
+
+/* Adds the child's "checks: N passed, M failed" to this process's tally and copies its
+ * output to stderr. The line is shown as "child checks: ...", as a child that keeps its own
+ * count prints it already: tests/run.sh takes a line that begins "checks:" for the tally of
+ * the whole program. Returns the tally within out, or NULL if the child printed none. */
+static inline const char *child_fold_checks(const char *out)
+{
+	const char *tally = strstr(out, "checks: ");
+	int ok = 0, bad = 0;
+	if (tally == NULL || sscanf(tally, "checks: %d passed, %d failed", &ok, &bad) != 2) {
+		fputs(out, stderr);
+		return NULL;
+	}
+	check_passed += ok;
+	check_failed += bad;
+	int named = tally - out >= 6 && strncmp(tally - 6, "child ", 6) == 0;
+	fprintf(stderr, "%.*s%s%s", (int)(tally - out), out, named ? "" : "child ", tally);
+	return tally;
+}
+
+#endif
