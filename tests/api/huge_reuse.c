@@ -1,6 +1,7 @@
 /* huge_reuse.c: freed huge blocks are reused page for page.
  *
- * Runs with malloc_conf "dirty_decay_ms:-1" (nothing decays while the test runs). Each case
+ * The test re-executes itself (/proc/self/exe --child) with MALLOC_CONF=dirty_decay_ms:-1, so
+ * that nothing decays while it runs whatever the caller's options. Each case
  * starts from an empty huge cache (malloc_trim(0)). Page faults are counted with getrusage
  * (ru_minflt) around a loop that writes one byte in every page of a block:
  *   - assembly: three 8 MiB blocks, written and freed, give their pages to one 24 MiB block:
@@ -18,18 +19,18 @@
  *     shrink) or free of 1 to 24 MiB, every block carrying a pattern of its own in a byte
  *     of every page, checked before each free or realloc and at the end; the number of
  *     lines in /proc/self/maps stays under 16 per live block plus a margin. */
+#define _GNU_SOURCE
 #include <malloc.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "check.h"
+#include "child.h"
 #include "proc.h"
 
 #define MiB  ((size_t)1 << 20)
 #define PAGE 4096
-
-const char *malloc_conf = "dirty_decay_ms:-1";
 
 static long minflt(void)
 {
@@ -225,11 +226,22 @@ static void churn(void)
 	fprintf(stderr, "churn: at most %d more maps lines than at the start\n", most_maps);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	assembly();
-	splitting();
-	zeroing();
-	churn();
+	if (argc == 2 && strcmp(argv[1], "--child") == 0) {
+		assembly();
+		splitting();
+		zeroing();
+		churn();
+		return CHECK_DONE();
+	}
+	struct child_opts opts = {
+	    .name = "huge_reuse", .args = {"--child"}, .conf = "dirty_decay_ms:-1", .timeout = 120};
+	static char out[16384];
+	int st = child_run(&opts, out, sizeof out, NULL);
+	const char *tally = child_fold_checks(out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL, "child: %s %d",
+	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
+	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	return CHECK_DONE();
 }
