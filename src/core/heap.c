@@ -25,6 +25,28 @@ static struct heap *all_heaps; /* Guarded by heaps_lock. */
 static struct heap *heap_pool; /* Guarded by heaps_lock. */
 static unsigned next_arena;    /* Guarded by heaps_lock. */
 
+/* Brackets the slow paths that change h's slab lists (see in_slow_path).
+ * The fences keep the compiler from moving list stores across the marks,
+ * and x86 makes stores visible in program order, so a child that sees a
+ * slow path's list stores sees its mark too. Not quite always: while fork
+ * copies the address space, another thread can still write through a
+ * stale TLB entry to one page after its write to another already went to
+ * a private copy. That leaves a window of microseconds during a fork, where
+ * without the mark every slow path in flight was one. Closing it fully
+ * would need prefork to wait for every heap's slow path, under a lock the
+ * owner takes. */
+static inline void slow_path_enter(struct heap *h)
+{
+	h->in_slow_path++;
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void slow_path_leave(struct heap *h)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	h->in_slow_path--;
+}
+
 void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
 {
 	memset(h, 0, sizeof(*h));
@@ -106,7 +128,9 @@ static void span_emptied(struct heap *h, struct span *s)
 
 void heap_span_emptied(struct heap *h, struct span *s)
 {
+	slow_path_enter(h);
 	span_emptied(h, s);
+	slow_path_leave(h);
 	background_poll(); /* from the free fast path: no lock held */
 }
 
@@ -295,6 +319,7 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 		return cairn_alloc_unattached(cls, size);
 	if ((int)cls > cairn_tcache_max_class)
 		return heap_shared_alloc(h->arena, cls);
+	slow_path_enter(h);
 	if (h->event_bytes < 0) {
 		/* The rare per-thread event: send what this thread freed for
 		 * others, take in what others freed for it. */
@@ -303,12 +328,14 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 		drain_remote(h);
 	}
 	void *p = pop_or_refill(h, cls);
+	slow_path_leave(h);
 	background_poll(); /* no lock held here */
 	return p;
 }
 
 static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 {
+	slow_path_enter(self);
 	struct heap *owner = s->owner;
 	if (owner == self) {
 		free_local(self, s, p);
@@ -323,6 +350,7 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 		else
 			remote_push(owner, p, p);
 	}
+	slow_path_leave(self);
 }
 
 void heap_free_slow(struct heap *self, struct span *s, void *p)
@@ -337,6 +365,9 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 		void **b = p;
 		b[0] = o->head;
 		b[1] = s;
+		/* The block's words are stored before it is on the list, for
+		 * a child forked at any instant (see in_slow_path). */
+		atomic_signal_fence(memory_order_release);
 		o->head = b;
 		o->count++;
 		return;
@@ -364,11 +395,13 @@ struct span *heap_large_take(struct heap *h, size_t npages)
 	int c = large_class(npages);
 	if (h->kind != HEAP_THREAD || c < 0 || h->large[c] == NULL)
 		return NULL;
+	slow_path_enter(h);
 	struct span *s = h->large[c];
 	h->large[c] = s->next;
 	h->large_count[c]--;
 	h->large_bytes -= span_bytes(s);
 	s->flags = 0;
+	slow_path_leave(h);
 	return s;
 }
 
@@ -378,11 +411,13 @@ bool heap_large_put(struct heap *h, struct span *s)
 	if (h->kind != HEAP_THREAD || c < 0 || h->large_count[c] >= LARGE_CACHE_COUNT ||
 	    h->large_bytes + span_bytes(s) > LARGE_CACHE_BYTES)
 		return false;
+	slow_path_enter(h);
 	s->flags = LARGE_CACHED;
 	s->next = h->large[c];
 	h->large[c] = s;
 	h->large_count[c]++;
 	h->large_bytes += span_bytes(s);
+	slow_path_leave(h);
 	return true;
 }
 
@@ -402,6 +437,7 @@ static void large_flush(struct heap *h)
 
 void heap_flush(struct heap *h)
 {
+	slow_path_enter(h);
 	large_flush(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		void **b = h->bin[c];
@@ -414,6 +450,7 @@ void heap_flush(struct heap *h)
 	}
 	outbox_flush_all(h);
 	drain_remote(h);
+	slow_path_leave(h);
 }
 
 struct heap *heap_acquire(void)
@@ -564,8 +601,11 @@ static size_t purge_heap_slabs(struct heap *h)
 void heap_large_flush_self(void)
 {
 	struct heap *h = heap_self();
-	if (h->kind == HEAP_THREAD)
+	if (h->kind == HEAP_THREAD) {
+		slow_path_enter(h);
 		large_flush(h);
+		slow_path_leave(h);
+	}
 }
 
 size_t heap_purge_self(void)
@@ -573,8 +613,11 @@ size_t heap_purge_self(void)
 	struct heap *h = heap_self();
 	if (h->kind != HEAP_THREAD)
 		return 0;
+	slow_path_enter(h);
 	large_flush(h);
-	return purge_heap_slabs(h);
+	size_t purged = purge_heap_slabs(h);
+	slow_path_leave(h);
+	return purged;
 }
 
 size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
@@ -630,12 +673,18 @@ void heaps_postfork_parent(void)
 }
 
 /* In the child only the forking thread exists: the heaps of the others are
- * parked for reuse, so what they held can be freed and allocated again. */
+ * parked for reuse, so what they held can be freed and allocated again.
+ * Except a heap whose owner was inside a slow path at the fork: its lists
+ * may be half rearranged, so it is left as it is, its blocks lost to the
+ * child (pages the child shares with the parent until written, so they
+ * cost it nothing). */
 void heaps_postfork_child(struct heap *self)
 {
 	pthread_mutex_init(&heaps_lock, NULL);
 	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
 		uint8_t state = atomic_load(&h->state);
+		if (h != self && state == HEAP_LIVE && h->in_slow_path != 0)
+			continue;
 		if (h != self && (state == HEAP_LIVE || state == HEAP_PURGING)) {
 			/* A heap being purged when the parent forked is on no
 			 * list in the child; the purging thread is gone. */

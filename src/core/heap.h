@@ -80,6 +80,10 @@ struct heap {
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
 	_Atomic uint8_t state; /* enum heap_state */
+	/* Nonzero while the owner is inside a slow path, rearranging its slab
+	 * lists with no lock held: a child forked meanwhile sees them half
+	 * done and must leave this heap alone. */
+	uint8_t in_slow_path;
 	bool needs_purge;      /* parked with free slab pages. Guarded by heaps_lock. */
 	uint64_t parked_since; /* ms. Guarded by heaps_lock. */
 };
@@ -198,6 +202,10 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 	    likely(b[1] != (void *)s)) {
 		b[0] = s->local_free;
 		b[1] = s;
+		/* The block's words are stored before it is on the list, for
+		 * a child forked at any instant (see in_slow_path). A
+		 * compiler barrier only: x86 keeps stores in order. */
+		atomic_signal_fence(memory_order_release);
 		s->local_free = b;
 		if (unlikely(--s->used == 0))
 			heap_span_emptied(h, s);
