@@ -25,26 +25,33 @@ static struct heap *all_heaps; /* Guarded by heaps_lock. */
 static struct heap *heap_pool; /* Guarded by heaps_lock. */
 static unsigned next_arena;    /* Guarded by heaps_lock. */
 
-/* Brackets the slow paths that change h's slab lists (see in_slow_path).
- * The fences keep the compiler from moving list stores across the marks,
- * and x86 makes stores visible in program order, so a child that sees a
- * slow path's list stores sees its mark too. Not quite always: while fork
- * copies the address space, another thread can still write through a
- * stale TLB entry to one page after its write to another already went to
- * a private copy. That leaves a window of microseconds during a fork, where
- * without the mark every slow path in flight was one. Closing it fully
- * would need prefork to wait for every heap's slow path, under a lock the
- * owner takes. */
+static void reclaim_parked(struct heap *h);
+
+/* A thread heap's lock is held by its owner over every slow path that
+ * changes its slab lists, so that fork (prefork takes every heap's lock)
+ * copies them whole and the purging thread can give back the free pages of
+ * a thread that sits idle (heaps_decay). The fast paths take no lock: what
+ * they change, the head of a bin or of a slab's free list and a slab's
+ * count, nothing else rewrites. Lock order: heaps_lock, then a heap's
+ * lock, then arena locks; so frees sent to a parked heap, which reclaiming
+ * takes in under heaps_lock, wait until the lock is released. */
 static inline void slow_path_enter(struct heap *h)
 {
-	h->in_slow_path++;
-	atomic_signal_fence(memory_order_seq_cst);
+	if (h->kind == HEAP_THREAD)
+		heap_lock(h);
 }
 
 static inline void slow_path_leave(struct heap *h)
 {
-	atomic_signal_fence(memory_order_seq_cst);
-	h->in_slow_path--;
+	if (h->kind != HEAP_THREAD)
+		return;
+	struct heap *later[OUTBOX_SLOTS];
+	unsigned n = h->n_reclaim_later;
+	memcpy(later, h->reclaim_later, n * sizeof later[0]);
+	h->n_reclaim_later = 0;
+	heap_unlock(h);
+	for (unsigned i = 0; i < n; i++)
+		reclaim_parked(later[i]);
 }
 
 void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
@@ -128,6 +135,10 @@ static void span_emptied(struct heap *h, struct span *s)
 
 void heap_span_emptied(struct heap *h, struct span *s)
 {
+	/* A bin's current slab stays: the common case (a thread cycling a
+	 * few blocks) takes no lock. Only the owner changes cur. */
+	if (h->cur[s->cls] == s)
+		return;
 	slow_path_enter(h);
 	span_emptied(h, s);
 	slow_path_leave(h);
@@ -155,19 +166,32 @@ static void scan_full(struct heap *h, unsigned cls)
 	}
 }
 
-static void reclaim_parked(struct heap *h);
-
-static void remote_push(struct heap *to, void *head, void *tail)
+/* Pushes the list head..tail onto to's remote frees. self, the sender's
+ * heap, holds its lock if it is a thread heap. */
+static void remote_push(struct heap *self, struct heap *to, void *head, void *tail)
 {
 	void *old = atomic_load_explicit(&to->remote, memory_order_relaxed);
 	do {
 		((void **)tail)[0] = old;
 	} while (!atomic_compare_exchange_weak(&to->remote, &old, head));
-	/* A parked heap has no thread to take its frees in: do it now. The
-	 * push and this load are ordered against heap_abandon's store of the
-	 * state and its last drain, so no block is left behind. */
-	if (unlikely(atomic_load(&to->state) == HEAP_ABANDONED))
-		reclaim_parked(to);
+	/* A parked heap has no thread to take its frees in: the sender does,
+	 * once it holds no heap lock. The push and this load are ordered
+	 * against heap_abandon's store of the state and its last drain, so no
+	 * block is left behind. */
+	if (unlikely(atomic_load(&to->state) == HEAP_ABANDONED)) {
+		if (self->kind != HEAP_THREAD) {
+			reclaim_parked(to);
+			return;
+		}
+		for (unsigned i = 0; i < self->n_reclaim_later; i++)
+			if (self->reclaim_later[i] == to)
+				return;
+		/* A slow path sends at most one list per outbox; past that
+		 * the frees wait for the parked heap's next reclaim or
+		 * owner. */
+		if (self->n_reclaim_later < OUTBOX_SLOTS)
+			self->reclaim_later[self->n_reclaim_later++] = to;
+	}
 }
 
 static void drain_remote(struct heap *h)
@@ -184,10 +208,10 @@ static void drain_remote(struct heap *h)
 	}
 }
 
-static void outbox_send(struct outbox *o)
+static void outbox_send(struct heap *self, struct outbox *o)
 {
 	if (o->count) {
-		remote_push(o->to, o->head, o->tail);
+		remote_push(self, o->to, o->head, o->tail);
 		o->head = o->tail = NULL;
 		o->count = 0;
 	}
@@ -197,7 +221,7 @@ static void outbox_add(struct heap *h, struct heap *to, void **b)
 {
 	struct outbox *o = &h->out[((uintptr_t)to >> 6) % OUTBOX_SLOTS];
 	if (o->to != to) {
-		outbox_send(o);
+		outbox_send(h, o);
 		o->to = to;
 	}
 	b[0] = o->head;
@@ -205,7 +229,7 @@ static void outbox_add(struct heap *h, struct heap *to, void **b)
 	if (o->tail == NULL)
 		o->tail = b;
 	if (++o->count >= OUTBOX_BATCH)
-		outbox_send(o);
+		outbox_send(h, o);
 }
 
 /* Fresh blocks are cut out of a slab CARVE_BYTES at a time, and at least
@@ -310,7 +334,7 @@ void *heap_shared_alloc(struct arena *a, unsigned cls)
 static void outbox_flush_all(struct heap *h)
 {
 	for (unsigned i = 0; i < OUTBOX_SLOTS; i++)
-		outbox_send(&h->out[i]);
+		outbox_send(h, &h->out[i]);
 }
 
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
@@ -348,7 +372,7 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 		if (self->kind == HEAP_THREAD)
 			outbox_add(self, owner, p);
 		else
-			remote_push(owner, p, p);
+			remote_push(self, owner, p, p);
 	}
 	slow_path_leave(self);
 }
@@ -365,8 +389,8 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 		void **b = p;
 		b[0] = o->head;
 		b[1] = s;
-		/* The block's words are stored before it is on the list, for
-		 * a child forked at any instant (see in_slow_path). */
+		/* The block's words are stored before it is on the list, so
+		 * that a child forked meanwhile finds the list whole. */
 		atomic_signal_fence(memory_order_release);
 		o->head = b;
 		o->count++;
@@ -395,13 +419,11 @@ struct span *heap_large_take(struct heap *h, size_t npages)
 	int c = large_class(npages);
 	if (h->kind != HEAP_THREAD || c < 0 || h->large[c] == NULL)
 		return NULL;
-	slow_path_enter(h);
 	struct span *s = h->large[c];
 	h->large[c] = s->next;
 	h->large_count[c]--;
 	h->large_bytes -= span_bytes(s);
 	s->flags = 0;
-	slow_path_leave(h);
 	return s;
 }
 
@@ -411,13 +433,14 @@ bool heap_large_put(struct heap *h, struct span *s)
 	if (h->kind != HEAP_THREAD || c < 0 || h->large_count[c] >= LARGE_CACHE_COUNT ||
 	    h->large_bytes + span_bytes(s) > LARGE_CACHE_BYTES)
 		return false;
-	slow_path_enter(h);
+	/* No lock: nothing but the owner touches the cache, and a child
+	 * forked meanwhile finds s missing at worst. */
 	s->flags = LARGE_CACHED;
 	s->next = h->large[c];
+	atomic_signal_fence(memory_order_release);
 	h->large[c] = s;
 	h->large_count[c]++;
 	h->large_bytes += span_bytes(s);
-	slow_path_leave(h);
 	return true;
 }
 
@@ -665,26 +688,27 @@ void heap_abandon(struct heap *h)
 void heaps_prefork(void)
 {
 	pthread_mutex_lock(&heaps_lock);
+	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
+		heap_lock(h);
 }
 
 void heaps_postfork_parent(void)
 {
+	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
+		heap_unlock(h);
 	pthread_mutex_unlock(&heaps_lock);
 }
 
 /* In the child only the forking thread exists: the heaps of the others are
  * parked for reuse, so what they held can be freed and allocated again.
- * Except a heap whose owner was inside a slow path at the fork: its lists
- * may be half rearranged, so it is left as it is, its blocks lost to the
- * child (pages the child shares with the parent until written, so they
- * cost it nothing). */
+ * prefork waited for every slow path in flight, so their lists are whole. */
 void heaps_postfork_child(struct heap *self)
 {
 	pthread_mutex_init(&heaps_lock, NULL);
+	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
+		atomic_store(&h->lock, 0);
 	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
 		uint8_t state = atomic_load(&h->state);
-		if (h != self && state == HEAP_LIVE && h->in_slow_path != 0)
-			continue;
 		if (h != self && (state == HEAP_LIVE || state == HEAP_PURGING)) {
 			/* A heap being purged when the parent forked is on no
 			 * list in the child; the purging thread is gone. */

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "core/chunk.h"
+#include "os/os.h"
 #include "sizeclass_table.h"
 
 enum heap_kind {
@@ -80,10 +81,14 @@ struct heap {
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
 	_Atomic uint8_t state; /* enum heap_state */
-	/* Nonzero while the owner is inside a slow path, rearranging its slab
-	 * lists with no lock held: a child forked meanwhile sees them half
-	 * done and must leave this heap alone. */
-	uint8_t in_slow_path;
+	/* Held by the owner over every slow path that changes the slab lists
+	 * (see slow_path_enter in heap.c): 0 free, 1 held, 2 held and maybe
+	 * waited for. */
+	_Atomic int lock;
+	/* Parked heaps this slow path sent frees to, taken in once the lock is
+	 * released (reclaiming takes heaps_lock, which ranks above it). */
+	struct heap *reclaim_later[OUTBOX_SLOTS];
+	uint8_t n_reclaim_later;
 	bool needs_purge;      /* parked with free slab pages. Guarded by heaps_lock. */
 	uint64_t parked_since; /* ms. Guarded by heaps_lock. */
 };
@@ -130,6 +135,35 @@ static inline void heap_set_self(struct heap *h)
 #define EVENT_INTERVAL (1 << 20)
 
 void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
+
+/* A heap's lock: one compare-and-swap to take it free, a futex sleep when
+ * another holds it (the owner and the purging thread, rarely both). */
+static inline void heap_lock(struct heap *h)
+{
+	int c = 0;
+	if (likely(atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
+	                                                   memory_order_relaxed)))
+		return;
+	if (c != 2)
+		c = atomic_exchange_explicit(&h->lock, 2, memory_order_acquire);
+	while (c != 0) {
+		os_wait_on(&h->lock, 2);
+		c = atomic_exchange_explicit(&h->lock, 2, memory_order_acquire);
+	}
+}
+
+static inline bool heap_trylock(struct heap *h)
+{
+	int c = 0;
+	return atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
+	                                               memory_order_relaxed);
+}
+
+static inline void heap_unlock(struct heap *h)
+{
+	if (atomic_exchange_explicit(&h->lock, 0, memory_order_release) == 2)
+		os_wake_one(&h->lock);
+}
 
 /* Slow paths, out of line. */
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size);
@@ -202,9 +236,10 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 	    likely(b[1] != (void *)s)) {
 		b[0] = s->local_free;
 		b[1] = s;
-		/* The block's words are stored before it is on the list, for
-		 * a child forked at any instant (see in_slow_path). A
-		 * compiler barrier only: x86 keeps stores in order. */
+		/* The block's words are stored before it is on the list, so
+		 * that a child forked meanwhile finds the list whole (a block
+		 * missing at worst). A compiler barrier only: x86 keeps
+		 * stores in order. */
 		atomic_signal_fence(memory_order_release);
 		s->local_free = b;
 		if (unlikely(--s->used == 0))

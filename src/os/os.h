@@ -9,6 +9,7 @@
 #ifndef CAIRN_OS_H
 #define CAIRN_OS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,12 @@ void os_hugepage_forbid(void *addr, size_t size);
  * pages where it can (/sys/kernel/mm/transparent_hugepage/enabled is
  * "always"). */
 bool os_thp_always(void);
+
+/* Sleeps while *word still holds expected (it may also return early); a
+ * futex wait, for locks that spin on nothing and sleep when taken. */
+void os_wait_on(_Atomic int *word, int expected);
+/* Wakes one thread sleeping in os_wait_on(word, ...). */
+void os_wake_one(_Atomic int *word);
 
 /* Monotonic time in milliseconds, cheap enough for slow paths. */
 uint64_t os_now_ms(void);

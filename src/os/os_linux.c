@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -173,6 +174,20 @@ bool os_thp_always(void)
 		if (p[0] == '[')
 			return p[1] == 'a' && p[2] == 'l';
 	return false;
+}
+
+void os_wait_on(_Atomic int *word, int expected)
+{
+	int saved = errno;
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+	errno = saved;
+}
+
+void os_wake_one(_Atomic int *word)
+{
+	int saved = errno;
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved;
 }
 
 static size_t str_len(const char *s)

@@ -1,10 +1,10 @@
-/* A child forked while another thread is inside a slow path leaves that
- * thread's heap alone: its slab lists may be half rearranged at the instant
- * of the fork. A worker thread allocates and then blocks; the test marks
- * its heap as inside a slow path (what the worker's own slow paths do for
- * their duration) and forks: in the child the worker's heap is still live,
- * not flushed and parked, and the child allocates and frees normally.
- * Unmarked, a second fork's child parks it for reuse, as before. */
+/* fork waits for every thread's slow path in flight, so the child finds the
+ * other threads' slab lists whole. A worker thread allocates, frees half
+ * and blocks; the test holds the worker's heap lock (as the worker's own
+ * slow paths do for their duration) while a third thread forks: the fork
+ * must not go through before the lock is released (it is still pending
+ * 200 ms later), then it does, and the child parks the worker's heap for
+ * reuse and allocates and frees normally. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +17,8 @@
 
 static struct heap *worker_heap;
 static int release_fd[2];
+static int forked; /* set by the forking thread once fork returned */
+static int child_status = -1;
 
 static void *worker(void *arg)
 {
@@ -35,11 +37,10 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* In the child: exit status 0 if the worker's heap is in state `want` and
- * the allocator works. */
-static int child(uint8_t want)
+/* In the child: 0 if the worker's heap was parked and the allocator works. */
+static int child(void)
 {
-	if (atomic_load(&worker_heap->state) != want)
+	if (atomic_load(&worker_heap->state) != HEAP_ABANDONED)
 		return 1;
 	for (int round = 0; round < 100; round++) {
 		void *p[32];
@@ -52,42 +53,43 @@ static int child(uint8_t want)
 	return 0;
 }
 
-static int fork_and_check(uint8_t want)
+static void *forker(void *arg)
 {
+	(void)arg;
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(child(want));
+		_exit(child());
+	__atomic_store_n(&forked, 1, __ATOMIC_RELEASE);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0)
 		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+	return NULL;
 }
 
 int main(void)
 {
 	free(malloc(16)); /* the main thread gets its heap */
 	REQUIRE(pipe(release_fd) == 0, "pipe");
-	pthread_t t;
-	REQUIRE(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
+	pthread_t w, f;
+	REQUIRE(pthread_create(&w, NULL, worker, NULL) == 0, "pthread_create");
 	while (__atomic_load_n(&worker_heap, __ATOMIC_ACQUIRE) == NULL)
 		usleep(1000);
 	REQUIRE(worker_heap->kind == HEAP_THREAD, "the worker has a heap of its own");
 
-	worker_heap->in_slow_path = 1;
-	int r = fork_and_check(HEAP_LIVE);
-	CHECK(r == 0,
-	      "forked with the worker inside a slow path: child status %d (1: its heap "
-	      "was not left live)",
-	      r);
-	worker_heap->in_slow_path = 0;
-	r = fork_and_check(HEAP_ABANDONED);
-	CHECK(r == 0,
-	      "forked with the worker blocked outside: child status %d (1: its heap was "
-	      "not parked)",
-	      r);
+	heap_lock(worker_heap);
+	REQUIRE(pthread_create(&f, NULL, forker, NULL) == 0, "pthread_create");
+	usleep(200 * 1000);
+	CHECK(__atomic_load_n(&forked, __ATOMIC_ACQUIRE) == 0,
+	      "fork went through while the worker's heap was locked");
+	heap_unlock(worker_heap);
+	pthread_join(f, NULL);
+	CHECK(forked == 1, "fork returned once the lock was released");
+	CHECK(child_status == 0, "child status %d (1: the worker's heap was not parked)",
+	      child_status);
 
 	REQUIRE(write(release_fd[1], "x", 1) == 1, "write");
-	pthread_join(t, NULL);
+	pthread_join(w, NULL);
 	CHECK(atomic_load(&worker_heap->state) == HEAP_ABANDONED,
 	      "the exited worker's heap parked");
 	return CHECK_DONE();
