@@ -37,8 +37,11 @@ static void reclaim_parked(struct heap *h);
  * takes in under heaps_lock, wait until the lock is released. */
 static inline void slow_path_enter(struct heap *h)
 {
-	if (h->kind == HEAP_THREAD)
+	if (h->kind == HEAP_THREAD) {
 		heap_lock(h);
+		uint32_t n = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
+		atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
+	}
 }
 
 static inline void slow_path_leave(struct heap *h)
@@ -350,6 +353,11 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 		h->event_bytes = EVENT_INTERVAL;
 		outbox_flush_all(h);
 		drain_remote(h);
+		/* Let a purging thread asleep with nothing due see that this
+		 * heap is busy, so that it comes back once the heap went idle
+		 * (see heaps_decay). Never starts one. */
+		if (background_running())
+			background_kick();
 	}
 	void *p = pop_or_refill(h, cls);
 	slow_path_leave(h);
@@ -540,15 +548,20 @@ static void park_locked(struct heap *h, bool purge_later)
 
 /* Gives back the pages of slab s on which every block is free. The free
  * blocks that start on those pages become holes (their links would go
- * with the pages). Owner context. Returns the bytes purged. */
+ * with the pages). Runs under the owner's lock or with no owner; the owner's
+ * fast path may still push frees in front of the list meanwhile, so the
+ * list's first block (and its page) stays, and the links changed are those
+ * of blocks behind it, which nothing else writes. Returns the bytes
+ * purged. */
 static size_t purge_slab_pages(struct span *s)
 {
-	if (s->local_free == NULL)
+	void **head = __atomic_load_n((void ***)&s->local_free, __ATOMIC_ACQUIRE);
+	if (head == NULL)
 		return 0;
 	size_t size = sc_size[s->cls];
 	unsigned carved = s->carved;
 	uint64_t free_bits[4096 / 64] = {0};
-	for (void **b = s->local_free; b != NULL; b = b[0]) {
+	for (void **b = head; b != NULL; b = b[0]) {
 		unsigned i = (unsigned)(((uintptr_t)b - s->start) / size);
 		free_bits[i / 64] |= 1ull << (i % 64);
 	}
@@ -566,20 +579,18 @@ static size_t purge_slab_pages(struct span *s)
 		if (all)
 			gone |= 1ull << p;
 	}
+	gone &= ~(1ull << (((uintptr_t)head - s->start) >> PAGE_SHIFT));
 	if (gone == 0)
 		return 0;
-	void **keep = NULL;
 	unsigned holes = 0;
-	for (void **b = s->local_free, **next; b != NULL; b = next) {
-		next = b[0];
+	for (void **prev = head, **b = head[0]; b != NULL; b = prev[0]) {
 		if ((gone >> (((uintptr_t)b - s->start) >> PAGE_SHIFT)) & 1) {
+			prev[0] = b[0];
 			holes++;
 		} else {
-			b[0] = keep;
-			keep = b;
+			prev = b;
 		}
 	}
-	s->local_free = keep;
 	*span_holes(s) = (uint16_t)(*span_holes(s) + holes);
 	size_t purged = 0;
 	for (unsigned p = 0; p < npages;) {
@@ -604,17 +615,8 @@ static size_t purge_heap_slabs(struct heap *h)
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		if (h->cur[c] != NULL)
 			purged += purge_slab_pages(h->cur[c]);
-		for (struct span *s = h->partial[c].head, *next; s != NULL; s = next) {
-			next = s->next;
+		for (struct span *s = h->partial[c].head; s != NULL; s = s->next)
 			purged += purge_slab_pages(s);
-			if (s->local_free == NULL && s->carved == sc_slab_blocks[c]) {
-				/* Every free block became a hole: nothing left
-				 * to hand out, so it joins the full slabs. */
-				list_remove(&h->partial[c], s);
-				s->flags = SPAN_FULL;
-				list_push(&h->full[c], s);
-			}
-		}
 		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
 			purged += purge_slab_pages(s);
 	}
@@ -670,6 +672,34 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		pthread_mutex_lock(&heaps_lock);
 		park_locked(h, false);
 		link = &heap_pool; /* the pool changed while unlocked */
+	}
+	/* Live heaps whose thread took no slow path for dirty_decay_ms: their
+	 * free slab pages go back under the heap's lock (skipped if the
+	 * owner holds it: then it is not idle). The list of all heaps only
+	 * grows at its head, so the walk survives dropping heaps_lock. */
+	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
+		if (h->kind != HEAP_THREAD || atomic_load(&h->state) != HEAP_LIVE)
+			continue;
+		uint32_t count = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
+		if (count != h->idle_seen) {
+			h->idle_seen = count;
+			h->idle_since = now;
+			h->idle_purged = false;
+		}
+		if (h->idle_purged && !force)
+			continue;
+		if (!force && (decay < 0 || now - h->idle_since < (uint64_t)decay)) {
+			if (decay >= 0 && h->idle_since + (uint64_t)decay < *next)
+				*next = h->idle_since + (uint64_t)decay;
+			continue;
+		}
+		if (!heap_trylock(h))
+			continue;
+		h->idle_purged = true;
+		pthread_mutex_unlock(&heaps_lock);
+		purged += purge_heap_slabs(h);
+		heap_unlock(h);
+		pthread_mutex_lock(&heaps_lock);
 	}
 	pthread_mutex_unlock(&heaps_lock);
 	return purged;

@@ -85,6 +85,12 @@ struct heap {
 	 * (see slow_path_enter in heap.c): 0 free, 1 held, 2 held and maybe
 	 * waited for. */
 	_Atomic int lock;
+	/* Slow paths taken so far: the purging thread sees that a live heap's
+	 * thread sits idle when this stops moving. Written by the owner only. */
+	_Atomic uint32_t slow_count;
+	uint32_t idle_seen;  /* slow_count when last looked at. Guarded by heaps_lock. */
+	bool idle_purged;    /* its slab pages purged since. Guarded by heaps_lock. */
+	uint64_t idle_since; /* ms, since slow_count last moved. Guarded by heaps_lock. */
 	/* Parked heaps this slow path sent frees to, taken in once the lock is
 	 * released (reclaiming takes heaps_lock, which ranks above it). */
 	struct heap *reclaim_later[OUTBOX_SLOTS];
@@ -193,9 +199,10 @@ extern int cairn_tcache_max_class HIDDEN;
  * thread that has no heap of its own yet, attaching one when it can. */
 void *cairn_alloc_unattached(unsigned cls, size_t size);
 
-/* Gives back the free pages of the slabs of parked heaps parked for longer
- * than dirty_decay_ms (all with force); lowers *next to the next time one
- * falls due. Returns the bytes purged. */
+/* Gives back the free pages inside slabs: those of heaps parked for longer
+ * than dirty_decay_ms, and those of live heaps whose thread has taken no
+ * slow path for that long (all with force); lowers *next to the next time
+ * one falls due. Returns the bytes purged. */
 size_t heaps_decay(uint64_t now, bool force, uint64_t *next);
 /* The same for the calling thread's own heap, now, after giving its cached
  * large runs back to their arenas. */

@@ -17,6 +17,11 @@
  *   alive     dirty_decay_ms:500            as decay, but the two threads stay alive, blocked,
  *                                           through the idle period (a pool gone quiet): RSS
  *                                           falls to the target all the same.
+ *   holes     dirty_decay_ms:500            a live thread fills 64 MiB with 256-byte blocks,
+ *                                           frees all but one in 32 (every other page keeps a
+ *                                           block, no slab empties) and blocks: within 3 s RSS
+ *                                           falls by the free pages inside its slabs (to at
+ *                                           most 44 MiB above the start), the survivors intact.
  *   immediate dirty_decay_ms:0              RSS at the target right after the frees.
  *   never     dirty_decay_ms:-1             RSS stays high over 1.5 s idle; cairn_purge(-1) then
  *                                           returns most of the freed bytes, RSS falls to the
@@ -65,6 +70,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -552,6 +558,78 @@ static void mode_nobg(int use_trim)
  * mapping starts the thread); else two 1 MiB large blocks (2 MiB of dirty pages, reached on
  * the second free: a chunk holds less than 2 MiB, so not on the first). Nothing after the
  * frees allocates or frees: fprintf to the unbuffered stderr, open/read and getdents. */
+/* Mode holes: the free pages inside slabs of a thread that is alive but
+ * idle go back. The worker fills 64 MiB with 256-byte blocks (16 a page,
+ * in address order), frees all but one block in 32 (so every other page
+ * keeps a block) and blocks; no slab empties, so only the purge of free
+ * pages inside slabs can lower RSS, by about half. */
+#define HOLE_BLOCKS (64 * MiB / 256)
+
+static void **hole_blocks;
+static pthread_barrier_t hole_barrier;
+
+static void *hole_worker(void *arg)
+{
+	(void)arg;
+	for (size_t i = 0; i < HOLE_BLOCKS; i++) {
+		hole_blocks[i] = malloc(256);
+		if (hole_blocks[i] == NULL)
+			exit(1);
+		memset(hole_blocks[i], (int)(i & 0xff) | 1, 256);
+	}
+	for (size_t i = 0; i < HOLE_BLOCKS; i++)
+		if (i % 32 != 0) {
+			free(hole_blocks[i]);
+			hole_blocks[i] = NULL;
+		}
+	pthread_barrier_wait(&hole_barrier); /* the frees are done */
+	pthread_barrier_wait(&hole_barrier); /* main has watched the idle period */
+	for (size_t i = 0; i < HOLE_BLOCKS; i += 32)
+		free(hole_blocks[i]);
+	return NULL;
+}
+
+static void mode_holes(void)
+{
+	/* A freed huge block starts the purging thread. */
+	unsigned char *big = malloc(8 * MiB);
+	if (big == NULL)
+		exit(1);
+	memset(big, 1, 8 * MiB);
+	free(big);
+	hole_blocks = mmap(NULL, HOLE_BLOCKS * sizeof(void *), PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hole_blocks == MAP_FAILED)
+		exit(1);
+	size_t start = rss_bytes();
+	pthread_barrier_init(&hole_barrier, NULL, 2);
+	pthread_t t;
+	if (pthread_create(&t, NULL, hole_worker, NULL) != 0)
+		exit(1);
+	pthread_barrier_wait(&hole_barrier);
+	size_t freed = rss_bytes();
+	double took;
+	size_t target = start + 32 * MiB + 12 * MiB;
+	size_t rss = wait_rss_below(target, 3.0, &took);
+	fprintf(stderr,
+	        "  holes: RSS %zu MiB before, %zu MiB after the frees (the thread alive), %zu MiB "
+	        "after %.2f s idle; target <= %zu MiB\n",
+	        start / MiB, freed / MiB, rss / MiB, took, target / MiB);
+	EXPECT(freed >= start + 56 * MiB, "RSS %zu MiB right after the frees: pages not touched?",
+	       freed / MiB);
+	EXPECT(rss <= target,
+	       "free pages inside the slabs of an idle live thread: RSS %zu MiB after %.1f s, "
+	       "want <= %zu MiB",
+	       rss / MiB, took, target / MiB);
+	size_t bad = 0;
+	for (size_t i = 0; i < HOLE_BLOCKS; i += 32)
+		for (size_t k = 0; k < 256; k++)
+			bad += ((unsigned char *)hole_blocks[i])[k] != ((i & 0xff) | 1);
+	EXPECT(bad == 0, "%zu bytes of the surviving blocks changed", bad);
+	pthread_barrier_wait(&hole_barrier);
+	pthread_join(t, NULL);
+}
+
 static void mode_last_free(int huge)
 {
 	size_t start = rss_bytes();
@@ -601,6 +679,8 @@ static int child_main(const char *mode)
 		mode_decay();
 	else if (strcmp(mode, "alive") == 0)
 		mode_alive();
+	else if (strcmp(mode, "holes") == 0)
+		mode_holes();
 	else if (strcmp(mode, "immediate") == 0)
 		mode_immediate();
 	else if (strcmp(mode, "never") == 0)
@@ -658,6 +738,7 @@ int main(int argc, char **argv)
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
 	run_child("dirty_decay_ms:500", "decay");
 	run_child("dirty_decay_ms:500", "alive");
+	run_child("dirty_decay_ms:500", "holes");
 	run_child("dirty_decay_ms:0", "immediate");
 	run_child("dirty_decay_ms:-1", "never");
 	run_child("dirty_decay_ms:-1", "never_trim");
