@@ -683,23 +683,31 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		uint32_t count = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
 		if (count != h->idle_seen) {
 			h->idle_seen = count;
-			h->idle_since = now;
-			h->idle_purged = false;
+			h->idle_backoff = 0;
+			h->idle_next = now + (uint64_t)(decay > 0 ? decay : 0);
 		}
-		if (h->idle_purged && !force)
-			continue;
-		if (!force && (decay < 0 || now - h->idle_since < (uint64_t)decay)) {
-			if (decay >= 0 && h->idle_since + (uint64_t)decay < *next)
-				*next = h->idle_since + (uint64_t)decay;
+		if (!force && (decay < 0 || now < h->idle_next)) {
+			if (decay >= 0 && h->idle_next < *next)
+				*next = h->idle_next;
 			continue;
 		}
 		if (!heap_trylock(h))
 			continue;
-		h->idle_purged = true;
 		pthread_mutex_unlock(&heaps_lock);
-		purged += purge_heap_slabs(h);
+		size_t got = purge_heap_slabs(h);
 		heap_unlock(h);
+		purged += got;
 		pthread_mutex_lock(&heaps_lock);
+		/* Its thread may still be freeing: on the fast path, which
+		 * moves no count. So look again, after dirty_decay_ms while
+		 * purges find pages, and then twice as long after each that
+		 * finds none, up to 64 times. (At least 100 ms apart: each
+		 * look walks the heap's free lists.) */
+		h->idle_backoff = got != 0 ? 0 : h->idle_backoff < 6 ? h->idle_backoff + 1 : 6;
+		uint64_t wait = decay > 100 ? (uint64_t)decay : 100;
+		h->idle_next = now + (wait << h->idle_backoff);
+		if (decay >= 0 && h->idle_next < *next)
+			*next = h->idle_next;
 	}
 	pthread_mutex_unlock(&heaps_lock);
 	return purged;

@@ -88,9 +88,9 @@ struct heap {
 	/* Slow paths taken so far: the purging thread sees that a live heap's
 	 * thread sits idle when this stops moving. Written by the owner only. */
 	_Atomic uint32_t slow_count;
-	uint32_t idle_seen;  /* slow_count when last looked at. Guarded by heaps_lock. */
-	bool idle_purged;    /* its slab pages purged since. Guarded by heaps_lock. */
-	uint64_t idle_since; /* ms, since slow_count last moved. Guarded by heaps_lock. */
+	uint32_t idle_seen;   /* slow_count when last looked at. Guarded by heaps_lock. */
+	uint8_t idle_backoff; /* purges in a row that found nothing. Guarded by heaps_lock. */
+	uint64_t idle_next;   /* ms: when to purge it next. Guarded by heaps_lock. */
 	/* Parked heaps this slow path sent frees to, taken in once the lock is
 	 * released (reclaiming takes heaps_lock, which ranks above it). */
 	struct heap *reclaim_later[OUTBOX_SLOTS];
