@@ -7,7 +7,9 @@
  * BACKGROUND_KICK_PAGES dirty pages (or a huge mapping is cached), so a
  * process that never frees much never has one. A thread sleeps until the
  * next decay deadline, purges with no arena lock held across a system call,
- * and sleeps without a timeout when nothing is left to purge. It also
+ * and sleeps without a timeout when nothing is left to purge and no live
+ * thread's heap is due another look (heaps_decay backs off to 64 times
+ * dirty_decay_ms between looks at an idle heap). It also
  * watches the cgroup memory limit and purges everything at once when usage
  * comes within 10% of it. */
 #ifndef CAIRN_BACKGROUND_H
