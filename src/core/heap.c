@@ -677,6 +677,9 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	 * free slab pages go back under the heap's lock (skipped if the
 	 * owner holds it: then it is not idle). The list of all heaps only
 	 * grows at its head, so the walk survives dropping heaps_lock. */
+	/* At least 100 ms of it, even with dirty_decay_ms:0: each look walks
+	 * the heap's free lists, and holds its lock meanwhile. */
+	uint64_t wait = decay > 100 ? (uint64_t)decay : 100;
 	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
 		if (h->kind != HEAP_THREAD || atomic_load(&h->state) != HEAP_LIVE)
 			continue;
@@ -684,7 +687,7 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		if (count != h->idle_seen) {
 			h->idle_seen = count;
 			h->idle_backoff = 0;
-			h->idle_next = now + (uint64_t)(decay > 0 ? decay : 0);
+			h->idle_next = now + wait;
 		}
 		if (!force && (decay < 0 || now < h->idle_next)) {
 			if (decay >= 0 && h->idle_next < *next)
@@ -699,12 +702,10 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		purged += got;
 		pthread_mutex_lock(&heaps_lock);
 		/* Its thread may still be freeing: on the fast path, which
-		 * moves no count. So look again, after dirty_decay_ms while
-		 * purges find pages, and then twice as long after each that
-		 * finds none, up to 64 times. (At least 100 ms apart: each
-		 * look walks the heap's free lists.) */
+		 * moves no count. So look again, as soon while purges find
+		 * pages, and then twice as late after each that finds none,
+		 * up to 64 times. */
 		h->idle_backoff = got != 0 ? 0 : h->idle_backoff < 6 ? h->idle_backoff + 1 : 6;
-		uint64_t wait = decay > 100 ? (uint64_t)decay : 100;
 		h->idle_next = now + (wait << h->idle_backoff);
 		if (decay >= 0 && h->idle_next < *next)
 			*next = h->idle_next;

@@ -5,9 +5,10 @@
  * live heap whose thread took no slow path for a millisecond has the free
  * pages inside its slabs purged. A worker allocates 200,000 blocks of 16 to
  * 1024 bytes, each filled with a pattern of its own, then frees 90% of them
- * in a random order on the fast path, pausing 3 ms every 2,000 frees (long
- * enough for the purging thread to find the heap idle and purge it while
- * the frees go on). Every 20,000 frees it checks the blocks still held.
+ * in a random order on the fast path, pausing 3 ms every 2,000 frees and
+ * 150 ms every 20,000 (long enough for the purging thread to find the heap
+ * idle, after which it looks again every 100 ms, while the frees go on).
+ * Every 20,000 frees it checks the blocks still held.
  * Then it allocates 100,000 new blocks (which reuse what the purges left:
  * holes must not be handed out twice, nor live blocks at all), fills them
  * and checks every held block, old and new, and frees everything. Two
@@ -106,7 +107,9 @@ static void *worker_main(void *arg)
 		w->bad += check(w->p[i], w->size[i], (uint32_t)i * 2654435761u);
 		free(w->p[i]);
 		w->p[i] = NULL;
-		if (k % 2000 == 1999)
+		if (k % 20000 == 19999)
+			usleep(150000);
+		else if (k % 2000 == 1999)
 			usleep(3000);
 		if (k % 20000 == 19999)
 			w->bad += check_held(w, NBLOCKS);
