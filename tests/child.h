@@ -118,4 +118,15 @@ static inline const char *child_fold_checks(const char *out)
 	return tally;
 }
 
+/* One check that the child exited with status 0 and printed its tally; the
+ * failure message starts with the printf-style label given. */
+#define CHECK_CHILD(st, tally, ...)                                                                \
+	do {                                                                                       \
+		char child_label_[256];                                                            \
+		snprintf(child_label_, sizeof child_label_, __VA_ARGS__);                          \
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && (tally) != NULL, "%s: %s %d",       \
+		      child_label_, WIFSIGNALED(st) ? "killed by signal" : "exit status",          \
+		      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));                           \
+	} while (0)
+
 #endif

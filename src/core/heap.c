@@ -675,8 +675,11 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	}
 	/* Live heaps whose thread took no slow path for dirty_decay_ms: their
 	 * free slab pages go back under the heap's lock (skipped if the
-	 * owner holds it: then it is not idle). The list of all heaps only
-	 * grows at its head, so the walk survives dropping heaps_lock. */
+	 * owner holds it: then it is not idle). The lock stays held across
+	 * the madvise calls: released earlier, a slab could empty and go back
+	 * to its arena, and a page purged after that could hold someone
+	 * else's block. The list of all heaps only grows at its head, so the
+	 * walk survives dropping heaps_lock. */
 	/* At least 100 ms of it, even with dirty_decay_ms:0: each look walks
 	 * the heap's free lists, and holds its lock meanwhile. */
 	uint64_t wait = decay > 100 ? (uint64_t)decay : 100;

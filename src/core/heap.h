@@ -143,7 +143,9 @@ static inline void heap_set_self(struct heap *h)
 void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
 
 /* A heap's lock: one compare-and-swap to take it free, a futex sleep when
- * another holds it (the owner and the purging thread, rarely both). */
+ * another holds it (the owner and the purging thread, rarely both). Not a
+ * pthread mutex: taken on every refill, that cost 3 more instructions per
+ * malloc(4096)+free pair (callgrind, 78.3 against 75.0). */
 static inline void heap_lock(struct heap *h)
 {
 	int c = 0;

@@ -194,9 +194,7 @@ static void run_child(const char *s)
 	int st = child_run(&opts, out, sizeof out, NULL);
 	fprintf(stderr, "MALLOC_CONF=%s:\n", conf);
 	const char *tally = child_fold_checks(out);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL, "thp:%s child: %s %d", s,
-	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
-	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	CHECK_CHILD(st, tally, "thp:%s child", s);
 }
 
 int main(int argc, char **argv)

@@ -458,10 +458,7 @@ static void run_mode(const char *conf, const char *mode)
 	int st = child_run(&opts, out, sizeof out, NULL);
 	fprintf(stderr, "MALLOC_CONF=%s:\n", conf);
 	const char *tally = child_fold_checks(out);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL,
-	      "run %s (MALLOC_CONF=%s): %s %d", mode, conf,
-	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
-	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	CHECK_CHILD(st, tally, "run %s (MALLOC_CONF=%s)", mode, conf);
 }
 
 int main(int argc, char **argv)

@@ -181,8 +181,6 @@ int main(int argc, char **argv)
 	static char out[16384];
 	int st = child_run(&opts, out, sizeof out, NULL);
 	const char *tally = child_fold_checks(out);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && tally != NULL, "child: %s %d",
-	      WIFSIGNALED(st) ? "killed by signal" : "exit status",
-	      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	CHECK_CHILD(st, tally, "child");
 	return CHECK_DONE();
 }
