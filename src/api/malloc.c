@@ -409,9 +409,20 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-static void *move_block(void *p, struct block b, size_t n)
+/* realloc moves a block it grows to this size or more into a mapping of its
+ * own, as glibc does from its mmap threshold on. A block realloc grows is
+ * likely to grow again: in its own mapping it does so without copying (in
+ * place, into cached mappings that follow it, or by mremap), and the arena
+ * is left with a hole of at most half this size. In an arena the block would
+ * be copied at each step it cannot grow in place, and would leave up to
+ * LARGE_MAX of pages behind when it finally outgrew it. */
+#define REALLOC_MAP_MIN (128ul << 10)
+
+static void *move_block(void *p, struct block b, size_t n, bool to_huge)
 {
-	void *q = cairn_alloc(n);
+	void *q = to_huge ? huge_alloc(n, CHUNK_SIZE, cairn_conf.zero) : NULL;
+	if (q == NULL)
+		q = cairn_alloc(n);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, b.usable < n ? b.usable : n);
@@ -432,6 +443,7 @@ EXPORT void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	struct block b = block_lookup(p, pagemap_get((uintptr_t)p), "realloc");
+	bool to_huge = n > b.usable && n >= REALLOC_MAP_MIN && huge_room();
 	switch (b.kind) {
 	case BLOCK_SMALL:
 		/* In place while the block is big enough and moving would not
@@ -444,7 +456,7 @@ EXPORT void *realloc(void *p, size_t n)
 		}
 		break;
 	case BLOCK_LARGE:
-		if (n > SMALL_MAX && n <= LARGE_MAX) {
+		if (!to_huge && n > SMALL_MAX && n <= LARGE_MAX) {
 			size_t pages = large_pages(n);
 			struct arena *a = span_chunk(b.span)->arena;
 			if (pages < b.span->npages)
@@ -454,7 +466,9 @@ EXPORT void *realloc(void *p, size_t n)
 		}
 		break;
 	case BLOCK_HUGE:
-		if (n > LARGE_MAX) {
+		/* Under LARGE_MAX, it goes to an arena once it shrinks below
+		 * REALLOC_MAP_MIN or to half its size. */
+		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
 			void *q = huge_realloc(b.huge, n);
 			if (q == NULL)
 				errno = ENOMEM;
@@ -462,7 +476,7 @@ EXPORT void *realloc(void *p, size_t n)
 		}
 		break;
 	}
-	return move_block(p, b, n);
+	return move_block(p, b, n, to_huge);
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)

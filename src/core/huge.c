@@ -22,8 +22,9 @@
  * huge blocks come and go, without running peak RSS above the live set. */
 #define CACHE_SLACK_SHARE 8
 /* Assembled blocks spread over several VMAs; past this many live huge
- * blocks new ones take a single piece, so that huge blocks never use more
- * than a quarter of the default vm.max_map_count (65530). */
+ * blocks new ones take a single piece, and realloc no longer moves blocks
+ * under LARGE_MAX into mappings of their own, so that huge blocks never use
+ * more than a quarter of the default vm.max_map_count (65530). */
 #define MANY_BLOCKS 2048
 
 static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -264,6 +265,11 @@ fail:
 	return NULL;
 }
 
+bool huge_room(void)
+{
+	return atomic_load_explicit(&live_blocks, memory_order_relaxed) < MANY_BLOCKS;
+}
+
 /* A cached mapping of len bytes or a little more is taken whole, with no
  * system call at all; "a little" is bounded, since the excess stays
  * resident and unused while the block lives. */
@@ -294,15 +300,24 @@ static struct huge *cache_take(size_t len, size_t align)
 		struct huge *h = fit != NULL ? *fit : *big;
 		cache_unlink(fit != NULL ? fit : big);
 		pthread_mutex_unlock(&huge_lock);
-		if (fit == NULL)
+		if (fit == NULL) {
 			split_off(h, align_up(len, CHUNK_SIZE));
+			/* A block under 2 MiB (one realloc moved here) gets a
+			 * whole 2 MiB slot. Past twice its size, room for one
+			 * doubling, the slot's pages are given back: one long
+			 * mapping split for many such blocks would otherwise
+			 * stay resident, unused and out of decay's reach, for
+			 * as long as they live. */
+			if (h->mapped - len > len) {
+				size_t keep = align_up(2 * len, os_page_size());
+				os_purge((void *)(h->addr + keep), h->mapped - keep);
+			}
+		}
 		return h;
 	}
 	struct take t[HUGE_PIECES];
 	unsigned nt = 0;
-	unsigned budget = atomic_load_explicit(&live_blocks, memory_order_relaxed) < MANY_BLOCKS
-	                      ? HUGE_PIECES
-	                      : 1;
+	unsigned budget = huge_room() ? HUGE_PIECES : 1;
 	/* No aligned cached mapping is as long as len. Largest first: the
 	 * fewest pieces. */
 	for (size_t want = len; want > 0 && budget > 0 && cache != NULL;) {

@@ -1,6 +1,7 @@
 /* Huge blocks: each is a mapping of its own, starting on a 2 MiB boundary,
  * with a descriptor in metadata memory that every 2 MiB slot of the block
- * points to in the page map.
+ * points to in the page map. Requests above LARGE_MAX get one, and so does a
+ * block that realloc grows past REALLOC_MAP_MIN (src/api/malloc.c).
  *
  * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
  * no more than the peak of live huge bytes makes room for, given back on
@@ -56,6 +57,9 @@ struct huge {
 };
 
 void *huge_alloc(size_t size, size_t align, bool zero);
+/* Whether there are few enough live huge blocks for one more that need not
+ * be huge: each costs VMAs (see MANY_BLOCKS in huge.c). */
+bool huge_room(void);
 void huge_free(struct huge *h);
 /* Resizes in place or by moving pages; NULL (block unchanged) on failure. */
 void *huge_realloc(struct huge *h, size_t size);

@@ -15,8 +15,14 @@
  *     faults in under 10% of them;
  *   - calloc from the cache reads as zeros: a 16 MiB block filled with 0xab and freed, then
  *     calloc(16 MiB); two 8 MiB blocks filled and freed, then calloc(20 MiB) built from them;
+ *   - realloc growth: a 64 KiB block grown by doubling to 8 MiB is in a mapping of its own
+ *     (on a 2 MiB boundary) from 128 KiB on and keeps its contents; a second one grows into
+ *     the first one's cached mapping, faulting in no more than one 2 MiB slot; shrunk by less than
+ *     half it stays where it is, below 128 KiB it moves back to an arena; taking the head of
+ *     a cached 64 MiB mapping for 128 KiB gives back more than 1 MiB of the 2 MiB slot; with
+ *     2048 huge blocks live, realloc stops moving blocks into mappings of their own;
  *   - churn: 2000 steps over 24 slots, each a random malloc, calloc, realloc (grow or
- *     shrink) or free of 1 to 24 MiB, every block carrying a pattern of its own in a byte
+ *     shrink) or free of 64 KiB to 24 MiB, every block carrying a pattern of its own in a byte
  *     of every page, checked before each free or realloc and at the end; the number of
  *     lines in /proc/self/maps stays under 16 per live block plus a margin. */
 #define _GNU_SOURCE
@@ -29,6 +35,7 @@
 #include "child.h"
 #include "proc.h"
 
+#define KiB  ((size_t)1 << 10)
 #define MiB  ((size_t)1 << 20)
 #define PAGE 4096
 
@@ -145,6 +152,111 @@ static void zeroing(void)
 	free(p);
 }
 
+static int own_mapping(const void *p)
+{
+	return (uintptr_t)p % (2 * MiB) == 0;
+}
+
+/* Grows p (cap bytes, pages patterned with salt) by doubling to max, writing the pattern
+ * into each new half; returns the block, with the pages that lost their pattern added to
+ * *bad and the page faults taken by the writes to *faults. */
+static unsigned char *grow_by_doubling(unsigned char *p, size_t cap, size_t max, unsigned salt,
+                                       size_t *bad, long *faults)
+{
+	for (; cap < max; cap *= 2) {
+		p = realloc(p, 2 * cap);
+		REQUIRE(p != NULL, "realloc(%zu)", 2 * cap);
+		CHECK(cap * 2 < 128 * KiB || own_mapping(p),
+		      "a block grown by realloc to %zu KiB is at %p, not in a mapping of its own",
+		      cap * 2 / KiB, (void *)p);
+		*bad += bad_pages(p, cap, salt);
+		long before = minflt();
+		for (size_t off = cap; off < 2 * cap; off += PAGE)
+			p[off] = (unsigned char)((off / PAGE) ^ salt);
+		*faults += minflt() - before;
+	}
+	return p;
+}
+
+static void realloc_growth(void)
+{
+	malloc_trim(0);
+	size_t bad = 0;
+	long faults = 0;
+	unsigned char *p = malloc(64 * KiB);
+	REQUIRE(p != NULL, "malloc(64 KiB)");
+	CHECK(!own_mapping(p), "a 64 KiB block is on a 2 MiB boundary: the test cannot tell");
+	write_pages(p, 64 * KiB, 1);
+	p = grow_by_doubling(p, 64 * KiB, 8 * MiB, 1, &bad, &faults);
+	bad += bad_pages(p, 8 * MiB, 1);
+	free(p);
+
+	/* A second vector grows into the first one's cached mapping. It splits off the first
+	 * 2 MiB slot at 128 KiB, which keeps 256 KiB resident: it faults in the rest of that
+	 * slot again, and nothing beyond. */
+	faults = 0;
+	p = malloc(64 * KiB);
+	REQUIRE(p != NULL, "malloc(64 KiB)");
+	write_pages(p, 64 * KiB, 2);
+	p = grow_by_doubling(p, 64 * KiB, 8 * MiB, 2, &bad, &faults);
+	CHECK(faults <= (long)(2 * MiB / PAGE),
+	      "growing a second vector to 8 MiB faulted in %ld pages", faults);
+
+	/* Shrinking: by less than half it stays in its mapping; below 128 KiB it goes back
+	 * to an arena, with its contents. */
+	p = realloc(p, 512 * KiB);
+	REQUIRE(p != NULL, "realloc to 512 KiB");
+	unsigned char *q = realloc(p, 300 * KiB);
+	CHECK(q == p, "512 KiB to 300 KiB moved the block");
+	p = realloc(q, 100 * KiB);
+	REQUIRE(p != NULL, "realloc to 100 KiB");
+	CHECK(!own_mapping(p), "a block shrunk to 100 KiB stayed in its mapping");
+	bad += bad_pages(p, 100 * KiB, 2);
+	free(p);
+	CHECK(bad == 0, "realloc growth: %zu pages lost their pattern", bad);
+
+	/* A block under 2 MiB that takes the head of a long cached mapping keeps no more than
+	 * twice its size of the slot resident. */
+	malloc_trim(0);
+	unsigned char *big = malloc(64 * MiB);
+	REQUIRE(big != NULL, "malloc(64 MiB)");
+	write_pages(big, 64 * MiB, 3);
+	free(big);
+	p = malloc(64 * KiB);
+	REQUIRE(p != NULL, "malloc(64 KiB)");
+	size_t rss = rss_bytes();
+	p = realloc(p, 128 * KiB);
+	REQUIRE(p != NULL, "realloc to 128 KiB");
+	size_t after = rss_bytes();
+	CHECK(p == big, "the grown block is at %p, not at the head of the cached mapping %p",
+	      (void *)p, (void *)big);
+	CHECK(rss > after + MiB, "taking a 2 MiB slot for 128 KiB: RSS went from %zu to %zu KiB",
+	      rss / KiB, after / KiB);
+	free(p);
+
+	/* Past 2048 live huge blocks (MANY_BLOCKS in huge.c), realloc keeps blocks under
+	 * LARGE_MAX in the arenas: each huge block costs a VMA. */
+	enum { N = 2100 };
+	static unsigned char *v[N];
+	int moved = 0;
+	for (int i = 0; i < N; i++) {
+		v[i] = malloc(100);
+		REQUIRE(v[i] != NULL, "malloc(100)");
+		memset(v[i], i & 0xff, 100);
+		v[i] = realloc(v[i], 128 * KiB);
+		REQUIRE(v[i] != NULL, "realloc(128 KiB)");
+		moved += own_mapping(v[i]);
+		bad += v[i][0] != (i & 0xff) || v[i][99] != (i & 0xff);
+	}
+	CHECK(moved == 2048, "%d of %d blocks moved into mappings of their own, not 2048", moved,
+	      N);
+	CHECK(!own_mapping(v[N - 1]), "the last block moved into a mapping of its own");
+	for (int i = 0; i < N; i++)
+		free(v[i]);
+	CHECK(bad == 0, "%zu blocks lost their contents moving", bad);
+	malloc_trim(0);
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
 static uint64_t next(void)
@@ -179,7 +291,7 @@ static void churn(void)
 	int base = maps_lines();
 	for (int step = 0; step < STEPS; step++) {
 		int k = (int)(next() % SLOTS);
-		size_t size = MiB + (size_t)(next() % (23 * MiB));
+		size_t size = 64 * KiB + (size_t)(next() % (24 * MiB));
 		unsigned salt = (unsigned)step;
 		int op = (int)(next() % 4);
 		if (s[k].p != NULL)
@@ -232,6 +344,7 @@ int main(int argc, char **argv)
 		assembly();
 		splitting();
 		zeroing();
+		realloc_growth();
 		churn();
 		return CHECK_DONE();
 	}
