@@ -181,9 +181,14 @@ static size_t large_pages(size_t n)
 static void *alloc_large(size_t n, size_t align_pages)
 {
 	size_t pages = large_pages(n);
-	struct span *s = align_pages == 1 ? heap_large_take(heap_self(), pages) : NULL;
+	/* A thread whose first request is large takes its heap now: its
+	 * blocks then come from the arena its small ones will, not from one
+	 * picked by its stack's address, and its freed runs are cached. */
+	struct heap *h = attach_heap();
+	struct span *s = align_pages == 1 ? heap_large_take(h, pages) : NULL;
 	if (s == NULL)
-		s = arena_alloc_run(arena_of_caller(), pages, align_pages);
+		s = arena_alloc_run(h->kind == HEAP_THREAD ? h->arena : arena_unattached(), pages,
+		                    align_pages);
 	if (s == NULL)
 		return NULL;
 	if (unlikely(cairn_conf.junk || cairn_conf.zero))

@@ -33,11 +33,13 @@ size_t purge_all(bool force)
 	/* The caller's own heap first: its cached large runs go back to
 	 * their arenas, to be purged with the rest. */
 	size_t released = force ? heap_purge_self() : 0;
+	/* Then the other heaps, whose idle ones (all, with force) give
+	 * their cached large runs back too, before the arenas purge. */
+	uint64_t ignored = UINT64_MAX;
+	released += heaps_decay(now, force, &ignored);
 	for (unsigned i = 0; i < cairn_narenas; i++)
 		released += arena_decay(&cairn_arenas[i], now, force);
 	released += huge_decay(now, force);
-	uint64_t ignored = UINT64_MAX;
-	released += heaps_decay(now, force, &ignored);
 	return released;
 }
 
@@ -189,6 +191,13 @@ void background_kick(void)
 		pthread_cond_broadcast(&bg_cond);
 		pthread_mutex_unlock(&bg_lock);
 	}
+}
+
+void background_want(void)
+{
+	if (cairn_conf.background_thread &&
+	    atomic_load_explicit(&bg_state, memory_order_acquire) == BG_OFF)
+		atomic_store_explicit(&cairn_background_pending, true, memory_order_relaxed);
 }
 
 void background_poll_slow(void)

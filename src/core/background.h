@@ -4,7 +4,8 @@
  * malloc: a process that freed most of its heap and went idle must still
  * give the memory back. With background_thread:true (the default) cairn
  * starts its purging threads lazily, the first time an arena holds
- * BACKGROUND_KICK_PAGES dirty pages (or a huge mapping is cached), so a
+ * BACKGROUND_KICK_PAGES dirty pages, a thread heap caches as many bytes of
+ * freed large runs, or a huge mapping is cached, so a
  * process that never frees much never has one. A thread sleeps until the
  * next decay deadline, purges with no arena lock held across a system call,
  * and sleeps without a timeout when nothing is left to purge and no live
@@ -28,6 +29,10 @@ struct arena;
  * asks for them to be started. Never blocks or allocates, so it may be
  * called with allocator locks held. */
 void background_kick(void);
+/* Asks for the threads to be started if they are not running, without
+ * waking them if they are: for memory that only their looks at idle thread
+ * heaps give back, which a running thread keeps track of by itself. */
+void background_want(void);
 /* Starts the threads if a kick asked for them. Call only where no
  * allocator lock is held (starting a thread allocates). */
 void background_poll_slow(void);

@@ -422,48 +422,75 @@ static int large_class(size_t npages)
 	return sc_size[c] == bytes ? (int)(c - SC_NSMALL) : -1;
 }
 
+/* The owner changes the cache under its heap's lock, since the purging
+ * thread empties the caches of idle heaps (heaps_decay); a look at an empty
+ * class takes no lock. The lock alone, not slow_path_enter/leave: nothing
+ * here sends frees to other heaps. */
+static inline void large_lock(struct heap *h)
+{
+	heap_lock(h);
+	uint32_t n = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
+	atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
+}
+
 struct span *heap_large_take(struct heap *h, size_t npages)
 {
 	int c = large_class(npages);
-	if (h->kind != HEAP_THREAD || c < 0 || h->large[c] == NULL)
+	if (h->kind != HEAP_THREAD || c < 0 ||
+	    __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) == NULL)
 		return NULL;
+	large_lock(h);
 	struct span *s = h->large[c];
-	h->large[c] = s->next;
-	h->large_count[c]--;
-	h->large_bytes -= span_bytes(s);
-	s->flags = 0;
+	if (s != NULL) {
+		h->large[c] = s->next;
+		h->large_count[c]--;
+		h->large_bytes -= span_bytes(s);
+		s->flags = 0;
+	}
+	heap_unlock(h);
 	return s;
 }
 
 bool heap_large_put(struct heap *h, struct span *s)
 {
 	int c = large_class(s->npages);
-	if (h->kind != HEAP_THREAD || c < 0 || h->large_count[c] >= LARGE_CACHE_COUNT ||
-	    h->large_bytes + span_bytes(s) > LARGE_CACHE_BYTES)
+	if (h->kind != HEAP_THREAD || c < 0)
 		return false;
-	/* No lock: nothing but the owner touches the cache, and a child
-	 * forked meanwhile finds s missing at worst. */
-	s->flags = LARGE_CACHED;
-	s->next = h->large[c];
-	atomic_signal_fence(memory_order_release);
-	h->large[c] = s;
-	h->large_count[c]++;
-	h->large_bytes += span_bytes(s);
-	return true;
+	large_lock(h);
+	bool room = h->large_count[c] < LARGE_CACHE_COUNT &&
+	            h->large_bytes + span_bytes(s) <= LARGE_CACHE_BYTES;
+	if (room) {
+		s->flags = LARGE_CACHED;
+		s->next = h->large[c];
+		h->large[c] = s;
+		h->large_count[c]++;
+		h->large_bytes += span_bytes(s);
+	}
+	bool want_purger = h->large_bytes >= BACKGROUND_KICK_PAGES * PAGE_SIZE;
+	heap_unlock(h);
+	/* The cache is given back only by the purging thread's looks at idle
+	 * heaps: it must be running once the cache holds much. */
+	if (want_purger)
+		background_want();
+	return room;
 }
 
-static void large_flush(struct heap *h)
+/* Returns the bytes given back to the arenas. */
+static size_t large_flush(struct heap *h)
 {
+	size_t bytes = h->large_bytes;
 	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++) {
 		while (h->large[c] != NULL) {
 			struct span *s = h->large[c];
-			h->large[c] = s->next;
+			/* Atomic: the owner may be peeking (heap_large_take). */
+			__atomic_store_n(&h->large[c], s->next, __ATOMIC_RELAXED);
 			s->flags = 0;
 			arena_free_run(span_chunk(s)->arena, s);
 		}
 		h->large_count[c] = 0;
 	}
 	h->large_bytes = 0;
+	return bytes;
 }
 
 void heap_flush(struct heap *h)
@@ -674,7 +701,8 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		link = &heap_pool; /* the pool changed while unlocked */
 	}
 	/* Live heaps whose thread took no slow path for dirty_decay_ms: their
-	 * free slab pages go back under the heap's lock (skipped if the
+	 * cached large runs and the free pages in their slabs go back under
+	 * the heap's lock (skipped if the
 	 * owner holds it: then it is not idle). The lock stays held across
 	 * the madvise calls: released earlier, a slab could empty and go back
 	 * to its arena, and a page purged after that could hold someone
@@ -700,7 +728,10 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		if (!heap_trylock(h))
 			continue;
 		pthread_mutex_unlock(&heaps_lock);
-		size_t got = purge_heap_slabs(h);
+		/* Its cached large runs go back to their arenas, which purge
+		 * them on their own decay curves. */
+		size_t got = large_flush(h);
+		got += purge_heap_slabs(h);
 		heap_unlock(h);
 		purged += got;
 		pthread_mutex_lock(&heaps_lock);

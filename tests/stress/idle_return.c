@@ -43,10 +43,15 @@
  *
  * Two more modes, without the workload, check that the purging thread starts and decays
  * when the free that makes it due is the process's last allocator call before idling:
- *   last_large dirty_decay_ms:500           two 1 MiB blocks freed (2 MiB dirty on the second
- *                                           free); within 2 s a cairn-purge thread exists and
+ *   last_large dirty_decay_ms:500           two 1 MiB blocks freed (2 MiB in the thread heap's
+ *                                           cache of large runs on the second free); within
+ *                                           2 s a cairn-purge thread exists and
  *                                           RSS is back within 1 MiB of the start.
  *   last_huge  dirty_decay_ms:500           the same after one 8 MiB huge block is freed.
+ *   large_alive dirty_decay_ms:500          a thread with a heap frees eight 320 KiB blocks,
+ *                                           which its heap caches for reuse, and blocks:
+ *                                           within 3 s a cairn-purge thread exists and RSS is
+ *                                           back within 1 MiB of the start.
  *
  * The target: RSS <= RSS at start + live bytes + 64 MiB. Why 64 MiB: the live blocks are
  * ~2% of 1 GiB (~16 MiB, counted exactly with malloc_usable_size); what cairn may keep besides
@@ -672,6 +677,66 @@ static void mode_last_free(int huge)
 	       (double)start / MiB);
 }
 
+/* large_alive: a thread that has a heap frees 2.5 MiB of large blocks, all of which its heap
+ * caches for reuse, and blocks. */
+static int large_pipe[2], large_done[2];
+
+static void *large_then_block(void *arg)
+{
+	(void)arg;
+	void *small = malloc(64); /* gives the thread its heap first */
+	unsigned char *b[8];
+	for (int i = 0; i < 8; i++) {
+		b[i] = malloc(320 * 1024);
+		if (small == NULL || b[i] == NULL)
+			exit(1);
+		memset(b[i], i + 1, 320 * 1024);
+	}
+	for (int i = 0; i < 8; i++)
+		free(b[i]);
+	char c = 0;
+	if (write(large_done[1], &c, 1) != 1 || read(large_pipe[0], &c, 1) != 1)
+		exit(1);
+	free(small);
+	return NULL;
+}
+
+static void mode_large_alive(void)
+{
+	if (pipe(large_pipe) != 0 || pipe(large_done) != 0)
+		exit(1);
+	size_t start = rss_bytes();
+	pthread_t t;
+	char c = 0;
+	if (pthread_create(&t, NULL, large_then_block, NULL) != 0 ||
+	    read(large_done[0], &c, 1) != 1)
+		exit(1);
+	size_t freed = rss_bytes();
+	double t0 = now_s();
+	size_t rss = freed;
+	int threads = purge_threads();
+	while ((rss > start + MiB || threads != 1) && now_s() - t0 < 3.0) {
+		usleep(50 * 1000);
+		rss = rss_bytes();
+		threads = purge_threads();
+	}
+	fprintf(stderr,
+	        "  large_alive: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after "
+	        "%.2f s; %d cairn-purge threads\n",
+	        (double)start / MiB, (double)freed / MiB, (double)rss / MiB, now_s() - t0, threads);
+	EXPECT(freed >= start + 2 * MiB, "the 2.5 MiB freed were not resident: RSS %.1f MiB",
+	       (double)freed / MiB);
+	EXPECT(threads == 1,
+	       "large runs cached by a blocked thread: %d cairn-purge threads, want 1", threads);
+	EXPECT(rss <= start + MiB,
+	       "large runs cached by a blocked thread: RSS %.1f MiB after 3 s idle, %.1f MiB at "
+	       "start",
+	       (double)rss / MiB, (double)start / MiB);
+	if (write(large_pipe[1], &c, 1) != 1)
+		exit(1);
+	pthread_join(t, NULL);
+}
+
 static int child_main(const char *mode)
 {
 	double start = now_s();
@@ -697,6 +762,8 @@ static int child_main(const char *mode)
 		mode_last_free(0);
 	else if (strcmp(mode, "last_huge") == 0)
 		mode_last_free(1);
+	else if (strcmp(mode, "large_alive") == 0)
+		mode_large_alive();
 	else
 		EXPECT(0, "unknown mode %s", mode);
 	fprintf(stderr, "child %s: %.2f s; child checks: %d passed, %d failed\n", mode,
@@ -744,6 +811,7 @@ int main(int argc, char **argv)
 	run_child("background_thread:false,dirty_decay_ms:500", "nobg_trim");
 	run_child("dirty_decay_ms:500", "last_large");
 	run_child("dirty_decay_ms:500", "last_huge");
+	run_child("dirty_decay_ms:500", "large_alive");
 	rmdir(cgroup_dir);
 	return CHECK_DONE();
 }
