@@ -1,4 +1,5 @@
-/* ml: the allocation patterns of ML / numeric programs -- huge buffers.
+/* ml: the allocation patterns of ML / numeric programs -- huge buffers,
+ * and buffers grown by realloc.
  *
  * Pattern modelled: a training or inference process (PyTorch/NumPy on the
  * CPU, an inference server, a data loader) whose heap is dominated by a
@@ -13,7 +14,7 @@
  * extent decay and mimalloc's segment cache all aim at this case; the
  * PyTorch CPU allocator and NumPy's small-block cache exist because of it.
  *
- * Three modes:
+ * Four modes:
  *   -m huge      for each SIZE:COUNT pair of -s: COUNT times, malloc(SIZE),
  *                write one byte in every page, check them, free. The sizes
  *                go 8 MiB to 1 GiB. One buffer at a time: the cost is the
@@ -30,10 +31,21 @@
  *                check and free its buffer, malloc a new one and write
  *                every page (the tensors of a computation graph, freed as
  *                soon as their last user ran, sizes all over the place).
+ *   -m buffers   a pool of SLOTS buffers that realloc grows: STEPS times,
+ *                pick a slot at random, check and free its buffer, then grow
+ *                a new one from 16 KiB by realloc doubling to a size uniform
+ *                in 128 KiB..MAX, writing every page of each new part (the
+ *                I/O, string and serialisation buffers of a service, or a
+ *                data loader's batches being assembled: many mid-size
+ *                blocks that grow a step at a time and come and go). Here
+ *                an allocator either copies at each step or grows the block
+ *                where it lies, and either reuses freed buffers' pages or
+ *                faults in fresh ones.
  *
  * Usage: ml -m huge [-s SIZE:COUNT,...]
  *        ml -m realloc [-x MAX] [-r ROUNDS]
  *        ml -m tensors [-k SLOTS] [-n STEPS] [-S SEED]
+ *        ml -m buffers [-k SLOTS] [-n STEPS] [-x MAX] [-S SEED]
  * Sizes take k/M/G suffixes in binary units here (1M = 1 MiB).
  * Prints: workload=ml mode= ... time_s= touched_mib= checksum= errors=
  *         rss_end_kb= anon_huge_kb= */
@@ -171,6 +183,49 @@ static void run_tensors(int slots, long steps, uint64_t rng)
 	free(t);
 }
 
+static void run_buffers(int slots, long steps, size_t max, uint64_t rng)
+{
+	struct tensor *t = calloc((size_t)slots, sizeof *t);
+	unsigned salt = 1;
+	if (!t)
+		exit(1);
+	for (long s = -slots; s < steps; s++) {
+		long k = s < 0 ? slots + s : (long)(bench_rand(&rng) % (uint64_t)slots);
+		if (t[k].p) {
+			errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
+			sum += t[k].p[0];
+			free(t[k].p);
+		}
+		size_t target = 128 * 1024 + (size_t)(bench_rand(&rng) % (max - 128 * 1024 + 1));
+		size_t cap = 16 * 1024;
+		unsigned char *p = get(cap);
+		bench_touch_pages(p, cap, ++salt);
+		while (cap < target) {
+			size_t ncap = cap * 2 < target ? cap * 2 : target;
+			p = realloc(p, ncap);
+			if (!p) {
+				fprintf(stderr, "realloc(%zu) failed\n", ncap);
+				exit(1);
+			}
+			/* the pages written so far came along; number the new
+			 * ones on from there */
+			for (size_t off = cap & ~4095UL, i = off / 4096; off < ncap;
+			     off += 4096, i++)
+				p[off] = (unsigned char)(i ^ salt);
+			cap = ncap;
+		}
+		if ((cap - 1) % 4096)
+			p[cap - 1] = (unsigned char)salt;
+		touched += (double)cap;
+		t[k] = (struct tensor){p, cap, salt};
+	}
+	for (int k = 0; k < slots; k++) {
+		errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
+		free(t[k].p);
+	}
+	free(t);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = NULL, *spec = "8M:64,64M:16,256M:4,1G:2";
@@ -221,6 +276,8 @@ int main(int argc, char **argv)
 		run_realloc(max, rounds);
 	else if (!strcmp(mode, "tensors"))
 		run_tensors(slots, steps, seed);
+	else if (!strcmp(mode, "buffers"))
+		run_buffers(slots, steps, max, seed);
 	else
 		goto usage;
 	double t = bench_now() - t0;
@@ -236,7 +293,8 @@ usage:
 	fprintf(stderr,
 	        "usage: %s -m huge [-s SIZE:COUNT,...]\n"
 	        "       %s -m realloc [-x MAX] [-r ROUNDS]\n"
-	        "       %s -m tensors [-k SLOTS] [-n STEPS] [-S SEED]\n",
-	        argv[0], argv[0], argv[0]);
+	        "       %s -m tensors [-k SLOTS] [-n STEPS] [-S SEED]\n"
+	        "       %s -m buffers [-k SLOTS] [-n STEPS] [-x MAX] [-S SEED]\n",
+	        argv[0], argv[0], argv[0], argv[0]);
 	return 1;
 }

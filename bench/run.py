@@ -173,6 +173,12 @@ WORKLOADS = [
              ["-m", "tensors", "-k", "16", "-n", "150"], None,
              "ML: pool of 16 tensors of 1-64 MiB with random lifetimes, "
              "150 replacements, every page written"),
+    Workload("realloc-buffers", "ml",
+             ["-m", "buffers", "-k", "256", "-n", "20k", "-x", "1M"],
+             ["-m", "buffers", "-k", "256", "-n", "5k", "-x", "1M"],
+             "buffers grown by realloc: 256 live, each replacement grows a "
+             "new one by doubling from 16 KiB to 128 KiB-1 MiB, every page "
+             "written"),
     Workload("threads", "threads",
              ["-n", "2000", "-a", "4", "-b", "1000"],
              ["-n", "500", "-a", "4", "-b", "1000"],

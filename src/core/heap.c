@@ -729,9 +729,9 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 			continue;
 		pthread_mutex_unlock(&heaps_lock);
 		/* Its cached large runs go back to their arenas, which purge
-		 * them on their own decay curves. */
-		size_t got = large_flush(h);
-		got += purge_heap_slabs(h);
+		 * them on their own decay curves (and count them then). */
+		size_t flushed = large_flush(h);
+		size_t got = purge_heap_slabs(h);
 		heap_unlock(h);
 		purged += got;
 		pthread_mutex_lock(&heaps_lock);
@@ -739,7 +739,9 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		 * moves no count. So look again, as soon while purges find
 		 * pages, and then twice as late after each that finds none,
 		 * up to 64 times. */
-		h->idle_backoff = got != 0 ? 0 : h->idle_backoff < 6 ? h->idle_backoff + 1 : 6;
+		h->idle_backoff = got + flushed != 0    ? 0
+		                  : h->idle_backoff < 6 ? h->idle_backoff + 1
+		                                        : 6;
 		h->idle_next = now + (wait << h->idle_backoff);
 		if (decay >= 0 && h->idle_next < *next)
 			*next = h->idle_next;

@@ -635,6 +635,23 @@ static void mode_holes(void)
 	pthread_join(t, NULL);
 }
 
+/* Polls every 50 ms for up to `limit` seconds until RSS is back within 1 MiB of start and
+ * one cairn-purge thread runs; returns the last RSS seen, with the thread count and the
+ * seconds waited. */
+static size_t await_purge(size_t start, double limit, int *threads, double *took)
+{
+	double t0 = now_s();
+	size_t rss = rss_bytes();
+	*threads = purge_threads();
+	while ((rss > start + MiB || *threads != 1) && now_s() - t0 < limit) {
+		usleep(50 * 1000);
+		rss = rss_bytes();
+		*threads = purge_threads();
+	}
+	*took = now_s() - t0;
+	return rss;
+}
+
 static void mode_last_free(int huge)
 {
 	size_t start = rss_bytes();
@@ -654,19 +671,14 @@ static void mode_last_free(int huge)
 		free(b);
 	}
 	size_t freed = rss_bytes();
-	double t0 = now_s();
-	size_t rss = freed;
-	int threads = purge_threads();
-	while ((rss > start + MiB || threads != 1) && now_s() - t0 < 2.0) {
-		usleep(50 * 1000);
-		rss = rss_bytes();
-		threads = purge_threads();
-	}
+	int threads;
+	double took;
+	size_t rss = await_purge(start, 2.0, &threads, &took);
 	fprintf(stderr,
 	        "  %s: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after "
 	        "%.2f s; %d cairn-purge threads\n",
 	        huge ? "one 8 MiB block" : "two 1 MiB blocks", (double)start / MiB,
-	        (double)freed / MiB, (double)rss / MiB, now_s() - t0, threads);
+	        (double)freed / MiB, (double)rss / MiB, took, threads);
 	EXPECT(threads == 1,
 	       "%s freed as the last allocator call: %d cairn-purge threads after 2 s, want 1",
 	       huge ? "an 8 MiB huge block" : "2 MiB of large blocks", threads);
@@ -712,18 +724,13 @@ static void mode_large_alive(void)
 	    read(large_done[0], &c, 1) != 1)
 		exit(1);
 	size_t freed = rss_bytes();
-	double t0 = now_s();
-	size_t rss = freed;
-	int threads = purge_threads();
-	while ((rss > start + MiB || threads != 1) && now_s() - t0 < 3.0) {
-		usleep(50 * 1000);
-		rss = rss_bytes();
-		threads = purge_threads();
-	}
+	int threads;
+	double took;
+	size_t rss = await_purge(start, 3.0, &threads, &took);
 	fprintf(stderr,
 	        "  large_alive: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after "
 	        "%.2f s; %d cairn-purge threads\n",
-	        (double)start / MiB, (double)freed / MiB, (double)rss / MiB, now_s() - t0, threads);
+	        (double)start / MiB, (double)freed / MiB, (double)rss / MiB, took, threads);
 	EXPECT(freed >= start + 2 * MiB, "the 2.5 MiB freed were not resident: RSS %.1f MiB",
 	       (double)freed / MiB);
 	EXPECT(threads == 1,
