@@ -414,24 +414,25 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-/* realloc moves a block it grows to this size or more into a mapping of its
- * own, as glibc does from its mmap threshold on. A block realloc grows is
- * likely to grow again: in its own mapping it does so without copying (in
- * place, into cached mappings that follow it, or by mremap), and the arena
- * is left with a hole of at most half this size. In an arena the block would
- * be copied at each step it cannot grow in place, and would leave up to
- * LARGE_MAX of pages behind when it finally outgrew it. */
+/* realloc moves a block it grows to this size or more (and at most
+ * LARGE_MAX) into a mapping of its own when cached huge pages can take it
+ * closely: a block that grows is likely to grow again, and there it does so
+ * without copying, into pages that are resident already. Fresh mappings are
+ * not used for it: a mapping per block faults in every page of every new
+ * block, where an arena reuses the pages freed blocks left. */
 #define REALLOC_MAP_MIN (128ul << 10)
 
-static void *move_block(void *p, struct block b, size_t n, bool to_huge)
+/* Copies block b at p into q (n bytes asked for) and frees b. A large run
+ * left for a huge mapping is purged at once: the program's memory is growing
+ * past the arenas, and its old pages would otherwise add to the peak it is
+ * reaching while they wait for decay. */
+static void *move_into(void *p, struct block b, void *q, size_t n)
 {
-	void *q = to_huge ? huge_alloc(n, CHUNK_SIZE, cairn_conf.zero) : NULL;
-	if (q == NULL)
-		q = cairn_alloc(n);
-	if (q == NULL)
-		return NULL;
 	memcpy(q, p, b.usable < n ? b.usable : n);
-	release_block(p, b);
+	if (b.kind == BLOCK_LARGE && (pagemap_get((uintptr_t)q) & MAP_HUGE))
+		arena_free_run_purged(span_chunk(b.span)->arena, b.span);
+	else
+		release_block(p, b);
 	return q;
 }
 
@@ -448,7 +449,12 @@ EXPORT void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	struct block b = block_lookup(p, pagemap_get((uintptr_t)p), "realloc");
-	bool to_huge = n > b.usable && n >= REALLOC_MAP_MIN && huge_room();
+	if (b.kind != BLOCK_HUGE && n > b.usable && n >= REALLOC_MAP_MIN && n <= LARGE_MAX &&
+	    huge_room()) {
+		void *q = huge_alloc_cached(n, cairn_conf.zero);
+		if (q != NULL)
+			return move_into(p, b, q, n);
+	}
 	switch (b.kind) {
 	case BLOCK_SMALL:
 		/* In place while the block is big enough and moving would not
@@ -461,7 +467,7 @@ EXPORT void *realloc(void *p, size_t n)
 		}
 		break;
 	case BLOCK_LARGE:
-		if (!to_huge && n > SMALL_MAX && n <= LARGE_MAX) {
+		if (n > SMALL_MAX && n <= LARGE_MAX) {
 			size_t pages = large_pages(n);
 			struct arena *a = span_chunk(b.span)->arena;
 			if (pages < b.span->npages)
@@ -481,7 +487,8 @@ EXPORT void *realloc(void *p, size_t n)
 		}
 		break;
 	}
-	return move_block(p, b, n, to_huge);
+	void *q = cairn_alloc(n);
+	return q != NULL ? move_into(p, b, q, n) : NULL;
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)

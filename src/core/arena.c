@@ -310,8 +310,10 @@ static unsigned merge_neighbours(struct arena *a, struct chunk *c, uint32_t *fir
 	return flags & RUN_DIRTY ? RUN_DIRTY : flags;
 }
 
-/* Frees run s (lock held): its pages are dirty from now on. */
-static void free_run_locked(struct arena *a, struct span *s, uint64_t now)
+/* Frees run s (lock held): its pages are dirty from now on, unless the
+ * caller purged them (flags 0; merged with a dirty neighbour the whole run
+ * counts as dirty). */
+static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsigned flags)
 {
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
@@ -320,20 +322,29 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now)
 	s->state = SPAN_FREE;
 	s->fast_owner = NULL;
 	s->flags = 0;
-	merge_neighbours(a, c, &first, &n, RUN_DIRTY);
-	run_insert(a, make_free_run(c, first, n, RUN_DIRTY, now));
+	flags = merge_neighbours(a, c, &first, &n, flags);
+	run_insert(a, make_free_run(c, first, n, flags, now));
 }
 
 void arena_free_run(struct arena *a, struct span *s)
 {
 	uint64_t now = os_now_ms();
 	pthread_mutex_lock(&a->lock);
-	free_run_locked(a, s, now);
+	free_run_locked(a, s, now, RUN_DIRTY);
 	decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
 	pthread_mutex_unlock(&a->lock);
 	if (dirty >= BACKGROUND_KICK_PAGES)
 		background_kick();
+}
+
+void arena_free_run_purged(struct arena *a, struct span *s)
+{
+	os_purge((void *)s->start, span_bytes(s));
+	uint64_t now = os_now_ms();
+	pthread_mutex_lock(&a->lock);
+	free_run_locked(a, s, now, 0);
+	pthread_mutex_unlock(&a->lock);
 }
 
 void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
@@ -347,7 +358,7 @@ void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
 		struct span *t = make_free_run(c, first + (uint32_t)npages, tail, 0, 0);
 		t->state = SPAN_LARGE; /* freed next, with coalescing */
 		s->npages = (uint16_t)npages;
-		free_run_locked(a, t, now);
+		free_run_locked(a, t, now, RUN_DIRTY);
 	}
 	pthread_mutex_unlock(&a->lock);
 }

@@ -52,6 +52,8 @@ bool arenas_init(unsigned narenas);
 struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages);
 /* Returns a span (slab or large run) to the free runs. Takes arena->lock. */
 void arena_free_run(struct arena *a, struct span *s);
+/* Frees run s with its pages purged first, not left to decay. */
+void arena_free_run_purged(struct arena *a, struct span *s);
 /* Shrinks a large run in place to npages; the tail becomes free. */
 void arena_shrink_run(struct arena *a, struct span *s, size_t npages);
 /* Grows a large run in place to npages if the pages after it are free. */

@@ -282,8 +282,10 @@ static bool fits(const struct huge *h, size_t len)
  * that fits whole; else the longest, split where it lies after the
  * block's last 2 MiB slot if it is long enough (the longest, so that what
  * stays cached is a long piece, not a sliver); else the longest ones moved
- * together and grown into fresh pages. */
-static struct huge *cache_take(size_t len, size_t align)
+ * together and grown into fresh pages. With only_close, for a block under
+ * 2 MiB that need not be huge at all: a mapping at most twice len whole, or
+ * the head of one with a 2 MiB slot to spare, never an assembly. */
+static struct huge *cache_take(size_t len, size_t align, bool only_close)
 {
 	pthread_mutex_lock(&huge_lock);
 	struct huge **fit = NULL, **big = NULL;
@@ -291,10 +293,16 @@ static struct huge *cache_take(size_t len, size_t align)
 		struct huge *h = *link;
 		if ((h->addr & (align - 1)) != 0)
 			continue;
-		if (fits(h, len) && (fit == NULL || h->mapped < (*fit)->mapped))
+		bool close = only_close ? h->mapped >= len && h->mapped - len <= len : fits(h, len);
+		if (close && (fit == NULL || h->mapped < (*fit)->mapped))
 			fit = link;
 		if (big == NULL || h->mapped > (*big)->mapped)
 			big = link;
+	}
+	if (only_close && fit == NULL &&
+	    (big == NULL || (*big)->mapped < align_up(len, CHUNK_SIZE) + CHUNK_SIZE)) {
+		pthread_mutex_unlock(&huge_lock);
+		return NULL;
 	}
 	if (fit != NULL || (big != NULL && (*big)->mapped >= len)) {
 		struct huge *h = fit != NULL ? *fit : *big;
@@ -358,6 +366,27 @@ static void count_live(ssize_t bytes, int blocks)
 		atomic_store_explicit(&live_peak, live, memory_order_relaxed);
 }
 
+/* Makes h, taken from the cache or just mapped, the live block of len
+ * bytes. */
+static void *hand_out(struct huge *h, size_t len, bool zero)
+{
+	h->size = len;
+	count_live((ssize_t)len, 1);
+	if (zero && !h->fresh)
+		memset((void *)h->addr, 0, len);
+	h->fresh = false;
+	h->live = true;
+	map_slots(h->addr, h->mapped, (uintptr_t)h | MAP_HUGE);
+	return (void *)h->addr;
+}
+
+void *huge_alloc_cached(size_t size, bool zero)
+{
+	size_t len = align_up(size, os_page_size());
+	struct huge *h = len < CHUNK_SIZE ? cache_take(len, CHUNK_SIZE, true) : NULL;
+	return h != NULL ? hand_out(h, len, zero) : NULL;
+}
+
 void *huge_alloc(size_t size, size_t align, bool zero)
 {
 	/* Without purging threads, huge allocations and frees move the
@@ -369,7 +398,7 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 		return NULL;
 	if (align < CHUNK_SIZE)
 		align = CHUNK_SIZE;
-	struct huge *h = cache_take(len, align);
+	struct huge *h = cache_take(len, align, false);
 	if (h == NULL) {
 		void *p = map_fresh(len, align);
 		if (p == NULL)
@@ -385,14 +414,7 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 		piece_append(h, len, new_vma());
 		h->fresh = true;
 	}
-	h->size = len;
-	count_live((ssize_t)len, 1);
-	if (zero && !h->fresh)
-		memset((void *)h->addr, 0, len);
-	h->fresh = false;
-	h->live = true;
-	map_slots(h->addr, h->mapped, (uintptr_t)h | MAP_HUGE);
-	return (void *)h->addr;
+	return hand_out(h, len, zero);
 }
 
 void huge_free(struct huge *h)

@@ -1,7 +1,8 @@
 /* Huge blocks: each is a mapping of its own, starting on a 2 MiB boundary,
  * with a descriptor in metadata memory that every 2 MiB slot of the block
  * points to in the page map. Requests above LARGE_MAX get one, and so does a
- * block that realloc grows past REALLOC_MAP_MIN (src/api/malloc.c).
+ * block that realloc grows past REALLOC_MAP_MIN while cached pages can take
+ * it (src/api/malloc.c).
  *
  * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
  * no more than the peak of live huge bytes makes room for, given back on
@@ -57,6 +58,11 @@ struct huge {
 };
 
 void *huge_alloc(size_t size, size_t align, bool zero);
+/* A huge block of under 2 MiB made from cached pages alone, or NULL: from a
+ * cached mapping at most twice its size, or from the head of one at least
+ * 2 MiB longer than the block's slot, of which it keeps no more than twice
+ * its size resident. No system call but that purge. */
+void *huge_alloc_cached(size_t size, bool zero);
 /* Whether there are few enough live huge blocks for one more that need not
  * be huge: each costs VMAs (see MANY_BLOCKS in huge.c). */
 bool huge_room(void);

@@ -15,12 +15,14 @@
  *     faults in under 10% of them;
  *   - calloc from the cache reads as zeros: a 16 MiB block filled with 0xab and freed, then
  *     calloc(16 MiB); two 8 MiB blocks filled and freed, then calloc(20 MiB) built from them;
- *   - realloc growth: a 64 KiB block grown by doubling to 8 MiB is in a mapping of its own
- *     (on a 2 MiB boundary) from 128 KiB on and keeps its contents; a second one grows into
- *     the first one's cached mapping, faulting in no more than one 2 MiB slot; shrunk by less than
- *     half it stays where it is, below 128 KiB it moves back to an arena; taking the head of
- *     a cached 64 MiB mapping for 128 KiB gives back more than 1 MiB of the 2 MiB slot; with
- *     2048 huge blocks live, realloc stops moving blocks into mappings of their own;
+ *   - realloc growth: with nothing cached, a 64 KiB block grown by doubling to 8 MiB stays
+ *     in an arena up to 1 MiB, is in a mapping of its own (on a 2 MiB boundary) from 2 MiB
+ *     on, and keeps its contents; a second one takes the first one's cached mapping from
+ *     128 KiB on, faulting in no more than one 2 MiB slot; shrunk by less than half it stays
+ *     where it is, to 512 KiB it moves back to an arena; taking the head of a cached 64 MiB
+ *     mapping for 128 KiB gives back the slot's pages past 256 KiB and the 64 KiB run it
+ *     left; with 2048 huge blocks live realloc moves no block under 1 MiB into the
+ *     cache, with 2047 it does;
  *   - churn: 2000 steps over 24 slots, each a random malloc, calloc, realloc (grow or
  *     shrink) or free of 64 KiB to 24 MiB, every block carrying a pattern of its own in a byte
  *     of every page, checked before each free or realloc and at the end; the number of
@@ -158,15 +160,16 @@ static int own_mapping(const void *p)
 }
 
 /* Grows p (cap bytes, pages patterned with salt) by doubling to max, writing the pattern
- * into each new half; returns the block, with the pages that lost their pattern added to
- * *bad and the page faults taken by the writes to *faults. */
-static unsigned char *grow_by_doubling(unsigned char *p, size_t cap, size_t max, unsigned salt,
-                                       size_t *bad, long *faults)
+ * into each new half, and checks that from huge_from bytes on the block is in a mapping of
+ * its own; returns the block, with the pages that lost their pattern added to *bad and the
+ * page faults taken by the writes to *faults. */
+static unsigned char *grow_by_doubling(unsigned char *p, size_t cap, size_t max, size_t huge_from,
+                                       unsigned salt, size_t *bad, long *faults)
 {
 	for (; cap < max; cap *= 2) {
 		p = realloc(p, 2 * cap);
 		REQUIRE(p != NULL, "realloc(%zu)", 2 * cap);
-		CHECK(cap * 2 < 128 * KiB || own_mapping(p),
+		CHECK(cap * 2 < huge_from || own_mapping(p),
 		      "a block grown by realloc to %zu KiB is at %p, not in a mapping of its own",
 		      cap * 2 / KiB, (void *)p);
 		*bad += bad_pages(p, cap, salt);
@@ -183,40 +186,48 @@ static void realloc_growth(void)
 	malloc_trim(0);
 	size_t bad = 0;
 	long faults = 0;
+	/* With nothing cached, a vector grows in an arena up to 1 MiB and then in a mapping
+	 * of its own. */
 	unsigned char *p = malloc(64 * KiB);
 	REQUIRE(p != NULL, "malloc(64 KiB)");
-	CHECK(!own_mapping(p), "a 64 KiB block is on a 2 MiB boundary: the test cannot tell");
 	write_pages(p, 64 * KiB, 1);
-	p = grow_by_doubling(p, 64 * KiB, 8 * MiB, 1, &bad, &faults);
+	unsigned char *q = realloc(p, 128 * KiB);
+	REQUIRE(q != NULL, "realloc to 128 KiB");
+	CHECK(!own_mapping(q), "with nothing cached, a block grown to 128 KiB left the arena");
+	bad += bad_pages(q, 64 * KiB, 1);
+	for (size_t off = 64 * KiB; off < 128 * KiB; off += PAGE)
+		q[off] = (unsigned char)((off / PAGE) ^ 1);
+	p = grow_by_doubling(q, 128 * KiB, 8 * MiB, 2 * MiB, 1, &bad, &faults);
 	bad += bad_pages(p, 8 * MiB, 1);
+	unsigned char *first = p;
 	free(p);
 
-	/* A second vector grows into the first one's cached mapping. It splits off the first
-	 * 2 MiB slot at 128 KiB, which keeps 256 KiB resident: it faults in the rest of that
-	 * slot again, and nothing beyond. */
+	/* A second vector grows into the first one's cached mapping from 128 KiB on. It
+	 * splits off the first 2 MiB slot, which keeps 256 KiB resident: it faults in the rest
+	 * of that slot again, and nothing beyond. */
 	faults = 0;
 	p = malloc(64 * KiB);
 	REQUIRE(p != NULL, "malloc(64 KiB)");
 	write_pages(p, 64 * KiB, 2);
-	p = grow_by_doubling(p, 64 * KiB, 8 * MiB, 2, &bad, &faults);
+	p = grow_by_doubling(p, 64 * KiB, 8 * MiB, 128 * KiB, 2, &bad, &faults);
+	CHECK(p == first, "the second vector is at %p, not in the first one's mapping %p",
+	      (void *)p, (void *)first);
 	CHECK(faults <= (long)(2 * MiB / PAGE),
 	      "growing a second vector to 8 MiB faulted in %ld pages", faults);
 
-	/* Shrinking: by less than half it stays in its mapping; below 128 KiB it goes back
-	 * to an arena, with its contents. */
-	p = realloc(p, 512 * KiB);
+	/* Shrinking: by less than half a huge block stays where it is; under 1 MiB and by
+	 * half it moves to an arena, with its contents. */
+	q = realloc(p, 6 * MiB);
+	CHECK(q == p, "8 MiB to 6 MiB moved the block");
+	p = realloc(q, 512 * KiB);
 	REQUIRE(p != NULL, "realloc to 512 KiB");
-	unsigned char *q = realloc(p, 300 * KiB);
-	CHECK(q == p, "512 KiB to 300 KiB moved the block");
-	p = realloc(q, 100 * KiB);
-	REQUIRE(p != NULL, "realloc to 100 KiB");
-	CHECK(!own_mapping(p), "a block shrunk to 100 KiB stayed in its mapping");
-	bad += bad_pages(p, 100 * KiB, 2);
+	CHECK(!own_mapping(p), "a block shrunk from 6 MiB to 512 KiB stayed in its mapping");
+	bad += bad_pages(p, 512 * KiB, 2);
 	free(p);
 	CHECK(bad == 0, "realloc growth: %zu pages lost their pattern", bad);
 
 	/* A block under 2 MiB that takes the head of a long cached mapping keeps no more than
-	 * twice its size of the slot resident. */
+	 * twice its size of the slot resident; the arena run it leaves is purged. */
 	malloc_trim(0);
 	unsigned char *big = malloc(64 * MiB);
 	REQUIRE(big != NULL, "malloc(64 MiB)");
@@ -224,36 +235,50 @@ static void realloc_growth(void)
 	free(big);
 	p = malloc(64 * KiB);
 	REQUIRE(p != NULL, "malloc(64 KiB)");
+	write_pages(p, 64 * KiB, 4);
 	size_t rss = rss_bytes();
-	p = realloc(p, 128 * KiB);
-	REQUIRE(p != NULL, "realloc to 128 KiB");
+	q = realloc(p, 128 * KiB);
+	REQUIRE(q != NULL, "realloc to 128 KiB");
 	size_t after = rss_bytes();
-	CHECK(p == big, "the grown block is at %p, not at the head of the cached mapping %p",
-	      (void *)p, (void *)big);
-	CHECK(rss > after + MiB, "taking a 2 MiB slot for 128 KiB: RSS went from %zu to %zu KiB",
-	      rss / KiB, after / KiB);
-	free(p);
+	CHECK(q == big, "the grown block is at %p, not at the head of the cached mapping %p",
+	      (void *)q, (void *)big);
+	/* 1792 KiB of the slot, and the 64 KiB run: at least 1824 KiB. */
+	CHECK(rss >= after + 1824 * KiB,
+	      "taking a 2 MiB slot for 128 KiB: RSS went from %zu to %zu KiB", rss / KiB,
+	      after / KiB);
+	CHECK(bad_pages(q, 64 * KiB, 4) == 0, "the block lost its contents moving");
 
-	/* Past 2048 live huge blocks (MANY_BLOCKS in huge.c), realloc keeps blocks under
-	 * LARGE_MAX in the arenas: each huge block costs a VMA. */
-	enum { N = 2100 };
+	/* With 2048 huge blocks live (MANY_BLOCKS in huge.c), realloc leaves blocks under
+	 * 1 MiB in the arenas, cached pages or not: each huge block costs a VMA. */
+	enum { N = 2048 };
 	static unsigned char *v[N];
-	int moved = 0;
-	for (int i = 0; i < N; i++) {
-		v[i] = malloc(100);
-		REQUIRE(v[i] != NULL, "malloc(100)");
-		memset(v[i], i & 0xff, 100);
-		v[i] = realloc(v[i], 128 * KiB);
-		REQUIRE(v[i] != NULL, "realloc(128 KiB)");
-		moved += own_mapping(v[i]);
-		bad += v[i][0] != (i & 0xff) || v[i][99] != (i & 0xff);
+	malloc_trim(0);
+	for (int i = 0; i < N - 1; i++) { /* with q, 2048 */
+		v[i] = malloc(MiB + 1);
+		REQUIRE(v[i] != NULL, "malloc(1 MiB + 1)");
 	}
-	CHECK(moved == 2048, "%d of %d blocks moved into mappings of their own, not 2048", moved,
-	      N);
-	CHECK(!own_mapping(v[N - 1]), "the last block moved into a mapping of its own");
-	for (int i = 0; i < N; i++)
+	big = malloc(64 * MiB);
+	REQUIRE(big != NULL, "malloc(64 MiB)");
+	write_pages(big, 64 * MiB, 5);
+	free(big);
+	p = malloc(100);
+	REQUIRE(p != NULL, "malloc(100)");
+	memset(p, 7, 100);
+	p = realloc(p, 128 * KiB);
+	REQUIRE(p != NULL, "realloc(128 KiB)");
+	CHECK(!own_mapping(p), "with 2048 huge blocks live, a block grown to 128 KiB was moved");
+	CHECK(p[0] == 7 && p[99] == 7, "the block lost its contents");
+	free(v[0]);
+	unsigned char *r = malloc(100);
+	REQUIRE(r != NULL, "malloc(100)");
+	r = realloc(r, 128 * KiB);
+	REQUIRE(r != NULL, "realloc(128 KiB)");
+	CHECK(own_mapping(r), "with 2047 huge blocks live, a block grown to 128 KiB was not moved");
+	for (int i = 1; i < N - 1; i++)
 		free(v[i]);
-	CHECK(bad == 0, "%zu blocks lost their contents moving", bad);
+	free(p);
+	free(r);
+	free(q);
 	malloc_trim(0);
 }
 
