@@ -154,36 +154,52 @@ struct tensor {
 	unsigned salt;
 };
 
-static void run_tensors(int slots, long steps, uint64_t rng)
+/* A new tensor: an octave 1-2, 2-4, ... 32-64 MiB picked uniformly, then a
+ * size uniform within it, not page-rounded; every page written. */
+static unsigned char *new_tensor(size_t max, unsigned salt, uint64_t *rng, size_t *size)
 {
-	struct tensor *t = calloc((size_t)slots, sizeof *t);
-	unsigned salt = 1;
-	if (!t)
-		exit(1);
-	for (long s = -slots; s < steps; s++) {
-		long k = s < 0 ? slots + s : (long)(bench_rand(&rng) % (uint64_t)slots);
-		if (t[k].p) {
-			errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
-			sum += t[k].p[4096];
-			free(t[k].p);
-		}
-		/* an octave 1-2, 2-4, ... 32-64 MiB picked uniformly, then
-		 * a size uniform within it, not page-rounded */
-		uint64_t r = bench_rand(&rng);
-		size_t lo = MIB << (r % 6);
-		size_t size = lo + (size_t)((r >> 8) % lo);
-		t[k] = (struct tensor){get(size), size, ++salt};
-		bench_touch_pages(t[k].p, size, t[k].salt);
-		touched += (double)size;
-	}
-	for (int k = 0; k < slots; k++) {
-		errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
-		free(t[k].p);
-	}
-	free(t);
+	(void)max;
+	uint64_t r = bench_rand(rng);
+	size_t lo = MIB << (r % 6);
+	*size = lo + (size_t)((r >> 8) % lo);
+	unsigned char *p = get(*size);
+	bench_touch_pages(p, *size, salt);
+	touched += (double)*size;
+	return p;
 }
 
-static void run_buffers(int slots, long steps, size_t max, uint64_t rng)
+/* A new buffer: grown from 16 KiB by realloc doubling to a size uniform in
+ * 128 KiB..max, every page of each new part written. */
+static unsigned char *new_buffer(size_t max, unsigned salt, uint64_t *rng, size_t *size)
+{
+	size_t target = 128 * 1024 + (size_t)(bench_rand(rng) % (max - 128 * 1024 + 1));
+	size_t cap = 16 * 1024;
+	unsigned char *p = get(cap);
+	bench_touch_pages(p, cap, salt);
+	while (cap < target) {
+		size_t ncap = cap * 2 < target ? cap * 2 : target;
+		p = realloc(p, ncap);
+		if (!p) {
+			fprintf(stderr, "realloc(%zu) failed\n", ncap);
+			exit(1);
+		}
+		/* the pages written so far came along; number the new ones
+		 * on from there */
+		for (size_t off = cap & ~4095UL, i = off / 4096; off < ncap; off += 4096, i++)
+			p[off] = (unsigned char)(i ^ salt);
+		cap = ncap;
+	}
+	if ((cap - 1) % 4096)
+		p[cap - 1] = (unsigned char)salt;
+	touched += (double)cap;
+	*size = cap;
+	return p;
+}
+
+/* The tensors and buffers modes: SLOTS blocks filled in turn, then STEPS
+ * times a random slot's block checked, freed and replaced by a new one. */
+static void run_pool(int slots, long steps, size_t max, uint64_t rng,
+                     unsigned char *(*make)(size_t, unsigned, uint64_t *, size_t *))
 {
 	struct tensor *t = calloc((size_t)slots, sizeof *t);
 	unsigned salt = 1;
@@ -196,28 +212,8 @@ static void run_buffers(int slots, long steps, size_t max, uint64_t rng)
 			sum += t[k].p[0];
 			free(t[k].p);
 		}
-		size_t target = 128 * 1024 + (size_t)(bench_rand(&rng) % (max - 128 * 1024 + 1));
-		size_t cap = 16 * 1024;
-		unsigned char *p = get(cap);
-		bench_touch_pages(p, cap, ++salt);
-		while (cap < target) {
-			size_t ncap = cap * 2 < target ? cap * 2 : target;
-			p = realloc(p, ncap);
-			if (!p) {
-				fprintf(stderr, "realloc(%zu) failed\n", ncap);
-				exit(1);
-			}
-			/* the pages written so far came along; number the new
-			 * ones on from there */
-			for (size_t off = cap & ~4095UL, i = off / 4096; off < ncap;
-			     off += 4096, i++)
-				p[off] = (unsigned char)(i ^ salt);
-			cap = ncap;
-		}
-		if ((cap - 1) % 4096)
-			p[cap - 1] = (unsigned char)salt;
-		touched += (double)cap;
-		t[k] = (struct tensor){p, cap, salt};
+		t[k].salt = ++salt;
+		t[k].p = make(max, salt, &rng, &t[k].size);
 	}
 	for (int k = 0; k < slots; k++) {
 		errors += bench_pages_check(t[k].p, t[k].size, t[k].salt) != 0;
@@ -275,9 +271,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "realloc"))
 		run_realloc(max, rounds);
 	else if (!strcmp(mode, "tensors"))
-		run_tensors(slots, steps, seed);
+		run_pool(slots, steps, max, seed, new_tensor);
 	else if (!strcmp(mode, "buffers"))
-		run_buffers(slots, steps, max, seed);
+		run_pool(slots, steps, max, seed, new_buffer);
 	else
 		goto usage;
 	double t = bench_now() - t0;

@@ -636,19 +636,23 @@ static void mode_holes(void)
 }
 
 /* Polls every 50 ms for up to `limit` seconds until RSS is back within 1 MiB of start and
- * one cairn-purge thread runs; returns the last RSS seen, with the thread count and the
- * seconds waited. */
-static size_t await_purge(size_t start, double limit, int *threads, double *took)
+ * one cairn-purge thread runs; says what it saw under `what`, and returns the last RSS seen
+ * and (in *threads) the thread count. */
+static size_t await_purge(const char *what, size_t start, double limit, int *threads)
 {
+	size_t freed = rss_bytes(), rss = freed;
 	double t0 = now_s();
-	size_t rss = rss_bytes();
 	*threads = purge_threads();
 	while ((rss > start + MiB || *threads != 1) && now_s() - t0 < limit) {
 		usleep(50 * 1000);
 		rss = rss_bytes();
 		*threads = purge_threads();
 	}
-	*took = now_s() - t0;
+	fprintf(stderr,
+	        "  %s: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after %.2f s; "
+	        "%d cairn-purge threads\n",
+	        what, (double)start / MiB, (double)freed / MiB, (double)rss / MiB, now_s() - t0,
+	        *threads);
 	return rss;
 }
 
@@ -670,15 +674,9 @@ static void mode_last_free(int huge)
 		free(a);
 		free(b);
 	}
-	size_t freed = rss_bytes();
 	int threads;
-	double took;
-	size_t rss = await_purge(start, 2.0, &threads, &took);
-	fprintf(stderr,
-	        "  %s: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after "
-	        "%.2f s; %d cairn-purge threads\n",
-	        huge ? "one 8 MiB block" : "two 1 MiB blocks", (double)start / MiB,
-	        (double)freed / MiB, (double)rss / MiB, took, threads);
+	size_t rss =
+	    await_purge(huge ? "one 8 MiB block" : "two 1 MiB blocks", start, 2.0, &threads);
 	EXPECT(threads == 1,
 	       "%s freed as the last allocator call: %d cairn-purge threads after 2 s, want 1",
 	       huge ? "an 8 MiB huge block" : "2 MiB of large blocks", threads);
@@ -724,15 +722,10 @@ static void mode_large_alive(void)
 	    read(large_done[0], &c, 1) != 1)
 		exit(1);
 	size_t freed = rss_bytes();
-	int threads;
-	double took;
-	size_t rss = await_purge(start, 3.0, &threads, &took);
-	fprintf(stderr,
-	        "  large_alive: RSS %.1f MiB at start, %.1f MiB after the frees, %.1f MiB after "
-	        "%.2f s; %d cairn-purge threads\n",
-	        (double)start / MiB, (double)freed / MiB, (double)rss / MiB, took, threads);
 	EXPECT(freed >= start + 2 * MiB, "the 2.5 MiB freed were not resident: RSS %.1f MiB",
 	       (double)freed / MiB);
+	int threads;
+	size_t rss = await_purge("large_alive", start, 3.0, &threads);
 	EXPECT(threads == 1,
 	       "large runs cached by a blocked thread: %d cairn-purge threads, want 1", threads);
 	EXPECT(rss <= start + MiB,
