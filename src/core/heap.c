@@ -702,8 +702,8 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	}
 	/* Live heaps whose thread took no slow path for dirty_decay_ms: their
 	 * cached large runs and the free pages in their slabs go back under
-	 * the heap's lock (skipped if the
-	 * owner holds it: then it is not idle). The lock stays held across
+	 * the heap's lock (skipped if the owner holds it: then it is not
+	 * idle). The lock stays held across
 	 * the madvise calls: released earlier, a slab could empty and go back
 	 * to its arena, and a page purged after that could hold someone
 	 * else's block. The list of all heaps only grows at its head, so the
