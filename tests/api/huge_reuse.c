@@ -253,9 +253,9 @@ static void realloc_growth(void)
 	enum { N = 2048 };
 	static unsigned char *v[N];
 	malloc_trim(0);
-	for (int i = 0; i < N - 1; i++) { /* with q, 2048 */
-		v[i] = malloc(MiB + 1);
-		REQUIRE(v[i] != NULL, "malloc(1 MiB + 1)");
+	for (int i = 0; i < N - 1; i++) { /* with q, 2048; the smallest huge blocks there are */
+		v[i] = aligned_alloc(2 * MiB, PAGE);
+		REQUIRE(v[i] != NULL, "aligned_alloc(2 MiB, 4 KiB)");
 	}
 	big = malloc(64 * MiB);
 	REQUIRE(big != NULL, "malloc(64 MiB)");
