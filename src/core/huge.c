@@ -23,7 +23,7 @@
 #define CACHE_SLACK_SHARE 8
 /* Assembled blocks spread over several VMAs; past this many live huge
  * blocks new ones take a single piece, and realloc no longer moves blocks
- * under LARGE_MAX into mappings of their own, so that huge blocks never use
+ * under LARGE_MAX into cached mappings, so that huge blocks never use
  * more than a quarter of the default vm.max_map_count (65530). */
 #define MANY_BLOCKS 2048
 
