@@ -225,6 +225,10 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* Size 0 gets a distinct block like any other: one byte's worth. A
+	 * run of zero pages or a mapping of zero bytes cannot be a block. */
+	if (n == 0)
+		n = 1;
 	size_t want = n > align ? n : align;
 	if (align <= PAGE_SIZE && want <= SMALL_MAX) {
 		/* Slabs start on a page and tile it exactly, so every block of a

@@ -1,7 +1,8 @@
 /* The aligned allocators: aligned_alloc (EINVAL for alignment 0 or not a
  * power of two), memalign (non-power-of-two alignment rounded up, powers of
  * two 1..4 MiB), posix_memalign (EINVAL and ENOMEM leave *memptr and errno
- * alone; alignments 8..16 MiB honoured from small to huge sizes), valloc
+ * alone; alignments 8..16 MiB honoured from small to huge sizes; size 0
+ * with every alignment up to 1 GiB gives distinct blocks), valloc
  * (page aligned) and pvalloc (page aligned, size rounded up to a page). */
 #include <errno.h>
 #include <stdint.h>
@@ -234,23 +235,52 @@ static void test_pvalloc(void)
 	free(z);
 }
 
-/* Size 0 may give NULL or a block; a block must still be aligned. */
+/* Size 0 with every alignment from 1 to 1 GiB, through each aligned
+ * allocator: a distinct, aligned block each time, writable for a byte,
+ * that frees cleanly, also when two of the same alignment are live. */
+#define ZERO_PAIRS 2
+
 static void test_zero_size(void)
 {
-	void *p = aligned_alloc(4096, 0);
-	CHECK(p == NULL || aligned(p, 4096), "aligned_alloc(4096, 0) = %p", p);
+	for (size_t a = 1; a <= 1024 * MiB; a <<= 1) {
+		for (int fn = 0; fn < 3; fn++) {
+			static const char *const name[] = {"posix_memalign", "aligned_alloc",
+			                                   "memalign"};
+			void *p[ZERO_PAIRS] = {0};
+			for (int i = 0; i < ZERO_PAIRS; i++) {
+				errno = 0;
+				if (fn == 0) {
+					int r = posix_memalign(&p[i], a < sizeof(void *) ? sizeof(void *) : a,
+					                       0);
+					CHECK(r == 0, "posix_memalign(%zu, 0) returned %d", a, r);
+				} else if (fn == 1) {
+					p[i] = aligned_alloc_v(a, 0);
+				} else {
+					p[i] = memalign(a, 0);
+				}
+				CHECK(p[i] != NULL && aligned(p[i], a), "%s(%zu, 0) = %p (errno %d)",
+				      name[fn], a, p[i], errno);
+				if (p[i] != NULL)
+					*(volatile char *)p[i] = 1;
+			}
+			CHECK(p[0] != p[1] || p[0] == NULL, "%s(%zu, 0) twice gave %p", name[fn], a,
+			      p[0]);
+			for (int i = 0; i < ZERO_PAIRS; i++)
+				free(p[i]);
+		}
+	}
+	void *p = valloc(0);
+	CHECK(p != NULL && aligned(p, page), "valloc(0) = %p", p);
 	free(p);
-	p = memalign(256, 0);
-	CHECK(p == NULL || aligned(p, 256), "memalign(256, 0) = %p", p);
-	free(p);
-	p = NULL;
-	int r = posix_memalign(&p, 1024, 0);
-	CHECK(r == 0 && (p == NULL || aligned(p, 1024)), "posix_memalign(&p, 1024, 0): %d %p", r,
-	      p);
-	free(p);
-	p = valloc(0);
-	CHECK(p == NULL || aligned(p, page), "valloc(0) = %p", p);
-	free(p);
+	/* The heap is whole afterwards: blocks of the sizes freed above come
+	 * and go as usual. */
+	for (size_t a = 8 * KiB; a <= MiB; a <<= 1) {
+		void *q = aligned_alloc(a, a);
+		CHECK(q != NULL && aligned(q, a), "aligned_alloc(%zu, %zu) = %p", a, a, q);
+		if (q != NULL)
+			memset(q, 1, a);
+		free(q);
+	}
 }
 
 int main(void)

@@ -122,9 +122,16 @@ static void test_new_zero()
 		else
 			::operator delete[](p[i]);
 	}
-	void *z = ::operator new(0, std::align_val_t(256));
-	CHECK(z != nullptr && aligned(z, 256), "operator new(0, align 256) = %p", z);
-	::operator delete(z, std::align_val_t(256));
+	/* Size 0 with every alignment up to 1 GiB: distinct blocks that free
+	 * cleanly (the 8 KiB - 1 MiB ones once came out of zero-page runs). */
+	for (std::size_t a = 1; a <= (std::size_t(1) << 30); a <<= 1) {
+		void *z = ::operator new(0, std::align_val_t(a));
+		void *y = ::operator new[](0, std::align_val_t(a));
+		CHECK(z != nullptr && aligned(z, a) && y != nullptr && aligned(y, a) && z != y,
+		      "operator new(0, align %zu) = %p, new[] = %p", a, z, y);
+		::operator delete(z, std::align_val_t(a));
+		::operator delete[](y, std::align_val_t(a));
+	}
 }
 
 /* The operators in effect are cairn's: the definition of _Znwm lives in the
