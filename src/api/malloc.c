@@ -138,6 +138,16 @@ static COLD void fill_new(void *p, size_t len)
 		memset(p, 0xa5, len);
 }
 
+/* A huge block, zeroed or junk-filled as the options say: a fresh mapping
+ * is zero already, so only reused pages are cleared (by huge_alloc). */
+static void *huge_block(size_t n, size_t align)
+{
+	void *p = huge_alloc(n, align, cairn_conf.zero);
+	if (p != NULL && unlikely(cairn_conf.junk & JUNK_ALLOC) && !cairn_conf.zero)
+		memset(p, 0xa5, align_up(n, os_page_size()));
+	return p;
+}
+
 /* Gives the calling thread a heap of its own if it has none yet and thread
  * heaps are on; returns the thread's heap (or its stand-in). */
 static struct heap *attach_heap(void)
@@ -204,7 +214,7 @@ static NOINLINE void *alloc_big(size_t n)
 	}
 	if (!cairn_conf.background_thread)
 		decay_tick(arena_of_caller());
-	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_alloc(n, CHUNK_SIZE, cairn_conf.zero);
+	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_block(n, CHUNK_SIZE);
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -245,7 +255,7 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 		p = alloc_large(n, align_pages);
 	}
 	if (p == NULL)
-		p = huge_alloc(n, align, cairn_conf.zero);
+		p = huge_block(n, align);
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -456,8 +466,11 @@ EXPORT void *realloc(void *p, size_t n)
 	if (b.kind != BLOCK_HUGE && n > b.usable && n >= REALLOC_MAP_MIN && n <= LARGE_MAX &&
 	    huge_room()) {
 		void *q = huge_alloc_cached(n, cairn_conf.zero);
-		if (q != NULL)
+		if (q != NULL) {
+			if (unlikely(cairn_conf.junk & JUNK_ALLOC) && !cairn_conf.zero)
+				memset(q, 0xa5, align_up(n, os_page_size()));
 			return move_into(p, b, q, n);
+		}
 	}
 	switch (b.kind) {
 	case BLOCK_SMALL:
@@ -476,17 +489,30 @@ EXPORT void *realloc(void *p, size_t n)
 			struct arena *a = span_chunk(b.span)->arena;
 			if (pages < b.span->npages)
 				arena_shrink_run(a, b.span, pages);
-			if (pages <= b.span->npages || arena_grow_run(a, b.span, pages))
+			if (pages <= b.span->npages || arena_grow_run(a, b.span, pages)) {
+				/* Pages taken in from free neighbours hold stale data. */
+				if (unlikely(cairn_conf.junk || cairn_conf.zero) &&
+				    span_bytes(b.span) > b.usable)
+					fill_new((char *)p + b.usable,
+					         span_bytes(b.span) - b.usable);
 				return p;
+			}
 		}
 		break;
 	case BLOCK_HUGE:
 		/* Under LARGE_MAX, it goes to an arena once it shrinks below
 		 * REALLOC_MAP_MIN or to half its size. */
 		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
-			void *q = huge_realloc(b.huge, n);
-			if (q == NULL)
+			size_t fresh;
+			void *q = huge_realloc(b.huge, n, &fresh);
+			if (q == NULL) {
 				errno = ENOMEM;
+			} else if (unlikely(cairn_conf.junk || cairn_conf.zero)) {
+				/* New pages are zero: those need junk only. */
+				size_t end = cairn_conf.zero ? fresh : b.huge->size;
+				if (end > b.usable)
+					fill_new((char *)q + b.usable, end - b.usable);
+			}
 			return q;
 		}
 		break;

@@ -583,9 +583,13 @@ static void absorb_neighbours(struct huge *h, size_t len)
  * is free, else every piece moved with mremap to a fresh range, the last
  * growing into it. Should a move fail, what did not move is copied
  * instead. False (block unchanged) only if no range can be had. */
-static bool grow(struct huge *h, size_t len)
+/* Grows h's mapping to len bytes. *fresh_from is where the pages the
+ * kernel zeroed begin: those before it held data (the mapping's own tail,
+ * cached neighbours taken in), those after are new. */
+static bool grow(struct huge *h, size_t len, size_t *fresh_from)
 {
 	absorb_neighbours(h, len);
+	*fresh_from = h->mapped < len ? h->mapped : len;
 	if (h->mapped >= len)
 		return true;
 	uintptr_t value = (uintptr_t)h | MAP_HUGE;
@@ -617,15 +621,16 @@ static bool grow(struct huge *h, size_t len)
 	return true;
 }
 
-void *huge_realloc(struct huge *h, size_t size)
+void *huge_realloc(struct huge *h, size_t size, size_t *fresh_from)
 {
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
 	/* Within the mapping there is nothing to map; a block that shrinks
 	 * gives back the whole 2 MiB slots it left. */
+	*fresh_from = len;
 	if (len > h->mapped) {
-		if (!grow(h, len))
+		if (!grow(h, len, fresh_from))
 			return NULL;
 	} else if (len < h->size) {
 		trim(h, len);

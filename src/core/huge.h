@@ -67,8 +67,10 @@ void *huge_alloc_cached(size_t size, bool zero);
  * be huge: each costs VMAs (see MANY_BLOCKS in huge.c). */
 bool huge_room(void);
 void huge_free(struct huge *h);
-/* Resizes in place or by moving pages; NULL (block unchanged) on failure. */
-void *huge_realloc(struct huge *h, size_t size);
+/* Resizes in place or by moving pages; NULL (block unchanged) on failure.
+ * Sets *fresh_from to the offset past which the block's pages are new and
+ * zero; between its old size and there they may hold stale data. */
+void *huge_realloc(struct huge *h, size_t size, size_t *fresh_from);
 
 static inline struct huge *huge_of(uintptr_t entry)
 {
