@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,15 @@ static inline int child_run(const struct child_opts *opts, char *out, size_t cap
 		_exit(127);
 	}
 	close(fd[1]);
+	/* SIGALRM cannot end a child that blocks it in every thread it has
+	 * left: a watchdog sends SIGKILL a little later. */
+	pid_t watchdog = fork();
+	if (watchdog == 0) {
+		close(fd[0]);
+		sleep((opts->timeout ? opts->timeout : 30) + 2);
+		kill(pid, SIGKILL);
+		_exit(0);
+	}
 	size_t n = child_read_all(fd[0], out, cap, opts->keep_tail);
 	close(fd[0]);
 	if (len != NULL)
@@ -96,6 +106,11 @@ static inline int child_run(const struct child_opts *opts, char *out, size_t cap
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	if (watchdog > 0) {
+		kill(watchdog, SIGKILL);
+		while (waitpid(watchdog, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	return st;
 }
 

@@ -42,6 +42,16 @@ static void prefork(void);
 static void postfork_parent(void);
 static void postfork_child(void);
 
+/* The key's destructor is how cairn learns that the leading thread left
+ * with pthread_exit (see background_leader_exiting); a thread without a
+ * heap (thread heaps off, or none needed yet) has no value to destroy, so
+ * the leader gets a stand-in. */
+static void watch_leader(void)
+{
+	if (os_thread_id() == os_process_id() && pthread_getspecific(cairn_heap_key) == NULL)
+		pthread_setspecific(cairn_heap_key, &cairn_heap_empty);
+}
+
 static COLD bool init_slow(void)
 {
 	if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_RUNNING &&
@@ -80,10 +90,12 @@ static COLD bool init_slow(void)
 		return false;
 	}
 	core_ready = true;
-	if (pthread_key_create(&cairn_heap_key, thread_exit) == 0)
+	if (pthread_key_create(&cairn_heap_key, thread_exit) == 0) {
 		atomic_store_explicit(&cairn_heap_key_ready, 1, memory_order_release);
-	else
+		watch_leader();
+	} else {
 		use_thread_heaps = false;
+	}
 	pthread_atfork(prefork, postfork_parent, postfork_child);
 	if (cairn_conf.confirm_conf)
 		conf_print();
@@ -111,6 +123,10 @@ static void thread_exit(void *v)
 	struct heap *h = v;
 	if (h != NULL && h->kind == HEAP_THREAD)
 		heap_abandon(h);
+	/* Only pthread_exit gets here in the leading thread: exit() runs no
+	 * key destructors. */
+	if (os_thread_id() == os_process_id())
+		background_leader_exiting();
 	/* Allocations from destructors that run after this one are served by
 	 * the shared heaps; re-setting the key keeps that state for them. */
 	heap_set_self(&cairn_heap_dead);
@@ -681,6 +697,8 @@ static void postfork_child(void)
 	arenas_postfork_child();
 	pthread_mutex_init(&init_lock, NULL);
 	heaps_postfork_child(heap_self());
+	/* The forking thread leads the child. */
+	watch_leader();
 	/* Last: restarting the purging threads allocates. */
 	background_postfork_child_restart();
 	errno = saved;

@@ -13,14 +13,23 @@
 
 #define MAX_THREADS 64
 
-enum { BG_OFF, BG_STARTING, BG_RUNNING };
+/* BG_STOPPED: the threads ended because nothing else was left running in
+ * the process; they are never started again (but in a child of fork). */
+enum { BG_OFF, BG_STARTING, BG_RUNNING, BG_STOPPED };
 
 static _Atomic int bg_state;
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;
-static unsigned bg_nthreads;     /* Guarded by bg_lock. */
-static _Atomic unsigned bg_idle; /* threads asleep with nothing due */
-static bool bg_kicked;           /* Guarded by bg_lock. */
+static unsigned bg_nthreads;      /* Guarded by bg_lock. */
+static _Atomic unsigned bg_idle;  /* threads asleep with nothing due */
+static bool bg_kicked;            /* Guarded by bg_lock. */
+static _Atomic unsigned bg_alive; /* threads that have not returned */
+/* The thread leading the process (main, or the one that forked) has
+ * exited its own way (pthread_exit) while other threads run. The process
+ * then ends when its last thread exits, and a purging thread must never be
+ * that last thread: glibc would wait for it forever, with every signal
+ * blocked, so that not even SIGTERM ends the process. */
+static _Atomic bool leader_gone;
 
 /* How often a thread looks at the cgroup memory limit while it has work. */
 #define CGROUP_CHECK_MS 1000
@@ -64,6 +73,29 @@ static bool near_cgroup_limit(void)
 
 static bool has_cgroup_limit;
 
+/* Once the leader is gone, how long until thread 0 counts the threads
+ * again: from MIN_SLEEP_MS after the leader's exit, doubling up to
+ * LONELY_POLL_MAX_MS while other threads run. */
+#define LONELY_POLL_MAX_MS 100
+
+/* Whether only the purging threads are left in the process. */
+static bool alone(void)
+{
+	unsigned live = os_live_threads();
+	return live != 0 && live <= atomic_load(&bg_alive);
+}
+
+/* Ends every purging thread, so that the process ends: glibc makes the
+ * last thread to return call exit(0), as it would have for the program's
+ * own last thread. */
+static void stop_all(void)
+{
+	pthread_mutex_lock(&bg_lock);
+	atomic_store(&bg_state, BG_STOPPED);
+	pthread_cond_broadcast(&bg_cond);
+	pthread_mutex_unlock(&bg_lock);
+}
+
 static void *bg_main(void *arg)
 {
 	unsigned k = (unsigned)(uintptr_t)arg;
@@ -71,10 +103,21 @@ static void *bg_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uint64_t last_cgroup_check = 0;
-	for (;;) {
+	uint64_t lonely_poll = MIN_SLEEP_MS;
+	atomic_fetch_add(&bg_alive, 1);
+	while (atomic_load(&bg_state) != BG_STOPPED) {
 		uint64_t now = os_now_ms();
 		uint64_t next = UINT64_MAX;
 		bool force = false;
+		if (k == 0 && atomic_load(&leader_gone)) {
+			if (alone()) {
+				stop_all();
+				break;
+			}
+			next = now + lonely_poll;
+			lonely_poll = lonely_poll * 2 < LONELY_POLL_MAX_MS ? lonely_poll * 2
+			                                                   : LONELY_POLL_MAX_MS;
+		}
 		if (k == 0 && now - last_cgroup_check >= CGROUP_CHECK_MS) {
 			last_cgroup_check = now;
 			force = near_cgroup_limit();
@@ -106,7 +149,7 @@ static void *bg_main(void *arg)
 				next = now + step;
 		}
 		pthread_mutex_lock(&bg_lock);
-		if (!bg_kicked) {
+		if (!bg_kicked && atomic_load(&bg_state) != BG_STOPPED) {
 			if (next == UINT64_MAX) {
 				atomic_fetch_add(&bg_idle, 1);
 				pthread_cond_wait(&bg_cond, &bg_lock);
@@ -129,6 +172,7 @@ static void *bg_main(void *arg)
 		bg_kicked = false;
 		pthread_mutex_unlock(&bg_lock);
 	}
+	atomic_fetch_sub(&bg_alive, 1);
 	return NULL;
 }
 
@@ -213,6 +257,19 @@ bool background_running(void)
 	return atomic_load(&bg_state) == BG_RUNNING;
 }
 
+void background_leader_exiting(void)
+{
+	if (atomic_exchange(&leader_gone, true))
+		return;
+	/* Wake thread 0 to start counting; no allocator lock is held here. */
+	if (atomic_load(&bg_state) == BG_RUNNING) {
+		pthread_mutex_lock(&bg_lock);
+		bg_kicked = true;
+		pthread_cond_broadcast(&bg_cond);
+		pthread_mutex_unlock(&bg_lock);
+	}
+}
+
 static bool ran_before_fork;
 
 void background_prefork(void)
@@ -233,6 +290,8 @@ void background_postfork_child(void)
 {
 	pthread_mutex_init(&bg_lock, NULL);
 	atomic_store(&bg_idle, 0);
+	atomic_store(&bg_alive, 0);
+	atomic_store(&leader_gone, false);
 	bg_kicked = false;
 	atomic_store(&bg_state, BG_OFF);
 	atomic_store(&cairn_background_pending, ran_before_fork);

@@ -52,6 +52,10 @@ void decay_tick(struct arena *a);
 size_t purge_all(bool force);
 /* Whether the purging threads are running (for tests and stats). */
 bool background_running(void);
+/* Called when the thread leading the process exits while the process goes
+ * on (pthread_exit in main): from then on the purging threads watch for
+ * being the only threads left, and then end, so that the process does. */
+void background_leader_exiting(void);
 
 void background_prefork(void);
 void background_postfork_parent(void);

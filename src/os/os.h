@@ -71,6 +71,13 @@ unsigned os_ncpus(void);
 const char *os_getenv(const char *name);
 /* Writes all of buf to standard error with write(2), no stdio. */
 void os_write_stderr(const char *buf, size_t len);
+/* Threads of this process that have not exited (a leader that called
+ * pthread_exit is not counted while the others run); 0 if unknown. */
+unsigned os_live_threads(void);
+/* The calling thread's kernel id, and the process's (the id of the thread
+ * that leads it). */
+unsigned os_thread_id(void);
+unsigned os_process_id(void);
 /* Random bits from the kernel or, failing that, from addresses and time. */
 uint64_t os_random(void);
 

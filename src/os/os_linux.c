@@ -405,3 +405,40 @@ uint64_t os_random(void)
 	errno = saved;
 	return v;
 }
+
+unsigned os_live_threads(void)
+{
+	/* /proc/self/stat: "pid (comm) S ppid ... num_threads(20th) ...";
+	 * comm may hold spaces and parentheses, so fields count from the
+	 * last ')'. The leader's state is the process's: a leader that
+	 * called pthread_exit stays a zombie, and counted, until the last
+	 * thread exits. */
+	char buf[1024];
+	if (!read_file("/proc/self/stat", buf, sizeof(buf)))
+		return 0;
+	const char *p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ')
+		return 0;
+	char state = p[2];
+	p += 2;
+	for (int field = 3; field < 20; field++) {
+		p = strchr(p, ' ');
+		if (p == NULL)
+			return 0;
+		p++;
+	}
+	unsigned long n = strtoul(p, NULL, 10);
+	if (state == 'Z' || state == 'X')
+		n = n > 0 ? n - 1 : 0;
+	return (unsigned)n;
+}
+
+unsigned os_thread_id(void)
+{
+	return (unsigned)syscall(SYS_gettid);
+}
+
+unsigned os_process_id(void)
+{
+	return (unsigned)getpid();
+}

@@ -1,0 +1,158 @@
+/* A process whose leading thread leaves with pthread_exit ends when its
+ * last other thread does, as without cairn: cairn's purging thread never
+ * keeps it alive. Each case runs in a child with a time limit and must
+ * exit with status 0 once the program's own threads are gone:
+ *   main       main frees enough to start the purging thread, then exits;
+ *   worker     main exits first, a worker allocates for a while after it;
+ *   notcache   main exits with thread heaps off (no heap of its own);
+ *   forked     in a child of fork from a second thread, the forking
+ *              thread (the child's leader) starts the purging thread and
+ *              exits. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "child.h"
+
+#define MiB ((size_t)1 << 20)
+
+/* Whether a thread named cairn-purge runs in this process. */
+static int purger_running(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	int found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		char path[64], comm[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		found = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0;
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Allocates and frees enough that cairn starts its purging thread, and
+ * waits up to a second for it to show. */
+static void start_purger(void)
+{
+	void *p[64];
+	for (int i = 0; i < 64; i++) {
+		p[i] = malloc(256 << 10);
+		if (p[i] != NULL)
+			memset(p[i], 1, 256 << 10);
+	}
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	void *h = malloc(8 * MiB);
+	if (h != NULL)
+		memset(h, 1, 8 * MiB);
+	free(h);
+	for (int i = 0; i < 100 && !purger_running(); i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct timespec ts = {0, 200 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < 10000; i++) {
+		void *p = malloc((size_t)(i % 300) * 16);
+		free(p);
+	}
+	return NULL;
+}
+
+static void *fork_then_exit(void *arg)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child: this thread is all of it, and leads it. */
+		start_purger();
+		if (!purger_running()) {
+			fprintf(stderr, "no purging thread in the forked child\n");
+			_exit(1);
+		}
+		pthread_exit(NULL);
+	}
+	/* Up to 3 s, then it is killed: a child that does not end by itself
+	 * would not end on a signal that cairn's thread blocks either. */
+	int st = 0;
+	for (int i = 0; i < 300 && waitpid(pid, &st, WNOHANG) == 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (waitpid(pid, &st, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	return (void *)(intptr_t)st;
+}
+
+static int child(const char *mode)
+{
+	if (strcmp(mode, "forked") == 0) {
+		pthread_t t;
+		REQUIRE(pthread_create(&t, NULL, fork_then_exit, NULL) == 0, "pthread_create");
+		void *st;
+		pthread_join(t, &st);
+		int s = (int)(intptr_t)st;
+		CHECK(WIFEXITED(s) && WEXITSTATUS(s) == 0, "forked child: %s %d",
+		      WIFSIGNALED(s) ? "killed by signal" : "exit status",
+		      WIFSIGNALED(s) ? WTERMSIG(s) : WEXITSTATUS(s));
+		return CHECK_DONE();
+	}
+	start_purger();
+	CHECK(purger_running(), "no purging thread after freeing 24 MiB");
+	if (strcmp(mode, "worker") == 0) {
+		pthread_t t;
+		REQUIRE(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
+		pthread_detach(t);
+	}
+	/* The tally goes out now: what follows is the exit under test. */
+	if (CHECK_DONE() != 0)
+		exit(1);
+	pthread_exit(NULL);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--child") == 0)
+		return child(argv[2]);
+	static const struct {
+		const char *mode, *conf;
+	} cases[] = {
+	    {"main", NULL},
+	    {"worker", NULL},
+	    {"notcache", "tcache:false"},
+	    {"main", "max_background_threads:4,narenas:4"},
+	    {"forked", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct child_opts opts = {.name = "leader_exit",
+		                          .args = {"--child", cases[i].mode},
+		                          .conf = cases[i].conf,
+		                          .timeout = 5};
+		static char out[8192];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int st = child_run(&opts, out, sizeof out, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		const char *tally = child_fold_checks(out);
+		CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
+		            cases[i].conf ? cases[i].conf : "");
+		double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
+		        cases[i].conf ? cases[i].conf : "", s);
+	}
+	return CHECK_DONE();
+}
