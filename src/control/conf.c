@@ -109,10 +109,23 @@ static int64_t load(const struct option *o)
 	return 0;
 }
 
+/* Messages about bad options: at most MESSAGES_MAX are printed per process, the rest
+ * only counted, and conf_report_suppressed() prints how many. Of a name or value they
+ * echo, at most ECHO_MAX bytes are shown, escaped, so each is one bounded line. */
+#define MESSAGES_MAX 16
+#define ECHO_MAX     64
+#define ECHO_BUF     (4 * ECHO_MAX + sizeof("..."))
+
+static unsigned messages_shown;
+static uint64_t messages_suppressed;
+static const char *suppressed_source; /* NULL once they come from both sources */
+
 void conf_reset(void)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
 		store(&options[i], options[i].def);
+	messages_shown = 0;
+	messages_suppressed = 0;
 }
 
 static bool equals(const char *s, size_t len, const char *word)
@@ -192,12 +205,65 @@ static bool parse_value(const struct option *o, const char *s, size_t len, int64
 	return false;
 }
 
-static void copy(char *dst, size_t cap, const char *s, size_t len)
+/* Counts one bad option; returns whether its message may be printed. */
+static bool may_report(const char *source)
 {
-	if (len >= cap)
-		len = cap - 1;
-	memcpy(dst, s, len);
-	dst[len] = '\0';
+	if (messages_shown < MESSAGES_MAX) {
+		messages_shown++;
+		return true;
+	}
+	if (messages_suppressed++ == 0)
+		suppressed_source = source;
+	else if (suppressed_source != NULL && strcmp(suppressed_source, source) != 0)
+		suppressed_source = NULL;
+	return false;
+}
+
+void conf_report_suppressed(void)
+{
+	char n[24];
+	if (messages_suppressed == 0)
+		return;
+	n[fmt_u64(n, messages_suppressed)] = '\0';
+	cairn_message(suppressed_source ? suppressed_source : "malloc_conf, MALLOC_CONF", ": ", n,
+	              messages_suppressed == 1 ? " more error not shown" : " more errors not shown",
+	              (const char *)NULL);
+	messages_suppressed = 0;
+}
+
+/* Copies the first ECHO_MAX bytes of s[0, len) into dst (ECHO_BUF bytes) for a message:
+ * printable ASCII as is but " and \ (\" and \\), \n \t \r, any other byte as \xNN, then
+ * "..." if s is longer. */
+static void echo(char *dst, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	for (size_t i = 0; i < len && i < ECHO_MAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\') {
+			dst[n++] = (char)c;
+			continue;
+		}
+		dst[n++] = '\\';
+		if (c == '"' || c == '\\') {
+			dst[n++] = (char)c;
+		} else if (c == '\n') {
+			dst[n++] = 'n';
+		} else if (c == '\t') {
+			dst[n++] = 't';
+		} else if (c == '\r') {
+			dst[n++] = 'r';
+		} else {
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		}
+	}
+	if (len > ECHO_MAX) {
+		memcpy(dst + n, "...", 3);
+		n += 3;
+	}
+	dst[n] = '\0';
 }
 
 /* Appends the pieces (NULL-terminated) to buf, of capacity cap. */
@@ -219,8 +285,8 @@ static void concat(char *buf, size_t cap, const char *first, ...)
 
 static void bad_value(const char *source, const struct option *o, const char *v, size_t vlen)
 {
-	char value[64], lo[24], hi[24], expected[160];
-	copy(value, sizeof(value), v, vlen);
+	char value[ECHO_BUF], lo[24], hi[24], expected[160];
+	echo(value, v, vlen);
 	if (o->type == OPT_BOOL) {
 		concat(expected, sizeof(expected), "true or false", (const char *)NULL);
 	} else if (o->type == OPT_ENUM) {
@@ -252,11 +318,13 @@ int conf_parse(const char *source, const char *s)
 		if (len == 0) {
 			/* tolerate empty items ("a:1,,b:2") */
 		} else if (colon == NULL) {
-			char item[64];
-			copy(item, sizeof(item), s, len);
-			cairn_message(source, ": option \"", item, "\" has no value (name:value)",
-			              (const char *)NULL);
+			char item[ECHO_BUF];
 			bad++;
+			if (may_report(source)) {
+				echo(item, s, len);
+				cairn_message(source, ": option \"", item,
+				              "\" has no value (name:value)", (const char *)NULL);
+			}
 		} else {
 			size_t nlen = (size_t)(colon - s);
 			const struct option *o = NULL;
@@ -267,14 +335,17 @@ int conf_parse(const char *source, const char *s)
 			size_t vlen = len - nlen - 1;
 			int64_t value;
 			if (o == NULL) {
-				char name[64];
-				copy(name, sizeof(name), s, nlen);
-				cairn_message(source, ": unknown option \"", name, "\"; ignored",
-				              (const char *)NULL);
+				char name[ECHO_BUF];
 				bad++;
+				if (may_report(source)) {
+					echo(name, s, nlen);
+					cairn_message(source, ": unknown option \"", name,
+					              "\"; ignored", (const char *)NULL);
+				}
 			} else if (!parse_value(o, v, vlen, &value)) {
-				bad_value(source, o, v, vlen);
 				bad++;
+				if (may_report(source))
+					bad_value(source, o, v, vlen);
 			} else {
 				store(o, value);
 			}
@@ -289,6 +360,7 @@ void conf_init(const char *compiled)
 	conf_reset();
 	int bad = conf_parse("malloc_conf", compiled);
 	bad += conf_parse("MALLOC_CONF", os_getenv("MALLOC_CONF"));
+	conf_report_suppressed();
 	if (bad > 0 && cairn_conf.abort_conf) {
 		cairn_message("aborting on bad options (abort_conf:true)", (const char *)NULL);
 		abort();

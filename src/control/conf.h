@@ -37,15 +37,19 @@ struct conf {
 extern struct conf cairn_conf __attribute__((visibility("hidden")));
 
 /* Parses the compiled-in string (may be NULL), then MALLOC_CONF. Reports
- * each bad option with one line on stderr; aborts afterwards if any was bad
- * and abort_conf is true. Never allocates. */
+ * each bad option with one line on stderr, the first 16 of them and then a
+ * count of the rest; aborts afterwards if any was bad and abort_conf is
+ * true. Never allocates. */
 void conf_init(const char *compiled);
 /* Writes "cairn: options: name:value,..." with the values in force. */
 void conf_print(void);
 /* Parses one "name:value,..." string; returns the number of bad options.
  * `source` names it in messages. Exposed for the unit tests. */
 int conf_parse(const char *source, const char *s);
-/* Restores every default (unit tests). */
+/* Prints "cairn: <source>: N more errors not shown" for the bad options
+ * conf_parse counted past the 16 it reported, if any. */
+void conf_report_suppressed(void);
+/* Restores every default, and the count of messages (unit tests). */
 void conf_reset(void);
 
 #endif

@@ -3,6 +3,8 @@
  *   confirm_conf:true prints one "cairn: options:" line naming each option;
  *   an unknown key or a bad value prints one "cairn:" line naming it and the
  *   program runs on; with abort_conf:true it aborts after that line;
+ *   the name or value is shown escaped and cut to 64 bytes; past 16 such
+ *   lines one more line counts the rest;
  *   junk:true fills new blocks with 0xa5; zero:true zeroes them;
  *   tcache:false and narenas:1 still work with 4 threads. */
 #define _GNU_SOURCE
@@ -362,6 +364,142 @@ static void expect_abort(const char *conf, const char *name)
 	      name, line);
 }
 
+/* The "cairn:" lines are printable ASCII, each ended by a newline: no byte of the input is
+ * copied raw. Returns the offset of the first other byte, or -1. */
+static long first_raw_byte(const struct result *r)
+{
+	for (size_t i = 0; i < r->len; i++) {
+		unsigned char c = (unsigned char)r->err[i];
+		if ((c < 0x20 || c > 0x7e) && c != '\n')
+			return (long)i;
+	}
+	return -1;
+}
+
+/* Names and values are echoed escaped: " and \ with a backslash, \n \t \r, any other byte
+ * outside printable ASCII as \xNN, on one line. */
+static void expect_escaped(const char *conf, const char *shown)
+{
+	struct result r;
+	char line[4096] = "";
+
+	run_child(conf, "plain", &r);
+	CHECK(exited_ok(&r), "escaping %s: %s; stderr:\n%s", shown, describe(&r), r.err);
+	CHECK(count_lines(r.err) == 1 && lines_starting(r.err, "cairn:", line, sizeof line) == 1 &&
+	          r.len > 0 && r.err[r.len - 1] == '\n',
+	      "escaping %s: want one \"cairn:\" line, got:\n%s", shown, r.err);
+	long at = first_raw_byte(&r);
+	CHECK(at < 0, "escaping %s: raw byte 0x%02x at %ld:\n%s", shown,
+	      at < 0 ? 0 : (unsigned char)r.err[at], at, r.err);
+	CHECK(strstr(line, shown) != NULL, "escaping: line does not show %s: %s", shown, line);
+}
+
+static void test_escaping(void)
+{
+	expect_escaped("narenas:1\n\x1b[31mred", "\"1\\n\\x1b[31mred\"");
+	expect_escaped("bo\"gus\\\t\r\x01\x7f\xff:1", "\"bo\\\"gus\\\\\\t\\r\\x01\\x7f\\xff\"");
+	expect_escaped("tcache:\x1b]0;title\x07", "\"\\x1b]0;title\\x07\"");
+	expect_escaped("no value\x1b[2J", "\"no value\\x1b[2J\"");
+}
+
+/* A long name or value is cut: its first 64 bytes (escaped), then "...". */
+static void test_long_items(void)
+{
+	enum { LONG = 10000 };
+	static char conf[LONG + 16];
+	struct result r;
+	char line[4096] = "", want[128];
+
+	memset(conf, 'a', LONG);
+	strcpy(conf + LONG, ":1");
+	run_child(conf, "plain", &r);
+	CHECK(exited_ok(&r), "long name: %s", describe(&r));
+	CHECK(count_lines(r.err) == 1 && lines_starting(r.err, "cairn:", line, sizeof line) == 1,
+	      "long name: want one \"cairn:\" line, got %d lines", count_lines(r.err));
+	memset(want, 'a', 64);
+	strcpy(want + 64, "...\"");
+	CHECK(strstr(line, want) != NULL && strstr(line, "\"aaaa") != NULL && strlen(line) < 200,
+	      "long name: want its first 64 bytes then ..., got %zu bytes: %.300s", strlen(line),
+	      line);
+	want[64] = 'a';
+	want[65] = '\0';
+	CHECK(strstr(line, want) == NULL, "long name: more than 64 bytes shown: %.300s", line);
+
+	/* A value of control bytes: 64 of them shown as \x01, then "...". */
+	strcpy(conf, "narenas:");
+	memset(conf + 8, 1, 1000);
+	conf[1008] = '\0';
+	run_child(conf, "plain", &r);
+	CHECK(exited_ok(&r), "long value: %s", describe(&r));
+	CHECK(count_lines(r.err) == 1 && first_raw_byte(&r) < 0,
+	      "long value: want one printable line, got %d lines:\n%.600s", count_lines(r.err),
+	      r.err);
+	char *v = strstr(r.err, "\"\\x01");
+	int n = 0;
+	for (; v != NULL && strncmp(v + 1 + 4 * n, "\\x01", 4) == 0; n++)
+		;
+	CHECK(v != NULL && n == 64 && strncmp(v + 1 + 4 * n, "...\"", 4) == 0,
+	      "long value: want 64 \\x01 then ...\", got %d: %.600s", n, r.err);
+}
+
+/* At most CAP option errors are printed; one more line counts the rest. */
+enum { CAP = 16 };
+
+/* `nbad` unknown options b0:1,b1:1,..., after `prefix`. */
+static char *bad_items(const char *prefix, int nbad)
+{
+	static char conf[65536];
+	size_t n = strlen(prefix);
+	memcpy(conf, prefix, n + 1);
+	for (int i = 0; i < nbad; i++)
+		n += (size_t)snprintf(conf + n, sizeof conf - n, "%sb%d:1", n ? "," : "", i);
+	return conf;
+}
+
+static void expect_capped(int nbad)
+{
+	struct result r;
+	char line[4096] = "";
+
+	run_child(bad_items("", nbad), "plain", &r);
+	int shown = nbad < CAP ? nbad : CAP, lines = count_lines(r.err);
+	int want = shown + (nbad > CAP);
+	CHECK(exited_ok(&r), "%d bad items: %s", nbad, describe(&r));
+	CHECK(lines == want && lines_starting(r.err, "cairn:", NULL, 0) == lines,
+	      "%d bad items: want %d \"cairn:\" lines, got %d:\n%.2000s", nbad, want, lines, r.err);
+	CHECK(lines_starting(r.err, "cairn: MALLOC_CONF: unknown option \"b", NULL, 0) == shown,
+	      "%d bad items: want %d of them named:\n%.2000s", nbad, shown, r.err);
+	/* The last ones named and the count of the rest. */
+	char name[32];
+	snprintf(name, sizeof name, "\"b%d\"", shown - 1);
+	CHECK(strstr(r.err, name) != NULL, "%d bad items: %s is not named", nbad, name);
+	snprintf(name, sizeof name, "\"b%d\"", shown);
+	CHECK(strstr(r.err, name) == NULL, "%d bad items: %s is named", nbad, name);
+	if (nbad > CAP) {
+		const char *last = r.err;
+		for (int i = 0; i < lines - 1; i++)
+			last = strchr(last, '\n') + 1;
+		char want_last[96];
+		snprintf(want_last, sizeof want_last, "cairn: MALLOC_CONF: %d more %s not shown\n",
+		         nbad - CAP, nbad - CAP == 1 ? "error" : "errors");
+		CHECK(strcmp(last, want_last) == 0, "%d bad items: last line %s, want %s", nbad,
+		      last, want_last);
+	}
+
+	/* With abort_conf:true: the same lines, then the abort. */
+	run_child(bad_items("abort_conf:true", nbad), "plain", &r);
+	lines = count_lines(r.err);
+	CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
+	      "abort_conf:true and %d bad items: %s, want SIGABRT", nbad, describe(&r));
+	CHECK(lines == want + 1 && lines_starting(r.err, "cairn:", line, sizeof line) == lines,
+	      "abort_conf:true and %d bad items: want %d \"cairn:\" lines, got %d:\n%.2000s", nbad,
+	      want + 1, lines, r.err);
+	CHECK(strstr(r.err, "abort_conf:true)\n") != NULL &&
+	          strcmp(strstr(r.err, "abort_conf:true)\n"), "abort_conf:true)\n") == 0,
+	      "abort_conf:true and %d bad items: the last line is not the abort:\n%.2000s", nbad,
+	      r.err);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -384,6 +522,12 @@ int main(int argc, char **argv)
 	expect_abort("abort_conf:true,bogus:1", "bogus");
 	expect_abort("abort_conf:true,narenas:abc", "narenas");
 	expect_abort("abort_conf:true,tcache:maybe", "tcache");
+
+	test_escaping();
+	test_long_items();
+	expect_capped(CAP);
+	expect_capped(CAP + 1);
+	expect_capped(5000);
 
 	expect_silent("junk:true", "junk");
 	expect_silent("zero:true", "zero");

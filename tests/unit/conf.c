@@ -1,5 +1,6 @@
 /* The options parser: values, ranges, size suffixes, and one clear line on
- * stderr for each unknown option or bad value, which is then ignored. */
+ * stderr for each unknown option or bad value, which is then ignored; the
+ * input escaped and cut in those lines, and only the first 16 of them. */
 #include <string.h>
 #include <unistd.h>
 
@@ -8,15 +9,18 @@
 
 static char errbuf[4096];
 
-/* Runs conf_parse with stderr captured into errbuf; returns the bad count. */
-static int parse(const char *s)
+/* Runs conf_parse on s as from `source` (then conf_report_suppressed, with `report`) with
+ * stderr captured into errbuf; returns the bad count. */
+static int parse_from(const char *source, const char *s, int report)
 {
 	int fds[2];
 	if (pipe(fds) != 0)
 		abort();
 	int saved = dup(2);
 	dup2(fds[1], 2);
-	int bad = conf_parse("MALLOC_CONF", s);
+	int bad = conf_parse(source, s);
+	if (report)
+		conf_report_suppressed();
 	dup2(saved, 2);
 	close(saved);
 	close(fds[1]);
@@ -24,6 +28,11 @@ static int parse(const char *s)
 	errbuf[n > 0 ? n : 0] = '\0';
 	close(fds[0]);
 	return bad;
+}
+
+static int parse(const char *s)
+{
+	return parse_from("MALLOC_CONF", s, 0);
 }
 
 static int lines(const char *s)
@@ -80,6 +89,43 @@ int main(void)
 	CHECK(parse("narenas:2,bogus:3,tcache:false") == 1, "mixed");
 	CHECK(cairn_conf.narenas == 2 && !cairn_conf.tcache, "good items applied around a bad one");
 	CHECK(lines(errbuf) == 1, "one line per bad item: %s", errbuf);
+
+	/* Names and values from either source are echoed escaped, cut after 64 bytes. */
+	conf_reset();
+	CHECK(parse_from("malloc_conf", "x\"\x1b[31m\n:1,tcache:\r\t\x80", 0) == 2,
+	      "malloc_conf: two bad items");
+	CHECK(lines(errbuf) == 2 &&
+	          strstr(errbuf, "cairn: malloc_conf: unknown option \"x\\\"\\x1b[31m\\n\"") &&
+	          strstr(errbuf, "cairn: malloc_conf: bad value \"\\r\\t\\x80\" for option"),
+	      "malloc_conf: escaped: %s", errbuf);
+	char longname[200];
+	memset(longname, 'n', 100);
+	strcpy(longname + 100, ":1");
+	CHECK(parse(longname) == 1 && lines(errbuf) == 1, "long name");
+	CHECK(strlen(errbuf) == strlen("cairn: MALLOC_CONF: unknown option \"\"; ignored\n") + 67 &&
+	          strstr(errbuf, "nnnnnnnn...\"; ignored\n"),
+	      "long name cut after 64 bytes: %s", errbuf);
+
+	/* Past 16 messages only a count, reported once, naming the source(s). */
+	conf_reset();
+	CHECK(parse("a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,k:1,l:1,m:1,n:1") == 14 &&
+	          lines(errbuf) == 14,
+	      "14 messages: %s", errbuf);
+	CHECK(parse_from("MALLOC_CONF", "o:1,p:1,q,r:1,tcache:x", 1) == 5 && lines(errbuf) == 3 &&
+	          strstr(errbuf, "\"p\"") && !strstr(errbuf, "\"q\"") &&
+	          strstr(errbuf, "cairn: MALLOC_CONF: 3 more errors not shown\n"),
+	      "cap at 16, then a count: %s", errbuf);
+	CHECK(parse_from("MALLOC_CONF", "s:1", 1) == 1 &&
+	          strcmp(errbuf, "cairn: MALLOC_CONF: 1 more error not shown\n") == 0,
+	      "the count starts again after it is reported: %s", errbuf);
+	CHECK(parse_from("malloc_conf", "t:1", 0) == 1 && errbuf[0] == '\0' &&
+	          parse_from("MALLOC_CONF", "u:1,v:1", 1) == 2 &&
+	          strcmp(errbuf, "cairn: malloc_conf, MALLOC_CONF: 3 more errors not shown\n") == 0,
+	      "suppressed from both sources: %s", errbuf);
+	conf_reset();
+	CHECK(parse_from("MALLOC_CONF", "w:1", 1) == 1 && lines(errbuf) == 1 &&
+	          strstr(errbuf, "\"w\""),
+	      "conf_reset starts the count again: %s", errbuf);
 	conf_reset();
 	return CHECK_DONE();
 }
