@@ -73,7 +73,7 @@ static COLD bool init_slow(void)
 	cairn_tcache_max_class = max_class;
 	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
 
-	if (!pagemap_init() || !arenas_init(cairn_conf.narenas)) {
+	if (!arenas_init(cairn_conf.narenas)) {
 		atomic_store_explicit(&init_state, INIT_NONE, memory_order_release);
 		pthread_mutex_unlock(&init_lock);
 		errno = ENOMEM;
@@ -629,12 +629,14 @@ static void prefork(void)
 	arenas_prefork();
 	huge_prefork();
 	pthread_mutex_lock(&meta_lock);
+	pagemap_prefork();
 	background_prefork();
 }
 
 static void postfork_parent(void)
 {
 	background_postfork_parent();
+	pagemap_postfork_parent();
 	pthread_mutex_unlock(&meta_lock);
 	huge_postfork_parent();
 	arenas_postfork_parent();
@@ -646,6 +648,7 @@ static void postfork_child(void)
 {
 	int saved = errno;
 	background_postfork_child();
+	pagemap_postfork_child();
 	pthread_mutex_init(&meta_lock, NULL);
 	huge_postfork_child();
 	arenas_postfork_child();

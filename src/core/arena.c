@@ -159,6 +159,10 @@ static struct chunk *chunk_map(struct arena *a)
 	struct chunk *c = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE);
 	if (c == NULL)
 		return NULL;
+	if (!pagemap_reserve((uintptr_t)c, CHUNK_SIZE)) {
+		os_unmap(c, CHUNK_SIZE);
+		return NULL;
+	}
 	thp_advice(c, CHUNK_SIZE);
 	c->arena = a;
 	c->free_pages = DATA_PAGES;

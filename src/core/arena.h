@@ -11,7 +11,7 @@
  * destructors, classes above tcache_max).
  *
  * Lock order: heaps_lock -> arena.shared_lock -> arena.lock -> huge_lock ->
- * meta_lock. Arenas are locked in index order. */
+ * meta_lock -> the page map's lock. Arenas are locked in index order. */
 #ifndef CAIRN_ARENA_H
 #define CAIRN_ARENA_H
 
