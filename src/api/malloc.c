@@ -205,6 +205,11 @@ static NOINLINE void *alloc_big(size_t n)
 	if (!cairn_conf.background_thread)
 		decay_tick(arena_of_caller());
 	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_alloc(n, CHUNK_SIZE, cairn_conf.zero);
+	if (unlikely(p == NULL)) {
+		/* Once more after reclaiming (no lock is held here). */
+		reclaim_for_retry();
+		p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_alloc(n, CHUNK_SIZE, cairn_conf.zero);
+	}
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -236,12 +241,17 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 			return heap_pop(heap_self(), c, n);
 	}
 	void *p = NULL;
-	if (align < CHUNK_SIZE && n <= LARGE_MAX) {
-		size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
-		p = alloc_large(n, align_pages);
+	for (int round = 0; p == NULL && round < 2; round++) {
+		/* The second round after reclaiming (no lock is held here). */
+		if (round > 0)
+			reclaim_for_retry();
+		if (align < CHUNK_SIZE && n <= LARGE_MAX) {
+			size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
+			p = alloc_large(n, align_pages);
+		}
+		if (p == NULL)
+			p = huge_alloc(n, align, cairn_conf.zero);
 	}
-	if (p == NULL)
-		p = huge_alloc(n, align, cairn_conf.zero);
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -404,6 +414,10 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 			return NULL;
 		}
 		void *p = huge_alloc(n, CHUNK_SIZE, true);
+		if (unlikely(p == NULL)) {
+			reclaim_for_retry();
+			p = huge_alloc(n, CHUNK_SIZE, true);
+		}
 		if (p == NULL)
 			errno = ENOMEM;
 		return p;
@@ -481,6 +495,10 @@ EXPORT void *realloc(void *p, size_t n)
 		 * REALLOC_MAP_MIN or to half its size. */
 		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
 			void *q = huge_realloc(b.huge, n);
+			if (unlikely(q == NULL)) {
+				reclaim_for_retry();
+				q = huge_realloc(b.huge, n);
+			}
 			if (q == NULL)
 				errno = ENOMEM;
 			return q;
