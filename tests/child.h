@@ -31,6 +31,7 @@ struct child_opts {
 	unsigned timeout;                 /* seconds until SIGALRM kills it; 0: 30 */
 	int no_core;                      /* 1 for a child meant to abort: no core file */
 	int keep_tail;                    /* 1: output beyond `cap` keeps its end, not its start */
+	unsigned long as_limit;           /* RLIMIT_AS in bytes, set before exec; 0: ours */
 };
 
 /* Reads fd to its end into out (cap bytes with the terminating NUL), so that the writer is
@@ -58,7 +59,8 @@ static inline size_t child_read_all(int fd, char *out, size_t cap, int keep_tail
 
 /* Runs /proc/self/exe as opts->name with opts->args, its stderr into out (see
  * child_read_all); *len, where not NULL, gets the bytes read. Returns its wait status. In
- * the child, exit status 126: the CPUs could not be set; 127: exec failed. */
+ * the child, exit status 125: RLIMIT_AS could not be set; 126: the CPUs could not be set; 127: exec
+ * failed. */
 static inline int child_run(const struct child_opts *opts, char *out, size_t cap, size_t *len)
 {
 	int fd[2];
@@ -85,6 +87,12 @@ static inline int child_run(const struct child_opts *opts, char *out, size_t cap
 			setenv(e[0], e[1], 1);
 		if (opts->cpus != NULL && sched_setaffinity(0, sizeof *opts->cpus, opts->cpus) != 0)
 			_exit(126);
+		/* Last: setenv above may allocate. */
+		if (opts->as_limit != 0) {
+			struct rlimit as = {opts->as_limit, opts->as_limit};
+			if (setrlimit(RLIMIT_AS, &as) != 0)
+				_exit(125);
+		}
 		alarm(opts->timeout ? opts->timeout : 30); /* survives exec: a hung child dies */
 		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);

@@ -83,7 +83,7 @@ static COLD bool init_slow(void)
 	cairn_tcache_max_class = max_class;
 	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
 
-	if (!pagemap_init() || !arenas_init(cairn_conf.narenas)) {
+	if (!arenas_init(cairn_conf.narenas)) {
 		atomic_store_explicit(&init_state, INIT_NONE, memory_order_release);
 		pthread_mutex_unlock(&init_lock);
 		errno = ENOMEM;
@@ -231,6 +231,11 @@ static NOINLINE void *alloc_big(size_t n)
 	if (!cairn_conf.background_thread)
 		decay_tick(arena_of_caller());
 	void *p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_block(n, CHUNK_SIZE);
+	if (unlikely(p == NULL)) {
+		/* Once more after reclaiming (no lock is held here). */
+		reclaim_for_retry();
+		p = n <= LARGE_MAX ? alloc_large(n, 1) : huge_block(n, CHUNK_SIZE);
+	}
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -266,12 +271,17 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 			return heap_pop(heap_self(), c, n);
 	}
 	void *p = NULL;
-	if (align < CHUNK_SIZE && n <= LARGE_MAX) {
-		size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
-		p = alloc_large(n, align_pages);
+	for (int round = 0; p == NULL && round < 2; round++) {
+		/* The second round after reclaiming (no lock is held here). */
+		if (round > 0)
+			reclaim_for_retry();
+		if (align < CHUNK_SIZE && n <= LARGE_MAX) {
+			size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
+			p = alloc_large(n, align_pages);
+		}
+		if (p == NULL)
+			p = huge_block(n, align);
 	}
-	if (p == NULL)
-		p = huge_block(n, align);
 	if (p == NULL)
 		errno = ENOMEM;
 	return p;
@@ -434,6 +444,10 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 			return NULL;
 		}
 		void *p = huge_alloc(n, CHUNK_SIZE, true);
+		if (unlikely(p == NULL)) {
+			reclaim_for_retry();
+			p = huge_alloc(n, CHUNK_SIZE, true);
+		}
 		if (p == NULL)
 			errno = ENOMEM;
 		return p;
@@ -521,6 +535,10 @@ EXPORT void *realloc(void *p, size_t n)
 		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
 			size_t fresh;
 			void *q = huge_realloc(b.huge, n, &fresh);
+			if (unlikely(q == NULL)) {
+				reclaim_for_retry();
+				q = huge_realloc(b.huge, n, &fresh);
+			}
 			if (q == NULL) {
 				errno = ENOMEM;
 			} else if (unlikely(cairn_conf.junk || cairn_conf.zero)) {
@@ -675,12 +693,14 @@ static void prefork(void)
 	arenas_prefork();
 	huge_prefork();
 	pthread_mutex_lock(&meta_lock);
+	pagemap_prefork();
 	background_prefork();
 }
 
 static void postfork_parent(void)
 {
 	background_postfork_parent();
+	pagemap_postfork_parent();
 	pthread_mutex_unlock(&meta_lock);
 	huge_postfork_parent();
 	arenas_postfork_parent();
@@ -692,6 +712,7 @@ static void postfork_child(void)
 {
 	int saved = errno;
 	background_postfork_child();
+	pagemap_postfork_child();
 	pthread_mutex_init(&meta_lock, NULL);
 	huge_postfork_child();
 	arenas_postfork_child();

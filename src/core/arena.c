@@ -159,6 +159,10 @@ static struct chunk *chunk_map(struct arena *a)
 	struct chunk *c = os_map_aligned(CHUNK_SIZE, CHUNK_SIZE);
 	if (c == NULL)
 		return NULL;
+	if (!pagemap_reserve((uintptr_t)c, CHUNK_SIZE)) {
+		os_unmap(c, CHUNK_SIZE);
+		return NULL;
+	}
 	thp_advice(c, CHUNK_SIZE);
 	c->arena = a;
 	c->free_pages = DATA_PAGES;
@@ -237,29 +241,10 @@ static void maybe_decay(struct arena *a)
 		decay_locked(a, os_now_ms(), DECAY_BUDGET, false, false);
 }
 
-struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
+/* Takes run s, found in a's bins, for a block of npages pages aligned to
+ * align_pages (lock held; released on return). */
+static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t align_pages)
 {
-	size_t want = npages + align_pages - 1;
-	if (want > DATA_PAGES)
-		return NULL;
-	pthread_mutex_lock(&a->lock);
-	struct span *s;
-	while ((s = find_run(a, want)) == NULL) {
-		/* Map a chunk with the lock released: no lock is held across a
-		 * system call. Another thread may have added pages meanwhile;
-		 * the chunk is added all the same. */
-		pthread_mutex_unlock(&a->lock);
-		struct chunk *c = chunk_map(a);
-		pthread_mutex_lock(&a->lock);
-		if (c == NULL) {
-			s = find_run(a, want);
-			if (s != NULL)
-				break;
-			pthread_mutex_unlock(&a->lock);
-			return NULL;
-		}
-		chunk_add(a, c);
-	}
 	run_remove(a, s);
 	unsigned flags = s->flags;
 	uint64_t since = s->decay_since;
@@ -282,6 +267,52 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 	maybe_decay(a);
 	pthread_mutex_unlock(&a->lock);
 	return s;
+}
+
+/* When no chunk can be mapped (the address space is used up), a run from
+ * another arena's free pages: near an RLIMIT_AS limit the pages that
+ * other threads freed are all there is. A run keeps its chunk's arena, to
+ * which it goes back when freed. */
+static struct span *alloc_run_elsewhere(struct arena *a, size_t npages, size_t align_pages)
+{
+	size_t want = npages + align_pages - 1;
+	for (unsigned i = 0; i < cairn_narenas; i++) {
+		struct arena *o = &cairn_arenas[i];
+		if (o == a)
+			continue;
+		pthread_mutex_lock(&o->lock);
+		struct span *s = find_run(o, want);
+		if (s != NULL)
+			return carve(o, s, npages, align_pages);
+		pthread_mutex_unlock(&o->lock);
+	}
+	return NULL;
+}
+
+struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
+{
+	size_t want = npages + align_pages - 1;
+	if (want > DATA_PAGES)
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	struct span *s;
+	while ((s = find_run(a, want)) == NULL) {
+		/* Map a chunk with the lock released: no lock is held across a
+		 * system call. Another thread may have added pages meanwhile;
+		 * the chunk is added all the same. */
+		pthread_mutex_unlock(&a->lock);
+		struct chunk *c = chunk_map(a);
+		pthread_mutex_lock(&a->lock);
+		if (c == NULL) {
+			s = find_run(a, want);
+			if (s != NULL)
+				break;
+			pthread_mutex_unlock(&a->lock);
+			return alloc_run_elsewhere(a, npages, align_pages);
+		}
+		chunk_add(a, c);
+	}
+	return carve(a, s, npages, align_pages);
 }
 
 /* Merges free run [*first, *first + *n) with the free neighbours that are
@@ -546,6 +577,39 @@ uint64_t arena_decay_deadline(struct arena *a)
 	}
 	pthread_mutex_unlock(&a->lock);
 	return next;
+}
+
+size_t arena_release_empty(struct arena *a)
+{
+	size_t released = 0;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		struct span *s = NULL;
+		for (unsigned b = run_bin(DATA_PAGES); b < RUN_BINS && s == NULL; b++)
+			for (struct span *r = a->runs[b]; r != NULL && s == NULL; r = r->next)
+				if (r->npages == DATA_PAGES)
+					s = r;
+		if (s == NULL)
+			break;
+		/* Off every list and busy while the arena is unlocked. */
+		run_remove(a, s);
+		s->flags = RUN_BUSY;
+		pthread_mutex_unlock(&a->lock);
+		struct chunk *c = span_chunk(s);
+		pagemap_set((uintptr_t)c, 0);
+		bool ok = os_unmap(c, CHUNK_SIZE);
+		if (!ok)
+			pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
+		pthread_mutex_lock(&a->lock);
+		if (!ok) {
+			/* Kept, as released pages: the next call may try again. */
+			run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
+			break;
+		}
+		released += CHUNK_SIZE;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return released;
 }
 
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)

@@ -11,7 +11,7 @@
  * destructors, classes above tcache_max).
  *
  * Lock order: heaps_lock -> arena.shared_lock -> arena.lock -> huge_lock ->
- * meta_lock. Arenas are locked in index order. */
+ * meta_lock -> the page map's lock. Arenas are locked in index order. */
 #ifndef CAIRN_ARENA_H
 #define CAIRN_ARENA_H
 
@@ -48,7 +48,8 @@ bool arenas_init(unsigned narenas);
 
 /* A run of npages pages whose first page is a multiple of align_pages pages
  * from the chunk start (1 for no constraint); state and owner are left for
- * the caller to set. NULL when out of memory. Takes arena->lock. */
+ * the caller to set. When no chunk can be mapped, from another arena's free
+ * pages. NULL when out of memory. Takes arena->lock. */
 struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages);
 /* Returns a span (slab or large run) to the free runs. Takes arena->lock. */
 void arena_free_run(struct arena *a, struct span *s);
@@ -66,6 +67,11 @@ size_t arena_decay(struct arena *a, uint64_t now, bool force);
 void arena_decay_step(struct arena *a, uint64_t now);
 /* When the oldest dirty or muzzy run of a falls due; UINT64_MAX if never. */
 uint64_t arena_decay_deadline(struct arena *a);
+
+/* Unmaps a's chunks that are wholly free, whatever retain says: for a
+ * request that failed for lack of address space. Returns the bytes
+ * unmapped. */
+size_t arena_release_empty(struct arena *a);
 
 /* Slab for class cls owned by heap h, from a fresh run. */
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls);

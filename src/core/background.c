@@ -52,6 +52,24 @@ size_t purge_all(bool force)
 	return released;
 }
 
+size_t reclaim_for_retry(void)
+{
+	/* Nothing below allocates, so this never runs inside itself. */
+	/* The caller's bins go back to their slabs first: slabs that empty go
+	 * back to their arenas, and chunks that empty can then be unmapped. */
+	struct heap *h = heap_self();
+	if (h->kind == HEAP_THREAD)
+		heap_flush(h);
+	/* Every heap's cached large runs and idle slab pages, the arenas'
+	 * dirty and muzzy pages (whole free chunks unmapped unless retain is
+	 * on) and the huge cache. */
+	size_t released = purge_all(true);
+	/* Then every wholly free chunk, retain or not. */
+	for (unsigned i = 0; i < cairn_narenas; i++)
+		released += arena_release_empty(&cairn_arenas[i]);
+	return released;
+}
+
 void decay_tick(struct arena *a)
 {
 	static _Atomic uint64_t last_heaps;

@@ -50,6 +50,14 @@ static inline void background_poll(void)
 void decay_tick(struct arena *a);
 /* Purges every arena and the huge cache now; returns the bytes released. */
 size_t purge_all(bool force);
+/* For a request that failed for lack of memory or address space, before it
+ * is tried once more: gives back everything cairn holds that nothing uses
+ * (the calling thread's cached blocks, every heap's cached large runs, the
+ * free pages of idle heaps, the arenas' free pages, the huge cache) and
+ * unmaps the chunks that are wholly free, retain or not. Memory other live
+ * threads hold in their bins stays theirs. Call with no allocator lock
+ * held. Returns the bytes released. */
+size_t reclaim_for_retry(void);
 /* Whether the purging threads are running (for tests and stats). */
 bool background_running(void);
 /* Called when the thread leading the process exits while the process goes

@@ -6,12 +6,13 @@
  * page where the span covering it starts. A span is a run of pages: free, a
  * slab of small blocks, or one large block.
  *
- * The page map has one word per 2 MiB of address space (47-bit user space:
- * 2^26 words, reserved lazily, so only the parts for addresses in use are
- * ever backed). A word is 0 for memory cairn does not own, the chunk address
- * | MAP_CHUNK for an arena chunk, or a huge-block descriptor | MAP_HUGE for
- * each 2 MiB slot a huge block covers. One load answers "is this pointer
- * ours, and what is it" without locks and before anything is read through
+ * The page map has one word per 2 MiB of address space, for a window of
+ * chunk numbers that grows to cover the addresses cairn maps (see
+ * pagemap.c: address space is reserved in proportion to use). A word is 0
+ * for memory cairn does not own, the chunk address | MAP_CHUNK for an arena
+ * chunk, or a huge-block descriptor | MAP_HUGE for each 2 MiB slot a huge
+ * block covers. One load answers "is this pointer ours, and what is it"
+ * without locks and before anything is read through
  * the pointer. */
 #ifndef CAIRN_CHUNK_H
 #define CAIRN_CHUNK_H
@@ -110,27 +111,56 @@ _Static_assert(offsetof(struct chunk, spans) + (CHUNK_PAGES - 1) * sizeof(struct
 #define MAP_HUGE  2u
 #define MAP_TAGS  3u
 
-struct pagemap {
-	_Atomic(uintptr_t) *entries;
-	uintptr_t limit; /* entries in the map; 0 until it exists */
+/* A window of the page map: the words for chunk numbers [lo, lo + n). The
+ * header sits just before the words, so that one pointer, to the words,
+ * reaches both (the header at a negative offset, a word at the index times
+ * 8, with no displacement to add). The window in use is replaced by a larger
+ * copy when cairn maps memory outside it; the old one stays mapped, for
+ * readers that loaded it before. */
+struct pagemap_window {
+	uintptr_t lo; /* the first chunk number covered */
+	uintptr_t n;  /* words that follow */
 };
 
-extern struct pagemap cairn_pagemap HIDDEN;
+/* The words of the window in use; never NULL (an empty window until cairn
+ * maps memory). */
+extern _Atomic(_Atomic(uintptr_t) *) cairn_pagemap HIDDEN;
 
-bool pagemap_init(void);
+static ALWAYS_INLINE const struct pagemap_window *pagemap_window_of(_Atomic(uintptr_t) *e)
+{
+	return (const struct pagemap_window *)e - 1;
+}
 
+/* One bounds check for both ends: a chunk number below lo wraps around to
+ * above n. Costs one instruction more than a map from address 0 (the
+ * subtraction), which needs 512 MiB of address space reserved up front. */
 static ALWAYS_INLINE uintptr_t pagemap_get(uintptr_t a)
 {
-	uintptr_t i = a >> CHUNK_SHIFT;
-	if (unlikely(i >= cairn_pagemap.limit))
+	_Atomic(uintptr_t) *e = atomic_load_explicit(&cairn_pagemap, memory_order_acquire);
+	const struct pagemap_window *w = pagemap_window_of(e);
+	uintptr_t i = (a >> CHUNK_SHIFT) - w->lo;
+	if (unlikely(i >= w->n))
 		return 0;
-	return atomic_load_explicit(&cairn_pagemap.entries[i], memory_order_acquire);
+	return atomic_load_explicit(&e[i], memory_order_acquire);
 }
 
+/* Makes the map cover [a, a + size) (grows the window if needed); false
+ * when the memory for it cannot be mapped. Call before pagemap_set for a
+ * range just mapped. */
+bool pagemap_reserve(uintptr_t a, size_t size);
+/* Sets the word of every 2 MiB slot [a, a + size) touches, which
+ * pagemap_reserve covered (setting 0 needs no reservation). */
+void pagemap_set_range(uintptr_t a, size_t size, uintptr_t v);
 static inline void pagemap_set(uintptr_t a, uintptr_t v)
 {
-	atomic_store_explicit(&cairn_pagemap.entries[a >> CHUNK_SHIFT], v, memory_order_release);
+	pagemap_set_range(a, 1, v);
 }
+/* Address space the windows take (all of them, the old ones too). */
+size_t pagemap_mapped_bytes(void);
+
+void pagemap_prefork(void);
+void pagemap_postfork_parent(void);
+void pagemap_postfork_child(void);
 
 static ALWAYS_INLINE struct span *chunk_span_of(struct chunk *c, uintptr_t a)
 {

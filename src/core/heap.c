@@ -326,11 +326,45 @@ static void *pop_or_refill(struct heap *h, unsigned cls)
 	return b;
 }
 
+static void *heaps_alloc_parked(unsigned cls);
+
 void *heap_shared_alloc(struct arena *a, unsigned cls)
 {
 	pthread_mutex_lock(&a->shared_lock);
 	void *p = pop_or_refill(&a->shared, cls);
 	pthread_mutex_unlock(&a->shared_lock);
+	if (unlikely(p == NULL)) {
+		/* Out of address space: once more after reclaiming, with no
+		 * lock held. */
+		reclaim_for_retry();
+		pthread_mutex_lock(&a->shared_lock);
+		p = pop_or_refill(&a->shared, cls);
+		pthread_mutex_unlock(&a->shared_lock);
+		if (p == NULL)
+			p = heaps_alloc_parked(cls);
+		if (p == NULL)
+			errno = ENOMEM;
+	}
+	return p;
+}
+
+/* A thread heap's refill failed: no slab, no chunk could be mapped. First
+ * the free blocks of heaps parked by exited threads (no system call), then
+ * everything reclaimed (reclaim_for_retry) and the whole path again. Runs
+ * with no lock held. */
+static COLD NOINLINE void *alloc_retry(struct heap *h, unsigned cls)
+{
+	void *p = heaps_alloc_parked(cls);
+	if (p != NULL)
+		return p;
+	reclaim_for_retry();
+	slow_path_enter(h);
+	p = pop_or_refill(h, cls);
+	slow_path_leave(h);
+	if (p == NULL)
+		p = heaps_alloc_parked(cls);
+	if (p == NULL)
+		errno = ENOMEM;
 	return p;
 }
 
@@ -362,6 +396,8 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 	void *p = pop_or_refill(h, cls);
 	slow_path_leave(h);
 	background_poll(); /* no lock held here */
+	if (unlikely(p == NULL))
+		p = alloc_retry(h, cls);
 	return p;
 }
 
@@ -748,6 +784,71 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	}
 	pthread_mutex_unlock(&heaps_lock);
 	return purged;
+}
+
+/* A block of class cls from the slabs of a heap parked by a thread that
+ * exited, for a thread whose own heap and arena are out of address space.
+ * Each heap tried is out of the pool meanwhile (as heaps_decay takes one),
+ * so its lists are the caller's alone; the block stays its slab's, and
+ * freeing it later is a free to the parked heap. */
+static void *heaps_alloc_parked(unsigned cls)
+{
+	void *p = NULL;
+	struct heap *tried = NULL;
+	pthread_mutex_lock(&heaps_lock);
+	while (p == NULL) {
+		struct heap **link = &heap_pool;
+		while (*link != NULL && (*link)->bin[cls] == NULL && (*link)->cur[cls] == NULL &&
+		       (*link)->partial[cls].head == NULL && (*link)->full[cls].head == NULL)
+			link = &(*link)->pool_next;
+		struct heap *h = *link;
+		if (h == NULL)
+			break;
+		*link = h->pool_next;
+		atomic_store(&h->state, HEAP_PURGING);
+		pthread_mutex_unlock(&heaps_lock);
+		slow_path_enter(h);
+		void **b = h->bin[cls];
+		if (b != NULL) {
+			h->bin[cls] = b[0];
+			b[1] = NULL;
+			p = b;
+		} else {
+			drain_remote(h);
+			struct span *s = h->cur[cls];
+			if (s == NULL || !span_has_free(s)) {
+				if (h->partial[cls].head == NULL)
+					scan_full(h, cls);
+				s = h->partial[cls].head;
+				if (s != NULL) {
+					if (h->cur[cls] != NULL) {
+						h->cur[cls]->flags = SPAN_FULL;
+						list_push(&h->full[cls], h->cur[cls]);
+					}
+					span_unlink(h, s);
+					h->cur[cls] = s;
+					s->fast_owner = h;
+				}
+			}
+			if (s != NULL) {
+				b = span_adopt(s);
+				h->bin[cls] = b[0];
+				b[1] = NULL;
+				p = b;
+			}
+		}
+		slow_path_leave(h);
+		pthread_mutex_lock(&heaps_lock);
+		h->pool_next = tried;
+		tried = h;
+	}
+	while (tried != NULL) {
+		struct heap *h = tried;
+		tried = h->pool_next;
+		park_locked(h, false);
+	}
+	pthread_mutex_unlock(&heaps_lock);
+	return p;
 }
 
 void heap_abandon(struct heap *h)

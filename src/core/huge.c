@@ -50,8 +50,8 @@ static void thp_advice(void *p, size_t len)
 
 static void map_slots(uintptr_t addr, size_t size, uintptr_t value)
 {
-	for (uintptr_t a = addr; a < addr + size; a += CHUNK_SIZE)
-		pagemap_set(a, value);
+	if (size != 0)
+		pagemap_set_range(addr, size, value);
 }
 
 static uint64_t new_vma(void)
@@ -62,8 +62,13 @@ static uint64_t new_vma(void)
 static void *map_fresh(size_t len, size_t align)
 {
 	void *p = os_map_aligned(len, align);
-	if (p != NULL)
-		thp_advice(p, len);
+	if (p == NULL)
+		return NULL;
+	if (!pagemap_reserve((uintptr_t)p, len)) {
+		os_unmap(p, len);
+		return NULL;
+	}
+	thp_advice(p, len);
 	return p;
 }
 
@@ -595,7 +600,8 @@ static bool grow(struct huge *h, size_t len, size_t *fresh_from)
 	uintptr_t value = (uintptr_t)h | MAP_HUGE;
 	unsigned last = h->pieces - 1u;
 	size_t from = last != 0 ? h->piece_end[last - 1] : 0;
-	if (os_remap_inplace((void *)(h->addr + from), h->mapped - from, len - from)) {
+	if (pagemap_reserve(h->addr, len) &&
+	    os_remap_inplace((void *)(h->addr + from), h->mapped - from, len - from)) {
 		h->mapped = len;
 		h->piece_end[last] = len;
 		map_slots(h->addr, len, value);

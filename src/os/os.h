@@ -21,9 +21,6 @@ size_t os_page_size(void);
 /* Maps size bytes of fresh, zeroed, read-write memory whose start is a
  * multiple of align (a power of two, at least the page size). NULL on failure. */
 void *os_map_aligned(size_t size, size_t align);
-/* Maps size bytes read-write without charging them to the commit limit:
- * only for lazily touched metadata (the page map). NULL on failure. */
-void *os_map_noreserve(size_t size);
 /* Returns false when the kernel refused (the memory stays mapped). */
 bool os_unmap(void *addr, size_t size);
 /* Drops the backing of a range; it reads as zeros afterwards. Ranges that

@@ -72,11 +72,6 @@ void *os_map_aligned(size_t size, size_t align)
 	return (void *)start;
 }
 
-void *os_map_noreserve(size_t size)
-{
-	return map_raw(size, MAP_NORESERVE);
-}
-
 /* Rounds [addr, addr + size) inward to whole OS pages; false if empty. */
 static bool inward(void **addr, size_t *size)
 {
