@@ -78,7 +78,7 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 		;
 }
 
-static void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
+static __attribute__((unused)) void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
                          enum misuse kind, const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
