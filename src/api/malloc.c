@@ -344,7 +344,7 @@ static struct block block_lookup(void *p, uintptr_t entry, const char *fn)
 	case SPAN_SMALL:
 		if ((uint64_t)(uint32_t)(a - s->start) * s->div_magic >= s->div_magic)
 			report_interior(fn, p);
-		if (((void **)p)[1] == (void *)s)
+		if (block_is_free(p, s))
 			report_freed(fn, p);
 		b.kind = BLOCK_SMALL;
 		b.usable = sc_size[s->cls];
@@ -404,8 +404,8 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 {
 	uintptr_t a = (uintptr_t)p;
 	if (likely(s->state == SPAN_SMALL) &&
-	    likely((a - s->start) * s->div_magic < s->div_magic) &&
-	    likely(((void **)p)[1] != (void *)s) && likely(!cairn_conf.junk)) {
+	    likely((a - s->start) * s->div_magic < s->div_magic) && likely(!block_is_free(p, s)) &&
+	    likely(!cairn_conf.junk)) {
 		/* A thread that only frees gets a heap too, so that its
 		 * remote frees travel in batches. */
 		struct heap *self = heap_self();

@@ -184,6 +184,12 @@ static inline uint16_t span_offset(uint32_t page)
 	return (uint16_t)(offsetof(struct chunk, spans) + page * sizeof(struct span));
 }
 
+/* The chunk of an address inside an arena chunk. */
+static ALWAYS_INLINE struct chunk *span_chunk_of(const void *p)
+{
+	return (struct chunk *)((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
+
 static inline struct chunk *span_chunk(const struct span *s)
 {
 	return (struct chunk *)(s->start & ~(CHUNK_SIZE - 1));

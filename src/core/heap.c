@@ -116,10 +116,8 @@ static void span_emptied(struct heap *h, struct span *s);
  * is not a bin's current one back to the arena. */
 static void free_local(struct heap *h, struct span *s, void *p)
 {
-	void **b = p;
-	b[0] = s->local_free;
-	b[1] = s;
-	s->local_free = b;
+	block_make_free(p, s, s->local_free);
+	s->local_free = p;
 	if (--s->used == 0) {
 		span_emptied(h, s);
 	} else if (s->flags & SPAN_FULL) {
@@ -175,7 +173,7 @@ static void remote_push(struct heap *self, struct heap *to, void *head, void *ta
 {
 	void *old = atomic_load_explicit(&to->remote, memory_order_relaxed);
 	do {
-		((void **)tail)[0] = old;
+		block_set_next(tail, old);
 	} while (!atomic_compare_exchange_weak(&to->remote, &old, head));
 	/* A parked heap has no thread to take its frees in: the sender does,
 	 * once it holds no heap lock. The push and this load are ordered
@@ -197,16 +195,30 @@ static void remote_push(struct heap *self, struct heap *to, void *head, void *ta
 	}
 }
 
+/* Whether b is a block of slab s by its address and place, and free by
+ * its mark. For the slow paths that walk lists. */
+static bool block_ok(const void *b, const struct span *s)
+{
+	uintptr_t off = (uintptr_t)b - s->start;
+	return block_is_free(b, s) && off * s->div_magic < s->div_magic &&
+	       off < (size_t)s->carved * sc_size[s->cls];
+}
+
 static void drain_remote(struct heap *h)
 {
 	if (atomic_load_explicit(&h->remote, memory_order_relaxed) == NULL)
 		return;
-	void **b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+	void *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
 	while (b != NULL) {
-		/* A block in transit carries its slab in its free mark. */
-		void **next = b[0];
+		/* A block in transit names its slab by its free mark, which
+		 * its chunk's header must confirm before anything is written
+		 * there (a slab lies in the chunk its blocks lie in). */
+		void *next = block_next(b);
 		__builtin_prefetch(next, 1);
-		free_local(h, b[1], b);
+		struct span *s = (struct span *)block_mark(b);
+		if (unlikely(s != chunk_span_of(span_chunk_of(b), (uintptr_t)b)))
+			cairn_freelist_corrupt(b);
+		free_local(h, s, b);
 		b = next;
 	}
 }
@@ -220,14 +232,14 @@ static void outbox_send(struct heap *self, struct outbox *o)
 	}
 }
 
-static void outbox_add(struct heap *h, struct heap *to, void **b)
+static void outbox_add(struct heap *h, struct heap *to, void *b)
 {
 	struct outbox *o = &h->out[((uintptr_t)to >> 6) % OUTBOX_SLOTS];
 	if (o->to != to) {
 		outbox_send(h, o);
 		o->to = to;
 	}
-	b[0] = o->head;
+	block_set_next(b, o->head);
 	o->head = b;
 	if (o->tail == NULL)
 		o->tail = b;
@@ -270,17 +282,30 @@ static void *span_adopt(struct span *s)
 			n = left;
 		char *first = (char *)s->start + (size_t)s->carved * size;
 		char *last = first + (size_t)(n - 1) * size;
-		for (char *c = first; c < last; c += size) {
-			((void **)c)[0] = c + size;
-			((void **)c)[1] = s;
-		}
-		((void **)last)[0] = list;
-		((void **)last)[1] = s;
+		for (char *c = first; c < last; c += size)
+			block_make_free(c, s, c + size);
+		block_make_free(last, s, list);
 		list = (void **)first;
 		s->carved = (uint16_t)(s->carved + n);
 	}
 	s->used = (uint16_t)(s->carved - *span_holes(s));
 	return list;
+}
+
+void cairn_freelist_corrupt(const void *b)
+{
+	cairn_fatal_ptr("malloc", "corrupted free list at", b, " (freed memory was written to)");
+}
+
+/* heap_pop's checked pop, for the slow paths; the bin is not empty. */
+static void *bin_pop(struct heap *h, unsigned cls)
+{
+	void *b = h->bin[cls];
+	if (unlikely(block_mark(b) != h->cur[cls]))
+		cairn_freelist_corrupt(b);
+	h->bin[cls] = block_next(b);
+	block_clear_mark(b);
+	return b;
 }
 
 /* Fills bin cls, which is empty, and returns one block from it. */
@@ -309,21 +334,16 @@ static void *refill(struct heap *h, unsigned cls)
 	}
 	h->cur[cls] = s;
 	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
-adopt:;
-	void **b = span_adopt(s);
-	h->bin[cls] = b[0];
-	b[1] = NULL;
-	return b;
+adopt:
+	h->bin[cls] = span_adopt(s);
+	return bin_pop(h, cls);
 }
 
 static void *pop_or_refill(struct heap *h, unsigned cls)
 {
-	void **b = h->bin[cls];
-	if (b == NULL)
+	if (h->bin[cls] == NULL)
 		return refill(h, cls);
-	h->bin[cls] = b[0];
-	b[1] = NULL;
-	return b;
+	return bin_pop(h, cls);
 }
 
 static void *heaps_alloc_parked(unsigned cls);
@@ -412,7 +432,7 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 		free_local(owner, s, p);
 		pthread_mutex_unlock(&owner->arena->shared_lock);
 	} else {
-		((void **)p)[1] = s; /* marked free while it travels */
+		block_make_free(p, s, NULL); /* marked free while it travels */
 		if (self->kind == HEAP_THREAD)
 			outbox_add(self, owner, p);
 		else
@@ -430,13 +450,11 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 	struct outbox *o = &self->out[((uintptr_t)owner >> 6) % OUTBOX_SLOTS];
 	if (likely(o->to == owner) && likely(owner != self) && likely(o->count != 0) &&
 	    likely(o->count < OUTBOX_BATCH - 1)) {
-		void **b = p;
-		b[0] = o->head;
-		b[1] = s;
+		block_make_free(p, s, o->head);
 		/* The block's words are stored before it is on the list, so
 		 * that a child forked meanwhile finds the list whole. */
 		atomic_signal_fence(memory_order_release);
-		o->head = b;
+		o->head = p;
 		o->count++;
 		return;
 	}
@@ -534,11 +552,14 @@ void heap_flush(struct heap *h)
 	slow_path_enter(h);
 	large_flush(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
-		void **b = h->bin[c];
+		void *b = h->bin[c];
 		h->bin[c] = NULL;
-		while (b != NULL) {
-			void **next = b[0];
-			free_local(h, h->cur[c], b);
+		for (unsigned n = 0; b != NULL; n++) {
+			struct span *s = h->cur[c];
+			if (unlikely(!block_ok(b, s) || n >= sc_slab_blocks[c]))
+				cairn_freelist_corrupt(b);
+			void *next = block_next(b);
+			free_local(h, s, b);
 			b = next;
 		}
 	}
@@ -618,13 +639,19 @@ static void park_locked(struct heap *h, bool purge_later)
  * purged. */
 static size_t purge_slab_pages(struct span *s)
 {
-	void **head = __atomic_load_n((void ***)&s->local_free, __ATOMIC_ACQUIRE);
+	void *head = __atomic_load_n((void **)&s->local_free, __ATOMIC_ACQUIRE);
 	if (head == NULL)
 		return 0;
 	size_t size = sc_size[s->cls];
 	unsigned carved = s->carved;
 	uint64_t free_bits[4096 / 64] = {0};
-	for (void **b = head; b != NULL; b = b[0]) {
+	unsigned listed = 0;
+	for (void *b = head; b != NULL; b = block_next(b)) {
+		/* A list written over could lead anywhere, or round in a
+		 * circle: each block must be a free one of this slab, and
+		 * there are no more of them than carved. */
+		if (unlikely(!block_ok(b, s) || ++listed > carved))
+			cairn_freelist_corrupt(b);
 		unsigned i = (unsigned)(((uintptr_t)b - s->start) / size);
 		free_bits[i / 64] |= 1ull << (i % 64);
 	}
@@ -646,9 +673,9 @@ static size_t purge_slab_pages(struct span *s)
 	if (gone == 0)
 		return 0;
 	unsigned holes = 0;
-	for (void **prev = head, **b = head[0]; b != NULL; b = prev[0]) {
+	for (void *prev = head, *b = block_next(head); b != NULL; b = block_next(prev)) {
 		if ((gone >> (((uintptr_t)b - s->start) >> PAGE_SHIFT)) & 1) {
-			prev[0] = b[0];
+			block_set_next(prev, block_next(b));
 			holes++;
 		} else {
 			prev = b;
@@ -808,11 +835,8 @@ static void *heaps_alloc_parked(unsigned cls)
 		atomic_store(&h->state, HEAP_PURGING);
 		pthread_mutex_unlock(&heaps_lock);
 		slow_path_enter(h);
-		void **b = h->bin[cls];
-		if (b != NULL) {
-			h->bin[cls] = b[0];
-			b[1] = NULL;
-			p = b;
+		if (h->bin[cls] != NULL) {
+			p = bin_pop(h, cls);
 		} else {
 			drain_remote(h);
 			struct span *s = h->cur[cls];
@@ -831,10 +855,8 @@ static void *heaps_alloc_parked(unsigned cls)
 				}
 			}
 			if (s != NULL) {
-				b = span_adopt(s);
-				h->bin[cls] = b[0];
-				b[1] = NULL;
-				p = b;
+				h->bin[cls] = span_adopt(s);
+				p = bin_pop(h, cls);
 			}
 		}
 		slow_path_leave(h);

@@ -13,11 +13,13 @@
  * refilled when empty, and a refill adopts every free block of the slab at
  * once, so `used` becomes the capacity without counting anything.
  *
- * A freed block holds the next link in its first word and the address of
- * its slab descriptor in its second: free recognises a block that is
- * already free by that mark (one compare), and malloc clears it. A program
- * never sees descriptor addresses, so live data matches the mark only if it
- * was copied out of freed memory.
+ * A freed block holds the address of its slab descriptor, the free mark,
+ * in its first word and the next link in its second (core/block.h): free
+ * recognises a block that is already free by the mark (one compare), and
+ * malloc checks it against the bin's slab before handing the block out
+ * (three instructions), then clears it. A program never sees descriptor
+ * addresses, so live data matches the mark only if it was copied out of
+ * freed memory.
  *
  * Frees from other threads are batched per destination heap in the freeing
  * thread's outbox and pushed as one chain with one CAS onto the owner's
@@ -31,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/block.h"
 #include "core/chunk.h"
 #include "os/os.h"
 #include "sizeclass_table.h"
@@ -220,15 +223,19 @@ void heaps_postfork_child(struct heap *self);
 
 static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
 {
-	void **b = h->bin[cls];
+	void *b = h->bin[cls];
 	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
-		void *next = b[0];
+		/* Only a free block of the bin's slab carries that slab's mark:
+		 * anything else came from a write into freed memory. */
+		if (unlikely(block_mark(b) != h->cur[cls]))
+			cairn_freelist_corrupt(b);
+		void *next = block_next(b);
 		h->bin[cls] = next;
-		/* The next malloc of this class reads next's first word: start
+		/* The next malloc of this class reads next's words: start
 		 * loading its line now, while the program works. Freed blocks
 		 * are scattered, so that read is most often a cache miss. */
 		__builtin_prefetch(next, 1);
-		b[1] = NULL; /* clear the free mark */
+		block_clear_mark(b);
 		return b;
 	}
 	return heap_alloc_slow(h, cls, size);
@@ -240,17 +247,15 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
 static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p)
 {
 	uintptr_t off = (uintptr_t)p - s->start;
-	void **b = p;
 	if (likely(s->fast_owner == h) && likely(off * s->div_magic < s->div_magic) &&
-	    likely(b[1] != (void *)s)) {
-		b[0] = s->local_free;
-		b[1] = s;
+	    likely(!block_is_free(p, s))) {
+		block_make_free(p, s, s->local_free);
 		/* The block's words are stored before it is on the list, so
 		 * that a child forked meanwhile finds the list whole (a block
 		 * missing at worst). A compiler barrier only: x86 keeps
 		 * stores in order. */
 		atomic_signal_fence(memory_order_release);
-		s->local_free = b;
+		s->local_free = p;
 		if (unlikely(--s->used == 0))
 			heap_span_emptied(h, s);
 		return true;

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "core/arena.h"
+#include "core/block.h"
 
 static struct span *span_of(void *p)
 {
@@ -16,7 +17,7 @@ static struct span *span_of(void *p)
 static int list_length(void *l)
 {
 	int n = 0;
-	for (void **b = l; b; b = b[0])
+	for (void *b = l; b; b = block_next(b))
 		n++;
 	return n;
 }
@@ -81,7 +82,7 @@ int main(void)
 			continue;
 		}
 		free(blocks[i]);
-		CHECK(((void **)blocks[i])[1] == (void *)s, "free mark on block %d", i);
+		CHECK(block_is_free(blocks[i], s), "free mark on block %d", i);
 		blocks[i] = NULL;
 		freed++;
 	}

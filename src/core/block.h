@@ -1,0 +1,74 @@
+/* The layout of a free small block: the only code that knows it.
+ *
+ * A free block holds two words:
+ *   word 0, the mark: the address of its slab's descriptor;
+ *   word 1, the link: the next free block, or NULL.
+ * A block freed by a thread that does not own its slab travels to the
+ * owner on a list of the same shape, and the owner finds the slab by the
+ * mark (after checking it against the page map).
+ * The mark tells free that a block is already free (one compare), and
+ * tells malloc that a block it is about to hand out is one of its slab's
+ * free blocks: heap_pop compares it with the slab the bin draws from
+ * (three instructions) and clears it. So a write into freed memory or an
+ * overflow into a free neighbour is caught before a block is handed out
+ * that is not free in that slab, or is handed out twice:
+ *   - the mark comes first: an overflow from the block below, or a write to
+ *     a freed object's first field, changes it, and the block is refused;
+ *   - a link pointed anywhere else leads to a block whose mark is not the
+ *     slab's (a program never sees descriptor addresses; live blocks have
+ *     their mark cleared), and that block is refused;
+ *   - a block handed out has mark 0, so a second way to it is refused;
+ *   - the slow paths that walk free lists (taking in other threads' frees,
+ *     flushing bins, purging slab pages) check each block's mark and
+ *     place, and walk no further than the slab has blocks.
+ * A link overwritten alone with a value that is no mapped address is the
+ * one case that ends in SIGSEGV instead (at the next malloc of the class),
+ * with nothing handed out. */
+#ifndef CAIRN_BLOCK_H
+#define CAIRN_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+struct span;
+
+static ALWAYS_INLINE void *block_next(const void *b)
+{
+	return ((void *const *)b)[1];
+}
+
+static ALWAYS_INLINE void block_set_next(void *b, void *next)
+{
+	((void **)b)[1] = next;
+}
+
+static ALWAYS_INLINE const void *block_mark(const void *b)
+{
+	return ((const void *const *)b)[0];
+}
+
+/* b is free on slab s's lists (or in its owner's bin), before next. */
+static ALWAYS_INLINE void block_make_free(void *b, const struct span *s, void *next)
+{
+	((const void **)b)[0] = s;
+	((void **)b)[1] = next;
+}
+
+/* b is handed out: a later free finds no mark. */
+static ALWAYS_INLINE void block_clear_mark(void *b)
+{
+	((void **)b)[0] = NULL;
+}
+
+/* Whether b, a block of slab s, is free. */
+static ALWAYS_INLINE bool block_is_free(const void *b, const struct span *s)
+{
+	return block_mark(b) == (const void *)s;
+}
+
+/* Reports a free-list block whose mark or place is wrong, and aborts. */
+__attribute__((noreturn, cold)) void cairn_freelist_corrupt(const void *b);
+
+#endif
