@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "core/background.h"
 #include "core/huge.h"
+#include "core/lock.h"
 #include "core/meta.h"
 #include "os/os.h"
 
@@ -58,9 +59,9 @@ static COLD bool init_slow(void)
 	    pthread_equal(init_thread, pthread_self()))
 		return core_ready;
 	int saved = errno;
-	pthread_mutex_lock(&init_lock);
+	mutex_lock(&init_lock);
 	if (atomic_load_explicit(&init_state, memory_order_relaxed) == INIT_DONE) {
-		pthread_mutex_unlock(&init_lock);
+		mutex_unlock(&init_lock);
 		return true;
 	}
 	init_thread = pthread_self();
@@ -85,7 +86,7 @@ static COLD bool init_slow(void)
 
 	if (!arenas_init(cairn_conf.narenas)) {
 		atomic_store_explicit(&init_state, INIT_NONE, memory_order_release);
-		pthread_mutex_unlock(&init_lock);
+		mutex_unlock(&init_lock);
 		errno = ENOMEM;
 		return false;
 	}
@@ -100,7 +101,7 @@ static COLD bool init_slow(void)
 	if (cairn_conf.confirm_conf)
 		conf_print();
 	atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
-	pthread_mutex_unlock(&init_lock);
+	mutex_unlock(&init_lock);
 	errno = saved;
 	return true;
 }
@@ -682,42 +683,51 @@ EXPORT int __posix_memalign(void **memptr, size_t align, size_t n) ALIAS(posix_m
 
 /* ------------------------------------------------------------ fork
  *
- * Every lock is taken before fork, in the documented order, and released in
- * the parent; the child re-initialises them and parks the heaps of the
- * threads that did not come along, so it can free what they held. */
+ * No lock is held across fork. glibc runs the prepare handlers first and
+ * only then takes its stdio list lock (and, in a multi-threaded process,
+ * waits for it); a thread that holds a FILE's lock and calls realloc
+ * (getline) while the forking thread holds an allocator lock, with a third
+ * thread in fflush(NULL) holding the list lock and waiting for that FILE,
+ * closes a cycle (glibc's tst-malloc-fork-deadlock). And a fork from a
+ * signal handler that interrupted this thread inside cairn would wait
+ * forever for the locks it holds itself (glibc's tst-mallocfork2), or, if
+ * the signal landed inside fork, for init_lock.
+ *
+ * So prepare only waits until the slow paths that other threads are in
+ * have ended, and not even that when the forking thread holds a cairn lock
+ * (src/core/lock.h), then returns holding nothing. The parent has nothing
+ * to undo. The child re-initialises every lock and never uses what a lock
+ * held at the fork guarded: such an arena, heap, heap pool, huge cache or
+ * metadata region may be half changed, by a thread that is gone or by this
+ * very thread, which goes on with its change if the signal handler that
+ * forked returns. It is retired and leaked, and a fresh one takes its
+ * place. The heaps of the other threads that are whole are parked for reuse,
+ * so the child can free what they held. */
 
 static void prefork(void)
 {
-	pthread_mutex_lock(&init_lock);
 	heaps_prefork();
-	arenas_prefork();
-	huge_prefork();
-	pthread_mutex_lock(&meta_lock);
-	pagemap_prefork();
-	background_prefork();
 }
 
 static void postfork_parent(void)
 {
-	background_postfork_parent();
-	pagemap_postfork_parent();
-	pthread_mutex_unlock(&meta_lock);
-	huge_postfork_parent();
-	arenas_postfork_parent();
-	heaps_postfork_parent();
-	pthread_mutex_unlock(&init_lock);
 }
 
 static void postfork_child(void)
 {
 	int saved = errno;
 	background_postfork_child();
+	meta_postfork_child(); /* first: the others may take metadata */
 	pagemap_postfork_child();
-	pthread_mutex_init(&meta_lock, NULL);
 	huge_postfork_child();
 	arenas_postfork_child();
+	/* A thread that was initialising cairn when the parent forked: it did
+	 * everything but say so (the handlers are registered last). */
 	pthread_mutex_init(&init_lock, NULL);
-	heaps_postfork_child(heap_self());
+	if (atomic_load(&init_state) == INIT_RUNNING && core_ready &&
+	    !pthread_equal(init_thread, pthread_self()))
+		atomic_store(&init_state, INIT_DONE);
+	heaps_postfork_child();
 	/* The forking thread leads the child. */
 	watch_leader();
 	/* Last: restarting the purging threads allocates. */

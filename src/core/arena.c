@@ -4,6 +4,7 @@
 
 #include "control/conf.h"
 #include "core/background.h"
+#include "core/lock.h"
 #include "core/meta.h"
 #include "os/os.h"
 #include "sizeclass_table.h"
@@ -12,22 +13,50 @@ bool cairn_hugepage_chunks;
 struct arena *cairn_arenas;
 unsigned cairn_narenas;
 
+static void arena_setup(struct arena *a, unsigned index)
+{
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->shared_lock, NULL);
+	a->index = index;
+	heap_init(&a->shared, a, HEAP_SHARED);
+}
+
 bool arenas_init(unsigned narenas)
 {
 	struct arena *a = meta_alloc(sizeof(struct arena) * narenas);
 	if (a == NULL)
 		return false;
-	for (unsigned i = 0; i < narenas; i++) {
-		pthread_mutex_init(&a[i].lock, NULL);
-		pthread_mutex_init(&a[i].shared_lock, NULL);
-		a[i].index = i;
-		heap_init(&a[i].shared, &a[i], HEAP_SHARED);
-	}
+	for (unsigned i = 0; i < narenas; i++)
+		arena_setup(&a[i], i);
 	cairn_arenas = a;
 	cairn_narenas = narenas;
 	cairn_hugepage_chunks =
 	    cairn_conf.thp == THP_ALWAYS || (cairn_conf.thp == THP_DEFAULT && os_thp_always());
 	return true;
+}
+
+/* Every function that takes an arena's lock checks, once it holds it, that
+ * the arena was not retired by a fork child (see arenas_postfork_child):
+ * one that allocates goes on to the successor, one that gives pages back
+ * leaks them, since the retired arena's lists may be half changed. */
+static struct arena *arena_lock(struct arena *a)
+{
+	for (;;) {
+		mutex_lock(&a->lock);
+		if (likely(!a->retired))
+			return a;
+		mutex_unlock(&a->lock);
+		a = a->successor;
+	}
+}
+
+static bool arena_lock_own(struct arena *a)
+{
+	mutex_lock(&a->lock);
+	if (likely(!a->retired))
+		return true;
+	mutex_unlock(&a->lock);
+	return false;
 }
 
 /* Bins: exact page counts 1..32, then four bins per doubling. A run in a
@@ -265,7 +294,7 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
 	s->state = SPAN_LARGE;
 	s->flags = 0;
 	maybe_decay(a);
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	return s;
 }
 
@@ -277,14 +306,15 @@ static struct span *alloc_run_elsewhere(struct arena *a, size_t npages, size_t a
 {
 	size_t want = npages + align_pages - 1;
 	for (unsigned i = 0; i < cairn_narenas; i++) {
-		struct arena *o = &cairn_arenas[i];
-		if (o == a)
-			continue;
-		pthread_mutex_lock(&o->lock);
-		struct span *s = find_run(o, want);
-		if (s != NULL)
-			return carve(o, s, npages, align_pages);
-		pthread_mutex_unlock(&o->lock);
+		/* A retired arena (in a fork child) is passed over for its
+		 * successor: its lists may be half changed. */
+		struct arena *o = arena_lock(&cairn_arenas[i]);
+		if (o != a) {
+			struct span *s = find_run(o, want);
+			if (s != NULL)
+				return carve(o, s, npages, align_pages);
+		}
+		mutex_unlock(&o->lock);
 	}
 	return NULL;
 }
@@ -294,20 +324,28 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 	size_t want = npages + align_pages - 1;
 	if (want > DATA_PAGES)
 		return NULL;
-	pthread_mutex_lock(&a->lock);
+	a = arena_lock(a);
 	struct span *s;
 	while ((s = find_run(a, want)) == NULL) {
 		/* Map a chunk with the lock released: no lock is held across a
 		 * system call. Another thread may have added pages meanwhile;
 		 * the chunk is added all the same. */
-		pthread_mutex_unlock(&a->lock);
+		mutex_unlock(&a->lock);
 		struct chunk *c = chunk_map(a);
-		pthread_mutex_lock(&a->lock);
+		mutex_lock(&a->lock);
+		if (unlikely(a->retired)) {
+			/* Forked meanwhile, from a signal handler that
+			 * interrupted this thread here: a fork child. */
+			mutex_unlock(&a->lock);
+			if (c != NULL)
+				os_unmap(c, CHUNK_SIZE);
+			return arena_alloc_run(a->successor, npages, align_pages);
+		}
 		if (c == NULL) {
 			s = find_run(a, want);
 			if (s != NULL)
 				break;
-			pthread_mutex_unlock(&a->lock);
+			mutex_unlock(&a->lock);
 			return alloc_run_elsewhere(a, npages, align_pages);
 		}
 		chunk_add(a, c);
@@ -360,11 +398,12 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsig
 void arena_free_run(struct arena *a, struct span *s)
 {
 	uint64_t now = os_now_ms();
-	pthread_mutex_lock(&a->lock);
+	if (!arena_lock_own(a))
+		return;
 	free_run_locked(a, s, now, RUN_DIRTY);
 	decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	if (dirty >= BACKGROUND_KICK_PAGES)
 		background_kick();
 }
@@ -373,15 +412,17 @@ void arena_free_run_purged(struct arena *a, struct span *s)
 {
 	os_purge((void *)s->start, span_bytes(s));
 	uint64_t now = os_now_ms();
-	pthread_mutex_lock(&a->lock);
+	if (!arena_lock_own(a))
+		return;
 	free_run_locked(a, s, now, 0);
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 }
 
 void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
 {
 	uint64_t now = os_now_ms();
-	pthread_mutex_lock(&a->lock);
+	if (!arena_lock_own(a))
+		return; /* the tail stays with the block */
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
 	size_t tail = s->npages - npages;
@@ -391,7 +432,7 @@ void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
 		s->npages = (uint16_t)npages;
 		free_run_locked(a, t, now, RUN_DIRTY);
 	}
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 }
 
 bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
@@ -402,7 +443,8 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	uint32_t next = first + s->npages;
 	if (first + npages > CHUNK_PAGES)
 		return false;
-	pthread_mutex_lock(&a->lock);
+	if (!arena_lock_own(a))
+		return false;
 	struct span *r = chunk_page_span(c, next);
 	bool ok = r->state == SPAN_FREE && !(r->flags & RUN_BUSY) && r->npages >= extra;
 	if (ok) {
@@ -415,7 +457,7 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 		c->free_pages -= (uint32_t)extra;
 		s->npages = (uint16_t)npages;
 	}
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	return ok;
 }
 
@@ -487,6 +529,8 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 {
 	size_t released = 0;
 	double allowed = 0.0;
+	if (unlikely(a->retired))
+		return 0;
 	if (curve && decay_ms > 0)
 		for (struct span *s = l->head; s != NULL; s = s->decay_next)
 			allowed += curve_allowed(s, now, decay_ms);
@@ -502,10 +546,14 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		(*budget)--;
 		/* No lock held across the system call: the run is off every
 		 * list, and busy runs are not merged with. */
-		pthread_mutex_unlock(&a->lock);
+		mutex_unlock(&a->lock);
 		bool unmapped;
 		size_t bytes = purge_run(a, s, to_muzzy, &unmapped);
-		pthread_mutex_lock(&a->lock);
+		mutex_lock(&a->lock);
+		/* Forked meanwhile (from a signal handler that interrupted
+		 * this thread): the run stays busy, on no list. */
+		if (unlikely(a->retired))
+			return released;
 		if (unmapped) {
 			released += bytes;
 			continue;
@@ -549,25 +597,25 @@ static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool fo
 
 size_t arena_decay(struct arena *a, uint64_t now, bool force)
 {
-	pthread_mutex_lock(&a->lock);
+	a = arena_lock(a);
 	size_t before = a->released_bytes;
 	decay_locked(a, now, ~0u, force, true);
 	size_t released = a->released_bytes - before;
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	return released;
 }
 
 void arena_decay_step(struct arena *a, uint64_t now)
 {
-	pthread_mutex_lock(&a->lock);
+	a = arena_lock(a);
 	decay_locked(a, now, DECAY_BUDGET, false, false);
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 }
 
 uint64_t arena_decay_deadline(struct arena *a)
 {
 	uint64_t next = UINT64_MAX;
-	pthread_mutex_lock(&a->lock);
+	a = arena_lock(a);
 	if (a->dirty.head != NULL && cairn_conf.dirty_decay_ms >= 0)
 		next = a->dirty.head->decay_since + (uint64_t)cairn_conf.dirty_decay_ms;
 	if (a->muzzy.head != NULL && cairn_conf.muzzy_decay_ms >= 0) {
@@ -575,14 +623,14 @@ uint64_t arena_decay_deadline(struct arena *a)
 		if (m < next)
 			next = m;
 	}
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	return next;
 }
 
 size_t arena_release_empty(struct arena *a)
 {
 	size_t released = 0;
-	pthread_mutex_lock(&a->lock);
+	a = arena_lock(a);
 	for (;;) {
 		struct span *s = NULL;
 		for (unsigned b = run_bin(DATA_PAGES); b < RUN_BINS && s == NULL; b++)
@@ -594,13 +642,19 @@ size_t arena_release_empty(struct arena *a)
 		/* Off every list and busy while the arena is unlocked. */
 		run_remove(a, s);
 		s->flags = RUN_BUSY;
-		pthread_mutex_unlock(&a->lock);
+		mutex_unlock(&a->lock);
 		struct chunk *c = span_chunk(s);
 		pagemap_set((uintptr_t)c, 0);
 		bool ok = os_unmap(c, CHUNK_SIZE);
 		if (!ok)
 			pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
-		pthread_mutex_lock(&a->lock);
+		mutex_lock(&a->lock);
+		/* Forked meanwhile (from a signal handler that interrupted
+		 * this thread): a chunk kept stays busy, on no list. */
+		if (unlikely(a->retired)) {
+			released += ok ? CHUNK_SIZE : 0;
+			break;
+		}
 		if (!ok) {
 			/* Kept, as released pages: the next call may try again. */
 			run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
@@ -608,7 +662,7 @@ size_t arena_release_empty(struct arena *a)
 		}
 		released += CHUNK_SIZE;
 	}
-	pthread_mutex_unlock(&a->lock);
+	mutex_unlock(&a->lock);
 	return released;
 }
 
@@ -632,26 +686,38 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
 	return s;
 }
 
-void arenas_prefork(void)
-{
-	for (unsigned i = 0; i < cairn_narenas; i++) {
-		pthread_mutex_lock(&cairn_arenas[i].shared_lock);
-		pthread_mutex_lock(&cairn_arenas[i].lock);
-	}
-}
-
-void arenas_postfork_parent(void)
-{
-	for (unsigned i = cairn_narenas; i-- > 0;) {
-		pthread_mutex_unlock(&cairn_arenas[i].lock);
-		pthread_mutex_unlock(&cairn_arenas[i].shared_lock);
-	}
-}
-
+/* In a fork child. An arena whose page heap or shared heap was locked when
+ * the parent forked is retired: its lists may be half changed, by a thread
+ * that is gone or by the forking thread itself (fork from a signal handler;
+ * returning from the handler, the child goes on with that change). A new
+ * arena succeeds it, and the retired one's pages are never used again: what
+ * is freed into it is leaked. */
 void arenas_postfork_child(void)
 {
 	for (unsigned i = 0; i < cairn_narenas; i++) {
-		pthread_mutex_init(&cairn_arenas[i].lock, NULL);
-		pthread_mutex_init(&cairn_arenas[i].shared_lock, NULL);
+		for (struct arena *a = &cairn_arenas[i]; a != NULL; a = a->successor) {
+			bool held = mutex_reset_was_held(&a->lock);
+			held |= mutex_reset_was_held(&a->shared_lock);
+			if (!held || a->retired)
+				continue;
+			struct arena *next = meta_alloc(sizeof(*next));
+			if (next == NULL)
+				continue; /* out of memory: it goes on */
+			arena_setup(next, a->index);
+			a->successor = next;
+			a->retired = true;
+			break;
+		}
+	}
+}
+
+struct arena *arena_shared_lock(struct arena *a)
+{
+	for (;;) {
+		mutex_lock(&a->shared_lock);
+		if (likely(!a->retired))
+			return a;
+		mutex_unlock(&a->shared_lock);
+		a = a->successor;
 	}
 }

@@ -36,6 +36,11 @@ struct arena {
 	unsigned index;
 	pthread_mutex_t shared_lock; /* the shared heap */
 	struct heap shared;
+	/* Set in a fork child whose parent held one of the arena's locks
+	 * (arenas_postfork_child): nothing is taken from it any more, and
+	 * `successor` serves in its place. */
+	bool retired;
+	struct arena *successor;
 };
 
 extern struct arena *cairn_arenas HIDDEN;
@@ -76,8 +81,10 @@ size_t arena_release_empty(struct arena *a);
 /* Slab for class cls owned by heap h, from a fresh run. */
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls);
 
-void arenas_prefork(void);
-void arenas_postfork_parent(void);
+/* Takes the lock of a's shared heap, or of its successor's if a was
+ * retired; returns the arena whose lock is held. */
+struct arena *arena_shared_lock(struct arena *a);
+
 void arenas_postfork_child(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "core/heap.h"
 #include "core/huge.h"
+#include "core/lock.h"
 #include "os/os.h"
 
 #define MAX_THREADS 64
@@ -108,10 +109,10 @@ static bool alone(void)
  * own last thread. */
 static void stop_all(void)
 {
-	pthread_mutex_lock(&bg_lock);
+	mutex_lock(&bg_lock);
 	atomic_store(&bg_state, BG_STOPPED);
 	pthread_cond_broadcast(&bg_cond);
-	pthread_mutex_unlock(&bg_lock);
+	mutex_unlock(&bg_lock);
 }
 
 static void *bg_main(void *arg)
@@ -166,7 +167,7 @@ static void *bg_main(void *arg)
 			if (now + step < next)
 				next = now + step;
 		}
-		pthread_mutex_lock(&bg_lock);
+		mutex_lock(&bg_lock);
 		if (!bg_kicked && atomic_load(&bg_state) != BG_STOPPED) {
 			if (next == UINT64_MAX) {
 				atomic_fetch_add(&bg_idle, 1);
@@ -188,7 +189,7 @@ static void *bg_main(void *arg)
 			}
 		}
 		bg_kicked = false;
-		pthread_mutex_unlock(&bg_lock);
+		mutex_unlock(&bg_lock);
 	}
 	atomic_fetch_sub(&bg_alive, 1);
 	return NULL;
@@ -247,11 +248,10 @@ void background_kick(void)
 	 * dirty_decay_ms:-1 nothing ever falls due, and a woken thread would
 	 * only go back to sleep: every free would cost two context switches. */
 	if (state == BG_RUNNING && cairn_conf.dirty_decay_ms >= 0 &&
-	    atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 &&
-	    pthread_mutex_trylock(&bg_lock) == 0) {
+	    atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 && mutex_trylock(&bg_lock)) {
 		bg_kicked = true;
 		pthread_cond_broadcast(&bg_cond);
-		pthread_mutex_unlock(&bg_lock);
+		mutex_unlock(&bg_lock);
 	}
 }
 
@@ -281,31 +281,24 @@ void background_leader_exiting(void)
 		return;
 	/* Wake thread 0 to start counting; no allocator lock is held here. */
 	if (atomic_load(&bg_state) == BG_RUNNING) {
-		pthread_mutex_lock(&bg_lock);
+		mutex_lock(&bg_lock);
 		bg_kicked = true;
 		pthread_cond_broadcast(&bg_cond);
-		pthread_mutex_unlock(&bg_lock);
+		mutex_unlock(&bg_lock);
 	}
-}
-
-static bool ran_before_fork;
-
-void background_prefork(void)
-{
-	pthread_mutex_lock(&bg_lock);
-	ran_before_fork = atomic_load(&bg_state) == BG_RUNNING;
-}
-
-void background_postfork_parent(void)
-{
-	pthread_mutex_unlock(&bg_lock);
 }
 
 /* The threads did not come along into the child. This runs first in the
  * child, before anything that could kick; background_postfork_child_restart
- * runs last and starts them again if they ran in the parent. */
+ * runs last and starts them again if they ran in the parent (or were being
+ * started). Threads that had stopped (BG_STOPPED: the parent's leader was
+ * gone) are not restarted here; the child is BG_OFF like a new process, and
+ * its first kick starts them. Nothing was locked for the fork (see
+ * src/core/lock.h): bg_lock is re-initialised whoever held it. */
 void background_postfork_child(void)
 {
+	int state = atomic_load(&bg_state);
+	bool ran_before_fork = state == BG_RUNNING || state == BG_STARTING;
 	pthread_mutex_init(&bg_lock, NULL);
 	atomic_store(&bg_idle, 0);
 	atomic_store(&bg_alive, 0);

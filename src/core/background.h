@@ -65,8 +65,6 @@ bool background_running(void);
  * being the only threads left, and then end, so that the process does. */
 void background_leader_exiting(void);
 
-void background_prefork(void);
-void background_postfork_parent(void);
 void background_postfork_child(void);
 void background_postfork_child_restart(void);
 

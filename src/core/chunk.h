@@ -158,8 +158,9 @@ static inline void pagemap_set(uintptr_t a, uintptr_t v)
 /* Address space the windows take (all of them, the old ones too). */
 size_t pagemap_mapped_bytes(void);
 
-void pagemap_prefork(void);
-void pagemap_postfork_parent(void);
+/* In a fork child, after meta_postfork_child: retires the writers' lock and
+ * the window in use if the parent forked while the lock was held (see
+ * pagemap.c). */
 void pagemap_postfork_child(void);
 
 static ALWAYS_INLINE struct span *chunk_span_of(struct chunk *c, uintptr_t a)

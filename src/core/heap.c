@@ -17,20 +17,48 @@ pthread_key_t cairn_heap_key;
 _Atomic int cairn_heap_key_ready;
 #ifndef CAIRN_TLS_PTHREAD
 __thread struct heap *cairn_tls_heap = &cairn_heap_empty;
+__thread int cairn_tls_locks;
 #endif
 int cairn_tcache_max_class = SC_NSMALL - 1;
 
-static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct heap *all_heaps; /* Guarded by heaps_lock. */
-static struct heap *heap_pool; /* Guarded by heaps_lock. */
-static unsigned next_arena;    /* Guarded by heaps_lock. */
+/* The pool of parked heaps, under heaps_lock. A fork child whose parent held
+ * the lock retires the pool (see heaps_postfork_child) and starts an empty
+ * one. */
+struct heap_registry {
+	pthread_mutex_t lock; /* heaps_lock */
+	struct heap *pool;    /* abandoned heaps. Guarded by lock. */
+	unsigned next_arena;  /* Guarded by lock. */
+	bool retired;         /* set in a fork child only */
+};
+
+static struct heap_registry registry_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct heap_registry *_Atomic registry_cur = &registry_first;
+/* Every heap ever made: pushed with a compare-and-swap, never unlinked, so
+ * that a walk needs no lock and a fork child finds the list whole. */
+static struct heap *_Atomic all_heaps;
+
+static struct heap_registry *heaps_lock(void)
+{
+	for (;;) {
+		struct heap_registry *r = atomic_load_explicit(&registry_cur, memory_order_acquire);
+		mutex_lock(&r->lock);
+		if (likely(!r->retired))
+			return r;
+		mutex_unlock(&r->lock);
+	}
+}
+
+static void heaps_unlock(struct heap_registry *r)
+{
+	mutex_unlock(&r->lock);
+}
 
 static void reclaim_parked(struct heap *h);
 
 /* A thread heap's lock is held by its owner over every slow path that
- * changes its slab lists, so that fork (prefork takes every heap's lock)
- * copies them whole and the purging thread can give back the free pages of
- * a thread that sits idle (heaps_decay). The fast paths take no lock: what
+ * changes its slab lists, so that a fork child knows which heaps it may
+ * find half changed (heaps_postfork_child) and the purging thread can give
+ * back the free pages of a thread that sits idle (heaps_decay). The fast paths take no lock: what
  * they change, the head of a bin or of a slab's free list and a slab's
  * count, nothing else rewrites. Lock order: heaps_lock, then a heap's
  * lock, then arena locks; so frees sent to a parked heap, which reclaiming
@@ -350,16 +378,16 @@ static void *heaps_alloc_parked(unsigned cls);
 
 void *heap_shared_alloc(struct arena *a, unsigned cls)
 {
-	pthread_mutex_lock(&a->shared_lock);
+	a = arena_shared_lock(a);
 	void *p = pop_or_refill(&a->shared, cls);
-	pthread_mutex_unlock(&a->shared_lock);
+	mutex_unlock(&a->shared_lock);
 	if (unlikely(p == NULL)) {
 		/* Out of address space: once more after reclaiming, with no
 		 * lock held. */
 		reclaim_for_retry();
-		pthread_mutex_lock(&a->shared_lock);
+		a = arena_shared_lock(a);
 		p = pop_or_refill(&a->shared, cls);
-		pthread_mutex_unlock(&a->shared_lock);
+		mutex_unlock(&a->shared_lock);
 		if (p == NULL)
 			p = heaps_alloc_parked(cls);
 		if (p == NULL)
@@ -428,9 +456,13 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 	if (owner == self) {
 		free_local(self, s, p);
 	} else if (owner->kind == HEAP_SHARED) {
-		pthread_mutex_lock(&owner->arena->shared_lock);
-		free_local(owner, s, p);
-		pthread_mutex_unlock(&owner->arena->shared_lock);
+		/* Into a retired arena's shared heap (in a fork child): its
+		 * lists may be half changed, so the block is leaked. */
+		struct arena *a = owner->arena;
+		mutex_lock(&a->shared_lock);
+		if (likely(!a->retired))
+			free_local(owner, s, p);
+		mutex_unlock(&a->shared_lock);
 	} else {
 		block_make_free(p, s, NULL); /* marked free while it travels */
 		if (self->kind == HEAP_THREAD)
@@ -570,21 +602,23 @@ void heap_flush(struct heap *h)
 
 struct heap *heap_acquire(void)
 {
-	pthread_mutex_lock(&heaps_lock);
-	struct heap *h = heap_pool;
+	struct heap_registry *r = heaps_lock();
+	struct heap *h = r->pool;
 	if (h != NULL) {
-		heap_pool = h->pool_next;
+		r->pool = h->pool_next;
 	} else {
 		h = meta_alloc(sizeof(*h));
 		if (h != NULL) {
-			heap_init(h, &cairn_arenas[next_arena++ % cairn_narenas], HEAP_THREAD);
-			h->all_next = all_heaps;
-			all_heaps = h;
+			heap_init(h, &cairn_arenas[r->next_arena++ % cairn_narenas], HEAP_THREAD);
+			struct heap *head = atomic_load(&all_heaps);
+			do
+				h->all_next = head;
+			while (!atomic_compare_exchange_weak(&all_heaps, &head, h));
 		}
 	}
 	if (h != NULL)
 		atomic_store(&h->state, HEAP_LIVE);
-	pthread_mutex_unlock(&heaps_lock);
+	heaps_unlock(r);
 	return h;
 }
 
@@ -605,29 +639,63 @@ static bool release_unused(struct heap *h)
 }
 
 /* Frees sent to a parked heap: heaps_lock makes the caller its only user,
- * since a parked heap is otherwise touched only by heap_acquire and by
- * heaps_decay, both under the same lock. */
+ * since a parked heap is otherwise touched only by heap_acquire, under the
+ * same lock, and by heaps_decay and heaps_alloc_parked, which take it out of
+ * the pool first (take_parked). */
 static void reclaim_parked(struct heap *h)
 {
-	pthread_mutex_lock(&heaps_lock);
+	struct heap_registry *r = heaps_lock();
 	if (atomic_load(&h->state) == HEAP_ABANDONED && release_unused(h) && !h->needs_purge) {
 		h->needs_purge = true;
 		h->parked_since = os_now_ms();
 	}
-	pthread_mutex_unlock(&heaps_lock);
+	heaps_unlock(r);
 }
 
-/* Parks h (lock held): marks it abandoned, takes in what was freed to it
+/* Parks h (r locked): marks it abandoned, takes in what was freed to it
  * meanwhile and puts it in the pool for the next new thread. */
-static void park_locked(struct heap *h, bool purge_later)
+static void park_locked(struct heap_registry *r, struct heap *h, bool purge_later)
 {
 	atomic_store(&h->state, HEAP_ABANDONED);
 	if (release_unused(h) || purge_later) {
 		h->needs_purge = true;
 		h->parked_since = os_now_ms();
 	}
-	h->pool_next = heap_pool;
-	heap_pool = h;
+	h->pool_next = r->pool;
+	r->pool = h;
+}
+
+/* Takes h, found at *link in r's pool (r locked), out of the pool for the
+ * caller alone: HEAP_PURGING, with its lock held until put_back puts it
+ * back. A heap off the pool is thus always locked, so that a fork child
+ * leaks it (heaps_postfork_child) rather than park it while this thread,
+ * if it forked from a signal handler, goes on with it. Nothing else waits
+ * for the lock of a heap off the pool, so it may be held while heaps_lock
+ * is taken again. False, h left where it is, if h is not a parked heap any
+ * more (a fork child leaked it: this thread forked from a signal handler
+ * while it held r, and r is retired) or if its lock is busy (a prefork
+ * looking at it). */
+static bool take_parked(struct heap **link, struct heap *h)
+{
+	if (!heap_trylock(h))
+		return false;
+	uint8_t parked = HEAP_ABANDONED;
+	if (!atomic_compare_exchange_strong(&h->state, &parked, HEAP_PURGING)) {
+		heap_unlock(h);
+		return false;
+	}
+	*link = h->pool_next;
+	return true;
+}
+
+/* Puts h, taken by take_parked, back in the pool (r locked) and unlocks it;
+ * unless a fork child leaked it meanwhile (this thread forked from a signal
+ * handler while it held h's lock). */
+static void put_back(struct heap_registry *r, struct heap *h, bool purge_later)
+{
+	if (atomic_load(&h->state) == HEAP_PURGING)
+		park_locked(r, h, purge_later);
+	heap_unlock(h);
 }
 
 /* Gives back the pages of slab s on which every block is free. The free
@@ -739,8 +807,8 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 {
 	size_t purged = 0;
 	int64_t decay = cairn_conf.dirty_decay_ms;
-	pthread_mutex_lock(&heaps_lock);
-	for (struct heap **link = &heap_pool; *link != NULL;) {
+	struct heap_registry *r = heaps_lock();
+	for (struct heap **link = &r->pool; *link != NULL;) {
 		struct heap *h = *link;
 		bool due = h->needs_purge &&
 		           (force || (decay >= 0 && now - h->parked_since >= (uint64_t)decay));
@@ -751,17 +819,21 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 			link = &h->pool_next;
 			continue;
 		}
-		/* Out of the pool while its slabs are purged, so no lock is held
-		 * across the system calls: no thread can take it, and frees sent
-		 * to it wait on its remote list. */
-		*link = h->pool_next;
+		/* Out of the pool while its slabs are purged, so heaps_lock is
+		 * not held across the system calls: no thread can take it, and
+		 * frees sent to it wait on its remote list. Its own lock is
+		 * (take_parked): a fork child then knows its lists may be half
+		 * changed. */
+		if (!take_parked(link, h)) {
+			link = &h->pool_next;
+			continue;
+		}
 		h->needs_purge = false;
-		atomic_store(&h->state, HEAP_PURGING);
-		pthread_mutex_unlock(&heaps_lock);
+		heaps_unlock(r);
 		purged += purge_heap_slabs(h);
-		pthread_mutex_lock(&heaps_lock);
-		park_locked(h, false);
-		link = &heap_pool; /* the pool changed while unlocked */
+		r = heaps_lock();
+		put_back(r, h, false);
+		link = &r->pool; /* the pool changed while unlocked */
 	}
 	/* Live heaps whose thread took no slow path for dirty_decay_ms: their
 	 * cached large runs and the free pages in their slabs go back under
@@ -774,7 +846,7 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	/* At least 100 ms of it, even with dirty_decay_ms:0: each look walks
 	 * the heap's free lists, and holds its lock meanwhile. */
 	uint64_t wait = decay > 100 ? (uint64_t)decay : 100;
-	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
+	for (struct heap *h = atomic_load(&all_heaps); h != NULL; h = h->all_next) {
 		if (h->kind != HEAP_THREAD || atomic_load(&h->state) != HEAP_LIVE)
 			continue;
 		uint32_t count = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
@@ -790,14 +862,14 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		}
 		if (!heap_trylock(h))
 			continue;
-		pthread_mutex_unlock(&heaps_lock);
+		heaps_unlock(r);
 		/* Its cached large runs go back to their arenas, which purge
 		 * them on their own decay curves (and count them then). */
 		size_t flushed = large_flush(h);
 		size_t got = purge_heap_slabs(h);
 		heap_unlock(h);
 		purged += got;
-		pthread_mutex_lock(&heaps_lock);
+		r = heaps_lock();
 		/* Its thread may still be freeing: on the fast path, which
 		 * moves no count. So look again, as soon while purges find
 		 * pages, and then twice as late after each that finds none,
@@ -809,7 +881,7 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		if (decay >= 0 && h->idle_next < *next)
 			*next = h->idle_next;
 	}
-	pthread_mutex_unlock(&heaps_lock);
+	heaps_unlock(r);
 	return purged;
 }
 
@@ -822,19 +894,20 @@ static void *heaps_alloc_parked(unsigned cls)
 {
 	void *p = NULL;
 	struct heap *tried = NULL;
-	pthread_mutex_lock(&heaps_lock);
-	while (p == NULL) {
-		struct heap **link = &heap_pool;
+	struct heap_registry *r = heaps_lock();
+	for (struct heap **link = &r->pool; p == NULL;) {
 		while (*link != NULL && (*link)->bin[cls] == NULL && (*link)->cur[cls] == NULL &&
 		       (*link)->partial[cls].head == NULL && (*link)->full[cls].head == NULL)
 			link = &(*link)->pool_next;
 		struct heap *h = *link;
 		if (h == NULL)
 			break;
-		*link = h->pool_next;
-		atomic_store(&h->state, HEAP_PURGING);
-		pthread_mutex_unlock(&heaps_lock);
-		slow_path_enter(h);
+		/* Locked and off the pool until put back (take_parked). */
+		if (!take_parked(link, h)) {
+			link = &h->pool_next;
+			continue;
+		}
+		heaps_unlock(r);
 		if (h->bin[cls] != NULL) {
 			p = bin_pop(h, cls);
 		} else {
@@ -859,62 +932,82 @@ static void *heaps_alloc_parked(unsigned cls)
 				p = bin_pop(h, cls);
 			}
 		}
-		slow_path_leave(h);
-		pthread_mutex_lock(&heaps_lock);
+		r = heaps_lock();
 		h->pool_next = tried;
 		tried = h;
+		link = &r->pool; /* the pool changed while unlocked */
 	}
 	while (tried != NULL) {
 		struct heap *h = tried;
 		tried = h->pool_next;
-		park_locked(h, false);
+		put_back(r, h, false);
 	}
-	pthread_mutex_unlock(&heaps_lock);
+	heaps_unlock(r);
 	return p;
 }
 
 void heap_abandon(struct heap *h)
 {
 	heap_flush(h);
-	pthread_mutex_lock(&heaps_lock);
-	park_locked(h, true);
-	pthread_mutex_unlock(&heaps_lock);
+	struct heap_registry *r = heaps_lock();
+	park_locked(r, h, true);
+	heaps_unlock(r);
 	background_kick();
 	background_poll();
 }
 
 void heaps_prefork(void)
 {
-	pthread_mutex_lock(&heaps_lock);
-	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
-		heap_lock(h);
-}
-
-void heaps_postfork_parent(void)
-{
-	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
-		heap_unlock(h);
-	pthread_mutex_unlock(&heaps_lock);
-}
-
-/* In the child only the forking thread exists: the heaps of the others are
- * parked for reuse, so what they held can be freed and allocated again.
- * prefork waited for every slow path in flight, so their lists are whole. */
-void heaps_postfork_child(struct heap *self)
-{
-	pthread_mutex_init(&heaps_lock, NULL);
-	for (struct heap *h = all_heaps; h != NULL; h = h->all_next)
-		atomic_store(&h->lock, 0);
-	for (struct heap *h = all_heaps; h != NULL; h = h->all_next) {
-		uint8_t state = atomic_load(&h->state);
-		if (h != self && (state == HEAP_LIVE || state == HEAP_PURGING)) {
-			/* A heap being purged when the parent forked is on no
-			 * list in the child; the purging thread is gone. */
-			if (state == HEAP_LIVE)
-				heap_flush(h);
-			pthread_mutex_lock(&heaps_lock);
-			park_locked(h, true);
-			pthread_mutex_unlock(&heaps_lock);
+	if (lock_held_by_self())
+		return;
+	for (struct heap *h = atomic_load(&all_heaps); h != NULL; h = h->all_next) {
+		/* A leaked heap (in a process that is itself a fork child)
+		 * keeps the lock of a thread that is gone. */
+		if (atomic_load_explicit(&h->lock, memory_order_relaxed) != 0 &&
+		    atomic_load(&h->state) != HEAP_LEAKED) {
+			heap_lock(h);
+			heap_unlock(h);
 		}
 	}
+}
+
+/* In the child only the forking thread exists. A heap whose lock was held
+ * when the parent forked may have its lists half changed: by a thread that
+ * is gone, or by the forking thread itself when it forked from a signal
+ * handler that interrupted one of its slow paths (the child goes on with
+ * that change if the handler returns). Such a heap is leaked, left exactly
+ * as it is; the forking thread, if it was its owner, gets a new heap at its
+ * next allocation. The heaps of the other threads that are whole are parked
+ * for reuse, so what they held can be freed and allocated again. If the
+ * pool's own lock was held, the pool is retired with the heaps in it. */
+void heaps_postfork_child(void)
+{
+	struct heap *self = heap_self();
+	struct heap_registry *r = atomic_load(&registry_cur);
+	bool pool_lost = false;
+	if (mutex_reset_was_held(&r->lock)) {
+		struct heap_registry *fresh = meta_alloc(sizeof(*fresh));
+		if (fresh != NULL) {
+			pthread_mutex_init(&fresh->lock, NULL);
+			fresh->next_arena = r->next_arena;
+			r->retired = true;
+			atomic_store(&registry_cur, fresh);
+			pool_lost = true;
+		}
+	}
+	for (struct heap *h = atomic_load(&all_heaps); h != NULL; h = h->all_next) {
+		uint8_t state = atomic_load(&h->state);
+		/* A heap off the pool (HEAP_PURGING) is locked (take_parked). */
+		if (atomic_load(&h->lock) != 0 || state == HEAP_PURGING ||
+		    (state == HEAP_ABANDONED && pool_lost)) {
+			atomic_store(&h->state, HEAP_LEAKED);
+		} else if (h != self && state == HEAP_LIVE) {
+			heap_flush(h);
+			struct heap_registry *now = heaps_lock();
+			park_locked(now, h, true);
+			heaps_unlock(now);
+		}
+	}
+	if (self->kind == HEAP_THREAD && atomic_load(&self->state) == HEAP_LEAKED)
+		heap_set_self(&cairn_heap_empty);
 }

@@ -35,6 +35,7 @@
 
 #include "core/block.h"
 #include "core/chunk.h"
+#include "core/lock.h"
 #include "os/os.h"
 #include "sizeclass_table.h"
 
@@ -47,7 +48,13 @@ enum heap_kind {
 enum heap_state {
 	HEAP_LIVE,      /* a thread's */
 	HEAP_ABANDONED, /* parked in the pool after its thread exited */
-	HEAP_PURGING,   /* taken out of the pool while its slabs are purged */
+	/* taken out of the pool, locked, while its slabs are purged or a
+	 * block is taken from them (take_parked in heap.c) */
+	HEAP_PURGING,
+	/* In a fork child: its lock was held when the parent forked, so its
+	 * lists may be half changed. Never used again; frees sent to it stay
+	 * on its remote list. */
+	HEAP_LEAKED,
 };
 
 #define OUTBOX_SLOTS 8
@@ -80,7 +87,7 @@ struct heap {
 	struct span *large[SC_NCLASSES - SC_NSMALL];
 	uint8_t large_count[SC_NCLASSES - SC_NSMALL];
 	size_t large_bytes;
-	struct heap *all_next;  /* every heap ever made. Guarded by heaps_lock. */
+	struct heap *all_next;  /* every heap ever made; set before it is listed */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
 	_Atomic uint8_t state; /* enum heap_state */
@@ -152,6 +159,7 @@ void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
 static inline void heap_lock(struct heap *h)
 {
 	int c = 0;
+	lock_count_up();
 	if (likely(atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
 	                                                   memory_order_relaxed)))
 		return;
@@ -166,14 +174,19 @@ static inline void heap_lock(struct heap *h)
 static inline bool heap_trylock(struct heap *h)
 {
 	int c = 0;
-	return atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
-	                                               memory_order_relaxed);
+	lock_count_up();
+	if (atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
+	                                            memory_order_relaxed))
+		return true;
+	lock_count_down();
+	return false;
 }
 
 static inline void heap_unlock(struct heap *h)
 {
 	if (atomic_exchange_explicit(&h->lock, 0, memory_order_release) == 2)
 		os_wake_one(&h->lock);
+	lock_count_down();
 }
 
 /* Slow paths, out of line. */
@@ -215,9 +228,12 @@ size_t heap_purge_self(void);
 /* Gives the calling thread's cached large runs back to their arenas. */
 void heap_large_flush_self(void);
 
+/* Before fork, unless the calling thread holds a cairn lock: waits until
+ * the slow paths other threads are in have ended (their heaps' locks were
+ * free once), so that the child leaks fewer heaps. Holds nothing after. */
 void heaps_prefork(void);
-void heaps_postfork_parent(void);
-void heaps_postfork_child(struct heap *self);
+/* In the child (see the comment in heap.c). */
+void heaps_postfork_child(void);
 
 /* The fast paths. */
 

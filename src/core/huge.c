@@ -8,6 +8,7 @@
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/chunk.h"
+#include "core/lock.h"
 #include "core/meta.h"
 #include "os/os.h"
 
@@ -27,11 +28,37 @@
  * more than a quarter of the default vm.max_map_count (65530). */
 #define MANY_BLOCKS 2048
 
-static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct huge *spare_descs; /* Guarded by huge_lock. */
-static struct huge *cache;       /* most recently freed first. Guarded by huge_lock. */
-static size_t cache_bytes;       /* Guarded by huge_lock. */
-static unsigned cache_count;     /* Guarded by huge_lock. */
+/* The cache and the spare descriptors, under one lock. A fork child whose
+ * parent held the lock retires them (a list may be half changed) and starts
+ * empty ones: the retired mappings and descriptors are never used again. */
+struct huge_state {
+	pthread_mutex_t lock;
+	struct huge *spare_descs; /* Guarded by lock. */
+	struct huge *cache;       /* most recently freed first. Guarded by lock. */
+	size_t cache_bytes;       /* Guarded by lock. */
+	unsigned cache_count;     /* Guarded by lock. */
+	bool retired;             /* set in a fork child only */
+};
+
+static struct huge_state huge_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct huge_state *_Atomic huge_cur = &huge_first;
+
+/* Takes the lock of the current state and returns it. */
+static struct huge_state *huge_lock(void)
+{
+	for (;;) {
+		struct huge_state *st = atomic_load_explicit(&huge_cur, memory_order_acquire);
+		mutex_lock(&st->lock);
+		if (likely(!st->retired))
+			return st;
+		mutex_unlock(&st->lock);
+	}
+}
+
+static void huge_unlock(struct huge_state *st)
+{
+	mutex_unlock(&st->lock);
+}
 
 static _Atomic size_t live_bytes;  /* the size of every live huge block */
 static _Atomic size_t live_peak;   /* the most live_bytes has been */
@@ -74,20 +101,20 @@ static void *map_fresh(size_t len, size_t align)
 
 static struct huge *desc_get(void)
 {
-	pthread_mutex_lock(&huge_lock);
-	struct huge *h = spare_descs;
+	struct huge_state *st = huge_lock();
+	struct huge *h = st->spare_descs;
 	if (h != NULL)
-		spare_descs = h->next;
-	pthread_mutex_unlock(&huge_lock);
+		st->spare_descs = h->next;
+	huge_unlock(st);
 	return h != NULL ? h : meta_alloc(sizeof(struct huge));
 }
 
 static void desc_put(struct huge *h)
 {
-	pthread_mutex_lock(&huge_lock);
-	h->next = spare_descs;
-	spare_descs = h;
-	pthread_mutex_unlock(&huge_lock);
+	struct huge_state *st = huge_lock();
+	h->next = st->spare_descs;
+	st->spare_descs = h;
+	huge_unlock(st);
 }
 
 /* Unmaps what is left of a cached or failed mapping and recycles its
@@ -188,23 +215,23 @@ static bool move_head(struct huge *src, size_t n, size_t grow, struct huge *dst,
 /* Puts h back, keeping the cache ordered newest first. */
 static void cache_insert(struct huge *h)
 {
-	pthread_mutex_lock(&huge_lock);
-	struct huge **link = &cache;
+	struct huge_state *st = huge_lock();
+	struct huge **link = &st->cache;
 	while (*link != NULL && (*link)->since > h->since)
 		link = &(*link)->next;
 	h->next = *link;
 	*link = h;
-	cache_bytes += h->mapped;
-	cache_count++;
-	pthread_mutex_unlock(&huge_lock);
+	st->cache_bytes += h->mapped;
+	st->cache_count++;
+	huge_unlock(st);
 }
 
-static void cache_unlink(struct huge **link)
+static void cache_unlink(struct huge_state *st, struct huge **link)
 {
 	struct huge *h = *link;
 	*link = h->next;
-	cache_bytes -= h->mapped;
-	cache_count--;
+	st->cache_bytes -= h->mapped;
+	st->cache_count--;
 }
 
 /* Splits h after its first n bytes (a multiple of 2 MiB): the rest goes back
@@ -292,9 +319,9 @@ static bool fits(const struct huge *h, size_t len)
  * the head of one with a 2 MiB slot to spare, never an assembly. */
 static struct huge *cache_take(size_t len, size_t align, bool only_close)
 {
-	pthread_mutex_lock(&huge_lock);
+	struct huge_state *st = huge_lock();
 	struct huge **fit = NULL, **big = NULL;
-	for (struct huge **link = &cache; *link != NULL; link = &(*link)->next) {
+	for (struct huge **link = &st->cache; *link != NULL; link = &(*link)->next) {
 		struct huge *h = *link;
 		if ((h->addr & (align - 1)) != 0)
 			continue;
@@ -306,13 +333,13 @@ static struct huge *cache_take(size_t len, size_t align, bool only_close)
 	}
 	if (only_close && fit == NULL &&
 	    (big == NULL || (*big)->mapped < align_up(len, CHUNK_SIZE) + CHUNK_SIZE)) {
-		pthread_mutex_unlock(&huge_lock);
+		huge_unlock(st);
 		return NULL;
 	}
 	if (fit != NULL || (big != NULL && (*big)->mapped >= len)) {
 		struct huge *h = fit != NULL ? *fit : *big;
-		cache_unlink(fit != NULL ? fit : big);
-		pthread_mutex_unlock(&huge_lock);
+		cache_unlink(st, fit != NULL ? fit : big);
+		huge_unlock(st);
 		if (fit == NULL) {
 			split_off(h, align_up(len, CHUNK_SIZE));
 			/* A block under 2 MiB (one realloc moved here) gets a
@@ -333,9 +360,9 @@ static struct huge *cache_take(size_t len, size_t align, bool only_close)
 	unsigned budget = huge_room() ? HUGE_PIECES : 1;
 	/* No aligned cached mapping is as long as len. Largest first: the
 	 * fewest pieces. */
-	for (size_t want = len; want > 0 && budget > 0 && cache != NULL;) {
-		struct huge **longest = &cache;
-		for (struct huge **link = &cache->next; *link != NULL; link = &(*link)->next)
+	for (size_t want = len; want > 0 && budget > 0 && st->cache != NULL;) {
+		struct huge **longest = &st->cache;
+		for (struct huge **link = &st->cache->next; *link != NULL; link = &(*link)->next)
 			if ((*link)->mapped > (*longest)->mapped)
 				longest = link;
 		struct huge *h = *longest;
@@ -351,14 +378,14 @@ static struct huge *cache_take(size_t len, size_t align, bool only_close)
 		unsigned used = pieces_in(h, n);
 		if (used > budget)
 			break;
-		cache_unlink(longest);
+		cache_unlink(st, longest);
 		t[nt++] = (struct take){h, n};
 		budget -= used;
 		want -= n < want ? n : want;
 		if (last)
 			break;
 	}
-	pthread_mutex_unlock(&huge_lock);
+	huge_unlock(st);
 	return nt != 0 ? assemble(t, nt, len, align) : NULL;
 }
 
@@ -455,31 +482,31 @@ void huge_free(struct huge *h)
 	size_t peak = atomic_load_explicit(&live_peak, memory_order_relaxed);
 	size_t keep = freed + (peak > live ? peak - live : 0) + live / CACHE_SLACK_SHARE;
 	struct huge *evicted = NULL;
-	pthread_mutex_lock(&huge_lock);
+	struct huge_state *st = huge_lock();
 	while (list != NULL) {
 		struct huge *p = list;
 		list = p->next;
-		p->next = cache;
-		cache = p;
-		cache_bytes += p->mapped;
-		cache_count++;
+		p->next = st->cache;
+		st->cache = p;
+		st->cache_bytes += p->mapped;
+		st->cache_count++;
 	}
-	while (cache_count > CACHE_MAX_COUNT || cache_bytes > CACHE_MAX_BYTES ||
-	       cache_bytes > keep) {
+	while (st->cache_count > CACHE_MAX_COUNT || st->cache_bytes > CACHE_MAX_BYTES ||
+	       st->cache_bytes > keep) {
 		/* Evict the smallest other than the newest: the largest save
 		 * the most page faults for the fewest pieces. */
-		struct huge **link = &cache->next;
+		struct huge **link = &st->cache->next;
 		if (*link == NULL)
 			break;
 		for (struct huge **l = link; *l != NULL; l = &(*l)->next)
 			if ((*l)->mapped < (*link)->mapped)
 				link = l;
 		struct huge *e = *link;
-		cache_unlink(link);
+		cache_unlink(st, link);
 		e->next = evicted;
 		evicted = e;
 	}
-	pthread_mutex_unlock(&huge_lock);
+	huge_unlock(st);
 	while (evicted != NULL) {
 		struct huge *next = evicted->next;
 		release(evicted);
@@ -496,8 +523,8 @@ size_t huge_decay(uint64_t now, bool force)
 	size_t released = 0;
 	for (;;) {
 		/* The oldest entry is the last. */
-		struct huge *h = NULL, **link = &cache;
-		pthread_mutex_lock(&huge_lock);
+		struct huge_state *st = huge_lock();
+		struct huge *h = NULL, **link = &st->cache;
 		while (*link != NULL && (*link)->next != NULL)
 			link = &(*link)->next;
 		h = *link;
@@ -505,12 +532,12 @@ size_t huge_decay(uint64_t now, bool force)
 		    (force || (cairn_conf.dirty_decay_ms >= 0 &&
 		               now - h->since >= (uint64_t)cairn_conf.dirty_decay_ms))) {
 			*link = NULL;
-			cache_bytes -= h->mapped;
-			cache_count--;
+			st->cache_bytes -= h->mapped;
+			st->cache_count--;
 		} else {
 			h = NULL;
 		}
-		pthread_mutex_unlock(&huge_lock);
+		huge_unlock(st);
 		if (h == NULL)
 			return released;
 		released += h->mapped;
@@ -521,14 +548,14 @@ size_t huge_decay(uint64_t now, bool force)
 uint64_t huge_decay_deadline(void)
 {
 	uint64_t next = UINT64_MAX;
-	pthread_mutex_lock(&huge_lock);
-	if (cache != NULL && cairn_conf.dirty_decay_ms >= 0) {
-		struct huge *h = cache;
+	struct huge_state *st = huge_lock();
+	if (st->cache != NULL && cairn_conf.dirty_decay_ms >= 0) {
+		struct huge *h = st->cache;
 		while (h->next != NULL)
 			h = h->next;
 		next = h->since + (uint64_t)cairn_conf.dirty_decay_ms;
 	}
-	pthread_mutex_unlock(&huge_lock);
+	huge_unlock(st);
 	return next;
 }
 
@@ -556,19 +583,19 @@ static void absorb_neighbours(struct huge *h, size_t len)
 {
 	while (h->mapped < len) {
 		size_t n = align_up(len - h->mapped, CHUNK_SIZE);
-		pthread_mutex_lock(&huge_lock);
-		struct huge **link = &cache;
+		struct huge_state *st = huge_lock();
+		struct huge **link = &st->cache;
 		while (*link != NULL && (*link)->addr != h->addr + h->mapped)
 			link = &(*link)->next;
 		struct huge *e = *link;
 		if (e != NULL && n > e->mapped)
 			n = e->mapped;
 		if (e == NULL || pieces_with(h, e, n) > HUGE_PIECES) {
-			pthread_mutex_unlock(&huge_lock);
+			huge_unlock(st);
 			return;
 		}
-		cache_unlink(link);
-		pthread_mutex_unlock(&huge_lock);
+		cache_unlink(st, link);
+		huge_unlock(st);
 		for (unsigned i = 0, k = pieces_in(e, n); i < k; i++) {
 			size_t end = e->piece_end[i] < n ? e->piece_end[i] : n;
 			piece_append(h, h->mapped + end, e->piece_vma[i]);
@@ -646,17 +673,15 @@ void *huge_realloc(struct huge *h, size_t size, size_t *fresh_from)
 	return (void *)h->addr;
 }
 
-void huge_prefork(void)
-{
-	pthread_mutex_lock(&huge_lock);
-}
-
-void huge_postfork_parent(void)
-{
-	pthread_mutex_unlock(&huge_lock);
-}
-
 void huge_postfork_child(void)
 {
-	pthread_mutex_init(&huge_lock, NULL);
+	struct huge_state *old = atomic_load(&huge_cur);
+	if (!mutex_reset_was_held(&old->lock))
+		return;
+	struct huge_state *st = meta_alloc(sizeof(*st));
+	if (st == NULL)
+		return; /* out of memory: the old state goes on */
+	pthread_mutex_init(&st->lock, NULL);
+	old->retired = true;
+	atomic_store(&huge_cur, st);
 }

@@ -83,8 +83,8 @@ size_t huge_decay(uint64_t now, bool force);
 /* When the oldest cached mapping falls due; UINT64_MAX if never. */
 uint64_t huge_decay_deadline(void);
 
-void huge_prefork(void);
-void huge_postfork_parent(void);
+/* In a fork child: retires the cache if the parent forked while its lock
+ * was held. */
 void huge_postfork_child(void);
 
 #endif

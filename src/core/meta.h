@@ -10,6 +10,8 @@
 /* Zeroed memory aligned to 64 bytes, or NULL when the OS refuses. */
 void *meta_alloc(size_t size);
 
-extern pthread_mutex_t meta_lock;
+/* In a fork child, first of all: retires the region being cut if the parent
+ * forked while its lock was held. */
+void meta_postfork_child(void);
 
 #endif

@@ -21,15 +21,36 @@
  * ones together take no more address space than the one in use.
  *
  * Writers (chunk and huge mappings, on slow paths that make system calls
- * anyway) take map_lock, so that no word is written into a window while it
- * is being copied. A reader that loaded the old window just before a
- * growth sees the words as they were at the copy: that is only ever stale
+ * anyway) take the writers' lock, so that no word is written into a window
+ * while it is being copied. A reader that loaded the old window just before
+ * a growth sees the words as they were at the copy: that is only ever stale
  * for a block that is no longer live (a word changes only when memory is
- * mapped or unmapped), that is for a pointer the program may not free. */
+ * mapped or unmapped), that is for a pointer the program may not free.
+ *
+ * Fork (see src/core/lock.h): no lock is held across it, so a fork child
+ * may find the writers' lock held, by a thread that is gone or by the
+ * forking thread itself, interrupted by the signal whose handler forked (it
+ * goes on where it was if the handler returns). The map stays usable for
+ * readers whatever the writer was doing: a growth copies the window in use
+ * into a new mapping and publishes the copy only once it is whole, and a
+ * window is never unmapped, so the window in use is whole but for the words
+ * of the range a writer was setting. Those are the words of memory that
+ * writer was mapping (nothing knows it yet: if the writer is gone, it is
+ * leaked) or unmapping (nothing may use it any more). The child retires
+ * the lock, as it retires what other held locks guard, and the window in
+ * use with it: a copy of the window takes its place, under a fresh lock. A
+ * half-done growth is then abandoned: its thread, if it goes on, finds its
+ * lock retired or its window replaced, unmaps its copy and starts over
+ * under the fresh lock; the new mapping of a thread that is gone is
+ * leaked. A writer that was setting words goes on into the window it had
+ * loaded and, finding its lock retired, sets them again under the fresh
+ * lock in the window then in use. */
 #include <pthread.h>
 #include <string.h>
 
 #include "core/chunk.h"
+#include "core/lock.h"
+#include "core/meta.h"
 #include "os/os.h"
 
 /* The header of a window and its words, in one mapping. */
@@ -47,8 +68,34 @@ static struct window *current(void)
 	return (struct window *)((char *)e - offsetof(struct window, e));
 }
 
-static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
-static size_t map_bytes; /* Guarded by map_lock. */
+/* The writers' lock. A fork child whose parent held it retires it (and the
+ * window in use, see above) and starts a fresh one; code that takes it
+ * checks, once it holds it, that it was not retired. */
+struct map_writers {
+	pthread_mutex_t lock;
+	bool retired; /* set in a fork child only */
+};
+
+static struct map_writers writers_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct map_writers *_Atomic writers_cur = &writers_first;
+/* Address space the windows take: grows only, so it needs no lock. */
+static _Atomic size_t map_bytes;
+
+static struct map_writers *map_lock(void)
+{
+	for (;;) {
+		struct map_writers *m = atomic_load_explicit(&writers_cur, memory_order_acquire);
+		mutex_lock(&m->lock);
+		if (likely(!m->retired))
+			return m;
+		mutex_unlock(&m->lock);
+	}
+}
+
+static void map_unlock(struct map_writers *m)
+{
+	mutex_unlock(&m->lock);
+}
 
 /* 47 bits of user address space. */
 #define MAP_TOP ((uintptr_t)1 << (47 - CHUNK_SHIFT))
@@ -60,8 +107,30 @@ static size_t window_bytes(uintptr_t n)
 	return offsetof(struct window, e) + n * sizeof(uintptr_t);
 }
 
-/* Grows the window (lock held) to cover chunk numbers [first, last]. */
-static bool grow(struct window *w, uintptr_t first, uintptr_t last)
+/* A new mapping of `bytes` bytes holding a window for chunk numbers
+ * [lo, lo + n) with w's words copied in; NULL when it cannot be mapped. */
+static struct window *copy_window(const struct window *w, uintptr_t lo, uintptr_t n, size_t bytes)
+{
+	struct window *nw = os_map_aligned(bytes, os_page_size());
+	if (nw == NULL)
+		return NULL;
+	nw->h.lo = lo;
+	nw->h.n = n;
+	for (uintptr_t i = 0; i < w->h.n; i++)
+		atomic_store_explicit(&nw->e[w->h.lo - lo + i],
+		                      atomic_load_explicit(&w->e[i], memory_order_relaxed),
+		                      memory_order_relaxed);
+	return nw;
+}
+
+enum grown { GROW_FAILED, GROW_DONE, GROW_AGAIN };
+
+/* Grows window w, the one in use, to cover chunk numbers [first, last];
+ * m is held. GROW_AGAIN when a fork child retired m meanwhile (this thread
+ * forked from a signal handler while it copied): the copy may lack words
+ * set in the child since, so it is dropped, for the caller to start over
+ * under the fresh lock. */
+static enum grown grow(struct map_writers *m, struct window *w, uintptr_t first, uintptr_t last)
 {
 	uintptr_t lo = first, hi = last + 1;
 	if (w->h.n != 0) {
@@ -83,18 +152,20 @@ static bool grow(struct window *w, uintptr_t first, uintptr_t last)
 	uintptr_t nlo = lo > below ? lo - below : 0;
 	if (nlo + n > MAP_TOP)
 		nlo = MAP_TOP - n;
-	struct window *nw = os_map_aligned(bytes, page);
+	struct window *nw = copy_window(w, nlo, n, bytes);
 	if (nw == NULL)
-		return false;
-	nw->h.lo = nlo;
-	nw->h.n = n;
-	for (uintptr_t i = 0; i < w->h.n; i++)
-		atomic_store_explicit(&nw->e[w->h.lo - nlo + i],
-		                      atomic_load_explicit(&w->e[i], memory_order_relaxed),
-		                      memory_order_relaxed);
-	map_bytes += bytes;
-	atomic_store_explicit(&cairn_pagemap, nw->e, memory_order_release);
-	return true;
+		return GROW_FAILED;
+	/* Retired before the check: the copy may be stale. Retired after it:
+	 * the child put a copy of w in its place, and the exchange fails. */
+	_Atomic(uintptr_t) *old = w->e;
+	if (unlikely(m->retired) ||
+	    !atomic_compare_exchange_strong_explicit(&cairn_pagemap, &old, nw->e,
+	                                             memory_order_release, memory_order_relaxed)) {
+		os_unmap(nw, bytes);
+		return GROW_AGAIN;
+	}
+	atomic_fetch_add_explicit(&map_bytes, bytes, memory_order_relaxed);
+	return GROW_DONE;
 }
 
 bool pagemap_reserve(uintptr_t a, size_t size)
@@ -102,46 +173,65 @@ bool pagemap_reserve(uintptr_t a, size_t size)
 	uintptr_t first = a >> CHUNK_SHIFT, last = (a + size - 1) >> CHUNK_SHIFT;
 	if (last >= MAP_TOP || last < first)
 		return false;
-	pthread_mutex_lock(&map_lock);
-	struct window *w = current();
-	bool ok = (first - w->h.lo < w->h.n && last - w->h.lo < w->h.n) || grow(w, first, last);
-	pthread_mutex_unlock(&map_lock);
-	return ok;
+	for (;;) {
+		struct map_writers *m = map_lock();
+		struct window *w = current();
+		enum grown g = first - w->h.lo < w->h.n && last - w->h.lo < w->h.n
+		                   ? GROW_DONE
+		                   : grow(m, w, first, last);
+		map_unlock(m);
+		if (g != GROW_AGAIN)
+			return g == GROW_DONE;
+	}
 }
 
 void pagemap_set_range(uintptr_t a, size_t size, uintptr_t v)
 {
 	uintptr_t first = a >> CHUNK_SHIFT, last = (a + size - 1) >> CHUNK_SHIFT;
-	pthread_mutex_lock(&map_lock);
-	struct window *w = current();
-	for (uintptr_t i = first; i <= last; i++) {
-		/* Outside the window a word is 0 already; setting anything else
-		 * there is a missing pagemap_reserve. */
-		if (i - w->h.lo < w->h.n)
-			atomic_store_explicit(&w->e[i - w->h.lo], v, memory_order_release);
+	for (;;) {
+		struct map_writers *m = map_lock();
+		struct window *w = current();
+		for (uintptr_t i = first; i <= last; i++) {
+			/* Outside the window a word is 0 already; setting
+			 * anything else there is a missing pagemap_reserve. */
+			if (i - w->h.lo < w->h.n)
+				atomic_store_explicit(&w->e[i - w->h.lo], v, memory_order_release);
+		}
+		/* Retired: a fork child (this thread forked from a signal
+		 * handler meanwhile) may have copied the window before these
+		 * words were set, or this thread wrote to the window in use
+		 * without the fresh lock. Again, under that lock. */
+		bool again = unlikely(m->retired);
+		map_unlock(m);
+		if (!again)
+			return;
 	}
-	pthread_mutex_unlock(&map_lock);
 }
 
 size_t pagemap_mapped_bytes(void)
 {
-	pthread_mutex_lock(&map_lock);
-	size_t b = map_bytes;
-	pthread_mutex_unlock(&map_lock);
-	return b;
-}
-
-void pagemap_prefork(void)
-{
-	pthread_mutex_lock(&map_lock);
-}
-
-void pagemap_postfork_parent(void)
-{
-	pthread_mutex_unlock(&map_lock);
+	return atomic_load_explicit(&map_bytes, memory_order_relaxed);
 }
 
 void pagemap_postfork_child(void)
 {
-	pthread_mutex_init(&map_lock, NULL);
+	struct map_writers *m = atomic_load(&writers_cur);
+	if (!mutex_reset_was_held(&m->lock))
+		return;
+	struct map_writers *fresh = meta_alloc(sizeof(*fresh));
+	if (fresh == NULL)
+		return; /* out of memory: the lock and the window go on */
+	/* The empty window has no words to lose. */
+	struct window *w = current();
+	if (w->h.n != 0) {
+		size_t bytes = align_up(window_bytes(w->h.n), os_page_size());
+		struct window *nw = copy_window(w, w->h.lo, w->h.n, bytes);
+		if (nw == NULL)
+			return; /* likewise */
+		atomic_store_explicit(&cairn_pagemap, nw->e, memory_order_release);
+		atomic_fetch_add_explicit(&map_bytes, bytes, memory_order_relaxed);
+	}
+	pthread_mutex_init(&fresh->lock, NULL);
+	m->retired = true;
+	atomic_store_explicit(&writers_cur, fresh, memory_order_release);
 }
