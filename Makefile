@@ -80,7 +80,7 @@ build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< lib/libcairn.a -ldl
 
-build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h)
+build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
 
