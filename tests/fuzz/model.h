@@ -744,9 +744,9 @@ static void m_fail(struct mthread *t)
 		break;
 	case 5:
 		errno = 0;
-		p = aligned_alloc(48, 64);
-		M_CHECK(t, p == NULL && errno == EINVAL, "aligned_alloc(48, 64) = %p, errno %d", p,
-		        errno);
+		p = aligned_alloc(48 + 32 * (size_t)m_range(t, 2), 64);
+		M_CHECK(t, p == NULL && errno == EINVAL,
+		        "aligned_alloc(48 or 80, 64) = %p, errno %d", p, errno);
 		break;
 	case 6:
 		errno = 0;
