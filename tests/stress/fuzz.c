@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 	/* make fuzz: until the time or the operations are spent, or a failure. */
 	if (!have_base)
 		base = base_from_env((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
-	ops = ops ? ops : 500000;
+	ops = ops ? ops : 200000;
 	fprintf(stderr,
 	        "fuzz: base seed %llu, %llu operations a run, for %.0f s%s%llu operations\n",
 	        (unsigned long long)base, (unsigned long long)ops, seconds, total ? " or " : "",
