@@ -24,7 +24,7 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install clean format format-check dlopen
+.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
@@ -75,12 +75,13 @@ C_T      := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/api/*.c tests/de
 CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/death/*.cc tests/stress/*.cc))
 HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
 SCRIPT_T := $(wildcard tests/programs/*.sh)
+FUZZ_SCRIPTS := $(wildcard tests/fuzz/*.sh)
 
 build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< lib/libcairn.a -ldl
 
-build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h)
+build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
 
@@ -92,8 +93,57 @@ build/tests/helpers/%.so: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -shared -fPIC -o $@ $<
 
-test: all $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS)
-	@tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T)
+# ---------------------------------------------------------------- fuzzers
+# libFuzzer targets, built with clang where it has the libFuzzer runtime
+# (tests/fuzz/*.sh run them in `make test`, and say so where it has not):
+#   build/fuzz/conf  the MALLOC_CONF parser, with ASan and UBSan
+#   build/fuzz/ops   operation sequences on cairn, itself built with coverage
+FUZZ_CC  ?= clang
+FUZZ_T   := build/fuzz/conf build/fuzz/ops
+FUZZ_OBJ := $(SRC:%.c=build/fuzz/obj/%.o)
+ifneq ($(filter test fuzz-lib build/fuzz/%,$(MAKECMDGOALS)),)
+FUZZ_RTDIR := $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)
+LIBFUZZER  := $(if $(FUZZ_RTDIR),$(wildcard $(FUZZ_RTDIR)/libclang_rt.fuzzer-x86_64.a \
+	$(FUZZ_RTDIR)/libclang_rt.fuzzer.a))
+endif
+
+build/fuzz/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -fno-tree-slp-vectorize,$(ALLOC_CFLAGS)) -Wno-unknown-warning-option \
+		-fsanitize=fuzzer-no-link \
+		-c -o $@ $<
+
+build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-builtin -Iinclude -Itests \
+		-fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJ) -ldl
+
+build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/core/util.c $(GEN) \
+		$(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Ibuild/gen \
+		 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ tests/fuzz/conf.c src/control/conf.c src/core/util.c
+
+FUZZ_SECONDS ?= 60
+# The random-operation fuzzer for FUZZ_SECONDS (or FUZZ_OPS operations), round
+# the MALLOC_CONF settings with fresh seeds (FUZZ_SEED: the first), stopping at
+# the first failure with the command that repeats it.
+fuzz: all build/tests/stress/fuzz
+	build/tests/stress/fuzz $(if $(FUZZ_OPS),--total $(FUZZ_OPS),--seconds $(FUZZ_SECONDS)) \
+		$(if $(FUZZ_SEED),--base $(FUZZ_SEED))
+
+# The libFuzzer targets, FUZZ_SECONDS each, keeping their corpora under
+# build/fuzz/corpus; a crash is saved as build/fuzz/crash-*.
+fuzz-lib: $(FUZZ_T)
+	@for t in $(notdir $(FUZZ_T)); do \
+		mkdir -p build/fuzz/corpus/$$t; \
+		echo "libFuzzer $$t for $(FUZZ_SECONDS) s"; \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/$$t.sh build/fuzz/corpus/$$t || exit 1; \
+	done
+
+test: all $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS) $(if $(LIBFUZZER),$(FUZZ_T))
+	@tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T) $(FUZZ_SCRIPTS)
 
 # ---------------------------------------------------------------- bench
 bench: all
