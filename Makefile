@@ -95,6 +95,99 @@ build/tests/helpers/%.so: tests/helpers/%.c
 test: all $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS)
 	@tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T)
 
+# ---------------------------------------------------------------- sanitizers
+# The unit tests again, with cairn's objects and the tests built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (make test-asan), and the
+# tests of concurrent internals with ThreadSanitizer (make test-tsan). The
+# sanitizer runtime brings its own malloc, so cairn's exported allocation
+# functions are renamed (objcopy) in the archive and in the test objects:
+# a unit test's malloc(48) is still cairn's, while libc and the sanitizer
+# allocate from the sanitizer's heap. The C++ operators (src/api/cxx.c) are
+# left out; no unit test uses them. ASan sees cairn's globals, stacks and
+# its calls into libc; the blocks cairn carves from its own mappings are
+# not poisoned, so an overflow from one block into the next is not seen.
+#
+# make test-ubsan builds the whole shared library with UBSan alone (it
+# replaces no allocator) into build/ubsan/libcairn.so.0 and runs the api,
+# death and stress tests on it through LD_LIBRARY_PATH (their RUNPATH
+# names lib/; LD_LIBRARY_PATH comes first).
+SAN_RENAME := malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign \
+	valloc pvalloc malloc_usable_size free_sized free_aligned_sized cfree malloc_trim \
+	__libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign __libc_valloc \
+	__libc_pvalloc __posix_memalign
+SAN_SRC  := $(filter-out src/api/cxx.c,$(SRC))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+UBSAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_T := $(patsubst tests/%.c,build/asan/tests/%,$(wildcard tests/unit/*.c))
+# The unit tests whose internals run on several threads.
+TSAN_T := $(patsubst tests/%.c,build/tsan/tests/%,$(wildcard tests/unit/*.c))
+UBSAN_T := $(patsubst build/tests/%,build/ubsan/tests/%,$(C_T) $(CXX_T))
+
+build/san/rename.syms: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' $(foreach s,$(SAN_RENAME),"$(s) cairn_san_$(s)") > $@
+
+build/asan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+build/tsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) $(TSAN_FLAGS) -c -o $@ $<
+
+build/ubsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -c -o $@ $<
+
+build/%san/libcairn.a: build/san/rename.syms
+	@mkdir -p $(dir $@)
+	rm -f $@.tmp && ar rcs $@.tmp $(filter %.o,$^)
+	objcopy --redefine-syms=build/san/rename.syms $@.tmp $@ && rm -f $@.tmp
+build/asan/libcairn.a: $(SAN_SRC:%.c=build/asan/obj/%.o)
+build/tsan/libcairn.a: $(SAN_SRC:%.c=build/tsan/obj/%.o)
+
+build/asan/tests/unit/%: tests/unit/%.c build/asan/libcairn.a tests/check.h build/san/rename.syms
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(ASAN_FLAGS) -Isrc -Ibuild/gen -c -o $@.o $<
+	objcopy --redefine-syms=build/san/rename.syms $@.o
+	$(CC) $(ASAN_FLAGS) -pthread -o $@ $@.o build/asan/libcairn.a -ldl
+
+build/tsan/tests/unit/%: tests/unit/%.c build/tsan/libcairn.a tests/check.h build/san/rename.syms
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TSAN_FLAGS) -Isrc -Ibuild/gen -c -o $@.o $<
+	objcopy --redefine-syms=build/san/rename.syms $@.o
+	$(CC) $(TSAN_FLAGS) -pthread -o $@ $@.o build/tsan/libcairn.a -ldl
+
+build/ubsan/libcairn.so.$(SOMAJOR): $(SRC:%.c=build/ubsan/obj/%.o) src/api/exports.map
+	$(CC) $(UBSAN_FLAGS) $(LIB_LDFLAGS) -o $@ $(filter %.o,$^) -lpthread
+
+build/ubsan/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
+
+build/ubsan/libcairn-dlopen.so: $(SRC:%.c=build/ubsan/obj-dlopen/%.o) src/api/exports.map
+	$(CC) $(UBSAN_FLAGS) $(LIB_LDFLAGS:libcairn.so.$(SOMAJOR)=libcairn-dlopen.so) -o $@ \
+		$(filter %.o,$^) -lpthread
+
+# The api, death and stress tests run as they are, on the UBSan library.
+build/ubsan/tests/%: build/tests/%
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexport LD_LIBRARY_PATH=$(CURDIR)/build/ubsan CAIRN_LIB=$(CURDIR)/build/ubsan/libcairn.so.$(SOMAJOR)\nexec $(CURDIR)/$< "$$@"\n' > $@
+	chmod +x $@
+
+.PHONY: test-asan test-tsan test-ubsan
+test-asan: $(ASAN_T)
+	@ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		tests/run.sh $(ASAN_T)
+
+test-tsan: $(TSAN_T)
+	@TSAN_OPTIONS=halt_on_error=1 tests/run.sh $(TSAN_T)
+
+test-ubsan: build/ubsan/libcairn.so.$(SOMAJOR) build/ubsan/libcairn-dlopen.so $(C_T) $(CXX_T) $(HELPERS) $(UBSAN_T)
+	@UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh $(UBSAN_T)
+
 # ---------------------------------------------------------------- bench
 bench: all
 	@$(MAKE) --no-print-directory -C bench run ROOT=$(CURDIR) QUICK=$(QUICK)
