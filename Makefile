@@ -24,7 +24,7 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install clean format format-check dlopen
+.PHONY: all test bench install clean format format-check dlopen fault
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
@@ -92,8 +92,27 @@ build/tests/helpers/%.so: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -shared -fPIC -o $@ $<
 
-test: all $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS)
+test: all fault $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS)
 	@tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T)
+
+# ---------------------------------------------------------------- fault injection
+# build/fault/libcairn.so.0: cairn with -DCAIRN_FAULT_INJECTION, whose
+# mapping calls fail on the schedule in CAIRN_FAULT (src/os/os_linux.c);
+# tests/stress/fault.c runs itself on it through LD_LIBRARY_PATH.
+FAULT_OBJ := $(SRC:%.c=build/fault/obj/%.o)
+
+build/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -DCAIRN_FAULT_INJECTION=1 -c -o $@ $<
+
+build/fault/exports.map: src/api/exports.map
+	@mkdir -p $(dir $@)
+	sed 's/^global:/global:\n\tcairn_fault_count;/' $< > $@
+
+build/fault/libcairn.so.$(SOMAJOR): $(FAULT_OBJ) build/fault/exports.map
+	$(CC) $(LIB_LDFLAGS:src/api/exports.map=build/fault/exports.map) -o $@ $(FAULT_OBJ) -lpthread
+
+fault: build/fault/libcairn.so.$(SOMAJOR)
 
 # ---------------------------------------------------------------- sanitizers
 # The unit tests again, with cairn's objects and the tests built with
