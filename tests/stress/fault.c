@@ -1,18 +1,19 @@
 /* fault.c: every failure of the kernel's mapping calls becomes NULL with ENOMEM, or a purge
  * that is tried again later, never a crash, a lock left held or a damaged structure.
  *
- * The test runs itself again under several schedules, each child on the fault-injection
- * build of cairn (build/fault/libcairn.so.0, found through LD_LIBRARY_PATH ahead of the
- * RUNPATH), where mmap, munmap, madvise and mremap fail as CAIRN_FAULT says (see
- * src/os/os_linux.c). The child runs a mixed workload on four threads: malloc of small,
- * large and huge sizes, calloc, realloc growing and shrinking, aligned allocation, frees
- * here and on other threads, malloc_trim and cairn_purge. It checks that each failed
- * request returned NULL (or ENOMEM from posix_memalign) with errno ENOMEM, that a failed
- * realloc left the block as it was, that every block it got holds what was written into
- * it, calloc's zeros included, and that free never changes errno. Where the schedule has a
- * limit the faults stop there, and the same workload must then run with no failure at all.
- * Last, a fork whose child allocates, and four threads that allocate, must finish (a lock
- * left held would hang them: the child is killed after a time limit). The parent prints
+ * The test runs itself again under several schedules, each child on the fault-injection build
+ * of cairn (build/fault/libcairn.so.0, or the one in CAIRN_FAULT_DIR, found through
+ * LD_LIBRARY_PATH ahead of the RUNPATH), where mmap, munmap, madvise and mremap fail as
+ * CAIRN_FAULT says (see src/os/os_linux.c). The child runs a mixed workload on four threads:
+ * malloc of small, large and huge sizes, calloc, realloc growing and shrinking, aligned
+ * allocation, frees here and on other threads, malloc_trim and cairn_purge. It checks that
+ * each failed request returned NULL (or ENOMEM from posix_memalign) with errno ENOMEM, that a
+ * failed realloc left the block as it was, that every block it got holds what was written
+ * into it, calloc's zeros included, and that free never changes errno. Where the schedule has
+ * a limit the faults stop there, and the same workload must then run with no failure at all.
+ * One thread forks now and then, and its child allocates.
+ * Last, a fork whose child allocates, and four threads that allocate, must finish (a lock left
+ * held would hang them: the child is killed after a time limit). The parent prints
  * each schedule with the faults injected, read from the line the library prints at exit. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -45,7 +46,7 @@ struct block {
 static uint64_t (*fault_count)(void);
 static int rounds = 1000;
 static int expect_no_failure; /* the faults have stopped: nothing may fail now */
-static _Atomic int bad_errno, bad_content, bad_free_errno, unexpected_null, failures;
+static _Atomic int bad_fork, bad_errno, bad_content, bad_free_errno, unexpected_null, failures;
 static struct block exchange[16]; /* blocks passed to another thread to free */
 static pthread_mutex_t exchange_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -231,6 +232,35 @@ static void one_op(struct block *b, uint64_t *rng, int self)
 	(void)self;
 }
 
+/* A fork while the other threads allocate and faults are injected: the child must be able to
+ * allocate (NULL with ENOMEM allowed) and exit. */
+static void fork_during(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 200; i++) {
+			size_t n = (size_t)i * 101 % 3000 + (i % 50 == 0 ? 3 * MiB : 0);
+			errno = 0;
+			void *p = malloc(n);
+			if (p == NULL && errno != ENOMEM)
+				_exit(2);
+			if (p != NULL)
+				memset(p, 7, n);
+			free(p);
+		}
+		_exit(0);
+	}
+	if (pid < 0)
+		return; /* fork itself may fail for want of memory */
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		atomic_fetch_add(&bad_fork, 1);
+		report("a child forked under faults failed", (size_t)st);
+	}
+}
+
 static void *worker(void *arg)
 {
 	int self = (int)(intptr_t)arg;
@@ -242,6 +272,8 @@ static void *worker(void *arg)
 			malloc_trim(0);
 		if (self == 1 && i % 300 == 299)
 			cairn_purge(-1);
+		if (self == 2 && i % 250 == 249)
+			fork_during();
 	}
 	for (int i = 0; i < SLOTS; i++)
 		if (blocks[i].p != NULL)
@@ -333,6 +365,7 @@ static int child_main(const char *limit_arg)
 	CHECK(bad_errno == 0, "%d failures without ENOMEM", bad_errno);
 	CHECK(bad_content == 0, "%d blocks with wrong contents", bad_content);
 	CHECK(bad_free_errno == 0, "%d frees changed errno", bad_free_errno);
+	CHECK(bad_fork == 0, "%d children forked under faults failed", bad_fork);
 	CHECK(unexpected_null == 0, "%d failures after the faults stopped", unexpected_null);
 	return CHECK_DONE();
 }
@@ -364,7 +397,9 @@ int main(int argc, char **argv)
 	}
 	char dir[PATH_MAX];
 	const char *root = getenv("CAIRN_ROOT");
-	if (root != NULL) {
+	if (getenv("CAIRN_FAULT_DIR") != NULL) {
+		snprintf(dir, sizeof dir, "%s", getenv("CAIRN_FAULT_DIR"));
+	} else if (root != NULL) {
 		snprintf(dir, sizeof dir, "%s/build/fault", root);
 	} else {
 		/* build/tests/stress/fault -> build/fault */
@@ -379,9 +414,13 @@ int main(int argc, char **argv)
 	snprintf(lib, sizeof lib, "%s/libcairn.so.0", dir);
 	REQUIRE(access(lib, R_OK) == 0, "%s is missing (make fault)", lib);
 
+	/* fault SCHEDULE [LIMIT [MALLOC_CONF]]: that schedule alone. */
+	struct schedule given = {argc > 1 ? argv[1] : NULL, argc > 2 ? argv[2] : "0",
+	                         argc > 3 ? argv[3] : NULL};
+	size_t count = argc > 1 ? 1 : sizeof schedules / sizeof schedules[0];
 	static char out[1 << 16];
-	for (size_t i = 0; i < sizeof schedules / sizeof schedules[0]; i++) {
-		const struct schedule *s = &schedules[i];
+	for (size_t i = 0; i < count; i++) {
+		const struct schedule *s = argc > 1 ? &given : &schedules[i];
 		const char *env[] = {"LD_LIBRARY_PATH",    dir, "CAIRN_FAULT", s->fault,
 		                     "CAIRN_FAULT_REPORT", "1", NULL};
 		struct child_opts opts = {.name = "fault",
