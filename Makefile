@@ -198,7 +198,12 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 UBSAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_T := $(patsubst tests/%.c,build/asan/tests/%,$(wildcard tests/unit/*.c))
-TSAN_T := $(patsubst tests/%.c,build/tsan/tests/%,$(wildcard tests/unit/*.c))
+# Not unit/fork_pagemap under TSan: it forks from a signal handler while
+# another thread holds cairn's locks, and the child re-initialises them,
+# which TSan cannot follow (it reports the fork as unsafe in a handler and
+# the next lock of a re-initialised mutex as a double lock).
+TSAN_T := $(patsubst tests/%.c,build/tsan/tests/%,$(filter-out tests/unit/fork_pagemap.c,\
+	$(wildcard tests/unit/*.c)))
 UBSAN_T := $(patsubst build/tests/%,build/ubsan/tests/%,$(C_T) $(CXX_T))
 
 build/san/rename.syms: Makefile
