@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* aligned: posix_memalign with alignments 64..4096 mixed with plain malloc.
  *
  * Pattern modelled: programs that ask for over-aligned memory as a matter

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* churn: small-object churn around a live set that stays the same size.
  *
  * Pattern modelled: a long-running program (server, interpreter, compiler,

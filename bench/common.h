@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the benchmark workloads (one workload per .c file).
  *
  * The workloads are built with plain `gcc -O2 -pthread -fno-builtin-malloc

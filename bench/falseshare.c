@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* falseshare: allocator-induced false sharing, active and passive.
  *
  * Pattern modelled: threads that each work on small objects of their own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fastpath: the cost of one malloc+free pair on the allocator's fast path
  * (the thread cache), counted in instructions under callgrind.
  *

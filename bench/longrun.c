@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* longrun: a long-running service -- bursts of growth, scattered survivors,
  * then idle.
  *

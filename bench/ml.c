@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ml: the allocation patterns of ML / numeric programs -- huge buffers,
  * and buffers grown by realloc.
  *

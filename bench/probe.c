@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* probe: checks that a preloaded allocator really is the one in use.
  *
  * Not a workload: bench/run.py runs it once per allocator before any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prodcons: one thread allocates, another frees, through a bounded queue.
  *
  * Pattern modelled: the producer/consumer pipeline -- a network thread that

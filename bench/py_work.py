@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """py_work: a real program, CPython, doing ordinary object-heavy work.
 
 Pattern modelled: a Python service or script -- build a large dictionary of

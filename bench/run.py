@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """cairn benchmark runner (Python 3 standard library only).
 
 Runs every workload under every allocator, each allocator LD_PRELOADed into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runwrap: runs one benchmark process and measures it from outside.
  *
  * Not a workload: the harness bench/run.py starts every timed run through

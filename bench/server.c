@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server: a multi-threaded request server, simulated.
  *
  * Pattern modelled: the worker threads of a network service (web/RPC

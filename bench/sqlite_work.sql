@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- sqlite_work.sql: a real program, SQLite 3 (the sqlite3 shell), on an
 -- in-memory database.
 --

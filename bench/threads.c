@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* threads: thread churn -- many short-lived threads that leave blocks
  * behind.
  *

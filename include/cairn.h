@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cairn: a general-purpose memory allocator.
  *
  * Linking with -lcairn (or preloading libcairn.so) replaces malloc and

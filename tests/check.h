@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Minimal test helpers shared by every test program.
  *
  * CHECK(cond, fmt, ...) records one check and prints the failing ones with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the tests that re-execute themselves: the options cairn reads at startup
  * (MALLOC_CONF, CAIRN_CGROUP_ROOT) can only be tried in a fresh process. child_run() starts
  * /proc/self/exe with them and collects its stderr; child_fold_checks() adds the child's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the death tests: run a misuse in a forked child and check that
  * it dies of SIGABRT after printing exactly the line cairn prints for it. */
 #ifndef CAIRN_TESTS_DEATH_H

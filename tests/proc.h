@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading the process's own memory figures in tests, with raw system calls
  * (no stdio, so reading does not allocate). */
 #ifndef CAIRN_TESTS_PROC_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs each test given on the command line (an executable or a .sh script),
 # one at a time, with a time limit, and ends with the line "N passed, M failed".
 # A test passes when it exits 0. The checks inside each test are tallied too.

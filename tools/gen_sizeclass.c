@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Generates build/gen/sizeclass_table.h, the one size-class table.
  *
  * Classes: 16-byte steps up to 128 bytes, then 4 classes per doubling

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The 20 C++ operator new/delete forms, written in C so that the library
  * needs no C++ runtime.
  *

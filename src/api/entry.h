@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The two entry points every exported allocation function is built on, and
  * the out-of-line paths behind them. Shared by malloc.c and cxx.c so the C++
  * operators get the same inlined fast path as malloc and free.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The exported C allocation functions, bootstrap, fork handlers and thread
  * exit. The fast paths are in entry.h and core/heap.h; everything here is
  * either a thin exported wrapper or a slow path. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "control/conf.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Options: one table (conf.c) of every option with its type, default, range
  * and one-line description drives the parser of MALLOC_CONF and of the
  * malloc_conf symbol, and the confirm_conf printout. Option names and

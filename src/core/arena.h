@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Arenas: the shared state behind the thread heaps.
  *
  * Each arena owns chunks and serves page runs from them (the page heap):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The background purging threads.
  *
  * Decay needs a clock to move on even when the program stops calling

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The layout of a free small block: the only code that knows it.
  *
  * A free block holds two words:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Chunks, spans and the page map.
  *
  * Address space comes from the OS in chunks of CHUNK_SIZE (2 MiB, the huge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread heaps: the slow paths behind the fast path in heap.h. */
 #include "core/heap.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread heaps: the fast path.
  *
  * Each thread has a heap: per small class, a list of free blocks (the bin)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Huge blocks: each is a mapping of its own, starting on a 2 MiB boundary,
  * with a descriptor in metadata memory that every 2 MiB slot of the block
  * points to in the page map. Requests above LARGE_MAX get one, and so does a

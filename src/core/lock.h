@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cairn's mutexes, and what fork needs to know about them.
  *
  * No cairn lock is held across fork (see "fork" in src/api/malloc.c): a lock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "core/meta.h"
 
 #include "control/conf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal metadata memory: heaps, arenas and huge-block descriptors come
  * from here, never from malloc. Memory is bump-allocated from mappings and
  * never returned; callers keep free lists of what they recycle. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The page map: a flat array of one word per 2 MiB of address space, over a
  * window of chunk numbers that grows with the addresses cairn maps.
  *

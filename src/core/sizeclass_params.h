@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fixed geometry of cairn, shared by the allocator and by the build-time
  * generator of the size-class table (tools/gen_sizeclass.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by every layer: branch hints, cold paths, the fatal
  * error reporter (which never allocates). */
 #ifndef CAIRN_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kernel contract: the only interface through which cairn talks to the
  * operating system. Everything above this header is OS-independent.
  *

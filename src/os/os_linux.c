@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linux (glibc and musl) implementation of the kernel contract in os.h. */
 #define _GNU_SOURCE
 #include "os/os.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The aligned allocators: aligned_alloc (EINVAL for alignment 0 or not a
  * power of two), memalign (non-power-of-two alignment rounded up, powers of
  * two 1..4 MiB), posix_memalign (EINVAL and ENOMEM leave *memptr and errno

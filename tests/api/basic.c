@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Basic malloc/free behaviour: malloc(0) gives unique non-NULL pointers,
  * every size 0..4096 and a sample of sizes up to 64 MiB is at least 16-byte
  * aligned (and writable at both ends), huge blocks start on a 2 MiB

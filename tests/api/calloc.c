@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* calloc returns zeroed memory, also when the block reuses memory that was
  * dirtied and freed just before (small slabs, large runs, cached huge
  * mappings), for single blocks and for whole batches; calloc(0, n) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cgroup.c: arenas capped by the cgroup v2 cpu quota, and purging near the memory limit.
  *
  * Each case builds a fake cgroup directory (mkdtemp) and re-executes this program

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Options from MALLOC_CONF. The test re-executes itself (/proc/self/exe
  * --child MODE) with a chosen MALLOC_CONF and reads the child's stderr:
  *   confirm_conf:true prints one "cairn: options:" line naming each option;

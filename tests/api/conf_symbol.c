@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Options from a `const char *malloc_conf` the program defines (here
  * "confirm_conf:true"): they apply without MALLOC_CONF, and MALLOC_CONF is
  * read after them, so the environment wins. The test re-executes itself

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cross-deallocator matrix: a block from any allocation function
  * (malloc, calloc, realloc(NULL, n), reallocarray, posix_memalign,
  * aligned_alloc, memalign, valloc, pvalloc and the __libc_* and

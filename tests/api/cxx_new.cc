@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* C++ operator new/delete, called directly: every one of the 20 forms
  * works; the aligned forms honour alignments 32..64 KiB for small to huge
  * sizes; new(0) gives unique non-NULL pointers; the operators are cairn's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* C++ new/delete expressions over cairn: arrays of objects with
  * destructors (constructed and destroyed exactly once each, including a
  * constructor that throws half way), over-aligned types (alignas 64 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Failure paths and errno: impossible sizes give NULL with errno ENOMEM
  * (malloc, calloc and reallocarray overflow, realloc, the other entry
  * points), a failed realloc leaves the old block valid and intact, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The shared library's dynamic symbol table: the defined global symbols
  * (nm -D types T W D B V i) are exactly the public API of exports.map, no
  * more and no less, and the library does not need libstdc++. The library is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* zero:true and junk:true on every way a block comes into being: small,
  * large and huge allocation, aligned allocation, and each way realloc grows
  * a block (within its class, into free neighbouring pages, within a huge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* huge_reuse.c: freed huge blocks are reused page for page.
  *
  * The test re-executes itself (/proc/self/exe --child) with MALLOC_CONF=dirty_decay_ms:-1, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* realloc: contents survive moves across the small/large/huge boundaries in
  * both directions (the first min(old usable, new size) bytes), a doubling
  * chain 16 B -> 64 MiB and back, growth and shrink within one size class

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rlimit: cairn starts and works under a small address-space limit (RLIMIT_AS, what
  * `ulimit -v` sets). The limit counts every mapping, reserved or not, so an allocator that
  * reserves a large range up front cannot even serve its first malloc. The test re-executes

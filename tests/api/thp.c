@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* thp.c: the thp option and the alignment of huge blocks.
  *
  * The test re-executes itself (/proc/self/exe --child SETTING) with MALLOC_CONF=thp:SETTING

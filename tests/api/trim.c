@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* trim.c: malloc_trim and cairn_purge.
  *
  * The test re-executes itself (/proc/self/exe --child) with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* malloc_usable_size: equals the size class for small (1..32768) and large
  * (32769..1048576) requests, n rounded up to the page size for huge ones;
  * and the whole usable size is writable without touching a neighbour. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Death tests for C++: operator delete, in each of its forms, of a stack
  * pointer stops the program like free() does:
  *   cairn: free(): invalid pointer 0x... (not allocated by cairn)

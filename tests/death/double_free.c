@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Death tests: freeing a block twice stops the program with SIGABRT and
  *   cairn: free(): double free of 0x...
  * for small (16, 64, 1000, 32768 bytes), large (100000) and huge (8 MiB)

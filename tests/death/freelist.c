@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Free-list integrity: a write into freed memory (a use after free) or an
  * overflow into a free neighbour must never make cairn hand out an address
  * the writer chose, a block outside its slab, or one block twice. Each

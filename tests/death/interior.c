@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Death tests: free() (and malloc_usable_size()) of a pointer inside a
  * block cairn handed out, not at its start: p+8 and p+16 of small blocks,
  * p+16 and p+4096 of a large one, p+16, p+4096 and p+1 MiB of a huge one,

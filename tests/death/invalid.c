@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Death tests: free(), and malloc_usable_size(), of pointers cairn never
  * handed out (a stack variable, a static variable, a string literal, a
  * function, pages of a private mmap, a page that was unmapped again, wild

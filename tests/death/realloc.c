@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Death tests for realloc(): a pointer cairn never handed out, one inside a
  * block, and a block already freed each stop the program with SIGABRT and
  *   cairn: realloc(): invalid pointer 0x... (not allocated by cairn)

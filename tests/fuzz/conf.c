@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the MALLOC_CONF parser (src/control/conf.c), built with AddressSanitizer
  * and UndefinedBehaviorSanitizer; the parser never allocates, so it needs no cairn around it.
  * An input is one options string (up to its first NUL). Checks, on top of the sanitizers':

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # conf.sh: the libFuzzer target for the MALLOC_CONF parser (tests/fuzz/conf.c), with its
 # dictionary of option names and values; see libfuzzer.bash.
 target=conf

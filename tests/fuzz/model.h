@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The model the fuzzers check cairn against, shared by the seeded random driver
  * (tests/stress/fuzz.c) and the coverage-guided operation fuzzer (tests/fuzz/ops.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: an input is a sequence of operations on cairn, read by the model of
  * tests/fuzz/model.h (each choice takes the input's next bytes) and checked by it. cairn is
  * linked in statically, built with coverage instrumentation, so that the fuzzer is guided by

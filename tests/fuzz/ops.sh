@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ops.sh: the libFuzzer target for operation sequences on cairn (tests/fuzz/ops.c), checked by
 # the model of tests/fuzz/model.h; see libfuzzer.bash.
 target=ops

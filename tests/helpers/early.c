@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* early.c: a shared object whose constructor allocates, for tests/stress/bootstrap.c.
  *
  * bootstrap.c runs itself again with this object in LD_PRELOAD, beside libcairn (in both

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gcc.sh: the compiler under cairn. cc1 is one of the heaviest malloc users there is (GC pages,
 # obstacks, hash tables, the optimisers' bitmaps), and the gcc driver, as and ld all run
 # preloaded too. A generated C file of a few thousand lines is compiled at -O2 into objects and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # git.sh: git under cairn. A repository of a few hundred generated files is built over several
 # commits, then logged, diffed, packed (gc) and checked (fsck). git allocates through malloc
 # for objects, pack indexes, diffs and zlib; its pack and gc steps also run several processes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # perl.sh: perl under cairn. Debian's perl uses the system malloc, so hashes, regexes, sorts and
 # string building all go through cairn. The script prints checksums that must be the same with
 # and without cairn preloaded.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # preload.sh: cairn really loads into programs through LD_PRELOAD; and the helpers that the
 # other scripts in this folder source.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # python3.sh: CPython under cairn. CPython's own allocator takes small objects from arenas it
 # gets through malloc, and calls malloc directly for everything larger, so big dicts, lists,
 # strings, sorting, JSON and threads make it a heavy malloc/realloc/free user. The script

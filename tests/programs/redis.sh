@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # redis.sh: redis-server under cairn, a long-running threaded server (it has I/O and background
 # threads). Debian's redis is linked with jemalloc, but its malloc/free/realloc calls bind to
 # cairn when cairn is preloaded (its statistics calls still reach jemalloc, so INFO keeps naming

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # sqlite3.sh: the sqlite3 shell under cairn. A database of 200,000 rows is made with a recursive
 # CTE, indexed, queried with aggregates, joins, window functions and sorts, updated, vacuumed
 # and checked. SQLite allocates its page cache, statements and sorter memory through malloc

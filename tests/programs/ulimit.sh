@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ulimit.sh: python3 under an address-space limit (`ulimit -v`, RLIMIT_AS), with cairn
 # preloaded. The limit counts every mapping, reserved or not: cairn must start and work
 # under 64 MiB, as glibc's malloc does, and reserve address space only in proportion to use.

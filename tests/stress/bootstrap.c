@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bootstrap.c: allocation before main, and around the dynamic loader's own allocations.
  *
  * An allocator loaded into a process is called long before main: by constructors of other

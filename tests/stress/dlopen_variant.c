@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dlopen_variant.c: lib/libcairn-dlopen.so, the build of cairn that is safe to dlopen.
  *
  * libcairn.so.0 uses initial-exec TLS, which a library can only have if it is loaded at start-up

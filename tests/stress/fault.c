@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fault.c: every failure of the kernel's mapping calls becomes NULL with ENOMEM, or a purge
  * that is tried again later, never a crash, a lock left held or a damaged structure.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork.c: fork while other threads allocate; the child must find a working allocator.
  *
  * Four threads keep replacing blocks in a shared table while the main thread forks 50 times.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork_background.c: fork while the background purging thread runs.
  *
  * The test re-executes itself (/proc/self/exe --run MODE) once per mode:

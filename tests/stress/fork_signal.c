@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork_signal.c: fork from a signal handler, and fork against stdio, never hang.
  *
  * The test re-executes itself (/proc/self/exe --run MODE) once per scenario, each with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz.c: random operation sequences checked against a model (tests/fuzz/model.h), seeded
  * and reproducible.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* idle_return.c: a process that freed most of its heap and went idle gives the memory back.
  *
  * The workload (the same in every mode): two threads allocate about 512 MiB each of blocks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A process whose leading thread leaves with pthread_exit ends when its
  * last other thread does, as without cairn: cairn's purging thread never
  * keeps it alive. Each case runs in a child with a time limit and must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* producer_consumer.c: one thread allocates, another frees, millions of times.
  *
  * The producer mallocs small blocks, fills each with a pattern derived from its address and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* purge_race.c: the purging thread gives back free slab pages of a thread
  * that is still freeing, without losing or corrupting a block.
  *

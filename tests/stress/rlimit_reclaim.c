@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rlimit_reclaim: near the address-space limit, memory that threads freed is reused. With
  * RLIMIT_AS a little above what the process maps at start, four threads allocate until a
  * request fails, free every other block and exit. The main thread must then get 200 small

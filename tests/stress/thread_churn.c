@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* thread_churn.c: 2000 short-lived threads, four alive at a time, each leaving blocks behind.
  *
  * Each thread allocates and frees a mix of sizes, then leaves a few blocks in a shared table,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* threads.c: eight threads allocate, reallocate and free, some blocks freed by another thread.
  *
  * Each thread keeps a live set of 2000 slots and replaces random ones with blocks of random

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tsd.c: allocation from pthread key destructors, which run around the allocator's own.
  *
  * An allocator that keeps a heap per thread has to tear it down at thread exit, typically from

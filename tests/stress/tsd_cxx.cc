@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tsd_cxx.cc: C++ thread_local destructors that allocate, run at thread exit.
  *
  * glibc runs thread_local destructors (registered through __cxa_thread_atexit_impl, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The options parser: values, ranges, size suffixes, and one clear line on
  * stderr for each unknown option or bad value, which is then ignored; the
  * input escaped and cut in those lines, and only the first 16 of them. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork waits for every thread's slow path in flight, so the child finds the
  * other threads' slab lists whole. A worker thread allocates, frees half
  * and blocks; the test holds the worker's heap lock (as the worker's own

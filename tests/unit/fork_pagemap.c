@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork from a signal handler that interrupted a page map writer. The main
  * thread sets the words of a range of address space it reserved, again and
  * again, to a new value each time; a CPU-time timer interrupts it, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The page map: every kind of block resolves with one lookup, foreign and
  * out-of-range addresses resolve to nothing, huge blocks cover every 2 MiB
  * slot they span. */

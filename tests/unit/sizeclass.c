@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The generated size-class table: lookups, spacing, slab geometry and the
  * divisibility constants the free path uses to reject interior pointers. */
 #include "check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Slabs and thread heaps: blocks of one slab, the used counter, the free
  * mark, local frees, remote frees batched back to the owner, empty slabs
  * returned to the arena, heaps of exited threads reused. */
