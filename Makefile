@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cairn: GNU make at the top. `make` builds the libraries, `make test` runs
 # every test, `make bench` runs the benchmarks, `make install PREFIX=...`.
 
@@ -64,6 +65,7 @@ dlopen: lib/libcairn-dlopen.so
 #   unit/*.c         white-box tests of the internals, linked with libcairn.a
 #   api/ death/ stress/ *.c *.cc   linked with -lcairn (the shared library)
 #   programs/*.sh    real programs run with cairn preloaded
+#   tree/*.sh        checks of the source tree itself
 TEST_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter \
 	-fno-builtin -Iinclude -Itests -pthread
 TEST_CXXFLAGS := -std=gnu++17 -O1 -g -Wall -Wextra -Wno-unused-parameter \
@@ -74,7 +76,7 @@ UNIT_T   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/unit/*.c))
 C_T      := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/api/*.c tests/death/*.c tests/stress/*.c))
 CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/death/*.cc tests/stress/*.cc))
 HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
-SCRIPT_T := $(wildcard tests/programs/*.sh)
+SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh)
 FUZZ_SCRIPTS := $(wildcard tests/fuzz/*.sh)
 
 build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
