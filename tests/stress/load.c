@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* load.c: cairn under sustained load, with fork under it; RSS must level off.
  *
  * Two scenarios, each in a child process of its own (tests/child.h) with its own MALLOC_CONF:
