@@ -54,17 +54,31 @@ lib/libcairn-dlopen.so: $(DLOPEN_OBJ) src/api/exports.map
 	@mkdir -p lib
 	$(CC) $(LIB_LDFLAGS:libcairn.so.$(SOMAJOR)=libcairn-dlopen.so) -o $@ $(DLOPEN_OBJ) -lpthread
 
-lib/libcairn.a: $(OBJ)
+# The installed static archive holds one object: cairn's objects linked
+# together (ld -r), their hidden symbols then made local, so that only the
+# public API of exports.map stays global and no internal name (heap_init,
+# os_init ...) can clash with a program's own. The white-box unit tests need
+# the internals: they link build/libcairn-internal.a, the plain objects.
+build/cairn-static.o: $(OBJ)
+	$(CC) -r -nostdlib -o $@.tmp $(OBJ)
+	objcopy --localize-hidden $@.tmp $@ && rm -f $@.tmp
+
+lib/libcairn.a: build/cairn-static.o
 	@mkdir -p lib
+	rm -f $@ && ar rcs $@ build/cairn-static.o
+
+build/libcairn-internal.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 dlopen: lib/libcairn-dlopen.so
 
 # ---------------------------------------------------------------- tests
 # Every file under tests/ is a test, found by folder:
-#   unit/*.c         white-box tests of the internals, linked with libcairn.a
+#   unit/*.c         white-box tests of the internals, linked with
+#                    build/libcairn-internal.a (every symbol global)
 #   api/ death/ stress/ *.c *.cc   linked with -lcairn (the shared library)
 #   programs/*.sh    real programs run with cairn preloaded
+#   link/*.sh        the installed libraries' symbols, static linking
 #   tree/*.sh        checks of the source tree itself
 TEST_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter \
 	-fno-builtin -Iinclude -Itests -pthread
@@ -76,12 +90,12 @@ UNIT_T   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/unit/*.c))
 C_T      := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/api/*.c tests/death/*.c tests/stress/*.c))
 CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/death/*.cc tests/stress/*.cc))
 HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
-SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh)
+SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh tests/link/*.sh)
 FUZZ_SCRIPTS := $(wildcard tests/fuzz/*.sh)
 
-build/tests/unit/%: tests/unit/%.c lib/libcairn.a tests/check.h
+build/tests/unit/%: tests/unit/%.c build/libcairn-internal.a tests/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< lib/libcairn.a -ldl
+	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< build/libcairn-internal.a -ldl
 
 build/tests/%: tests/%.c lib/libcairn.so $(wildcard tests/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
