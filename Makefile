@@ -25,7 +25,7 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault
+.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault readme-options
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
@@ -59,6 +59,11 @@ lib/libcairn.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 dlopen: lib/libcairn-dlopen.so
+
+# README.md's options table, rewritten from src/control/options.def
+# (tests/tree/options.sh checks that it is).
+readme-options:
+	tools/readme-options.sh
 
 # ---------------------------------------------------------------- tests
 # Every file under tests/ is a test, found by folder:
