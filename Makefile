@@ -25,7 +25,8 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault soak
+.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault soak \
+	readme-options
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
@@ -33,13 +34,13 @@ $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
 	$(CC) -O1 -Isrc -o build/tools/gen_sizeclass $<
 	build/tools/gen_sizeclass > $@.tmp && mv $@.tmp $@
 
-build/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) -c -o $@ $<
 
 # The variant that is safe to dlopen: no static TLS at all, the thread heap
 # is found through a pthread key (a little slower on the fast path).
-build/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
 
@@ -71,6 +72,11 @@ build/libcairn-internal.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 dlopen: lib/libcairn-dlopen.so
+
+# README.md's options table, rewritten from src/control/options.def
+# (tests/tree/options.sh checks that it is).
+readme-options:
+	tools/readme-options.sh
 
 # ---------------------------------------------------------------- tests
 # Every file under tests/ is a test, found by folder:
@@ -123,7 +129,7 @@ LIBFUZZER  := $(if $(FUZZ_RTDIR),$(wildcard $(FUZZ_RTDIR)/libclang_rt.fuzzer-x86
 	$(FUZZ_RTDIR)/libclang_rt.fuzzer.a))
 endif
 
-build/fuzz/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/fuzz/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(filter-out -fno-tree-slp-vectorize,$(ALLOC_CFLAGS)) -Wno-unknown-warning-option \
 		-fsanitize=fuzzer-no-link \
@@ -135,7 +141,7 @@ build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h $(FUZZ_OBJ)
 		-fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJ) -ldl
 
 build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/core/util.c $(GEN) \
-		$(wildcard src/*/*.h)
+		$(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Ibuild/gen \
 		 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -176,7 +182,7 @@ test: all fault $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS) $(if $(LIBFUZZER),$(FUZZ_T)
 # tests/stress/fault.c runs itself on it through LD_LIBRARY_PATH.
 FAULT_OBJ := $(SRC:%.c=build/fault/obj/%.o)
 
-build/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) -DCAIRN_FAULT_INJECTION=1 -c -o $@ $<
 
@@ -236,15 +242,15 @@ build/san/rename.syms: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' $(foreach s,$(SAN_RENAME),"$(s) cairn_san_$(s)") > $@
 
-build/asan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/asan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
-build/tsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/tsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(TSAN_FLAGS) -c -o $@ $<
 
-build/ubsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/ubsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -c -o $@ $<
 
@@ -270,7 +276,7 @@ build/tsan/tests/unit/%: tests/unit/%.c build/tsan/libcairn.a tests/check.h buil
 build/ubsan/libcairn.so.$(SOMAJOR): $(SRC:%.c=build/ubsan/obj/%.o) src/api/exports.map
 	$(CC) $(UBSAN_FLAGS) $(LIB_LDFLAGS) -o $@ $(filter %.o,$^) -lpthread
 
-build/ubsan/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/ubsan/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
 
@@ -279,7 +285,7 @@ build/ubsan/libcairn-dlopen.so: $(SRC:%.c=build/ubsan/obj-dlopen/%.o) src/api/ex
 		$(filter %.o,$^) -lpthread
 
 # The failure paths, which ordinary runs rarely take, under UBSan.
-build/ubsan/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h include/*.h)
+build/ubsan/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -DCAIRN_FAULT_INJECTION=1 -c -o $@ $<
 

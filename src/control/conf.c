@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "control/conf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,99 +13,74 @@
 
 struct conf cairn_conf;
 
-enum opt_type {
-	OPT_BOOL,
-	OPT_UNSIGNED,
-	OPT_SIZE, /* accepts k, m, g suffixes */
-	OPT_MS,   /* milliseconds, -1 for never */
-	OPT_ENUM, /* one of `names`, stored as its index */
-};
+/* The names of each enum option's values, in the order of their constants. */
+#define CONF_NAME(constant, name) name,
+#define CONF_ENUM(name, def, values, help)                                                         \
+	static const char *const name##_names[] = {values(CONF_NAME)};
+#include "control/options.def"
+#undef CONF_NAME
 
-struct option {
-	const char *name;
-	enum opt_type type;
-	size_t offset; /* of the value in struct conf */
-	int64_t def, min, max;
-	const char *doc;
-	const char *const *names; /* OPT_ENUM: the values, max + 1 of them */
-};
+_Static_assert(JUNK_BOTH == (JUNK_ALLOC | JUNK_FREE), "junk is two bits: alloc and free");
 
 #define FIELD(f) offsetof(struct conf, f)
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+/* CONF_UINT's read_type, unsigned or size_t, as a conf_type. */
+#define TYPE_OF(read_type) TYPE_OF_##read_type
+#define TYPE_OF_unsigned   CONF_TYPE_UNSIGNED
+#define TYPE_OF_size_t     CONF_TYPE_SIZE
 
-static const char *const junk_names[] = {"false", "alloc", "free", "true"};
-static const char *const thp_names[] = {"default", "always", "never"};
-static const char *const metadata_thp_names[] = {"disabled", "auto", "always"};
-
-/* The options table. The README's option list follows it. */
-static const struct option options[] = {
-    {"narenas", OPT_UNSIGNED, FIELD(narenas), 0, 0, 1024,
-     "arenas threads are spread over; 0: one per CPU the process may use (affinity and cgroup "
-     "cpu.max)"},
-    {"tcache", OPT_BOOL, FIELD(tcache), 1, 0, 1,
-     "per-thread heaps; false sends every allocation through a locked arena"},
-    {"tcache_max", OPT_SIZE, FIELD(tcache_max), SMALL_MAX, 0, SMALL_MAX,
-     "largest request size served from the thread heap without a lock"},
-    {"junk", OPT_ENUM, FIELD(junk), JUNK_NONE, 0, 3,
-     "fill new blocks with 0xa5 (alloc), freed ones with 0x5a (free), or both (true)", junk_names},
-    {"zero", OPT_BOOL, FIELD(zero), 0, 0, 1, "return zeroed memory from every allocation"},
-    {"abort_conf", OPT_BOOL, FIELD(abort_conf), 0, 0, 1,
-     "abort after reporting a bad option instead of ignoring it"},
-    {"confirm_conf", OPT_BOOL, FIELD(confirm_conf), 0, 0, 1,
-     "print the options in force to stderr at start-up"},
-    {"dirty_decay_ms", OPT_MS, FIELD(dirty_decay_ms), 10000, -1, INT64_MAX / 2,
-     "time after which freed pages that are still resident are purged; -1 never, 0 at once"},
-    {"muzzy_decay_ms", OPT_MS, FIELD(muzzy_decay_ms), 0, -1, INT64_MAX / 2,
-     "time lazily freed (MADV_FREE) pages stay before they are released; 0 skips that stage"},
-    {"retain", OPT_BOOL, FIELD(retain), 0, 0, 1,
-     "keep the address space of empty chunks (purged) instead of unmapping it"},
-    {"background_thread", OPT_BOOL, FIELD(background_thread), 1, 0, 1,
-     "purge on decay from a background thread, started only once there is something to purge"},
-    {"max_background_threads", OPT_UNSIGNED, FIELD(max_background_threads), 1, 1, 64,
-     "most background purging threads"},
-    {"thp", OPT_ENUM, FIELD(thp), THP_DEFAULT, 0, 2,
-     "transparent huge pages for the heap: the system's default, always (MADV_HUGEPAGE) or "
-     "never (MADV_NOHUGEPAGE)",
-     thp_names},
-    {"metadata_thp", OPT_ENUM, FIELD(metadata_thp), METADATA_THP_DISABLED, 0, 2,
-     "transparent huge pages for cairn's own metadata: disabled, auto (once it outgrows one "
-     "huge page) or always",
-     metadata_thp_names},
+/* The options table, from options.def. */
+const struct conf_option conf_options[] = {
+#define CONF_BOOL(name, def, help)                                                                 \
+	{#name, CONF_KIND_BOOL, CONF_TYPE_BOOL, FIELD(name), def, 0, 1, help, NULL},
+#define CONF_UINT(name, read_type, def, min, max, help)                                            \
+	{#name, CONF_KIND_UINT, TYPE_OF(read_type), FIELD(name), def, min, max, help, NULL},
+#define CONF_SIZE(name, def, min, max, help)                                                       \
+	{#name, CONF_KIND_SIZE, CONF_TYPE_SIZE, FIELD(name), def, min, max, help, NULL},
+#define CONF_MS(name, def, help)                                                                   \
+	{#name, CONF_KIND_MS, CONF_TYPE_SSIZE, FIELD(name), def, -1, INT64_MAX / 2, help, NULL},
+#define CONF_ENUM(name, def, values, help)                                                         \
+	{#name, CONF_KIND_ENUM, CONF_TYPE_STRING, FIELD(name), def, 0, COUNT(name##_names) - 1,    \
+	 help,  name##_names},
+#include "control/options.def"
 };
 
-#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+const size_t conf_noptions = COUNT(conf_options);
 
-static void store(const struct option *o, int64_t v)
+#define NOPTIONS COUNT(conf_options)
+
+static void store(const struct conf_option *o, int64_t v)
 {
 	char *field = (char *)&cairn_conf + o->offset;
-	switch (o->type) {
-	case OPT_BOOL:
+	switch (o->kind) {
+	case CONF_KIND_BOOL:
 		*(bool *)field = v != 0;
 		break;
-	case OPT_UNSIGNED:
-	case OPT_ENUM:
+	case CONF_KIND_UINT:
+	case CONF_KIND_ENUM:
 		*(unsigned *)field = (unsigned)v;
 		break;
-	case OPT_SIZE:
+	case CONF_KIND_SIZE:
 		*(size_t *)field = (size_t)v;
 		break;
-	case OPT_MS:
+	case CONF_KIND_MS:
 		*(int64_t *)field = v;
 		break;
 	}
 }
 
-static int64_t load(const struct option *o)
+static int64_t load(const struct conf_option *o)
 {
 	const char *field = (const char *)&cairn_conf + o->offset;
-	switch (o->type) {
-	case OPT_BOOL:
+	switch (o->kind) {
+	case CONF_KIND_BOOL:
 		return *(const bool *)field;
-	case OPT_UNSIGNED:
-	case OPT_ENUM:
+	case CONF_KIND_UINT:
+	case CONF_KIND_ENUM:
 		return *(const unsigned *)field;
-	case OPT_SIZE:
+	case CONF_KIND_SIZE:
 		return (int64_t) * (const size_t *)field;
-	case OPT_MS:
+	case CONF_KIND_MS:
 		return *(const int64_t *)field;
 	}
 	return 0;
@@ -124,7 +100,7 @@ static const char *suppressed_source; /* NULL once they come from both sources *
 void conf_reset(void)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
-		store(&options[i], options[i].def);
+		store(&conf_options[i], conf_options[i].def);
 	messages_shown = 0;
 	messages_suppressed = 0;
 }
@@ -132,6 +108,19 @@ void conf_reset(void)
 static bool equals(const char *s, size_t len, const char *word)
 {
 	return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+static const struct conf_option *find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (equals(name, len, conf_options[i].name))
+			return &conf_options[i];
+	return NULL;
+}
+
+const struct conf_option *conf_find(const char *name)
+{
+	return find(name, strlen(name));
 }
 
 /* Parses a decimal value (with an optional k/m/g suffix for sizes). */
@@ -176,28 +165,28 @@ static bool parse_number(const char *s, size_t len, bool suffix, uint64_t *out)
 	return true;
 }
 
-static bool parse_value(const struct option *o, const char *s, size_t len, int64_t *out)
+static bool parse_value(const struct conf_option *o, const char *s, size_t len, int64_t *out)
 {
 	uint64_t v;
-	switch (o->type) {
-	case OPT_BOOL:
+	switch (o->kind) {
+	case CONF_KIND_BOOL:
 		if (equals(s, len, "true") || equals(s, len, "1"))
 			return *out = 1, true;
 		if (equals(s, len, "false") || equals(s, len, "0"))
 			return *out = 0, true;
 		return false;
-	case OPT_ENUM:
+	case CONF_KIND_ENUM:
 		for (int64_t i = 0; i <= o->max; i++)
 			if (equals(s, len, o->names[i]))
 				return *out = i, true;
 		return false;
-	case OPT_MS:
+	case CONF_KIND_MS:
 		if (equals(s, len, "-1"))
 			return *out = -1, true;
 		/* fall through */
-	case OPT_UNSIGNED:
-	case OPT_SIZE:
-		if (!parse_number(s, len, o->type == OPT_SIZE, &v) || v > (uint64_t)o->max ||
+	case CONF_KIND_UINT:
+	case CONF_KIND_SIZE:
+		if (!parse_number(s, len, o->kind == CONF_KIND_SIZE, &v) || v > (uint64_t)o->max ||
 		    (int64_t)v < o->min)
 			return false;
 		*out = (int64_t)v;
@@ -284,13 +273,13 @@ static void concat(char *buf, size_t cap, const char *first, ...)
 	buf[n] = '\0';
 }
 
-static void bad_value(const char *source, const struct option *o, const char *v, size_t vlen)
+static void bad_value(const char *source, const struct conf_option *o, const char *v, size_t vlen)
 {
 	char value[ECHO_BUF], lo[24], hi[24], expected[160];
 	echo(value, v, vlen);
-	if (o->type == OPT_BOOL) {
+	if (o->kind == CONF_KIND_BOOL) {
 		concat(expected, sizeof(expected), "true or false", (const char *)NULL);
-	} else if (o->type == OPT_ENUM) {
+	} else if (o->kind == CONF_KIND_ENUM) {
 		concat(expected, sizeof(expected), "one of", (const char *)NULL);
 		for (int64_t i = 0; i <= o->max; i++) {
 			char sofar[160];
@@ -328,10 +317,7 @@ int conf_parse(const char *source, const char *s)
 			}
 		} else {
 			size_t nlen = (size_t)(colon - s);
-			const struct option *o = NULL;
-			for (size_t i = 0; i < NOPTIONS; i++)
-				if (equals(s, nlen, options[i].name))
-					o = &options[i];
+			const struct conf_option *o = find(s, nlen);
 			const char *v = colon + 1;
 			size_t vlen = len - nlen - 1;
 			int64_t value;
@@ -373,7 +359,7 @@ void conf_print(void)
 	char buf[1024];
 	size_t n = 0;
 	for (size_t i = 0; i < NOPTIONS; i++) {
-		const struct option *o = &options[i];
+		const struct conf_option *o = &conf_options[i];
 		int64_t v = load(o);
 		if (n + 64 > sizeof(buf))
 			break;
@@ -384,9 +370,9 @@ void conf_print(void)
 		n += l;
 		buf[n++] = ':';
 		const char *word = NULL;
-		if (o->type == OPT_BOOL)
+		if (o->kind == CONF_KIND_BOOL)
 			word = v ? "true" : "false";
-		else if (o->type == OPT_ENUM)
+		else if (o->kind == CONF_KIND_ENUM)
 			word = o->names[v];
 		else if (v < 0)
 			word = "-1";
@@ -400,4 +386,64 @@ void conf_print(void)
 	}
 	buf[n] = '\0';
 	cairn_message("options: ", buf, (const char *)NULL);
+}
+
+size_t conf_type_size(enum conf_type type)
+{
+	switch (type) {
+	case CONF_TYPE_BOOL:
+		return sizeof(bool);
+	case CONF_TYPE_UNSIGNED:
+		return sizeof(unsigned);
+	case CONF_TYPE_SIZE:
+		return sizeof(size_t);
+	case CONF_TYPE_SSIZE:
+		return sizeof(ssize_t);
+	case CONF_TYPE_STRING:
+		return sizeof(const char *);
+	}
+	return 0;
+}
+
+int conf_read(const char *name, void *out, size_t *len)
+{
+	const struct conf_option *o = conf_find(name);
+	if (o == NULL)
+		return ENOENT;
+	if (out == NULL || len == NULL)
+		return 0;
+	int64_t v = load(o);
+	union {
+		bool b;
+		unsigned u;
+		size_t z;
+		ssize_t s;
+		const char *str;
+	} value;
+	switch (o->type) {
+	case CONF_TYPE_BOOL:
+		value.b = v != 0;
+		break;
+	case CONF_TYPE_UNSIGNED:
+		value.u = (unsigned)v;
+		break;
+	case CONF_TYPE_SIZE:
+		value.z = (size_t)v;
+		break;
+	case CONF_TYPE_SSIZE:
+		value.s = (ssize_t)v;
+		break;
+	case CONF_TYPE_STRING:
+		value.str = o->names[v];
+		break;
+	}
+	size_t size = conf_type_size(o->type);
+	if (*len != size) {
+		size_t copy = *len < size ? *len : size;
+		memcpy(out, &value, copy);
+		*len = copy;
+		return EINVAL;
+	}
+	memcpy(out, &value, size);
+	return 0;
 }

@@ -1,41 +1,67 @@
 /* SPDX-License-Identifier: MIT */
-/* Options: one table (conf.c) of every option with its type, default, range
- * and one-line description drives the parser of MALLOC_CONF and of the
- * malloc_conf symbol, and the confirm_conf printout. Option names and
- * meanings follow jemalloc's where they match. */
+/* Options: every option is declared once, in control/options.def, with its
+ * kind, default, range and meaning. From that list come the fields of struct
+ * conf and the enums below, the parser of MALLOC_CONF and of the malloc_conf
+ * symbol, the confirm_conf printout, the table conf_options[] and the reader
+ * conf_read() for the opt.* mallctl names, and the README's options table.
+ * Option names and meanings follow jemalloc's where they match. */
 #ifndef CAIRN_CONF_H
 #define CAIRN_CONF_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-enum junk_mode { JUNK_NONE = 0, JUNK_ALLOC = 1, JUNK_FREE = 2, JUNK_BOTH = 3 };
-enum thp_mode { THP_DEFAULT = 0, THP_ALWAYS = 1, THP_NEVER = 2 };
-enum metadata_thp_mode {
-	METADATA_THP_DISABLED = 0,
-	METADATA_THP_AUTO = 1,
-	METADATA_THP_ALWAYS = 2
-};
+/* enum junk_mode { JUNK_NONE, ... }, enum thp_mode, enum metadata_thp_mode */
+/* clang-format off */
+#define CONF_ENUMERATOR(constant, name)    constant,
+#define CONF_ENUM(name, def, values, help) enum name##_mode { values(CONF_ENUMERATOR) };
+/* clang-format on */
+#include "control/options.def"
 
 struct conf {
-	unsigned narenas; /* 0: one per CPU the process may use */
-	bool tcache;
-	size_t tcache_max;
-	unsigned junk; /* enum junk_mode */
-	bool zero;
-	bool abort_conf;
-	bool confirm_conf;
-	int64_t dirty_decay_ms; /* -1: never */
-	int64_t muzzy_decay_ms; /* -1: never */
-	bool retain;
-	bool background_thread;
-	unsigned max_background_threads;
-	unsigned thp;          /* enum thp_mode */
-	unsigned metadata_thp; /* enum metadata_thp_mode */
+#define CONF_BOOL(name, def, help)                      bool name;
+#define CONF_UINT(name, read_type, def, min, max, help) unsigned name;
+#define CONF_SIZE(name, def, min, max, help)            size_t name;
+#define CONF_MS(name, def, help)                        int64_t name;  /* -1: never */
+#define CONF_ENUM(name, def, values, help)              unsigned name; /* enum name##_mode */
+#include "control/options.def"
 };
 
 extern struct conf cairn_conf __attribute__((visibility("hidden")));
+
+/* How an option's value is written. */
+enum conf_kind {
+	CONF_KIND_BOOL,
+	CONF_KIND_UINT,
+	CONF_KIND_SIZE, /* accepts k, m, g suffixes */
+	CONF_KIND_MS,   /* milliseconds, -1 for never */
+	CONF_KIND_ENUM, /* one of `names`, stored as its index */
+};
+
+/* The C type conf_read() gives an option's value in: jemalloc's for opt.name. */
+enum conf_type {
+	CONF_TYPE_BOOL,     /* bool */
+	CONF_TYPE_UNSIGNED, /* unsigned */
+	CONF_TYPE_SIZE,     /* size_t */
+	CONF_TYPE_SSIZE,    /* ssize_t */
+	CONF_TYPE_STRING,   /* const char *, one of `names` */
+};
+
+struct conf_option {
+	const char *name;
+	enum conf_kind kind;
+	enum conf_type type;
+	size_t offset; /* of the value in struct conf */
+	int64_t def, min, max;
+	const char *help;         /* the README's meaning */
+	const char *const *names; /* CONF_KIND_ENUM: the values, max + 1 of them */
+};
+
+/* Every option, in the order of options.def. */
+extern const struct conf_option conf_options[] __attribute__((visibility("hidden")));
+extern const size_t conf_noptions __attribute__((visibility("hidden")));
 
 /* Parses the compiled-in string (may be NULL), then MALLOC_CONF. Reports
  * each bad option with one line on stderr, the first 16 of them and then a
@@ -52,5 +78,17 @@ int conf_parse(const char *source, const char *s);
 void conf_report_suppressed(void);
 /* Restores every default, and the count of messages (unit tests). */
 void conf_reset(void);
+
+/* The option called `name` (without "opt."), or NULL. */
+const struct conf_option *conf_find(const char *name);
+/* The size of the value conf_read gives for an option of type `type`. */
+size_t conf_type_size(enum conf_type type);
+/* Reads the value in force of the option `name` (without "opt.") as mallctl reads
+ * "opt.name": in the option's conf_type (bool, unsigned, size_t, ssize_t, or the name of
+ * an enum value as a const char * to static storage). With out and len both non-NULL and
+ * *len the size of that type, stores the value and returns 0; with another *len, copies
+ * the first min(*len, size) bytes of it, sets *len to that and returns EINVAL; with out
+ * or len NULL, stores nothing and returns 0. ENOENT for an unknown name. */
+int conf_read(const char *name, void *out, size_t *len);
 
 #endif

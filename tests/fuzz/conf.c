@@ -63,15 +63,21 @@ static void reset_output(void)
 		}                                                                                  \
 	} while (0)
 
+/* Whether every option of the list has the same value in a and b. */
 static int same(const struct conf *a, const struct conf *b)
 {
-	return a->narenas == b->narenas && a->tcache == b->tcache &&
-	       a->tcache_max == b->tcache_max && a->junk == b->junk && a->zero == b->zero &&
-	       a->abort_conf == b->abort_conf && a->confirm_conf == b->confirm_conf &&
-	       a->dirty_decay_ms == b->dirty_decay_ms && a->muzzy_decay_ms == b->muzzy_decay_ms &&
-	       a->retain == b->retain && a->background_thread == b->background_thread &&
-	       a->max_background_threads == b->max_background_threads && a->thp == b->thp &&
-	       a->metadata_thp == b->metadata_thp;
+	static const size_t size[] = {
+	    [CONF_KIND_BOOL] = sizeof(bool),     [CONF_KIND_UINT] = sizeof(unsigned),
+	    [CONF_KIND_SIZE] = sizeof(size_t),   [CONF_KIND_MS] = sizeof(int64_t),
+	    [CONF_KIND_ENUM] = sizeof(unsigned),
+	};
+	for (size_t i = 0; i < conf_noptions; i++) {
+		const struct conf_option *o = &conf_options[i];
+		if (memcmp((const char *)a + o->offset, (const char *)b + o->offset,
+		           size[o->kind]) != 0)
+			return 0;
+	}
+	return 1;
 }
 
 static char input[4096 + 1];
