@@ -29,7 +29,7 @@ fi
 n=0
 while IFS= read -r f; do
 	case $f in
-	*.c | *.h | *.cc | *.sh | *.py | *.map | *.in | *.sql | Makefile | */Makefile | .ci/run) ;;
+	*.c | *.h | *.cc | *.def | *.sh | *.py | *.map | *.in | *.sql | Makefile | */Makefile | .ci/run) ;;
 	*) continue ;;
 	esac
 	n=$((n + 1))
