@@ -24,6 +24,7 @@
 #include "core/heap.h"
 
 void *cairn_alloc_medium(size_t n) HIDDEN;
+void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size) HIDDEN;
 void *cairn_alloc_aligned(size_t align, size_t n) HIDDEN;
 void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
 void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
@@ -31,7 +32,7 @@ void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
 static ALWAYS_INLINE void *cairn_alloc(size_t n)
 {
 	if (likely(n <= LOOKUP_MAX))
-		return heap_pop(heap_self(), sc_lookup16[(n + 15) >> 4], n);
+		return heap_pop(heap_self(), sc_lookup16[(n + 15) >> 4], n, cairn_alloc_refill);
 	return cairn_alloc_medium(n);
 }
 

@@ -17,6 +17,7 @@
 #include "core/huge.h"
 #include "core/lock.h"
 #include "core/meta.h"
+#include "core/params.h"
 #include "os/os.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -54,6 +55,30 @@ static void watch_leader(void)
 		pthread_setspecific(cairn_heap_key, &cairn_heap_empty);
 }
 
+/* The core never reads the options: it receives what it needs of them here,
+ * once they are parsed and before any core code that reads them runs
+ * (arenas_init is the first). Nothing changes the options afterwards. */
+_Static_assert((int)CORE_THP_DEFAULT == THP_DEFAULT && (int)CORE_THP_ALWAYS == THP_ALWAYS &&
+                   (int)CORE_THP_NEVER == THP_NEVER,
+               "thp values");
+_Static_assert((int)CORE_METADATA_THP_DISABLED == METADATA_THP_DISABLED &&
+                   (int)CORE_METADATA_THP_AUTO == METADATA_THP_AUTO &&
+                   (int)CORE_METADATA_THP_ALWAYS == METADATA_THP_ALWAYS,
+               "metadata_thp values");
+
+static void core_params_from_conf(void)
+{
+	cairn_core = (struct core_params){
+	    .dirty_decay_ms = cairn_conf.dirty_decay_ms,
+	    .muzzy_decay_ms = cairn_conf.muzzy_decay_ms,
+	    .retain = cairn_conf.retain,
+	    .background_thread = cairn_conf.background_thread,
+	    .max_background_threads = cairn_conf.max_background_threads,
+	    .thp = cairn_conf.thp,
+	    .metadata_thp = cairn_conf.metadata_thp,
+	};
+}
+
 static COLD bool init_slow(void)
 {
 	if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_RUNNING &&
@@ -84,6 +109,7 @@ static COLD bool init_slow(void)
 		max_class = c;
 	cairn_tcache_max_class = max_class;
 	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
+	core_params_from_conf();
 
 	if (!arenas_init(cairn_conf.narenas)) {
 		atomic_store_explicit(&init_state, INIT_NONE, memory_order_release);
@@ -182,19 +208,32 @@ static struct heap *attach_heap(void)
 	return h;
 }
 
-void *cairn_alloc_unattached(unsigned cls, size_t size)
+/* A small allocation for a thread that has no heap of its own yet (or any
+ * more): initialises cairn if that is still to do, and attaches a heap when
+ * it can. */
+static COLD void *alloc_unattached(unsigned cls, size_t size)
 {
 	if (!ensure_init())
 		return NULL;
 	struct heap *h = attach_heap();
 	if (h->kind == HEAP_THREAD)
-		return heap_pop(h, cls, size);
+		return heap_pop(h, cls, size, heap_alloc_slow);
 	void *p = heap_shared_alloc(arena_unattached(), cls);
 	if (p == NULL)
 		errno = ENOMEM;
 	else if (unlikely(cairn_conf.junk || cairn_conf.zero))
 		fill_new(p, sc_size[cls]);
 	return p;
+}
+
+/* heap_pop's slow path for the exported functions: the thread heaps' own
+ * (heap_alloc_slow), after the sentinels' (bootstrap and attach), which the
+ * core leaves to this layer. */
+NOINLINE void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size)
+{
+	if (h->kind == HEAP_SENTINEL)
+		return alloc_unattached(cls, size);
+	return heap_alloc_slow(h, cls, size);
 }
 
 /* ------------------------------------------------------------ allocation */
@@ -246,7 +285,7 @@ static NOINLINE void *alloc_big(size_t n)
 NOINLINE void *cairn_alloc_medium(size_t n)
 {
 	if (likely(n <= SMALL_MAX))
-		return heap_pop(heap_self(), sc_lookup128[(n + 127) >> 7], n);
+		return heap_pop(heap_self(), sc_lookup128[(n + 127) >> 7], n, cairn_alloc_refill);
 	return alloc_big(n);
 }
 
@@ -270,7 +309,7 @@ void *cairn_alloc_aligned(size_t align, size_t n)
 		                                : sc_lookup128[(want + 127) >> 7];
 		c = sc_aligned_class[__builtin_ctzl(align) - 5][c];
 		if (c < SC_NSMALL)
-			return heap_pop(heap_self(), c, n);
+			return heap_pop(heap_self(), c, n, cairn_alloc_refill);
 	}
 	void *p = NULL;
 	for (int round = 0; p == NULL && round < 2; round++) {

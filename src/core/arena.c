@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "control/conf.h"
+#include "core/params.h"
 #include "core/background.h"
 #include "core/lock.h"
 #include "core/meta.h"
@@ -31,8 +31,8 @@ bool arenas_init(unsigned narenas)
 		arena_setup(&a[i], i);
 	cairn_arenas = a;
 	cairn_narenas = narenas;
-	cairn_hugepage_chunks =
-	    cairn_conf.thp == THP_ALWAYS || (cairn_conf.thp == THP_DEFAULT && os_thp_always());
+	cairn_hugepage_chunks = cairn_core.thp == CORE_THP_ALWAYS ||
+	                        (cairn_core.thp == CORE_THP_DEFAULT && os_thp_always());
 	return true;
 }
 
@@ -176,9 +176,9 @@ static struct span *make_free_run(struct chunk *c, uint32_t first, size_t n, uns
 
 static void thp_advice(void *addr, size_t size)
 {
-	if (cairn_conf.thp == THP_ALWAYS)
+	if (cairn_core.thp == CORE_THP_ALWAYS)
 		os_hugepage_advise(addr, size);
-	else if (cairn_conf.thp == THP_NEVER)
+	else if (cairn_core.thp == CORE_THP_NEVER)
 		os_hugepage_forbid(addr, size);
 }
 
@@ -471,7 +471,7 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
 	struct chunk *c = span_chunk(s);
 	size_t bytes = span_bytes(s);
 	*unmapped = false;
-	if (!lazy && s->npages == DATA_PAGES && !cairn_conf.retain) {
+	if (!lazy && s->npages == DATA_PAGES && !cairn_core.retain) {
 		pagemap_set((uintptr_t)c, 0);
 		*unmapped = true;
 		os_unmap(c, CHUNK_SIZE);
@@ -589,10 +589,10 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 
 static void decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve)
 {
-	bool lazy = cairn_conf.muzzy_decay_ms != 0 && !force;
-	a->released_bytes += decay_list(a, &a->dirty, &a->dirty_pages, cairn_conf.dirty_decay_ms,
+	bool lazy = cairn_core.muzzy_decay_ms != 0 && !force;
+	a->released_bytes += decay_list(a, &a->dirty, &a->dirty_pages, cairn_core.dirty_decay_ms,
 	                                lazy, now, &budget, force, curve);
-	a->released_bytes += decay_list(a, &a->muzzy, &a->muzzy_pages, cairn_conf.muzzy_decay_ms,
+	a->released_bytes += decay_list(a, &a->muzzy, &a->muzzy_pages, cairn_core.muzzy_decay_ms,
 	                                false, now, &budget, force, curve);
 }
 
@@ -617,10 +617,10 @@ uint64_t arena_decay_deadline(struct arena *a)
 {
 	uint64_t next = UINT64_MAX;
 	a = arena_lock(a);
-	if (a->dirty.head != NULL && cairn_conf.dirty_decay_ms >= 0)
-		next = a->dirty.head->decay_since + (uint64_t)cairn_conf.dirty_decay_ms;
-	if (a->muzzy.head != NULL && cairn_conf.muzzy_decay_ms >= 0) {
-		uint64_t m = a->muzzy.head->decay_since + (uint64_t)cairn_conf.muzzy_decay_ms;
+	if (a->dirty.head != NULL && cairn_core.dirty_decay_ms >= 0)
+		next = a->dirty.head->decay_since + (uint64_t)cairn_core.dirty_decay_ms;
+	if (a->muzzy.head != NULL && cairn_core.muzzy_decay_ms >= 0) {
+		uint64_t m = a->muzzy.head->decay_since + (uint64_t)cairn_core.muzzy_decay_ms;
 		if (m < next)
 			next = m;
 	}

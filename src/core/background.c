@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
-#include "control/conf.h"
+#include "core/params.h"
 #include "core/arena.h"
 #include "core/heap.h"
 #include "core/huge.h"
@@ -163,8 +163,8 @@ static void *bg_main(void *arg)
 		}
 		/* While pages wait, pass every 1/20 of the decay time so that
 		 * purging follows the decay curve. */
-		if (next != UINT64_MAX && cairn_conf.dirty_decay_ms > 0) {
-			uint64_t step = (uint64_t)cairn_conf.dirty_decay_ms / 20;
+		if (next != UINT64_MAX && cairn_core.dirty_decay_ms > 0) {
+			uint64_t step = (uint64_t)cairn_core.dirty_decay_ms / 20;
 			if (now + step < next)
 				next = now + step;
 		}
@@ -206,7 +206,7 @@ static void start_threads(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&bg_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	unsigned n = cairn_conf.max_background_threads;
+	unsigned n = cairn_core.max_background_threads;
 	if (n > cairn_narenas)
 		n = cairn_narenas;
 	if (n > MAX_THREADS)
@@ -237,7 +237,7 @@ _Atomic bool cairn_background_pending;
 
 void background_kick(void)
 {
-	if (!cairn_conf.background_thread)
+	if (!cairn_core.background_thread)
 		return;
 	int state = atomic_load_explicit(&bg_state, memory_order_acquire);
 	if (state == BG_OFF) {
@@ -248,7 +248,7 @@ void background_kick(void)
 	 * a missed wake-up only delays purging until the next kick. With
 	 * dirty_decay_ms:-1 nothing ever falls due, and a woken thread would
 	 * only go back to sleep: every free would cost two context switches. */
-	if (state == BG_RUNNING && cairn_conf.dirty_decay_ms >= 0 &&
+	if (state == BG_RUNNING && cairn_core.dirty_decay_ms >= 0 &&
 	    atomic_load_explicit(&bg_idle, memory_order_relaxed) > 0 && mutex_trylock(&bg_lock)) {
 		bg_kicked = true;
 		pthread_cond_broadcast(&bg_cond);
@@ -258,7 +258,7 @@ void background_kick(void)
 
 void background_want(void)
 {
-	if (cairn_conf.background_thread &&
+	if (cairn_core.background_thread &&
 	    atomic_load_explicit(&bg_state, memory_order_acquire) == BG_OFF)
 		atomic_store_explicit(&cairn_background_pending, true, memory_order_relaxed);
 }

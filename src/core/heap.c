@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "control/conf.h"
+#include "core/params.h"
 #include "core/arena.h"
 #include "core/background.h"
 #include "os/os.h"
@@ -425,8 +425,6 @@ static void outbox_flush_all(struct heap *h)
 
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 {
-	if (h->kind == HEAP_SENTINEL)
-		return cairn_alloc_unattached(cls, size);
 	if ((int)cls > cairn_tcache_max_class)
 		return heap_shared_alloc(h->arena, cls);
 	slow_path_enter(h);
@@ -807,7 +805,7 @@ size_t heap_purge_self(void)
 size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 {
 	size_t purged = 0;
-	int64_t decay = cairn_conf.dirty_decay_ms;
+	int64_t decay = cairn_core.dirty_decay_ms;
 	struct heap_registry *r = heaps_lock();
 	for (struct heap **link = &r->pool; *link != NULL;) {
 		struct heap *h = *link;

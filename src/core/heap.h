@@ -190,7 +190,9 @@ static inline void heap_unlock(struct heap *h)
 	lock_count_down();
 }
 
-/* Slow paths, out of line. */
+/* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
+ * empty or its event countdown ran out; h is a thread or shared heap, never
+ * a sentinel (those are the caller's to deal with: see heap_pop). */
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: gives the slab back to the
@@ -214,10 +216,6 @@ void *heap_shared_alloc(struct arena *a, unsigned cls);
 /* The largest class thread heaps cache (tcache_max); -1 for none. */
 extern int cairn_tcache_max_class HIDDEN;
 
-/* Provided by the api layer (bootstrap): serves a small allocation for a
- * thread that has no heap of its own yet, attaching one when it can. */
-void *cairn_alloc_unattached(unsigned cls, size_t size);
-
 /* Gives back the free pages inside slabs: those of heaps parked for longer
  * than dirty_decay_ms, and those of live heaps whose thread has taken no
  * slow path for that long (all with force); lowers *next to the next time
@@ -238,7 +236,14 @@ void heaps_postfork_child(void);
 
 /* The fast paths. */
 
-static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
+/* What heap_pop calls when it cannot pop: heap_alloc_slow, or a function of
+ * the caller's that first deals with the sentinel heaps (a thread with no
+ * heap of its own yet, which may be the first allocation of all, before
+ * initialisation) and passes the others on to heap_alloc_slow. It is a
+ * constant at every call, so the call stays a direct one. */
+typedef void *heap_slow_fn(struct heap *h, unsigned cls, size_t size);
+
+static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size, heap_slow_fn *slow)
 {
 	void *b = h->bin[cls];
 	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
@@ -255,7 +260,7 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size)
 		block_clear_mark(b);
 		return b;
 	}
-	return heap_alloc_slow(h, cls, size);
+	return slow(h, cls, size);
 }
 
 /* Pushes p onto its slab's local_free list if the calling thread owns the

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "control/conf.h"
+#include "core/params.h"
 #include "core/background.h"
 #include "core/chunk.h"
 #include "core/lock.h"
@@ -70,9 +70,9 @@ static _Atomic uint64_t vma_ids;
  * two VMAs, and mremap refuses to move a range that spans two. */
 static void thp_advice(void *p, size_t len)
 {
-	if (cairn_conf.thp == THP_ALWAYS)
+	if (cairn_core.thp == CORE_THP_ALWAYS)
 		os_hugepage_advise(p, len);
-	else if (cairn_conf.thp == THP_NEVER)
+	else if (cairn_core.thp == CORE_THP_NEVER)
 		os_hugepage_forbid(p, len);
 }
 
@@ -424,7 +424,7 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 {
 	/* Without purging threads, huge allocations and frees move the
 	 * cache's decay along. */
-	if (!cairn_conf.background_thread)
+	if (!cairn_core.background_thread)
 		huge_decay(os_now_ms(), false);
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
@@ -454,7 +454,7 @@ void huge_free(struct huge *h)
 {
 	h->live = false;
 	count_live(-(ssize_t)h->size, -1);
-	if (h->mapped > CACHE_MAX_BYTES || cairn_conf.dirty_decay_ms == 0) {
+	if (h->mapped > CACHE_MAX_BYTES || cairn_core.dirty_decay_ms == 0) {
 		release(h);
 		return;
 	}
@@ -513,7 +513,7 @@ void huge_free(struct huge *h)
 		release(evicted);
 		evicted = next;
 	}
-	if (cairn_conf.background_thread)
+	if (cairn_core.background_thread)
 		background_kick();
 	else
 		huge_decay(now, false);
@@ -530,8 +530,8 @@ size_t huge_decay(uint64_t now, bool force)
 			link = &(*link)->next;
 		h = *link;
 		if (h != NULL &&
-		    (force || (cairn_conf.dirty_decay_ms >= 0 &&
-		               now - h->since >= (uint64_t)cairn_conf.dirty_decay_ms))) {
+		    (force || (cairn_core.dirty_decay_ms >= 0 &&
+		               now - h->since >= (uint64_t)cairn_core.dirty_decay_ms))) {
 			*link = NULL;
 			st->cache_bytes -= h->mapped;
 			st->cache_count--;
@@ -550,11 +550,11 @@ uint64_t huge_decay_deadline(void)
 {
 	uint64_t next = UINT64_MAX;
 	struct huge_state *st = huge_lock();
-	if (st->cache != NULL && cairn_conf.dirty_decay_ms >= 0) {
+	if (st->cache != NULL && cairn_core.dirty_decay_ms >= 0) {
 		struct huge *h = st->cache;
 		while (h->next != NULL)
 			h = h->next;
-		next = h->since + (uint64_t)cairn_conf.dirty_decay_ms;
+		next = h->since + (uint64_t)cairn_core.dirty_decay_ms;
 	}
 	huge_unlock(st);
 	return next;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/meta.h"
 
-#include "control/conf.h"
+#include "core/params.h"
 #include "core/lock.h"
 #include "core/sizeclass_params.h"
 #include "core/util.h"
@@ -43,8 +43,8 @@ void *meta_alloc(size_t size)
 	if ((size_t)(m->end - m->cursor) < size) {
 		/* metadata_thp:auto turns huge pages on once metadata outgrows
 		 * its first mapping. */
-		bool thp = cairn_conf.metadata_thp == METADATA_THP_ALWAYS ||
-		           (cairn_conf.metadata_thp == METADATA_THP_AUTO && m->maps > 0);
+		bool thp = cairn_core.metadata_thp == CORE_METADATA_THP_ALWAYS ||
+		           (cairn_core.metadata_thp == CORE_METADATA_THP_AUTO && m->maps > 0);
 		size_t granule = thp ? CHUNK_SIZE : META_GRANULE;
 		size_t len =
 		    align_up(size > granule ? size : granule, thp ? CHUNK_SIZE : os_page_size());

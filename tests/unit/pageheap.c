@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "control/conf.h"
 #include "core/arena.h"
 #include "core/chunk.h"
+#include "core/params.h"
 #include "os/os.h"
 
 static struct arena arena;
@@ -26,6 +26,12 @@ static int pages_point_to(struct span *s)
 
 int main(void)
 {
+	/* The parameters the api would give the core by default; no purging
+	 * thread: the test runs decay itself. */
+	cairn_core.dirty_decay_ms = 10000;
+	cairn_core.muzzy_decay_ms = 0;
+	cairn_core.max_background_threads = 1;
+	cairn_core.background_thread = false;
 	pthread_mutex_init(&arena.lock, NULL);
 	pthread_mutex_init(&arena.shared_lock, NULL);
 	heap_init(&arena.shared, &arena, HEAP_SHARED);
@@ -118,8 +124,8 @@ int main(void)
 	 * free: without huge pages both go; with chunks on huge pages the
 	 * whole chunk goes and the run that would split a huge page waits
 	 * until it is due. */
-	cairn_conf.dirty_decay_ms = 1000;
-	cairn_conf.muzzy_decay_ms = 0;
+	cairn_core.dirty_decay_ms = 1000;
+	cairn_core.muzzy_decay_ms = 0;
 
 	/* The curve bounds the dirty pages: eight 20-page runs freed together
 	 * may keep 1 - smoothstep(0.5) = half of their pages halfway through
