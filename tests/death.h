@@ -79,8 +79,9 @@ static void run_child(void (*fn)(void *), void *arg, int *status, char *out, siz
 		;
 }
 
-static __attribute__((unused)) void expect_death(const char *what, void (*fn)(void *), void *arg, const char *func,
-                         enum misuse kind, const void *ptr)
+static __attribute__((unused)) void expect_death(const char *what, void (*fn)(void *), void *arg,
+                                                 const char *func, enum misuse kind,
+                                                 const void *ptr)
 {
 	char out[4096], ptrs[32], fn_part[64], want[256];
 	int status;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,17 @@ static inline ssize_t read_proc(const char *path, char *buf, size_t cap)
 	close(fd);
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+/* The process's address space in KiB (VmSize in /proc/self/status: what
+ * RLIMIT_AS counts); -1 if unreadable. */
+static inline long vm_size_kib(void)
+{
+	char buf[4096];
+	if (read_proc("/proc/self/status", buf, sizeof buf) < 0)
+		return -1;
+	const char *v = strstr(buf, "VmSize:");
+	return v != NULL ? strtol(v + 7, NULL, 10) : -1;
 }
 
 /* Resident set size in bytes, from /proc/self/statm; 0 if unreadable. */

@@ -251,16 +251,16 @@ static void test_zero_size(void)
 			for (int i = 0; i < ZERO_PAIRS; i++) {
 				errno = 0;
 				if (fn == 0) {
-					int r = posix_memalign(&p[i], a < sizeof(void *) ? sizeof(void *) : a,
-					                       0);
+					int r = posix_memalign(
+					    &p[i], a < sizeof(void *) ? sizeof(void *) : a, 0);
 					CHECK(r == 0, "posix_memalign(%zu, 0) returned %d", a, r);
 				} else if (fn == 1) {
 					p[i] = aligned_alloc_v(a, 0);
 				} else {
 					p[i] = memalign(a, 0);
 				}
-				CHECK(p[i] != NULL && aligned(p[i], a), "%s(%zu, 0) = %p (errno %d)",
-				      name[fn], a, p[i], errno);
+				CHECK(p[i] != NULL && aligned(p[i], a),
+				      "%s(%zu, 0) = %p (errno %d)", name[fn], a, p[i], errno);
 				if (p[i] != NULL)
 					*(volatile char *)p[i] = 1;
 			}

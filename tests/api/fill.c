@@ -30,7 +30,7 @@ static size_t stale(const unsigned char *p, size_t from, size_t to)
  * before the same size is asked for again, so reuse is covered. */
 static void fresh_blocks(void)
 {
-	static const size_t sizes[] = {1,      16,       100,     1000,    4096,    32 * KiB,
+	static const size_t sizes[] = {1,        16,        100,     1000,    4096,    32 * KiB,
 	                               40 * KiB, 100 * KiB, 1 * MiB, MiB + 1, 3 * MiB, 8 * MiB};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		for (int r = 0; r < 3; r++) {
@@ -38,15 +38,17 @@ static void fresh_blocks(void)
 			unsigned char *p = malloc(n);
 			REQUIRE(p != NULL, "malloc(%zu)", n);
 			size_t u = malloc_usable_size(p);
-			CHECK(stale(p, 0, u) == 0, "malloc(%zu) round %d: %zu of %zu bytes not 0x%02x",
-			      n, r, stale(p, 0, u), u, want);
+			CHECK(stale(p, 0, u) == 0,
+			      "malloc(%zu) round %d: %zu of %zu bytes not 0x%02x", n, r,
+			      stale(p, 0, u), u, want);
 			memset(p, 0x3c, u);
 			free(p);
 			p = aligned_alloc(64 * KiB, n);
 			REQUIRE(p != NULL, "aligned_alloc(64 KiB, %zu)", n);
 			u = malloc_usable_size(p);
-			CHECK(stale(p, 0, u) == 0, "aligned_alloc(64 KiB, %zu): %zu bytes not 0x%02x", n,
-			      stale(p, 0, u), want);
+			CHECK(stale(p, 0, u) == 0,
+			      "aligned_alloc(64 KiB, %zu): %zu bytes not 0x%02x", n, stale(p, 0, u),
+			      want);
 			memset(p, 0x3c, u);
 			free(p);
 		}
@@ -102,14 +104,14 @@ static void child(void)
 {
 	fresh_blocks();
 	static const size_t pairs[][2] = {
-	    {20, 30},            /* within the class or a new small block */
-	    {1000, 3000},        /* small to small */
-	    {40 * KiB, 120 * KiB}, /* large, into free neighbouring pages */
-	    {40960, 122880},     /* an 80 KiB growth of a large run */
+	    {20, 30},               /* within the class or a new small block */
+	    {1000, 3000},           /* small to small */
+	    {40 * KiB, 120 * KiB},  /* large, into free neighbouring pages */
+	    {40960, 122880},        /* an 80 KiB growth of a large run */
 	    {100 * KiB, 300 * KiB}, /* into cached huge pages */
 	    {128 * KiB, 512 * KiB},
 	    {512 * KiB, 2 * MiB}, /* large to huge */
-	    {2 * MiB, 16 * MiB}, /* huge, by mremap or into cached pages */
+	    {2 * MiB, 16 * MiB},  /* huge, by mremap or into cached pages */
 	    {3 * MiB, 5 * MiB},
 	};
 	for (int round = 0; round < 3; round++)
@@ -136,9 +138,10 @@ int main(int argc, char **argv)
 	    {"junk:alloc,dirty_decay_ms:-1", "0xa5"},
 	};
 	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-		struct child_opts opts = {
-		    .name = "fill", .args = {"--child", modes[i].want}, .conf = modes[i].conf,
-		    .timeout = 60};
+		struct child_opts opts = {.name = "fill",
+		                          .args = {"--child", modes[i].want},
+		                          .conf = modes[i].conf,
+		                          .timeout = 60};
 		static char out[16384];
 		int st = child_run(&opts, out, sizeof out, NULL);
 		const char *tally = child_fold_checks(out);

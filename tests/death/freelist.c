@@ -17,8 +17,8 @@ static char target[4096] __attribute__((aligned(64)));
 
 struct attack {
 	size_t size;
-	unsigned word;   /* which word of the freed block is written */
-	int kind;        /* what is written */
+	unsigned word; /* which word of the freed block is written */
+	int kind;      /* what is written */
 	const char *name;
 };
 
@@ -104,14 +104,15 @@ int main(void)
 			int status;
 			run_child(run_attack, &a, &status, out, sizeof out);
 			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-			      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s", a.size, a.name,
-			      WIFSIGNALED(status) ? "killed by signal" : "exited with",
+			      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s", a.size,
+			      a.name, WIFSIGNALED(status) ? "killed by signal" : "exited with",
 			      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), out);
 			char *nl = strchr(out, '\n');
 			CHECK(nl != NULL && nl[1] == '\0' && strncmp(out, "cairn: ", 7) == 0,
 			      "%zu bytes, %s: want one cairn line, got: %s", a.size, a.name, out);
 			CHECK(strstr(out, "corrupted free list") != NULL ||
-			          (kinds[k].kind == ZERO_DOUBLE && strstr(out, "double free") != NULL),
+			          (kinds[k].kind == ZERO_DOUBLE &&
+			           strstr(out, "double free") != NULL),
 			      "%zu bytes, %s: the line does not name the corruption: %s", a.size,
 			      a.name, out);
 		}

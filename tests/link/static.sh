@@ -13,20 +13,11 @@
 # with MALLOC_CONF=confirm_conf:true cairn prints its options line.
 # CAIRN_STATIC_LIB names another archive to check.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 archive=${CAIRN_STATIC_LIB:-$root/lib/libcairn.a}
 CC=${CC:-cc}
 CXX=${CXX:-c++}
-passed=0
-failed=0
-check() { # STATUS DESCRIPTION
-	if [[ $1 == 0 ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		echo "check failed: $2" >&2
-	fi
-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-static.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 show() { # FILE: its last lines, indented
@@ -94,5 +85,4 @@ else
 	echo "no libc.a for $CC: the fully static links are left out" >&2
 fi
 
-echo "checks: $passed passed, $failed failed" >&2
-[[ $failed == 0 ]]
+checks_done

@@ -10,18 +10,9 @@
 # lib/libcairn-dlopen.so must hold exactly the same list. CAIRN_STATIC_LIB
 # names another archive to check.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 archive=${CAIRN_STATIC_LIB:-$root/lib/libcairn.a}
-passed=0
-failed=0
-check() { # STATUS DESCRIPTION
-	if [[ $1 == 0 ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		echo "check failed: $2" >&2
-	fi
-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-symbols.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -70,5 +61,4 @@ for lib in "$root/lib/libcairn.so.0" "$root/lib/libcairn-dlopen.so"; do
 	compare "$lib" "$work/dynamic"
 done
 
-echo "checks: $passed passed, $failed failed" >&2
-[[ $failed == 0 ]]
+checks_done

@@ -33,7 +33,8 @@ static int purger_running(void)
 		FILE *f = fopen(path, "r");
 		if (f == NULL)
 			continue;
-		found = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0;
+		found =
+		    fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0;
 		fclose(f);
 	}
 	closedir(d);
@@ -151,7 +152,8 @@ int main(int argc, char **argv)
 		const char *tally = child_fold_checks(out);
 		CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
 		            cases[i].conf ? cases[i].conf : "");
-		double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double s =
+		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
 		        cases[i].conf ? cases[i].conf : "", s);
 	}

@@ -37,6 +37,7 @@
  *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60) */
 #define _GNU_SOURCE
 #include "child.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -228,18 +229,6 @@ static long live_bytes(void)
 		sum += atomic_load_explicit(&counts[i].allocated, memory_order_relaxed) -
 		       atomic_load_explicit(&counts[i].freed, memory_order_relaxed);
 	return sum;
-}
-
-static long rss_bytes(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * sysconf(_SC_PAGESIZE);
 }
 
 /* ---------------------------------------------------------------- workers and mailboxes */
@@ -608,7 +597,7 @@ static int scenario(const char *name, double seconds)
 	int n = 0;
 	double t;
 	while ((t = now_s() - start) < seconds && n < MAX_SAMPLES) {
-		samples[n++] = (struct sample){(float)t, rss_bytes(), live_bytes()};
+		samples[n++] = (struct sample){(float)t, (long)rss_bytes(), live_bytes()};
 		usleep(SAMPLE_MS * 1000);
 	}
 	atomic_store(&stop, 1);

@@ -29,15 +29,6 @@ static void **blocks[NTHREADS];
 static size_t nblocks[NTHREADS];
 static size_t block_size;
 
-static long vm_size_kib(void)
-{
-	char buf[4096];
-	if (read_proc("/proc/self/status", buf, sizeof buf) < 0)
-		return -1;
-	const char *v = strstr(buf, "VmSize:");
-	return v != NULL ? strtol(v + 7, NULL, 10) : -1;
-}
-
 static void *worker(void *arg)
 {
 	unsigned k = (unsigned)(uintptr_t)arg;

@@ -27,15 +27,6 @@ static void **blocks[NTHREADS];
 static size_t nblocks[NTHREADS];
 static pthread_barrier_t all_full;
 
-static long vm_size_kib(void)
-{
-	char buf[4096];
-	if (read_proc("/proc/self/status", buf, sizeof buf) < 0)
-		return -1;
-	const char *v = strstr(buf, "VmSize:");
-	return v != NULL ? strtol(v + 7, NULL, 10) : -1;
-}
-
 static uint64_t rng(uint64_t *s)
 {
 	*s ^= *s << 13;

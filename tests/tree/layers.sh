@@ -16,18 +16,9 @@
 # `make all`).
 # With a directory as its argument, checks that tree instead of this one.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 cd "$root" || exit 1
-passed=0
-failed=0
-check() { # DESCRIPTION: the result of the last command
-	if [[ $1 == 0 ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		echo "check failed: $2" >&2
-	fi
-}
 
 layers=(os core control api)
 declare -A rank
@@ -94,5 +85,4 @@ done
 [[ $nsyms -gt 50 ]]
 check $? "only $nsyms uses of cairn's own symbols found"
 echo "files: $nfiles, uses of cairn symbols across objects: $nsyms" >&2
-echo "checks: $passed passed, $failed failed" >&2
-[[ $failed == 0 ]]
+checks_done

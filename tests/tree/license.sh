@@ -5,18 +5,9 @@
 # headers, shell, Python, make files, the linker map, the pkg-config
 # template, SQL) names it in an SPDX-License-Identifier line near its top.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
-passed=0
-failed=0
-check() { # DESCRIPTION: the result of the last command
-	if [[ $1 == 0 ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		echo "check failed: $2" >&2
-	fi
-}
 
 grep -q '^MIT License$' LICENSE 2>/dev/null && grep -q 'the cairn authors' LICENSE
 check $? "LICENSE is the MIT license of the cairn authors"
@@ -39,5 +30,4 @@ done <<<"$files"
 [[ $n -gt 50 ]]
 check $? "only $n source files found"
 echo "source files with the SPDX line: $n" >&2
-echo "checks: $passed passed, $failed failed" >&2
-[[ $failed == 0 ]]
+checks_done

@@ -6,18 +6,9 @@
 # that each option of the list has its row there, by name, and nothing else,
 # and that the fuzzer's dictionary (tests/fuzz/conf.dict) names them all.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
-passed=0
-failed=0
-check() { # RESULT DESCRIPTION
-	if [[ $1 == 0 ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		echo "check failed: $2" >&2
-	fi
-}
 
 tools/readme-options.sh --check
 check $? "README.md's options table is generated from src/control/options.def"
@@ -43,5 +34,4 @@ check $? "tests/fuzz/conf.dict lacks:$missing"
 check $? "an option table by hand in src/"
 
 echo "options: $(echo $listed)" >&2
-echo "checks: $passed passed, $failed failed" >&2
-[[ $failed == 0 ]]
+checks_done
