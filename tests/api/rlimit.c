@@ -50,15 +50,6 @@ static void *thread_work(void *arg)
 	return (void *)bad;
 }
 
-static long vm_size_kib(void)
-{
-	char buf[4096];
-	if (read_proc("/proc/self/status", buf, sizeof buf) < 0)
-		return -1;
-	const char *v = strstr(buf, "VmSize:");
-	return v != NULL ? strtol(v + 7, NULL, 10) : -1;
-}
-
 static int child_main(void)
 {
 	struct rlimit as;
