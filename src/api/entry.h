@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The two entry points every exported allocation function is built on, and
- * the out-of-line paths behind them. Shared by malloc.c and cxx.c so the C++
- * operators get the same inlined fast path as malloc and free.
+ * the out-of-line paths behind them (alloc.c, free.c). Shared by malloc.c,
+ * cxx.c and realloc.c so that the C++ operators get the same inlined fast
+ * path as malloc and free.
  *
  * malloc(n), n <= 1024, on the thread-cache path:
  *   heap = TLS load; class = table[(n + 15) >> 4]; block = heap->bin[class];
@@ -22,17 +23,19 @@
 #include <stdint.h>
 
 #include "core/heap.h"
+#include "core/sizeclass.h"
 
 void *cairn_alloc_medium(size_t n) HIDDEN;
 void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size) HIDDEN;
 void *cairn_alloc_aligned(size_t align, size_t n) HIDDEN;
 void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
 void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
+void cairn_span_emptied(struct heap *h, struct span *s) HIDDEN;
 
 static ALWAYS_INLINE void *cairn_alloc(size_t n)
 {
 	if (likely(n <= LOOKUP_MAX))
-		return heap_pop(heap_self(), sc_lookup16[(n + 15) >> 4], n, cairn_alloc_refill);
+		return heap_pop(heap_self(), size_class(n), n, cairn_alloc_refill);
 	return cairn_alloc_medium(n);
 }
 
@@ -41,7 +44,7 @@ static ALWAYS_INLINE void cairn_free(void *p, const char *fn)
 	uintptr_t entry = pagemap_get((uintptr_t)p);
 	if (likely(entry & MAP_CHUNK)) {
 		struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), (uintptr_t)p);
-		if (likely(heap_free_fast(heap_self(), s, p)))
+		if (likely(heap_free_fast(heap_self(), s, p, cairn_span_emptied)))
 			return;
 		cairn_free_small_slow(p, s, fn);
 		return;

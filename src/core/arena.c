@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/params.h"
-#include "core/background.h"
+#include "core/decay_request.h"
 #include "core/lock.h"
 #include "core/meta.h"
 #include "os/os.h"
@@ -405,8 +405,8 @@ void arena_free_run(struct arena *a, struct span *s)
 	decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
 	mutex_unlock(&a->lock);
-	if (dirty >= BACKGROUND_KICK_PAGES)
-		background_kick();
+	if (dirty >= DECAY_REQUEST_PAGES)
+		decay_request();
 }
 
 void arena_free_run_purged(struct arena *a, struct span *s)

@@ -2,13 +2,13 @@
 /* Thread heaps: the slow paths behind the fast path in heap.h. */
 #include "core/heap.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "core/params.h"
 #include "core/arena.h"
-#include "core/background.h"
+#include "core/decay_request.h"
+#include "core/sizeclass.h"
 #include "os/os.h"
 #include "core/meta.h"
 
@@ -18,7 +18,6 @@ pthread_key_t cairn_heap_key;
 _Atomic int cairn_heap_key_ready;
 #ifndef CAIRN_TLS_PTHREAD
 __thread struct heap *cairn_tls_heap = &cairn_heap_empty;
-__thread int cairn_tls_locks;
 #endif
 int cairn_tcache_max_class = SC_NSMALL - 1;
 
@@ -165,14 +164,9 @@ static void span_emptied(struct heap *h, struct span *s)
 
 void heap_span_emptied(struct heap *h, struct span *s)
 {
-	/* A bin's current slab stays: the common case (a thread cycling a
-	 * few blocks) takes no lock. Only the owner changes cur. */
-	if (h->cur[s->cls] == s)
-		return;
 	slow_path_enter(h);
 	span_emptied(h, s);
 	slow_path_leave(h);
-	background_poll(); /* from the free fast path: no lock held */
 }
 
 /* Looks at up to FULL_SCAN slabs of the full list, oldest first; those with
@@ -356,10 +350,8 @@ static void *refill(struct heap *h, unsigned cls)
 		span_unlink(h, s);
 	} else {
 		s = arena_new_slab(h->arena, h, cls);
-		if (s == NULL) {
-			errno = ENOMEM;
+		if (s == NULL)
 			return NULL;
-		}
 	}
 	h->cur[cls] = s;
 	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
@@ -368,6 +360,8 @@ adopt:
 	return bin_pop(h, cls);
 }
 
+static void *heaps_alloc_parked(unsigned cls);
+
 static void *pop_or_refill(struct heap *h, unsigned cls)
 {
 	if (h->bin[cls] == NULL)
@@ -375,46 +369,22 @@ static void *pop_or_refill(struct heap *h, unsigned cls)
 	return bin_pop(h, cls);
 }
 
-static void *heaps_alloc_parked(unsigned cls);
-
 void *heap_shared_alloc(struct arena *a, unsigned cls)
 {
 	a = arena_shared_lock(a);
 	void *p = pop_or_refill(&a->shared, cls);
 	mutex_unlock(&a->shared_lock);
-	if (unlikely(p == NULL)) {
-		/* Out of address space: once more after reclaiming, with no
-		 * lock held. */
-		reclaim_for_retry();
-		a = arena_shared_lock(a);
-		p = pop_or_refill(&a->shared, cls);
-		mutex_unlock(&a->shared_lock);
-		if (p == NULL)
-			p = heaps_alloc_parked(cls);
-		if (p == NULL)
-			errno = ENOMEM;
-	}
-	return p;
+	return p != NULL ? p : heaps_alloc_parked(cls);
 }
 
-/* A thread heap's refill failed: no slab, no chunk could be mapped. First
- * the free blocks of heaps parked by exited threads (no system call), then
- * everything reclaimed (reclaim_for_retry) and the whole path again. Runs
- * with no lock held. */
-static COLD NOINLINE void *alloc_retry(struct heap *h, unsigned cls)
+void *heap_alloc_again(struct heap *h, unsigned cls)
 {
-	void *p = heaps_alloc_parked(cls);
-	if (p != NULL)
-		return p;
-	reclaim_for_retry();
+	if ((int)cls > cairn_tcache_max_class)
+		return heap_shared_alloc(h->arena, cls);
 	slow_path_enter(h);
-	p = pop_or_refill(h, cls);
+	void *p = pop_or_refill(h, cls);
 	slow_path_leave(h);
-	if (p == NULL)
-		p = heaps_alloc_parked(cls);
-	if (p == NULL)
-		errno = ENOMEM;
-	return p;
+	return p != NULL ? p : heaps_alloc_parked(cls);
 }
 
 static void outbox_flush_all(struct heap *h)
@@ -423,7 +393,7 @@ static void outbox_flush_all(struct heap *h)
 		outbox_send(h, &h->out[i]);
 }
 
-void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_fail_fn *fail)
 {
 	if ((int)cls > cairn_tcache_max_class)
 		return heap_shared_alloc(h->arena, cls);
@@ -437,14 +407,16 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size)
 		/* Let a purging thread asleep with nothing due see that this
 		 * heap is busy, so that it comes back once the heap went idle
 		 * (see heaps_decay). Never starts one. */
-		if (background_running())
-			background_kick();
+		if (decay_purger_running())
+			decay_request();
 	}
 	void *p = pop_or_refill(h, cls);
 	slow_path_leave(h);
-	background_poll(); /* no lock held here */
-	if (unlikely(p == NULL))
-		p = alloc_retry(h, cls);
+	/* Out of memory: the free blocks of heaps parked by exited threads
+	 * (no system call); what else can be reclaimed is the caller's to
+	 * decide. */
+	if (unlikely(p == NULL) && (p = heaps_alloc_parked(cls)) == NULL)
+		return fail(h, cls);
 	return p;
 }
 
@@ -503,7 +475,7 @@ static int large_class(size_t npages)
 	size_t bytes = npages << PAGE_SHIFT;
 	if (bytes <= SMALL_MAX || bytes > LARGE_MAX)
 		return -1;
-	unsigned c = sc_lookup8k[(bytes + 8191) >> 13];
+	unsigned c = size_class(bytes);
 	return sc_size[c] == bytes ? (int)(c - SC_NSMALL) : -1;
 }
 
@@ -551,12 +523,12 @@ bool heap_large_put(struct heap *h, struct span *s)
 		h->large_count[c]++;
 		h->large_bytes += span_bytes(s);
 	}
-	bool want_purger = h->large_bytes >= BACKGROUND_KICK_PAGES * PAGE_SIZE;
+	bool want_purger = h->large_bytes >= DECAY_REQUEST_PAGES * PAGE_SIZE;
 	heap_unlock(h);
 	/* The cache is given back only by the purging thread's looks at idle
 	 * heaps: it must be running once the cache holds much. */
 	if (want_purger)
-		background_want();
+		decay_request_start();
 	return room;
 }
 
@@ -951,8 +923,7 @@ void heap_abandon(struct heap *h)
 	struct heap_registry *r = heaps_lock();
 	park_locked(r, h, true);
 	heaps_unlock(r);
-	background_kick();
-	background_poll();
+	decay_request();
 }
 
 void heaps_prefork(void)

@@ -190,10 +190,19 @@ static inline void heap_unlock(struct heap *h)
 	lock_count_down();
 }
 
+/* What heap_alloc_slow calls when no slab could be had, not even from the
+ * heaps exited threads left: a function of the caller's that may reclaim
+ * memory (decay.h), try heap_alloc_again, and say why it failed. A
+ * constant at every call, like heap_slow_fn. */
+typedef void *heap_fail_fn(struct heap *h, unsigned cls);
+
 /* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
- * empty or its event countdown ran out; h is a thread or shared heap, never
- * a sentinel (those are the caller's to deal with: see heap_pop). */
-void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size);
+ * empty or its event countdown ran out; h is a thread heap, never a
+ * sentinel (those are the caller's to deal with: see heap_pop). Neither it
+ * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
+ * fails. */
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_fail_fn *fail);
+void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: gives the slab back to the
  * arena unless it is a bin's current slab. */
@@ -210,7 +219,9 @@ struct span *heap_large_take(struct heap *h, size_t npages);
 /* Keeps freed large run s in h's cache if there is room; false if not. */
 bool heap_large_put(struct heap *h, struct span *s);
 
-/* Takes a small block from an arena's shared heap (under its lock). */
+/* Takes a small block from an arena's shared heap (under its lock), or
+ * from the heaps exited threads left; NULL, errno untouched, if neither
+ * has one. */
 void *heap_shared_alloc(struct arena *a, unsigned cls);
 
 /* The largest class thread heaps cache (tcache_max); -1 for none. */
@@ -263,10 +274,18 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size, h
 	return slow(h, cls, size);
 }
 
+/* What heap_free_fast calls when a free leaves slab s, not a bin's current
+ * one, with no block in use:
+ * heap_span_emptied, or a function of the caller's that calls it and then
+ * does what the caller must after a slow path (start the purging threads).
+ * A constant at every call, like heap_slow_fn. */
+typedef void heap_emptied_fn(struct heap *h, struct span *s);
+
 /* Pushes p onto its slab's local_free list if the calling thread owns the
  * slab, p is a block boundary and p is not already free; returns false
  * (nothing done) otherwise. */
-static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p)
+static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p,
+                                         heap_emptied_fn *emptied)
 {
 	uintptr_t off = (uintptr_t)p - s->start;
 	if (likely(s->fast_owner == h) && likely(off * s->div_magic < s->div_magic) &&
@@ -278,8 +297,10 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 		 * stores in order. */
 		atomic_signal_fence(memory_order_release);
 		s->local_free = p;
-		if (unlikely(--s->used == 0))
-			heap_span_emptied(h, s);
+		/* A bin's current slab stays when it empties: the common
+		 * case (a thread cycling a few blocks) takes no call. */
+		if (unlikely(--s->used == 0) && h->cur[s->cls] != s)
+			emptied(h, s);
 		return true;
 	}
 	return false;

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 #include "core/params.h"
-#include "core/background.h"
+#include "core/decay_request.h"
 #include "core/chunk.h"
 #include "core/lock.h"
 #include "core/meta.h"
@@ -422,10 +422,6 @@ void *huge_alloc_cached(size_t size, bool zero)
 
 void *huge_alloc(size_t size, size_t align, bool zero)
 {
-	/* Without purging threads, huge allocations and frees move the
-	 * cache's decay along. */
-	if (!cairn_core.background_thread)
-		huge_decay(os_now_ms(), false);
 	size_t len = align_up(size, os_page_size());
 	if (len < size)
 		return NULL;
@@ -513,10 +509,7 @@ void huge_free(struct huge *h)
 		release(evicted);
 		evicted = next;
 	}
-	if (cairn_core.background_thread)
-		background_kick();
-	else
-		huge_decay(now, false);
+	decay_request();
 }
 
 size_t huge_decay(uint64_t now, bool force)

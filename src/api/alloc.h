@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The allocation core of the api layer, behind the fast paths of entry.h:
+ * what malloc and its family, the C++ operators and every other exported
+ * function that allocates or frees share. alloc.c allocates (size dispatch,
+ * the aligned choice, fill, one retry after reclaiming), free.c resolves
+ * pointers and frees (with the misuse reports), realloc.c resizes. */
+#ifndef CAIRN_API_ALLOC_H
+#define CAIRN_API_ALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/chunk.h"
+#include "core/huge.h"
+#include "core/sizeclass.h"
+
+/* Fails an allocation: errno ENOMEM, NULL. The one place that says so. */
+void *cairn_out_of_memory(void) HIDDEN;
+
+/* A block above SMALL_MAX, or aligned beyond what a slab gives (align
+ * a power of two; 1 for none): a page run or, above LARGE_MAX or with
+ * align of 2 MiB or more, a mapping of its own. Zeroed with zero (calloc),
+ * else zeroed or junk-filled as the options say. Moves decay along when
+ * there are no purging threads; tries once more after reclaiming memory;
+ * NULL with errno ENOMEM after that. */
+void *cairn_alloc_big(size_t n, size_t align, bool zero) HIDDEN;
+/* Fills len bytes at p, fresh for the program, as the zero and junk
+ * options say. */
+void cairn_fill_new(void *p, size_t len) HIDDEN;
+
+/* Pages of the run for a large block of n bytes, n <= LARGE_MAX. */
+static inline size_t large_pages(size_t n)
+{
+	if (n <= SMALL_MAX)
+		return (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	return size_class_bytes(n) >> PAGE_SHIFT;
+}
+
+/* A block the program handed in, resolved (cairn_block_lookup). */
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
+
+struct block {
+	enum block_kind kind;
+	struct span *span;
+	struct huge *huge;
+	size_t usable;
+};
+
+/* Resolves p, whose page map entry is entry, for function fn; stops the
+ * program with one line on stderr if cairn did not hand p out, if p points
+ * inside a block, or if the block is free. */
+struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn) HIDDEN;
+/* Frees block b at p (junk-filled first if the options say so). */
+void cairn_release_block(void *p, struct block b) HIDDEN;
+
+void *cairn_realloc(void *p, size_t n) HIDDEN;
+
+#endif

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* Freeing: the slow paths behind free's fast path (entry.h), and the
+ * pointer validation every path that takes a pointer from the program
+ * shares (free's slow path, realloc, malloc_usable_size). A pointer cairn
+ * did not hand out, one inside a block, or one to a block already free
+ * stops the program with one line on stderr. */
+#include <string.h>
+
+#include "api/alloc.h"
+#include "api/entry.h"
+#include "api/init.h"
+#include "control/conf.h"
+#include "core/background.h"
+#include "core/decay.h"
+
+__attribute__((noreturn, cold)) static void report_freed(const char *fn, const void *p)
+{
+	if (strcmp(fn, "free") == 0)
+		cairn_fatal_ptr(fn, "double free of", p, "");
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (already freed)");
+}
+
+__attribute__((noreturn, cold)) static void report_foreign(const char *fn, const void *p)
+{
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (not allocated by cairn)");
+}
+
+__attribute__((noreturn, cold)) static void report_interior(const char *fn, const void *p)
+{
+	cairn_fatal_ptr(fn, "invalid pointer", p, " (inside a block, not its start)");
+}
+
+struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct block b = {0};
+	if (entry == 0)
+		report_foreign(fn, p);
+	if (entry & MAP_HUGE) {
+		struct huge *h = huge_of(entry);
+		if (a < h->addr || a >= h->addr + h->size)
+			report_foreign(fn, p);
+		if (!h->live)
+			report_freed(fn, p);
+		if (a != h->addr)
+			report_interior(fn, p);
+		b.kind = BLOCK_HUGE;
+		b.huge = h;
+		b.usable = h->size;
+		return b;
+	}
+	struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), a);
+	switch (s->state) {
+	case SPAN_SMALL:
+		if ((uint64_t)(uint32_t)(a - s->start) * s->div_magic >= s->div_magic)
+			report_interior(fn, p);
+		if (block_is_free(p, s))
+			report_freed(fn, p);
+		b.kind = BLOCK_SMALL;
+		b.usable = sc_size[s->cls];
+		break;
+	case SPAN_LARGE:
+		if (a != s->start)
+			report_interior(fn, p);
+		if (s->flags & LARGE_CACHED)
+			report_freed(fn, p);
+		b.kind = BLOCK_LARGE;
+		b.usable = span_bytes(s);
+		break;
+	case SPAN_FREE:
+		report_freed(fn, p);
+	default:
+		report_foreign(fn, p);
+	}
+	b.span = s;
+	return b;
+}
+
+void cairn_release_block(void *p, struct block b)
+{
+	if (unlikely(cairn_conf.junk & JUNK_FREE) && b.usable > 2 * sizeof(void *))
+		memset((char *)p + 2 * sizeof(void *), 0x5a, b.usable - 2 * sizeof(void *));
+	switch (b.kind) {
+	case BLOCK_SMALL:
+		heap_free_slow(heap_self(), b.span, p);
+		break;
+	case BLOCK_LARGE:
+		if (!heap_large_put(heap_self(), b.span))
+			arena_free_run(span_chunk(b.span)->arena, b.span);
+		break;
+	case BLOCK_HUGE:
+		huge_free(b.huge);
+		break;
+	}
+	/* If this free is what calls for the purging threads, start them
+	 * now: it may be the program's last call into the allocator. */
+	if (cairn_conf.background_thread)
+		background_poll();
+	else if (b.kind != BLOCK_SMALL)
+		decay_tick(arena_of_caller());
+}
+
+NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
+{
+	if (p == NULL)
+		return;
+	cairn_release_block(p, cairn_block_lookup(p, entry, fn));
+}
+
+/* A pointer into an arena chunk that the fast path did not take: most often
+ * a small block freed by a thread that does not own its slab (a remote
+ * free). Nothing here or below changes errno: the OS layer preserves it. */
+NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (likely(s->state == SPAN_SMALL) &&
+	    likely((a - s->start) * s->div_magic < s->div_magic) && likely(!block_is_free(p, s)) &&
+	    likely(!cairn_conf.junk)) {
+		/* A thread that only frees gets a heap too, so that its
+		 * remote frees travel in batches. */
+		struct heap *self = heap_self();
+		if (unlikely(self == &cairn_heap_empty))
+			self = cairn_attach_heap();
+		heap_free_slow(self, s, p);
+		background_poll();
+		return;
+	}
+	cairn_release_block(p, cairn_block_lookup(p, pagemap_get(a), fn));
+}
+
+/* The free fast path's call when a slab has no block in use any more: it
+ * may go back to its arena, which may then call for the purging threads. */
+NOINLINE void cairn_span_emptied(struct heap *h, struct span *s)
+{
+	heap_span_emptied(h, s);
+	background_poll();
+}
