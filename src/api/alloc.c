@@ -13,6 +13,7 @@
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/decay.h"
+#include "core/largecache.h"
 #include "os/os.h"
 
 COLD void *cairn_out_of_memory(void)

@@ -12,6 +12,7 @@
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/decay.h"
+#include "core/largecache.h"
 
 __attribute__((noreturn, cold)) static void report_freed(const char *fn, const void *p)
 {

@@ -12,6 +12,7 @@
 #include "core/huge.h"
 #include "core/lock.h"
 #include "core/meta.h"
+#include "core/pool.h"
 #include "core/params.h"
 #include "os/os.h"
 
@@ -103,7 +104,7 @@ COLD bool cairn_init_slow(void)
 	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
 	core_params_from_conf();
 
-	if (!arenas_init(cairn_conf.narenas)) {
+	if (!arenas_init(cairn_conf.narenas) || !shared_heaps_init()) {
 		atomic_store_explicit(&cairn_init_state, INIT_NONE, memory_order_release);
 		mutex_unlock(&init_lock);
 		errno = ENOMEM;

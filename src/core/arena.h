@@ -7,19 +7,19 @@
  * go through the life cycle dirty -> muzzy -> released on decay curves
  * (dirty_decay_ms, muzzy_decay_ms); a chunk released whole is unmapped.
  *
- * Each arena also has a shared heap, used under shared_lock by threads that
- * have no heap of their own (tcache:false, a thread past its exit
- * destructors, classes above tcache_max).
+ * Three files: arena.c (the page heap: chunks, runs, slabs), arena_decay.c
+ * (decay of the free runs), arena_runs.h (the index of free runs both use).
+ * The shared heap that goes with each arena is the heap module's
+ * (heap_shared_alloc).
  *
- * Lock order: heaps_lock -> arena.shared_lock -> arena.lock -> huge_lock ->
- * meta_lock -> the page map's lock. Arenas are locked in index order. */
+ * Lock order: heaps_lock -> a shared heap's lock -> arena.lock -> huge_lock
+ * -> meta_lock -> the page map's lock. Arenas are locked in index order. */
 #ifndef CAIRN_ARENA_H
 #define CAIRN_ARENA_H
 
 #include <pthread.h>
 
 #include "core/chunk.h"
-#include "core/heap.h"
 
 #define RUN_BINS 64
 
@@ -35,9 +35,7 @@ struct arena {
 	size_t dirty_pages, muzzy_pages; /* Guarded by lock. */
 	size_t released_bytes;           /* given back by decay, ever. Guarded by lock. */
 	unsigned index;
-	pthread_mutex_t shared_lock; /* the shared heap */
-	struct heap shared;
-	/* Set in a fork child whose parent held one of the arena's locks
+	/* Set in a fork child whose parent held the arena's lock
 	 * (arenas_postfork_child): nothing is taken from it any more, and
 	 * `successor` serves in its place. */
 	bool retired;
@@ -66,6 +64,11 @@ void arena_shrink_run(struct arena *a, struct span *s, size_t npages);
 /* Grows a large run in place to npages if the pages after it are free. */
 bool arena_grow_run(struct arena *a, struct span *s, size_t npages);
 
+/* Decay (arena_decay.c). */
+
+/* The bounded share of due purging a slow path pays. */
+#define DECAY_BUDGET 4
+
 /* Purges what is due (everything with force), with no lock held across the
  * system calls; returns the bytes given back to the kernel. */
 size_t arena_decay(struct arena *a, uint64_t now, bool force);
@@ -73,18 +76,20 @@ size_t arena_decay(struct arena *a, uint64_t now, bool force);
 void arena_decay_step(struct arena *a, uint64_t now);
 /* When the oldest dirty or muzzy run of a falls due; UINT64_MAX if never. */
 uint64_t arena_decay_deadline(struct arena *a);
+/* Purges, a's lock held, at most budget of a's runs: those due (all with
+ * force) and, with curve, those the decay curve says to. The lock is
+ * dropped around each system call. */
+void arena_decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve);
 
 /* Unmaps a's chunks that are wholly free, whatever retain says: for a
  * request that failed for lack of address space. Returns the bytes
  * unmapped. */
 size_t arena_release_empty(struct arena *a);
 
+struct heap;
+
 /* Slab for class cls owned by heap h, from a fresh run. */
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls);
-
-/* Takes the lock of a's shared heap, or of its successor's if a was
- * retired; returns the arena whose lock is held. */
-struct arena *arena_shared_lock(struct arena *a);
 
 void arenas_postfork_child(void);
 

@@ -7,6 +7,7 @@
 #include "core/heap.h"
 #include "core/huge.h"
 #include "core/params.h"
+#include "core/pool.h"
 #include "os/os.h"
 
 /* How often thread 0 looks at the cgroup memory limit while it has work. */

@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/block.h"
 #include "core/chunk.h"
@@ -151,7 +152,14 @@ static inline void heap_set_self(struct heap *h)
  * path: it processes frees other threads sent it and flushes its outbox. */
 #define EVENT_INTERVAL (1 << 20)
 
-void heap_init(struct heap *h, struct arena *a, enum heap_kind kind);
+static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
+{
+	memset(h, 0, sizeof(*h));
+	h->arena = a;
+	h->kind = (uint8_t)kind;
+	atomic_init(&h->state, HEAP_LIVE);
+	h->event_bytes = EVENT_INTERVAL;
+}
 
 /* A heap's lock: one compare-and-swap to take it free, a futex sleep when
  * another holds it (the owner and the purging thread, rarely both). Not a
@@ -207,18 +215,14 @@ void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: gives the slab back to the
  * arena unless it is a bin's current slab. */
 void heap_span_emptied(struct heap *h, struct span *s);
-/* A heap for the calling thread: an abandoned one if any, else a new one. */
-struct heap *heap_acquire(void);
 /* Called at thread exit: flushes the heap and parks it for reuse. */
 void heap_abandon(struct heap *h);
 /* Returns the blocks in h's bins to their slabs, sends its outbox and takes
  * in its remote frees. */
 void heap_flush(struct heap *h);
-/* A cached free large run of exactly npages pages, or NULL. */
-struct span *heap_large_take(struct heap *h, size_t npages);
-/* Keeps freed large run s in h's cache if there is room; false if not. */
-bool heap_large_put(struct heap *h, struct span *s);
 
+/* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
+bool shared_heaps_init(void);
 /* Takes a small block from an arena's shared heap (under its lock), or
  * from the heaps exited threads left; NULL, errno untouched, if neither
  * has one. */
@@ -227,22 +231,13 @@ void *heap_shared_alloc(struct arena *a, unsigned cls);
 /* The largest class thread heaps cache (tcache_max); -1 for none. */
 extern int cairn_tcache_max_class HIDDEN;
 
-/* Gives back the free pages inside slabs: those of heaps parked for longer
- * than dirty_decay_ms, and those of live heaps whose thread has taken no
- * slow path for that long (all with force); lowers *next to the next time
- * one falls due. Returns the bytes purged. */
-size_t heaps_decay(uint64_t now, bool force, uint64_t *next);
 /* The same for the calling thread's own heap, now, after giving its cached
  * large runs back to their arenas. */
 size_t heap_purge_self(void);
 /* Gives the calling thread's cached large runs back to their arenas. */
 void heap_large_flush_self(void);
 
-/* Before fork, unless the calling thread holds a cairn lock: waits until
- * the slow paths other threads are in have ended (their heaps' locks were
- * free once), so that the child leaks fewer heaps. Holds nothing after. */
-void heaps_prefork(void);
-/* In the child (see the comment in heap.c). */
+/* In a fork child (see the comment in heap.c). */
 void heaps_postfork_child(void);
 
 /* The fast paths. */

@@ -33,8 +33,6 @@ int main(void)
 	cairn_core.max_background_threads = 1;
 	cairn_core.background_thread = false;
 	pthread_mutex_init(&arena.lock, NULL);
-	pthread_mutex_init(&arena.shared_lock, NULL);
-	heap_init(&arena.shared, &arena, HEAP_SHARED);
 
 	struct span *a = arena_alloc_run(&arena, 10, 1);
 	struct span *b = arena_alloc_run(&arena, 10, 1);

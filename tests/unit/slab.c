@@ -7,6 +7,8 @@
 
 #include "check.h"
 #include "core/arena.h"
+#include "core/heap.h"
+#include "core/pool.h"
 #include "core/block.h"
 
 static struct span *span_of(void *p)

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* The large-run cache: each thread heap keeps freed large runs for its
+ * thread's next large allocations of the same class, without the arena's
+ * lock. At most LARGE_CACHE_COUNT runs of a class and LARGE_CACHE_BYTES in
+ * all per heap. Its runs stay allocated as far as the arena knows, marked
+ * LARGE_CACHED so that a second free is caught. The cache of a heap whose
+ * thread sits idle is given back by the purging thread (heaps_decay). */
+#ifndef CAIRN_LARGECACHE_H
+#define CAIRN_LARGECACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/heap.h"
+
+#define LARGE_CACHE_COUNT 8
+#define LARGE_CACHE_BYTES (4ul << 20)
+
+/* A cached free large run of exactly npages pages, or NULL. */
+struct span *heap_large_take(struct heap *h, size_t npages);
+/* Keeps freed large run s in h's cache if there is room; false if not. */
+bool heap_large_put(struct heap *h, struct span *s);
+/* Gives every run of h's cache back to its arena (h's lock held, or h
+ * with no owner); returns the bytes. */
+size_t heap_large_flush(struct heap *h);
+
+#endif
