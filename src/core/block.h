@@ -69,7 +69,7 @@ static ALWAYS_INLINE bool block_is_free(const void *b, const struct span *s)
 	return block_mark(b) == (const void *)s;
 }
 
-/* Reports a free-list block whose mark or place is wrong, and aborts. */
-__attribute__((noreturn, cold)) void cairn_freelist_corrupt(const void *b);
+/* cairn_freelist_corrupt (util.h) reports a free-list block whose mark or
+ * place is wrong. */
 
 #endif

@@ -94,11 +94,6 @@ void *slab_adopt(struct span *s)
 	return list;
 }
 
-void cairn_freelist_corrupt(const void *b)
-{
-	cairn_fatal_ptr("malloc", "corrupted free list at", b, " (freed memory was written to)");
-}
-
 /* Gives back the pages of slab s on which every block is free. The free
  * blocks that start on those pages become holes (their links would go
  * with the pages). Runs under the owner's lock or with no owner; the owner's

@@ -65,3 +65,8 @@ void cairn_fatal_ptr(const char *fn, const char *what, const void *ptr, const ch
 	cairn_message(fn, "(): ", what, " ", hex, tail, (const char *)NULL);
 	abort();
 }
+
+void cairn_freelist_corrupt(const void *b)
+{
+	cairn_fatal_ptr("malloc", "corrupted free list at", b, " (freed memory was written to)");
+}

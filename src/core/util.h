@@ -38,4 +38,8 @@ void cairn_message(const char *first, ...) __attribute__((sentinel));
 size_t fmt_u64(char *buf, uint64_t v);
 size_t fmt_hex(char *buf, uint64_t v);
 
+/* Reports a free-list block whose mark or place is wrong (core/block.h),
+ * and aborts. */
+__attribute__((noreturn, cold)) void cairn_freelist_corrupt(const void *b) HIDDEN;
+
 #endif
