@@ -19,6 +19,7 @@
 #define CAIRN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +56,15 @@ extern const char *malloc_conf;
  * does the same for everything and returns 1 if anything was released. */
 size_t cairn_purge(int arena);
 int malloc_trim(size_t pad);
+
+/* Statistics (README, "Statistics" lists them all): cairn_stats_refresh
+ * takes a new snapshot of every counter and returns how many snapshots were
+ * taken so far; cairn_stats_read reads one value of the last snapshot by
+ * name ("allocated", "resident", "bins.3.nmalloc", ...; a first read takes a
+ * snapshot itself) and returns 0, or ENOENT for an unknown name, EINVAL
+ * for a NULL argument. */
+uint64_t cairn_stats_refresh(void);
+int cairn_stats_read(const char *name, uint64_t *value);
 
 /* The library's version string, "0.1.0". */
 const char *cairn_version(void);

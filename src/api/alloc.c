@@ -101,10 +101,8 @@ static void *alloc_large(size_t n, size_t align_pages)
 	 * blocks then come from the arena its small ones will, not from one
 	 * picked by its stack's address, and its freed runs are cached. */
 	struct heap *h = cairn_attach_heap();
-	struct span *s = align_pages == 1 ? heap_large_take(h, pages) : NULL;
-	if (s == NULL)
-		s = arena_alloc_run(h->kind == HEAP_THREAD ? h->arena : arena_unattached(), pages,
-		                    align_pages);
+	struct span *s = large_alloc(h, h->kind == HEAP_THREAD ? h->arena : arena_unattached(),
+	                             pages, align_pages);
 	if (s == NULL)
 		return NULL;
 	if (unlikely(cairn_conf.junk || cairn_conf.zero))

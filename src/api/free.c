@@ -86,8 +86,7 @@ void cairn_release_block(void *p, struct block b)
 		heap_free_slow(heap_self(), b.span, p);
 		break;
 	case BLOCK_LARGE:
-		if (!heap_large_put(heap_self(), b.span))
-			arena_free_run(span_chunk(b.span)->arena, b.span);
+		large_free(heap_self(), b.span, false);
 		break;
 	case BLOCK_HUGE:
 		huge_free(b.huge);

@@ -9,6 +9,7 @@
 #include "api/entry.h"
 #include "api/init.h"
 #include "cairn.h"
+#include "control/stats.h"
 #include "core/decay.h"
 #include "os/os.h"
 
@@ -139,6 +140,20 @@ EXPORT size_t cairn_purge(int arena)
 	if ((unsigned)arena >= cairn_narenas)
 		return 0;
 	return purge_arena(&cairn_arenas[arena]);
+}
+
+EXPORT uint64_t cairn_stats_refresh(void)
+{
+	if (!ensure_init())
+		return 0;
+	return stats_refresh();
+}
+
+EXPORT int cairn_stats_read(const char *name, uint64_t *value)
+{
+	if (!ensure_init())
+		return ENOMEM;
+	return stats_read(name, value);
 }
 
 EXPORT const char *cairn_version(void)

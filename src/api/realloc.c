@@ -8,6 +8,7 @@
 #include "control/conf.h"
 #include "core/arena.h"
 #include "core/decay.h"
+#include "core/largecache.h"
 #include "os/os.h"
 
 /* realloc moves a block it grows to this size or more (and at most
@@ -26,7 +27,7 @@ static void *move_into(void *p, struct block b, void *q, size_t n)
 {
 	memcpy(q, p, b.usable < n ? b.usable : n);
 	if (b.kind == BLOCK_LARGE && (pagemap_get((uintptr_t)q) & MAP_HUGE))
-		arena_free_run_purged(span_chunk(b.span)->arena, b.span);
+		large_free(heap_self(), b.span, true);
 	else
 		cairn_release_block(p, b);
 	return q;

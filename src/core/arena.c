@@ -68,6 +68,8 @@ static void chunk_add(struct arena *a, struct chunk *c)
 {
 	/* Fresh pages: released, in the life cycle's terms. */
 	run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
+	a->counters.mapped_pages += DATA_PAGES;
+	counter_add(metadata, HDR_PAGES * PAGE_SIZE);
 	pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
 }
 
@@ -148,6 +150,7 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
 	span_chunk(s)->free_pages -= (uint32_t)npages;
 	s->state = SPAN_LARGE;
 	s->flags = 0;
+	a->counters.active_pages += npages;
 	maybe_decay(a);
 	mutex_unlock(&a->lock);
 	return s;
@@ -243,6 +246,7 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsig
 	uint32_t first = span_page(s);
 	size_t n = s->npages;
 	c->free_pages += (uint32_t)n;
+	a->counters.active_pages -= n;
 	s->state = SPAN_FREE;
 	s->fast_owner = NULL;
 	s->flags = 0;
@@ -310,6 +314,7 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 			                            r->decay_since));
 		set_pages(c, next, extra, first);
 		c->free_pages -= (uint32_t)extra;
+		a->counters.active_pages += extra;
 		s->npages = (uint16_t)npages;
 	}
 	mutex_unlock(&a->lock);
@@ -350,6 +355,8 @@ size_t arena_release_empty(struct arena *a)
 			break;
 		}
 		released += CHUNK_SIZE;
+		a->counters.mapped_pages -= DATA_PAGES;
+		counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
 	}
 	mutex_unlock(&a->lock);
 	return released;

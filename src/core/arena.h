@@ -20,6 +20,7 @@
 #include <pthread.h>
 
 #include "core/chunk.h"
+#include "core/counters.h"
 
 #define RUN_BINS 64
 
@@ -35,6 +36,7 @@ struct arena {
 	size_t dirty_pages, muzzy_pages; /* Guarded by lock. */
 	size_t released_bytes;           /* given back by decay, ever. Guarded by lock. */
 	unsigned index;
+	struct arena_counters counters; /* Guarded by lock. */
 	/* Set in a fork child whose parent held the arena's lock
 	 * (arenas_postfork_child): nothing is taken from it any more, and
 	 * `successor` serves in its place. */

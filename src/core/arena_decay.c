@@ -100,16 +100,22 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		(*budget)--;
 		/* No lock held across the system call: the run is off every
 		 * list, and busy runs are not merged with. */
+		size_t npages = s->npages;
 		mutex_unlock(&a->lock);
 		bool unmapped;
 		size_t bytes = purge_run(a, s, to_muzzy, &unmapped);
 		mutex_lock(&a->lock);
+		a->counters.npurge++;
+		a->counters.nmadvise++;
+		a->counters.purged += npages;
 		/* Forked meanwhile (from a signal handler that interrupted
 		 * this thread): the run stays busy, on no list. */
 		if (unlikely(a->retired))
 			return released;
 		if (unmapped) {
 			released += bytes;
+			a->counters.mapped_pages -= DATA_PAGES;
+			counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
 			continue;
 		}
 		if (!to_muzzy)

@@ -118,6 +118,11 @@ bool background_running(void)
 	return decay_purger_running();
 }
 
+unsigned background_threads(void)
+{
+	return atomic_load(&alive);
+}
+
 void background_leader_exiting(void)
 {
 	if (atomic_exchange(&leader_gone, true))

@@ -31,6 +31,8 @@ static inline void background_poll(void)
 }
 /* Whether the purging threads are running (for tests and stats). */
 bool background_running(void);
+/* How many are. */
+unsigned background_threads(void);
 /* Called when the thread leading the process exits while the process goes
  * on (pthread_exit in main): from then on the purging threads watch for
  * being the only threads left, and then end, so that the process does. */

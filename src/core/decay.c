@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 
 #include "core/arena.h"
+#include "core/counters.h"
 #include "core/heap.h"
 #include "core/huge.h"
 #include "core/params.h"
@@ -32,6 +33,7 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 	bool force = false;
+	counter_add(background_runs, 1);
 	if (c->k == 0 && now - c->last_cgroup_check >= CGROUP_CHECK_MS) {
 		c->last_cgroup_check = now;
 		force = near_cgroup_limit();

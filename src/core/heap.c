@@ -83,11 +83,12 @@ static void *refill(struct heap *h, unsigned cls)
 		s = arena_new_slab(h->arena, h, cls);
 		if (s == NULL)
 			return NULL;
+		h->counters[cls].nslabs++;
 	}
 	h->cur[cls] = s;
 	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
 adopt:
-	h->bin[cls] = slab_adopt(s);
+	h->bin[cls] = slab_adopt(h, s);
 	return heap_bin_pop(h, cls);
 }
 
@@ -156,6 +157,15 @@ void *heap_shared_alloc(struct arena *a, unsigned cls)
 	void *p = pop_or_refill(&sh->heap, cls);
 	mutex_unlock(&sh->lock);
 	return p != NULL ? p : heaps_alloc_parked(cls);
+}
+
+void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg)
+{
+	for (unsigned i = 0; i < cairn_narenas; i++) {
+		struct shared_heap *sh = shared_lock(&shared_heaps[i]);
+		visit(&sh->heap, arg);
+		mutex_unlock(&sh->lock);
+	}
 }
 
 static void shared_heaps_postfork_child(void)
@@ -267,8 +277,11 @@ void heap_flush(struct heap *h)
 	heap_large_flush(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		void *b = h->bin[c];
+		if (b == NULL)
+			continue;
 		h->bin[c] = NULL;
-		for (unsigned n = 0; b != NULL; n++) {
+		unsigned n = 0;
+		for (; b != NULL; n++) {
 			struct span *s = h->cur[c];
 			if (unlikely(!slab_block_ok(b, s) || n >= sc_slab_blocks[c]))
 				cairn_freelist_corrupt(b);
@@ -276,6 +289,10 @@ void heap_flush(struct heap *h)
 			slab_free_local(h, s, b);
 			b = next;
 		}
+		struct heap_counters *k = &h->counters[c];
+		k->nflushed += n;
+		k->bin_given = 0;
+		k->nflushes++;
 	}
 	remote_flush_outboxes(h);
 	remote_drain(h);

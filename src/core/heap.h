@@ -37,6 +37,7 @@
 
 #include "core/block.h"
 #include "core/chunk.h"
+#include "core/counters.h"
 #include "core/lock.h"
 #include "os/os.h"
 #include "sizeclass_table.h"
@@ -109,6 +110,8 @@ struct heap {
 	uint8_t n_reclaim_later;
 	bool needs_purge;      /* parked with free slab pages. Guarded by heaps_lock. */
 	uint64_t parked_since; /* ms. Guarded by heaps_lock. */
+	/* Statistics, counted on slow paths under the heap's lock. */
+	struct heap_counters counters[SC_NSMALL];
 };
 
 /* Heap stand-ins with empty bins, so a thread without a heap falls into the
@@ -223,6 +226,8 @@ void heap_flush(struct heap *h);
 
 /* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
 bool shared_heaps_init(void);
+/* Calls visit on each shared heap, its lock held. */
+void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg);
 /* Takes a small block from an arena's shared heap (under its lock), or
  * from the heaps exited threads left; NULL, errno untouched, if neither
  * has one. */

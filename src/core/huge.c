@@ -9,6 +9,7 @@
 #include "core/params.h"
 #include "core/decay_request.h"
 #include "core/chunk.h"
+#include "core/counters.h"
 #include "core/lock.h"
 #include "core/meta.h"
 #include "os/os.h"
@@ -405,6 +406,7 @@ static void *hand_out(struct huge *h, size_t len, bool zero)
 {
 	h->size = len;
 	count_live((ssize_t)len, 1);
+	counter_add(huge_nmalloc, 1);
 	if (zero && !h->fresh)
 		memset((void *)h->addr, 0, len);
 	h->fresh = false;
@@ -450,6 +452,7 @@ void huge_free(struct huge *h)
 {
 	h->live = false;
 	count_live(-(ssize_t)h->size, -1);
+	counter_add(huge_ndalloc, 1);
 	if (h->mapped > CACHE_MAX_BYTES || cairn_core.dirty_decay_ms == 0) {
 		release(h);
 		return;
@@ -535,6 +538,7 @@ size_t huge_decay(uint64_t now, bool force)
 		if (h == NULL)
 			return released;
 		released += h->mapped;
+		counter_add(huge_released, h->mapped);
 		release(h);
 	}
 }
@@ -678,4 +682,13 @@ void huge_postfork_child(void)
 	pthread_mutex_init(&st->lock, NULL);
 	old->retired = true;
 	atomic_store(&huge_cur, st);
+}
+
+void huge_stats(size_t *live, size_t *blocks, size_t *cached)
+{
+	*live = atomic_load_explicit(&live_bytes, memory_order_relaxed);
+	*blocks = atomic_load_explicit(&live_blocks, memory_order_relaxed);
+	struct huge_state *st = huge_lock();
+	*cached = st->cache_bytes;
+	huge_unlock(st);
 }

@@ -84,6 +84,10 @@ size_t huge_decay(uint64_t now, bool force);
 /* When the oldest cached mapping falls due; UINT64_MAX if never. */
 uint64_t huge_decay_deadline(void);
 
+/* For the statistics: the bytes and count of live huge blocks, and the
+ * bytes of the cached mappings. */
+void huge_stats(size_t *live, size_t *blocks, size_t *cached);
+
 /* In a fork child: retires the cache if the parent forked while its lock
  * was held. */
 void huge_postfork_child(void);

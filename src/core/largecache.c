@@ -2,6 +2,7 @@
 #include "core/largecache.h"
 
 #include "core/arena.h"
+#include "core/counters.h"
 #include "core/decay_request.h"
 #include "core/sizeclass.h"
 
@@ -82,4 +83,23 @@ size_t heap_large_flush(struct heap *h)
 	}
 	h->large_bytes = 0;
 	return bytes;
+}
+
+struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t align_pages)
+{
+	struct span *s = align_pages == 1 ? heap_large_take(h, npages) : NULL;
+	if (s == NULL)
+		s = arena_alloc_run(a, npages, align_pages);
+	if (s != NULL)
+		counter_add(large_nmalloc, 1);
+	return s;
+}
+
+void large_free(struct heap *h, struct span *s, bool purge)
+{
+	counter_add(large_ndalloc, 1);
+	if (purge)
+		arena_free_run_purged(span_chunk(s)->arena, s);
+	else if (!heap_large_put(h, s))
+		arena_free_run(span_chunk(s)->arena, s);
 }

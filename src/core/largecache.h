@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The large-run cache: each thread heap keeps freed large runs for its
- * thread's next large allocations of the same class, without the arena's
- * lock. At most LARGE_CACHE_COUNT runs of a class and LARGE_CACHE_BYTES in
- * all per heap. Its runs stay allocated as far as the arena knows, marked
- * LARGE_CACHED so that a second free is caught. The cache of a heap whose
- * thread sits idle is given back by the purging thread (heaps_decay). */
+/* Large blocks (page runs from SMALL_MAX to LARGE_MAX), as the api hands
+ * them out and takes them back: counted, and cached. Each thread heap keeps freed large runs for
+ * its thread's next large allocations of the same class, without the arena's lock. At most
+ * LARGE_CACHE_COUNT runs of a class and LARGE_CACHE_BYTES in all per heap. Its runs stay allocated
+ * as far as the arena knows, marked LARGE_CACHED so that a second free is caught. The cache of a
+ * heap whose thread sits idle is given back by the purging thread (heaps_decay). */
 #ifndef CAIRN_LARGECACHE_H
 #define CAIRN_LARGECACHE_H
 
@@ -15,6 +15,16 @@
 
 #define LARGE_CACHE_COUNT 8
 #define LARGE_CACHE_BYTES (4ul << 20)
+
+struct arena;
+
+/* A large block of npages pages whose first page is a multiple of
+ * align_pages pages (1: no constraint) into its chunk, for heap h's thread:
+ * from h's cache, else from arena a. NULL when out of memory. */
+struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t align_pages);
+/* Frees large block s, from h's thread: into h's cache if there is room,
+ * else back to its arena; with purge, its pages given back at once. */
+void large_free(struct heap *h, struct span *s, bool purge);
 
 /* A cached free large run of exactly npages pages, or NULL. */
 struct span *heap_large_take(struct heap *h, size_t npages);

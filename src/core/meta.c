@@ -2,6 +2,7 @@
 #include "core/meta.h"
 
 #include "core/params.h"
+#include "core/counters.h"
 #include "core/lock.h"
 #include "core/sizeclass_params.h"
 #include "core/util.h"
@@ -56,6 +57,7 @@ void *meta_alloc(size_t size)
 		if (thp)
 			os_hugepage_advise(p, len);
 		m->maps++;
+		counter_add(metadata, len);
 		m->cursor = p;
 		m->end = p + len;
 	}
@@ -76,6 +78,7 @@ void meta_postfork_child(void)
 	if (r == NULL)
 		return; /* nothing else to do: the old region goes on */
 	pthread_mutex_init(&r->lock, NULL);
+	counter_add(metadata, META_GRANULE);
 	r->cursor = (char *)r + align_up(sizeof(*r), 64);
 	r->end = (char *)r + META_GRANULE;
 	r->maps = old->maps;

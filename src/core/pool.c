@@ -75,7 +75,7 @@ static bool release_unused(struct heap *h)
 		struct span *s = h->cur[c];
 		if (s != NULL && s->used == 0) {
 			h->cur[c] = NULL;
-			arena_free_run(span_chunk(s)->arena, s);
+			slab_release(h, s);
 		}
 	}
 	return took;
@@ -266,7 +266,7 @@ void *heaps_alloc_parked(unsigned cls)
 				}
 			}
 			if (s != NULL) {
-				h->bin[cls] = slab_adopt(s);
+				h->bin[cls] = slab_adopt(h, s);
 				p = heap_bin_pop(h, cls);
 			}
 		}

@@ -16,6 +16,11 @@ static void partial_push(struct heap *h, struct span *s)
 	slab_list_push(&h->partial[s->cls], s);
 }
 
+void slab_release(struct heap *h, struct span *s)
+{
+	arena_free_run(span_chunk(s)->arena, s);
+}
+
 /* A block freed by the owner of its slab (or under the shared heap's lock).
  * Moves a full slab back to the partial list and gives an empty slab that
  * is not a bin's current one back to the arena. */
@@ -35,7 +40,7 @@ void slab_emptied(struct heap *h, struct span *s)
 {
 	if (h->cur[s->cls] != s) {
 		slab_unlink(h, s);
-		arena_free_run(span_chunk(s)->arena, s);
+		slab_release(h, s);
 	}
 }
 
@@ -69,7 +74,7 @@ void slab_scan_full(struct heap *h, unsigned cls)
  * blocks a consumer frees used a third more memory when each refill also
  * carved). Afterwards no carved block is on the slab's own list, so `used`
  * is the number carved less the holes. */
-void *slab_adopt(struct span *s)
+void *slab_adopt(struct heap *h, struct span *s)
 {
 	void **list = s->local_free;
 	s->local_free = NULL;
@@ -89,8 +94,14 @@ void *slab_adopt(struct span *s)
 		block_make_free(last, s, list);
 		list = (void **)first;
 		s->carved = (uint16_t)(s->carved + n);
+	} else {
+		n = 0;
 	}
 	s->used = (uint16_t)(s->carved - *span_holes(s));
+	struct heap_counters *k = &h->counters[s->cls];
+	k->bin_given = listed + n;
+	k->nmalloc += listed + n;
+	k->nfills++;
 	return list;
 }
 
@@ -101,7 +112,7 @@ void *slab_adopt(struct span *s)
  * list's first block (and its page) stays, and the links changed are those
  * of blocks behind it, which nothing else writes. Returns the bytes
  * purged. */
-static size_t slab_purge_pages(struct span *s)
+static size_t slab_purge_pages(struct heap *h, struct span *s)
 {
 	void *head = __atomic_load_n((void **)&s->local_free, __ATOMIC_ACQUIRE);
 	if (head == NULL)
@@ -157,6 +168,8 @@ static size_t slab_purge_pages(struct span *s)
 			q++;
 		os_purge((void *)(s->start + ((uintptr_t)p << PAGE_SHIFT)), (size_t)(q - p)
 		                                                                << PAGE_SHIFT);
+		counter_add(slab_nmadvise, 1);
+		counter_add(slab_purged, q - p);
 		purged += (size_t)(q - p) << PAGE_SHIFT;
 		p = q;
 	}
@@ -168,11 +181,11 @@ size_t heap_purge_slabs(struct heap *h)
 	size_t purged = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		if (h->cur[c] != NULL)
-			purged += slab_purge_pages(h->cur[c]);
+			purged += slab_purge_pages(h, h->cur[c]);
 		for (struct span *s = h->partial[c].head; s != NULL; s = s->next)
-			purged += slab_purge_pages(s);
+			purged += slab_purge_pages(h, s);
 		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
-			purged += slab_purge_pages(s);
+			purged += slab_purge_pages(h, s);
 	}
 	return purged;
 }

@@ -83,8 +83,11 @@ void slab_emptied(struct heap *h, struct span *s);
 /* Moves the full-list slabs of class cls that got free blocks back to the
  * partial list (a bounded look). */
 void slab_scan_full(struct heap *h, unsigned cls);
-/* The free blocks of slab s, as a list for a bin (see slab.c). */
-void *slab_adopt(struct span *s);
+/* The free blocks of slab s, as a list for h's empty bin (see slab.c). */
+void *slab_adopt(struct heap *h, struct span *s);
+/* Gives slab s of h, with no block in use and on none of h's lists, back
+ * to its arena. */
+void slab_release(struct heap *h, struct span *s);
 /* Gives back the free pages inside every slab of h; returns the bytes. Run
  * under h's lock or with no owner. */
 size_t heap_purge_slabs(struct heap *h);

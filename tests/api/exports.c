@@ -35,6 +35,8 @@ static const char *const expected[] = {
     "malloc_conf",
     "cairn_version",
     "cairn_purge",
+    "cairn_stats_refresh",
+    "cairn_stats_read",
     "malloc_trim",
     /* operator new */
     "_Znwm",

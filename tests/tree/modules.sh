@@ -71,7 +71,7 @@ for o in "${objs[@]}"; do
 	b=${b%.o}.c
 	while read -r sym; do
 		to=${defined_in[$sym]-}
-		[[ -n $to && $to != "$b" ]] || continue
+		[[ -n $to && $to != "$b" && -n ${rank[$to]+x} && -n ${rank[$b]+x} ]] || continue
 		nsyms=$((nsyms + 1))
 		[[ ${rank[$to]} -lt ${rank[$b]} ]]
 		check $? "src/core/$b uses $sym of $to, a module listed after its own (or the same row)"

@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/counters.h"
+
+struct global_counters cairn_counters;
