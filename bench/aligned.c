@@ -29,6 +29,7 @@
  * Prints: workload=aligned slots= ops= time_s= aligned_allocs= misaligned=
  *         checksum= errors= rss_end_kb= anon_huge_kb= */
 #include "common.h"
+#include "harness.h"
 
 static size_t malloc_size(uint64_t r)
 {
@@ -65,24 +66,14 @@ int main(int argc, char **argv)
 {
 	long slots = 20000, ops = 5000000;
 	uint64_t rng = 0xa11;
-	int opt;
+	const struct bench_opt opts[] = {
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements after the fill"},
+	    {'S', "SEED", BENCH_SEED, &rng, "random seed"},
+	    {0},
+	};
 
-	while ((opt = getopt(argc, argv, "s:n:S:")) != -1) {
-		switch (opt) {
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'S':
-			rng = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-s SLOTS] [-n OPS] [-S SEED]\n", argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (slots < 1 || ops < 0) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -141,10 +132,8 @@ int main(int argc, char **argv)
 	free(tag);
 
 	errors += misaligned;
-	printf("workload=aligned slots=%ld ops=%ld time_s=%.6f aligned_allocs=%ld "
-	       "misaligned=%ld checksum=%lx errors=%ld",
-	       slots, ops, t, naligned, misaligned, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=aligned slots=%ld ops=%ld time_s=%.6f aligned_allocs=%ld "
+	                    "misaligned=%ld",
+	                    slots, ops, t, naligned, misaligned);
 }

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "harness.h"
 
 #define QCAP        8192 /* entries per queue (power of two) */
 #define DRAIN_EVERY 32   /* ops between looks at the incoming queue */
@@ -188,35 +189,21 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	int threads = 1, remote = 100, opt;
+	int threads = 1, remote = 100;
 	long slots = 50000, ops = 5000000;
 	uint64_t seed = 0x5eed;
 
-	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
-		switch (opt) {
-		case 't':
-			threads = atoi(optarg);
-			break;
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'r':
-			remote = atoi(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-t 1|2] [-s SLOTS] [-n OPS] "
-			        "[-r REMOTE_PERMILLE] [-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	const struct bench_opt opts[] = {
+	    {'t', "1|2", BENCH_INT, &threads, "threads: 1 (all on the main thread) or 2"},
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks per thread"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
+	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
+	     "with 2 threads: blocks per mille freed by the other"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
+
+	bench_options(argc, argv, opts, NULL);
 	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -262,12 +249,8 @@ int main(int argc, char **argv)
 		rf += w[k].remote_frees;
 		fb += w[k].fallback;
 	}
-	printf("workload=churn threads=%d slots=%ld ops=%ld remote=%d "
-	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
-	       "errors=%ld",
-	       threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb, (unsigned long)sum,
-	       errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=churn threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
+	                    "remote_frees=%ld fallback=%ld",
+	                    threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb);
 }

@@ -39,6 +39,7 @@
  * period); end_phaseN_s and idle_from_s are seconds since main() started
  * (for the RSS chart). */
 #include "common.h"
+#include "harness.h"
 
 struct obj {
 	unsigned char *p;
@@ -76,40 +77,22 @@ static void fill_all(unsigned char *p, size_t size, uint64_t tag)
 
 int main(int argc, char **argv)
 {
-	int phases = 10, keep = 50, opt;
+	int phases = 10, keep = 50;
 	long mib = 160, idle_ms = 3000, gap_ms = 0;
 	uint64_t rng = 0x10e9;
 	double tstart = bench_now();
 
-	while ((opt = getopt(argc, argv, "p:m:k:g:i:S:")) != -1) {
-		switch (opt) {
-		case 'p':
-			phases = atoi(optarg);
-			break;
-		case 'm':
-			mib = bench_count(optarg);
-			break;
-		case 'k':
-			keep = atoi(optarg);
-			break;
-		case 'g':
-			gap_ms = bench_count(optarg);
-			break;
-		case 'i':
-			idle_ms = bench_count(optarg);
-			break;
-		case 'S':
-			rng = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-p PHASES] [-m MIB_PER_PHASE] "
-			        "[-k KEEP_PERMILLE] [-g GAP_MS] [-i IDLE_MS] "
-			        "[-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	const struct bench_opt opts[] = {
+	    {'p', "PHASES", BENCH_INT, &phases, "phases, 1 to 100"},
+	    {'m', "MIB_PER_PHASE", BENCH_COUNT, &mib, "MiB allocated in each phase"},
+	    {'k', "KEEP_PERMILLE", BENCH_INT, &keep, "objects per mille that survive their phase"},
+	    {'g', "GAP_MS", BENCH_COUNT, &gap_ms, "milliseconds of sleep between phases"},
+	    {'i', "IDLE_MS", BENCH_COUNT, &idle_ms, "milliseconds of idle time after the phases"},
+	    {'S', "SEED", BENCH_SEED, &rng, "random seed"},
+	    {0},
+	};
+
+	bench_options(argc, argv, opts, NULL);
 	if (phases < 1 || phases > 100 || mib < 1 || keep < 0 || keep > 1000 || idle_ms < 0 ||
 	    gap_ms < 0) {
 		fprintf(stderr, "bad arguments\n");
@@ -192,10 +175,7 @@ int main(int argc, char **argv)
 	free(cur);
 	free(surv);
 
-	printf("workload=longrun phases=%d mib=%ld keep=%d time_s=%.6f "
-	       "survivors=%zu checksum=%lx errors=%ld",
-	       phases, mib, keep, busy, nsurv, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=longrun phases=%d mib=%ld keep=%d time_s=%.6f survivors=%zu",
+	                    phases, mib, keep, busy, nsurv);
 }

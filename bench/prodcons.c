@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "harness.h"
 
 #define MAXQ (1 << 20)
 
@@ -38,7 +39,7 @@ static struct {
 	void **slot;
 } q;
 
-static long nblocks;
+static long nblocks = 10000000;
 static uint64_t seed = 0x9c0de;
 static long waits_full, waits_empty, errors;
 static uint64_t checksum;
@@ -127,25 +128,14 @@ static void *consumer(void *arg)
 int main(int argc, char **argv)
 {
 	long cap = 1024;
-	int opt;
+	const struct bench_opt opts[] = {
+	    {'n', "BLOCKS", BENCH_COUNT, &nblocks, "blocks passed from producer to consumer"},
+	    {'q', "QUEUE", BENCH_COUNT, &cap, "queue entries, a power of two"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
 
-	nblocks = 10000000;
-	while ((opt = getopt(argc, argv, "n:q:S:")) != -1) {
-		switch (opt) {
-		case 'n':
-			nblocks = bench_count(optarg);
-			break;
-		case 'q':
-			cap = bench_count(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n BLOCKS] [-q QUEUE] [-S SEED]\n", argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (nblocks < 1 || cap < 2 || cap > MAXQ || (cap & (cap - 1))) {
 		fprintf(stderr, "bad arguments (QUEUE: a power of two up to %d)\n", MAXQ);
 		return 1;
@@ -168,10 +158,8 @@ int main(int argc, char **argv)
 	double t = bench_now() - t0;
 	free(q.slot);
 
-	printf("workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "
-	       "waits_empty=%ld checksum=%lx errors=%ld",
-	       nblocks, cap, t, waits_full, waits_empty, (unsigned long)checksum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(checksum, errors,
+	                    "workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "
+	                    "waits_empty=%ld",
+	                    nblocks, cap, t, waits_full, waits_empty);
 }

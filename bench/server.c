@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "harness.h"
 
 #define MAXT        16
 #define QCAP        4096 /* entries per ring (power of two) */
@@ -50,7 +51,7 @@ struct ring {
 	_Alignas(64) void *slot[QCAP];
 };
 
-static int nthreads;
+static int nthreads = 4;
 static struct ring *rings; /* rings[to * MAXT + from] */
 static _Atomic int done_count;
 static pthread_barrier_t start;
@@ -223,36 +224,20 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	int remote = 100, opt;
+	int remote = 100;
 	long slots = 4096, ops = 1000000;
 	uint64_t seed = 0x5e7e7;
+	const struct bench_opt opts[] = {
+	    {'t', "THREADS", BENCH_INT, &nthreads, "worker threads, 1 to 16"},
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks per thread"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
+	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
+	     "blocks per mille freed by another thread"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
 
-	nthreads = 4;
-	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
-		switch (opt) {
-		case 't':
-			nthreads = atoi(optarg);
-			break;
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'r':
-			remote = atoi(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-t THREADS] [-s SLOTS] [-n OPS] "
-			        "[-r REMOTE_PERMILLE] [-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (nthreads < 1 || nthreads > MAXT || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -294,11 +279,8 @@ int main(int argc, char **argv)
 		fb += w[k].fallback;
 	}
 	free(rings);
-	printf("workload=server threads=%d slots=%ld ops=%ld remote=%d "
-	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
-	       "errors=%ld",
-	       nthreads, slots, ops, remote, t, rf, fb, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=server threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
+	                    "remote_frees=%ld fallback=%ld",
+	                    nthreads, slots, ops, remote, t, rf, fb);
 }
