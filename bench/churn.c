@@ -40,23 +40,17 @@
 
 #include "common.h"
 #include "harness.h"
+#include "ring.h"
 
 #define QCAP        8192 /* entries per queue (power of two) */
 #define DRAIN_EVERY 32   /* ops between looks at the incoming queue */
-
-/* Single-producer single-consumer ring of pointers. */
-struct queue {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) void *slot[QCAP];
-};
 
 struct worker {
 	int id;
 	long slots, ops;
 	int remote; /* per mille */
 	uint64_t seed;
-	struct queue *out, *in; /* NULL with one thread */
+	struct ring *out, *in; /* NULL with one thread */
 	_Atomic int *peer_done, *my_done;
 	/* results */
 	uint64_t checksum;
@@ -92,26 +86,10 @@ static int verify(const unsigned char *p, size_t size, uint64_t tag)
 	       p[size - 1] != (unsigned char)(tag >> 8);
 }
 
-static int q_push(struct queue *q, void *p)
+static void free_one(void *ctx, void *p)
 {
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_acquire);
-	if (t - h == QCAP)
-		return 0;
-	q->slot[t & (QCAP - 1)] = p;
-	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-	return 1;
-}
-
-/* Frees everything in the incoming queue; returns how many. */
-static long q_drain(struct queue *q)
-{
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	for (unsigned long i = h; i != t; i++)
-		free(q->slot[i & (QCAP - 1)]);
-	atomic_store_explicit(&q->head, t, memory_order_release);
-	return (long)(t - h);
+	(void)ctx;
+	free(p);
 }
 
 static void *work(void *arg)
@@ -147,7 +125,7 @@ static void *work(void *arg)
 			w->errors++;
 		sum += old[size[i] - 1];
 		if (w->out && (long)((r >> 40) % 1000) < w->remote) {
-			if (q_push(w->out, old))
+			if (ring_push(w->out, old))
 				w->remote_frees++;
 			else
 				free(old), w->fallback++;
@@ -163,16 +141,16 @@ static void *work(void *arg)
 		}
 		fill(ptr[i], size[i], tag[i]);
 		if (w->in && op % DRAIN_EVERY == 0)
-			q_drain(w->in);
+			ring_drain(w->in, free_one, NULL);
 	}
 	if (w->in) {
 		/* Keep freeing what the peer sends until it is done sending. */
 		atomic_store(w->my_done, 1);
 		while (!atomic_load(w->peer_done)) {
-			if (q_drain(w->in) == 0)
+			if (ring_drain(w->in, free_one, NULL) == 0)
 				sched_yield();
 		}
-		q_drain(w->in);
+		ring_drain(w->in, free_one, NULL);
 	}
 	for (long i = 0; i < w->slots; i++) {
 		if (verify(ptr[i], size[i], tag[i]))
@@ -209,7 +187,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	static struct queue q[2]; /* q[k]: blocks on their way to thread k */
+	static struct ring q[2]; /* q[k]: blocks on their way to thread k */
+	static void *qslot[2][QCAP];
 	static _Atomic int done[2];
 	struct worker w[2];
 	memset(w, 0, sizeof w);
@@ -220,6 +199,7 @@ int main(int argc, char **argv)
 		w[k].remote = remote;
 		w[k].seed = seed + (uint64_t)k * 0x1000193;
 		if (threads == 2) {
+			ring_init(&q[k], qslot[k], QCAP);
 			w[k].out = &q[1 - k];
 			w[k].in = &q[k];
 			w[k].my_done = &done[k];

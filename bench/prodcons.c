@@ -25,19 +25,14 @@
  * block. */
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 
 #include "common.h"
 #include "harness.h"
+#include "ring.h"
 
 #define MAXQ (1 << 20)
 
-static struct {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) unsigned long cap;
-	void **slot;
-} q;
+static struct ring q;
 
 static long nblocks = 10000000;
 static uint64_t seed = 0x9c0de;
@@ -80,47 +75,45 @@ static void *producer(void *arg)
 			exit(1);
 		}
 		bench_fill(p, size, tag);
-		unsigned long t = atomic_load_explicit(&q.tail, memory_order_relaxed);
-		while (t - atomic_load_explicit(&q.head, memory_order_acquire) == q.cap) {
+		while (!ring_push(&q, p)) {
 			waits_full++;
 			sched_yield();
 		}
-		q.slot[t & (q.cap - 1)] = p;
-		atomic_store_explicit(&q.tail, t + 1, memory_order_release);
 	}
 	return NULL;
 }
 
+struct consumed {
+	uint64_t rng, sum;
+	long n, errors;
+};
+
+static void consume(void *ctx, void *block)
+{
+	struct consumed *c = ctx;
+	unsigned char *p = block;
+	size_t size;
+	uint64_t tag;
+	block_params(&c->rng, (uint64_t)c->n++, &size, &tag);
+	c->errors += bench_check(p, size, tag);
+	c->sum += p[size - 1];
+	free(p);
+}
+
 static void *consumer(void *arg)
 {
-	uint64_t rng = seed, sum = 0;
-	long errs = 0, we = 0;
+	struct consumed c = {seed, 0, 0, 0};
+	long we = 0;
 	(void)arg;
 	pthread_barrier_wait(&start);
-	for (long i = 0; i < nblocks;) {
-		unsigned long h = atomic_load_explicit(&q.head, memory_order_relaxed);
-		unsigned long t = atomic_load_explicit(&q.tail, memory_order_acquire);
-		if (h == t) {
+	while (c.n < nblocks) {
+		if (ring_drain(&q, consume, &c) == 0) {
 			we++;
 			sched_yield();
-			continue;
 		}
-		for (; h != t; h++, i++) {
-			size_t size;
-			uint64_t tag;
-			unsigned char *p = q.slot[h & (q.cap - 1)];
-			block_params(&rng, (uint64_t)i, &size, &tag);
-			errs += bench_check(p, size, tag);
-			sum += p[size - 1];
-			free(p);
-			/* hand slots back in small groups, as a real queue would */
-			if ((h & 15) == 15)
-				atomic_store_explicit(&q.head, h + 1, memory_order_release);
-		}
-		atomic_store_explicit(&q.head, h, memory_order_release);
 	}
-	checksum = sum;
-	errors = errs;
+	checksum = c.sum;
+	errors = c.errors;
 	waits_empty = we;
 	return NULL;
 }
@@ -140,10 +133,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bad arguments (QUEUE: a power of two up to %d)\n", MAXQ);
 		return 1;
 	}
-	q.cap = (unsigned long)cap;
-	q.slot = calloc((size_t)cap, sizeof *q.slot);
-	if (!q.slot)
+	void **slot = calloc((size_t)cap, sizeof *slot);
+	if (!slot)
 		return 1;
+	ring_init(&q, slot, (unsigned long)cap);
 	pthread_barrier_init(&start, NULL, 2);
 
 	pthread_t pt, ct;
@@ -156,7 +149,7 @@ int main(int argc, char **argv)
 	pthread_join(pt, NULL);
 	pthread_join(ct, NULL);
 	double t = bench_now() - t0;
-	free(q.slot);
+	free(slot);
 
 	return bench_result(checksum, errors,
 	                    "workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "

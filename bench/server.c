@@ -40,16 +40,11 @@
 
 #include "common.h"
 #include "harness.h"
+#include "ring.h"
 
 #define MAXT        16
 #define QCAP        4096 /* entries per ring (power of two) */
 #define DRAIN_EVERY 32
-
-struct ring {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) void *slot[QCAP];
-};
 
 static int nthreads = 4;
 static struct ring *rings; /* rings[to * MAXT + from] */
@@ -99,44 +94,34 @@ static int check(const unsigned char *p, size_t size, uint64_t tag)
 	return 0;
 }
 
-static int push(struct ring *q, void *p)
-{
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_acquire);
-	if (t - h == QCAP)
-		return 0;
-	q->slot[t & (QCAP - 1)] = p;
-	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-	return 1;
-}
+/* What the receiver of a block does with it. The sender re-tagged the block:
+ * its size in the first 8 bytes, the tag in the next 8, the tag's low byte
+ * at the end, so the receiver can check it without the sender's arrays. */
+struct receiver {
+	long *errors;
+	uint64_t *sum;
+};
 
-static long drain(struct ring *q, long *errors, uint64_t *sum)
+static void receive(void *ctx, void *block)
 {
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	for (unsigned long i = h; i != t; i++) {
-		unsigned char *p = q->slot[i & (QCAP - 1)];
-		uint64_t size, tag;
-		memcpy(&size, p, 8);
-		memcpy(&tag, p + 8, 8);
-		/* The sender re-tagged the block: its size in the first 8
-		 * bytes, the tag in the next 8, the tag's low byte at the end,
-		 * so the receiver can check it without the sender's arrays. */
-		if (size < 24 || size > (1u << 20) || p[size - 1] != (unsigned char)tag)
-			(*errors)++;
-		*sum += p[size - 1];
-		free(p);
-	}
-	atomic_store_explicit(&q->head, t, memory_order_release);
-	return (long)(t - h);
+	struct receiver *rc = ctx;
+	unsigned char *p = block;
+	uint64_t size, tag;
+	memcpy(&size, p, 8);
+	memcpy(&tag, p + 8, 8);
+	if (size < 24 || size > (1u << 20) || p[size - 1] != (unsigned char)tag)
+		(*rc->errors)++;
+	*rc->sum += p[size - 1];
+	free(p);
 }
 
 static long drain_all(int me, long *errors, uint64_t *sum)
 {
+	struct receiver rc = {errors, sum};
 	long n = 0;
 	for (int from = 0; from < nthreads; from++)
 		if (from != me)
-			n += drain(&rings[me * MAXT + from], errors, sum);
+			n += ring_drain(&rings[me * MAXT + from], receive, &rc);
 	return n;
 }
 
@@ -182,7 +167,7 @@ static void *work(void *arg)
 			memcpy(old, &sz, 8);
 			memcpy(old + 8, &tag[i], 8);
 			old[sz - 1] = (unsigned char)tag[i];
-			if (push(&rings[to * MAXT + w->id], old))
+			if (ring_push(&rings[to * MAXT + w->id], old))
 				w->remote_frees++;
 			else
 				free(old), w->fallback++;
@@ -243,11 +228,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* The rings (harness, not workload) are allocated before timing. */
-	rings = calloc((size_t)MAXT * nthreads, sizeof *rings);
-	if (!rings) {
+	size_t nrings = (size_t)MAXT * nthreads;
+	rings = calloc(nrings, sizeof *rings);
+	void **ring_slots = calloc(nrings * QCAP, sizeof *ring_slots);
+	if (!rings || !ring_slots) {
 		fprintf(stderr, "out of memory for the rings\n");
 		return 1;
 	}
+	for (size_t i = 0; i < nrings; i++)
+		ring_init(&rings[i], ring_slots + i * QCAP, QCAP);
 	struct worker w[MAXT];
 	pthread_t th[MAXT];
 	memset(w, 0, sizeof w);
@@ -279,6 +268,7 @@ int main(int argc, char **argv)
 		fb += w[k].fallback;
 	}
 	free(rings);
+	free(ring_slots);
 	return bench_result(sum, errors,
 	                    "workload=server threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
 	                    "remote_frees=%ld fallback=%ld",
