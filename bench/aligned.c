@@ -30,37 +30,7 @@
  *         checksum= errors= rss_end_kb= anon_huge_kb= */
 #include "common.h"
 #include "harness.h"
-
-static size_t malloc_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 60)
-		return 16 + r % 49;
-	if (b < 85)
-		return 65 + r % 192;
-	if (b < 95)
-		return 257 + r % 768;
-	return 1025 + r % 3072;
-}
-
-static size_t draw_align(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	if (b < 40)
-		return 64;
-	if (b < 60)
-		return 128;
-	if (b < 70)
-		return 256;
-	if (b < 80)
-		return 512;
-	if (b < 85)
-		return 1024;
-	if (b < 90)
-		return 2048;
-	return 4096;
-}
+#include "sizes.h"
 
 int main(int argc, char **argv)
 {
@@ -98,7 +68,7 @@ int main(int argc, char **argv)
 		uint64_t r2 = bench_rand(&rng);
 		void *p;
 		if ((r >> 40) & 1) {
-			size_t a = draw_align(r2);
+			size_t a = size_draw(MIX_ALIGN, r2);
 			size_t max = a * 4 > 1024 ? a * 4 : 1024;
 			size[i] = (uint32_t)(16 + (r2 >> 16) % (max - 15));
 			int e = posix_memalign(&p, a, size[i]);
@@ -110,7 +80,7 @@ int main(int argc, char **argv)
 			misaligned += ((uintptr_t)p & (a - 1)) != 0;
 			naligned++;
 		} else {
-			size[i] = (uint32_t)malloc_size(r2);
+			size[i] = (uint32_t)size_draw(MIX_SMALL, r2);
 			p = malloc(size[i]);
 			if (!p) {
 				fprintf(stderr, "malloc(%u) failed\n", size[i]);

@@ -40,6 +40,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "sizes.h"
 #include "ring.h"
 
 #define QCAP        8192 /* entries per queue (power of two) */
@@ -56,19 +57,6 @@ struct worker {
 	uint64_t checksum;
 	long errors, remote_frees, fallback;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 60)
-		return 16 + r % 49;
-	if (b < 85)
-		return 65 + r % 192;
-	if (b < 95)
-		return 257 + r % 768;
-	return 1025 + r % 3072;
-}
 
 static void fill(unsigned char *p, size_t size, uint64_t tag)
 {
@@ -107,7 +95,7 @@ static void *work(void *arg)
 		exit(1);
 	}
 	for (long i = 0; i < w->slots; i++) {
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -132,7 +120,7 @@ static void *work(void *arg)
 		} else {
 			free(old);
 		}
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {

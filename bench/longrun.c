@@ -40,25 +40,13 @@
  * (for the RSS chart). */
 #include "common.h"
 #include "harness.h"
+#include "sizes.h"
 
 struct obj {
 	unsigned char *p;
 	uint32_t size;
 	uint64_t tag;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 50)
-		return 16 + r % 113;
-	if (b < 80)
-		return 129 + r % 896;
-	if (b < 95)
-		return 1025 + r % (7 * 1024);
-	return 8193 + r % (56 * 1024);
-}
 
 static void sleep_ms(long ms)
 {
@@ -122,7 +110,7 @@ int main(int argc, char **argv)
 		double t0 = bench_now();
 		size_t n = 0, bytes = 0, goal = (size_t)mib * 1048576;
 		while (bytes < goal && n < cap) {
-			size_t size = draw_size(bench_rand(&rng));
+			size_t size = size_draw(MIX_PHASES, bench_rand(&rng));
 			uint64_t tag = ++serial * 0x9e3779b97f4a7c15ULL;
 			unsigned char *p = malloc(size);
 			if (!p) {

@@ -52,8 +52,7 @@
  *         rss_end_kb= anon_huge_kb= */
 #include "common.h"
 #include "harness.h"
-
-#define MIB (1024UL * 1024)
+#include "sizes.h"
 
 static double touched; /* bytes of pages written */
 static long errors;
@@ -141,9 +140,7 @@ struct tensor {
 static unsigned char *new_tensor(size_t max, unsigned salt, uint64_t *rng, size_t *size)
 {
 	(void)max;
-	uint64_t r = bench_rand(rng);
-	size_t lo = MIB << (r % 6);
-	*size = lo + (size_t)((r >> 8) % lo);
+	*size = size_draw(MIX_TENSORS, bench_rand(rng));
 	unsigned char *p = get(*size);
 	bench_touch_pages(p, *size, salt);
 	touched += (double)*size;

@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "sizes.h"
 #include "ring.h"
 
 #define MAXQ (1 << 20)
@@ -40,23 +41,11 @@ static long waits_full, waits_empty, errors;
 static uint64_t checksum;
 static pthread_barrier_t start;
 
-/* 16..512 bytes: 50% 16-48, 30% 49-128, 20% 129-512. */
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 10);
-	r >>= 8;
-	if (b < 5)
-		return 16 + r % 33;
-	if (b < 8)
-		return 49 + r % 80;
-	return 129 + r % 384;
-}
-
 /* The consumer recomputes each block's size and tag from the same
  * sequence, so it can check every block it frees. */
 static void block_params(uint64_t *rng, uint64_t i, size_t *size, uint64_t *tag)
 {
-	*size = draw_size(bench_rand(rng));
+	*size = size_draw(MIX_MESSAGES, bench_rand(rng));
 	*tag = (i + 1) * 0x9e3779b97f4a7c15ULL;
 }
 

@@ -40,6 +40,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "sizes.h"
 #include "ring.h"
 
 #define MAXT        16
@@ -59,21 +60,6 @@ struct worker {
 	uint64_t checksum;
 	long errors, remote_frees, fallback;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 40)
-		return 16 + r % 113;
-	if (b < 70)
-		return 129 + r % 896;
-	if (b < 90)
-		return 1025 + r % (7 * 1024);
-	if (b < 98)
-		return 8193 + r % (56 * 1024);
-	return 65537 + r % (448 * 1024);
-}
 
 /* A request buffer being filled: pattern at the start and end, one byte in
  * every page in between. */
@@ -141,7 +127,7 @@ static void *work(void *arg)
 	}
 	pthread_barrier_wait(&start);
 	for (long i = 0; i < w->slots; i++) {
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SERVER, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -174,7 +160,7 @@ static void *work(void *arg)
 		} else {
 			free(old);
 		}
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SERVER, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {

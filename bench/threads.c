@@ -32,6 +32,7 @@
 
 #include "common.h"
 #include "harness.h"
+#include "sizes.h"
 
 #define MAXALIVE 64
 
@@ -50,21 +51,6 @@ static struct {
 static long blocks = 1000;
 static _Atomic long errors, orphan_frees;
 static _Atomic uint64_t checksum;
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 55)
-		return 16 + r % 49;
-	if (b < 80)
-		return 65 + r % 192;
-	if (b < 93)
-		return 257 + r % 768;
-	if (b < 98)
-		return 1025 + r % 3072;
-	return 4097 + r % (28 * 1024);
-}
 
 static void *task(void *arg)
 {
@@ -90,7 +76,7 @@ static void *task(void *arg)
 	}
 
 	for (long i = 0; i < blocks; i++) {
-		uint32_t size = (uint32_t)draw_size(bench_rand(&rng));
+		uint32_t size = (uint32_t)size_draw(MIX_THREADS, bench_rand(&rng));
 		uint64_t tag = bench_rand(&rng) | 1;
 		unsigned char *p = malloc(size);
 		if (!p) {
