@@ -36,6 +36,7 @@
 #define CAIRN_BENCH_HARNESS_H
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,7 +130,7 @@ static inline const char *bench_set(const struct bench_opt *o, const char *arg)
 	case BENCH_INT:
 		errno = 0;
 		l = strtol(arg, &end, 10);
-		if (end == arg || *end || errno || l < -2147483647L - 1 || l > 2147483647L)
+		if (end == arg || *end || errno || l < INT_MIN || l > INT_MAX)
 			return "a whole number";
 		*(int *)o->var = (int)l;
 		return NULL;
@@ -146,8 +147,7 @@ static inline const char *bench_set(const struct bench_opt *o, const char *arg)
 	case BENCH_SIZE:
 		v = bench_number(arg, 1024);
 		if (v < 0)
-			return "a size in bytes (optionally followed by k, M or G, binary: 64k, "
-			       "1G)";
+			return "a size (bytes, optionally followed by k, M or G: 64k, 1G)";
 		*(size_t *)o->var = (size_t)v;
 		return NULL;
 	case BENCH_STR:
@@ -166,33 +166,26 @@ static char bench_defaults[BENCH_MAXOPT][40];
 static inline void bench_keep_default(int i, const struct bench_opt *o)
 {
 	char *d = bench_defaults[i];
-	size_t z;
+	size_t n = sizeof bench_defaults[i], z;
+	int u = 0;
 
 	switch (o->kind) {
 	case BENCH_INT:
-		snprintf(d, sizeof bench_defaults[i], "%d", *(int *)o->var);
+		snprintf(d, n, "%d", *(int *)o->var);
 		break;
 	case BENCH_COUNT:
-		snprintf(d, sizeof bench_defaults[i], "%ld", *(long *)o->var);
+		snprintf(d, n, "%ld", *(long *)o->var);
 		break;
 	case BENCH_SEED:
-		snprintf(d, sizeof bench_defaults[i], "%#llx",
-		         (unsigned long long)*(uint64_t *)o->var);
+		snprintf(d, n, "%#llx", (unsigned long long)*(uint64_t *)o->var);
 		break;
-	case BENCH_SIZE:
-		z = *(size_t *)o->var;
-		if (z && z % (1UL << 30) == 0)
-			snprintf(d, sizeof bench_defaults[i], "%zuG", z >> 30);
-		else if (z && z % (1UL << 20) == 0)
-			snprintf(d, sizeof bench_defaults[i], "%zuM", z >> 20);
-		else if (z && z % 1024 == 0)
-			snprintf(d, sizeof bench_defaults[i], "%zuk", z >> 10);
-		else
-			snprintf(d, sizeof bench_defaults[i], "%zu", z);
+	case BENCH_SIZE: /* 1G rather than 1073741824 */
+		for (z = *(size_t *)o->var; z && z % 1024 == 0 && u < 3; u++)
+			z /= 1024;
+		snprintf(d, n, "%zu%s", z, (const char *[]){"", "k", "M", "G"}[u]);
 		break;
 	case BENCH_STR:
-		snprintf(d, sizeof bench_defaults[i], "%s",
-		         *(const char **)o->var ? *(const char **)o->var : "");
+		snprintf(d, n, "%s", *(const char **)o->var ? *(const char **)o->var : "");
 		break;
 	}
 }
