@@ -29,60 +29,21 @@
  * Prints: workload=aligned slots= ops= time_s= aligned_allocs= misaligned=
  *         checksum= errors= rss_end_kb= anon_huge_kb= */
 #include "common.h"
-
-static size_t malloc_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 60)
-		return 16 + r % 49;
-	if (b < 85)
-		return 65 + r % 192;
-	if (b < 95)
-		return 257 + r % 768;
-	return 1025 + r % 3072;
-}
-
-static size_t draw_align(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	if (b < 40)
-		return 64;
-	if (b < 60)
-		return 128;
-	if (b < 70)
-		return 256;
-	if (b < 80)
-		return 512;
-	if (b < 85)
-		return 1024;
-	if (b < 90)
-		return 2048;
-	return 4096;
-}
+#include "harness.h"
+#include "sizes.h"
 
 int main(int argc, char **argv)
 {
 	long slots = 20000, ops = 5000000;
 	uint64_t rng = 0xa11;
-	int opt;
+	const struct bench_opt opts[] = {
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements after the fill"},
+	    {'S', "SEED", BENCH_SEED, &rng, "random seed"},
+	    {0},
+	};
 
-	while ((opt = getopt(argc, argv, "s:n:S:")) != -1) {
-		switch (opt) {
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'S':
-			rng = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-s SLOTS] [-n OPS] [-S SEED]\n", argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (slots < 1 || ops < 0) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -107,7 +68,7 @@ int main(int argc, char **argv)
 		uint64_t r2 = bench_rand(&rng);
 		void *p;
 		if ((r >> 40) & 1) {
-			size_t a = draw_align(r2);
+			size_t a = size_draw(MIX_ALIGN, r2);
 			size_t max = a * 4 > 1024 ? a * 4 : 1024;
 			size[i] = (uint32_t)(16 + (r2 >> 16) % (max - 15));
 			int e = posix_memalign(&p, a, size[i]);
@@ -119,7 +80,7 @@ int main(int argc, char **argv)
 			misaligned += ((uintptr_t)p & (a - 1)) != 0;
 			naligned++;
 		} else {
-			size[i] = (uint32_t)malloc_size(r2);
+			size[i] = (uint32_t)size_draw(MIX_SMALL, r2);
 			p = malloc(size[i]);
 			if (!p) {
 				fprintf(stderr, "malloc(%u) failed\n", size[i]);
@@ -141,10 +102,8 @@ int main(int argc, char **argv)
 	free(tag);
 
 	errors += misaligned;
-	printf("workload=aligned slots=%ld ops=%ld time_s=%.6f aligned_allocs=%ld "
-	       "misaligned=%ld checksum=%lx errors=%ld",
-	       slots, ops, t, naligned, misaligned, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=aligned slots=%ld ops=%ld time_s=%.6f aligned_allocs=%ld "
+	                    "misaligned=%ld",
+	                    slots, ops, t, naligned, misaligned);
 }

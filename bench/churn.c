@@ -39,41 +39,24 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "harness.h"
+#include "sizes.h"
+#include "ring.h"
 
 #define QCAP        8192 /* entries per queue (power of two) */
 #define DRAIN_EVERY 32   /* ops between looks at the incoming queue */
-
-/* Single-producer single-consumer ring of pointers. */
-struct queue {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) void *slot[QCAP];
-};
 
 struct worker {
 	int id;
 	long slots, ops;
 	int remote; /* per mille */
 	uint64_t seed;
-	struct queue *out, *in; /* NULL with one thread */
+	struct ring *out, *in; /* NULL with one thread */
 	_Atomic int *peer_done, *my_done;
 	/* results */
 	uint64_t checksum;
 	long errors, remote_frees, fallback;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 60)
-		return 16 + r % 49;
-	if (b < 85)
-		return 65 + r % 192;
-	if (b < 95)
-		return 257 + r % 768;
-	return 1025 + r % 3072;
-}
 
 static void fill(unsigned char *p, size_t size, uint64_t tag)
 {
@@ -91,26 +74,10 @@ static int verify(const unsigned char *p, size_t size, uint64_t tag)
 	       p[size - 1] != (unsigned char)(tag >> 8);
 }
 
-static int q_push(struct queue *q, void *p)
+static void free_one(void *ctx, void *p)
 {
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_acquire);
-	if (t - h == QCAP)
-		return 0;
-	q->slot[t & (QCAP - 1)] = p;
-	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-	return 1;
-}
-
-/* Frees everything in the incoming queue; returns how many. */
-static long q_drain(struct queue *q)
-{
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	for (unsigned long i = h; i != t; i++)
-		free(q->slot[i & (QCAP - 1)]);
-	atomic_store_explicit(&q->head, t, memory_order_release);
-	return (long)(t - h);
+	(void)ctx;
+	free(p);
 }
 
 static void *work(void *arg)
@@ -128,7 +95,7 @@ static void *work(void *arg)
 		exit(1);
 	}
 	for (long i = 0; i < w->slots; i++) {
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -146,14 +113,14 @@ static void *work(void *arg)
 			w->errors++;
 		sum += old[size[i] - 1];
 		if (w->out && (long)((r >> 40) % 1000) < w->remote) {
-			if (q_push(w->out, old))
+			if (ring_push(w->out, old))
 				w->remote_frees++;
 			else
 				free(old), w->fallback++;
 		} else {
 			free(old);
 		}
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -162,16 +129,16 @@ static void *work(void *arg)
 		}
 		fill(ptr[i], size[i], tag[i]);
 		if (w->in && op % DRAIN_EVERY == 0)
-			q_drain(w->in);
+			ring_drain(w->in, free_one, NULL);
 	}
 	if (w->in) {
 		/* Keep freeing what the peer sends until it is done sending. */
 		atomic_store(w->my_done, 1);
 		while (!atomic_load(w->peer_done)) {
-			if (q_drain(w->in) == 0)
+			if (ring_drain(w->in, free_one, NULL) == 0)
 				sched_yield();
 		}
-		q_drain(w->in);
+		ring_drain(w->in, free_one, NULL);
 	}
 	for (long i = 0; i < w->slots; i++) {
 		if (verify(ptr[i], size[i], tag[i]))
@@ -188,41 +155,28 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	int threads = 1, remote = 100, opt;
+	int threads = 1, remote = 100;
 	long slots = 50000, ops = 5000000;
 	uint64_t seed = 0x5eed;
 
-	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
-		switch (opt) {
-		case 't':
-			threads = atoi(optarg);
-			break;
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'r':
-			remote = atoi(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-t 1|2] [-s SLOTS] [-n OPS] "
-			        "[-r REMOTE_PERMILLE] [-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	const struct bench_opt opts[] = {
+	    {'t', "1|2", BENCH_INT, &threads, "threads: 1 (all on the main thread) or 2"},
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks per thread"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
+	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
+	     "with 2 threads: blocks per mille freed by the other"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
+
+	bench_options(argc, argv, opts, NULL);
 	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
 	}
 
-	static struct queue q[2]; /* q[k]: blocks on their way to thread k */
+	static struct ring q[2]; /* q[k]: blocks on their way to thread k */
+	static void *qslot[2][QCAP];
 	static _Atomic int done[2];
 	struct worker w[2];
 	memset(w, 0, sizeof w);
@@ -233,6 +187,7 @@ int main(int argc, char **argv)
 		w[k].remote = remote;
 		w[k].seed = seed + (uint64_t)k * 0x1000193;
 		if (threads == 2) {
+			ring_init(&q[k], qslot[k], QCAP);
 			w[k].out = &q[1 - k];
 			w[k].in = &q[k];
 			w[k].my_done = &done[k];
@@ -262,12 +217,8 @@ int main(int argc, char **argv)
 		rf += w[k].remote_frees;
 		fb += w[k].fallback;
 	}
-	printf("workload=churn threads=%d slots=%ld ops=%ld remote=%d "
-	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
-	       "errors=%ld",
-	       threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb, (unsigned long)sum,
-	       errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=churn threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
+	                    "remote_frees=%ld fallback=%ld",
+	                    threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb);
 }

@@ -1,25 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by the benchmark workloads (one workload per .c file).
+/* Helpers shared by the benchmark workloads (one workload per .c file):
+ * random numbers, writing and checking blocks, reading /proc. The frame of
+ * each program -- options, clock, result line, and the conventions that let
+ * bench/run.py drive it -- is in harness.h.
  *
  * The workloads are built with plain `gcc -O2 -pthread -fno-builtin-malloc
  * -fno-builtin-free` and link no allocator: the allocator under test comes in
  * through LD_PRELOAD (glibc when nothing is preloaded), so every allocator
- * runs the very same binary.
- *
- * Conventions every workload follows, so that bench/run.py can drive it:
- *   - arguments are fixed by the caller; nothing depends on time or pid;
- *   - random choices come from splitmix64 with a fixed seed;
- *   - the program ends by printing one line of key=value pairs on stdout,
- *     which includes time_s=<seconds of the timed section> and a checksum
- *     computed from the memory it was handed (so the compiler cannot drop
- *     the work, and a broken allocator shows up as errors=<n> > 0);
- *   - just before exit it adds rss_end_kb=<VmRSS> and anon_huge_kb=<the
- *     AnonHugePages of /proc/self/smaps_rollup> (bench_mem_end() below),
- *     measured after it freed what it allocated: what the allocator keeps;
- *     a workload may print more key=value lines before the last one (the
- *     runner merges all of them, later lines win);
- *   - exit status 0 on success, 1 on a usage error, 2 when the data it
- *     wrote into its blocks did not read back (allocator corruption). */
+ * runs the very same binary. */
 #ifndef CAIRN_BENCH_COMMON_H
 #define CAIRN_BENCH_COMMON_H
 
@@ -28,15 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static inline double bench_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* splitmix64: tiny, fast, good enough for picking slots and sizes. */
 static inline uint64_t bench_rand(uint64_t *state)
@@ -45,28 +25,6 @@ static inline uint64_t bench_rand(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
-}
-
-/* Parses a count such as 200000, 200k, 4M (decimal suffixes). Exits with
- * status 1 on garbage, so a typo in run.py fails loudly. */
-static inline long bench_count(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s)
-		goto bad;
-	if (*end == 'k' || *end == 'K')
-		v *= 1e3, end++;
-	else if (*end == 'm' || *end == 'M')
-		v *= 1e6, end++;
-	else if (*end == 'g' || *end == 'G')
-		v *= 1e9, end++;
-	if (*end != '\0' || v < 0)
-		goto bad;
-	return (long)v;
-bad:
-	fprintf(stderr, "bad count '%s'\n", s);
-	exit(1);
 }
 
 /* The value (in kB) of the line starting with `key` in the /proc file
@@ -109,17 +67,6 @@ static inline long bench_rss_kb(void)
 static inline long bench_anon_huge_kb(void)
 {
 	return bench_proc_kb("/proc/self/smaps_rollup", "AnonHugePages:");
-}
-
-/* The memory keys every workload ends its last line with. Call it after
- * the workload freed its data, before anything else is printed on that
- * line: " rss_end_kb=N anon_huge_kb=N" (leading space, no newline). The
- * values are taken first and printed after, so stdio's own buffer does not
- * count. */
-static inline void bench_mem_end(void)
-{
-	long rss = bench_rss_kb(), huge = bench_anon_huge_kb();
-	printf(" rss_end_kb=%ld anon_huge_kb=%ld", rss, huge);
 }
 
 /* Writes a recognisable pattern into a block: an 8-byte tag at the start,

@@ -40,12 +40,13 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "harness.h"
 
 #define MAXT 64
 
 static int passive, nthreads = 2;
 static long iters = 100000, reps = 1000;
-static size_t objsize = 8;
+static long objsize = 8;
 static pthread_barrier_t start;
 
 struct worker {
@@ -67,7 +68,7 @@ static void *work(void *arg)
 	for (long i = 0; i < iters; i++) {
 		unsigned char *p = malloc(objsize);
 		if (!p) {
-			fprintf(stderr, "malloc(%zu) failed\n", objsize);
+			fprintf(stderr, "malloc(%ld) failed\n", objsize);
 			exit(1);
 		}
 		volatile uint64_t *c = (volatile uint64_t *)p;
@@ -86,31 +87,20 @@ static void *work(void *arg)
 int main(int argc, char **argv)
 {
 	const char *mode = NULL;
-	int opt;
+	const struct bench_opt opts[] = {
+	    {'m', "MODE", BENCH_STR, &mode, "active (cache-thrash) or passive (cache-scratch)"},
+	    {'t', "THREADS", BENCH_INT, &nthreads, "threads, 1 to 64"},
+	    {'n', "ITERS", BENCH_COUNT, &iters,
+	     "objects each thread allocates and frees, one at a time"},
+	    {'r', "REPS", BENCH_COUNT, &reps, "writes into each object"},
+	    {'z', "SIZE", BENCH_COUNT, &objsize, "object size in bytes, 8 to 4096"},
+	    {0},
+	};
 
-	while ((opt = getopt(argc, argv, "m:t:n:r:z:")) != -1) {
-		switch (opt) {
-		case 'm':
-			mode = optarg;
-			break;
-		case 't':
-			nthreads = atoi(optarg);
-			break;
-		case 'n':
-			iters = bench_count(optarg);
-			break;
-		case 'r':
-			reps = bench_count(optarg);
-			break;
-		case 'z':
-			objsize = (size_t)bench_count(optarg);
-			break;
-		default:
-			goto usage;
-		}
-	}
+	bench_options(argc, argv, opts,
+	              "-m active|passive [-t THREADS] [-n ITERS] [-r REPS] [-z SIZE]");
 	if (!mode || (strcmp(mode, "active") && strcmp(mode, "passive")))
-		goto usage;
+		bench_usage();
 	passive = !strcmp(mode, "passive");
 	if (nthreads < 1 || nthreads > MAXT || iters < 1 || reps < 1 || objsize < 8 ||
 	    objsize > 4096) {
@@ -155,17 +145,8 @@ int main(int argc, char **argv)
 	uint64_t sum = 0;
 	for (int k = 0; k < nthreads; k++)
 		errors += w[k].errors, sum += w[k].sum;
-	printf("workload=falseshare mode=%s threads=%d iters=%ld reps=%ld "
-	       "size=%zu time_s=%.6f shared_lines=%ld checksum=%lx errors=%ld",
-	       mode, nthreads, iters, reps, objsize, t, shared, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
-
-usage:
-	fprintf(stderr,
-	        "usage: %s -m active|passive [-t THREADS] [-n ITERS] "
-	        "[-r REPS] [-z SIZE]\n",
-	        argv[0]);
-	return 1;
+	return bench_result(sum, errors,
+	                    "workload=falseshare mode=%s threads=%d iters=%ld reps=%ld size=%ld "
+	                    "time_s=%.6f shared_lines=%ld",
+	                    mode, nthreads, iters, reps, objsize, t, shared);
 }

@@ -33,6 +33,7 @@
 #include <pthread.h>
 
 #include "common.h"
+#include "harness.h"
 
 #define BATCH_FIFO 64
 #define BATCH_XT   256

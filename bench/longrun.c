@@ -39,25 +39,14 @@
  * period); end_phaseN_s and idle_from_s are seconds since main() started
  * (for the RSS chart). */
 #include "common.h"
+#include "harness.h"
+#include "sizes.h"
 
 struct obj {
 	unsigned char *p;
 	uint32_t size;
 	uint64_t tag;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 50)
-		return 16 + r % 113;
-	if (b < 80)
-		return 129 + r % 896;
-	if (b < 95)
-		return 1025 + r % (7 * 1024);
-	return 8193 + r % (56 * 1024);
-}
 
 static void sleep_ms(long ms)
 {
@@ -76,40 +65,22 @@ static void fill_all(unsigned char *p, size_t size, uint64_t tag)
 
 int main(int argc, char **argv)
 {
-	int phases = 10, keep = 50, opt;
+	int phases = 10, keep = 50;
 	long mib = 160, idle_ms = 3000, gap_ms = 0;
 	uint64_t rng = 0x10e9;
 	double tstart = bench_now();
 
-	while ((opt = getopt(argc, argv, "p:m:k:g:i:S:")) != -1) {
-		switch (opt) {
-		case 'p':
-			phases = atoi(optarg);
-			break;
-		case 'm':
-			mib = bench_count(optarg);
-			break;
-		case 'k':
-			keep = atoi(optarg);
-			break;
-		case 'g':
-			gap_ms = bench_count(optarg);
-			break;
-		case 'i':
-			idle_ms = bench_count(optarg);
-			break;
-		case 'S':
-			rng = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-p PHASES] [-m MIB_PER_PHASE] "
-			        "[-k KEEP_PERMILLE] [-g GAP_MS] [-i IDLE_MS] "
-			        "[-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	const struct bench_opt opts[] = {
+	    {'p', "PHASES", BENCH_INT, &phases, "phases, 1 to 100"},
+	    {'m', "MIB_PER_PHASE", BENCH_COUNT, &mib, "MiB allocated in each phase"},
+	    {'k', "KEEP_PERMILLE", BENCH_INT, &keep, "objects per mille that survive their phase"},
+	    {'g', "GAP_MS", BENCH_COUNT, &gap_ms, "milliseconds of sleep between phases"},
+	    {'i', "IDLE_MS", BENCH_COUNT, &idle_ms, "milliseconds of idle time after the phases"},
+	    {'S', "SEED", BENCH_SEED, &rng, "random seed"},
+	    {0},
+	};
+
+	bench_options(argc, argv, opts, NULL);
 	if (phases < 1 || phases > 100 || mib < 1 || keep < 0 || keep > 1000 || idle_ms < 0 ||
 	    gap_ms < 0) {
 		fprintf(stderr, "bad arguments\n");
@@ -139,7 +110,7 @@ int main(int argc, char **argv)
 		double t0 = bench_now();
 		size_t n = 0, bytes = 0, goal = (size_t)mib * 1048576;
 		while (bytes < goal && n < cap) {
-			size_t size = draw_size(bench_rand(&rng));
+			size_t size = size_draw(MIX_PHASES, bench_rand(&rng));
 			uint64_t tag = ++serial * 0x9e3779b97f4a7c15ULL;
 			unsigned char *p = malloc(size);
 			if (!p) {
@@ -192,10 +163,7 @@ int main(int argc, char **argv)
 	free(cur);
 	free(surv);
 
-	printf("workload=longrun phases=%d mib=%ld keep=%d time_s=%.6f "
-	       "survivors=%zu checksum=%lx errors=%ld",
-	       phases, mib, keep, busy, nsurv, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(sum, errors,
+	                    "workload=longrun phases=%d mib=%ld keep=%d time_s=%.6f survivors=%zu",
+	                    phases, mib, keep, busy, nsurv);
 }

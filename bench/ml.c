@@ -51,29 +51,8 @@
  * Prints: workload=ml mode= ... time_s= touched_mib= checksum= errors=
  *         rss_end_kb= anon_huge_kb= */
 #include "common.h"
-
-#define MIB (1024UL * 1024)
-
-/* 1k, 4M, 1G in binary units. */
-static size_t parse_size(const char *s, char **end)
-{
-	double v = strtod(s, end);
-	switch (**end) {
-	case 'k':
-	case 'K':
-		v *= 1024, (*end)++;
-		break;
-	case 'm':
-	case 'M':
-		v *= MIB, (*end)++;
-		break;
-	case 'g':
-	case 'G':
-		v *= 1024.0 * MIB, (*end)++;
-		break;
-	}
-	return (size_t)v;
-}
+#include "harness.h"
+#include "sizes.h"
 
 static double touched; /* bytes of pages written */
 static long errors;
@@ -95,9 +74,10 @@ static void run_huge(const char *spec)
 	unsigned salt = 1;
 	while (*s) {
 		char *end;
-		size_t size = parse_size(s, &end);
-		if (*end != ':' || size == 0)
+		double v = bench_scan(s, &end, 1024);
+		if (*end != ':' || v < 1)
 			goto bad;
+		size_t size = (size_t)v;
 		long count = strtol(end + 1, &end, 10);
 		if (count < 1 || (*end && *end != ','))
 			goto bad;
@@ -160,9 +140,7 @@ struct tensor {
 static unsigned char *new_tensor(size_t max, unsigned salt, uint64_t *rng, size_t *size)
 {
 	(void)max;
-	uint64_t r = bench_rand(rng);
-	size_t lo = MIB << (r % 6);
-	*size = lo + (size_t)((r >> 8) % lo);
+	*size = size_draw(MIX_TENSORS, bench_rand(rng));
 	unsigned char *p = get(*size);
 	bench_touch_pages(p, *size, salt);
 	touched += (double)*size;
@@ -227,40 +205,27 @@ int main(int argc, char **argv)
 {
 	const char *mode = NULL, *spec = "8M:64,64M:16,256M:4,1G:2";
 	size_t max = 1024 * MIB;
-	int rounds = 2, slots = 16, opt;
+	int rounds = 2, slots = 16;
 	long steps = 200;
 	uint64_t seed = 0x7e5;
-	char *end;
+	const struct bench_opt opts[] = {
+	    {'m', "MODE", BENCH_STR, &mode, "huge, realloc, tensors or buffers"},
+	    {'s', "SIZE:COUNT,...", BENCH_STR, &spec, "huge: COUNT buffers of SIZE, for each pair"},
+	    {'x', "MAX", BENCH_SIZE, &max, "realloc, buffers: the size blocks grow to"},
+	    {'r', "ROUNDS", BENCH_INT, &rounds, "realloc: vectors grown one after the other"},
+	    {'k', "SLOTS", BENCH_INT, &slots, "tensors, buffers: blocks in the pool"},
+	    {'n', "STEPS", BENCH_COUNT, &steps, "tensors, buffers: replacements"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
 
-	while ((opt = getopt(argc, argv, "m:s:x:r:k:n:S:")) != -1) {
-		switch (opt) {
-		case 'm':
-			mode = optarg;
-			break;
-		case 's':
-			spec = optarg;
-			break;
-		case 'x':
-			max = parse_size(optarg, &end);
-			break;
-		case 'r':
-			rounds = atoi(optarg);
-			break;
-		case 'k':
-			slots = atoi(optarg);
-			break;
-		case 'n':
-			steps = bench_count(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			goto usage;
-		}
-	}
+	bench_options(argc, argv, opts,
+	              "-m huge [-s SIZE:COUNT,...]\n"
+	              "-m realloc [-x MAX] [-r ROUNDS]\n"
+	              "-m tensors [-k SLOTS] [-n STEPS] [-S SEED]\n"
+	              "-m buffers [-k SLOTS] [-n STEPS] [-x MAX] [-S SEED]");
 	if (!mode)
-		goto usage;
+		bench_usage();
 	if (max < 128 * 1024 || rounds < 1 || slots < 1 || steps < 0) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -276,22 +241,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "buffers"))
 		run_pool(slots, steps, max, seed, new_buffer);
 	else
-		goto usage;
+		bench_usage();
 	double t = bench_now() - t0;
 
-	printf("workload=ml mode=%s time_s=%.6f touched_mib=%.0f checksum=%lx "
-	       "errors=%ld",
-	       mode, t, touched / MIB, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
-
-usage:
-	fprintf(stderr,
-	        "usage: %s -m huge [-s SIZE:COUNT,...]\n"
-	        "       %s -m realloc [-x MAX] [-r ROUNDS]\n"
-	        "       %s -m tensors [-k SLOTS] [-n STEPS] [-S SEED]\n"
-	        "       %s -m buffers [-k SLOTS] [-n STEPS] [-x MAX] [-S SEED]\n",
-	        argv[0], argv[0], argv[0], argv[0]);
-	return 1;
+	return bench_result(sum, errors, "workload=ml mode=%s time_s=%.6f touched_mib=%.0f", mode,
+	                    t, touched / MIB);
 }

@@ -25,42 +25,27 @@
  * block. */
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 
 #include "common.h"
+#include "harness.h"
+#include "sizes.h"
+#include "ring.h"
 
 #define MAXQ (1 << 20)
 
-static struct {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) unsigned long cap;
-	void **slot;
-} q;
+static struct ring q;
 
-static long nblocks;
+static long nblocks = 10000000;
 static uint64_t seed = 0x9c0de;
 static long waits_full, waits_empty, errors;
 static uint64_t checksum;
 static pthread_barrier_t start;
 
-/* 16..512 bytes: 50% 16-48, 30% 49-128, 20% 129-512. */
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 10);
-	r >>= 8;
-	if (b < 5)
-		return 16 + r % 33;
-	if (b < 8)
-		return 49 + r % 80;
-	return 129 + r % 384;
-}
-
 /* The consumer recomputes each block's size and tag from the same
  * sequence, so it can check every block it frees. */
 static void block_params(uint64_t *rng, uint64_t i, size_t *size, uint64_t *tag)
 {
-	*size = draw_size(bench_rand(rng));
+	*size = size_draw(MIX_MESSAGES, bench_rand(rng));
 	*tag = (i + 1) * 0x9e3779b97f4a7c15ULL;
 }
 
@@ -79,47 +64,45 @@ static void *producer(void *arg)
 			exit(1);
 		}
 		bench_fill(p, size, tag);
-		unsigned long t = atomic_load_explicit(&q.tail, memory_order_relaxed);
-		while (t - atomic_load_explicit(&q.head, memory_order_acquire) == q.cap) {
+		while (!ring_push(&q, p)) {
 			waits_full++;
 			sched_yield();
 		}
-		q.slot[t & (q.cap - 1)] = p;
-		atomic_store_explicit(&q.tail, t + 1, memory_order_release);
 	}
 	return NULL;
 }
 
+struct consumed {
+	uint64_t rng, sum;
+	long n, errors;
+};
+
+static void consume(void *ctx, void *block)
+{
+	struct consumed *c = ctx;
+	unsigned char *p = block;
+	size_t size;
+	uint64_t tag;
+	block_params(&c->rng, (uint64_t)c->n++, &size, &tag);
+	c->errors += bench_check(p, size, tag);
+	c->sum += p[size - 1];
+	free(p);
+}
+
 static void *consumer(void *arg)
 {
-	uint64_t rng = seed, sum = 0;
-	long errs = 0, we = 0;
+	struct consumed c = {seed, 0, 0, 0};
+	long we = 0;
 	(void)arg;
 	pthread_barrier_wait(&start);
-	for (long i = 0; i < nblocks;) {
-		unsigned long h = atomic_load_explicit(&q.head, memory_order_relaxed);
-		unsigned long t = atomic_load_explicit(&q.tail, memory_order_acquire);
-		if (h == t) {
+	while (c.n < nblocks) {
+		if (ring_drain(&q, consume, &c) == 0) {
 			we++;
 			sched_yield();
-			continue;
 		}
-		for (; h != t; h++, i++) {
-			size_t size;
-			uint64_t tag;
-			unsigned char *p = q.slot[h & (q.cap - 1)];
-			block_params(&rng, (uint64_t)i, &size, &tag);
-			errs += bench_check(p, size, tag);
-			sum += p[size - 1];
-			free(p);
-			/* hand slots back in small groups, as a real queue would */
-			if ((h & 15) == 15)
-				atomic_store_explicit(&q.head, h + 1, memory_order_release);
-		}
-		atomic_store_explicit(&q.head, h, memory_order_release);
 	}
-	checksum = sum;
-	errors = errs;
+	checksum = c.sum;
+	errors = c.errors;
 	waits_empty = we;
 	return NULL;
 }
@@ -127,33 +110,22 @@ static void *consumer(void *arg)
 int main(int argc, char **argv)
 {
 	long cap = 1024;
-	int opt;
+	const struct bench_opt opts[] = {
+	    {'n', "BLOCKS", BENCH_COUNT, &nblocks, "blocks passed from producer to consumer"},
+	    {'q', "QUEUE", BENCH_COUNT, &cap, "queue entries, a power of two"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
 
-	nblocks = 10000000;
-	while ((opt = getopt(argc, argv, "n:q:S:")) != -1) {
-		switch (opt) {
-		case 'n':
-			nblocks = bench_count(optarg);
-			break;
-		case 'q':
-			cap = bench_count(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n BLOCKS] [-q QUEUE] [-S SEED]\n", argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (nblocks < 1 || cap < 2 || cap > MAXQ || (cap & (cap - 1))) {
 		fprintf(stderr, "bad arguments (QUEUE: a power of two up to %d)\n", MAXQ);
 		return 1;
 	}
-	q.cap = (unsigned long)cap;
-	q.slot = calloc((size_t)cap, sizeof *q.slot);
-	if (!q.slot)
+	void **slot = calloc((size_t)cap, sizeof *slot);
+	if (!slot)
 		return 1;
+	ring_init(&q, slot, (unsigned long)cap);
 	pthread_barrier_init(&start, NULL, 2);
 
 	pthread_t pt, ct;
@@ -166,12 +138,10 @@ int main(int argc, char **argv)
 	pthread_join(pt, NULL);
 	pthread_join(ct, NULL);
 	double t = bench_now() - t0;
-	free(q.slot);
+	free(slot);
 
-	printf("workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "
-	       "waits_empty=%ld checksum=%lx errors=%ld",
-	       nblocks, cap, t, waits_full, waits_empty, (unsigned long)checksum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	return bench_result(checksum, errors,
+	                    "workload=prodcons n=%ld queue=%ld time_s=%.6f waits_full=%ld "
+	                    "waits_empty=%ld",
+	                    nblocks, cap, t, waits_full, waits_empty);
 }

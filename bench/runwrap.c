@@ -36,12 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "harness.h"
 
 static double tv(struct timeval t)
 {
@@ -86,7 +81,7 @@ static void *sampler(void *arg)
 	while (!atomic_load(&smp.stop)) {
 		long kib = child_rss_kib();
 		if (kib >= 0) {
-			fprintf(smp.f, "%.3f %ld\n", now() - smp.t0, kib);
+			fprintf(smp.f, "%.3f %ld\n", bench_now() - smp.t0, kib);
 			smp.samples++;
 			smp.last_kib = kib;
 		}
@@ -104,29 +99,21 @@ static void *sampler(void *arg)
 int main(int argc, char **argv)
 {
 	const char *preload = NULL, *out = NULL, *samples = NULL;
-	int opt;
+	int interval_ms = 100;
+	const struct bench_opt opts[] = {
+	    {'p', "PRELOAD", BENCH_STR, &preload, "LD_PRELOAD of the program ('' or none: unset)"},
+	    {'s', "SAMPLE_FILE", BENCH_STR, &samples, "write the program's RSS over time there"},
+	    {'i', "INTERVAL_MS", BENCH_INT, &interval_ms, "with -s: milliseconds between samples"},
+	    {'o', "RESULT_FILE", BENCH_STR, &out, "write the result line there"},
+	    {0},
+	};
+	int prog = bench_parse(argc, argv, opts,
+	                       "[-p PRELOAD] [-s SAMPLE_FILE [-i INTERVAL_MS]] "
+	                       "-o RESULT_FILE -- PROGRAM [ARGS...]");
 
-	smp.interval_ms = 100;
-	while ((opt = getopt(argc, argv, "+p:o:s:i:")) != -1) {
-		switch (opt) {
-		case 'p':
-			preload = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 's':
-			samples = optarg;
-			break;
-		case 'i':
-			smp.interval_ms = atol(optarg);
-			break;
-		default:
-			goto usage;
-		}
-	}
-	if (!out || optind >= argc || smp.interval_ms < 1)
-		goto usage;
+	if (!out || prog >= argc || interval_ms < 1)
+		bench_usage();
+	smp.interval_ms = interval_ms;
 	if (samples) {
 		smp.f = fopen(samples, "w");
 		if (!smp.f) {
@@ -142,7 +129,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	double t0 = now();
+	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("runwrap: fork");
@@ -153,8 +140,8 @@ int main(int argc, char **argv)
 			setenv("LD_PRELOAD", preload, 1);
 		else
 			unsetenv("LD_PRELOAD");
-		execv(argv[optind], argv + optind);
-		fprintf(stderr, "runwrap: %s: %s\n", argv[optind], strerror(errno));
+		execv(argv[prog], argv + prog);
+		fprintf(stderr, "runwrap: %s: %s\n", argv[prog], strerror(errno));
 		_exit(127);
 	}
 	if (samples) {
@@ -175,7 +162,7 @@ int main(int argc, char **argv)
 			return 127;
 		}
 	}
-	double wall = now() - t0;
+	double wall = bench_now() - t0;
 	if (samples) {
 		atomic_store(&smp.stop, 1);
 		pthread_join(smp.th, NULL);
@@ -200,11 +187,4 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? 127 : 0;
-
-usage:
-	fprintf(stderr,
-	        "usage: %s [-p PRELOAD] [-s SAMPLE_FILE [-i INTERVAL_MS]] "
-	        "-o RESULT_FILE -- PROGRAM [ARGS...]\n",
-	        argv[0]);
-	return 1;
 }

@@ -39,18 +39,15 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "harness.h"
+#include "sizes.h"
+#include "ring.h"
 
 #define MAXT        16
 #define QCAP        4096 /* entries per ring (power of two) */
 #define DRAIN_EVERY 32
 
-struct ring {
-	_Alignas(64) _Atomic unsigned long head; /* consumer */
-	_Alignas(64) _Atomic unsigned long tail; /* producer */
-	_Alignas(64) void *slot[QCAP];
-};
-
-static int nthreads;
+static int nthreads = 4;
 static struct ring *rings; /* rings[to * MAXT + from] */
 static _Atomic int done_count;
 static pthread_barrier_t start;
@@ -63,21 +60,6 @@ struct worker {
 	uint64_t checksum;
 	long errors, remote_frees, fallback;
 };
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 40)
-		return 16 + r % 113;
-	if (b < 70)
-		return 129 + r % 896;
-	if (b < 90)
-		return 1025 + r % (7 * 1024);
-	if (b < 98)
-		return 8193 + r % (56 * 1024);
-	return 65537 + r % (448 * 1024);
-}
 
 /* A request buffer being filled: pattern at the start and end, one byte in
  * every page in between. */
@@ -98,44 +80,34 @@ static int check(const unsigned char *p, size_t size, uint64_t tag)
 	return 0;
 }
 
-static int push(struct ring *q, void *p)
-{
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_acquire);
-	if (t - h == QCAP)
-		return 0;
-	q->slot[t & (QCAP - 1)] = p;
-	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-	return 1;
-}
+/* What the receiver of a block does with it. The sender re-tagged the block:
+ * its size in the first 8 bytes, the tag in the next 8, the tag's low byte
+ * at the end, so the receiver can check it without the sender's arrays. */
+struct receiver {
+	long *errors;
+	uint64_t *sum;
+};
 
-static long drain(struct ring *q, long *errors, uint64_t *sum)
+static void receive(void *ctx, void *block)
 {
-	unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	unsigned long t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	for (unsigned long i = h; i != t; i++) {
-		unsigned char *p = q->slot[i & (QCAP - 1)];
-		uint64_t size, tag;
-		memcpy(&size, p, 8);
-		memcpy(&tag, p + 8, 8);
-		/* The sender re-tagged the block: its size in the first 8
-		 * bytes, the tag in the next 8, the tag's low byte at the end,
-		 * so the receiver can check it without the sender's arrays. */
-		if (size < 24 || size > (1u << 20) || p[size - 1] != (unsigned char)tag)
-			(*errors)++;
-		*sum += p[size - 1];
-		free(p);
-	}
-	atomic_store_explicit(&q->head, t, memory_order_release);
-	return (long)(t - h);
+	struct receiver *rc = ctx;
+	unsigned char *p = block;
+	uint64_t size, tag;
+	memcpy(&size, p, 8);
+	memcpy(&tag, p + 8, 8);
+	if (size < 24 || size > (1u << 20) || p[size - 1] != (unsigned char)tag)
+		(*rc->errors)++;
+	*rc->sum += p[size - 1];
+	free(p);
 }
 
 static long drain_all(int me, long *errors, uint64_t *sum)
 {
+	struct receiver rc = {errors, sum};
 	long n = 0;
 	for (int from = 0; from < nthreads; from++)
 		if (from != me)
-			n += drain(&rings[me * MAXT + from], errors, sum);
+			n += ring_drain(&rings[me * MAXT + from], receive, &rc);
 	return n;
 }
 
@@ -155,7 +127,7 @@ static void *work(void *arg)
 	}
 	pthread_barrier_wait(&start);
 	for (long i = 0; i < w->slots; i++) {
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SERVER, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -181,14 +153,14 @@ static void *work(void *arg)
 			memcpy(old, &sz, 8);
 			memcpy(old + 8, &tag[i], 8);
 			old[sz - 1] = (unsigned char)tag[i];
-			if (push(&rings[to * MAXT + w->id], old))
+			if (ring_push(&rings[to * MAXT + w->id], old))
 				w->remote_frees++;
 			else
 				free(old), w->fallback++;
 		} else {
 			free(old);
 		}
-		size[i] = (uint32_t)draw_size(bench_rand(&rng));
+		size[i] = (uint32_t)size_draw(MIX_SERVER, bench_rand(&rng));
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
@@ -223,46 +195,34 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	int remote = 100, opt;
+	int remote = 100;
 	long slots = 4096, ops = 1000000;
 	uint64_t seed = 0x5e7e7;
+	const struct bench_opt opts[] = {
+	    {'t', "THREADS", BENCH_INT, &nthreads, "worker threads, 1 to 16"},
+	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks per thread"},
+	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
+	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
+	     "blocks per mille freed by another thread"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
 
-	nthreads = 4;
-	while ((opt = getopt(argc, argv, "t:s:n:r:S:")) != -1) {
-		switch (opt) {
-		case 't':
-			nthreads = atoi(optarg);
-			break;
-		case 's':
-			slots = bench_count(optarg);
-			break;
-		case 'n':
-			ops = bench_count(optarg);
-			break;
-		case 'r':
-			remote = atoi(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-t THREADS] [-s SLOTS] [-n OPS] "
-			        "[-r REMOTE_PERMILLE] [-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	bench_options(argc, argv, opts, NULL);
 	if (nthreads < 1 || nthreads > MAXT || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
 	}
 	/* The rings (harness, not workload) are allocated before timing. */
-	rings = calloc((size_t)MAXT * nthreads, sizeof *rings);
-	if (!rings) {
+	size_t nrings = (size_t)MAXT * nthreads;
+	rings = calloc(nrings, sizeof *rings);
+	void **ring_slots = calloc(nrings * QCAP, sizeof *ring_slots);
+	if (!rings || !ring_slots) {
 		fprintf(stderr, "out of memory for the rings\n");
 		return 1;
 	}
+	for (size_t i = 0; i < nrings; i++)
+		ring_init(&rings[i], ring_slots + i * QCAP, QCAP);
 	struct worker w[MAXT];
 	pthread_t th[MAXT];
 	memset(w, 0, sizeof w);
@@ -294,11 +254,9 @@ int main(int argc, char **argv)
 		fb += w[k].fallback;
 	}
 	free(rings);
-	printf("workload=server threads=%d slots=%ld ops=%ld remote=%d "
-	       "time_s=%.6f remote_frees=%ld fallback=%ld checksum=%lx "
-	       "errors=%ld",
-	       nthreads, slots, ops, remote, t, rf, fb, (unsigned long)sum, errors);
-	bench_mem_end();
-	printf("\n");
-	return errors ? 2 : 0;
+	free(ring_slots);
+	return bench_result(sum, errors,
+	                    "workload=server threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
+	                    "remote_frees=%ld fallback=%ld",
+	                    nthreads, slots, ops, remote, t, rf, fb);
 }

@@ -31,6 +31,8 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "harness.h"
+#include "sizes.h"
 
 #define MAXALIVE 64
 
@@ -49,21 +51,6 @@ static struct {
 static long blocks = 1000;
 static _Atomic long errors, orphan_frees;
 static _Atomic uint64_t checksum;
-
-static size_t draw_size(uint64_t r)
-{
-	unsigned b = (unsigned)(r % 100);
-	r >>= 8;
-	if (b < 55)
-		return 16 + r % 49;
-	if (b < 80)
-		return 65 + r % 192;
-	if (b < 93)
-		return 257 + r % 768;
-	if (b < 98)
-		return 1025 + r % 3072;
-	return 4097 + r % (28 * 1024);
-}
 
 static void *task(void *arg)
 {
@@ -89,7 +76,7 @@ static void *task(void *arg)
 	}
 
 	for (long i = 0; i < blocks; i++) {
-		uint32_t size = (uint32_t)draw_size(bench_rand(&rng));
+		uint32_t size = (uint32_t)size_draw(MIX_THREADS, bench_rand(&rng));
 		uint64_t tag = bench_rand(&rng) | 1;
 		unsigned char *p = malloc(size);
 		if (!p) {
@@ -119,31 +106,18 @@ static void *task(void *arg)
 int main(int argc, char **argv)
 {
 	long nthreads = 2000;
-	int alive = 4, opt;
+	int alive = 4;
 	uint64_t seed = 0x7417;
 
-	while ((opt = getopt(argc, argv, "n:a:b:S:")) != -1) {
-		switch (opt) {
-		case 'n':
-			nthreads = bench_count(optarg);
-			break;
-		case 'a':
-			alive = atoi(optarg);
-			break;
-		case 'b':
-			blocks = bench_count(optarg);
-			break;
-		case 'S':
-			seed = (uint64_t)bench_count(optarg);
-			break;
-		default:
-			fprintf(stderr,
-			        "usage: %s [-n THREADS] [-a ALIVE] "
-			        "[-b BLOCKS] [-S SEED]\n",
-			        argv[0]);
-			return 1;
-		}
-	}
+	const struct bench_opt opts[] = {
+	    {'n', "THREADS", BENCH_COUNT, &nthreads, "threads started in all"},
+	    {'a', "ALIVE", BENCH_INT, &alive, "threads alive at a time, 1 to 64"},
+	    {'b', "BLOCKS", BENCH_COUNT, &blocks, "blocks each thread allocates"},
+	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
+	    {0},
+	};
+
+	bench_options(argc, argv, opts, NULL);
 	if (nthreads < 1 || alive < 1 || alive > MAXALIVE || blocks < 2 || blocks > 20000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
@@ -182,10 +156,8 @@ int main(int argc, char **argv)
 	double t = bench_now() - t0;
 	free(grave.b);
 
-	printf("workload=threads threads=%ld alive=%d blocks=%ld time_s=%.6f "
-	       "orphan_frees=%ld checksum=%lx errors=%ld",
-	       nthreads, alive, blocks, t, (long)orphan_frees, (unsigned long)sum, errs);
-	bench_mem_end();
-	printf("\n");
-	return errs ? 2 : 0;
+	return bench_result(sum, errs,
+	                    "workload=threads threads=%ld alive=%d blocks=%ld time_s=%.6f "
+	                    "orphan_frees=%ld",
+	                    nthreads, alive, blocks, t, (long)orphan_frees);
 }

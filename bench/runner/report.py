@@ -1,0 +1,346 @@
+# SPDX-License-Identifier: MIT
+"""The report, in Markdown: what latest.md holds and run.py prints."""
+
+import io
+import re
+
+from .measure import reference_of
+from .util import geomean
+from .workloads import CALLGRIND_HARNESS, REFERENCE, allocs_for, display_cmd
+
+
+NOISY_SPREAD = 0.10  # spreads above this get flagged under the time table
+
+
+def fmt_ratio(x):
+    return "%.2f" % x if x is not None else "–"
+
+
+def spread(slot):
+    """Half the min-max range, relative to the median."""
+    if slot["median_s"] <= 0:
+        return 0.0
+    return 0.5 * (slot["max_s"] - slot["min_s"]) / slot["median_s"]
+
+
+def fmt_spread(slot):
+    return "±%.0f%%" % (100 * spread(slot))
+
+
+def fmt_rate(x):
+    if x >= 1e6:
+        return "%.2fM" % (x / 1e6)
+    if x >= 1e3:
+        return "%.0fk" % (x / 1e3)
+    return "%.0f" % x
+
+
+def fmt_gm(g):
+    s = "**%s**" % fmt_ratio(g["geomean"])
+    if g["n"] != g["rows"]:
+        s += " (%d of %d)" % (g["n"], g["rows"])
+    return s
+
+
+NOT_RUN = "·"
+
+
+def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
+           tlb=None):
+    ok = [a for a in allocs if a.ok]
+    names = [a.name for a in ok]
+    ref = reference_of(names)
+    rows = [w for w in workloads if w.name in timed or w.name in skipped]
+    out = io.StringIO()
+    p = lambda s="": print(s, file=out)
+    p("# cairn benchmarks%s" % (" (QUICK)" if args.quick else ""))
+    p()
+    p("- date: %s; the run took %.0f s" % (meta["date"], meta["elapsed_s"]))
+    p("- machine: %s, %d CPU(s) available, %s GiB RAM, Linux %s, %s, "
+      "transparent huge pages `%s`; load average at start %s, at end %s"
+      % (meta["cpu"], meta["nproc"], meta["mem_gib"], meta["kernel"],
+         meta["libc"], meta["thp"],
+         " ".join("%.2f" % x for x in meta["loadavg"] or []),
+         " ".join("%.2f" % x for x in meta.get("loadavg_end") or [])))
+    p("- cairn: %s (commit %s)" % (
+        next((a.lib for a in allocs if a.name == "cairn"), "not selected"),
+        meta["commit"] or "none yet"))
+    p("- command: `%s`" % meta["command"])
+    p()
+    p("Allocators:")
+    p()
+    for a in allocs:
+        if a.ok:
+            p("- %s: %s%s%s%s" % (
+                a.name, a.describe(),
+                ", package %s %s" % (a.pkg, a.version) if a.version else "",
+                " (a variant: run on %s only)" % ", ".join(
+                    w.name for w in workloads
+                    if a in allocs_for(w, ok, args)) if a.variant else "",
+                " — **warning: %s**" % a.warning if a.warning else ""))
+        else:
+            p("- %s: **not measured** — %s" % (a.name, a.problem))
+    p()
+    if ref != REFERENCE:
+        p("**cairn was not measured; ratios below are to %s instead.**"
+          % (ref or "nothing"))
+        p()
+    for w in workloads:
+        if w.name in skipped:
+            p("**Workload %s SKIPPED**: %s." % (w.name, skipped[w.name]))
+            p()
+
+    def row_cells(w, fn):
+        row = timed.get(w.name)
+        if row is None:
+            return ["SKIPPED" if i == 0 else "" for i in range(len(names))]
+        cells = []
+        for n in names:
+            s = row.get(n)
+            if s is None:
+                cells.append(NOT_RUN)
+            elif s["failed"]:
+                cells.append("FAILED (%s)" % s["failed"].split(", see")[0])
+            else:
+                cells.append(fn(s))
+        return cells
+
+    if rows:
+        p("## Time")
+        p()
+        p("Median of %d runs, ± half the min–max range; in brackets **peer / "
+          "%s — above 1.00 %s is faster**, below 1.00 the peer is faster. "
+          "Runs alternate between allocators (A B C D E, A B C D E, ...). "
+          "Seconds of the workload's timed section, except: *whole command* "
+          "rows (sqlite, python) time the whole process from outside; the "
+          "*redis* row gives the server's throughput in requests/s (all "
+          "five tests together), and its ratio is **%s throughput / peer "
+          "throughput**, so that above 1.00 still means %s is better. "
+          "`%s`: not run with that allocator." % (reps, ref, ref, ref, ref,
+                                                   NOT_RUN))
+        p()
+        p("| workload | " + " | ".join(names) + " |")
+        p("|---|" + "---:|" * len(names))
+        for w in rows:
+            def cell(s):
+                if "median_throughput" in s:
+                    v = "%s req/s" % fmt_rate(s["median_throughput"])
+                else:
+                    v = "%.3f" % s["median_s"]
+                return "%s %s (%s)" % (v, fmt_spread(s),
+                                       fmt_ratio(s.get("ratio_time")))
+            p("| %s | %s |" % (w.name, " | ".join(row_cells(w, cell))))
+        p("| **geomean of ratios** | %s |" % " | ".join(
+            fmt_gm(gm["time"][n]) for n in names))
+        p()
+        if any(w.kind == "redis" for w in rows if w.name in timed):
+            p("*redis:* Debian's redis-server is linked with libjemalloc, so "
+              "with nothing preloaded it would run on jemalloc: the glibc "
+              "column preloads glibc's own libc.so.6, which puts glibc's "
+              "malloc first. redis's jemalloc-only calls (mallctl, for the "
+              "statistics of INFO) still reach the linked jemalloc, which "
+              "otherwise stays idle; each run checks that the data is not in "
+              "it (INFO allocator_allocated). The benchmark client is not "
+              "preloaded. The server's figure, not the client's, is "
+              "compared, on 2 cores shared by both.")
+            p()
+        noisy = ["%s/%s %s" % (w.name, n, fmt_spread(s))
+                 for w in rows for n, s in timed.get(w.name, {}).items()
+                 if not s["failed"] and s["runs"]
+                 and spread(s) > NOISY_SPREAD]
+        if noisy:
+            p("*Noisy:* the runs of %s varied by more than ±%.0f%% (the "
+              "machine was busy?); trust those figures less, or rerun with "
+              "more repetitions (`BENCH_ARGS='--reps 9'`) on a quiet machine."
+              % (", ".join(noisy), 100 * NOISY_SPREAD))
+            p()
+
+        p("## Memory")
+        p()
+        p("**Peak RSS**: median of the runs, MiB, the whole process's "
+          "maximum resident set (wait4 `ru_maxrss`; for redis, the "
+          "server's). In brackets **peer / %s — above 1.00 %s uses less "
+          "memory**." % (ref, ref))
+        p()
+        p("| workload | " + " | ".join(names) + " |")
+        p("|---|" + "---:|" * len(names))
+        for w in rows:
+            p("| %s | %s |" % (w.name, " | ".join(row_cells(
+                w, lambda s: "%.1f (%s)" % (s["median_rss_kib"] / 1024,
+                                            fmt_ratio(s.get("ratio_rss")))))))
+        p("| **geomean of ratios** | %s |" % " | ".join(
+            fmt_gm(gm["peak_rss"][n]) for n in names))
+        p()
+        p("**RSS at the end**: median, MiB: VmRSS just before exit, after the "
+          "program freed what it allocated (longrun: its survivors too) — "
+          "what the allocator keeps. Printed by each program from "
+          "/proc/self/status (sqlite: read by a shell command it runs; redis: "
+          "read by the runner from /proc/<server> after the benchmark, "
+          "with the data still in it). In brackets **peer / %s**." % ref)
+        p()
+        p("| workload | " + " | ".join(names) + " |")
+        p("|---|" + "---:|" * len(names))
+        for w in rows:
+            def endcell(s):
+                if s.get("median_rss_end_kib") is None:
+                    return "?"
+                return "%.1f (%s)" % (s["median_rss_end_kib"] / 1024,
+                                      fmt_ratio(s.get("ratio_rss_end")))
+            p("| %s | %s |" % (w.name, " | ".join(row_cells(w, endcell))))
+        p("| **geomean of ratios** | %s |" % " | ".join(
+            fmt_gm(gm["rss_end"][n]) for n in names))
+        p()
+        p("**Transparent huge pages at the end**: AnonHugePages of "
+          "/proc/self/smaps_rollup just before exit (redis: of the server "
+          "after the benchmark), median, MiB. THP mode of this machine: "
+          "`%s`%s." % (meta["thp"], " (only memory an allocator marks with "
+                       "madvise(MADV_HUGEPAGE) gets huge pages)"
+                       if meta["thp"] == "madvise" else ""))
+        p()
+        p("| workload | " + " | ".join(names) + " |")
+        p("|---|" + "---:|" * len(names))
+        for w in rows:
+            p("| %s | %s |" % (w.name, " | ".join(row_cells(
+                w, lambda s: "?" if s.get("median_anon_huge_kib") is None
+                else "%.1f" % (s["median_anon_huge_kib"] / 1024)))))
+        p()
+
+        if tlb is not None:
+            p("**TLB misses** (`perf stat`, one run each, millions; in "
+              "brackets peer / cairn, above 1.00 cairn misses less):")
+            p()
+            if not tlb["events"]:
+                p("Not measured: %s." % tlb["why"])
+            else:
+                for ev in tlb["events"]:
+                    p("| %s | %s |" % (ev, " | ".join(names)))
+                    p("|---|" + "---:|" * len(names))
+                    for wname, row in tlb["counts"].items():
+                        base = row.get(ref, {}).get(ev)
+                        cells = []
+                        for n in names:
+                            v = row.get(n, {}).get(ev)
+                            cells.append("·" if v is None else "%.2f%s" % (
+                                v / 1e6, " (%.2f)" % (v / base)
+                                if base and n != ref else ""))
+                        p("| %s | %s |" % (wname, " | ".join(cells)))
+                    p()
+            p()
+
+        for w in rows:
+            row = timed.get(w.name)
+            if not row:
+                continue
+            cps = []
+            for s in row.values():
+                for k in s.get("checkpoints", {}):
+                    if k not in cps:
+                        cps.append(k)
+            if not cps:
+                continue
+            cps.sort(key=lambda k: (k == "rss_idle_kb", int(re.sub(
+                r"\D", "", k) or 0)))
+            wnames = [n for n in names if n in row]
+            p("### RSS during %s" % w.name)
+            p()
+            p("Median VmRSS, MiB, at the end of each phase (after its "
+              "frees) and after the idle period (the program sleeps, the "
+              "allocator may give memory back meanwhile); `live`: the bytes "
+              "the program still holds (asked-for sizes). In brackets, for "
+              "the idle row: peer / %s." % ref)
+            p()
+            p("| checkpoint | live | " + " | ".join(wnames) + " |")
+            p("|---|---:|" + "---:|" * len(wnames))
+            out0 = next((row[n]["runs"][0]["output"] for n in wnames
+                         if row[n]["runs"]), {})
+            live = {k: int(out0["live_" + k[4:]]) for k in cps
+                    if "live_" + k[4:] in out0}
+            for k in cps:
+                label = ("after idle" if k == "rss_idle_kb" else
+                         "phase %s" % re.sub(r"\D", "", k))
+                cells = []
+                base = row.get(ref, {}).get("checkpoints", {}).get(k) \
+                    if ref in row and not row[ref]["failed"] else None
+                for n in wnames:
+                    s = row[n]
+                    v = s.get("checkpoints", {}).get(k)
+                    if s["failed"]:
+                        cells.append("FAILED")
+                    elif v is None:
+                        cells.append("?")
+                    elif k == "rss_idle_kb" and base:
+                        cells.append("%.1f (%s)" % (v / 1024,
+                                                    fmt_ratio(v / base)))
+                    else:
+                        cells.append("%.1f" % (v / 1024))
+                lv = live.get(k)
+                if k == "rss_idle_kb":
+                    lv = max(live.values(), default=None)
+                p("| %s | %s | %s |" % (label, "%.1f" % (lv / 1024)
+                                        if lv else "", " | ".join(cells)))
+            thr = {n: row[n]["runs"][0]["output"].get("threads_idle")
+                   for n in wnames if row[n]["runs"]}
+            p()
+            p("Threads in the process during the idle period: %s (more than "
+              "1: the allocator runs threads of its own)." % ", ".join(
+                  "%s %s" % (n, t) for n, t in thr.items() if t))
+            p()
+
+        p("## Workloads")
+        p()
+        p("What each models is in bench/README.md and at the top of each "
+          "source file.")
+        p()
+        for w in rows:
+            p("- **%s** (%s): %s; `%s`" % (w.name, w.basis, w.what,
+                                          display_cmd(w, args)))
+        p()
+
+    if cg:
+        counts, harness, nn = cg
+        p("## Instructions per malloc+free pair (callgrind)")
+        p()
+        p("(Ir(N2) − Ir(N1)) / (N2 − N1) with N1 = %d, N2 = %d, under "
+          "`valgrind --tool=callgrind --separate-threads=no` (all threads "
+          "counted). Deterministic: one run each. In brackets **peer / %s — "
+          "above 1.00 %s executes fewer instructions**. Figures include the "
+          "benchmark loop itself (row *harness*, same for every allocator)."
+          % (nn["n1"], nn["n2"], ref, ref))
+        p()
+        cnames = [n for n in names if n in next(iter(counts.values()))]
+        p("| mode | " + " | ".join(cnames) + " | harness |")
+        p("|---|" + "---:|" * (len(cnames) + 1))
+        ratios = {n: [] for n in cnames}
+        for m, row in counts.items():
+            rs = row.get(ref) if ref else None
+            cells = []
+            for n in cnames:
+                s = row[n]
+                if "failed" in s:
+                    cells.append("FAILED")
+                    continue
+                r = (s["ir_per_pair"] / rs["ir_per_pair"]
+                     if rs and "failed" not in rs else None)
+                s["ratio"] = r
+                if r is not None:
+                    ratios[n].append(r)
+                cells.append("%.1f (%s)" % (s["ir_per_pair"], fmt_ratio(r)))
+            h = harness[CALLGRIND_HARNESS[m]]
+            cells.append("%.1f" % h["ir_per_pair"] if "failed" not in h
+                         else "FAILED")
+            p("| %s | %s |" % (m, " | ".join(cells)))
+        p("| **geomean of ratios** | %s | |" % " | ".join(
+            "**%s**" % fmt_ratio(geomean(ratios[n])) for n in cnames))
+        p()
+        p("Modes (bench/fastpath.c): pairN = malloc(N) then free at once; "
+          "batch64 = 64 x malloc(64) then 64 frees in the same order; "
+          "xthread64 = one thread mallocs 256 x 64 B, the other frees them, "
+          "in strict turns (hand-off cost included, see harness).")
+        p()
+    if meta.get("charts"):
+        p("## Charts")
+        p()
+        for c in meta["charts"]:
+            p("- `bench/results/%s`: %s" % c)
+        p()
+    return out.getvalue()
