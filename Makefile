@@ -26,7 +26,7 @@ DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
 .PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault soak \
-	readme-options
+	readme-options readme-stats
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
@@ -77,6 +77,11 @@ dlopen: lib/libcairn-dlopen.so
 # (tests/tree/options.sh checks that it is).
 readme-options:
 	tools/readme-options.sh
+
+# README.md's statistics table, rewritten from src/core/stats.def
+# (tests/tree/stats.sh checks that it is).
+readme-stats:
+	tools/readme-stats.sh
 
 # ---------------------------------------------------------------- tests
 # Every file under tests/ is a test, found by folder:
