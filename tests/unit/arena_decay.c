@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Decay of an arena's free runs (arena_decay.c), driven with explicit
  * times: a freed run is dirty; once dirty_decay_ms has passed it becomes
- * muzzy (muzzy_decay_ms > 0), and muzzy once muzzy_decay_ms has passed it
- * is released, or it is released at once (muzzy_decay_ms 0); the
- * smoothstep curve keeps nearly every page just after the free, about half
+ * muzzy (muzzy_decay_ms > 0) and is released muzzy_decay_ms later, or is
+ * released at once (muzzy_decay_ms 0); a pass or a free whose clock was
+ * read before a run entered its state finds it not due; the smoothstep
+ * curve keeps nearly every page just after the free, about half
  * halfway through and none at the end, purging the oldest runs first; with
  * chunks on huge pages the curve takes a whole free chunk, then a run in a
  * chunk at most half in use, before a run in a fuller chunk, which waits
@@ -179,7 +180,7 @@ static void curve(void)
 }
 
 /* Three free runs, oldest first: 20 pages in a full chunk (A), 20 pages in
- * a chunk about a fifth in use (B), a whole chunk (C). */
+ * a chunk about a quarter in use (B), a whole chunk (C). */
 struct victims {
 	struct arena *a;
 	struct span *a_run, *b_run, *c_whole;
