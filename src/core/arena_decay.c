@@ -37,6 +37,15 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
 	return bytes;
 }
 
+/* How long run s has been in its state at time now: 0 when it entered it
+ * after now was read (a pass whose clock was read before another thread
+ * freed the run, or before it waited for the lock), not a wrapped-around
+ * age that would make the run look long due. */
+static inline uint64_t run_age(const struct span *s, uint64_t now)
+{
+	return now > s->decay_since ? now - s->decay_since : 0;
+}
+
 /* The pages of run s the decay curve still allows to wait: all of them
  * when just freed, none at decay_ms, following 1 - smoothstep(age /
  * decay_ms) in between (as jemalloc does): little goes back in the first
@@ -48,7 +57,7 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
  * the list barely closer to its limit.) */
 static double curve_allowed(const struct span *s, uint64_t now, int64_t decay_ms)
 {
-	double x = (double)(now - s->decay_since) / (double)decay_ms;
+	double x = (double)run_age(s, now) / (double)decay_ms;
 	if (x >= 1.0)
 		return 0.0;
 	return (double)s->npages * (1.0 - x * x * (3.0 - 2.0 * x));
@@ -89,10 +98,10 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		for (struct span *s = l->head; s != NULL; s = s->decay_next)
 			allowed += curve_allowed(s, now, decay_ms);
 	while (*budget > 0 && l->head != NULL &&
-	       (force || (decay_ms >= 0 && now - l->head->decay_since >= (uint64_t)decay_ms) ||
+	       (force || (decay_ms >= 0 && run_age(l->head, now) >= (uint64_t)decay_ms) ||
 	        (curve && decay_ms > 0 && (double)*list_pages > allowed + 0.5))) {
 		struct span *s = l->head;
-		bool due = force || (decay_ms >= 0 && now - s->decay_since >= (uint64_t)decay_ms);
+		bool due = force || (decay_ms >= 0 && run_age(s, now) >= (uint64_t)decay_ms);
 		if (!due && cairn_hugepage_chunks && (s = hugepage_victim(l)) == NULL)
 			break;
 		run_remove(a, s);

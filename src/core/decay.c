@@ -50,11 +50,6 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 		if (d < next)
 			next = d;
 		heaps_decay(now, force, &next);
-		/* Under a cgroup memory limit thread 0 keeps looking at it,
-		 * idle or not, so a limit approached while nothing decays
-		 * still gets everything purged. */
-		if ((next != UINT64_MAX || c->has_cgroup_limit) && now + CGROUP_CHECK_MS < next)
-			next = now + CGROUP_CHECK_MS;
 	}
 	/* While pages wait, pass every 1/20 of the decay time so that
 	 * purging follows the decay curve. */
@@ -63,6 +58,14 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 		if (now + step < next)
 			next = now + step;
 	}
+	/* Under a cgroup memory limit thread 0 keeps looking at it, idle or
+	 * not, so a limit approached while nothing decays still gets
+	 * everything purged. After the step above, which is for pages that
+	 * wait: an idle thread looks once a second, not every 1/20 of the
+	 * decay time. */
+	if (c->k == 0 && (next != UINT64_MAX || c->has_cgroup_limit) &&
+	    now + CGROUP_CHECK_MS < next)
+		next = now + CGROUP_CHECK_MS;
 	return next;
 }
 

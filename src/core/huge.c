@@ -525,8 +525,10 @@ size_t huge_decay(uint64_t now, bool force)
 		while (*link != NULL && (*link)->next != NULL)
 			link = &(*link)->next;
 		h = *link;
+		/* Cached after now was read (by a pass that began before the
+		 * free): just cached, not due. */
 		if (h != NULL &&
-		    (force || (cairn_core.dirty_decay_ms >= 0 &&
+		    (force || (cairn_core.dirty_decay_ms >= 0 && now >= h->since &&
 		               now - h->since >= (uint64_t)cairn_core.dirty_decay_ms))) {
 			*link = NULL;
 			st->cache_bytes -= h->mapped;

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* A thread heap's large-run cache: heap_large_put keeps a freed run of a
+ * large class (LARGE_CACHED, counted per class and in bytes) up to
+ * LARGE_CACHE_COUNT runs a class and LARGE_CACHE_BYTES in all and refuses
+ * beyond, and refuses runs of no large class and heaps that are not thread
+ * heaps; the arena keeps seeing cached runs as allocated; heap_large_take
+ * gives back the newest run of exactly the class asked and NULL for any
+ * other; heap_large_flush returns every run to its arena, which sees the
+ * pages free, and says how many bytes went. Uses a private arena and a
+ * thread heap of its own; no purging thread. */
+#include <string.h>
+
+#include "check.h"
+#include "core/arena.h"
+#include "core/heap.h"
+#include "core/largecache.h"
+#include "core/params.h"
+#include "core/sizeclass.h"
+
+static struct arena arena;
+static struct heap heap, shared;
+
+/* The index in heap.large of the class of npages pages. */
+static unsigned lc(size_t npages)
+{
+	return size_class(npages << PAGE_SHIFT) - SC_NSMALL;
+}
+
+/* A large run of npages pages, with a one-page run after it so that it
+ * never merges with its free neighbours when freed. */
+static struct span *run(size_t npages)
+{
+	struct span *s = arena_alloc_run(&arena, npages, 1);
+	struct span *gap = arena_alloc_run(&arena, 1, 1);
+	REQUIRE(s != NULL && gap != NULL, "run of %zu pages", npages);
+	return s;
+}
+
+/* Every page of run s (still described by its own span or merged into a
+ * larger free run) is free as far as the arena knows. */
+static int pages_free(uintptr_t start, size_t npages)
+{
+	struct chunk *c = span_chunk_of((void *)start);
+	uint32_t first = (uint32_t)((start >> PAGE_SHIFT) & (CHUNK_PAGES - 1));
+	for (uint32_t i = first; i < first + npages; i++)
+		if (chunk_page_span(c, i)->state != SPAN_FREE)
+			return 0;
+	return 1;
+}
+
+#define C40K 10  /* pages of the 40 KiB class */
+#define C48K 12  /* pages of the 48 KiB class */
+#define C1M  256 /* pages of the 1 MiB class, LARGE_MAX */
+
+int main(void)
+{
+	cairn_core.dirty_decay_ms = 3600000; /* nothing falls due while the test runs */
+	cairn_core.muzzy_decay_ms = 0;
+	cairn_core.max_background_threads = 1;
+	cairn_core.background_thread = false;
+	pthread_mutex_init(&arena.lock, NULL);
+	heap_init(&heap, &arena, HEAP_THREAD);
+	heap_init(&shared, &arena, HEAP_SHARED);
+
+	REQUIRE(sc_size[size_class(C40K << PAGE_SHIFT)] == C40K << PAGE_SHIFT &&
+	            sc_size[size_class(C48K << PAGE_SHIFT)] == C48K << PAGE_SHIFT &&
+	            sc_size[size_class(C1M << PAGE_SHIFT)] == C1M << PAGE_SHIFT &&
+	            (C1M << PAGE_SHIFT) == LARGE_MAX,
+	        "40 KiB, 48 KiB and 1 MiB are large classes");
+
+	/* One run kept: flagged, counted, the arena's view unchanged. */
+	struct span *a[LARGE_CACHE_COUNT + 1];
+	for (int i = 0; i <= LARGE_CACHE_COUNT; i++)
+		a[i] = run(C40K);
+	struct chunk *ch = span_chunk(a[0]);
+	uint32_t free_before = ch->free_pages;
+	CHECK(heap_large_put(&heap, a[0]), "a 40 KiB run is kept");
+	CHECK(a[0]->flags == LARGE_CACHED, "flagged LARGE_CACHED (%u)", a[0]->flags);
+	CHECK(heap.large[lc(C40K)] == a[0], "on its class's list");
+	CHECK(heap.large_count[lc(C40K)] == 1, "counted (%u)", heap.large_count[lc(C40K)]);
+	CHECK(heap.large_bytes == C40K * PAGE_SIZE, "bytes %zu", heap.large_bytes);
+	CHECK(a[0]->state == SPAN_LARGE && ch->free_pages == free_before,
+	      "the arena still sees the run allocated");
+
+	/* Up to LARGE_CACHE_COUNT of a class, then refused. */
+	bool all = true;
+	for (int i = 1; i < LARGE_CACHE_COUNT; i++)
+		all = all && heap_large_put(&heap, a[i]);
+	CHECK(all, "the first %d runs of the class are kept", LARGE_CACHE_COUNT);
+	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT, "count %u",
+	      heap.large_count[lc(C40K)]);
+	CHECK(!heap_large_put(&heap, a[LARGE_CACHE_COUNT]), "one more of the class is refused");
+	CHECK(a[LARGE_CACHE_COUNT]->flags == 0, "the refused run is not flagged");
+	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT &&
+	          heap.large_bytes == LARGE_CACHE_COUNT * C40K * PAGE_SIZE,
+	      "nor counted (%u runs, %zu bytes)", heap.large_count[lc(C40K)], heap.large_bytes);
+
+	/* Another class has a count of its own, but the bytes are shared:
+	 * 320 KiB cached, three 1 MiB runs fit under 4 MiB, the fourth does
+	 * not. */
+	struct span *m[4];
+	for (int i = 0; i < 4; i++)
+		m[i] = run(C1M);
+	size_t before = heap.large_bytes;
+	CHECK(heap_large_put(&heap, m[0]) && heap_large_put(&heap, m[1]) &&
+	          heap_large_put(&heap, m[2]),
+	      "three 1 MiB runs are kept");
+	CHECK(heap.large_bytes == before + 3 * LARGE_MAX && heap.large_bytes <= LARGE_CACHE_BYTES,
+	      "bytes %zu", heap.large_bytes);
+	CHECK(heap.large_count[lc(C1M)] == 3, "1 MiB count %u", heap.large_count[lc(C1M)]);
+	CHECK(heap.large_bytes + LARGE_MAX > LARGE_CACHE_BYTES, "a fourth would pass the bound");
+	CHECK(!heap_large_put(&heap, m[3]), "the fourth is refused: LARGE_CACHE_BYTES");
+	CHECK(m[3]->flags == 0 && heap.large_count[lc(C1M)] == 3, "and not kept");
+	CHECK(!heap_large_put(&heap, a[LARGE_CACHE_COUNT]),
+	      "a full class stays full whatever the bytes");
+
+	/* Runs of no large class, and heaps that are not thread heaps. */
+	struct span *odd = run(11);  /* 44 KiB: between two classes */
+	struct span *small = run(8); /* 32 KiB: SMALL_MAX, a small class */
+	struct span *toobig = run(C1M + 1);
+	struct span *c48 = run(C48K);
+	size_t bytes_now = heap.large_bytes;
+	CHECK(!heap_large_put(&heap, odd) && odd->flags == 0, "44 KiB: no class, refused");
+	CHECK(!heap_large_put(&heap, small) && small->flags == 0, "32 KiB: small, refused");
+	CHECK(!heap_large_put(&heap, toobig) && toobig->flags == 0, "past LARGE_MAX: refused");
+	CHECK(!heap_large_put(&shared, c48) && c48->flags == 0 && shared.large_bytes == 0,
+	      "a shared heap keeps no runs");
+	CHECK(heap.large_bytes == bytes_now, "nothing counted for the refused runs");
+	CHECK(heap_large_take(&shared, C40K) == NULL, "a shared heap gives none");
+
+	/* Take: exactly the class asked, newest first, unflagged. */
+	CHECK(heap_large_take(&heap, C48K) == NULL, "no 48 KiB run cached: NULL");
+	CHECK(heap_large_take(&heap, 11) == NULL, "no class: NULL");
+	CHECK(heap_large_take(&heap, 8) == NULL, "a small size: NULL");
+	CHECK(heap_large_take(&heap, C1M + 1) == NULL, "past LARGE_MAX: NULL");
+	struct span *t = heap_large_take(&heap, C40K);
+	CHECK(t == a[LARGE_CACHE_COUNT - 1], "the newest 40 KiB run comes back");
+	CHECK(t != NULL && t->npages == C40K && t->flags == 0, "40 KiB, unflagged");
+	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT - 1 &&
+	          heap.large_bytes == bytes_now - C40K * PAGE_SIZE,
+	      "uncounted (%u runs, %zu bytes)", heap.large_count[lc(C40K)], heap.large_bytes);
+	t = heap_large_take(&heap, C1M);
+	CHECK(t == m[2] && t->npages == C1M && t->flags == 0, "the newest 1 MiB run");
+	CHECK(heap_large_put(&heap, m[3]), "room again for a 1 MiB run");
+
+	/* Flush: every run back to the arena, the bytes returned. */
+	struct span *cached[2 * LARGE_CACHE_COUNT];
+	uintptr_t starts[2 * LARGE_CACHE_COUNT];
+	size_t pages[2 * LARGE_CACHE_COUNT];
+	int ncached = 0;
+	size_t pages_cached = 0;
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
+		for (struct span *s = heap.large[c]; s != NULL; s = s->next) {
+			REQUIRE(ncached < 2 * LARGE_CACHE_COUNT, "cached runs fit the array");
+			cached[ncached] = s;
+			starts[ncached] = s->start;
+			pages[ncached] = s->npages;
+			pages_cached += s->npages;
+			ncached++;
+		}
+	CHECK(ncached == LARGE_CACHE_COUNT - 1 + 3, "%d runs cached", ncached);
+	CHECK(pages_cached * PAGE_SIZE == heap.large_bytes, "large_bytes is their sum");
+	/* The chunks they live in, each once, and their free pages. */
+	struct chunk *chunks[8];
+	uint32_t chunk_free[8];
+	int nchunks = 0;
+	for (int i = 0; i < ncached; i++) {
+		struct chunk *c = span_chunk(cached[i]);
+		int k = 0;
+		while (k < nchunks && chunks[k] != c)
+			k++;
+		if (k == nchunks) {
+			REQUIRE(nchunks < 8, "few chunks");
+			chunks[nchunks] = c;
+			chunk_free[nchunks] = c->free_pages;
+			nchunks++;
+		}
+	}
+	size_t expect = heap.large_bytes;
+	size_t flushed = heap_large_flush(&heap);
+	CHECK(flushed == expect, "flush returns the bytes: %zu of %zu", flushed, expect);
+	CHECK(heap.large_bytes == 0, "no bytes left (%zu)", heap.large_bytes);
+	int empty = 1;
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
+		if (heap.large[c] != NULL || heap.large_count[c] != 0)
+			empty = 0;
+	CHECK(empty, "every class empty");
+	int freed = 1;
+	for (int i = 0; i < ncached; i++)
+		if (!pages_free(starts[i], pages[i]))
+			freed = 0;
+	CHECK(freed, "the arena sees every flushed page free");
+	size_t gained = 0;
+	for (int k = 0; k < nchunks; k++)
+		gained += chunks[k]->free_pages - chunk_free[k];
+	CHECK(gained == pages_cached, "the chunks gained %zu free pages, not %zu", gained,
+	      pages_cached);
+	CHECK(arena.dirty_pages >= pages_cached, "the flushed pages are dirty (%zu)",
+	      arena.dirty_pages);
+	CHECK(heap_large_take(&heap, C40K) == NULL, "nothing to take after a flush");
+	CHECK(heap_large_flush(&heap) == 0, "a second flush gives nothing");
+	return CHECK_DONE();
+}
