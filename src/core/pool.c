@@ -146,10 +146,12 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 	size_t purged = 0;
 	int64_t decay = cairn_core.dirty_decay_ms;
 	struct heap_registry *r = heaps_lock();
+	/* A heap parked after the caller read the clock is not due: its age
+	 * would wrap. */
 	for (struct heap **link = &r->pool; *link != NULL;) {
 		struct heap *h = *link;
-		bool due = h->needs_purge &&
-		           (force || (decay >= 0 && now - h->parked_since >= (uint64_t)decay));
+		bool due = h->needs_purge && (force || (decay >= 0 && now >= h->parked_since &&
+		                                        now - h->parked_since >= (uint64_t)decay));
 		if (!due) {
 			if (h->needs_purge && decay >= 0 &&
 			    h->parked_since + (uint64_t)decay < *next)
