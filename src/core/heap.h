@@ -5,9 +5,11 @@
  * and the slab those blocks come from. malloc pops a bin; free pushes onto
  * the slab's local_free list when the calling thread owns the slab. Both
  * are a handful of instructions with no lock, no atomic read-modify-write
- * and no call (see cairn_alloc_small and cairn_free_fast below, and the
- * instruction counts in the README). Everything else is out of line in
- * heap.c: refilling a bin, frees from other threads, the rare events.
+ * and no call (see heap_pop and heap_free_fast below, and the instruction
+ * counts in the README). Everything else is out of line: refilling a bin,
+ * frees the fast path does not take and the rare events in heap.c, a
+ * heap's slabs in slab.c, frees to other threads in remote.c, its cache of
+ * large runs in largecache.c, parked heaps in pool.c.
  *
  * A slab's block counter `used` counts the blocks not on the slab's own
  * lists (held by the program or sitting in its owner's bin). A bin is only
@@ -52,7 +54,7 @@ enum heap_state {
 	HEAP_LIVE,      /* a thread's */
 	HEAP_ABANDONED, /* parked in the pool after its thread exited */
 	/* taken out of the pool, locked, while its slabs are purged or a
-	 * block is taken from them (take_parked in heap.c) */
+	 * block is taken from them (take_parked in pool.c) */
 	HEAP_PURGING,
 	/* In a fork child: its lock was held when the parent forked, so its
 	 * lists may be half changed. Never used again; frees sent to it stay

@@ -3,7 +3,7 @@
  * with a descriptor in metadata memory that every 2 MiB slot of the block
  * points to in the page map. Requests above LARGE_MAX get one, and so does a
  * block that realloc grows past REALLOC_MAP_MIN while cached pages can take
- * it (src/api/malloc.c).
+ * it (src/api/realloc.c).
  *
  * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
  * no more than the peak of live huge bytes makes room for, given back on

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cairn's mutexes, and what fork needs to know about them.
  *
- * No cairn lock is held across fork (see "fork" in src/api/malloc.c): a lock
+ * No cairn lock is held across fork (see "fork" in src/api/init.c): a lock
  * taken in the prepare handler and released after it would deadlock with
  * glibc's stdio locks, which fork takes after every prepare handler has run.
  * Instead the child finds out which locks were held when the parent forked

@@ -2,7 +2,7 @@
 /* The parameters the core runs with. The core never reads the options
  * (control/) itself: the api layer copies what the core needs from them into
  * cairn_core during initialisation, after the options are parsed and before
- * the arenas are set up (api/malloc.c, init_slow), and nothing changes them
+ * the arenas are set up (api/init.c, cairn_init_slow), and nothing changes them
  * afterwards (a unit test may, to drive decay). Until then every field is
  * zero, as the options themselves were before they were parsed; no core code
  * that reads them runs before that. Types and meanings are those of the
