@@ -4,12 +4,6 @@
 #include "core/arena.h"
 #include "os/os.h"
 
-/* Fresh blocks are cut out of a slab CARVE_BYTES at a time, and at least
- * CARVE_MIN blocks, so the pages of a slab are touched only as they are
- * used (carving writes the first 16 bytes of each block). */
-#define CARVE_BYTES 4096u
-#define CARVE_MIN   4u
-
 static void partial_push(struct heap *h, struct span *s)
 {
 	s->flags = SPAN_PARTIAL;
@@ -63,46 +57,6 @@ void slab_scan_full(struct heap *h, unsigned cls)
 				break;
 		}
 	}
-}
-
-/* Moves the free blocks of slab s to the caller's bin: its local_free list
- * and, while the slab has blocks not cut out yet and that list is shorter
- * than four carving batches, a batch of those. Short lists grow, so that a
- * thread cycling a few blocks refills its bin rarely (one refill per 16
- * malloc+free pairs of 4 KiB); long ones do not touch fresh pages, so that
- * blocks coming back from other threads are reused first (a producer whose
- * blocks a consumer frees used a third more memory when each refill also
- * carved). Afterwards no carved block is on the slab's own list, so `used`
- * is the number carved less the holes. */
-void *slab_adopt(struct heap *h, struct span *s)
-{
-	void **list = s->local_free;
-	s->local_free = NULL;
-	unsigned left = sc_slab_blocks[s->cls] - s->carved;
-	unsigned listed = s->carved - *span_holes(s) - s->used;
-	size_t size = sc_size[s->cls];
-	unsigned n = CARVE_BYTES / (unsigned)size;
-	if (n < CARVE_MIN)
-		n = CARVE_MIN;
-	if (left > 0 && listed < 4 * n) {
-		if (n > left)
-			n = left;
-		char *first = (char *)s->start + (size_t)s->carved * size;
-		char *last = first + (size_t)(n - 1) * size;
-		for (char *c = first; c < last; c += size)
-			block_make_free(c, s, c + size);
-		block_make_free(last, s, list);
-		list = (void **)first;
-		s->carved = (uint16_t)(s->carved + n);
-	} else {
-		n = 0;
-	}
-	s->used = (uint16_t)(s->carved - *span_holes(s));
-	struct heap_counters *k = &h->counters[s->cls];
-	k->bin_given = listed + n;
-	k->nmalloc += listed + n;
-	k->nfills++;
-	return list;
 }
 
 /* Gives back the pages of slab s on which every block is free. The free
