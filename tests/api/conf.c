@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include "check.h"
 #include "child.h"
+#include "rng.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -136,14 +137,13 @@ static int check_block(const unsigned char *p, size_t n)
 static void *thread_main(void *arg)
 {
 	int id = (int)(intptr_t)arg;
-	uint32_t seed = 1000u + (uint32_t)id;
+	uint64_t seed = 1000u + (uint64_t)id;
 	unsigned char *live[LIVE] = {0};
 	size_t size[LIVE] = {0};
 	long bad = 0;
 
 	for (int op = 0; op < OPS; op++) {
-		seed = seed * 1103515245u + 12345u;
-		uint32_t r = seed >> 4;
+		uint32_t r = (uint32_t)(rng_next(&seed) >> 32);
 		int k = r % LIVE;
 		if (live[k]) {
 			bad += !check_block(live[k], size[k]);

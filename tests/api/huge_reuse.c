@@ -37,6 +37,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB  ((size_t)1 << 10)
 #define MiB  ((size_t)1 << 20)
@@ -283,16 +284,6 @@ static void realloc_growth(void)
 	malloc_trim(0);
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static int maps_lines(void)
 {
 	static char buf[1 << 20];
@@ -315,11 +306,12 @@ static void churn(void)
 	size_t bad = 0;
 	int live = 0, most_maps = 0;
 	int base = maps_lines();
+	uint64_t rng = 0x9e3779b97f4a7c15u;
 	for (int step = 0; step < STEPS; step++) {
-		int k = (int)(next() % SLOTS);
-		size_t size = 64 * KiB + (size_t)(next() % (24 * MiB));
+		int k = (int)(rng_next(&rng) % SLOTS);
+		size_t size = 64 * KiB + (size_t)(rng_next(&rng) % (24 * MiB));
 		unsigned salt = (unsigned)step;
-		int op = (int)(next() % 4);
+		int op = (int)(rng_next(&rng) % 4);
 		if (s[k].p != NULL)
 			bad += bad_pages(s[k].p, s[k].size, s[k].salt);
 		if (s[k].p != NULL && op == 0) {

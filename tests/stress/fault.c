@@ -32,6 +32,7 @@
 
 #include "cairn.h"
 #include "child.h"
+#include "rng.h"
 
 #define KiB      ((size_t)1 << 10)
 #define MiB      ((size_t)1 << 20)
@@ -52,14 +53,6 @@ static struct block exchange[16]; /* blocks passed to another thread to free */
 static pthread_mutex_t exchange_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static int reports;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static void report(const char *what, size_t n)
 {
@@ -124,7 +117,7 @@ static void checked_free(void *p, size_t n, unsigned char tag)
 
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng);
+	uint64_t r = rng_next(rng);
 	switch (r % 32) {
 	case 0:
 		return 2 * MiB + r % (6 * MiB); /* huge */
@@ -144,7 +137,7 @@ static size_t pick_size(uint64_t *rng)
 
 static void one_op(struct block *b, uint64_t *rng, int self)
 {
-	uint64_t r = next_rand(rng);
+	uint64_t r = rng_next(rng);
 	unsigned char tag = (unsigned char)(1 + r % 255);
 	if (b->p != NULL && r % 8 < 3) {
 		/* realloc, growing or shrinking */
@@ -265,10 +258,10 @@ static void fork_during(void)
 static void *worker(void *arg)
 {
 	int self = (int)(intptr_t)arg;
-	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(self + 1);
+	uint64_t rng = 0xfa017ull + (uint64_t)self;
 	struct block blocks[SLOTS] = {{0}};
 	for (int i = 0; i < rounds; i++) {
-		one_op(&blocks[next_rand(&rng) % SLOTS], &rng, self);
+		one_op(&blocks[rng_next(&rng) % SLOTS], &rng, self);
 		if (self == 0 && i % 200 == 199)
 			malloc_trim(0);
 		if (self == 1 && i % 300 == 299)

@@ -11,6 +11,7 @@
  * registered before main's first malloc (one from a constructor) and after the threads start;
  * each must run once per fork. An alarm ends the whole test if the parent itself hangs. */
 #include "check.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,14 +47,6 @@ static atomic_long worker_errors, worker_ops;
 
 /* Handler calls; the child ones only ever count in a child. */
 static atomic_int prepare_calls, parent_calls, child_calls, handler_alloc_failures;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 /* Write to stderr without stdio buffers (a child of a threaded process). */
 static void say(const char *fmt, ...)
@@ -145,7 +138,7 @@ __attribute__((constructor(101))) static void register_early(void)
 
 static size_t worker_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 900)
 		return 8 + x % 2048;
 	if (r < 990)
@@ -168,7 +161,7 @@ static void *worker(void *arg)
 	}
 	atomic_fetch_add(&workers_ready, 1);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		unsigned char *_Atomic *slot = &table[self][next_rand(&rng) % TSLOTS];
+		unsigned char *_Atomic *slot = &table[self][rng_next(&rng) % TSLOTS];
 		unsigned char *old = atomic_exchange(slot, NULL);
 		if (old != NULL && !check_free(old))
 			atomic_fetch_add(&worker_errors, 1);
@@ -370,7 +363,7 @@ int main(void)
 	int failed_children = 0, hung_children = 0;
 	double slowest = 0;
 	for (int n = 0; n < FORKS; n++) {
-		usleep(2000 + (useconds_t)(next_rand(&rng) % 8000));
+		usleep(2000 + (useconds_t)(rng_next(&rng) % 8000));
 		double start = now();
 		pid_t pid = fork();
 		if (pid < 0)

@@ -43,6 +43,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -82,14 +83,6 @@ static int wait_purge_threads(int want, double secs)
 		n = purge_threads();
 	}
 	return n;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -134,7 +127,7 @@ static int check_free(unsigned char *p)
 
 static size_t worker_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 700)
 		return 16 + x % 4096;
 	if (r < 990)
@@ -162,7 +155,7 @@ static void *worker(void *arg)
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		/* A slot is emptied before its block is freed and set once the new block is
 		 * complete, so a child sees NULL or a whole block in each. */
-		unsigned char *_Atomic *slot = &table[self][next_rand(&rng) % TSLOTS];
+		unsigned char *_Atomic *slot = &table[self][rng_next(&rng) % TSLOTS];
 		unsigned char *old = atomic_exchange(slot, NULL);
 		if (old != NULL && !check_free(old))
 			atomic_fetch_add(&worker_errors, 1);
@@ -398,7 +391,7 @@ static int run_main(const char *mode)
 	int failed = 0, hung = 0;
 	double slowest = 0;
 	for (int k = 0; k < FORKS; k++) {
-		usleep(5000 + (useconds_t)(next_rand(&rng) % 20000));
+		usleep(5000 + (useconds_t)(rng_next(&rng) % 20000));
 		double start = now_s();
 		pid_t pid = fork();
 		if (pid < 0) {

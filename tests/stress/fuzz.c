@@ -92,7 +92,7 @@ static int run_one(uint64_t seed, uint64_t ops, unsigned nt)
 	        conf ? conf : "");
 	uint64_t s = seed;
 	for (unsigned i = 0; i < nt; i++)
-		m_thread_init(&threads[i], shared, i, CAP, m_mix(&s));
+		m_thread_init(&threads[i], shared, i, CAP, rng_next(&s));
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (nt == 1) {
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 		double t0 = now();
 		for (size_t c = 0; c < NCONFS; c++) {
 			uint64_t s = base * 1000003 + c;
-			s = m_mix(&s);
+			s = rng_next(&s);
 			double t = now();
 			struct child_result r = run_child(
 			    s, ops ? ops : TEST_OPS, nt ? nt : (c % 2 ? 4 : 1), confs[c], true);
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 		size_t c = (size_t)(runs % NCONFS);
 		unsigned threads_now =
 		    nt ? nt : ((runs / NCONFS) % 2 ? (c % 2 ? 1 : 4) : (c % 2 ? 4 : 1));
-		uint64_t seed = m_mix(&s);
+		uint64_t seed = rng_next(&s);
 		struct child_result r = run_child(seed, ops, threads_now, confs[c], false);
 		runs++;
 		all += r.ops;

@@ -89,6 +89,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -125,14 +126,6 @@ static size_t lazyfree_bytes(void)
 
 /* ------------------------------------------------------------ the workload */
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
-
 enum kind { SMALL, LARGE, HUGE };
 
 struct block {
@@ -160,7 +153,7 @@ static int stay_alive;
 
 static void pick_size(uint64_t *rng, size_t *size, enum kind *kind)
 {
-	uint64_t r = next_rand(rng) % 100, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 100, x = rng_next(rng);
 	if (r < 60) {
 		*size = 4 * KiB + 1 + x % (28 * KiB);
 		*kind = SMALL;
@@ -210,7 +203,7 @@ static void *worker_main(void *arg)
 	while (total < THREAD_BYTES && w->n < MAX_BLOCKS) {
 		if (++step % 8 == 0 && w->n > 0) {
 			/* Churn: replace an earlier block. */
-			struct block *old = &w->b[next_rand(&rng) % (uint64_t)w->n];
+			struct block *old = &w->b[rng_next(&rng) % (uint64_t)w->n];
 			total -= old->size;
 			free(old->p);
 			if (!make(old, &rng)) {
@@ -239,7 +232,7 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < w->n; i++)
 		order[i] = i;
 	for (int i = w->n - 1; i > 0; i--) {
-		int j = (int)(next_rand(&rng) % (uint64_t)(i + 1));
+		int j = (int)(rng_next(&rng) % (uint64_t)(i + 1));
 		int t = order[i];
 		order[i] = order[j];
 		order[j] = t;

@@ -8,6 +8,7 @@
  * way back to it: the RSS at the end must stay far below the ~1.5 GiB that went through the ring.
  * Sizes follow a fixed seed. */
 #include "check.h"
+#include "rng.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -36,14 +37,6 @@ static struct item ring[RING];
 static _Atomic long head, tail;
 
 static long produced_bytes, errors, consumed;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 static inline uint64_t pattern(uintptr_t key, long seq, size_t off)
 {
@@ -75,7 +68,7 @@ static size_t verify(const unsigned char *p, size_t size, long seq)
 /* Mostly tiny blocks, some up to 4 KiB, a few up to 32 KiB: all from cairn's small range. */
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 900)
 		return 1 + x % 256;
 	if (r < 995)
