@@ -11,6 +11,7 @@
  * registered before main's first malloc (one from a constructor) and after the threads start;
  * each must run once per fork. An alarm ends the whole test if the parent itself hangs. */
 #include "check.h"
+#include "clock.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -364,14 +365,14 @@ int main(void)
 	double slowest = 0;
 	for (int n = 0; n < FORKS; n++) {
 		usleep(2000 + (useconds_t)(rng_next(&rng) % 8000));
-		double start = now();
+		double start = now_s();
 		pid_t pid = fork();
 		if (pid < 0)
 			REQUIRE(pid >= 0, "fork failed");
 		if (pid == 0)
 			child_main(n);
 		int st = wait_child(pid);
-		double took = now() - start;
+		double took = now_s() - start;
 		slowest = took > slowest ? took : slowest;
 		if (st == -1) {
 			hung_children++;

@@ -42,6 +42,7 @@
 
 #include "check.h"
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
 #include "rng.h"
 
@@ -53,13 +54,6 @@
 #define FORKS         4
 #define CHILD_TIMEOUT 10 /* seconds */
 #define SEED          0xf0b6f0b6a5a5a5a5ull
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Writes to stderr without stdio (children of a threaded process). */
 static void say(const char *fmt, ...)

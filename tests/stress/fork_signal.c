@@ -27,6 +27,7 @@
  * than MIN_FORKS forks by then) and prints its fork count. */
 #define _GNU_SOURCE
 #include "child.h"
+#include "clock.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -55,13 +56,6 @@
 
 static atomic_long forks, fork_failures, bad_children, ops;
 static atomic_int stop;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* In a child: every kind of block, then _exit. */
 static void child_body(int quick)

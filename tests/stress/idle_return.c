@@ -88,6 +88,7 @@
 #include "cairn.h"
 #include "check.h"
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
 #include "rng.h"
 
@@ -103,13 +104,6 @@
 #define SEED           0x1d1e5eedu
 
 /* ------------------------------------------------------------ measurements */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* LazyFree of the whole process (MADV_FREE'd pages not yet reclaimed), from smaps_rollup. */
 static size_t lazyfree_bytes(void)

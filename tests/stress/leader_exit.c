@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "child.h"
+#include "clock.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -145,15 +146,12 @@ int main(int argc, char **argv)
 		                          .conf = cases[i].conf,
 		                          .timeout = 5};
 		static char out[8192];
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		double t0 = now_s();
 		int st = child_run(&opts, out, sizeof out, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double s = now_s() - t0;
 		const char *tally = child_fold_checks(out);
 		CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
 		            cases[i].conf ? cases[i].conf : "");
-		double s =
-		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
 		        cases[i].conf ? cases[i].conf : "", s);
 	}

@@ -37,6 +37,7 @@
  *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60) */
 #define _GNU_SOURCE
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
 #include "rng.h"
 
@@ -74,13 +75,6 @@
 #define WORKER_NICE    10
 
 typedef uint64_t __attribute__((may_alias)) word_t;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Writes to stderr without stdio (fork children and threads). */
 static void say(const char *fmt, ...)
