@@ -9,9 +9,6 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
 

@@ -8,14 +8,12 @@
  * huge blocks built from the pages of two freed ones or split from a
  * longer freed one. Each
  * misuse runs in a forked child; the blocks are allocated before the fork. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"

@@ -6,6 +6,7 @@
  * child must die of SIGABRT after one "cairn: " line that names the
  * corruption, and never get the planted address or a block twice (it
  * exits with status 3 if it does). */
+#define _GNU_SOURCE
 #include <stdint.h>
 
 #include "death.h"
@@ -101,8 +102,7 @@ int main(void)
 		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
 			struct attack a = {sizes[s], kinds[k].word, kinds[k].kind, kinds[k].name};
 			char out[4096];
-			int status;
-			run_child(run_attack, &a, &status, out, sizeof out);
+			int status = death_run(run_attack, &a, out, sizeof out);
 			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 			      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s", a.size,
 			      a.name, WIFSIGNALED(status) ? "killed by signal" : "exited with",

@@ -6,13 +6,11 @@
  *   cairn: free(): invalid pointer 0x... (inside a block, not its start)
  * Each misuse runs in a forked child; the blocks are allocated before the
  * fork and stay valid in the parent. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"

@@ -6,14 +6,12 @@
  *   cairn: free(): invalid pointer 0x... (not allocated by cairn)
  * and malloc_usable_size() of a freed block with "(already freed)".
  * Each misuse runs in a forked child. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"

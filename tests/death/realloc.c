@@ -5,13 +5,11 @@
  *   cairn: realloc(): invalid pointer 0x... (inside a block, not its start)
  *   cairn: realloc(): invalid pointer 0x... (already freed)
  * Each misuse runs in a forked child. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"

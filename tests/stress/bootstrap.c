@@ -19,6 +19,7 @@
  * $CAIRN_LIB or at lib/libcairn.so.0 three levels above the binary. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "child.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -186,13 +187,6 @@ static void check_report(const struct early_report *r, const char *how)
 
 /* ---------------------------------------------------------------- running itself again */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs this program again with the given LD_PRELOAD; returns its wait status, -1 on a hang. */
 static int run_self(const char *exe, const char *preload, const char *stage)
 {
@@ -206,21 +200,7 @@ static int run_self(const char *exe, const char *preload, const char *stage)
 	}
 	if (pid < 0)
 		return -2;
-	double deadline = now() + CHILD_TIMEOUT;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(2000);
-	}
+	return child_wait(pid, CHILD_TIMEOUT);
 }
 
 /* dirname, n times, in place */

@@ -246,10 +246,8 @@ static void fork_during(void)
 	}
 	if (pid < 0)
 		return; /* fork itself may fail for want of memory */
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	int st = child_wait(pid, 0);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		atomic_fetch_add(&bad_fork, 1);
 		report("a child forked under faults failed", (size_t)st);
 	}
@@ -346,10 +344,8 @@ static int child_main(const char *limit_arg)
 		_exit(0);
 	}
 	REQUIRE(pid > 0, "fork");
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child: status %#x", st);
+	int st = child_wait(pid, 0);
+	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child: status %#x", st);
 	pthread_t t[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++)
 		start_thread(&t[i], liveness, NULL);

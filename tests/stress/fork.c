@@ -10,7 +10,9 @@
  * non-zero exit. pthread_atfork handlers that malloc and free in prepare, parent and child are
  * registered before main's first malloc (one from a constructor) and after the threads start;
  * each must run once per fork. An alarm ends the whole test if the parent itself hangs. */
+#define _GNU_SOURCE
 #include "check.h"
+#include "child.h"
 #include "clock.h"
 #include "rng.h"
 
@@ -301,34 +303,6 @@ static void child_main(int n)
 
 /* ---------------------------------------------------------------- the parent */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits for a child up to CHILD_TIMEOUT seconds (then kills it); returns its wait status, or
- * -1 when it hung. */
-static int wait_child(pid_t pid)
-{
-	double deadline = now() + CHILD_TIMEOUT + 2;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(1000);
-	}
-}
-
 static void on_alarm(int sig)
 {
 	static const char msg[] = "fork: the parent hung (in fork or a handler?)\n";
@@ -371,7 +345,7 @@ int main(void)
 			REQUIRE(pid >= 0, "fork failed");
 		if (pid == 0)
 			child_main(n);
-		int st = wait_child(pid);
+		int st = child_wait(pid, CHILD_TIMEOUT + 2); /* -1: it hung and was killed */
 		double took = now_s() - start;
 		slowest = took > slowest ? took : slowest;
 		if (st == -1) {

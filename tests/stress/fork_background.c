@@ -303,26 +303,6 @@ static int run_passed, run_failed;
 		}                                                                                  \
 	} while (0)
 
-/* Waits up to CHILD_TIMEOUT + 2 s; -1 when the child hung (it is killed). */
-static int wait_child(pid_t pid)
-{
-	double deadline = now_s() + CHILD_TIMEOUT + 2;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now_s() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(2000);
-	}
-}
-
 static int run_main(const char *mode)
 {
 	bg_on = strcmp(mode, "bg") == 0;
@@ -362,7 +342,7 @@ static int run_main(const char *mode)
 		_exit(q == (bg_on ? 1 : 0) ? 0 : 10 + q);
 	}
 	if (quiet > 0) {
-		int st = wait_child(quiet);
+		int st = child_wait(quiet, CHILD_TIMEOUT + 2);
 		EXPECT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		       "a child forked from a process %s: %d cairn-purge threads, want %d (status "
 		       "0x%x)",
@@ -394,7 +374,7 @@ static int run_main(const char *mode)
 		}
 		if (pid == 0)
 			child_main(k);
-		int st = wait_child(pid);
+		int st = child_wait(pid, CHILD_TIMEOUT + 2);
 		double took = now_s() - start;
 		slowest = took > slowest ? took : slowest;
 		if (st == -1) {

@@ -226,10 +226,8 @@ static void *fork_thread(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&forks, 1);
-		int st;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		int st = child_wait(pid, 0);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			atomic_fetch_add(&bad_children, 1);
 	}
 	return NULL;

@@ -89,15 +89,7 @@ static void *fork_then_exit(void *arg)
 	}
 	/* Up to 3 s, then it is killed: a child that does not end by itself
 	 * would not end on a signal that cairn's thread blocks either. */
-	int st = 0;
-	for (int i = 0; i < 300 && waitpid(pid, &st, WNOHANG) == 0; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (waitpid(pid, &st, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
+	int st = child_wait(pid, 3);
 	return (void *)(intptr_t)st;
 }
 
@@ -109,9 +101,13 @@ static int child(const char *mode)
 		void *st;
 		pthread_join(t, &st);
 		int s = (int)(intptr_t)st;
-		CHECK(WIFEXITED(s) && WEXITSTATUS(s) == 0, "forked child: %s %d",
-		      WIFSIGNALED(s) ? "killed by signal" : "exit status",
-		      WIFSIGNALED(s) ? WTERMSIG(s) : WEXITSTATUS(s));
+		CHECK(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0, "forked child: %s %d",
+		      s < 0            ? "still running after 3 s, killed; wait"
+		      : WIFSIGNALED(s) ? "killed by signal"
+		                       : "exit status",
+		      s < 0            ? s
+		      : WIFSIGNALED(s) ? WTERMSIG(s)
+		                       : WEXITSTATUS(s));
 		return CHECK_DONE();
 	}
 	start_purger();

@@ -520,30 +520,26 @@ static void *forker(void *arg)
 			continue;
 		}
 		slowest_fork = forked - start > slowest_fork ? forked - start : slowest_fork;
-		int st = 0;
-		pid_t r;
-		while ((r = waitpid(pid, &st, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
-			if (now_s() - forked > CHILD_DEADLINE) {
-				kill(pid, SIGKILL);
-				waitpid(pid, &st, 0);
-				say("load: fork child %d hung for %d s; killed\n", (int)pid,
-				    CHILD_DEADLINE);
-				atomic_fetch_add(&fork_hung, 1);
-				r = -2;
-				break;
-			}
-			usleep(1000);
+		int st = child_wait(pid, CHILD_DEADLINE);
+		if (st == -1) {
+			say("load: fork child %d hung for %d s; killed\n", (int)pid,
+			    CHILD_DEADLINE);
+			atomic_fetch_add(&fork_hung, 1);
 		}
 		double took = now_s() - forked;
 		slowest_child = took > slowest_child ? took : slowest_child;
 		atomic_fetch_add(&forks, 1);
-		if (r == -2)
+		if (st == -1)
 			continue;
-		if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			atomic_fetch_add(&fork_failed, 1);
-			say("load: fork child %d: waitpid %d, %s %d\n", (int)pid, (int)r,
-			    WIFSIGNALED(st) ? "killed by signal" : "exit status",
-			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			say("load: fork child %d: %s %d\n", (int)pid,
+			    st < 0            ? "waitpid failed"
+			    : WIFSIGNALED(st) ? "killed by signal"
+			                      : "exit status",
+			    st < 0            ? st
+			    : WIFSIGNALED(st) ? WTERMSIG(st)
+			                      : WEXITSTATUS(st));
 		}
 	}
 	return NULL;
