@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <cairn.h>
 #include "check.h"
+#include "proc.h"
 
 /* Not in glibc's headers. */
 void cfree(void *ptr);
@@ -172,18 +173,6 @@ static const struct {
 #define NALLOCS   (sizeof allocs / sizeof allocs[0])
 #define NDEALLOCS (sizeof deallocs / sizeof deallocs[0])
 
-static size_t vm_size_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	size_t pages = 0;
-	if (f) {
-		if (fscanf(f, "%zu", &pages) != 1)
-			pages = 0;
-		fclose(f);
-	}
-	return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(void)
 {
 	/* Multiples of ALIGN, so that aligned_alloc's C11 rule holds too. */
@@ -199,8 +188,8 @@ int main(void)
 				size_t vm_start = 0;
 				for (int r = 0; r < ROUNDS; r++) {
 					/* Measure from after the first round: caches are warm. */
-					if (r == 1)
-						vm_start = vm_size_bytes();
+					if (r == 1 && vm_size_kib() > 0)
+						vm_start = (size_t)vm_size_kib() << 10;
 					struct block b = allocs[a].fn(n);
 					if (!b.p) {
 						nulls++;
@@ -225,7 +214,7 @@ int main(void)
 					/* 11 huge blocks of 3 MiB: leaking them all maps 33 MiB
 					 * or more; a deallocator that frees them maps nothing new.
 					 */
-					size_t vm_end = vm_size_bytes();
+					size_t vm_end = (size_t)vm_size_kib() << 10;
 					size_t grown = vm_end > vm_start ? vm_end - vm_start : 0;
 					CHECK(vm_start > 0 && grown < 12 * MiB,
 					      "%s of %s(%zu) blocks: address space grew by %zu MiB",

@@ -10,37 +10,15 @@
  *              thread (the child's leader) starts the purging thread and
  *              exits. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "child.h"
 #include "clock.h"
+#include "proc.h"
 
 #define MiB ((size_t)1 << 20)
-
-/* Whether a thread named cairn-purge runs in this process. */
-static int purger_running(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		return 0;
-	int found = 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d)) != NULL) {
-		char path[64], comm[32] = "";
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		found =
-		    fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0;
-		fclose(f);
-	}
-	closedir(d);
-	return found;
-}
 
 /* Allocates and frees enough that cairn starts its purging thread, and
  * waits up to a second for it to show. */
@@ -58,7 +36,7 @@ static void start_purger(void)
 	if (h != NULL)
 		memset(h, 1, 8 * MiB);
 	free(h);
-	for (int i = 0; i < 100 && !purger_running(); i++) {
+	for (int i = 0; i < 100 && purge_threads() <= 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -81,7 +59,7 @@ static void *fork_then_exit(void *arg)
 	if (pid == 0) {
 		/* The child: this thread is all of it, and leads it. */
 		start_purger();
-		if (!purger_running()) {
+		if (purge_threads() <= 0) {
 			fprintf(stderr, "no purging thread in the forked child\n");
 			_exit(1);
 		}
@@ -111,7 +89,7 @@ static int child(const char *mode)
 		return CHECK_DONE();
 	}
 	start_purger();
-	CHECK(purger_running(), "no purging thread after freeing 24 MiB");
+	CHECK(purge_threads() > 0, "no purging thread after freeing 24 MiB");
 	if (strcmp(mode, "worker") == 0) {
 		pthread_t t;
 		REQUIRE(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");

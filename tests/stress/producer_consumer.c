@@ -8,6 +8,7 @@
  * way back to it: the RSS at the end must stay far below the ~1.5 GiB that went through the ring.
  * Sizes follow a fixed seed. */
 #include "check.h"
+#include "proc.h"
 #include "rng.h"
 
 #include <malloc.h>
@@ -135,21 +136,9 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
-	long rss_before = rss_kib();
+	long rss_before = (long)(rss_bytes() >> 10);
 	pthread_t prod, cons;
 	int rc = pthread_create(&cons, NULL, consumer, NULL);
 	REQUIRE(rc == 0, "pthread_create consumer: error %d", rc);
@@ -157,7 +146,7 @@ int main(void)
 	REQUIRE(rc == 0, "pthread_create producer: error %d", rc);
 	CHECK(pthread_join(prod, NULL) == 0, "join producer");
 	CHECK(pthread_join(cons, NULL) == 0, "join consumer");
-	long rss_after = rss_kib();
+	long rss_after = (long)(rss_bytes() >> 10);
 
 	fprintf(stderr, "producer_consumer: %ld blocks, %ld MiB in all; RSS %ld -> %ld KiB\n",
 	        consumed, produced_bytes >> 20, rss_before, rss_after);

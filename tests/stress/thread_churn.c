@@ -8,6 +8,7 @@
  * their memory, grows by the footprint of every thread; the RSS at the end must stay below
  * 200 MiB although the threads together go through about 3 GiB. Fixed seed. */
 #include "check.h"
+#include "proc.h"
 #include "rng.h"
 
 #include <pthread.h>
@@ -151,18 +152,6 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
 	pthread_t tids[WINDOW];
@@ -189,7 +178,7 @@ int main(void)
 		if (i >= NTHREADS)
 			continue;
 		if (i % 100 == 0) {
-			long rss = rss_kib();
+			long rss = (long)(rss_bytes() >> 10);
 			peak_rss = rss > peak_rss ? rss : peak_rss;
 		}
 		kinds[w] = i % 5 == 0 ? DETACHED : i % 5 == 1 ? EXITS : RETURNS;
@@ -201,7 +190,7 @@ int main(void)
 		used[w] = 1;
 	}
 
-	long rss = rss_kib();
+	long rss = (long)(rss_bytes() >> 10);
 	peak_rss = rss > peak_rss ? rss : peak_rss;
 	long remaining = 0;
 	for (int i = 0; i < TABLE; i++) {

@@ -12,6 +12,7 @@
  *
  * The seed is fixed: each thread's sequence of sizes and operations is the same on every run. */
 #include "check.h"
+#include "proc.h"
 #include "rng.h"
 
 #include <malloc.h>
@@ -317,18 +318,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
 	pthread_t tids[NTHREADS];
@@ -343,7 +332,7 @@ int main(void)
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK(pthread_join(tids[i], NULL) == 0, "pthread_join %d", i);
 
-	long rss = rss_kib();
+	long rss = (long)(rss_bytes() >> 10);
 	fprintf(stderr,
 	        "threads: %d threads x %d ops: %ld remote frees, %ld reallocs, %ld callocs, "
 	        "%ld large, %ld huge; %ld MiB allocated in all; RSS at the end %ld KiB\n",
