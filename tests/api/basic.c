@@ -183,17 +183,21 @@ static void test_no_overlap(void)
 
 int main(void)
 {
-	free(NULL); /* must simply return */
-	CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) = %zu",
-	      malloc_usable_size(NULL));
-	const char *v = cairn_version();
-	CHECK(v != NULL && strcmp(v, "0.1.0") == 0, "cairn_version() = \"%s\"", v ? v : "(null)");
-	CHECK(strcmp(CAIRN_VERSION, "0.1.0") == 0, "CAIRN_VERSION = \"%s\"", CAIRN_VERSION);
+	TEST_CASE("null_and_version")
+	{
+		free(NULL); /* must simply return */
+		CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) = %zu",
+		      malloc_usable_size(NULL));
+		const char *v = cairn_version();
+		CHECK(v != NULL && strcmp(v, "0.1.0") == 0, "cairn_version() = \"%s\"",
+		      v ? v : "(null)");
+		CHECK(strcmp(CAIRN_VERSION, "0.1.0") == 0, "CAIRN_VERSION = \"%s\"", CAIRN_VERSION);
+	}
 
-	test_malloc_zero();
-	test_align_small();
-	test_align_sample();
-	test_huge_live();
-	test_no_overlap();
+	TEST_CASE("malloc_zero") test_malloc_zero();
+	TEST_CASE("align_small") test_align_small();
+	TEST_CASE("align_sample") test_align_sample();
+	TEST_CASE("huge_live") test_huge_live();
+	TEST_CASE("no_overlap") test_no_overlap();
 	return CHECK_DONE();
 }

@@ -2,9 +2,9 @@
 /* huge_reuse.c: freed huge blocks are reused page for page.
  *
  * The test re-executes itself (/proc/self/exe --child) with MALLOC_CONF=dirty_decay_ms:-1, so
- * that nothing decays while it runs whatever the caller's options. Each case
- * starts from an empty huge cache (malloc_trim(0)). Page faults are counted with getrusage
- * (ru_minflt) around a loop that writes one byte in every page of a block:
+ * that nothing decays while it runs whatever the caller's options. Each case (named as below;
+ * the child runs them) starts from an empty huge cache (malloc_trim(0)). Page faults are counted
+ * with getrusage (ru_minflt) around a loop that writes one byte in every page of a block:
  *   - assembly: three 8 MiB blocks, written and freed, give their pages to one 24 MiB block:
  *     writing it all faults in under 10% of its pages, RSS grows by under 4 MiB, and a
  *     pattern written into every page reads back;
@@ -359,11 +359,11 @@ static void churn(void)
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--child") == 0) {
-		assembly();
-		splitting();
-		zeroing();
-		realloc_growth();
-		churn();
+		TEST_CASE("assembly") assembly();
+		TEST_CASE("splitting") splitting();
+		TEST_CASE("zeroing") zeroing();
+		TEST_CASE("realloc_growth") realloc_growth();
+		TEST_CASE("churn") churn();
 		return CHECK_DONE();
 	}
 	struct child_opts opts = {

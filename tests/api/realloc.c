@@ -283,11 +283,11 @@ static void test_realloc_aligned(void)
 
 int main(void)
 {
-	test_cross_ranges();
-	test_doubling();
-	test_in_place();
-	test_realloc_zero();
-	test_reallocarray();
-	test_realloc_aligned();
+	TEST_CASE("cross_ranges") test_cross_ranges();
+	TEST_CASE("doubling") test_doubling();
+	TEST_CASE("in_place") test_in_place();
+	TEST_CASE("realloc_zero") test_realloc_zero();
+	TEST_CASE("reallocarray") test_reallocarray();
+	TEST_CASE("realloc_aligned") test_realloc_aligned();
 	return CHECK_DONE();
 }

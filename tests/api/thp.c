@@ -189,8 +189,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2]);
-	run_child("default");
-	run_child("always");
-	run_child("never");
+	TEST_CASE("default") run_child("default");
+	TEST_CASE("always") run_child("always");
+	TEST_CASE("never") run_child("never");
 	return CHECK_DONE();
 }

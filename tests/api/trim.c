@@ -278,12 +278,12 @@ static void test_quiet_thread(void)
 
 static int child_main(void)
 {
-	test_fresh();
-	test_trim();
-	test_purge_all();
-	test_slabs();
-	test_one_arena();
-	test_quiet_thread();
+	TEST_CASE("fresh") test_fresh();
+	TEST_CASE("trim") test_trim();
+	TEST_CASE("purge_all") test_purge_all();
+	TEST_CASE("slabs") test_slabs();
+	TEST_CASE("one_arena") test_one_arena();
+	TEST_CASE("quiet_thread") test_quiet_thread();
 	return CHECK_DONE();
 }
 

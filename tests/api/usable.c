@@ -160,9 +160,9 @@ int main(void)
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	REQUIRE(page >= 4096 && (page & (page - 1)) == 0, "odd page size %zu", page);
 
-	test_class_table();
-	test_usable_exact();
-	test_usable_huge();
-	test_usable_writable();
+	TEST_CASE("class_table") test_class_table();
+	TEST_CASE("usable_exact") test_usable_exact();
+	TEST_CASE("usable_huge") test_usable_huge();
+	TEST_CASE("usable_writable") test_usable_writable();
 	return CHECK_DONE();
 }
