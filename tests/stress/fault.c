@@ -409,23 +409,25 @@ int main(int argc, char **argv)
 	                         argc > 3 ? argv[3] : NULL};
 	size_t count = argc > 1 ? 1 : sizeof schedules / sizeof schedules[0];
 	static char out[1 << 16];
-	for (size_t i = 0; i < count; i++) {
-		const struct schedule *s = argc > 1 ? &given : &schedules[i];
-		const char *env[] = {"LD_LIBRARY_PATH",    dir, "CAIRN_FAULT", s->fault,
-		                     "CAIRN_FAULT_REPORT", "1", NULL};
-		struct child_opts opts = {.name = "fault",
-		                          .args = {"child", s->limit},
-		                          .conf = s->conf,
-		                          .env = env,
-		                          .timeout = 120,
-		                          .keep_tail = 1};
-		fprintf(stderr, "CAIRN_FAULT=%s%s%s:\n", s->fault, s->conf ? " MALLOC_CONF=" : "",
-		        s->conf ? s->conf : "");
-		int st = child_run(&opts, out, sizeof out, NULL);
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "CAIRN_FAULT=%s", s->fault);
-		CHECK(strstr(out, "cairn: fault injection: ") != NULL, "%s: no fault report",
-		      s->fault);
-	}
+	for (size_t i = 0; i < count; i++)
+		TEST_CASE(argc > 1 ? given.fault : schedules[i].fault)
+		{
+			const struct schedule *s = argc > 1 ? &given : &schedules[i];
+			const char *env[] = {"LD_LIBRARY_PATH",    dir, "CAIRN_FAULT", s->fault,
+			                     "CAIRN_FAULT_REPORT", "1", NULL};
+			struct child_opts opts = {.name = "fault",
+			                          .args = {"child", s->limit},
+			                          .conf = s->conf,
+			                          .env = env,
+			                          .timeout = 120,
+			                          .keep_tail = 1};
+			fprintf(stderr, "CAIRN_FAULT=%s%s%s:\n", s->fault,
+			        s->conf ? " MALLOC_CONF=" : "", s->conf ? s->conf : "");
+			int st = child_run(&opts, out, sizeof out, NULL);
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "CAIRN_FAULT=%s", s->fault);
+			CHECK(strstr(out, "cairn: fault injection: ") != NULL,
+			      "%s: no fault report", s->fault);
+		}
 	return CHECK_DONE();
 }

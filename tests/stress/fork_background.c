@@ -438,8 +438,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--run") == 0)
 		return run_main(argv[2]);
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
-	run_mode("dirty_decay_ms:300", "bg");
-	run_mode("dirty_decay_ms:300,background_thread:false", "nobg");
+	TEST_CASE("bg") run_mode("dirty_decay_ms:300", "bg");
+	TEST_CASE("nobg") run_mode("dirty_decay_ms:300,background_thread:false", "nobg");
 	rmdir(cgroup_dir);
 	return CHECK_DONE();
 }

@@ -348,9 +348,9 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--run") == 0)
 		return run_main(argv[2]);
-	run_mode("single", "background_thread:false");
-	run_mode("single-bg", NULL);
-	run_mode("threads", NULL);
-	run_mode("stdio", NULL);
+	TEST_CASE("single") run_mode("single", "background_thread:false");
+	TEST_CASE("single-bg") run_mode("single-bg", NULL);
+	TEST_CASE("threads") run_mode("threads", NULL);
+	TEST_CASE("stdio") run_mode("stdio", NULL);
 	return CHECK_DONE();
 }

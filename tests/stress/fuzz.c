@@ -41,6 +41,12 @@ static const char *const confs[] = {
     "junk:free,narenas:2,max_background_threads:2",
 };
 #define NCONFS (sizeof(confs) / sizeof(confs[0]))
+/* Their names as cases of make test's run. */
+static const char *const conf_names[] = {
+    "default", "no_tcache",  "junk",      "zero", "decay_0", "one_arena", "no_background_thread",
+    "retain",  "thp_always", "junk_free",
+};
+_Static_assert(sizeof conf_names / sizeof conf_names[0] == NCONFS, "a name for each setting");
 
 /* ---------------------------------------------------------------- one run */
 
@@ -236,17 +242,21 @@ int main(int argc, char **argv)
 		        (unsigned long long)base, (unsigned long long)base);
 		uint64_t all = 0;
 		double t0 = now_s();
-		for (size_t c = 0; c < NCONFS; c++) {
-			uint64_t s = base * 1000003 + c;
-			s = rng_next(&s);
-			double t = now_s();
-			struct child_result r = run_child(
-			    s, ops ? ops : TEST_OPS, nt ? nt : (c % 2 ? 4 : 1), confs[c], true);
-			all += r.ops;
-			fprintf(stderr, "fuzz: MALLOC_CONF='%s': %llu operations in %.2f s, %s\n\n",
-			        confs[c], (unsigned long long)r.ops, now_s() - t,
-			        r.ok ? "ok" : "FAILED");
-		}
+		for (size_t c = 0; c < NCONFS; c++)
+			TEST_CASE(conf_names[c])
+			{
+				uint64_t s = base * 1000003 + c;
+				s = rng_next(&s);
+				double t = now_s();
+				struct child_result r =
+				    run_child(s, ops ? ops : TEST_OPS, nt ? nt : (c % 2 ? 4 : 1),
+				              confs[c], true);
+				all += r.ops;
+				fprintf(stderr,
+				        "fuzz: MALLOC_CONF='%s': %llu operations in %.2f s, %s\n\n",
+				        confs[c], (unsigned long long)r.ops, now_s() - t,
+				        r.ok ? "ok" : "FAILED");
+			}
 		fprintf(stderr, "fuzz: %llu operations under %zu settings in %.2f s\n",
 		        (unsigned long long)all, NCONFS, now_s() - t0);
 		return CHECK_DONE();

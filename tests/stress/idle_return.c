@@ -791,18 +791,18 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
-	run_child("dirty_decay_ms:500", "decay");
-	run_child("dirty_decay_ms:500", "alive");
-	run_child("dirty_decay_ms:500", "holes");
-	run_child("dirty_decay_ms:0", "immediate");
-	run_child("dirty_decay_ms:-1", "never");
-	run_child("dirty_decay_ms:-1", "never_trim");
-	run_child("dirty_decay_ms:500,muzzy_decay_ms:500", "muzzy");
-	run_child("background_thread:false,dirty_decay_ms:500,narenas:1", "nobg");
-	run_child("background_thread:false,dirty_decay_ms:500", "nobg_trim");
-	run_child("dirty_decay_ms:500", "last_large");
-	run_child("dirty_decay_ms:500", "last_huge");
-	run_child("dirty_decay_ms:500", "large_alive");
+	TEST_CASE("decay") run_child("dirty_decay_ms:500", "decay");
+	TEST_CASE("alive") run_child("dirty_decay_ms:500", "alive");
+	TEST_CASE("holes") run_child("dirty_decay_ms:500", "holes");
+	TEST_CASE("immediate") run_child("dirty_decay_ms:0", "immediate");
+	TEST_CASE("never") run_child("dirty_decay_ms:-1", "never");
+	TEST_CASE("never_trim") run_child("dirty_decay_ms:-1", "never_trim");
+	TEST_CASE("muzzy") run_child("dirty_decay_ms:500,muzzy_decay_ms:500", "muzzy");
+	TEST_CASE("nobg") run_child("background_thread:false,dirty_decay_ms:500,narenas:1", "nobg");
+	TEST_CASE("nobg_trim") run_child("background_thread:false,dirty_decay_ms:500", "nobg_trim");
+	TEST_CASE("last_large") run_child("dirty_decay_ms:500", "last_large");
+	TEST_CASE("last_huge") run_child("dirty_decay_ms:500", "last_huge");
+	TEST_CASE("large_alive") run_child("dirty_decay_ms:500", "large_alive");
 	rmdir(cgroup_dir);
 	return CHECK_DONE();
 }

@@ -106,28 +106,30 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child(argv[2]);
 	static const struct {
-		const char *mode, *conf;
+		const char *name, *mode, *conf;
 	} cases[] = {
-	    {"main", NULL},
-	    {"worker", NULL},
-	    {"notcache", "tcache:false"},
-	    {"main", "max_background_threads:4,narenas:4"},
-	    {"forked", NULL},
+	    {"main", "main", NULL},
+	    {"worker", "worker", NULL},
+	    {"notcache", "notcache", "tcache:false"},
+	    {"main_4_purgers", "main", "max_background_threads:4,narenas:4"},
+	    {"forked", "forked", NULL},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct child_opts opts = {.name = "leader_exit",
-		                          .args = {"--child", cases[i].mode},
-		                          .conf = cases[i].conf,
-		                          .timeout = 5};
-		static char out[8192];
-		double t0 = now_s();
-		int st = child_run(&opts, out, sizeof out, NULL);
-		double s = now_s() - t0;
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
-		            cases[i].conf ? cases[i].conf : "");
-		fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
-		        cases[i].conf ? cases[i].conf : "", s);
-	}
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		TEST_CASE(cases[i].name)
+		{
+			struct child_opts opts = {.name = "leader_exit",
+			                          .args = {"--child", cases[i].mode},
+			                          .conf = cases[i].conf,
+			                          .timeout = 5};
+			static char out[8192];
+			double t0 = now_s();
+			int st = child_run(&opts, out, sizeof out, NULL);
+			double s = now_s() - t0;
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
+			            cases[i].conf ? cases[i].conf : "");
+			fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
+			        cases[i].conf ? cases[i].conf : "", s);
+		}
 	return CHECK_DONE();
 }

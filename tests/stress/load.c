@@ -727,7 +727,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--seconds N]\n", argv[0]);
 		return 2;
 	}
-	run_child("soak", "dirty_decay_ms:200", soak_s);
-	run_child("churn", NULL, churn_s);
+	TEST_CASE("soak") run_child("soak", "dirty_decay_ms:200", soak_s);
+	TEST_CASE("churn") run_child("churn", NULL, churn_s);
 	return CHECK_DONE();
 }
