@@ -30,7 +30,9 @@
  *   memory.max 1 GiB, memory.current 50% of it: RSS stays above start + 56 MiB for 3 s;
  *   memory.max 1 GiB, memory.current 95%, and the purging thread already running and idle
  *     (4 MiB of large blocks freed and 300 ms waited before the 64 MiB): RSS falls within
- *     3 s as well ("checked about once a second while it has work"). */
+ *     3 s as well ("checked about once a second while it has work").
+ *
+ * run.sh: alone (the purging thread must bring RSS down within seconds). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,9 @@
  * again. The parent waits for each child with a deadline and fails on a hang, a crash or a
  * non-zero exit. pthread_atfork handlers that malloc and free in prepare, parent and child are
  * registered before main's first malloc (one from a constructor) and after the threads start;
- * each must run once per fork. An alarm ends the whole test if the parent itself hangs. */
+ * each must run once per fork. An alarm ends the whole test if the parent itself hangs.
+ *
+ * run.sh: alone (each child must finish by its deadline while four threads allocate). */
 #define _GNU_SOURCE
 #include "check.h"
 #include "child.h"

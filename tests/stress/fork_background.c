@@ -24,7 +24,9 @@
  *      each with a deadline and kills it on a hang.
  *   4. The parent still has exactly one purging thread (bg) or none (nobg).
  * The runs have CAIRN_CGROUP_ROOT pointing at an empty directory, so that the cgroup memory
- * limit of whatever machine runs the test cannot trigger a purge. */
+ * limit of whatever machine runs the test cannot trigger a purge.
+ *
+ * run.sh: alone (the purging thread must restart within 1 s and RSS fall within 2 s). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -24,7 +24,9 @@
  *               and two more allocate.
  * Every child of a fork allocates and frees small, large and huge blocks and _exits 0; its
  * parent reaps it and counts it. Each run lasts RUN_SECONDS (stdio: longer if it had fewer
- * than MIN_FORKS forks by then) and prints its fork count. */
+ * than MIN_FORKS forks by then) and prints its fork count.
+ *
+ * run.sh: alone (each run forks against a deadline). */
 #define _GNU_SOURCE
 #include "child.h"
 #include "clock.h"

@@ -70,7 +70,9 @@
  *
  * The children run with CAIRN_CGROUP_ROOT pointing at an empty directory, so that the cgroup
  * memory limit of whatever machine runs the test cannot trigger a purge (tests/api/cgroup.c
- * tests that). */
+ * tests that).
+ *
+ * run.sh: alone (RSS must fall within seconds once the threads go idle). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,9 @@
  *   notcache   main exits with thread heaps off (no heap of its own);
  *   forked     in a child of fork from a second thread, the forking
  *              thread (the child's leader) starts the purging thread and
- *              exits. */
+ *              exits.
+ *
+ * run.sh: alone (each child must end within 3 s of its last thread). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <string.h>

@@ -34,7 +34,9 @@
  * stacks, metadata, dirty pages awaiting decay).
  *
  *   load                  soak for 9 s, churn for 6 s (what make test runs)
- *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60) */
+ *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60)
+ *
+ * run.sh: alone (it measures the rate of thread creation, fork latency and RSS over time). */
 #define _GNU_SOURCE
 #include "child.h"
 #include "clock.h"

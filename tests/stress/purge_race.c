@@ -16,7 +16,9 @@
  * workers run at once, each on its own heap. Checks: no pattern changed, no
  * allocation failed, and the purging thread purged the live heaps: within
  * 3 s of the frees, with both threads alive, RSS falls below three
- * quarters of the peak. */
+ * quarters of the peak.
+ *
+ * run.sh: alone (RSS must fall within 3 s of the frees). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
