@@ -103,8 +103,9 @@ CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/
 HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
 SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh tests/link/*.sh)
 FUZZ_SCRIPTS := $(wildcard tests/fuzz/*.sh)
+TEST_H   := $(wildcard tests/*.h)
 
-build/tests/unit/%: tests/unit/%.c build/libcairn-internal.a tests/check.h
+build/tests/unit/%: tests/unit/%.c build/libcairn-internal.a $(TEST_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Isrc -Ibuild/gen -o $@ $< build/libcairn-internal.a -ldl
 
@@ -140,7 +141,7 @@ build/fuzz/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
 		-fsanitize=fuzzer-no-link \
 		-c -o $@ $<
 
-build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h $(FUZZ_OBJ)
+build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h tests/rng.h $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-builtin -Iinclude -Itests \
 		-fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJ) -ldl
@@ -175,11 +176,33 @@ SOAK_SECONDS ?= 60
 soak: all build/tests/stress/load
 	build/tests/stress/load --seconds $(SOAK_SECONDS)
 
+# make test JOBS=N runs N tests at a time (tests/run.sh -j N; the tests
+# tagged "run.sh: alone" after the others, one at a time); the default is one.
+RUN_JOBS := $(if $(JOBS),-j $(JOBS))
+
+# make test T='unit/slab api/align': those tests alone, built first, through
+# tests/run.sh. A name is a test's path under tests/ without .c or .cc
+# (a script's with or without .sh); asan/, tsan/ or ubsan/ before it names
+# its sanitizer run (asan/unit/slab, ubsan/stress/fault). TEST_CASE=NAME
+# runs one case of a program (tests/check.h).
+t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/%,$(1)),build/$(firstword \
+	$(subst /, ,$(1)))/tests/$(patsubst $(firstword $(subst /, ,$(1)))/%,%,$(1))),$(if \
+	$(wildcard tests/$(1).c tests/$(1).cc),build/tests/$(1)),$(error make test T=$(1): no \
+	tests/$(1).c, .cc or .sh))
+T_RUN = $(foreach t,$(patsubst tests/%,%,$(basename $(patsubst build/tests/%,%,$(T)))),\
+	$(call t_path,$(t)))
+T_NEEDS = all $(HELPERS) $(filter-out %.sh,$(T_RUN)) \
+	$(if $(filter %/stress/fault,$(T_RUN)),fault) \
+	$(if $(filter build/ubsan/%,$(T_RUN)),$(UBSAN_LIBS)) \
+	$(if $(LIBFUZZER),$(patsubst tests/fuzz/%.sh,build/fuzz/%,$(filter tests/fuzz/%,$(T_RUN))))
+
+ifeq ($(strip $(T)),)
 # The fuzzers' short runs and the sanitizer runs (below) come last in the
 # same list.
 test: all fault $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS) $(if $(LIBFUZZER),$(FUZZ_T))
-	@$(SAN_ENV) tests/run.sh $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T) $(FUZZ_SCRIPTS) \
-		$(ASAN_T) $(TSAN_T) $(UBSAN_T)
+	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T) \
+		$(FUZZ_SCRIPTS) $(ASAN_T) $(TSAN_T) $(UBSAN_T)
+endif
 
 # ---------------------------------------------------------------- fault injection
 # build/fault/libcairn.so.0: cairn with -DCAIRN_FAULT_INJECTION, whose
@@ -266,13 +289,13 @@ build/%san/libcairn.a: build/san/rename.syms
 build/asan/libcairn.a: $(SAN_SRC:%.c=build/asan/obj/%.o)
 build/tsan/libcairn.a: $(SAN_SRC:%.c=build/tsan/obj/%.o)
 
-build/asan/tests/unit/%: tests/unit/%.c build/asan/libcairn.a tests/check.h build/san/rename.syms
+build/asan/tests/unit/%: tests/unit/%.c build/asan/libcairn.a $(TEST_H) build/san/rename.syms
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(ASAN_FLAGS) -Isrc -Ibuild/gen -c -o $@.o $<
 	objcopy --redefine-syms=build/san/rename.syms $@.o
 	$(CC) $(ASAN_FLAGS) -pthread -o $@ $@.o build/asan/libcairn.a -ldl
 
-build/tsan/tests/unit/%: tests/unit/%.c build/tsan/libcairn.a tests/check.h build/san/rename.syms
+build/tsan/tests/unit/%: tests/unit/%.c build/tsan/libcairn.a $(TEST_H) build/san/rename.syms
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(TSAN_FLAGS) -Isrc -Ibuild/gen -c -o $@.o $<
 	objcopy --redefine-syms=build/san/rename.syms $@.o
@@ -312,16 +335,22 @@ UBSAN_LIBS := build/ubsan/libcairn.so.$(SOMAJOR) build/ubsan/libcairn-dlopen.so 
 	build/ubsan/fault/libcairn.so.$(SOMAJOR)
 
 .PHONY: test-asan test-tsan test-ubsan
+ifeq ($(strip $(T)),)
 test: $(ASAN_T) $(TSAN_T) $(UBSAN_LIBS) $(UBSAN_T)
+else
+# make test T=... (above): here, where every variable it needs is set.
+test: $(T_NEEDS)
+	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(T_RUN)
+endif
 
 test-asan: $(ASAN_T)
-	@$(SAN_ENV) tests/run.sh $(ASAN_T)
+	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(ASAN_T)
 
 test-tsan: $(TSAN_T)
-	@$(SAN_ENV) tests/run.sh $(TSAN_T)
+	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(TSAN_T)
 
 test-ubsan: fault $(UBSAN_LIBS) $(C_T) $(CXX_T) $(HELPERS) $(UBSAN_T)
-	@$(SAN_ENV) tests/run.sh $(UBSAN_T)
+	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(UBSAN_T)
 
 # ---------------------------------------------------------------- bench
 bench: all

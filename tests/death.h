@@ -1,19 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared by the death tests: run a misuse in a forked child and check that
- * it dies of SIGABRT after printing exactly the line cairn prints for it. */
+ * it dies of SIGABRT after printing exactly the line cairn prints for it.
+ *
+ * The including file defines _GNU_SOURCE before its first #include (child.h). */
 #ifndef CAIRN_TESTS_DEATH_H
 #define CAIRN_TESTS_DEATH_H
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "check.h"
+#include "child.h"
 
 /* expect_death() runs fn(arg) in a forked child whose stderr goes to a pipe,
  * then checks that the child died of SIGABRT after printing exactly one line,
@@ -41,42 +38,15 @@ static __attribute__((unused)) void *launder(const void *p)
 	return q;
 }
 
-static void run_child(void (*fn)(void *), void *arg, int *status, char *out, size_t cap)
+/* Runs fn(arg) in a forked child with its stderr into out; returns its wait status. The child
+ * leaves no core dump, and dies of SIGALRM after 10 s if it hangs. */
+static inline int death_run(void (*fn)(void *), void *arg, char *out, size_t cap)
 {
-	int fd[2];
-	size_t len = 0;
-
-	REQUIRE(pipe(fd) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		close(fd[0]);
-		dup2(fd[1], 2);
-		close(fd[1]);
-		setrlimit(RLIMIT_CORE, &no_core);
-		prctl(PR_SET_DUMPABLE, 0);
-		alarm(10); /* a child that hangs dies of SIGALRM */
-		fn(arg);
-		_exit(0); /* survived the misuse */
-	}
-	close(fd[1]);
-	for (;;) {
-		char buf[1024];
-		ssize_t r = read(fd[0], buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		size_t take = (size_t)r < cap - 1 - len ? (size_t)r : cap - 1 - len;
-		memcpy(out + len, buf, take);
-		len += take;
-	}
-	out[len] = '\0';
-	close(fd[0]);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
+	struct child_opts opts;
+	memset(&opts, 0, sizeof opts); /* C++ too: no designated initializers */
+	opts.timeout = 10;
+	opts.no_core = 1;
+	return child_call(fn, arg, &opts, out, cap, NULL);
 }
 
 static __attribute__((unused)) void expect_death(const char *what, void (*fn)(void *), void *arg,
@@ -94,7 +64,7 @@ static __attribute__((unused)) void expect_death(const char *what, void (*fn)(vo
 		snprintf(want, sizeof want, "%sinvalid pointer %s %s\n", fn_part, ptrs,
 		         phrase[kind]);
 
-	run_child(fn, arg, &status, out, sizeof out);
+	status = death_run(fn, arg, out, sizeof out);
 
 	if (WIFSIGNALED(status))
 		CHECK(WTERMSIG(status) == SIGABRT,

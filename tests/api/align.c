@@ -287,12 +287,12 @@ static void test_zero_size(void)
 int main(void)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);
-	test_aligned_alloc();
-	test_memalign();
-	test_posix_memalign_errors();
-	test_posix_memalign();
-	test_valloc();
-	test_pvalloc();
-	test_zero_size();
+	TEST_CASE("aligned_alloc") test_aligned_alloc();
+	TEST_CASE("memalign") test_memalign();
+	TEST_CASE("posix_memalign_errors") test_posix_memalign_errors();
+	TEST_CASE("posix_memalign") test_posix_memalign();
+	TEST_CASE("valloc") test_valloc();
+	TEST_CASE("pvalloc") test_pvalloc();
+	TEST_CASE("zero_size") test_zero_size();
 	return CHECK_DONE();
 }

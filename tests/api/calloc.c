@@ -137,10 +137,10 @@ static void test_products(void)
 
 int main(void)
 {
-	test_reuse_single();
-	test_reuse_batch();
-	test_after_realloc();
-	test_zero_counts();
-	test_products();
+	TEST_CASE("reuse_single") test_reuse_single();
+	TEST_CASE("reuse_batch") test_reuse_batch();
+	TEST_CASE("after_realloc") test_after_realloc();
+	TEST_CASE("zero_counts") test_zero_counts();
+	TEST_CASE("products") test_products();
 	return CHECK_DONE();
 }

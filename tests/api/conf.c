@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include "check.h"
 #include "child.h"
+#include "rng.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -136,14 +137,13 @@ static int check_block(const unsigned char *p, size_t n)
 static void *thread_main(void *arg)
 {
 	int id = (int)(intptr_t)arg;
-	uint32_t seed = 1000u + (uint32_t)id;
+	uint64_t seed = 1000u + (uint64_t)id;
 	unsigned char *live[LIVE] = {0};
 	size_t size[LIVE] = {0};
 	long bad = 0;
 
 	for (int op = 0; op < OPS; op++) {
-		seed = seed * 1103515245u + 12345u;
-		uint32_t r = seed >> 4;
+		uint32_t r = (uint32_t)(rng_next(&seed) >> 32);
 		int k = r % LIVE;
 		if (live[k]) {
 			bad += !check_block(live[k], size[k]);
@@ -507,35 +507,53 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 
 	/* No options, empty options, valid options: nothing printed. */
-	expect_silent(NULL, "plain");
-	expect_silent("", "plain");
-	expect_silent("narenas:2,tcache:true", "plain");
-	expect_silent("abort_conf:true,narenas:2", "plain");
+	TEST_CASE("silent")
+	{
+		expect_silent(NULL, "plain");
+		expect_silent("", "plain");
+		expect_silent("narenas:2,tcache:true", "plain");
+		expect_silent("abort_conf:true,narenas:2", "plain");
+	}
 
-	test_confirm();
+	TEST_CASE("confirm") test_confirm();
 
-	expect_warning("bogus:1", "bogus");
-	expect_warning("tcache:true,bogus:1,narenas:2", "bogus");
-	expect_warning("narenas:abc", "narenas");
-	expect_warning("tcache:maybe", "tcache");
-	expect_warning("tcache_max:-5", "tcache_max");
+	TEST_CASE("warning")
+	{
+		expect_warning("bogus:1", "bogus");
+		expect_warning("tcache:true,bogus:1,narenas:2", "bogus");
+		expect_warning("narenas:abc", "narenas");
+		expect_warning("tcache:maybe", "tcache");
+		expect_warning("tcache_max:-5", "tcache_max");
+	}
 
-	expect_abort("abort_conf:true,bogus:1", "bogus");
-	expect_abort("abort_conf:true,narenas:abc", "narenas");
-	expect_abort("abort_conf:true,tcache:maybe", "tcache");
+	TEST_CASE("abort")
+	{
+		expect_abort("abort_conf:true,bogus:1", "bogus");
+		expect_abort("abort_conf:true,narenas:abc", "narenas");
+		expect_abort("abort_conf:true,tcache:maybe", "tcache");
+	}
 
-	test_escaping();
-	test_long_items();
-	expect_capped(CAP);
-	expect_capped(CAP + 1);
-	expect_capped(5000);
+	TEST_CASE("escaping") test_escaping();
+	TEST_CASE("long_items") test_long_items();
+	TEST_CASE("capped")
+	{
+		expect_capped(CAP);
+		expect_capped(CAP + 1);
+		expect_capped(5000);
+	}
 
-	expect_silent("junk:true", "junk");
-	expect_silent("zero:true", "zero");
+	TEST_CASE("junk_zero")
+	{
+		expect_silent("junk:true", "junk");
+		expect_silent("zero:true", "zero");
+	}
 
-	expect_silent(NULL, "threads");
-	expect_silent("tcache:false", "threads");
-	expect_silent("narenas:1", "threads");
-	expect_silent("tcache:false,narenas:1", "threads");
+	TEST_CASE("threads")
+	{
+		expect_silent(NULL, "threads");
+		expect_silent("tcache:false", "threads");
+		expect_silent("narenas:1", "threads");
+		expect_silent("tcache:false,narenas:1", "threads");
+	}
 	return CHECK_DONE();
 }

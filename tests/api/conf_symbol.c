@@ -84,20 +84,29 @@ int main(int argc, char **argv)
 		return child_main();
 
 	/* The program's own string alone turns the options line on. */
-	const char *const plain[] = {"confirm_conf:true", "tcache:true", "narenas:"};
-	expect_options(NULL, plain, 3);
-	expect_options("", plain, 3);
+	TEST_CASE("program_string")
+	{
+		const char *const plain[] = {"confirm_conf:true", "tcache:true", "narenas:"};
+		expect_options(NULL, plain, 3);
+		expect_options("", plain, 3);
+	}
 
 	/* MALLOC_CONF is applied after it and wins. */
-	const char *const no_tcache[] = {"confirm_conf:true", "tcache:false"};
-	expect_options("tcache:false", no_tcache, 2);
-	const char *const two[] = {"confirm_conf:true", "narenas:2", "tcache:true"};
-	expect_options("narenas:2", two, 3);
+	TEST_CASE("env_wins")
+	{
+		const char *const no_tcache[] = {"confirm_conf:true", "tcache:false"};
+		expect_options("tcache:false", no_tcache, 2);
+		const char *const two[] = {"confirm_conf:true", "narenas:2", "tcache:true"};
+		expect_options("narenas:2", two, 3);
+	}
 
 	/* The environment can turn the program's option off again. */
-	struct result r;
-	run_child("confirm_conf:false", &r);
-	CHECK(exited_ok(&r), "MALLOC_CONF=confirm_conf:false: child status 0x%x", r.status);
-	CHECK(r.len == 0, "MALLOC_CONF=confirm_conf:false still printed:\n%s", r.err);
+	TEST_CASE("env_turns_off")
+	{
+		struct result r;
+		run_child("confirm_conf:false", &r);
+		CHECK(exited_ok(&r), "MALLOC_CONF=confirm_conf:false: child status 0x%x", r.status);
+		CHECK(r.len == 0, "MALLOC_CONF=confirm_conf:false still printed:\n%s", r.err);
+	}
 	return CHECK_DONE();
 }

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <cairn.h>
 #include "check.h"
+#include "proc.h"
 
 /* Not in glibc's headers. */
 void cfree(void *ptr);
@@ -172,18 +173,6 @@ static const struct {
 #define NALLOCS   (sizeof allocs / sizeof allocs[0])
 #define NDEALLOCS (sizeof deallocs / sizeof deallocs[0])
 
-static size_t vm_size_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	size_t pages = 0;
-	if (f) {
-		if (fscanf(f, "%zu", &pages) != 1)
-			pages = 0;
-		fclose(f);
-	}
-	return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(void)
 {
 	/* Multiples of ALIGN, so that aligned_alloc's C11 rule holds too. */
@@ -191,48 +180,59 @@ int main(void)
 	const char *range[] = {"small", "large", "huge"};
 	enum { ROUNDS = 12 };
 
-	for (size_t s = 0; s < 3; s++) {
-		size_t n = sizes[s];
-		for (size_t a = 0; a < NALLOCS; a++) {
-			for (size_t d = 0; d < NDEALLOCS; d++) {
-				int nulls = 0, bad_align = 0, short_usable = 0, complaints = 0;
-				size_t vm_start = 0;
-				for (int r = 0; r < ROUNDS; r++) {
-					/* Measure from after the first round: caches are warm. */
-					if (r == 1)
-						vm_start = vm_size_bytes();
-					struct block b = allocs[a].fn(n);
-					if (!b.p) {
-						nulls++;
-						continue;
+	for (size_t s = 0; s < 3; s++)
+		TEST_CASE(range[s])
+		{
+			size_t n = sizes[s];
+			for (size_t a = 0; a < NALLOCS; a++) {
+				for (size_t d = 0; d < NDEALLOCS; d++) {
+					int nulls = 0, bad_align = 0, short_usable = 0,
+					    complaints = 0;
+					size_t vm_start = 0;
+					for (int r = 0; r < ROUNDS; r++) {
+						/* Measure from after the first round: caches are
+						 * warm. */
+						if (r == 1 && vm_size_kib() > 0)
+							vm_start = (size_t)vm_size_kib() << 10;
+						struct block b = allocs[a].fn(n);
+						if (!b.p) {
+							nulls++;
+							continue;
+						}
+						if ((uintptr_t)b.p & (b.align - 1))
+							bad_align++;
+						if (malloc_usable_size(b.p) < n)
+							short_usable++;
+						memset(b.p, 0x6b, n);
+						complaints += deallocs[d].fn(b, n);
 					}
-					if ((uintptr_t)b.p & (b.align - 1))
-						bad_align++;
-					if (malloc_usable_size(b.p) < n)
-						short_usable++;
-					memset(b.p, 0x6b, n);
-					complaints += deallocs[d].fn(b, n);
-				}
-				CHECK(nulls == 0, "%s(%s %zu) returned NULL %d times",
-				      allocs[a].name, range[s], n, nulls);
-				CHECK(bad_align == 0, "%s(%s %zu) misaligned %d times",
-				      allocs[a].name, range[s], n, bad_align);
-				CHECK(short_usable == 0, "%s(%s %zu): usable size short %d times",
-				      allocs[a].name, range[s], n, short_usable);
-				CHECK(complaints == 0, "%s of a %s(%s %zu) block failed %d times",
-				      deallocs[d].name, allocs[a].name, range[s], n, complaints);
-				if (s == 2) {
-					/* 11 huge blocks of 3 MiB: leaking them all maps 33 MiB
-					 * or more; a deallocator that frees them maps nothing new.
-					 */
-					size_t vm_end = vm_size_bytes();
-					size_t grown = vm_end > vm_start ? vm_end - vm_start : 0;
-					CHECK(vm_start > 0 && grown < 12 * MiB,
-					      "%s of %s(%zu) blocks: address space grew by %zu MiB",
-					      deallocs[d].name, allocs[a].name, n, grown / MiB);
+					CHECK(nulls == 0, "%s(%s %zu) returned NULL %d times",
+					      allocs[a].name, range[s], n, nulls);
+					CHECK(bad_align == 0, "%s(%s %zu) misaligned %d times",
+					      allocs[a].name, range[s], n, bad_align);
+					CHECK(short_usable == 0,
+					      "%s(%s %zu): usable size short %d times",
+					      allocs[a].name, range[s], n, short_usable);
+					CHECK(complaints == 0,
+					      "%s of a %s(%s %zu) block failed %d times",
+					      deallocs[d].name, allocs[a].name, range[s], n,
+					      complaints);
+					if (s == 2) {
+						/* 11 huge blocks of 3 MiB: leaking them all maps 33
+						 * MiB or more; a deallocator that frees them maps
+						 * nothing new.
+						 */
+						size_t vm_end = (size_t)vm_size_kib() << 10;
+						size_t grown =
+						    vm_end > vm_start ? vm_end - vm_start : 0;
+						CHECK(vm_start > 0 && grown < 12 * MiB,
+						      "%s of %s(%zu) blocks: address space grew by "
+						      "%zu MiB",
+						      deallocs[d].name, allocs[a].name, n,
+						      grown / MiB);
+					}
 				}
 			}
 		}
-	}
 	return CHECK_DONE();
 }

@@ -318,10 +318,10 @@ static void test_new_handler()
 
 int main()
 {
-	test_plain_forms();
-	test_aligned_forms();
-	test_new_zero();
-	test_operators_are_cairns();
-	test_new_handler();
+	TEST_CASE("plain_forms") test_plain_forms();
+	TEST_CASE("aligned_forms") test_aligned_forms();
+	TEST_CASE("new_zero") test_new_zero();
+	TEST_CASE("operators_are_cairns") test_operators_are_cairns();
+	TEST_CASE("new_handler") test_new_handler();
 	return CHECK_DONE();
 }

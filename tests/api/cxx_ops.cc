@@ -259,11 +259,11 @@ static void test_threads()
 
 int main()
 {
-	test_arrays_with_destructors();
-	test_throwing_constructor();
-	test_overaligned();
-	test_sized_delete();
-	test_containers();
-	test_threads();
+	TEST_CASE("arrays_with_destructors") test_arrays_with_destructors();
+	TEST_CASE("throwing_constructor") test_throwing_constructor();
+	TEST_CASE("overaligned") test_overaligned();
+	TEST_CASE("sized_delete") test_sized_delete();
+	TEST_CASE("containers") test_containers();
+	TEST_CASE("threads") test_threads();
 	return CHECK_DONE();
 }

@@ -177,10 +177,10 @@ static void test_free_keeps_errno(void)
 
 int main(void)
 {
-	test_malloc_enomem();
-	test_calloc_overflow();
-	test_reallocarray_overflow();
-	test_realloc_enomem();
-	test_free_keeps_errno();
+	TEST_CASE("malloc_enomem") test_malloc_enomem();
+	TEST_CASE("calloc_overflow") test_calloc_overflow();
+	TEST_CASE("reallocarray_overflow") test_reallocarray_overflow();
+	TEST_CASE("realloc_enomem") test_realloc_enomem();
+	TEST_CASE("free_keeps_errno") test_free_keeps_errno();
 	return CHECK_DONE();
 }

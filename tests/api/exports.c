@@ -156,19 +156,22 @@ int main(void)
 	REQUIRE(safe_path(lib), "library path with a quote: %s", lib);
 	fprintf(stderr, "library: %s\n", lib);
 
-	read_symbols(lib);
-	for (size_t i = 0; i < NEXPECTED; i++)
-		CHECK(is_found(expected[i]), "%s is not exported", expected[i]);
-	int extra = 0;
-	for (int i = 0; i < nfound; i++)
-		if (!is_expected(found[i])) {
-			extra++;
-			fprintf(stderr, "unexpected export: %s\n", found[i]);
-		}
-	CHECK(extra == 0, "%d symbols exported beyond the public API", extra);
-	CHECK(nfound == (int)NEXPECTED, "%d symbols exported, want %zu", nfound, NEXPECTED);
+	TEST_CASE("symbols")
+	{
+		read_symbols(lib);
+		for (size_t i = 0; i < NEXPECTED; i++)
+			CHECK(is_found(expected[i]), "%s is not exported", expected[i]);
+		int extra = 0;
+		for (int i = 0; i < nfound; i++)
+			if (!is_expected(found[i])) {
+				extra++;
+				fprintf(stderr, "unexpected export: %s\n", found[i]);
+			}
+		CHECK(extra == 0, "%d symbols exported beyond the public API", extra);
+		CHECK(nfound == (int)NEXPECTED, "%d symbols exported, want %zu", nfound, NEXPECTED);
+	}
 
-	check_needed(lib);
+	TEST_CASE("needed") check_needed(lib);
 	for (int i = 0; i < nfound; i++)
 		free(found[i]);
 	return CHECK_DONE();

@@ -128,24 +128,26 @@ int main(int argc, char **argv)
 		return CHECK_DONE();
 	}
 	static const struct {
-		const char *conf, *want;
+		const char *name, *conf, *want;
 	} modes[] = {
-	    {"zero:true", "0"},
-	    {"junk:true", "0xa5"},
-	    {"junk:alloc", "0xa5"},
+	    {"zero", "zero:true", "0"},
+	    {"junk", "junk:true", "0xa5"},
+	    {"junk_alloc", "junk:alloc", "0xa5"},
 	    /* The huge-mapping cache kept: realloc grows into it. */
-	    {"zero:true,dirty_decay_ms:-1", "0"},
-	    {"junk:alloc,dirty_decay_ms:-1", "0xa5"},
+	    {"zero_cached", "zero:true,dirty_decay_ms:-1", "0"},
+	    {"junk_alloc_cached", "junk:alloc,dirty_decay_ms:-1", "0xa5"},
 	};
-	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-		struct child_opts opts = {.name = "fill",
-		                          .args = {"--child", modes[i].want},
-		                          .conf = modes[i].conf,
-		                          .timeout = 60};
-		static char out[16384];
-		int st = child_run(&opts, out, sizeof out, NULL);
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "MALLOC_CONF=%s", modes[i].conf);
-	}
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		TEST_CASE(modes[i].name)
+		{
+			struct child_opts opts = {.name = "fill",
+			                          .args = {"--child", modes[i].want},
+			                          .conf = modes[i].conf,
+			                          .timeout = 60};
+			static char out[16384];
+			int st = child_run(&opts, out, sizeof out, NULL);
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "MALLOC_CONF=%s", modes[i].conf);
+		}
 	return CHECK_DONE();
 }

@@ -2,9 +2,9 @@
 /* huge_reuse.c: freed huge blocks are reused page for page.
  *
  * The test re-executes itself (/proc/self/exe --child) with MALLOC_CONF=dirty_decay_ms:-1, so
- * that nothing decays while it runs whatever the caller's options. Each case
- * starts from an empty huge cache (malloc_trim(0)). Page faults are counted with getrusage
- * (ru_minflt) around a loop that writes one byte in every page of a block:
+ * that nothing decays while it runs whatever the caller's options. Each case (named as below;
+ * the child runs them) starts from an empty huge cache (malloc_trim(0)). Page faults are counted
+ * with getrusage (ru_minflt) around a loop that writes one byte in every page of a block:
  *   - assembly: three 8 MiB blocks, written and freed, give their pages to one 24 MiB block:
  *     writing it all faults in under 10% of its pages, RSS grows by under 4 MiB, and a
  *     pattern written into every page reads back;
@@ -37,6 +37,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB  ((size_t)1 << 10)
 #define MiB  ((size_t)1 << 20)
@@ -283,16 +284,6 @@ static void realloc_growth(void)
 	malloc_trim(0);
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static int maps_lines(void)
 {
 	static char buf[1 << 20];
@@ -315,11 +306,12 @@ static void churn(void)
 	size_t bad = 0;
 	int live = 0, most_maps = 0;
 	int base = maps_lines();
+	uint64_t rng = 0x9e3779b97f4a7c15u;
 	for (int step = 0; step < STEPS; step++) {
-		int k = (int)(next() % SLOTS);
-		size_t size = 64 * KiB + (size_t)(next() % (24 * MiB));
+		int k = (int)(rng_next(&rng) % SLOTS);
+		size_t size = 64 * KiB + (size_t)(rng_next(&rng) % (24 * MiB));
 		unsigned salt = (unsigned)step;
-		int op = (int)(next() % 4);
+		int op = (int)(rng_next(&rng) % 4);
 		if (s[k].p != NULL)
 			bad += bad_pages(s[k].p, s[k].size, s[k].salt);
 		if (s[k].p != NULL && op == 0) {
@@ -367,11 +359,11 @@ static void churn(void)
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--child") == 0) {
-		assembly();
-		splitting();
-		zeroing();
-		realloc_growth();
-		churn();
+		TEST_CASE("assembly") assembly();
+		TEST_CASE("splitting") splitting();
+		TEST_CASE("zeroing") zeroing();
+		TEST_CASE("realloc_growth") realloc_growth();
+		TEST_CASE("churn") churn();
 		return CHECK_DONE();
 	}
 	struct child_opts opts = {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"
+#include "proc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -185,18 +186,6 @@ static void test_in_place(void)
 
 /* realloc(p, 0) frees p: done many times on huge blocks, the address space
  * would grow by gigabytes if it did not. */
-static size_t vm_size_pages(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	size_t pages = 0;
-	if (f) {
-		if (fscanf(f, "%zu", &pages) != 1)
-			pages = 0;
-		fclose(f);
-	}
-	return pages;
-}
-
 static void test_realloc_zero(void)
 {
 	void *p = realloc(NULL, 0);
@@ -218,8 +207,8 @@ static void test_realloc_zero(void)
 		free(q);
 	}
 
-	size_t before = vm_size_pages();
-	REQUIRE(before > 0, "cannot read /proc/self/statm");
+	long before = vm_size_kib();
+	REQUIRE(before > 0, "cannot read VmSize in /proc/self/status");
 	int nonnull = 0;
 	for (int i = 0; i < 400; i++) {
 		unsigned char *b = malloc(8 * MiB);
@@ -231,8 +220,8 @@ static void test_realloc_zero(void)
 			free(q);
 		}
 	}
-	size_t after = vm_size_pages();
-	size_t grown = after > before ? (after - before) * (size_t)sysconf(_SC_PAGESIZE) : 0;
+	long after = vm_size_kib();
+	size_t grown = after > before ? (size_t)(after - before) * 1024 : 0;
 	CHECK(nonnull == 0, "realloc(p, 0) returned non-NULL %d times", nonnull);
 	CHECK(grown < 256 * MiB, "address space grew by %zu MiB over 400 realloc(8 MiB, 0)",
 	      grown / MiB);
@@ -294,11 +283,11 @@ static void test_realloc_aligned(void)
 
 int main(void)
 {
-	test_cross_ranges();
-	test_doubling();
-	test_in_place();
-	test_realloc_zero();
-	test_reallocarray();
-	test_realloc_aligned();
+	TEST_CASE("cross_ranges") test_cross_ranges();
+	TEST_CASE("doubling") test_doubling();
+	TEST_CASE("in_place") test_in_place();
+	TEST_CASE("realloc_zero") test_realloc_zero();
+	TEST_CASE("reallocarray") test_reallocarray();
+	TEST_CASE("realloc_aligned") test_realloc_aligned();
 	return CHECK_DONE();
 }

@@ -185,19 +185,28 @@ int main(int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "--child") == 0)
 		return child_main();
 	static char out[65536];
-	const char *confs[] = {NULL, "background_thread:false", "retain:true,narenas:4"};
-	for (size_t i = 0; i < sizeof confs / sizeof confs[0]; i++) {
-		struct child_opts opts = {
-		    .name = "rlimit",
-		    .args = {"--child"},
-		    .conf = confs[i],
-		    .as_limit = 64 * MiB,
-		};
-		int st = child_run(&opts, out, sizeof out, NULL);
-		fprintf(stderr, "--- RLIMIT_AS 64 MiB, MALLOC_CONF=%s\n", confs[i] ? confs[i] : "");
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "child under RLIMIT_AS 64 MiB, MALLOC_CONF=%s",
-		            confs[i] ? confs[i] : "");
-	}
+	static const struct {
+		const char *name, *conf;
+	} confs[] = {
+	    {"default", NULL},
+	    {"no_background_thread", "background_thread:false"},
+	    {"retain", "retain:true,narenas:4"},
+	};
+	for (size_t i = 0; i < sizeof confs / sizeof confs[0]; i++)
+		TEST_CASE(confs[i].name)
+		{
+			struct child_opts opts = {
+			    .name = "rlimit",
+			    .args = {"--child"},
+			    .conf = confs[i].conf,
+			    .as_limit = 64 * MiB,
+			};
+			int st = child_run(&opts, out, sizeof out, NULL);
+			fprintf(stderr, "--- RLIMIT_AS 64 MiB, MALLOC_CONF=%s\n",
+			        confs[i].conf ? confs[i].conf : "");
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "child under RLIMIT_AS 64 MiB, MALLOC_CONF=%s",
+			            confs[i].conf ? confs[i].conf : "");
+		}
 	return CHECK_DONE();
 }

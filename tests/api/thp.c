@@ -26,31 +26,18 @@
 
 #include "check.h"
 #include "child.h"
+#include "proc.h"
 
 #define MiB   ((size_t)1 << 20)
 #define CHUNK (2 * MiB)
 
 static char smaps[4 << 20];
 
+/* The whole of /proc/self/smaps into smaps; 0 if unreadable or too long. */
 static int read_smaps(void)
 {
-	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd, smaps + len, sizeof smaps - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (len == sizeof smaps - 1)
-			break;
-	}
-	close(fd);
-	smaps[len] = '\0';
-	return len > 0 && len < sizeof smaps - 1;
+	ssize_t len = read_proc("/proc/self/smaps", smaps, sizeof smaps);
+	return len > 0 && (size_t)len < sizeof smaps - 1;
 }
 
 static int has_token(const char *line, const char *tok)
@@ -202,8 +189,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2]);
-	run_child("default");
-	run_child("always");
-	run_child("never");
+	TEST_CASE("default") run_child("default");
+	TEST_CASE("always") run_child("always");
+	TEST_CASE("never") run_child("never");
 	return CHECK_DONE();
 }

@@ -39,6 +39,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -115,8 +116,7 @@ static void test_purge_all(void)
 	size_t freed = 0;
 	uint64_t rng = 0x12345;
 	for (int i = 0; i < 100; i++) {
-		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		size_t n = 33 * KiB + (size_t)(rng >> 33) % (MiB - 33 * KiB);
+		size_t n = 33 * KiB + (size_t)(rng_next(&rng) % (MiB - 33 * KiB));
 		p[i] = malloc(n);
 		if (p[i] == NULL) {
 			fprintf(stderr, "malloc(%zu) failed\n", n);
@@ -278,12 +278,12 @@ static void test_quiet_thread(void)
 
 static int child_main(void)
 {
-	test_fresh();
-	test_trim();
-	test_purge_all();
-	test_slabs();
-	test_one_arena();
-	test_quiet_thread();
+	TEST_CASE("fresh") test_fresh();
+	TEST_CASE("trim") test_trim();
+	TEST_CASE("purge_all") test_purge_all();
+	TEST_CASE("slabs") test_slabs();
+	TEST_CASE("one_arena") test_one_arena();
+	TEST_CASE("quiet_thread") test_quiet_thread();
 	return CHECK_DONE();
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -121,15 +122,14 @@ static void test_usable_writable(void)
 	enum { N = 64 };
 	static unsigned char *p[N];
 	static size_t u[N];
-	uint32_t seed = 777;
+	uint64_t seed = 777;
 	int corrupt = 0;
 
 	for (size_t n = 1; n <= 4 * MiB; n = n < 256 ? n + 1 : n + n / 5 + 1) {
 		/* Fewer blocks of the big sizes to stay fast. */
 		int count = n <= 64 * KiB ? N : n <= MiB ? 8 : 2;
 		for (int i = 0; i < count; i++) {
-			seed = seed * 1664525u + 1013904223u;
-			size_t m = n + (seed >> 16) % 8;
+			size_t m = n + (size_t)(rng_next(&seed) % 8);
 			p[i] = malloc(m);
 			REQUIRE(p[i] != NULL, "malloc(%zu) returned NULL", m);
 			u[i] = malloc_usable_size(p[i]);
@@ -160,9 +160,9 @@ int main(void)
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	REQUIRE(page >= 4096 && (page & (page - 1)) == 0, "odd page size %zu", page);
 
-	test_class_table();
-	test_usable_exact();
-	test_usable_huge();
-	test_usable_writable();
+	TEST_CASE("class_table") test_class_table();
+	TEST_CASE("usable_exact") test_usable_exact();
+	TEST_CASE("usable_huge") test_usable_huge();
+	TEST_CASE("usable_writable") test_usable_writable();
 	return CHECK_DONE();
 }

@@ -9,9 +9,6 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
 
@@ -99,18 +96,29 @@ int main()
 	    {"operator delete[](stack, nothrow)", op_delete_array_nothrow},
 	    {"operator delete[](stack, align_val_t(64))", op_delete_array_aligned},
 	};
-	for (const form &f : forms)
-		expect_death(f.name, f.fn, sp, "free", NOT_OURS, stack_buf);
+	TEST_CASE("stack")
+	{
+		for (const form &f : forms)
+			expect_death(f.name, f.fn, sp, "free", NOT_OURS, stack_buf);
+	}
 
 	/* An interior pointer, and a block deleted twice. */
 	char *p = static_cast<char *>(::operator new(64));
 	char *q = static_cast<char *>(::operator new[](100000));
 	REQUIRE(p && q, "operator new failed");
-	expect_death("operator delete(new(64) + 16)", op_delete, p + 16, "free", INTERIOR, p + 16);
-	expect_death("operator delete[](new[](100000) + 4096)", op_delete_array, q + 4096, "free",
-	             INTERIOR, q + 4096);
-	expect_death("operator delete twice", op_delete_twice, p, "free", DOUBLE_FREE, p);
-	expect_death("operator delete[] twice", op_delete_array_twice, q, "free", DOUBLE_FREE, q);
+	TEST_CASE("interior")
+	{
+		expect_death("operator delete(new(64) + 16)", op_delete, p + 16, "free", INTERIOR,
+		             p + 16);
+		expect_death("operator delete[](new[](100000) + 4096)", op_delete_array, q + 4096,
+		             "free", INTERIOR, q + 4096);
+	}
+	TEST_CASE("twice")
+	{
+		expect_death("operator delete twice", op_delete_twice, p, "free", DOUBLE_FREE, p);
+		expect_death("operator delete[] twice", op_delete_array_twice, q, "free",
+		             DOUBLE_FREE, q);
+	}
 
 	/* In the parent the blocks are still fine. */
 	memset(p, 1, 64);

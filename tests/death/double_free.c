@@ -8,14 +8,12 @@
  * huge blocks built from the pages of two freed ones or split from a
  * longer freed one. Each
  * misuse runs in a forked child; the blocks are allocated before the fork. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"
@@ -84,55 +82,78 @@ int main(void)
 	void *blocks[6];
 
 	for (int i = 0; i < 6; i++) {
-		char label[64];
 		blocks[i] = malloc(sizes[i]);
 		REQUIRE(blocks[i] != NULL, "malloc(%zu) returned NULL", sizes[i]);
-		snprintf(label, sizeof label, "double free of malloc(%zu)", sizes[i]);
-		expect_death(label, free_twice, blocks[i], "free", DOUBLE_FREE, blocks[i]);
 	}
-
 	void *c = calloc(10, 10), *m = memalign(4096, 200), *hm = memalign(2 << 20, 3 << 20);
 	REQUIRE(c && m && hm, "allocation failed");
-	expect_death("double free of calloc(10, 10)", free_twice, c, "free", DOUBLE_FREE, c);
-	expect_death("double free of memalign(4096, 200)", free_twice, m, "free", DOUBLE_FREE, m);
-	expect_death("double free of memalign(2 MiB, 3 MiB)", free_twice, hm, "free", DOUBLE_FREE,
-	             hm);
-
 	void *ab[2] = {malloc(64), malloc(64)};
 	REQUIRE(ab[0] && ab[1], "malloc(64) returned NULL");
-	expect_death("free(a); free(b); free(a)", free_aba, ab, "free", DOUBLE_FREE, ab[0]);
 
-	expect_death("realloc(p, 0) then free(p)", realloc0_then_free, blocks[1], "free",
-	             DOUBLE_FREE, blocks[1]);
-	expect_death("free_sized(p, 64) then free(p)", free_sized_then_free, blocks[1], "free",
-	             DOUBLE_FREE, blocks[1]);
+	TEST_CASE("sizes")
+	{
+		for (int i = 0; i < 6; i++) {
+			char label[64];
+			snprintf(label, sizeof label, "double free of malloc(%zu)", sizes[i]);
+			expect_death(label, free_twice, blocks[i], "free", DOUBLE_FREE, blocks[i]);
+		}
+	}
 
-	expect_death("free on a thread, then on main", free_on_thread_then_main, blocks[1], "free",
-	             DOUBLE_FREE, blocks[1]);
-	expect_death("free on main, then on a thread", free_on_main_then_thread, blocks[1], "free",
-	             DOUBLE_FREE, blocks[1]);
-	expect_death("large: free on a thread, then on main", free_on_thread_then_main, blocks[4],
-	             "free", DOUBLE_FREE, blocks[4]);
+	TEST_CASE("calloc_memalign")
+	{
+		expect_death("double free of calloc(10, 10)", free_twice, c, "free", DOUBLE_FREE,
+		             c);
+		expect_death("double free of memalign(4096, 200)", free_twice, m, "free",
+		             DOUBLE_FREE, m);
+		expect_death("double free of memalign(2 MiB, 3 MiB)", free_twice, hm, "free",
+		             DOUBLE_FREE, hm);
+	}
+
+	TEST_CASE("another_between")
+	{
+		expect_death("free(a); free(b); free(a)", free_aba, ab, "free", DOUBLE_FREE, ab[0]);
+	}
+
+	TEST_CASE("realloc_free_sized")
+	{
+		expect_death("realloc(p, 0) then free(p)", realloc0_then_free, blocks[1], "free",
+		             DOUBLE_FREE, blocks[1]);
+		expect_death("free_sized(p, 64) then free(p)", free_sized_then_free, blocks[1],
+		             "free", DOUBLE_FREE, blocks[1]);
+	}
+
+	TEST_CASE("threads")
+	{
+		expect_death("free on a thread, then on main", free_on_thread_then_main, blocks[1],
+		             "free", DOUBLE_FREE, blocks[1]);
+		expect_death("free on main, then on a thread", free_on_main_then_thread, blocks[1],
+		             "free", DOUBLE_FREE, blocks[1]);
+		expect_death("large: free on a thread, then on main", free_on_thread_then_main,
+		             blocks[4], "free", DOUBLE_FREE, blocks[4]);
+	}
 
 	/* Huge blocks made of the pages of others: one built from two freed
 	 * 8 MiB blocks, one split from a freed 32 MiB block. */
-	void *x = malloc(8 << 20), *y = malloc(8 << 20);
-	REQUIRE(x && y, "malloc(8 MiB) returned NULL");
-	free(x);
-	free(y);
-	void *built = malloc(15 << 20);
-	REQUIRE(built != NULL, "malloc(15 MiB) returned NULL");
-	expect_death("double free of a huge block built from two", free_twice, built, "free",
-	             DOUBLE_FREE, built);
-	void *longer = malloc(32 << 20);
-	REQUIRE(longer != NULL, "malloc(32 MiB) returned NULL");
-	free(longer);
-	void *head = malloc(4 << 20);
-	REQUIRE(head != NULL, "malloc(4 MiB) returned NULL");
-	expect_death("double free of a huge block split from a longer one", free_twice, head,
-	             "free", DOUBLE_FREE, head);
-	free(built);
-	free(head);
+	TEST_CASE("huge_reused")
+	{
+		void *x = malloc(8 << 20), *y = malloc(8 << 20);
+		REQUIRE(x && y, "malloc(8 MiB) returned NULL");
+		free(x);
+		free(y);
+		void *built = malloc(15 << 20);
+		REQUIRE(built != NULL, "malloc(15 MiB) returned NULL");
+		expect_death("double free of a huge block built from two", free_twice, built,
+		             "free", DOUBLE_FREE, built);
+		void *longer = malloc(32 << 20);
+		REQUIRE(longer != NULL, "malloc(32 MiB) returned NULL");
+		free(longer);
+		void *head = malloc(4 << 20);
+		REQUIRE(head != NULL, "malloc(4 MiB) returned NULL");
+		expect_death("double free of a huge block split from a longer one", free_twice,
+		             head, "free", DOUBLE_FREE, head);
+		free(built);
+		free(head);
+	}
 
 	/* In the parent every block is still live and frees once, fine. */
 	for (int i = 0; i < 6; i++)

@@ -6,6 +6,7 @@
  * child must die of SIGABRT after one "cairn: " line that names the
  * corruption, and never get the planted address or a block twice (it
  * exits with status 3 if it does). */
+#define _GNU_SOURCE
 #include <stdint.h>
 
 #include "death.h"
@@ -87,35 +88,41 @@ int main(void)
 	static const struct {
 		int kind;
 		unsigned word;
-		const char *name;
+		const char *name, *case_name;
 	} kinds[] = {
-	    {PLANT, 0, "planted address in word 0"},
-	    {PLANT, 1, "planted address in word 1"},
-	    {GARBAGE, 0, "garbage in word 0"},
-	    {ZERO_DOUBLE, 0, "word 0 zeroed, then a double free"},
-	    {ZERO_DOUBLE, 1, "word 1 zeroed, then a double free"},
-	    {OVERFLOW8, 0, "8-byte overflow into a free neighbour"},
-	    {OVERFLOW16, 0, "16-byte overflow into a free neighbour"},
+	    {PLANT, 0, "planted address in word 0", "plant_word0"},
+	    {PLANT, 1, "planted address in word 1", "plant_word1"},
+	    {GARBAGE, 0, "garbage in word 0", "garbage_word0"},
+	    {ZERO_DOUBLE, 0, "word 0 zeroed, then a double free", "zero_word0_double_free"},
+	    {ZERO_DOUBLE, 1, "word 1 zeroed, then a double free", "zero_word1_double_free"},
+	    {OVERFLOW8, 0, "8-byte overflow into a free neighbour", "overflow8"},
+	    {OVERFLOW16, 0, "16-byte overflow into a free neighbour", "overflow16"},
 	};
-	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-			struct attack a = {sizes[s], kinds[k].word, kinds[k].kind, kinds[k].name};
-			char out[4096];
-			int status;
-			run_child(run_attack, &a, &status, out, sizeof out);
-			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-			      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s", a.size,
-			      a.name, WIFSIGNALED(status) ? "killed by signal" : "exited with",
-			      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), out);
-			char *nl = strchr(out, '\n');
-			CHECK(nl != NULL && nl[1] == '\0' && strncmp(out, "cairn: ", 7) == 0,
-			      "%zu bytes, %s: want one cairn line, got: %s", a.size, a.name, out);
-			CHECK(strstr(out, "corrupted free list") != NULL ||
-			          (kinds[k].kind == ZERO_DOUBLE &&
-			           strstr(out, "double free") != NULL),
-			      "%zu bytes, %s: the line does not name the corruption: %s", a.size,
-			      a.name, out);
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+		TEST_CASE(kinds[k].case_name)
+		{
+			for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+				struct attack a = {sizes[s], kinds[k].word, kinds[k].kind,
+				                   kinds[k].name};
+				char out[4096];
+				int status = death_run(run_attack, &a, out, sizeof out);
+				CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+				      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s",
+				      a.size, a.name,
+				      WIFSIGNALED(status) ? "killed by signal" : "exited with",
+				      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+				      out);
+				char *nl = strchr(out, '\n');
+				CHECK(nl != NULL && nl[1] == '\0' &&
+				          strncmp(out, "cairn: ", 7) == 0,
+				      "%zu bytes, %s: want one cairn line, got: %s", a.size, a.name,
+				      out);
+				CHECK(strstr(out, "corrupted free list") != NULL ||
+				          (kinds[k].kind == ZERO_DOUBLE &&
+				           strstr(out, "double free") != NULL),
+				      "%zu bytes, %s: the line does not name the corruption: %s",
+				      a.size, a.name, out);
+			}
 		}
-	}
 	return CHECK_DONE();
 }

@@ -6,13 +6,11 @@
  *   cairn: free(): invalid pointer 0x... (inside a block, not its start)
  * Each misuse runs in a forked child; the blocks are allocated before the
  * fork and stay valid in the parent. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 #include "check.h"
@@ -44,27 +42,39 @@ int main(void)
 	char *aligned = memalign(4096, 200);
 	REQUIRE(s16 && s64 && s1000 && s32k && large && huge && aligned, "allocation failed");
 
-	expect_interior_free("malloc(16)", s16, 8);
-	expect_interior_free("malloc(64)", s64, 8);
-	expect_interior_free("malloc(64)", s64, 16);
-	expect_interior_free("malloc(64)", s64, 63);
-	expect_interior_free("malloc(1000)", s1000, 16);
-	expect_interior_free("malloc(1000)", s1000, 512);
-	expect_interior_free("malloc(32768)", s32k, 16384);
-	expect_interior_free("malloc(100000)", large, 16);
-	expect_interior_free("malloc(100000)", large, 4096);
-	expect_interior_free("malloc(100000)", large, 65536);
-	expect_interior_free("malloc(8 MiB)", huge, 16);
-	expect_interior_free("malloc(8 MiB)", huge, 4096);
-	expect_interior_free("malloc(8 MiB)", huge, 1 << 20);
-	expect_interior_free("memalign(4096, 200)", aligned, 16);
+	TEST_CASE("free_small")
+	{
+		expect_interior_free("malloc(16)", s16, 8);
+		expect_interior_free("malloc(64)", s64, 8);
+		expect_interior_free("malloc(64)", s64, 16);
+		expect_interior_free("malloc(64)", s64, 63);
+		expect_interior_free("malloc(1000)", s1000, 16);
+		expect_interior_free("malloc(1000)", s1000, 512);
+		expect_interior_free("malloc(32768)", s32k, 16384);
+	}
+	TEST_CASE("free_large")
+	{
+		expect_interior_free("malloc(100000)", large, 16);
+		expect_interior_free("malloc(100000)", large, 4096);
+		expect_interior_free("malloc(100000)", large, 65536);
+	}
+	TEST_CASE("free_huge")
+	{
+		expect_interior_free("malloc(8 MiB)", huge, 16);
+		expect_interior_free("malloc(8 MiB)", huge, 4096);
+		expect_interior_free("malloc(8 MiB)", huge, 1 << 20);
+	}
+	TEST_CASE("free_aligned") expect_interior_free("memalign(4096, 200)", aligned, 16);
 
-	expect_death("malloc_usable_size(malloc(64) + 16)", call_usable_size, s64 + 16,
-	             "malloc_usable_size", INTERIOR, s64 + 16);
-	expect_death("malloc_usable_size(malloc(100000) + 4096)", call_usable_size, large + 4096,
-	             "malloc_usable_size", INTERIOR, large + 4096);
-	expect_death("malloc_usable_size(malloc(8 MiB) + 4096)", call_usable_size, huge + 4096,
-	             "malloc_usable_size", INTERIOR, huge + 4096);
+	TEST_CASE("usable_size")
+	{
+		expect_death("malloc_usable_size(malloc(64) + 16)", call_usable_size, s64 + 16,
+		             "malloc_usable_size", INTERIOR, s64 + 16);
+		expect_death("malloc_usable_size(malloc(100000) + 4096)", call_usable_size,
+		             large + 4096, "malloc_usable_size", INTERIOR, large + 4096);
+		expect_death("malloc_usable_size(malloc(8 MiB) + 4096)", call_usable_size,
+		             huge + 4096, "malloc_usable_size", INTERIOR, huge + 4096);
+	}
 
 	/* In the parent the blocks are untouched and free normally. */
 	CHECK(malloc_usable_size(s64) >= 64 && malloc_usable_size(large) >= 100000 &&

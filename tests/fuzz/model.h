@@ -46,6 +46,8 @@
 
 #include <cairn.h>
 
+#include "rng.h"
+
 /* The requests that must fail are meant to be too big. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Walloc-size-larger-than="
@@ -168,14 +170,6 @@ static void *m_map(size_t bytes)
 	return p;
 }
 
-static inline uint64_t m_mix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* A choice in [0, n), n > 0. From an input, it takes as many bytes as n needs; once the
  * input is used up every choice is 0 and the step loop ends. */
 static inline uint64_t m_range(struct mthread *t, uint64_t n)
@@ -183,7 +177,7 @@ static inline uint64_t m_range(struct mthread *t, uint64_t n)
 	if (n <= 1)
 		return 0;
 	if (t->data == NULL)
-		return m_mix(&t->rng) % n;
+		return rng_next(&t->rng) % n;
 	uint64_t v = 0;
 	for (uint64_t span = n - 1; span != 0; span >>= 8) {
 		if (t->pos >= t->len) {
@@ -475,7 +469,7 @@ static void m_adopt(struct mthread *t, char *p, size_t size, size_t align, bool 
 	size_t want = align > 16 ? align : 16;
 	M_CHECK(t, ((uintptr_t)p & (want - 1)) == 0, "%s(%zu): %p is not aligned to %zu", fn, size,
 	        (void *)p, want);
-	struct mblock b = {p, size, malloc_usable_size(p), align, size, m_mix(&t->rng), aligned};
+	struct mblock b = {p, size, malloc_usable_size(p), align, size, rng_next(&t->rng), aligned};
 	M_CHECK(t, b.usable >= size, "%s(%zu, align %zu): usable size %zu", fn, size, align,
 	        b.usable);
 	m_ivl_add(t, &b);

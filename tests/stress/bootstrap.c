@@ -19,6 +19,7 @@
  * $CAIRN_LIB or at lib/libcairn.so.0 three levels above the binary. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "child.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -186,13 +187,6 @@ static void check_report(const struct early_report *r, const char *how)
 
 /* ---------------------------------------------------------------- running itself again */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs this program again with the given LD_PRELOAD; returns its wait status, -1 on a hang. */
 static int run_self(const char *exe, const char *preload, const char *stage)
 {
@@ -206,21 +200,7 @@ static int run_self(const char *exe, const char *preload, const char *stage)
 	}
 	if (pid < 0)
 		return -2;
-	double deadline = now() + CHILD_TIMEOUT;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(2000);
-	}
+	return child_wait(pid, CHILD_TIMEOUT);
 }
 
 /* dirname, n times, in place */
@@ -288,29 +268,36 @@ int main(void)
 	REQUIRE(access(lib, R_OK) == 0, "the library %s is missing", lib);
 
 	/* The helper's constructor inside dlopen, after main has started. */
-	void *h = dlopen(helper, RTLD_NOW | RTLD_LOCAL);
-	CHECK(h != NULL, "dlopen %s: %s", helper, dlerror());
-	if (h != NULL) {
-		const struct early_report *(*report)(void) =
-		    (const struct early_report *(*)(void))dlsym(h, "early_report");
-		CHECK(report != NULL, "dlsym early_report");
-		if (report != NULL)
-			check_report(report(), "dlopen");
-		CHECK(dlclose(h) == 0, "dlclose: %s", dlerror());
+	TEST_CASE("dlopen")
+	{
+		void *h = dlopen(helper, RTLD_NOW | RTLD_LOCAL);
+		CHECK(h != NULL, "dlopen %s: %s", helper, dlerror());
+		if (h != NULL) {
+			const struct early_report *(*report)(void) =
+			    (const struct early_report *(*)(void))dlsym(h, "early_report");
+			CHECK(report != NULL, "dlsym early_report");
+			if (report != NULL)
+				check_report(report(), "dlopen");
+			CHECK(dlclose(h) == 0, "dlclose: %s", dlerror());
+		}
+		CHECK(dl_calls() == 0, "dl calls after dlclose went wrong");
 	}
-	CHECK(dl_calls() == 0, "dl calls after dlclose went wrong");
 
 	/* early.so preloaded after and before libcairn. */
 	static const char *stages[2] = {"preload cairn,early", "preload early,cairn"};
-	for (int i = 0; i < 2; i++) {
-		char preload[2 * PATH_MAX + 200];
-		if (i == 0)
-			snprintf(preload, sizeof preload, "%s %s", lib, helper);
-		else
-			snprintf(preload, sizeof preload, "%s %s", helper, lib);
-		int st = run_self(exe, preload, stages[i]);
-		CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "%s: the re-run %s (status %d)", stages[i], st == -1 ? "hung" : "failed", st);
-	}
+	static const char *names[2] = {"preload_cairn_early", "preload_early_cairn"};
+	for (int i = 0; i < 2; i++)
+		TEST_CASE(names[i])
+		{
+			char preload[2 * PATH_MAX + 200];
+			if (i == 0)
+				snprintf(preload, sizeof preload, "%s %s", lib, helper);
+			else
+				snprintf(preload, sizeof preload, "%s %s", helper, lib);
+			int st = run_self(exe, preload, stages[i]);
+			CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "%s: the re-run %s (status %d)", stages[i],
+			      st == -1 ? "hung" : "failed", st);
+		}
 	return CHECK_DONE();
 }

@@ -13,6 +13,7 @@
  * so the process allocator must keep working throughout. The library stays loaded. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "rng.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -55,14 +56,6 @@ static struct queue queues[NTHREADS];
 static pthread_barrier_t loaded, finished;
 static atomic_long errors, remote_frees, variant_bytes;
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
-
 static void fail(const char *what, const void *p, size_t size)
 {
 	if (atomic_fetch_add(&errors, 1) < 20)
@@ -102,7 +95,7 @@ static int intact(struct block b, uintptr_t key, size_t limit)
 
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 900)
 		return 1 + x % 2048;
 	if (r < 990)
@@ -115,7 +108,7 @@ static size_t pick_size(uint64_t *rng)
 static struct block v_new(uint64_t *rng)
 {
 	struct block b = {NULL, pick_size(rng)};
-	int zeroed = next_rand(rng) % 8 == 0;
+	int zeroed = rng_next(rng) % 8 == 0;
 	b.p = zeroed ? v_calloc(1, b.size) : v_malloc(b.size);
 	if (b.p == NULL || (uintptr_t)b.p % 16 != 0 || v_usable(b.p) < b.size) {
 		fail("bad block from the variant", b.p, b.size);
@@ -157,8 +150,8 @@ static void use_variant(int self, long ops)
 	uint64_t rng = SEED + 31 * (uint64_t)self;
 	struct block live[SLOTS] = {{NULL, 0}};
 	for (long op = 0; op < ops; op++) {
-		struct block *s = &live[next_rand(&rng) % SLOTS];
-		uint64_t what = next_rand(&rng) % 8;
+		struct block *s = &live[rng_next(&rng) % SLOTS];
+		uint64_t what = rng_next(&rng) % 8;
 		if (s->p != NULL && what == 0) {
 			struct queue *q = &queues[(self + 1) % NTHREADS];
 			pthread_mutex_lock(&q->lock);

@@ -32,6 +32,7 @@
 
 #include "cairn.h"
 #include "child.h"
+#include "rng.h"
 
 #define KiB      ((size_t)1 << 10)
 #define MiB      ((size_t)1 << 20)
@@ -52,14 +53,6 @@ static struct block exchange[16]; /* blocks passed to another thread to free */
 static pthread_mutex_t exchange_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static int reports;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static void report(const char *what, size_t n)
 {
@@ -124,7 +117,7 @@ static void checked_free(void *p, size_t n, unsigned char tag)
 
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng);
+	uint64_t r = rng_next(rng);
 	switch (r % 32) {
 	case 0:
 		return 2 * MiB + r % (6 * MiB); /* huge */
@@ -144,7 +137,7 @@ static size_t pick_size(uint64_t *rng)
 
 static void one_op(struct block *b, uint64_t *rng, int self)
 {
-	uint64_t r = next_rand(rng);
+	uint64_t r = rng_next(rng);
 	unsigned char tag = (unsigned char)(1 + r % 255);
 	if (b->p != NULL && r % 8 < 3) {
 		/* realloc, growing or shrinking */
@@ -253,10 +246,8 @@ static void fork_during(void)
 	}
 	if (pid < 0)
 		return; /* fork itself may fail for want of memory */
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	int st = child_wait(pid, 0);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		atomic_fetch_add(&bad_fork, 1);
 		report("a child forked under faults failed", (size_t)st);
 	}
@@ -265,10 +256,10 @@ static void fork_during(void)
 static void *worker(void *arg)
 {
 	int self = (int)(intptr_t)arg;
-	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(self + 1);
+	uint64_t rng = 0xfa017ull + (uint64_t)self;
 	struct block blocks[SLOTS] = {{0}};
 	for (int i = 0; i < rounds; i++) {
-		one_op(&blocks[next_rand(&rng) % SLOTS], &rng, self);
+		one_op(&blocks[rng_next(&rng) % SLOTS], &rng, self);
 		if (self == 0 && i % 200 == 199)
 			malloc_trim(0);
 		if (self == 1 && i % 300 == 299)
@@ -353,10 +344,8 @@ static int child_main(const char *limit_arg)
 		_exit(0);
 	}
 	REQUIRE(pid > 0, "fork");
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child: status %#x", st);
+	int st = child_wait(pid, 0);
+	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child: status %#x", st);
 	pthread_t t[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++)
 		start_thread(&t[i], liveness, NULL);
@@ -420,23 +409,25 @@ int main(int argc, char **argv)
 	                         argc > 3 ? argv[3] : NULL};
 	size_t count = argc > 1 ? 1 : sizeof schedules / sizeof schedules[0];
 	static char out[1 << 16];
-	for (size_t i = 0; i < count; i++) {
-		const struct schedule *s = argc > 1 ? &given : &schedules[i];
-		const char *env[] = {"LD_LIBRARY_PATH",    dir, "CAIRN_FAULT", s->fault,
-		                     "CAIRN_FAULT_REPORT", "1", NULL};
-		struct child_opts opts = {.name = "fault",
-		                          .args = {"child", s->limit},
-		                          .conf = s->conf,
-		                          .env = env,
-		                          .timeout = 120,
-		                          .keep_tail = 1};
-		fprintf(stderr, "CAIRN_FAULT=%s%s%s:\n", s->fault, s->conf ? " MALLOC_CONF=" : "",
-		        s->conf ? s->conf : "");
-		int st = child_run(&opts, out, sizeof out, NULL);
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "CAIRN_FAULT=%s", s->fault);
-		CHECK(strstr(out, "cairn: fault injection: ") != NULL, "%s: no fault report",
-		      s->fault);
-	}
+	for (size_t i = 0; i < count; i++)
+		TEST_CASE(argc > 1 ? given.fault : schedules[i].fault)
+		{
+			const struct schedule *s = argc > 1 ? &given : &schedules[i];
+			const char *env[] = {"LD_LIBRARY_PATH",    dir, "CAIRN_FAULT", s->fault,
+			                     "CAIRN_FAULT_REPORT", "1", NULL};
+			struct child_opts opts = {.name = "fault",
+			                          .args = {"child", s->limit},
+			                          .conf = s->conf,
+			                          .env = env,
+			                          .timeout = 120,
+			                          .keep_tail = 1};
+			fprintf(stderr, "CAIRN_FAULT=%s%s%s:\n", s->fault,
+			        s->conf ? " MALLOC_CONF=" : "", s->conf ? s->conf : "");
+			int st = child_run(&opts, out, sizeof out, NULL);
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "CAIRN_FAULT=%s", s->fault);
+			CHECK(strstr(out, "cairn: fault injection: ") != NULL,
+			      "%s: no fault report", s->fault);
+		}
 	return CHECK_DONE();
 }

@@ -9,8 +9,14 @@
  * again. The parent waits for each child with a deadline and fails on a hang, a crash or a
  * non-zero exit. pthread_atfork handlers that malloc and free in prepare, parent and child are
  * registered before main's first malloc (one from a constructor) and after the threads start;
- * each must run once per fork. An alarm ends the whole test if the parent itself hangs. */
+ * each must run once per fork. An alarm ends the whole test if the parent itself hangs.
+ *
+ * run.sh: alone (each child must finish by its deadline while four threads allocate). */
+#define _GNU_SOURCE
 #include "check.h"
+#include "child.h"
+#include "clock.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,14 +52,6 @@ static atomic_long worker_errors, worker_ops;
 
 /* Handler calls; the child ones only ever count in a child. */
 static atomic_int prepare_calls, parent_calls, child_calls, handler_alloc_failures;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 /* Write to stderr without stdio buffers (a child of a threaded process). */
 static void say(const char *fmt, ...)
@@ -145,7 +143,7 @@ __attribute__((constructor(101))) static void register_early(void)
 
 static size_t worker_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 900)
 		return 8 + x % 2048;
 	if (r < 990)
@@ -168,7 +166,7 @@ static void *worker(void *arg)
 	}
 	atomic_fetch_add(&workers_ready, 1);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		unsigned char *_Atomic *slot = &table[self][next_rand(&rng) % TSLOTS];
+		unsigned char *_Atomic *slot = &table[self][rng_next(&rng) % TSLOTS];
 		unsigned char *old = atomic_exchange(slot, NULL);
 		if (old != NULL && !check_free(old))
 			atomic_fetch_add(&worker_errors, 1);
@@ -307,34 +305,6 @@ static void child_main(int n)
 
 /* ---------------------------------------------------------------- the parent */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits for a child up to CHILD_TIMEOUT seconds (then kills it); returns its wait status, or
- * -1 when it hung. */
-static int wait_child(pid_t pid)
-{
-	double deadline = now() + CHILD_TIMEOUT + 2;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(1000);
-	}
-}
-
 static void on_alarm(int sig)
 {
 	static const char msg[] = "fork: the parent hung (in fork or a handler?)\n";
@@ -370,15 +340,15 @@ int main(void)
 	int failed_children = 0, hung_children = 0;
 	double slowest = 0;
 	for (int n = 0; n < FORKS; n++) {
-		usleep(2000 + (useconds_t)(next_rand(&rng) % 8000));
-		double start = now();
+		usleep(2000 + (useconds_t)(rng_next(&rng) % 8000));
+		double start = now_s();
 		pid_t pid = fork();
 		if (pid < 0)
 			REQUIRE(pid >= 0, "fork failed");
 		if (pid == 0)
 			child_main(n);
-		int st = wait_child(pid);
-		double took = now() - start;
+		int st = child_wait(pid, CHILD_TIMEOUT + 2); /* -1: it hung and was killed */
+		double took = now_s() - start;
 		slowest = took > slowest ? took : slowest;
 		if (st == -1) {
 			hung_children++;

@@ -24,7 +24,9 @@
  *      each with a deadline and kills it on a hang.
  *   4. The parent still has exactly one purging thread (bg) or none (nobg).
  * The runs have CAIRN_CGROUP_ROOT pointing at an empty directory, so that the cgroup memory
- * limit of whatever machine runs the test cannot trigger a purge. */
+ * limit of whatever machine runs the test cannot trigger a purge.
+ *
+ * run.sh: alone (the purging thread must restart within 1 s and RSS fall within 2 s). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +44,9 @@
 
 #include "check.h"
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -52,13 +56,6 @@
 #define FORKS         4
 #define CHILD_TIMEOUT 10 /* seconds */
 #define SEED          0xf0b6f0b6a5a5a5a5ull
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Writes to stderr without stdio (children of a threaded process). */
 static void say(const char *fmt, ...)
@@ -82,14 +79,6 @@ static int wait_purge_threads(int want, double secs)
 		n = purge_threads();
 	}
 	return n;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -134,7 +123,7 @@ static int check_free(unsigned char *p)
 
 static size_t worker_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 700)
 		return 16 + x % 4096;
 	if (r < 990)
@@ -162,7 +151,7 @@ static void *worker(void *arg)
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		/* A slot is emptied before its block is freed and set once the new block is
 		 * complete, so a child sees NULL or a whole block in each. */
-		unsigned char *_Atomic *slot = &table[self][next_rand(&rng) % TSLOTS];
+		unsigned char *_Atomic *slot = &table[self][rng_next(&rng) % TSLOTS];
 		unsigned char *old = atomic_exchange(slot, NULL);
 		if (old != NULL && !check_free(old))
 			atomic_fetch_add(&worker_errors, 1);
@@ -316,26 +305,6 @@ static int run_passed, run_failed;
 		}                                                                                  \
 	} while (0)
 
-/* Waits up to CHILD_TIMEOUT + 2 s; -1 when the child hung (it is killed). */
-static int wait_child(pid_t pid)
-{
-	double deadline = now_s() + CHILD_TIMEOUT + 2;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -2;
-		if (now_s() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(2000);
-	}
-}
-
 static int run_main(const char *mode)
 {
 	bg_on = strcmp(mode, "bg") == 0;
@@ -375,7 +344,7 @@ static int run_main(const char *mode)
 		_exit(q == (bg_on ? 1 : 0) ? 0 : 10 + q);
 	}
 	if (quiet > 0) {
-		int st = wait_child(quiet);
+		int st = child_wait(quiet, CHILD_TIMEOUT + 2);
 		EXPECT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		       "a child forked from a process %s: %d cairn-purge threads, want %d (status "
 		       "0x%x)",
@@ -398,7 +367,7 @@ static int run_main(const char *mode)
 	int failed = 0, hung = 0;
 	double slowest = 0;
 	for (int k = 0; k < FORKS; k++) {
-		usleep(5000 + (useconds_t)(next_rand(&rng) % 20000));
+		usleep(5000 + (useconds_t)(rng_next(&rng) % 20000));
 		double start = now_s();
 		pid_t pid = fork();
 		if (pid < 0) {
@@ -407,7 +376,7 @@ static int run_main(const char *mode)
 		}
 		if (pid == 0)
 			child_main(k);
-		int st = wait_child(pid);
+		int st = child_wait(pid, CHILD_TIMEOUT + 2);
 		double took = now_s() - start;
 		slowest = took > slowest ? took : slowest;
 		if (st == -1) {
@@ -471,8 +440,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--run") == 0)
 		return run_main(argv[2]);
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
-	run_mode("dirty_decay_ms:300", "bg");
-	run_mode("dirty_decay_ms:300,background_thread:false", "nobg");
+	TEST_CASE("bg") run_mode("dirty_decay_ms:300", "bg");
+	TEST_CASE("nobg") run_mode("dirty_decay_ms:300,background_thread:false", "nobg");
 	rmdir(cgroup_dir);
 	return CHECK_DONE();
 }

@@ -24,9 +24,13 @@
  *               and two more allocate.
  * Every child of a fork allocates and frees small, large and huge blocks and _exits 0; its
  * parent reaps it and counts it. Each run lasts RUN_SECONDS (stdio: longer if it had fewer
- * than MIN_FORKS forks by then) and prints its fork count. */
+ * than MIN_FORKS forks by then) and prints its fork count.
+ *
+ * run.sh: alone (each run forks against a deadline). */
 #define _GNU_SOURCE
 #include "child.h"
+#include "clock.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,21 +58,6 @@
 
 static atomic_long forks, fork_failures, bad_children, ops;
 static atomic_int stop;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 /* In a child: every kind of block, then _exit. */
 static void child_body(int quick)
@@ -142,7 +131,7 @@ static void stop_timer(void)
 /* Sizes that keep slabs refilling (many classes), with some large runs. */
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 100, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 100, x = rng_next(rng);
 	if (r < 85)
 		return 16 + x % 2048;
 	if (r < 98)
@@ -160,14 +149,14 @@ static void alloc_loop(uint64_t seed, int main_forks)
 	uint64_t rng = seed;
 	double end = now_s() + RUN_SECONDS;
 	for (long i = 0; !atomic_load_explicit(&stop, memory_order_relaxed); i++) {
-		unsigned k = (unsigned)(next_rand(&rng) % SLOTS);
+		unsigned k = (unsigned)(rng_next(&rng) % SLOTS);
 		free(slot[k]);
 		size_t n = pick_size(&rng);
 		slot[k] = malloc(n);
 		if (slot[k] != NULL)
 			memset(slot[k], (int)i, n < 64 ? n : 64);
 		if ((i & 15) == 0) {
-			void *old = atomic_exchange(&shared_slot[next_rand(&rng) % 64], slot[k]);
+			void *old = atomic_exchange(&shared_slot[rng_next(&rng) % 64], slot[k]);
 			slot[k] = old;
 		}
 		if ((i & 15) == 0 && main_forks >= 0 && now_s() > end)
@@ -229,7 +218,7 @@ static void *fork_thread(void *arg)
 	while (!atomic_load(&stop)) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			if (next_rand(&rng) & 1)
+			if (rng_next(&rng) & 1)
 				_exit(0);
 			child_body(0);
 		}
@@ -239,10 +228,8 @@ static void *fork_thread(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&forks, 1);
-		int st;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		int st = child_wait(pid, 0);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			atomic_fetch_add(&bad_children, 1);
 	}
 	return NULL;
@@ -254,7 +241,7 @@ static int run_stdio(void)
 	REQUIRE(lines != NULL, "tmpfile: %s", strerror(errno));
 	uint64_t rng = 5;
 	for (int i = 0; i < 2000; i++) {
-		size_t n = 1 + next_rand(&rng) % (i % 10 == 0 ? 20000 : 300);
+		size_t n = 1 + rng_next(&rng) % (i % 10 == 0 ? 20000 : 300);
 		for (size_t j = 0; j < n; j++)
 			fputc('a' + (int)(j % 26), lines);
 		fputc('\n', lines);
@@ -363,9 +350,9 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--run") == 0)
 		return run_main(argv[2]);
-	run_mode("single", "background_thread:false");
-	run_mode("single-bg", NULL);
-	run_mode("threads", NULL);
-	run_mode("stdio", NULL);
+	TEST_CASE("single") run_mode("single", "background_thread:false");
+	TEST_CASE("single-bg") run_mode("single-bg", NULL);
+	TEST_CASE("threads") run_mode("threads", NULL);
+	TEST_CASE("stdio") run_mode("stdio", NULL);
 	return CHECK_DONE();
 }

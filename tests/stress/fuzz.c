@@ -17,6 +17,7 @@
  * that repeats it. */
 #define _GNU_SOURCE
 #include "child.h"
+#include "clock.h"
 #include "fuzz/model.h"
 
 #include <time.h>
@@ -40,6 +41,12 @@ static const char *const confs[] = {
     "junk:free,narenas:2,max_background_threads:2",
 };
 #define NCONFS (sizeof(confs) / sizeof(confs[0]))
+/* Their names as cases of make test's run. */
+static const char *const conf_names[] = {
+    "default", "no_tcache",  "junk",      "zero", "decay_0", "one_arena", "no_background_thread",
+    "retain",  "thp_always", "junk_free",
+};
+_Static_assert(sizeof conf_names / sizeof conf_names[0] == NCONFS, "a name for each setting");
 
 /* ---------------------------------------------------------------- one run */
 
@@ -92,9 +99,8 @@ static int run_one(uint64_t seed, uint64_t ops, unsigned nt)
 	        conf ? conf : "");
 	uint64_t s = seed;
 	for (unsigned i = 0; i < nt; i++)
-		m_thread_init(&threads[i], shared, i, CAP, m_mix(&s));
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+		m_thread_init(&threads[i], shared, i, CAP, rng_next(&s));
+	double t0 = now_s();
 	if (nt == 1) {
 		thread_main(&threads[0]);
 	} else {
@@ -106,7 +112,7 @@ static int run_one(uint64_t seed, uint64_t ops, unsigned nt)
 			pthread_join(tid[i], NULL);
 	}
 	m_free_all(&threads[0], true);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = now_s() - t0;
 	uint64_t count[OP_COUNT] = {0}, total = 0, checks = 0;
 	for (unsigned i = 0; i < nt; i++) {
 		for (int k = 0; k < OP_COUNT; k++)
@@ -118,7 +124,6 @@ static int run_one(uint64_t seed, uint64_t ops, unsigned nt)
 	for (int k = 0; k < OP_COUNT; k++)
 		fprintf(stderr, "%s %s %llu", k ? "," : "", m_op_name[k],
 		        (unsigned long long)count[k]);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	fprintf(stderr, "\nfuzz: operations %llu in %.2f s, checks %llu\n",
 	        (unsigned long long)total, secs, (unsigned long long)checks);
 	CHECK(shared->nivl == 0, "model: %zu blocks left in the index", shared->nivl);
@@ -182,13 +187,6 @@ static uint64_t base_from_env(uint64_t dflt)
 	return strtoull(s, NULL, 0);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Reads "--name value" or "--name=value" at argv[*i]; returns the value or NULL. */
 static const char *arg(int argc, char **argv, int *i, const char *name)
 {
@@ -243,20 +241,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fuzz: base seed %llu (FUZZ_SEED=%llu repeats this run)\n",
 		        (unsigned long long)base, (unsigned long long)base);
 		uint64_t all = 0;
-		double t0 = now();
-		for (size_t c = 0; c < NCONFS; c++) {
-			uint64_t s = base * 1000003 + c;
-			s = m_mix(&s);
-			double t = now();
-			struct child_result r = run_child(
-			    s, ops ? ops : TEST_OPS, nt ? nt : (c % 2 ? 4 : 1), confs[c], true);
-			all += r.ops;
-			fprintf(stderr, "fuzz: MALLOC_CONF='%s': %llu operations in %.2f s, %s\n\n",
-			        confs[c], (unsigned long long)r.ops, now() - t,
-			        r.ok ? "ok" : "FAILED");
-		}
+		double t0 = now_s();
+		for (size_t c = 0; c < NCONFS; c++)
+			TEST_CASE(conf_names[c])
+			{
+				uint64_t s = base * 1000003 + c;
+				s = rng_next(&s);
+				double t = now_s();
+				struct child_result r =
+				    run_child(s, ops ? ops : TEST_OPS, nt ? nt : (c % 2 ? 4 : 1),
+				              confs[c], true);
+				all += r.ops;
+				fprintf(stderr,
+				        "fuzz: MALLOC_CONF='%s': %llu operations in %.2f s, %s\n\n",
+				        confs[c], (unsigned long long)r.ops, now_s() - t,
+				        r.ok ? "ok" : "FAILED");
+			}
 		fprintf(stderr, "fuzz: %llu operations under %zu settings in %.2f s\n",
-		        (unsigned long long)all, NCONFS, now() - t0);
+		        (unsigned long long)all, NCONFS, now_s() - t0);
 		return CHECK_DONE();
 	}
 
@@ -268,35 +270,35 @@ int main(int argc, char **argv)
 	        "fuzz: base seed %llu, %llu operations a run, for %.0f s%s%llu operations\n",
 	        (unsigned long long)base, (unsigned long long)ops, seconds, total ? " or " : "",
 	        (unsigned long long)total);
-	double t0 = now(), last = t0;
+	double t0 = now_s(), last = t0;
 	uint64_t all = 0, runs = 0, s = base;
 	for (;;) {
-		double t = now();
+		double t = now_s();
 		if ((seconds > 0 && t - t0 >= seconds) || (total > 0 && all >= total))
 			break;
 		size_t c = (size_t)(runs % NCONFS);
 		unsigned threads_now =
 		    nt ? nt : ((runs / NCONFS) % 2 ? (c % 2 ? 1 : 4) : (c % 2 ? 4 : 1));
-		uint64_t seed = m_mix(&s);
+		uint64_t seed = rng_next(&s);
 		struct child_result r = run_child(seed, ops, threads_now, confs[c], false);
 		runs++;
 		all += r.ops;
 		if (!r.ok) {
 			fprintf(stderr, "fuzz: stopped after %llu runs, %llu operations, %.0f s\n",
-			        (unsigned long long)runs, (unsigned long long)all, now() - t0);
+			        (unsigned long long)runs, (unsigned long long)all, now_s() - t0);
 			fprintf(stderr, "checks: %llu passed, 1 failed\n",
 			        (unsigned long long)runs - 1);
 			return 1;
 		}
-		if (now() - last >= 10) {
-			last = now();
+		if (now_s() - last >= 10) {
+			last = now_s();
 			fprintf(stderr, "fuzz: %.0f s: %llu runs, %llu operations\n", last - t0,
 			        (unsigned long long)runs, (unsigned long long)all);
 		}
 	}
 	fprintf(stderr,
 	        "fuzz: %llu runs, %llu operations in %.0f s under %zu settings, no failure\n",
-	        (unsigned long long)runs, (unsigned long long)all, now() - t0, NCONFS);
+	        (unsigned long long)runs, (unsigned long long)all, now_s() - t0, NCONFS);
 	fprintf(stderr, "checks: %llu passed, 0 failed\n", (unsigned long long)runs);
 	return 0;
 }

@@ -70,7 +70,9 @@
  *
  * The children run with CAIRN_CGROUP_ROOT pointing at an empty directory, so that the cgroup
  * memory limit of whatever machine runs the test cannot trigger a purge (tests/api/cgroup.c
- * tests that). */
+ * tests that).
+ *
+ * run.sh: alone (RSS must fall within seconds once the threads go idle). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +90,9 @@
 #include "cairn.h"
 #include "check.h"
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
+#include "rng.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -102,13 +106,6 @@
 #define SEED           0x1d1e5eedu
 
 /* ------------------------------------------------------------ measurements */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* LazyFree of the whole process (MADV_FREE'd pages not yet reclaimed), from smaps_rollup. */
 static size_t lazyfree_bytes(void)
@@ -124,14 +121,6 @@ static size_t lazyfree_bytes(void)
 }
 
 /* ------------------------------------------------------------ the workload */
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 enum kind { SMALL, LARGE, HUGE };
 
@@ -160,7 +149,7 @@ static int stay_alive;
 
 static void pick_size(uint64_t *rng, size_t *size, enum kind *kind)
 {
-	uint64_t r = next_rand(rng) % 100, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 100, x = rng_next(rng);
 	if (r < 60) {
 		*size = 4 * KiB + 1 + x % (28 * KiB);
 		*kind = SMALL;
@@ -210,7 +199,7 @@ static void *worker_main(void *arg)
 	while (total < THREAD_BYTES && w->n < MAX_BLOCKS) {
 		if (++step % 8 == 0 && w->n > 0) {
 			/* Churn: replace an earlier block. */
-			struct block *old = &w->b[next_rand(&rng) % (uint64_t)w->n];
+			struct block *old = &w->b[rng_next(&rng) % (uint64_t)w->n];
 			total -= old->size;
 			free(old->p);
 			if (!make(old, &rng)) {
@@ -239,7 +228,7 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < w->n; i++)
 		order[i] = i;
 	for (int i = w->n - 1; i > 0; i--) {
-		int j = (int)(next_rand(&rng) % (uint64_t)(i + 1));
+		int j = (int)(rng_next(&rng) % (uint64_t)(i + 1));
 		int t = order[i];
 		order[i] = order[j];
 		order[j] = t;
@@ -804,18 +793,18 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 
 	REQUIRE(mkdtemp(cgroup_dir) != NULL, "mkdtemp: %s", strerror(errno));
-	run_child("dirty_decay_ms:500", "decay");
-	run_child("dirty_decay_ms:500", "alive");
-	run_child("dirty_decay_ms:500", "holes");
-	run_child("dirty_decay_ms:0", "immediate");
-	run_child("dirty_decay_ms:-1", "never");
-	run_child("dirty_decay_ms:-1", "never_trim");
-	run_child("dirty_decay_ms:500,muzzy_decay_ms:500", "muzzy");
-	run_child("background_thread:false,dirty_decay_ms:500,narenas:1", "nobg");
-	run_child("background_thread:false,dirty_decay_ms:500", "nobg_trim");
-	run_child("dirty_decay_ms:500", "last_large");
-	run_child("dirty_decay_ms:500", "last_huge");
-	run_child("dirty_decay_ms:500", "large_alive");
+	TEST_CASE("decay") run_child("dirty_decay_ms:500", "decay");
+	TEST_CASE("alive") run_child("dirty_decay_ms:500", "alive");
+	TEST_CASE("holes") run_child("dirty_decay_ms:500", "holes");
+	TEST_CASE("immediate") run_child("dirty_decay_ms:0", "immediate");
+	TEST_CASE("never") run_child("dirty_decay_ms:-1", "never");
+	TEST_CASE("never_trim") run_child("dirty_decay_ms:-1", "never_trim");
+	TEST_CASE("muzzy") run_child("dirty_decay_ms:500,muzzy_decay_ms:500", "muzzy");
+	TEST_CASE("nobg") run_child("background_thread:false,dirty_decay_ms:500,narenas:1", "nobg");
+	TEST_CASE("nobg_trim") run_child("background_thread:false,dirty_decay_ms:500", "nobg_trim");
+	TEST_CASE("last_large") run_child("dirty_decay_ms:500", "last_large");
+	TEST_CASE("last_huge") run_child("dirty_decay_ms:500", "last_huge");
+	TEST_CASE("large_alive") run_child("dirty_decay_ms:500", "large_alive");
 	rmdir(cgroup_dir);
 	return CHECK_DONE();
 }

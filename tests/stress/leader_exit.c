@@ -8,38 +8,19 @@
  *   notcache   main exits with thread heaps off (no heap of its own);
  *   forked     in a child of fork from a second thread, the forking
  *              thread (the child's leader) starts the purging thread and
- *              exits. */
+ *              exits.
+ *
+ * run.sh: alone (each child must end within 3 s of its last thread). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "child.h"
+#include "clock.h"
+#include "proc.h"
 
 #define MiB ((size_t)1 << 20)
-
-/* Whether a thread named cairn-purge runs in this process. */
-static int purger_running(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		return 0;
-	int found = 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d)) != NULL) {
-		char path[64], comm[32] = "";
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		found =
-		    fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0;
-		fclose(f);
-	}
-	closedir(d);
-	return found;
-}
 
 /* Allocates and frees enough that cairn starts its purging thread, and
  * waits up to a second for it to show. */
@@ -57,7 +38,7 @@ static void start_purger(void)
 	if (h != NULL)
 		memset(h, 1, 8 * MiB);
 	free(h);
-	for (int i = 0; i < 100 && !purger_running(); i++) {
+	for (int i = 0; i < 100 && purge_threads() <= 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -80,7 +61,7 @@ static void *fork_then_exit(void *arg)
 	if (pid == 0) {
 		/* The child: this thread is all of it, and leads it. */
 		start_purger();
-		if (!purger_running()) {
+		if (purge_threads() <= 0) {
 			fprintf(stderr, "no purging thread in the forked child\n");
 			_exit(1);
 		}
@@ -88,15 +69,7 @@ static void *fork_then_exit(void *arg)
 	}
 	/* Up to 3 s, then it is killed: a child that does not end by itself
 	 * would not end on a signal that cairn's thread blocks either. */
-	int st = 0;
-	for (int i = 0; i < 300 && waitpid(pid, &st, WNOHANG) == 0; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (waitpid(pid, &st, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
+	int st = child_wait(pid, 3);
 	return (void *)(intptr_t)st;
 }
 
@@ -108,13 +81,17 @@ static int child(const char *mode)
 		void *st;
 		pthread_join(t, &st);
 		int s = (int)(intptr_t)st;
-		CHECK(WIFEXITED(s) && WEXITSTATUS(s) == 0, "forked child: %s %d",
-		      WIFSIGNALED(s) ? "killed by signal" : "exit status",
-		      WIFSIGNALED(s) ? WTERMSIG(s) : WEXITSTATUS(s));
+		CHECK(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0, "forked child: %s %d",
+		      s < 0            ? "still running after 3 s, killed; wait"
+		      : WIFSIGNALED(s) ? "killed by signal"
+		                       : "exit status",
+		      s < 0            ? s
+		      : WIFSIGNALED(s) ? WTERMSIG(s)
+		                       : WEXITSTATUS(s));
 		return CHECK_DONE();
 	}
 	start_purger();
-	CHECK(purger_running(), "no purging thread after freeing 24 MiB");
+	CHECK(purge_threads() > 0, "no purging thread after freeing 24 MiB");
 	if (strcmp(mode, "worker") == 0) {
 		pthread_t t;
 		REQUIRE(pthread_create(&t, NULL, worker, NULL) == 0, "pthread_create");
@@ -131,31 +108,30 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child(argv[2]);
 	static const struct {
-		const char *mode, *conf;
+		const char *name, *mode, *conf;
 	} cases[] = {
-	    {"main", NULL},
-	    {"worker", NULL},
-	    {"notcache", "tcache:false"},
-	    {"main", "max_background_threads:4,narenas:4"},
-	    {"forked", NULL},
+	    {"main", "main", NULL},
+	    {"worker", "worker", NULL},
+	    {"notcache", "notcache", "tcache:false"},
+	    {"main_4_purgers", "main", "max_background_threads:4,narenas:4"},
+	    {"forked", "forked", NULL},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct child_opts opts = {.name = "leader_exit",
-		                          .args = {"--child", cases[i].mode},
-		                          .conf = cases[i].conf,
-		                          .timeout = 5};
-		static char out[8192];
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int st = child_run(&opts, out, sizeof out, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		const char *tally = child_fold_checks(out);
-		CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
-		            cases[i].conf ? cases[i].conf : "");
-		double s =
-		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
-		        cases[i].conf ? cases[i].conf : "", s);
-	}
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		TEST_CASE(cases[i].name)
+		{
+			struct child_opts opts = {.name = "leader_exit",
+			                          .args = {"--child", cases[i].mode},
+			                          .conf = cases[i].conf,
+			                          .timeout = 5};
+			static char out[8192];
+			double t0 = now_s();
+			int st = child_run(&opts, out, sizeof out, NULL);
+			double s = now_s() - t0;
+			const char *tally = child_fold_checks(out);
+			CHECK_CHILD(st, tally, "%s (MALLOC_CONF=%s)", cases[i].mode,
+			            cases[i].conf ? cases[i].conf : "");
+			fprintf(stderr, "%s (MALLOC_CONF=%s): ended after %.3f s\n", cases[i].mode,
+			        cases[i].conf ? cases[i].conf : "", s);
+		}
 	return CHECK_DONE();
 }

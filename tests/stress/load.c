@@ -34,10 +34,14 @@
  * stacks, metadata, dirty pages awaiting decay).
  *
  *   load                  soak for 9 s, churn for 6 s (what make test runs)
- *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60) */
+ *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60)
+ *
+ * run.sh: alone (it measures the rate of thread creation, fork latency and RSS over time). */
 #define _GNU_SOURCE
 #include "child.h"
+#include "clock.h"
 #include "proc.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -73,21 +77,6 @@
 #define WORKER_NICE    10
 
 typedef uint64_t __attribute__((may_alias)) word_t;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Writes to stderr without stdio (fork children and threads). */
 static void say(const char *fmt, ...)
@@ -211,7 +200,7 @@ static void free_block(unsigned char *p, const char *who)
 /* Mostly 16 B .. 1 KiB, some 1 .. 64 KiB, rare 64 KiB .. 4 MiB while BIG_CAP allows. */
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	size_t size;
 	if (r < 900)
 		size = 16 + x % 1009;
@@ -312,20 +301,20 @@ static void *worker(void *arg)
 	setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
 	uint64_t rng = SEED ^ (0x100000001b3ull * (uint64_t)(self + 1));
 	for (int i = 0; i < SLOTS; i++)
-		atomic_store(&slots[self][i], make_block(pick_size(&rng), next_rand(&rng)));
+		atomic_store(&slots[self][i], make_block(pick_size(&rng), rng_next(&rng)));
 	atomic_fetch_add(&workers_ready, 1);
 	long ops = 0;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		unsigned char *_Atomic *slot = &slots[self][next_rand(&rng) % SLOTS];
+		unsigned char *_Atomic *slot = &slots[self][rng_next(&rng) % SLOTS];
 		unsigned char *old = atomic_exchange(slot, NULL);
-		uint64_t r = next_rand(&rng) % 16;
+		uint64_t r = rng_next(&rng) % 16;
 		unsigned char *p = NULL;
 		if (old != NULL && r == 0) {
 			p = regrow(old, &rng);
 			atomic_fetch_add_explicit(&reallocs, 1, memory_order_relaxed);
 		} else {
 			if (old != NULL && r < 5) {
-				int to = (int)(next_rand(&rng) % (uint64_t)nworkers);
+				int to = (int)(rng_next(&rng) % (uint64_t)nworkers);
 				if (to != self && post(to, old)) {
 					atomic_fetch_add_explicit(&handed, 1, memory_order_relaxed);
 					old = NULL;
@@ -333,18 +322,18 @@ static void *worker(void *arg)
 			}
 			if (old != NULL)
 				free_block(old, "own block");
-			p = make_block(pick_size(&rng), next_rand(&rng));
+			p = make_block(pick_size(&rng), rng_next(&rng));
 		}
 		atomic_store(slot, p);
 		/* A short-lived block too. */
 		if (r == 7) {
-			void *tmp = malloc(8 + next_rand(&rng) % 4096);
+			void *tmp = malloc(8 + rng_next(&rng) % 4096);
 			if (tmp == NULL)
 				atomic_fetch_add(&alloc_failures, 1);
 			free(tmp);
 		}
 		if (churn_mode && ops % 32 == 0) {
-			unsigned char *q = atomic_exchange(&pool[next_rand(&rng) % POOL], NULL);
+			unsigned char *q = atomic_exchange(&pool[rng_next(&rng) % POOL], NULL);
 			if (q != NULL) {
 				free_block(q, "block a short-lived thread left");
 				atomic_fetch_add_explicit(&pool_freed_by_workers, 1,
@@ -369,7 +358,7 @@ struct short_arg {
 
 static size_t short_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 100, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 100, x = rng_next(rng);
 	size_t size = r < 85 ? 16 + x % 1009 : r < 99 ? 1 * KiB + x % (31 * KiB) : 100 * KiB;
 	return size & ~(size_t)7;
 }
@@ -380,7 +369,7 @@ static void *short_thread(void *arg)
 	uint64_t rng = a.seed;
 	unsigned char *own[SHORT_BLOCKS];
 	for (int i = 0; i < SHORT_BLOCKS; i++)
-		own[i] = make_block(short_size(&rng), next_rand(&rng));
+		own[i] = make_block(short_size(&rng), rng_next(&rng));
 	/* Half freed here, a quarter left in the pool, a quarter freed at exit. */
 	for (int i = 0; i < SHORT_BLOCKS; i++) {
 		if (own[i] == NULL)
@@ -388,7 +377,7 @@ static void *short_thread(void *arg)
 		if (i % 2 == 0) {
 			free_block(own[i], "short-lived thread's own block");
 		} else if (i % 4 == 1) {
-			unsigned char *q = atomic_exchange(&pool[next_rand(&rng) % POOL], own[i]);
+			unsigned char *q = atomic_exchange(&pool[rng_next(&rng) % POOL], own[i]);
 			if (q != NULL)
 				free_block(q, "block an earlier thread left");
 			atomic_fetch_add_explicit(&pool_swaps, 1, memory_order_relaxed);
@@ -418,7 +407,7 @@ static void *spawner(void *arg)
 	pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
 	for (long n = 0; !atomic_load_explicit(&stop, memory_order_relaxed); n++) {
 		int det = n % 8 == 7 && atomic_load(&detached_live) < MAX_DETACHED;
-		struct short_arg local = {next_rand(&rng), 0};
+		struct short_arg local = {rng_next(&rng), 0};
 		struct short_arg *a = &local;
 		if (det) {
 			a = malloc(sizeof *a);
@@ -468,7 +457,7 @@ static void fork_child(uint64_t seed)
 	 * start (every freed block is a page copied). */
 	int freed = 0, step = churn_mode ? 8 : 32;
 	for (int t = 0; t < nworkers; t++) {
-		for (int i = (int)(next_rand(&rng) % (uint64_t)step); i < SLOTS; i += step) {
+		for (int i = (int)(rng_next(&rng) % (uint64_t)step); i < SLOTS; i += step) {
 			unsigned char *p = atomic_load(&slots[t][i]);
 			if (p != NULL) {
 				free_block(p, "fork child: block of a vanished thread");
@@ -476,7 +465,7 @@ static void fork_child(uint64_t seed)
 			}
 		}
 	}
-	for (int i = (int)(next_rand(&rng) % 16); churn_mode && i < POOL; i += 16) {
+	for (int i = (int)(rng_next(&rng) % 16); churn_mode && i < POOL; i += 16) {
 		unsigned char *p = atomic_load(&pool[i]);
 		if (p != NULL) {
 			free_block(p, "fork child: block an exited thread left");
@@ -491,7 +480,7 @@ static void fork_child(uint64_t seed)
 	unsigned char *held[8];
 	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
 		for (int i = 0; i < 8; i++)
-			if ((held[i] = make_block(sizes[s] - (size_t)i % 2 * 8, next_rand(&rng))) ==
+			if ((held[i] = make_block(sizes[s] - (size_t)i % 2 * 8, rng_next(&rng))) ==
 			    NULL)
 				fork_child_fail("malloc failed", sizes[s]);
 		for (int i = 7; i >= 0; i--)
@@ -499,7 +488,7 @@ static void fork_child(uint64_t seed)
 				free_block(held[i], "fork child: own block");
 	}
 	for (int i = 0; i < 2000; i++) {
-		unsigned char *p = make_block(16 + 8 * (next_rand(&rng) % 128), (uint64_t)i);
+		unsigned char *p = make_block(16 + 8 * (rng_next(&rng) % 128), (uint64_t)i);
 		if (p != NULL)
 			free_block(p, "fork child: small block");
 	}
@@ -518,10 +507,10 @@ static void *forker(void *arg)
 	while (atomic_load(&workers_ready) < nworkers && !atomic_load(&stop))
 		usleep(1000);
 	while (!atomic_load(&stop)) {
-		usleep(50000 + (useconds_t)(next_rand(&rng) % 50000));
+		usleep(50000 + (useconds_t)(rng_next(&rng) % 50000));
 		if (atomic_load(&stop))
 			break;
-		uint64_t seed = next_rand(&rng);
+		uint64_t seed = rng_next(&rng);
 		double start = now_s();
 		pid_t pid = fork();
 		if (pid == 0)
@@ -533,30 +522,26 @@ static void *forker(void *arg)
 			continue;
 		}
 		slowest_fork = forked - start > slowest_fork ? forked - start : slowest_fork;
-		int st = 0;
-		pid_t r;
-		while ((r = waitpid(pid, &st, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
-			if (now_s() - forked > CHILD_DEADLINE) {
-				kill(pid, SIGKILL);
-				waitpid(pid, &st, 0);
-				say("load: fork child %d hung for %d s; killed\n", (int)pid,
-				    CHILD_DEADLINE);
-				atomic_fetch_add(&fork_hung, 1);
-				r = -2;
-				break;
-			}
-			usleep(1000);
+		int st = child_wait(pid, CHILD_DEADLINE);
+		if (st == -1) {
+			say("load: fork child %d hung for %d s; killed\n", (int)pid,
+			    CHILD_DEADLINE);
+			atomic_fetch_add(&fork_hung, 1);
 		}
 		double took = now_s() - forked;
 		slowest_child = took > slowest_child ? took : slowest_child;
 		atomic_fetch_add(&forks, 1);
-		if (r == -2)
+		if (st == -1)
 			continue;
-		if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			atomic_fetch_add(&fork_failed, 1);
-			say("load: fork child %d: waitpid %d, %s %d\n", (int)pid, (int)r,
-			    WIFSIGNALED(st) ? "killed by signal" : "exit status",
-			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			say("load: fork child %d: %s %d\n", (int)pid,
+			    st < 0            ? "waitpid failed"
+			    : WIFSIGNALED(st) ? "killed by signal"
+			                      : "exit status",
+			    st < 0            ? st
+			    : WIFSIGNALED(st) ? WTERMSIG(st)
+			                      : WEXITSTATUS(st));
 		}
 	}
 	return NULL;
@@ -744,7 +729,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--seconds N]\n", argv[0]);
 		return 2;
 	}
-	run_child("soak", "dirty_decay_ms:200", soak_s);
-	run_child("churn", NULL, churn_s);
+	TEST_CASE("soak") run_child("soak", "dirty_decay_ms:200", soak_s);
+	TEST_CASE("churn") run_child("churn", NULL, churn_s);
 	return CHECK_DONE();
 }

@@ -8,6 +8,8 @@
  * way back to it: the RSS at the end must stay far below the ~1.5 GiB that went through the ring.
  * Sizes follow a fixed seed. */
 #include "check.h"
+#include "proc.h"
+#include "rng.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -36,14 +38,6 @@ static struct item ring[RING];
 static _Atomic long head, tail;
 
 static long produced_bytes, errors, consumed;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 static inline uint64_t pattern(uintptr_t key, long seq, size_t off)
 {
@@ -75,7 +69,7 @@ static size_t verify(const unsigned char *p, size_t size, long seq)
 /* Mostly tiny blocks, some up to 4 KiB, a few up to 32 KiB: all from cairn's small range. */
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	if (r < 900)
 		return 1 + x % 256;
 	if (r < 995)
@@ -142,21 +136,9 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
-	long rss_before = rss_kib();
+	long rss_before = (long)(rss_bytes() >> 10);
 	pthread_t prod, cons;
 	int rc = pthread_create(&cons, NULL, consumer, NULL);
 	REQUIRE(rc == 0, "pthread_create consumer: error %d", rc);
@@ -164,7 +146,7 @@ int main(void)
 	REQUIRE(rc == 0, "pthread_create producer: error %d", rc);
 	CHECK(pthread_join(prod, NULL) == 0, "join producer");
 	CHECK(pthread_join(cons, NULL) == 0, "join consumer");
-	long rss_after = rss_kib();
+	long rss_after = (long)(rss_bytes() >> 10);
 
 	fprintf(stderr, "producer_consumer: %ld blocks, %ld MiB in all; RSS %ld -> %ld KiB\n",
 	        consumed, produced_bytes >> 20, rss_before, rss_after);

@@ -16,7 +16,9 @@
  * workers run at once, each on its own heap. Checks: no pattern changed, no
  * allocation failed, and the purging thread purged the live heaps: within
  * 3 s of the frees, with both threads alive, RSS falls below three
- * quarters of the peak. */
+ * quarters of the peak.
+ *
+ * run.sh: alone (RSS must fall within 3 s of the frees). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -26,6 +28,7 @@
 #include "check.h"
 #include "child.h"
 #include "proc.h"
+#include "rng.h"
 
 #define MiB     ((size_t)1 << 20)
 #define NBLOCKS 200000
@@ -38,14 +41,6 @@ struct worker {
 	uint32_t *size;
 	long bad, failed;
 };
-
-static uint64_t next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static void fill(void *p, size_t size, uint32_t tag)
 {
@@ -88,7 +83,7 @@ static void *worker_main(void *arg)
 		return NULL;
 	}
 	for (size_t i = 0; i < NBLOCKS; i++) {
-		w->size[i] = 16 + (uint32_t)(next(&w->rng) % 1009);
+		w->size[i] = 16 + (uint32_t)(rng_next(&w->rng) % 1009);
 		if ((w->p[i] = malloc(w->size[i])) == NULL) {
 			w->failed++;
 			return NULL;
@@ -97,7 +92,7 @@ static void *worker_main(void *arg)
 		order[i] = (uint32_t)i;
 	}
 	for (size_t i = NBLOCKS - 1; i > 0; i--) {
-		size_t j = next(&w->rng) % (i + 1);
+		size_t j = rng_next(&w->rng) % (i + 1);
 		uint32_t t = order[i];
 		order[i] = order[j];
 		order[j] = t;
@@ -118,7 +113,7 @@ static void *worker_main(void *arg)
 	pthread_barrier_wait(&freed); /* main watches RSS fall */
 	pthread_barrier_wait(&freed);
 	for (size_t i = NBLOCKS; i < total; i++) {
-		w->size[i] = 16 + (uint32_t)(next(&w->rng) % 1009);
+		w->size[i] = 16 + (uint32_t)(rng_next(&w->rng) % 1009);
 		if ((w->p[i] = malloc(w->size[i])) == NULL) {
 			w->failed++;
 			break;

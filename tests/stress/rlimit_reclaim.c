@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "proc.h"
+#include "rng.h"
 
 #define MiB      (1ul << 20)
 #define ROOM     (300 * MiB)
@@ -27,23 +28,15 @@ static void **blocks[NTHREADS];
 static size_t nblocks[NTHREADS];
 static pthread_barrier_t all_full;
 
-static uint64_t rng(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void *worker(void *arg)
 {
 	unsigned k = (unsigned)(uintptr_t)arg;
-	uint64_t seed = 0x9e3779b97f4a7c15ull * (k + 1);
+	uint64_t seed = 0x5eed0000u + k;
 	void **b = blocks[k];
 	size_t n = 0;
 	/* Mostly small blocks, one in 512 a large one (8 to 64 KiB). */
 	while (n < MAXBLK) {
-		uint64_t r = rng(&seed);
+		uint64_t r = rng_next(&seed);
 		size_t size = r % 512 == 0 ? 8192 + (r >> 9) % 57344 : 16 + (r >> 9) % 496;
 		void *p = malloc(size);
 		if (p == NULL)
@@ -99,7 +92,7 @@ int main(void)
 	int got = 0;
 	uint64_t seed = 12345;
 	for (int i = 0; i < NSMALL; i++) {
-		size_t size = 16 + rng(&seed) % 496;
+		size_t size = 16 + rng_next(&seed) % 496;
 		small[i] = malloc(size);
 		if (small[i] != NULL) {
 			memset(small[i], 0x77, size);

@@ -8,6 +8,8 @@
  * their memory, grows by the footprint of every thread; the RSS at the end must stay below
  * 200 MiB although the threads together go through about 3 GiB. Fixed seed. */
 #include "check.h"
+#include "proc.h"
+#include "rng.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -42,14 +44,6 @@ static atomic_long errors, live_blocks, total_bytes, left_freed;
 /* How each thread ends and how main waits for it. */
 enum kind { RETURNS, EXITS, DETACHED };
 static sem_t detached_done[WINDOW];
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 static inline uint64_t pattern(uintptr_t key, size_t off)
 {
@@ -87,7 +81,7 @@ done:
 
 static struct block alloc_block(uint64_t *rng, int huge)
 {
-	uint64_t r = next_rand(rng) % 1000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 1000, x = rng_next(rng);
 	size_t size = huge      ? 2 * 1024 * KiB + x % (512 * KiB)
 	              : r < 900 ? 1 + x % 1024
 	              : r < 990 ? 1025 + x % (32 * KiB - 1024)
@@ -110,7 +104,7 @@ static void work(int index)
 	struct block live[LIVE] = {{NULL, 0}};
 
 	for (int op = 0; op < OPS; op++) {
-		struct block *s = &live[next_rand(&rng) % LIVE];
+		struct block *s = &live[rng_next(&rng) % LIVE];
 		if (s->p != NULL)
 			check_and_free(*s, "own block");
 		/* Every 50th thread also makes one huge block. */
@@ -124,7 +118,7 @@ static void work(int index)
 			continue;
 		if (left < LEAVE) {
 			struct block old;
-			size_t slot = next_rand(&rng) % TABLE;
+			size_t slot = rng_next(&rng) % TABLE;
 			pthread_mutex_lock(&table_lock);
 			old = table[slot];
 			table[slot] = live[i];
@@ -158,18 +152,6 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
 	pthread_t tids[WINDOW];
@@ -196,7 +178,7 @@ int main(void)
 		if (i >= NTHREADS)
 			continue;
 		if (i % 100 == 0) {
-			long rss = rss_kib();
+			long rss = (long)(rss_bytes() >> 10);
 			peak_rss = rss > peak_rss ? rss : peak_rss;
 		}
 		kinds[w] = i % 5 == 0 ? DETACHED : i % 5 == 1 ? EXITS : RETURNS;
@@ -208,7 +190,7 @@ int main(void)
 		used[w] = 1;
 	}
 
-	long rss = rss_kib();
+	long rss = (long)(rss_bytes() >> 10);
 	peak_rss = rss > peak_rss ? rss : peak_rss;
 	long remaining = 0;
 	for (int i = 0; i < TABLE; i++) {

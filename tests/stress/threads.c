@@ -12,6 +12,8 @@
  *
  * The seed is fixed: each thread's sequence of sizes and operations is the same on every run. */
 #include "check.h"
+#include "proc.h"
+#include "rng.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -50,15 +52,6 @@ static pthread_barrier_t done_barrier;
 
 static atomic_long live_blocks, live_bytes, total_bytes;
 static atomic_long errors, remote_frees, huge_allocs, large_allocs, reallocs, callocs;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	/* xorshift64* */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 static void fail(const char *what, const void *p, size_t size, size_t off)
 {
@@ -165,7 +158,7 @@ static int check_block(struct block b, uintptr_t key, size_t limit, const char *
 
 static size_t pick_size(uint64_t *rng)
 {
-	uint64_t r = next_rand(rng) % 10000, x = next_rand(rng);
+	uint64_t r = rng_next(rng) % 10000, x = rng_next(rng);
 	if (r < 8900)
 		return 1 + x % 1024;
 	if (r < 9900)
@@ -202,7 +195,7 @@ static void check_fresh(struct block b)
 static struct block new_block(uint64_t *rng)
 {
 	struct block b = {NULL, pick_size(rng)};
-	if (next_rand(rng) % 10 == 0) {
+	if (rng_next(rng) % 10 == 0) {
 		b.p = calloc(1, b.size);
 		atomic_fetch_add_explicit(&callocs, 1, memory_order_relaxed);
 		check_fresh(b);
@@ -296,10 +289,10 @@ static void *worker(void *arg)
 	struct block slots[SLOTS] = {{NULL, 0}};
 
 	for (long op = 0; op < OPS; op++) {
-		struct block *s = &slots[next_rand(&rng) % SLOTS];
-		uint64_t what = next_rand(&rng) % 16;
+		struct block *s = &slots[rng_next(&rng) % SLOTS];
+		uint64_t what = rng_next(&rng) % 16;
 		if (s->p != NULL && what < 2) {
-			int to = (self + 1 + (int)(next_rand(&rng) % (NTHREADS - 1))) % NTHREADS;
+			int to = (self + 1 + (int)(rng_next(&rng) % (NTHREADS - 1))) % NTHREADS;
 			check_block(*s, (uintptr_t)s->p, s->size, "pattern before hand-over");
 			if (!hand_over(to, *s))
 				free_block(*s, "pattern at free");
@@ -325,18 +318,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static long rss_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f != NULL) {
-		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(void)
 {
 	pthread_t tids[NTHREADS];
@@ -351,7 +332,7 @@ int main(void)
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK(pthread_join(tids[i], NULL) == 0, "pthread_join %d", i);
 
-	long rss = rss_kib();
+	long rss = (long)(rss_bytes() >> 10);
 	fprintf(stderr,
 	        "threads: %d threads x %d ops: %ld remote frees, %ld reallocs, %ld callocs, "
 	        "%ld large, %ld huge; %ld MiB allocated in all; RSS at the end %ld KiB\n",

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "core/heap.h"
 
 static struct heap *worker_heap;
@@ -61,10 +62,8 @@ static void *forker(void *arg)
 	if (pid == 0)
 		_exit(child());
 	__atomic_store_n(&forked, 1, __ATOMIC_RELEASE);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0)
-		;
-	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+	int st = child_wait(pid, 0);
+	child_status = st < 0 ? -2 : WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
 	return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 #include "core/chunk.h"
 
 #define SLOTS     16
@@ -31,13 +32,6 @@
 static uintptr_t base;
 static volatile sig_atomic_t in_child, child_held, child_fault;
 static atomic_int forks;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_timer(int sig)
 {

@@ -145,134 +145,167 @@ int main(void)
 
 	REQUIRE(conf_noptions >= 14, "%zu options", conf_noptions);
 
-	/* The table: unique names, fields inside struct conf and apart, sane ranges. */
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		CHECK(conf_find(o->name) == o, "%s: conf_find", o->name);
-		CHECK(o->help != NULL && strlen(o->help) > 10, "%s: help text", o->name);
-		CHECK(o->min <= o->def && o->def <= o->max, "%s: default %lld outside [%lld, %lld]",
-		      o->name, (long long)o->def, (long long)o->min, (long long)o->max);
-		CHECK((o->kind == CONF_KIND_ENUM) == (o->names != NULL), "%s: names", o->name);
-		CHECK(o->offset < sizeof(struct conf), "%s: offset %zu", o->name, o->offset);
-		for (size_t j = 0; j < i; j++) {
-			CHECK(strcmp(conf_options[j].name, o->name) != 0, "%s twice", o->name);
-			CHECK(conf_options[j].offset != o->offset, "%s and %s share a field",
-			      conf_options[j].name, o->name);
+	TEST_CASE("table")
+	{
+		/* The table: unique names, fields inside struct conf and apart, sane ranges. */
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			CHECK(conf_find(o->name) == o, "%s: conf_find", o->name);
+			CHECK(o->help != NULL && strlen(o->help) > 10, "%s: help text", o->name);
+			CHECK(o->min <= o->def && o->def <= o->max,
+			      "%s: default %lld outside [%lld, %lld]", o->name, (long long)o->def,
+			      (long long)o->min, (long long)o->max);
+			CHECK((o->kind == CONF_KIND_ENUM) == (o->names != NULL), "%s: names",
+			      o->name);
+			CHECK(o->offset < sizeof(struct conf), "%s: offset %zu", o->name,
+			      o->offset);
+			for (size_t j = 0; j < i; j++) {
+				CHECK(strcmp(conf_options[j].name, o->name) != 0, "%s twice",
+				      o->name);
+				CHECK(conf_options[j].offset != o->offset,
+				      "%s and %s share a field", conf_options[j].name, o->name);
+			}
 		}
 	}
 
-	/* Each option is read with jemalloc's type for opt.<name>. */
-	for (size_t i = 0; i < sizeof(jemalloc_types) / sizeof(jemalloc_types[0]); i++) {
-		const struct conf_option *o = conf_find(jemalloc_types[i].name);
-		CHECK(o != NULL && o->type == jemalloc_types[i].type, "%s: type %d, jemalloc's %d",
-		      jemalloc_types[i].name, o ? (int)o->type : -1, (int)jemalloc_types[i].type);
+	TEST_CASE("jemalloc_types")
+	{
+		/* Each option is read with jemalloc's type for opt.<name>. */
+		for (size_t i = 0; i < sizeof(jemalloc_types) / sizeof(jemalloc_types[0]); i++) {
+			const struct conf_option *o = conf_find(jemalloc_types[i].name);
+			CHECK(o != NULL && o->type == jemalloc_types[i].type,
+			      "%s: type %d, jemalloc's %d", jemalloc_types[i].name,
+			      o ? (int)o->type : -1, (int)jemalloc_types[i].type);
+		}
 	}
 
-	/* Defaults, read back by name and printed. */
-	conf_reset();
-	capture_print();
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		int64_t v = read_value(o, &ok);
-		CHECK(ok && v == o->def, "%s: read %lld (ok %d), default %lld", o->name,
-		      (long long)v, ok, (long long)o->def);
-		CHECK(field_value(o) == o->def, "%s: field %lld, default %lld", o->name,
-		      (long long)field_value(o), (long long)o->def);
-		spell(o, o->def, text, sizeof(text));
-		CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text, printed);
-	}
-	CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 32768 && cairn_conf.narenas == 0 &&
-	          cairn_conf.dirty_decay_ms == 10000 && cairn_conf.muzzy_decay_ms == 0 &&
-	          cairn_conf.background_thread && cairn_conf.max_background_threads == 1 &&
-	          cairn_conf.junk == JUNK_NONE && cairn_conf.thp == THP_DEFAULT &&
-	          cairn_conf.metadata_thp == METADATA_THP_DISABLED,
-	      "the defaults by field name");
-
-	/* Another value, one option at a time: only that option changes. */
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		int64_t want = other_value(o);
+	TEST_CASE("defaults")
+	{
+		/* Defaults, read back by name and printed. */
 		conf_reset();
-		spell(o, want, text, sizeof(text));
-		snprintf(item, sizeof(item), "%s:%s", o->name, text);
-		CHECK(conf_parse("MALLOC_CONF", item) == 0, "%s does not parse", item);
-		int64_t v = read_value(o, &ok);
-		CHECK(ok && v == want, "%s: read %lld after %s", o->name, (long long)v, item);
-		CHECK(field_value(o) == want, "%s: field %lld after %s", o->name,
-		      (long long)field_value(o), item);
-		for (size_t j = 0; j < conf_noptions; j++)
-			if (j != i)
-				CHECK(read_value(&conf_options[j], &ok) == conf_options[j].def &&
-				          ok,
-				      "%s changed by %s", conf_options[j].name, item);
+		capture_print();
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			int64_t v = read_value(o, &ok);
+			CHECK(ok && v == o->def, "%s: read %lld (ok %d), default %lld", o->name,
+			      (long long)v, ok, (long long)o->def);
+			CHECK(field_value(o) == o->def, "%s: field %lld, default %lld", o->name,
+			      (long long)field_value(o), (long long)o->def);
+			spell(o, o->def, text, sizeof(text));
+			CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text,
+			      printed);
+		}
+		CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 32768 &&
+		          cairn_conf.narenas == 0 && cairn_conf.dirty_decay_ms == 10000 &&
+		          cairn_conf.muzzy_decay_ms == 0 && cairn_conf.background_thread &&
+		          cairn_conf.max_background_threads == 1 && cairn_conf.junk == JUNK_NONE &&
+		          cairn_conf.thp == THP_DEFAULT &&
+		          cairn_conf.metadata_thp == METADATA_THP_DISABLED,
+		      "the defaults by field name");
 	}
 
-	/* Every option changed at once, then printed: the printout shows what is read. */
-	conf_reset();
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		spell(o, other_value(o), text, sizeof(text));
-		snprintf(item, sizeof(item), "%s:%s", o->name, text);
-		CHECK(conf_parse("MALLOC_CONF", item) == 0, "%s does not parse", item);
-	}
-	capture_print();
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		int64_t v = read_value(o, &ok);
-		CHECK(ok && v == other_value(o), "%s: read %lld", o->name, (long long)v);
-		spell(o, v, text, sizeof(text));
-		CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text, printed);
-	}
-
-	/* Every value of every enum option, and the size suffixes. */
-	for (size_t i = 0; i < conf_noptions; i++) {
-		const struct conf_option *o = &conf_options[i];
-		for (int64_t k = 0; o->kind == CONF_KIND_ENUM && k <= o->max; k++) {
-			const char *s = NULL;
-			size_t len = sizeof(s);
-			snprintf(item, sizeof(item), "%s:%s", o->name, o->names[k]);
-			CHECK(conf_parse("MALLOC_CONF", item) == 0 &&
-			          conf_read(o->name, &s, &len) == 0 && s != NULL &&
-			          strcmp(s, o->names[k]) == 0 && field_value(o) == k,
-			      "%s reads %s", item, s ? s : "NULL");
+	TEST_CASE("one_at_a_time")
+	{
+		/* Another value, one option at a time: only that option changes. */
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			int64_t want = other_value(o);
+			conf_reset();
+			spell(o, want, text, sizeof(text));
+			snprintf(item, sizeof(item), "%s:%s", o->name, text);
+			CHECK(conf_parse("MALLOC_CONF", item) == 0, "%s does not parse", item);
+			int64_t v = read_value(o, &ok);
+			CHECK(ok && v == want, "%s: read %lld after %s", o->name, (long long)v,
+			      item);
+			CHECK(field_value(o) == want, "%s: field %lld after %s", o->name,
+			      (long long)field_value(o), item);
+			for (size_t j = 0; j < conf_noptions; j++)
+				if (j != i)
+					CHECK(read_value(&conf_options[j], &ok) ==
+					              conf_options[j].def &&
+					          ok,
+					      "%s changed by %s", conf_options[j].name, item);
 		}
 	}
-	size_t z = 0, zlen = sizeof(z);
-	CHECK(conf_parse("MALLOC_CONF", "tcache_max:4k") == 0 &&
-	          conf_read("tcache_max", &z, &zlen) == 0 && z == 4096,
-	      "tcache_max:4k reads %zu", z);
-	ssize_t ms = 0;
-	size_t mslen = sizeof(ms);
-	CHECK(conf_parse("MALLOC_CONF", "dirty_decay_ms:-1") == 0 &&
-	          conf_read("dirty_decay_ms", &ms, &mslen) == 0 && ms == -1,
-	      "dirty_decay_ms:-1 reads %zd", ms);
 
-	/* mallctl's answers: unknown names, wrong sizes, no buffer. */
-	conf_reset();
-	unsigned u = 7;
-	size_t ulen = sizeof(u);
-	CHECK(conf_read("bogus", &u, &ulen) == ENOENT && u == 7, "unknown name");
-	CHECK(conf_read("opt.narenas", &u, &ulen) == ENOENT, "the opt. prefix is the caller's");
-	CHECK(conf_read("", &u, &ulen) == ENOENT, "empty name");
-	CHECK(conf_read("narena", &u, &ulen) == ENOENT &&
-	          conf_read("narenasx", &u, &ulen) == ENOENT,
-	      "prefixes and extensions of a name");
-	CHECK(conf_read("narenas", NULL, &ulen) == 0 && conf_read("narenas", &u, NULL) == 0 &&
-	          u == 7,
-	      "no buffer: nothing stored");
-	conf_parse("MALLOC_CONF", "narenas:258,max_background_threads:3");
-	size_t big[2] = {0, 0}, biglen = sizeof(big);
-	CHECK(conf_read("narenas", big, &biglen) == EINVAL && biglen == sizeof(unsigned) &&
-	          (unsigned)big[0] == 258,
-	      "larger buffer: EINVAL, the value's bytes, *len %zu", biglen);
-	unsigned char byte = 0;
-	size_t bytelen = 1;
-	CHECK(conf_read("max_background_threads", &byte, &bytelen) == EINVAL && bytelen == 1 &&
-	          byte == 3,
-	      "smaller buffer: EINVAL, its first byte %u", byte);
-	u = 0;
-	ulen = sizeof(u);
-	CHECK(conf_read("max_background_threads", &u, &ulen) == EINVAL, "size_t read as unsigned");
+	TEST_CASE("all_at_once")
+	{
+		/* Every option changed at once, then printed: the printout shows what is read. */
+		conf_reset();
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			spell(o, other_value(o), text, sizeof(text));
+			snprintf(item, sizeof(item), "%s:%s", o->name, text);
+			CHECK(conf_parse("MALLOC_CONF", item) == 0, "%s does not parse", item);
+		}
+		capture_print();
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			int64_t v = read_value(o, &ok);
+			CHECK(ok && v == other_value(o), "%s: read %lld", o->name, (long long)v);
+			spell(o, v, text, sizeof(text));
+			CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text,
+			      printed);
+		}
+	}
+
+	TEST_CASE("enum_values_and_sizes")
+	{
+		/* Every value of every enum option, and the size suffixes. */
+		for (size_t i = 0; i < conf_noptions; i++) {
+			const struct conf_option *o = &conf_options[i];
+			for (int64_t k = 0; o->kind == CONF_KIND_ENUM && k <= o->max; k++) {
+				const char *s = NULL;
+				size_t len = sizeof(s);
+				snprintf(item, sizeof(item), "%s:%s", o->name, o->names[k]);
+				CHECK(conf_parse("MALLOC_CONF", item) == 0 &&
+				          conf_read(o->name, &s, &len) == 0 && s != NULL &&
+				          strcmp(s, o->names[k]) == 0 && field_value(o) == k,
+				      "%s reads %s", item, s ? s : "NULL");
+			}
+		}
+		size_t z = 0, zlen = sizeof(z);
+		CHECK(conf_parse("MALLOC_CONF", "tcache_max:4k") == 0 &&
+		          conf_read("tcache_max", &z, &zlen) == 0 && z == 4096,
+		      "tcache_max:4k reads %zu", z);
+		ssize_t ms = 0;
+		size_t mslen = sizeof(ms);
+		CHECK(conf_parse("MALLOC_CONF", "dirty_decay_ms:-1") == 0 &&
+		          conf_read("dirty_decay_ms", &ms, &mslen) == 0 && ms == -1,
+		      "dirty_decay_ms:-1 reads %zd", ms);
+	}
+
+	TEST_CASE("read_errors")
+	{
+		/* mallctl's answers: unknown names, wrong sizes, no buffer. */
+		conf_reset();
+		unsigned u = 7;
+		size_t ulen = sizeof(u);
+		CHECK(conf_read("bogus", &u, &ulen) == ENOENT && u == 7, "unknown name");
+		CHECK(conf_read("opt.narenas", &u, &ulen) == ENOENT,
+		      "the opt. prefix is the caller's");
+		CHECK(conf_read("", &u, &ulen) == ENOENT, "empty name");
+		CHECK(conf_read("narena", &u, &ulen) == ENOENT &&
+		          conf_read("narenasx", &u, &ulen) == ENOENT,
+		      "prefixes and extensions of a name");
+		CHECK(conf_read("narenas", NULL, &ulen) == 0 &&
+		          conf_read("narenas", &u, NULL) == 0 && u == 7,
+		      "no buffer: nothing stored");
+		conf_parse("MALLOC_CONF", "narenas:258,max_background_threads:3");
+		size_t big[2] = {0, 0}, biglen = sizeof(big);
+		CHECK(conf_read("narenas", big, &biglen) == EINVAL && biglen == sizeof(unsigned) &&
+		          (unsigned)big[0] == 258,
+		      "larger buffer: EINVAL, the value's bytes, *len %zu", biglen);
+		unsigned char byte = 0;
+		size_t bytelen = 1;
+		CHECK(conf_read("max_background_threads", &byte, &bytelen) == EINVAL &&
+		          bytelen == 1 && byte == 3,
+		      "smaller buffer: EINVAL, its first byte %u", byte);
+		u = 0;
+		ulen = sizeof(u);
+		CHECK(conf_read("max_background_threads", &u, &ulen) == EINVAL,
+		      "size_t read as unsigned");
+	}
 	conf_reset();
 	return CHECK_DONE();
 }

@@ -21,58 +21,76 @@ int main(void)
 	char *huge = malloc(hsize);
 	REQUIRE(small && large && huge, "allocations");
 
-	uintptr_t e = pagemap_get((uintptr_t)small);
-	CHECK((e & MAP_TAGS) == MAP_CHUNK, "small block is in a chunk");
-	struct span *s = chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)small);
-	CHECK(s->state == SPAN_SMALL && sc_size[s->cls] == 112, "small span, class 112");
+	TEST_CASE("small_and_large")
+	{
+		uintptr_t e = pagemap_get((uintptr_t)small);
+		CHECK((e & MAP_TAGS) == MAP_CHUNK, "small block is in a chunk");
+		struct span *s = chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)small);
+		CHECK(s->state == SPAN_SMALL && sc_size[s->cls] == 112, "small span, class 112");
 
-	e = pagemap_get((uintptr_t)large);
-	CHECK((e & MAP_TAGS) == MAP_CHUNK, "large block is in a chunk");
-	s = chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)large);
-	CHECK(s->state == SPAN_LARGE && s->start == (uintptr_t)large, "large span starts at p");
-	CHECK(chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)large + 100000) == s,
-	      "every page of a large block names its span");
+		e = pagemap_get((uintptr_t)large);
+		CHECK((e & MAP_TAGS) == MAP_CHUNK, "large block is in a chunk");
+		s = chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)large);
+		CHECK(s->state == SPAN_LARGE && s->start == (uintptr_t)large,
+		      "large span starts at p");
+		CHECK(chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)large + 100000) ==
+		          s,
+		      "every page of a large block names its span");
+	}
 
-	CHECK(((uintptr_t)huge & (CHUNK_SIZE - 1)) == 0, "huge block on a 2 MiB boundary");
-	e = pagemap_get((uintptr_t)huge);
-	CHECK((e & MAP_TAGS) == MAP_HUGE, "huge tag");
-	struct huge *h = huge_of(e);
-	CHECK(h->addr == (uintptr_t)huge && h->size >= hsize && h->live, "huge descriptor");
-	for (size_t off = 0; off < hsize; off += CHUNK_SIZE / 2)
-		CHECK(pagemap_get((uintptr_t)huge + off) == e, "slot at +%zu", off);
-	CHECK(pagemap_get((uintptr_t)huge + hsize - 1) == e, "last byte");
+	TEST_CASE("huge")
+	{
+		CHECK(((uintptr_t)huge & (CHUNK_SIZE - 1)) == 0, "huge block on a 2 MiB boundary");
+		uintptr_t e = pagemap_get((uintptr_t)huge);
+		CHECK((e & MAP_TAGS) == MAP_HUGE, "huge tag");
+		struct huge *h = huge_of(e);
+		CHECK(h->addr == (uintptr_t)huge && h->size >= hsize && h->live, "huge descriptor");
+		for (size_t off = 0; off < hsize; off += CHUNK_SIZE / 2)
+			CHECK(pagemap_get((uintptr_t)huge + off) == e, "slot at +%zu", off);
+		CHECK(pagemap_get((uintptr_t)huge + hsize - 1) == e, "last byte");
+	}
 
-	CHECK(pagemap_get((uintptr_t)&stack_probe) == 0, "static data is not ours");
-	int local;
-	CHECK(pagemap_get((uintptr_t)&local) == 0, "the stack is not ours");
-	void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	/* A foreign mapping may share the last 2 MiB slot of a huge block, so
-	 * its slot can name that block: the range check then rejects it. */
-	e = pagemap_get((uintptr_t)m);
-	CHECK(e == 0 || ((e & MAP_TAGS) == MAP_HUGE &&
-	                 ((uintptr_t)m < huge_of(e)->addr ||
-	                  (uintptr_t)m >= huge_of(e)->addr + huge_of(e)->size)),
-	      "a foreign mapping is not ours");
-	CHECK(pagemap_get((uintptr_t)1 << 50) == 0, "beyond 47 bits");
-	CHECK(pagemap_get(UINTPTR_MAX) == 0, "the top of the address space");
-	CHECK(pagemap_get(0) == 0, "NULL");
-	munmap(m, 1 << 20);
+	TEST_CASE("foreign")
+	{
+		CHECK(pagemap_get((uintptr_t)&stack_probe) == 0, "static data is not ours");
+		int local;
+		CHECK(pagemap_get((uintptr_t)&local) == 0, "the stack is not ours");
+		void *m =
+		    mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		/* A foreign mapping may share the last 2 MiB slot of a huge block, so
+		 * its slot can name that block: the range check then rejects it. */
+		uintptr_t e = pagemap_get((uintptr_t)m);
+		CHECK(e == 0 || ((e & MAP_TAGS) == MAP_HUGE &&
+		                 ((uintptr_t)m < huge_of(e)->addr ||
+		                  (uintptr_t)m >= huge_of(e)->addr + huge_of(e)->size)),
+		      "a foreign mapping is not ours");
+		CHECK(pagemap_get((uintptr_t)1 << 50) == 0, "beyond 47 bits");
+		CHECK(pagemap_get(UINTPTR_MAX) == 0, "the top of the address space");
+		CHECK(pagemap_get(0) == 0, "NULL");
+		munmap(m, 1 << 20);
+	}
 
 	/* A freed huge block stays marked as freed while cached; a block too
 	 * big for the cache leaves the map at once. */
-	e = pagemap_get((uintptr_t)huge);
-	free(huge);
-	CHECK(pagemap_get((uintptr_t)huge) == e && !h->live, "cached huge block marked free");
-	char *big = malloc(100 << 20);
-	REQUIRE(big != NULL, "100 MiB");
-	free(big);
-	CHECK(pagemap_get((uintptr_t)big) != 0, "a cached huge block stays in the map");
-	CHECK(cairn_purge(-1) >= (100 << 20), "purge releases the cache");
-	CHECK(pagemap_get((uintptr_t)big) == 0, "a released huge block leaves the map");
-	char *giant = malloc((size_t)1100 << 20); /* over the cache's bound: never cached */
-	REQUIRE(giant != NULL, "1100 MiB");
-	free(giant);
-	CHECK(pagemap_get((uintptr_t)giant) == 0, "a block too big for the cache leaves at once");
+	TEST_CASE("freed_huge")
+	{
+		uintptr_t e = pagemap_get((uintptr_t)huge);
+		struct huge *h = huge_of(e);
+		free(huge);
+		CHECK(pagemap_get((uintptr_t)huge) == e && !h->live,
+		      "cached huge block marked free");
+		char *big = malloc(100 << 20);
+		REQUIRE(big != NULL, "100 MiB");
+		free(big);
+		CHECK(pagemap_get((uintptr_t)big) != 0, "a cached huge block stays in the map");
+		CHECK(cairn_purge(-1) >= (100 << 20), "purge releases the cache");
+		CHECK(pagemap_get((uintptr_t)big) == 0, "a released huge block leaves the map");
+		char *giant = malloc((size_t)1100 << 20); /* over the cache's bound: never cached */
+		REQUIRE(giant != NULL, "1100 MiB");
+		free(giant);
+		CHECK(pagemap_get((uintptr_t)giant) == 0,
+		      "a block too big for the cache leaves at once");
+	}
 	free(small);
 	free(large);
 	return CHECK_DONE();

@@ -16,52 +16,67 @@ static unsigned lookup(size_t n)
 
 int main(void)
 {
-	CHECK(sc_size[0] == 16, "smallest class %u", sc_size[0]);
-	CHECK(sc_size[SC_NSMALL - 1] == SMALL_MAX, "largest small class %u",
-	      sc_size[SC_NSMALL - 1]);
-	CHECK(sc_size[SC_NCLASSES - 1] == LARGE_MAX, "largest class %u", sc_size[SC_NCLASSES - 1]);
-
-	/* Strictly increasing, every class a multiple of 16, four classes per
-	 * doubling above 128 bytes: waste below 25% of the class. */
-	for (int c = 1; c < SC_NCLASSES; c++) {
-		CHECK(sc_size[c] > sc_size[c - 1], "class %d not increasing", c);
-		CHECK(sc_size[c] % 16 == 0, "class %d size %u not 16-aligned", c, sc_size[c]);
-		if (sc_size[c - 1] >= 128)
-			CHECK((sc_size[c] - sc_size[c - 1]) * 4 <= sc_size[c - 1],
-			      "class %d step too wide", c);
+	TEST_CASE("bounds")
+	{
+		CHECK(sc_size[0] == 16, "smallest class %u", sc_size[0]);
+		CHECK(sc_size[SC_NSMALL - 1] == SMALL_MAX, "largest small class %u",
+		      sc_size[SC_NSMALL - 1]);
+		CHECK(sc_size[SC_NCLASSES - 1] == LARGE_MAX, "largest class %u",
+		      sc_size[SC_NCLASSES - 1]);
 	}
-	int per_doubling = 0;
-	for (int c = 0; c < SC_NCLASSES; c++)
-		if (sc_size[c] > 1024 && sc_size[c] <= 2048)
-			per_doubling++;
-	CHECK(per_doubling == 4, "%d classes in (1024, 2048]", per_doubling);
 
-	/* Every size maps to the smallest class that holds it. */
-	int bad = 0;
-	for (size_t n = 1; n <= LARGE_MAX; n += n < 65536 ? 1 : 7) {
-		unsigned c = lookup(n);
-		if (sc_size[c] < n || (c > 0 && sc_size[c - 1] >= n))
-			bad++;
-	}
-	CHECK(bad == 0, "%d sizes map to the wrong class", bad);
-	CHECK(lookup(0) == 0, "size 0 maps to class %u", lookup(0));
-
-	/* Slabs tile exactly (no tail: any multiple of the block size inside
-	 * the slab is a block), hold at least 8 blocks and at least 16 KiB. */
-	for (int c = 0; c < SC_NSMALL; c++) {
-		unsigned long bytes = (unsigned long)sc_slab_pages[c] << PAGE_SHIFT;
-		CHECK(bytes % sc_size[c] == 0, "class %d slab has a tail", c);
-		CHECK(sc_slab_blocks[c] == bytes / sc_size[c], "class %d block count", c);
-		CHECK(sc_slab_blocks[c] >= 4 && bytes >= 16384, "class %d slab too small", c);
-		/* The divisibility test against a real division, for every
-		 * offset in the slab. */
-		int wrong = 0;
-		for (uint32_t x = 0; x < bytes; x++) {
-			int fast = (uint64_t)x * sc_div_magic[c] < sc_div_magic[c];
-			if (fast != (x % sc_size[c] == 0))
-				wrong++;
+	TEST_CASE("spacing")
+	{
+		/* Strictly increasing, every class a multiple of 16, four classes per
+		 * doubling above 128 bytes: waste below 25% of the class. */
+		for (int c = 1; c < SC_NCLASSES; c++) {
+			CHECK(sc_size[c] > sc_size[c - 1], "class %d not increasing", c);
+			CHECK(sc_size[c] % 16 == 0, "class %d size %u not 16-aligned", c,
+			      sc_size[c]);
+			if (sc_size[c - 1] >= 128)
+				CHECK((sc_size[c] - sc_size[c - 1]) * 4 <= sc_size[c - 1],
+				      "class %d step too wide", c);
 		}
-		CHECK(wrong == 0, "class %d: %d offsets misjudged", c, wrong);
+		int per_doubling = 0;
+		for (int c = 0; c < SC_NCLASSES; c++)
+			if (sc_size[c] > 1024 && sc_size[c] <= 2048)
+				per_doubling++;
+		CHECK(per_doubling == 4, "%d classes in (1024, 2048]", per_doubling);
+	}
+
+	TEST_CASE("lookup")
+	{
+		/* Every size maps to the smallest class that holds it. */
+		int bad = 0;
+		for (size_t n = 1; n <= LARGE_MAX; n += n < 65536 ? 1 : 7) {
+			unsigned c = lookup(n);
+			if (sc_size[c] < n || (c > 0 && sc_size[c - 1] >= n))
+				bad++;
+		}
+		CHECK(bad == 0, "%d sizes map to the wrong class", bad);
+		CHECK(lookup(0) == 0, "size 0 maps to class %u", lookup(0));
+	}
+
+	TEST_CASE("slabs")
+	{
+		/* Slabs tile exactly (no tail: any multiple of the block size inside
+		 * the slab is a block), hold at least 8 blocks and at least 16 KiB. */
+		for (int c = 0; c < SC_NSMALL; c++) {
+			unsigned long bytes = (unsigned long)sc_slab_pages[c] << PAGE_SHIFT;
+			CHECK(bytes % sc_size[c] == 0, "class %d slab has a tail", c);
+			CHECK(sc_slab_blocks[c] == bytes / sc_size[c], "class %d block count", c);
+			CHECK(sc_slab_blocks[c] >= 4 && bytes >= 16384, "class %d slab too small",
+			      c);
+			/* The divisibility test against a real division, for every
+			 * offset in the slab. */
+			int wrong = 0;
+			for (uint32_t x = 0; x < bytes; x++) {
+				int fast = (uint64_t)x * sc_div_magic[c] < sc_div_magic[c];
+				if (fast != (x % sc_size[c] == 0))
+					wrong++;
+			}
+			CHECK(wrong == 0, "class %d: %d offsets misjudged", c, wrong);
+		}
 	}
 	return CHECK_DONE();
 }
