@@ -324,10 +324,10 @@ int main(void)
 	cairn_core.max_background_threads = 1;
 	cairn_core.background_thread = false;
 	cairn_core.retain = false;
-	life_cycle();
-	no_muzzy();
-	curve();
-	hugepage_victims();
-	never_force_deadline();
+	TEST_CASE("life_cycle") life_cycle();
+	TEST_CASE("no_muzzy") no_muzzy();
+	TEST_CASE("curve") curve();
+	TEST_CASE("hugepage_victims") hugepage_victims();
+	TEST_CASE("never_force_deadline") never_force_deadline();
 	return CHECK_DONE();
 }

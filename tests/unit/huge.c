@@ -385,12 +385,12 @@ int main(void)
 	cairn_core.background_thread = false;
 	cairn_core.thp = CORE_THP_DEFAULT;
 	REQUIRE(os_page_size() <= CHUNK_SIZE, "OS page size %zu", os_page_size());
-	fresh();
-	reuse_realloc();
-	split_absorb();
-	assemble();
-	cached_small();
-	bounded();
-	decay();
+	TEST_CASE("fresh") fresh();
+	TEST_CASE("reuse_realloc") reuse_realloc();
+	TEST_CASE("split_absorb") split_absorb();
+	TEST_CASE("assemble") assemble();
+	TEST_CASE("cached_small") cached_small();
+	TEST_CASE("bounded") bounded();
+	TEST_CASE("decay") decay();
 	return CHECK_DONE();
 }

@@ -1,17 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The generated size-class table: lookups, spacing, slab geometry and the
- * divisibility constants the free path uses to reject interior pointers. */
+/* Size classes (core/sizeclass.h over the generated table): size_class(),
+ * spacing, slab geometry and the divisibility constants the free path uses
+ * to reject interior pointers. */
 #include "check.h"
-#include "core/sizeclass_params.h"
-#include "sizeclass_table.h"
+#include "core/sizeclass.h"
 
 static unsigned lookup(size_t n)
 {
-	if (n <= LOOKUP_MAX)
-		return sc_lookup16[(n + 15) >> 4];
-	if (n <= SMALL_MAX)
-		return sc_lookup128[(n + 127) >> 7];
-	return sc_lookup8k[(n + 8191) >> 13];
+	return size_class(n);
 }
 
 int main(void)

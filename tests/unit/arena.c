@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The page heap of an arena: runs split and coalesce, every page names its
+/* The page heap of an arena (arena.c): runs split and coalesce, every page names its
  * span, alignment, in-place shrink and grow, empty chunks beyond the spare
  * go back to the OS, and decay with chunks on huge pages releases whole
  * chunks before it splits one. Uses a private arena so nothing else
