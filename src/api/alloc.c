@@ -32,31 +32,23 @@ COLD void cairn_fill_new(void *p, size_t len)
 
 /* ------------------------------------------------------------ small */
 
-/* A thread heap's slow path found no slab anywhere: once more after
- * reclaiming, with no lock held. */
-static COLD NOINLINE void *refill_failed(struct heap *h, unsigned cls)
+/* heap_alloc_slow's way out when it has no block, or when the purging
+ * threads wait to be started: once more after reclaiming, and the threads
+ * started, with no lock held. */
+static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 {
-	reclaim_for_retry();
-	void *p = heap_alloc_again(h, cls);
+	if (p == NULL) {
+		reclaim_for_retry();
+		p = heap_alloc_again(h, cls);
+	}
 	background_poll();
 	return p != NULL ? p : cairn_out_of_memory();
 }
 
-static COLD NOINLINE void *refill_polling(struct heap *h, unsigned cls, size_t size)
-{
-	background_poll_slow();
-	return heap_alloc_slow(h, cls, size, refill_failed);
-}
-
-/* heap_pop's slow path for a thread heap. The purging threads an earlier
- * slow path asked for start here, with no lock held (a request this one
- * makes waits for the next slow path or free); out of line, so that the
- * common case stays a jump. */
+/* heap_pop's slow path for a thread heap. */
 static ALWAYS_INLINE void *refill_thread(struct heap *h, unsigned cls, size_t size)
 {
-	if (unlikely(atomic_load_explicit(&cairn_purger_pending, memory_order_relaxed)))
-		return refill_polling(h, cls, size);
-	return heap_alloc_slow(h, cls, size, refill_failed);
+	return heap_alloc_slow(h, cls, size, refill_after);
 }
 
 /* A small allocation for a thread that has no heap of its own yet (or any

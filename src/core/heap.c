@@ -197,12 +197,12 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 	return p != NULL ? p : heaps_alloc_parked(cls);
 }
 
-void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_fail_fn *fail)
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after)
 {
 	void *p;
 	if ((int)cls > cairn_tcache_max_class) {
 		p = heap_shared_alloc(h->arena, cls);
-		return likely(p != NULL) ? p : fail(h, cls);
+		goto done;
 	}
 	slow_path_enter(h);
 	if (h->event_bytes < 0) {
@@ -222,8 +222,14 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_fail_fn *f
 	/* Out of memory: the free blocks of heaps parked by exited threads
 	 * (no system call); what else can be reclaimed is the caller's to
 	 * decide. */
-	if (unlikely(p == NULL) && (p = heaps_alloc_parked(cls)) == NULL)
-		return fail(h, cls);
+	if (unlikely(p == NULL))
+		p = heaps_alloc_parked(cls);
+done:
+	/* Taking in remote frees may have given slabs back and asked for the
+	 * purging threads: the caller starts them, with no lock held. */
+	if (unlikely(p == NULL) ||
+	    unlikely(atomic_load_explicit(&cairn_purger_pending, memory_order_relaxed)))
+		return after(h, cls, p);
 	return p;
 }
 

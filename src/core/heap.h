@@ -203,18 +203,20 @@ static inline void heap_unlock(struct heap *h)
 	lock_count_down();
 }
 
-/* What heap_alloc_slow calls when no slab could be had, not even from the
- * heaps exited threads left: a function of the caller's that may reclaim
- * memory (decay.h), try heap_alloc_again, and say why it failed. A
- * constant at every call, like heap_slow_fn. */
-typedef void *heap_fail_fn(struct heap *h, unsigned cls);
+/* What heap_alloc_slow returns through, rather than returning itself, when
+ * it has no block (p NULL: no slab could be had, not even from the heaps
+ * exited threads left) or when a request to start the purging threads
+ * waits: a function of the caller's that may reclaim memory (decay.h) and
+ * try heap_alloc_again, start the threads where no lock is held, and say
+ * why it failed. A constant at every call, like heap_slow_fn. */
+typedef void *heap_after_fn(struct heap *h, unsigned cls, void *p);
 
 /* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
  * empty or its event countdown ran out; h is a thread heap, never a
  * sentinel (those are the caller's to deal with: see heap_pop). Neither it
  * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
  * fails. */
-void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_fail_fn *fail);
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after);
 void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: gives the slab back to the
