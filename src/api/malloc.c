@@ -9,6 +9,7 @@
 #include "api/entry.h"
 #include "api/init.h"
 #include "cairn.h"
+#include "control/ctl.h"
 #include "control/stats.h"
 #include "core/decay.h"
 #include "os/os.h"
@@ -154,6 +155,29 @@ EXPORT int cairn_stats_read(const char *name, uint64_t *value)
 	if (!ensure_init())
 		return ENOMEM;
 	return stats_read(name, value);
+}
+
+/* jemalloc's control interface (src/control/ctl.c has the tree). */
+EXPORT int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+{
+	if (!ensure_init())
+		return EAGAIN;
+	return ctl_byname(name, oldp, oldlenp, newp, newlen);
+}
+
+EXPORT int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp)
+{
+	if (!ensure_init())
+		return EAGAIN;
+	return ctl_nametomib(name, mibp, miblenp);
+}
+
+EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen)
+{
+	if (!ensure_init())
+		return EAGAIN;
+	return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
 
 EXPORT const char *cairn_version(void)

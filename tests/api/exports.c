@@ -37,6 +37,9 @@ static const char *const expected[] = {
     "cairn_purge",
     "cairn_stats_refresh",
     "cairn_stats_read",
+    "mallctl",
+    "mallctlnametomib",
+    "mallctlbymib",
     "malloc_trim",
     /* operator new */
     "_Znwm",
