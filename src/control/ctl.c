@@ -35,13 +35,13 @@ struct node;
 typedef int leaf_fn(const struct node *n, const size_t *mib, size_t miblen, struct io *io);
 
 struct node {
-	const char *name;       /* NULL: numbered children, see count */
+	const char *name;       /* NULL: numbered children, see valid */
 	const struct node *kid; /* the children, in order (NULL for a leaf) */
 	size_t nkids;
 	leaf_fn *leaf;
-	const char *arg;       /* a leaf's: the statistic, say */
-	size_t (*count)(void); /* a numbered child: how many there are */
-	bool dynamic_opt;      /* the opt node: its children are the options */
+	const char *arg;         /* a leaf's: the statistic, say */
+	bool (*valid)(size_t i); /* a numbered child: the numbers it takes */
+	bool dynamic_opt;        /* the opt node: its children are the options */
 };
 
 /* Reads value (size bytes) out: jemalloc's protocol. With no place to
@@ -297,23 +297,25 @@ static int read_max_background_threads(const struct node *n, const size_t *mib, 
 	}
 #define NUMBERED(kids, how)                                                                        \
 	{                                                                                          \
-		.kid = kids, .nkids = sizeof(kids) / sizeof(kids[0]), .count = how                 \
+		.kid = kids, .nkids = sizeof(kids) / sizeof(kids[0]), .valid = how                 \
 	}
 
-static size_t count_bins(void)
+static bool valid_bin(size_t j)
 {
-	return SC_NSMALL;
+	return j < SC_NSMALL;
 }
 
-static size_t count_lextents(void)
+static bool valid_lextent(size_t j)
 {
-	return SC_NCLASSES - SC_NSMALL;
+	return j < SC_NCLASSES - SC_NSMALL;
 }
 
-/* arena.<i>: an arena's number, or ARENAS_ALL. */
-static size_t count_arena_index(void)
+/* arena.<i>: an arena's number, or ARENAS_ALL. As in jemalloc, the number
+ * one past the last arena is a name too, of an arena that does not exist
+ * (EFAULT when used). */
+static bool valid_arena(size_t i)
 {
-	return ARENAS_ALL + 1;
+	return i <= cairn_narenas || i == ARENAS_ALL;
 }
 
 static const struct node config_kids[] = {
@@ -341,10 +343,10 @@ static const struct node bin_kids[] = {
     LEAF("nregs", read_bin_nregs),
     LEAF("slab_size", read_bin_slab_size),
 };
-static const struct node bin_numbered[] = {NUMBERED(bin_kids, count_bins)};
+static const struct node bin_numbered[] = {NUMBERED(bin_kids, valid_bin)};
 
 static const struct node lextent_kids[] = {LEAF("size", read_lextent_size)};
-static const struct node lextent_numbered[] = {NUMBERED(lextent_kids, count_lextents)};
+static const struct node lextent_numbered[] = {NUMBERED(lextent_kids, valid_lextent)};
 
 static const struct node arenas_kids[] = {
     LEAF("narenas", read_narenas),     LEAF("page", read_page),
@@ -357,7 +359,7 @@ static const struct node arena_kids[] = {
     LEAF("purge", do_purge),
     LEAF("decay", do_purge),
 };
-static const struct node arena_numbered[] = {NUMBERED(arena_kids, count_arena_index)};
+static const struct node arena_numbered[] = {NUMBERED(arena_kids, valid_arena)};
 
 static const struct node tcache_kids[] = {LEAF("flush", do_tcache_flush)};
 static const struct node thread_kids[] = {INNER("tcache", tcache_kids)};
@@ -389,7 +391,7 @@ static const struct node *step(const struct node *n, size_t i)
 	if (n->kid == NULL)
 		return NULL;
 	if (n->kid[0].name == NULL)
-		return i < n->kid[0].count() ? &n->kid[0] : NULL;
+		return n->kid[0].valid(i) ? &n->kid[0] : NULL;
 	return i < n->nkids ? &n->kid[i] : NULL;
 }
 
@@ -419,7 +421,7 @@ static long name_step(const struct node *n, const char *s, size_t len)
 				return -1;
 			v = v * 10 + (size_t)(s[k] - '0');
 		}
-		return v < n->kid[0].count() ? (long)v : -1;
+		return n->kid[0].valid(v) ? (long)v : -1;
 	}
 	for (size_t k = 0; k < n->nkids; k++)
 		if (strlen(n->kid[k].name) == len && memcmp(n->kid[k].name, s, len) == 0)

@@ -9,8 +9,8 @@
  *   errors    ENOENT for names that are none (misspelt, too long, past a
  *             leaf, an index out of range, an inner name), EINVAL for a
  *             wrong size (and what fits copied), EPERM for a write to a
- *             read-only node and for reading an action, EFAULT for an arena
- *             that does not exist;
+ *             read-only node and for reading an action, EFAULT for the
+ *             arena one past the last (a name, as in jemalloc, of no arena);
  *   mib       nametomib gives the path, bymib reads the same value, a
  *             prefix completed with each bin number reads each bin's size;
  *   stats     stats.* move with epoch: allocated grows by a 4 MiB block
@@ -129,6 +129,7 @@ static void test_errors(void)
 	                      "arenas.bin.x.size",
 	                      "arenas.lextent.20.size",
 	                      "arena.4097.purge",
+	                      "arena.3.purge",
 	                      "arena.0",
 	                      "nosuchname",
 	                      "version.x",
