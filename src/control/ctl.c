@@ -30,6 +30,8 @@ struct io {
 	size_t newlen;
 };
 
+enum value_type { V_BOOL, V_UNSIGNED, V_UINT32, V_SIZE, V_UINT64, V_STRING };
+
 struct node;
 /* A leaf: mib holds the whole path, so that numbered parts can be read. */
 typedef int leaf_fn(const struct node *n, const size_t *mib, size_t miblen, struct io *io);
@@ -42,6 +44,8 @@ struct node {
 	const char *arg;         /* a leaf's: the statistic, say */
 	bool (*valid)(size_t i); /* a numbered child: the numbers it takes */
 	bool dynamic_opt;        /* the opt node: its children are the options */
+	enum value_type type;    /* a read_value leaf's */
+	uint64_t (*get)(const struct node *n, const size_t *mib);
 };
 
 /* Reads value (size bytes) out: jemalloc's protocol. With no place to
@@ -73,12 +77,138 @@ static bool reads(const struct io *io)
 
 /* ------------------------------------------------------------ leaves */
 
-static int read_version(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+/* A read-only value: the node's getter gives it, read_value gives it out
+ * in the node's type. Strings travel as their address. */
+static int read_value(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
 	if (writes(io))
 		return EPERM;
-	const char *v = CAIRN_VERSION;
-	return give(io, &v, sizeof v);
+	uint64_t v = n->get(n, mib);
+	union {
+		bool b;
+		unsigned u;
+		uint32_t u32;
+		size_t z;
+		uint64_t u64;
+		const char *str;
+	} out;
+	size_t size;
+	switch (n->type) {
+	case V_BOOL:
+		out.b = v != 0;
+		size = sizeof out.b;
+		break;
+	case V_UNSIGNED:
+		out.u = (unsigned)v;
+		size = sizeof out.u;
+		break;
+	case V_UINT32:
+		out.u32 = (uint32_t)v;
+		size = sizeof out.u32;
+		break;
+	case V_SIZE:
+		out.z = (size_t)v;
+		size = sizeof out.z;
+		break;
+	case V_UINT64:
+		out.u64 = v;
+		size = sizeof out.u64;
+		break;
+	default:
+		out.str = (const char *)(uintptr_t)v;
+		size = sizeof out.str;
+		break;
+	}
+	return give(io, &out, size);
+}
+
+static uint64_t get_false(const struct node *n, const size_t *mib)
+{
+	return 0;
+}
+
+static uint64_t get_true(const struct node *n, const size_t *mib)
+{
+	return 1;
+}
+
+static uint64_t get_empty_string(const struct node *n, const size_t *mib)
+{
+	return (uintptr_t) "";
+}
+
+static uint64_t get_version(const struct node *n, const size_t *mib)
+{
+	return (uintptr_t)CAIRN_VERSION;
+}
+
+/* A statistic of the last snapshot (taken at the last write to epoch). */
+static uint64_t get_stat(const struct node *n, const size_t *mib)
+{
+	uint64_t v = 0;
+	stats_read(n->arg, &v);
+	return v;
+}
+
+static uint64_t get_narenas(const struct node *n, const size_t *mib)
+{
+	return cairn_narenas;
+}
+
+static uint64_t get_page(const struct node *n, const size_t *mib)
+{
+	return PAGE_SIZE;
+}
+
+static uint64_t get_quantum(const struct node *n, const size_t *mib)
+{
+	return 16;
+}
+
+static uint64_t get_tcache_max(const struct node *n, const size_t *mib)
+{
+	return cairn_tcache_max_class < 0 ? 0 : sc_size[cairn_tcache_max_class];
+}
+
+static uint64_t get_nbins(const struct node *n, const size_t *mib)
+{
+	return SC_NSMALL;
+}
+
+static uint64_t get_nlextents(const struct node *n, const size_t *mib)
+{
+	return SC_NCLASSES - SC_NSMALL;
+}
+
+/* arenas.bin.<j>.* and arenas.lextent.<j>.*: mib[2] is j. */
+static uint64_t get_bin_size(const struct node *n, const size_t *mib)
+{
+	return sc_size[mib[2]];
+}
+
+static uint64_t get_bin_nregs(const struct node *n, const size_t *mib)
+{
+	return sc_slab_blocks[mib[2]];
+}
+
+static uint64_t get_bin_slab_size(const struct node *n, const size_t *mib)
+{
+	return (uint64_t)sc_slab_pages[mib[2]] << PAGE_SHIFT;
+}
+
+static uint64_t get_lextent_size(const struct node *n, const size_t *mib)
+{
+	return sc_size[SC_NSMALL + mib[2]];
+}
+
+static uint64_t get_background_thread(const struct node *n, const size_t *mib)
+{
+	return cairn_conf.background_thread;
+}
+
+static uint64_t get_max_background_threads(const struct node *n, const size_t *mib)
+{
+	return cairn_conf.max_background_threads;
 }
 
 static int rw_epoch(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
@@ -93,144 +223,20 @@ static int rw_epoch(const struct node *n, const size_t *mib, size_t miblen, stru
 	return give(io, &e, sizeof e);
 }
 
-static int read_false(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	bool v = false;
-	return give(io, &v, sizeof v);
-}
-
-static int read_true(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	bool v = true;
-	return give(io, &v, sizeof v);
-}
-
-static int read_empty_string(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	const char *v = "";
-	return give(io, &v, sizeof v);
-}
-
-/* A statistic of the last snapshot (taken at the last write to epoch), as
- * a size_t, jemalloc's type for stats.*. */
-static int read_stat_size(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	uint64_t v = 0;
-	stats_read(n->arg, &v);
-	size_t z = (size_t)v;
-	return give(io, &z, sizeof z);
-}
-
-static int read_stat_u64(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	uint64_t v = 0;
-	stats_read(n->arg, &v);
-	return give(io, &v, sizeof v);
-}
-
-/* The option named by the node ("opt.<name>"), as conf_read reads it. */
+/* The option named by the node ("opt.<name>"), as conf_read reads it;
+ * opt.prof (no profiler yet) reads false. */
 static int read_opt(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
 	if (writes(io))
 		return EPERM;
 	size_t i = mib[miblen - 1];
-	if (i == conf_noptions) /* opt.prof: no profiler yet */
-		return read_false(n, mib, miblen, io);
+	if (i == conf_noptions) {
+		bool off = false;
+		return give(io, &off, sizeof off);
+	}
 	if (io->oldp == NULL || io->oldlenp == NULL)
 		return 0;
 	return conf_read(conf_options[i].name, io->oldp, io->oldlenp);
-}
-
-static int read_narenas(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	unsigned v = cairn_narenas;
-	return give(io, &v, sizeof v);
-}
-
-static int read_page(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = PAGE_SIZE;
-	return give(io, &v, sizeof v);
-}
-
-static int read_quantum(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = 16;
-	return give(io, &v, sizeof v);
-}
-
-static int read_tcache_max(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = cairn_tcache_max_class < 0 ? 0 : sc_size[cairn_tcache_max_class];
-	return give(io, &v, sizeof v);
-}
-
-static int read_nbins(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	unsigned v = SC_NSMALL;
-	return give(io, &v, sizeof v);
-}
-
-static int read_nlextents(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	unsigned v = SC_NCLASSES - SC_NSMALL;
-	return give(io, &v, sizeof v);
-}
-
-/* arenas.bin.<j>.*: mib[2] is j. */
-static int read_bin_size(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = sc_size[mib[2]];
-	return give(io, &v, sizeof v);
-}
-
-static int read_bin_nregs(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	uint32_t v = sc_slab_blocks[mib[2]];
-	return give(io, &v, sizeof v);
-}
-
-static int read_bin_slab_size(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = (size_t)sc_slab_pages[mib[2]] << PAGE_SHIFT;
-	return give(io, &v, sizeof v);
-}
-
-/* arenas.lextent.<j>.size: mib[2] is j. */
-static int read_lextent_size(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = sc_size[SC_NSMALL + mib[2]];
-	return give(io, &v, sizeof v);
 }
 
 /* arena.<i>.purge and arena.<i>.decay: mib[1] is i, ARENAS_ALL for all.
@@ -263,33 +269,19 @@ static int do_tcache_flush(const struct node *n, const size_t *mib, size_t mible
 	return 0;
 }
 
-static int read_background_thread(const struct node *n, const size_t *mib, size_t miblen,
-                                  struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	bool v = cairn_conf.background_thread;
-	return give(io, &v, sizeof v);
-}
-
-static int read_max_background_threads(const struct node *n, const size_t *mib, size_t miblen,
-                                       struct io *io)
-{
-	if (writes(io))
-		return EPERM;
-	size_t v = cairn_conf.max_background_threads;
-	return give(io, &v, sizeof v);
-}
-
 /* ------------------------------------------------------------ the tree */
 
 #define LEAF(nm, fn)                                                                               \
 	{                                                                                          \
 		.name = nm, .leaf = fn                                                             \
 	}
-#define STAT(nm, fn, stat)                                                                         \
+#define VALUE(nm, t, getter)                                                                       \
 	{                                                                                          \
-		.name = nm, .leaf = fn, .arg = stat                                                \
+		.name = nm, .leaf = read_value, .type = t, .get = getter                           \
+	}
+#define STAT(nm, t, stat)                                                                          \
+	{                                                                                          \
+		.name = nm, .leaf = read_value, .type = t, .get = get_stat, .arg = stat            \
 	}
 #define INNER(nm, kids)                                                                            \
 	{                                                                                          \
@@ -319,40 +311,40 @@ static bool valid_arena(size_t i)
 }
 
 static const struct node config_kids[] = {
-    LEAF("debug", read_false),          LEAF("fill", read_true),
-    LEAF("lazy_lock", read_false),      LEAF("malloc_conf", read_empty_string),
-    LEAF("prof", read_false),           LEAF("prof_libgcc", read_false),
-    LEAF("prof_libunwind", read_false), LEAF("stats", read_true),
-    LEAF("utrace", read_false),         LEAF("xmalloc", read_false),
+    VALUE("debug", V_BOOL, get_false),          VALUE("fill", V_BOOL, get_true),
+    VALUE("lazy_lock", V_BOOL, get_false),      VALUE("malloc_conf", V_STRING, get_empty_string),
+    VALUE("prof", V_BOOL, get_false),           VALUE("prof_libgcc", V_BOOL, get_false),
+    VALUE("prof_libunwind", V_BOOL, get_false), VALUE("stats", V_BOOL, get_true),
+    VALUE("utrace", V_BOOL, get_false),         VALUE("xmalloc", V_BOOL, get_false),
 };
 
 static const struct node bg_stats_kids[] = {
-    STAT("num_threads", read_stat_size, "background_threads"),
-    STAT("num_runs", read_stat_u64, "background_runs"),
+    STAT("num_threads", V_SIZE, "background_threads"),
+    STAT("num_runs", V_UINT64, "background_runs"),
 };
 
 static const struct node stats_kids[] = {
-    STAT("allocated", read_stat_size, "allocated"), STAT("active", read_stat_size, "active"),
-    STAT("metadata", read_stat_size, "metadata"),   STAT("resident", read_stat_size, "resident"),
-    STAT("mapped", read_stat_size, "mapped"),       STAT("retained", read_stat_size, "retained"),
+    STAT("allocated", V_SIZE, "allocated"),    STAT("active", V_SIZE, "active"),
+    STAT("metadata", V_SIZE, "metadata"),      STAT("resident", V_SIZE, "resident"),
+    STAT("mapped", V_SIZE, "mapped"),          STAT("retained", V_SIZE, "retained"),
     INNER("background_thread", bg_stats_kids),
 };
 
 static const struct node bin_kids[] = {
-    LEAF("size", read_bin_size),
-    LEAF("nregs", read_bin_nregs),
-    LEAF("slab_size", read_bin_slab_size),
+    VALUE("size", V_SIZE, get_bin_size),
+    VALUE("nregs", V_UINT32, get_bin_nregs),
+    VALUE("slab_size", V_SIZE, get_bin_slab_size),
 };
 static const struct node bin_numbered[] = {NUMBERED(bin_kids, valid_bin)};
 
-static const struct node lextent_kids[] = {LEAF("size", read_lextent_size)};
+static const struct node lextent_kids[] = {VALUE("size", V_SIZE, get_lextent_size)};
 static const struct node lextent_numbered[] = {NUMBERED(lextent_kids, valid_lextent)};
 
 static const struct node arenas_kids[] = {
-    LEAF("narenas", read_narenas),     LEAF("page", read_page),
-    LEAF("quantum", read_quantum),     LEAF("tcache_max", read_tcache_max),
-    LEAF("nbins", read_nbins),         INNER("bin", bin_numbered),
-    LEAF("nlextents", read_nlextents), INNER("lextent", lextent_numbered),
+    VALUE("narenas", V_UNSIGNED, get_narenas),     VALUE("page", V_SIZE, get_page),
+    VALUE("quantum", V_SIZE, get_quantum),         VALUE("tcache_max", V_SIZE, get_tcache_max),
+    VALUE("nbins", V_UNSIGNED, get_nbins),         INNER("bin", bin_numbered),
+    VALUE("nlextents", V_UNSIGNED, get_nlextents), INNER("lextent", lextent_numbered),
 };
 
 static const struct node arena_kids[] = {
@@ -365,7 +357,7 @@ static const struct node tcache_kids[] = {LEAF("flush", do_tcache_flush)};
 static const struct node thread_kids[] = {INNER("tcache", tcache_kids)};
 
 static const struct node root_kids[] = {
-    LEAF("version", read_version),
+    VALUE("version", V_STRING, get_version),
     LEAF("epoch", rw_epoch),
     INNER("config", config_kids),
     {.name = "opt", .leaf = read_opt, .dynamic_opt = true},
@@ -373,8 +365,8 @@ static const struct node root_kids[] = {
     INNER("arenas", arenas_kids),
     INNER("arena", arena_numbered),
     INNER("thread", thread_kids),
-    LEAF("background_thread", read_background_thread),
-    LEAF("max_background_threads", read_max_background_threads),
+    VALUE("background_thread", V_BOOL, get_background_thread),
+    VALUE("max_background_threads", V_SIZE, get_max_background_threads),
 };
 
 static const struct node root = INNER(NULL, root_kids);
