@@ -38,6 +38,14 @@ static const char *const expected[] = {
     "cairn_stats_refresh",
     "cairn_stats_read",
     "malloc_trim",
+    /* jemalloc's allocation API */
+    "mallocx",
+    "rallocx",
+    "xallocx",
+    "sallocx",
+    "dallocx",
+    "sdallocx",
+    "nallocx",
     /* operator new */
     "_Znwm",
     "_ZnwmRKSt9nothrow_t",
