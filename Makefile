@@ -358,13 +358,14 @@ bench: all
 
 # ---------------------------------------------------------------- install
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cairn \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 lib/libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcairn.so
 	install -m 755 lib/libcairn-dlopen.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/libcairn.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/cairn.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/cairn/jemalloc.h $(DESTDIR)$(PREFIX)/include/cairn/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 		cairn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cairn.pc
 

@@ -54,6 +54,15 @@ struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn) HIDDEN
 /* Frees block b at p (junk-filled first if the options say so). */
 void cairn_release_block(void *p, struct block b) HIDDEN;
 
+/* Stops the program with one line on stderr: size cannot be the size that
+ * the block at p, of usable size usable, was asked for (fn: sdallocx). */
+__attribute__((noreturn, cold)) void cairn_report_size(const char *fn, const void *p, size_t size,
+                                                       size_t usable) HIDDEN;
+
 void *cairn_realloc(void *p, size_t n) HIDDEN;
+/* Resizes large block b at p in place to n bytes (SMALL_MAX < n <=
+ * LARGE_MAX): shrinks its run, or grows it into the free pages after it.
+ * False, the block unchanged, where it cannot. */
+bool cairn_resize_large(void *p, struct block b, size_t n) HIDDEN;
 
 #endif

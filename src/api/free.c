@@ -3,7 +3,8 @@
  * pointer validation every path that takes a pointer from the program
  * shares (free's slow path, realloc, malloc_usable_size). A pointer cairn
  * did not hand out, one inside a block, or one to a block already free
- * stops the program with one line on stderr. */
+ * stops the program with one line on stderr, and so does a size given with
+ * a block (sdallocx) that it cannot have been asked for. */
 #include <string.h>
 
 #include "api/alloc.h"
@@ -29,6 +30,20 @@ __attribute__((noreturn, cold)) static void report_foreign(const char *fn, const
 __attribute__((noreturn, cold)) static void report_interior(const char *fn, const void *p)
 {
 	cairn_fatal_ptr(fn, "invalid pointer", p, " (inside a block, not its start)");
+}
+
+/* "cairn: sdallocx(): invalid size N for 0x... (a block of usable size U)",
+ * formatted without allocating. */
+void cairn_report_size(const char *fn, const void *p, size_t size, size_t usable)
+{
+	char what[64] = "invalid size ", tail[64] = " (a block of usable size ";
+	size_t n = strlen(what);
+	n += fmt_u64(what + n, size);
+	memcpy(what + n, " for", 5);
+	n = strlen(tail);
+	n += fmt_u64(tail + n, usable);
+	memcpy(tail + n, ")", 2);
+	cairn_fatal_ptr(fn, what, p, tail);
 }
 
 struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn)

@@ -34,7 +34,7 @@ static void *move_into(void *p, struct block b, void *q, size_t n)
 }
 
 /* Within its run, or into the free pages after it. */
-static bool resize_large(void *p, struct block b, size_t n)
+bool cairn_resize_large(void *p, struct block b, size_t n)
 {
 	if (n <= SMALL_MAX || n > LARGE_MAX)
 		return false;
@@ -97,7 +97,7 @@ void *cairn_realloc(void *p, size_t n)
 			return p;
 		break;
 	case BLOCK_LARGE:
-		if (resize_large(p, b, n))
+		if (cairn_resize_large(p, b, n))
 			return p;
 		break;
 	case BLOCK_HUGE:

@@ -41,6 +41,14 @@ static const char *const expected[] = {
     "mallctlnametomib",
     "mallctlbymib",
     "malloc_trim",
+    /* jemalloc's allocation API */
+    "mallocx",
+    "rallocx",
+    "xallocx",
+    "sallocx",
+    "dallocx",
+    "sdallocx",
+    "nallocx",
     /* operator new */
     "_Znwm",
     "_ZnwmRKSt9nothrow_t",

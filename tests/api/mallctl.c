@@ -27,14 +27,10 @@
 #include <sys/types.h>
 
 #include "cairn.h"
+#include "cairn/jemalloc.h"
 #include "check.h"
 
 const char *malloc_conf = "narenas:2,dirty_decay_ms:-1,muzzy_decay_ms:0";
-
-int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
-int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp);
-int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                 size_t newlen);
 
 static size_t read_size(const char *name)
 {
@@ -237,7 +233,8 @@ static void test_purge(void)
 	CHECK(dirty >= (uint64_t)(N * SIZE) / 2, "freed runs lie dirty: %llu",
 	      (unsigned long long)dirty);
 	size_t resident = read_size("stats.resident");
-	CHECK(mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0, "arena.4096.purge");
+	CHECK(mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0 && MALLCTL_ARENAS_ALL == 4096,
+	      "arena.4096.purge");
 	epoch_bump();
 	cairn_stats_read("dirty", &dirty);
 	CHECK(dirty == 0, "no dirty page after purging all (%llu)", (unsigned long long)dirty);
