@@ -85,6 +85,7 @@ void stats_snapshot(struct stats *st)
 	st->large_cached = w.large_cached;
 	st->large_curruns = st->large_nmalloc - st->large_ndalloc;
 	st->huge_curblocks = huge_blocks;
+	st->huge_allocated = huge_live;
 	st->huge_cached = huge_cached;
 	st->dirty = dirty * PAGE_SIZE;
 	st->muzzy = muzzy * PAGE_SIZE;

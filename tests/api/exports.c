@@ -40,6 +40,9 @@ static const char *const expected[] = {
     "mallctl",
     "mallctlnametomib",
     "mallctlbymib",
+    "mallinfo",
+    "mallinfo2",
+    "malloc_stats",
     "malloc_trim",
     /* jemalloc's allocation API */
     "mallocx",
