@@ -19,7 +19,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static uint64_t stat(const char *name)
+static uint64_t stat_of(const char *name)
 {
 	uint64_t v = 0;
 	stats_read(name, &v);
@@ -33,18 +33,18 @@ EXPORT struct mallinfo2 mallinfo2(void)
 	if (!ensure_init())
 		return mi;
 	stats_refresh();
-	uint64_t huge = stat("huge_allocated");
-	uint64_t huge_mapped = huge + stat("huge_cached");
-	uint64_t mapped = stat("mapped");
+	uint64_t huge = stat_of("huge_allocated");
+	uint64_t huge_mapped = huge + stat_of("huge_cached");
+	uint64_t mapped = stat_of("mapped");
 	uint64_t arena = mapped > huge_mapped ? mapped - huge_mapped : 0;
-	uint64_t in_arena = stat("allocated") - huge;
+	uint64_t in_arena = stat_of("allocated") - huge;
 	mi.arena = arena;
-	mi.hblks = stat("huge_curblocks");
+	mi.hblks = stat_of("huge_curblocks");
 	mi.hblkhd = huge;
-	mi.uordblks = stat("allocated");
+	mi.uordblks = stat_of("allocated");
 	mi.fordblks = arena > in_arena ? arena - in_arena : 0;
 	/* What malloc_trim would give back now. */
-	mi.keepcost = stat("dirty") + stat("muzzy") + stat("huge_cached");
+	mi.keepcost = stat_of("dirty") + stat_of("muzzy") + stat_of("huge_cached");
 	return mi;
 }
 
