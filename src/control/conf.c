@@ -326,8 +326,14 @@ int conf_parse(const char *source, const char *s)
 				bad++;
 				if (may_report(source)) {
 					echo(name, s, nlen);
-					cairn_message(source, ": unknown option \"", name,
-					              "\"; ignored", (const char *)NULL);
+					if (conf_jemalloc_option(s, nlen))
+						cairn_message(
+						    source, ": jemalloc option \"", name,
+						    "\" is not supported by cairn; ignored",
+						    (const char *)NULL);
+					else
+						cairn_message(source, ": unknown option \"", name,
+						              "\"; ignored", (const char *)NULL);
 				}
 			} else if (!parse_value(o, v, vlen, &value)) {
 				bad++;

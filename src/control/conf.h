@@ -79,6 +79,9 @@ void conf_report_suppressed(void);
 /* Restores every default, and the count of messages (unit tests). */
 void conf_reset(void);
 
+/* Whether the n bytes at s name an option jemalloc has and cairn does not
+ * (conf_jemalloc.c): its message says so, apart from a misspelt name. */
+bool conf_jemalloc_option(const char *s, size_t n);
 /* The option called `name` (without "opt."), or NULL. */
 const struct conf_option *conf_find(const char *name);
 /* The size of the value conf_read gives for an option of type `type`. */

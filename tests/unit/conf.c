@@ -79,6 +79,15 @@ int main(void)
 		          strstr(errbuf, "\"bogus\"") != NULL,
 		      "unknown option message: %s", errbuf);
 
+		CHECK(parse("percpu_arena:percpu") == 1, "a jemalloc-only option counted");
+		CHECK(lines(errbuf) == 1 &&
+		          strstr(errbuf, "jemalloc option \"percpu_arena\" is not supported by "
+		                         "cairn; ignored") != NULL,
+		      "jemalloc-only option message: %s", errbuf);
+		CHECK(parse("percpu_arenas:percpu") == 1 &&
+		          strstr(errbuf, "unknown option") != NULL,
+		      "a misspelt one is unknown: %s", errbuf);
+
 		CHECK(parse("narenas:abc") == 1 && cairn_conf.narenas == 0, "bad number ignored");
 		CHECK(lines(errbuf) == 1 && strstr(errbuf, "\"narenas\"") &&
 		          strstr(errbuf, "\"abc\"") && strstr(errbuf, "[0, 1024]"),
