@@ -23,9 +23,11 @@
 #ifndef CAIRN_TESTS_CHECK_H
 #define CAIRN_TESTS_CHECK_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check_passed;
 static int check_failed;
@@ -154,5 +156,18 @@ static inline int check_done(void)
 	} while (0)
 
 #define CHECK_DONE() check_done()
+
+/* Writes to stderr with write(2), no stdio buffer: for fork children of a
+ * threaded process and for threads. */
+__attribute__((format(printf, 1, 2), unused)) static void say(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > 0 && write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1) < 0)
+		return;
+}
 
 #endif

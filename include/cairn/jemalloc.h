@@ -43,10 +43,10 @@ extern "C" {
  * two). */
 #define MALLOCX_LG_ALIGN(la) ((int)(la))
 #define MALLOCX_ALIGN(a)     ((int)__builtin_ctzll((unsigned long long)(a)))
-#define MALLOCX_ZERO        ((int)0x40)
-#define MALLOCX_TCACHE(tc)  ((int)(((tc) + 2) << 8))
-#define MALLOCX_TCACHE_NONE MALLOCX_TCACHE(-1)
-#define MALLOCX_ARENA(a)    ((int)(((unsigned)(a) + 1) << 20))
+#define MALLOCX_ZERO         ((int)0x40)
+#define MALLOCX_TCACHE(tc)   ((int)(((tc) + 2) << 8))
+#define MALLOCX_TCACHE_NONE  MALLOCX_TCACHE(-1)
+#define MALLOCX_ARENA(a)     ((int)(((unsigned)(a) + 1) << 20))
 
 void *mallocx(size_t size, int flags);
 void *rallocx(void *ptr, size_t size, int flags);

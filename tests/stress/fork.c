@@ -53,18 +53,6 @@ static atomic_long worker_errors, worker_ops;
 /* Handler calls; the child ones only ever count in a child. */
 static atomic_int prepare_calls, parent_calls, child_calls, handler_alloc_failures;
 
-/* Write to stderr without stdio buffers (a child of a threaded process). */
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0 && write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1) < 0)
-		return;
-}
-
 static inline uint64_t pattern(uintptr_t key, size_t off)
 {
 	uint64_t x = (key + off) * 0x9E3779B97F4A7C15ull;

@@ -57,18 +57,6 @@
 #define CHILD_TIMEOUT 10 /* seconds */
 #define SEED          0xf0b6f0b6a5a5a5a5ull
 
-/* Writes to stderr without stdio (children of a threaded process). */
-static void say(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0 && write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1) < 0)
-		return;
-}
-
 /* Polls up to `secs` seconds for `want` purging threads; returns the last count. */
 static int wait_purge_threads(int want, double secs)
 {

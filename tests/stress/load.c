@@ -78,18 +78,6 @@
 
 typedef uint64_t __attribute__((may_alias)) word_t;
 
-/* Writes to stderr without stdio (fork children and threads). */
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0 && write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1) < 0)
-		return;
-}
-
 /* ---------------------------------------------------------------- blocks and counts */
 
 /* Bytes allocated and freed, by thread (a worker has its own; the rest share one). */
