@@ -117,7 +117,7 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 {
 	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) || !ensure_init())
 		return cairn_out_of_memory();
-	if (!cairn_conf.background_thread)
+	if (!background_enabled())
 		decay_tick(arena_of_caller());
 	void *p = NULL;
 	for (int round = 0; p == NULL && round < 2; round++) {

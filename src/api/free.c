@@ -109,7 +109,7 @@ void cairn_release_block(void *p, struct block b)
 	}
 	/* If this free is what calls for the purging threads, start them
 	 * now: it may be the program's last call into the allocator. */
-	if (cairn_conf.background_thread)
+	if (background_enabled())
 		background_poll();
 	else if (b.kind != BLOCK_SMALL)
 		decay_tick(arena_of_caller());

@@ -15,6 +15,7 @@
 #include "control/conf.h"
 #include "control/ctl_tree.h"
 #include "control/stats.h"
+#include "core/background.h"
 
 #define MAX_DEPTH 8
 
@@ -129,14 +130,41 @@ static uint64_t get_version(const struct node *n, const size_t *mib)
 	return (uintptr_t)CAIRN_VERSION;
 }
 
-static uint64_t get_background_thread(const struct node *n, const size_t *mib)
+/* background_thread: whether decay runs in purging threads. Turning it
+ * off stops them before returning (and the slow paths take decay over),
+ * turning it on starts them. jemalloc's answer for threads that cannot be
+ * started is EAGAIN. */
+static int rw_background_thread(const struct node *n, const size_t *mib, size_t miblen,
+                                struct io *io)
 {
-	return cairn_conf.background_thread;
+	bool old = background_enabled(), on;
+	int rc = ctl_take(io, &on, sizeof on);
+	if (rc != 0)
+		return rc;
+	if (ctl_writes(io) && !background_set(on, 0))
+		return EAGAIN;
+	return ctl_give(io, &old, sizeof old);
 }
 
-static uint64_t get_max_background_threads(const struct node *n, const size_t *mib)
+/* max_background_threads: at most the option's value, as in jemalloc
+ * (which takes the option as the ceiling); 0 means the option's value.
+ * Running threads are restarted with the new number. */
+static int rw_max_background_threads(const struct node *n, const size_t *mib, size_t miblen,
+                                     struct io *io)
 {
-	return cairn_conf.max_background_threads;
+	size_t old = atomic_load(&cairn_core.max_background_threads), max;
+	int rc = ctl_take(io, &max, sizeof max);
+	if (rc != 0)
+		return rc;
+	if (ctl_writes(io)) {
+		if (max > cairn_conf.max_background_threads)
+			return EINVAL;
+		if (max == 0)
+			max = cairn_conf.max_background_threads;
+		if (!background_set(background_enabled(), (unsigned)max))
+			return EAGAIN;
+	}
+	return ctl_give(io, &old, sizeof old);
 }
 
 static int rw_epoch(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
@@ -191,8 +219,8 @@ static const struct node root_kids[] = {
     LINK("arenas", ctl_arenas_tree),
     LINK("arena", ctl_arena_tree),
     LINK("thread", ctl_thread_tree),
-    VALUE("background_thread", V_BOOL, get_background_thread),
-    VALUE("max_background_threads", V_SIZE, get_max_background_threads),
+    RW("background_thread", rw_background_thread, V_BOOL),
+    RW("max_background_threads", rw_max_background_threads, V_SIZE),
 };
 
 static const struct node root = INNER(NULL, root_kids);

@@ -25,7 +25,7 @@ struct io {
 	size_t newlen;
 };
 
-enum value_type { V_BOOL, V_UNSIGNED, V_UINT32, V_SIZE, V_UINT64, V_SSIZE, V_STRING };
+enum value_type { V_NONE, V_BOOL, V_UNSIGNED, V_UINT32, V_SIZE, V_UINT64, V_SSIZE, V_STRING };
 
 struct node;
 /* A leaf: mib holds the whole path, so that numbered parts can be read. */
@@ -40,7 +40,9 @@ struct node {
 	const char *arg;         /* a leaf's: the statistic, say */
 	bool (*valid)(size_t i); /* a numbered child: the numbers it takes */
 	bool dynamic_opt;        /* the opt node: its children are the options */
-	enum value_type type;    /* a read_value leaf's */
+	/* A read_value leaf's type, or an RW leaf's (V_NONE: an action or
+	 * write-only). */
+	enum value_type type;
 	uint64_t (*get)(const struct node *n, const size_t *mib);
 };
 
@@ -77,6 +79,11 @@ uint64_t ctl_get_empty_string(const struct node *n, const size_t *mib) HIDDEN;
 #define STAT(nm, t, stat)                                                                          \
 	{                                                                                          \
 		.name = nm, .leaf = ctl_read_value, .type = t, .get = ctl_get_stat, .arg = stat    \
+	}
+/* A leaf read and written: the type is what both take. */
+#define RW(nm, fn, t)                                                                              \
+	{                                                                                          \
+		.name = nm, .leaf = fn, .type = t                                                  \
 	}
 #define INNER(nm, kids)                                                                            \
 	{                                                                                          \

@@ -4,9 +4,11 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "core/decay.h"
+#include "core/lock.h"
 #include "core/params.h"
 #include "os/os.h"
 
@@ -14,7 +16,7 @@
 /* Sleep at least this long between passes, so decay is batched. */
 #define MIN_SLEEP_MS 10
 
-static _Atomic unsigned alive; /* threads that have not returned */
+static _Atomic unsigned alive; /* threads started that have not returned */
 /* The thread leading the process (main, or the one that forked) has
  * exited its own way (pthread_exit) while other threads run. The process
  * then ends when its last thread exits, and a purging thread must never be
@@ -50,7 +52,6 @@ static void *purger_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uint64_t lonely_poll = MIN_SLEEP_MS;
-	atomic_fetch_add(&alive, 1);
 	while (atomic_load(&cairn_purger_state) != PURGER_STOPPED) {
 		uint64_t now = os_now_ms();
 		uint64_t next = decay_pass(cursor, now);
@@ -81,7 +82,7 @@ static void start_threads(void)
 {
 	static struct decay_cursor cursors[MAX_THREADS];
 	purger_sleep_init();
-	unsigned n = cairn_core.max_background_threads;
+	unsigned n = atomic_load(&cairn_core.max_background_threads);
 	if (n > cairn_narenas)
 		n = cairn_narenas;
 	if (n > MAX_THREADS)
@@ -96,9 +97,15 @@ static void start_threads(void)
 	for (unsigned k = 0; k < n; k++) {
 		decay_cursor_init(&cursors[k], k, n);
 		pthread_t t;
+		/* Counted before it runs, so that background_set, which
+		 * waits for alive to reach 0, cannot miss a thread that has
+		 * not reached purger_main yet. */
+		atomic_fetch_add(&alive, 1);
 		if (pthread_create(&t, &attr, purger_main, &cursors[k]) == 0) {
 			pthread_setname_np(t, "cairn-purge");
 			started++;
+		} else {
+			atomic_fetch_sub(&alive, 1);
 		}
 	}
 	pthread_attr_destroy(&attr);
@@ -109,7 +116,8 @@ void background_poll_slow(void)
 {
 	atomic_store_explicit(&cairn_purger_pending, false, memory_order_relaxed);
 	int expected = PURGER_OFF;
-	if (atomic_compare_exchange_strong(&cairn_purger_state, &expected, PURGER_STARTING))
+	if (background_enabled() &&
+	    atomic_compare_exchange_strong(&cairn_purger_state, &expected, PURGER_STARTING))
 		start_threads();
 }
 
@@ -121,6 +129,49 @@ bool background_running(void)
 unsigned background_threads(void)
 {
 	return atomic_load(&alive);
+}
+
+/* One change of background_set at a time: a second caller waits for the
+ * threads the first stops or starts. */
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A millisecond's sleep, waiting for the purging threads to end. */
+static void nap(void)
+{
+	struct timespec ts = {0, 1000000};
+	nanosleep(&ts, NULL);
+}
+
+bool background_set(bool on, unsigned max)
+{
+	mutex_lock(&set_lock);
+	bool restart = max != 0 && max != atomic_load(&cairn_core.max_background_threads);
+	if (max != 0)
+		atomic_store(&cairn_core.max_background_threads, max);
+	if (!on || restart) {
+		/* Off first, so that no request starts them again meanwhile
+		 * (background_poll_slow checks); a start under way is let
+		 * finish, then everything it started is stopped. Threads that
+		 * had stopped on their own (PURGER_STOPPED) are waited for
+		 * the same way. */
+		atomic_store(&cairn_core.background_thread, false);
+		while (atomic_load(&cairn_purger_state) == PURGER_STARTING)
+			nap();
+		if (atomic_load(&cairn_purger_state) != PURGER_OFF) {
+			stop_all();
+			while (atomic_load(&alive) != 0)
+				nap();
+			atomic_store(&cairn_purger_state, PURGER_OFF);
+		}
+	}
+	atomic_store(&cairn_core.background_thread, on);
+	bool ok = true;
+	if (on && atomic_load(&cairn_purger_state) == PURGER_OFF) {
+		background_poll_slow();
+		ok = atomic_load(&cairn_purger_state) == PURGER_RUNNING;
+	}
+	mutex_unlock(&set_lock);
+	return ok;
 }
 
 void background_leader_exiting(void)
@@ -141,6 +192,7 @@ void background_leader_exiting(void)
 void background_postfork_child(void)
 {
 	atomic_store(&alive, 0);
+	pthread_mutex_init(&set_lock, NULL);
 	atomic_store(&leader_gone, false);
 	decay_request_postfork_child();
 }

@@ -19,6 +19,22 @@
 #include <stdbool.h>
 
 #include "core/decay_request.h"
+#include "core/params.h"
+
+/* Whether decay runs in the purging threads (background_thread, as last
+ * set: it starts as the option says, mallctl may change it). When not, the
+ * api's large and huge slow paths run it (decay_tick). */
+static inline bool background_enabled(void)
+{
+	return atomic_load_explicit(&cairn_core.background_thread, memory_order_relaxed);
+}
+/* mallctl's background_thread and max_background_threads: with on, starts
+ * the threads if they are not running; with off, stops them and returns
+ * once they have ended (as jemalloc does). A new max (0: keep) takes
+ * effect at once: running threads are stopped and started again. Call
+ * with no allocator lock held (starting a thread allocates). Returns false
+ * if threads were asked for and none could be started. */
+bool background_set(bool on, unsigned max);
 
 /* Starts the threads if a request asked for them. Call only where no
  * allocator lock is held (starting a thread allocates): the api layer does,

@@ -17,7 +17,7 @@ static bool woken;            /* since the last sleep. Guarded by sleep_lock. */
 
 void decay_request(void)
 {
-	if (!cairn_core.background_thread)
+	if (!atomic_load_explicit(&cairn_core.background_thread, memory_order_relaxed))
 		return;
 	int state = atomic_load_explicit(&cairn_purger_state, memory_order_acquire);
 	if (state == PURGER_OFF) {
@@ -38,7 +38,7 @@ void decay_request(void)
 
 void decay_request_start(void)
 {
-	if (cairn_core.background_thread &&
+	if (atomic_load_explicit(&cairn_core.background_thread, memory_order_relaxed) &&
 	    atomic_load_explicit(&cairn_purger_state, memory_order_acquire) == PURGER_OFF)
 		atomic_store_explicit(&cairn_purger_pending, true, memory_order_relaxed);
 }

@@ -17,11 +17,17 @@
  *             only after the next epoch write, and agrees with
  *             cairn_stats_read;
  *   purge     arena.<i>.purge of the arena holding freed large runs, and
- *             arena.4096.purge, drop stats.resident's dirty part. */
+ *             arena.4096.purge, drop stats.resident's dirty part;
+ *   background  background_thread written: off stops the purging threads
+ *             before it returns (none left in /proc/self/task), on starts
+ *             them; the old value read in the same call;
+ *             max_background_threads above the option's value is EINVAL. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -245,6 +251,61 @@ static void test_purge(void)
 	      "arena.<i>.purge and decay for one arena");
 }
 
+/* Threads of this process named as cairn names its purging threads. */
+static int purging_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "cairn-purge", 11) == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_background(void)
+{
+	bool on = true, off = false, old = false;
+	size_t len = sizeof old;
+	CHECK(mallctl("background_thread", &old, &len, &on, sizeof on) == 0 && old,
+	      "background_thread on (it was on)");
+	CHECK(purging_threads() == 1, "one purging thread runs: %d", purging_threads());
+	len = sizeof old;
+	CHECK(mallctl("background_thread", &old, &len, &off, sizeof off) == 0 && old,
+	      "background_thread off, reading the old value");
+	CHECK(purging_threads() == 0, "none left once the write returned: %d", purging_threads());
+	epoch_bump();
+	CHECK(read_size("stats.background_thread.num_threads") == 0, "stats say none");
+	len = sizeof old;
+	CHECK(mallctl("background_thread", &old, &len, NULL, 0) == 0 && !old, "reads off");
+	/* Freed large runs still decay: by the api's slow paths now. */
+	void *p = malloc(1 << 20);
+	free(p);
+	CHECK(mallctl("background_thread", NULL, NULL, &on, sizeof on) == 0 &&
+	          purging_threads() == 1,
+	      "on again: %d", purging_threads());
+	int wide = 1;
+	CHECK(mallctl("background_thread", NULL, NULL, &wide, sizeof wide) == EINVAL,
+	      "written with 4 bytes");
+	size_t two = 2, zero = 0, one = 0;
+	CHECK(mallctl("max_background_threads", NULL, NULL, &two, sizeof two) == EINVAL,
+	      "max_background_threads above the option's 1");
+	len = sizeof one;
+	CHECK(mallctl("max_background_threads", &one, &len, &zero, sizeof zero) == 0 && one == 1 &&
+	          purging_threads() == 1,
+	      "max_background_threads 0: the option's value, threads restarted");
+}
+
 int main(void)
 {
 	TEST_CASE("names") test_names();
@@ -252,5 +313,6 @@ int main(void)
 	TEST_CASE("mib") test_mib();
 	TEST_CASE("stats") test_stats();
 	TEST_CASE("purge") test_purge();
+	TEST_CASE("background") test_background();
 	return CHECK_DONE();
 }
