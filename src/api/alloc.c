@@ -93,10 +93,12 @@ static void *alloc_large(size_t n, size_t align_pages)
 	 * blocks then come from the arena its small ones will, not from one
 	 * picked by its stack's address, and its freed runs are cached. */
 	struct heap *h = cairn_attach_heap();
-	struct span *s = large_alloc(h, h->kind == HEAP_THREAD ? h->arena : arena_unattached(),
-	                             pages, align_pages);
+	struct span *s =
+	    large_alloc(large_cache_heap(h), h->kind == HEAP_THREAD ? h->arena : arena_unattached(),
+	                pages, align_pages);
 	if (s == NULL)
 		return NULL;
+	tally_alloc(h, span_bytes(s));
 	if (unlikely(cairn_conf.junk || cairn_conf.zero))
 		cairn_fill_new((void *)s->start, span_bytes(s));
 	return (void *)s->start;
@@ -108,6 +110,8 @@ static void *alloc_huge(size_t n, size_t align, bool zero)
 {
 	zero |= cairn_conf.zero;
 	void *p = huge_alloc(n, align, zero);
+	if (p != NULL)
+		tally_alloc(heap_self(), huge_of(pagemap_get((uintptr_t)p))->size);
 	if (p != NULL && unlikely(cairn_conf.junk & JUNK_ALLOC) && !zero)
 		memset(p, 0xa5, align_up(n, os_page_size()));
 	return p;

@@ -14,6 +14,7 @@
 #include "core/chunk.h"
 #include "core/huge.h"
 #include "core/sizeclass.h"
+#include "core/tally.h"
 
 /* Fails an allocation: errno ENOMEM, NULL. The one place that says so. */
 void *cairn_out_of_memory(void) HIDDEN;
@@ -28,6 +29,23 @@ void *cairn_alloc_big(size_t n, size_t align, bool zero) HIDDEN;
 /* Fills len bytes at p, fresh for the program, as the zero and junk
  * options say. */
 void cairn_fill_new(void *p, size_t len) HIDDEN;
+
+/* The heap whose cache large runs go to and come from: the thread's, or a
+ * sentinel (no cache) when it has none or turned it off
+ * (thread.tcache.enabled). */
+static inline struct heap *large_cache_heap(struct heap *h)
+{
+	return h->tcache_off ? &cairn_heap_empty : h;
+}
+
+/* A block resized in place counts, as in jemalloc, as freed at its old
+ * usable size and allocated at its new one (thread.allocated). */
+static inline void cairn_tally_resize(size_t old_usable, size_t new_usable)
+{
+	struct heap *h = heap_self();
+	tally_free(h, old_usable);
+	tally_alloc(h, new_usable);
+}
 
 /* Pages of the run for a large block of n bytes, n <= LARGE_MAX. */
 static inline size_t large_pages(size_t n)

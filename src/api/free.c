@@ -101,9 +101,11 @@ void cairn_release_block(void *p, struct block b)
 		heap_free_slow(heap_self(), b.span, p);
 		break;
 	case BLOCK_LARGE:
-		large_free(heap_self(), b.span, false);
+		tally_free(heap_self(), b.usable);
+		large_free(large_cache_heap(heap_self()), b.span, false);
 		break;
 	case BLOCK_HUGE:
+		tally_free(heap_self(), b.usable);
 		huge_free(b.huge);
 		break;
 	}

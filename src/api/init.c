@@ -13,6 +13,7 @@
 #include "core/lock.h"
 #include "core/meta.h"
 #include "core/pool.h"
+#include "core/tally.h"
 #include "core/params.h"
 #include "os/os.h"
 
@@ -142,6 +143,9 @@ struct heap *cairn_attach_heap(void)
 	    atomic_load_explicit(&cairn_init_state, memory_order_acquire) == INIT_DONE) {
 		struct heap *mine = heap_acquire();
 		if (mine != NULL) {
+			/* A parked heap keeps what its last thread set. */
+			mine->tcache_off = false;
+			tally_reset(mine);
 			heap_set_self(mine);
 			h = mine;
 		}

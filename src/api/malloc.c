@@ -162,6 +162,7 @@ EXPORT int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
 {
 	if (!ensure_init())
 		return EAGAIN;
+	cairn_attach_heap(); /* thread.* speak of the thread's heap */
 	return ctl_byname(name, oldp, oldlenp, newp, newlen);
 }
 
@@ -177,6 +178,7 @@ EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 {
 	if (!ensure_init())
 		return EAGAIN;
+	cairn_attach_heap(); /* thread.* speak of the thread's heap */
 	return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
 

@@ -26,9 +26,10 @@
 static void *move_into(void *p, struct block b, void *q, size_t n)
 {
 	memcpy(q, p, b.usable < n ? b.usable : n);
-	if (b.kind == BLOCK_LARGE && (pagemap_get((uintptr_t)q) & MAP_HUGE))
+	if (b.kind == BLOCK_LARGE && (pagemap_get((uintptr_t)q) & MAP_HUGE)) {
+		tally_free(heap_self(), b.usable);
 		large_free(heap_self(), b.span, true);
-	else
+	} else
 		cairn_release_block(p, b);
 	return q;
 }
@@ -84,6 +85,7 @@ void *cairn_realloc(void *p, size_t n)
 	    huge_room()) {
 		void *q = huge_alloc_cached(n, cairn_conf.zero);
 		if (q != NULL) {
+			tally_alloc(heap_self(), huge_of(pagemap_get((uintptr_t)q))->size);
 			if (unlikely(cairn_conf.junk & JUNK_ALLOC) && !cairn_conf.zero)
 				memset(q, 0xa5, align_up(n, os_page_size()));
 			return move_into(p, b, q, n);
@@ -93,18 +95,27 @@ void *cairn_realloc(void *p, size_t n)
 	case BLOCK_SMALL:
 		/* In place while the block is big enough and moving would not
 		 * at least halve it. */
-		if (n <= b.usable && size_class_bytes(n) > b.usable / 2)
+		if (n <= b.usable && size_class_bytes(n) > b.usable / 2) {
+			cairn_tally_resize(b.usable, b.usable);
 			return p;
+		}
 		break;
 	case BLOCK_LARGE:
-		if (cairn_resize_large(p, b, n))
+		if (cairn_resize_large(p, b, n)) {
+			cairn_tally_resize(b.usable, span_bytes(b.span));
 			return p;
+		}
 		break;
 	case BLOCK_HUGE:
 		/* Under LARGE_MAX, it goes to an arena once it shrinks below
 		 * REALLOC_MAP_MIN or to half its size. */
-		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2))
-			return resize_huge(b, n);
+		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
+			void *q = resize_huge(b, n);
+			if (q != NULL)
+				cairn_tally_resize(b.usable,
+				                   huge_of(pagemap_get((uintptr_t)q))->size);
+			return q;
+		}
 		break;
 	}
 	void *q = cairn_alloc(n);

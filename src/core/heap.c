@@ -15,6 +15,7 @@
 #include "core/pool.h"
 #include "core/remote.h"
 #include "core/slab.h"
+#include "core/tally.h"
 
 struct heap cairn_heap_empty = {.kind = HEAP_SENTINEL};
 struct heap cairn_heap_dead = {.kind = HEAP_SENTINEL};
@@ -187,10 +188,26 @@ static void shared_heaps_postfork_child(void)
 
 /* ------------------------------------------------------------ thread heaps */
 
+/* A small block from h's arena's shared heap: a class above tcache_max, or
+ * thread.tcache.enabled false. The frees other threads sent are taken in
+ * here too, since the bins that would do it stay empty. */
+static void *alloc_shared(struct heap *h, unsigned cls)
+{
+	if (unlikely(atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)) {
+		slow_path_enter(h);
+		remote_drain(h);
+		slow_path_leave(h);
+	}
+	void *p = heap_shared_alloc(h->arena, cls);
+	if (p != NULL)
+		h->tally.allocated += sc_size[cls];
+	return p;
+}
+
 void *heap_alloc_again(struct heap *h, unsigned cls)
 {
-	if ((int)cls > cairn_tcache_max_class)
-		return heap_shared_alloc(h->arena, cls);
+	if ((int)cls > cairn_tcache_max_class || h->tcache_off)
+		return alloc_shared(h, cls);
 	slow_path_enter(h);
 	void *p = pop_or_refill(h, cls);
 	slow_path_leave(h);
@@ -200,8 +217,8 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after)
 {
 	void *p;
-	if ((int)cls > cairn_tcache_max_class) {
-		p = heap_shared_alloc(h->arena, cls);
+	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
+		p = alloc_shared(h, cls);
 		goto done;
 	}
 	slow_path_enter(h);
@@ -216,6 +233,10 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 		 * (see heaps_decay). Never starts one. */
 		if (decay_purger_running())
 			decay_request();
+		/* A thread that reads its peak gets it sampled every
+		 * EVENT_INTERVAL bytes too (a walk of its bins and slabs). */
+		if (h->tally.peak_on)
+			tally_update_locked(h);
 	}
 	p = pop_or_refill(h, cls);
 	slow_path_leave(h);
@@ -242,6 +263,7 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 	} else if (owner->kind == HEAP_SHARED) {
 		/* Into a retired shared heap (in a fork child): its lists
 		 * may be half changed, so the block is leaked. */
+		tally_free(self, sc_size[s->cls]);
 		struct shared_heap *sh = shared_of(owner);
 		mutex_lock(&sh->lock);
 		if (likely(!sh->retired))
@@ -249,6 +271,7 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 		mutex_unlock(&sh->lock);
 	} else {
 		block_make_free(p, s, NULL); /* marked free while it travels */
+		tally_free(self, sc_size[s->cls]);
 		if (self->kind == HEAP_THREAD)
 			remote_outbox_add(self, owner, p);
 		else if (remote_push(self, owner, p, p))
@@ -272,6 +295,7 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 		atomic_signal_fence(memory_order_release);
 		o->head = p;
 		o->count++;
+		self->tally.deallocated += sc_size[s->cls];
 		return;
 	}
 	free_slow_rest(self, s, p);
@@ -296,6 +320,10 @@ void heap_flush(struct heap *h)
 			b = next;
 		}
 		struct heap_counters *k = &h->counters[c];
+		/* What the bin served is allocated (core/tally.h). */
+		h->tally.allocated +=
+		    (uint64_t)sc_size[c] * (k->bin_given - n - h->tally.bin_seen[c]);
+		h->tally.bin_seen[c] = 0;
 		k->nflushed += n;
 		k->bin_given = 0;
 		k->nflushes++;

@@ -75,6 +75,30 @@ struct spanlist {
 	struct span *head, *tail;
 };
 
+/* The calling thread's bytes allocated and freed, jemalloc's
+ * thread.allocated and thread.deallocated, in usable sizes (what a free
+ * knows), counted on slow paths only: core/tally.h says how, and how far
+ * the two counters below may lag. Written by the owner only (a parked
+ * heap's by whoever holds it); reset when a thread takes the heap. */
+struct heap_tally {
+	uint64_t allocated;   /* what thread.allocatedp points at */
+	uint64_t deallocated; /* what thread.deallocatedp points at */
+	/* Bytes of this heap's small blocks that other threads freed, taken
+	 * in (remote_drain): not this thread's frees. */
+	uint64_t remote_in;
+	/* The owner's frees of its own small blocks as of the last walk of
+	 * the slabs (tally_fast_frees), in deallocated already. */
+	uint64_t fast_seen;
+	/* Per class, the blocks the bin served since its last refill that are
+	 * in allocated already (counted by a walk of the bin). */
+	uint32_t bin_seen[SC_NSMALL];
+	/* thread.peak: the highest allocated - deallocated seen, less the
+	 * level at the last reset; sampled at every update, and at the
+	 * thread's events once it used peak.* (peak_on). */
+	int64_t peak, peak_base;
+	bool peak_on;
+};
+
 struct heap {
 	/* Hot: the fast path touches only these. */
 	void *bin[SC_NSMALL]; /* free blocks ready to hand out, per class */
@@ -114,6 +138,11 @@ struct heap {
 	uint64_t parked_since; /* ms. Guarded by heaps_lock. */
 	/* Statistics, counted on slow paths under the heap's lock. */
 	struct heap_counters counters[SC_NSMALL];
+	struct heap_tally tally;
+	/* thread.tcache.enabled false: the bins stay empty and every small
+	 * request goes to the arena's shared heap (heap_alloc_slow), large
+	 * runs are not cached. Owner only. */
+	bool tcache_off;
 };
 
 /* Heap stand-ins with empty bins, so a thread without a heap falls into the

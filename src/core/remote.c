@@ -31,6 +31,7 @@ bool remote_push(struct heap *self, struct heap *to, void *head, void *tail)
 void remote_drain_slow(struct heap *h)
 {
 	void *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+	uint64_t bytes = 0; /* not this thread's frees (core/tally.h) */
 	while (b != NULL) {
 		/* A block in transit names its slab by its free mark, which
 		 * its chunk's header must confirm before anything is written
@@ -40,9 +41,11 @@ void remote_drain_slow(struct heap *h)
 		struct span *s = (struct span *)block_mark(b);
 		if (unlikely(s != chunk_span_of(span_chunk_of(b), (uintptr_t)b)))
 			cairn_freelist_corrupt(b);
+		bytes += sc_size[s->cls];
 		slab_free_local(h, s, b);
 		b = next;
 	}
+	h->tally.remote_in += bytes;
 }
 
 static void outbox_send(struct heap *self, struct outbox *o)

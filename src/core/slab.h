@@ -137,6 +137,10 @@ static inline void *slab_adopt(struct heap *h, struct span *s)
 	s->used = (uint16_t)(kept + n);
 	/* For the statistics: what the bin gets (see core/counters.h). */
 	struct heap_counters *k = &h->counters[cls];
+	/* The bin is empty: every block the last refill gave was served (see
+	 * core/tally.h). */
+	h->tally.allocated += (uint64_t)sc_size[cls] * (k->bin_given - h->tally.bin_seen[cls]);
+	h->tally.bin_seen[cls] = 0;
 	k->bin_given = listed + n;
 	k->nmalloc += listed + n;
 	k->nfills++;
