@@ -193,6 +193,7 @@ static const struct node root_kids[] = {
     LINK("thread", ctl_thread_tree),
     VALUE("background_thread", V_BOOL, get_background_thread),
     VALUE("max_background_threads", V_SIZE, get_max_background_threads),
+    LINK("prof", ctl_prof_tree),
 };
 
 static const struct node root = INNER(NULL, root_kids);
