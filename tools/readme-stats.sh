@@ -9,14 +9,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 table() {
 	echo '| name | kind | what |'
 	echo '| --- | --- | --- |'
-	sed -nE 's/^(TOTAL|GLOBAL|ARENA|CLASS|CLASS_TOTAL)\(([a-z_]+), "(.*)"\)$/\1 \2 \3/p' \
+	sed -nE 's/^(TOTAL|GLOBAL|ARENA|ARENA_TOTAL|CLASS|CLASS_TOTAL|LEXTENT|LEXTENT_TOTAL)\(([a-z_]+), "(.*)"\)$/\1 \2 \3/p' \
 		"$root/src/core/stats.def" |
 		while read -r kind name doc; do
 			case $kind in
 			TOTAL) echo "| \`$name\` | computed | $doc |" ;;
 			GLOBAL) echo "| \`$name\` | counted | $doc |" ;;
 			ARENA) echo "| \`$name\` | counted per arena, summed | $doc |" ;;
+			ARENA_TOTAL) echo "| \`arenas.<i>.$name\` | per arena | $doc |" ;;
 			CLASS | CLASS_TOTAL) echo "| \`bins.<c>.$name\` | per size class | $doc |" ;;
+			LEXTENT | LEXTENT_TOTAL) echo "| \`lextents.<c>.$name\` | per large size class | $doc |" ;;
 			esac
 		done
 }

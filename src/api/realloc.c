@@ -7,6 +7,7 @@
 #include "api/entry.h"
 #include "control/conf.h"
 #include "core/arena.h"
+#include "core/counters.h"
 #include "core/decay.h"
 #include "core/largecache.h"
 #include "os/os.h"
@@ -41,10 +42,12 @@ bool cairn_resize_large(void *p, struct block b, size_t n)
 		return false;
 	size_t pages = large_pages(n);
 	struct arena *a = span_chunk(b.span)->arena;
+	size_t old_pages = b.span->npages;
 	if (pages < b.span->npages)
 		arena_shrink_run(a, b.span, pages);
 	if (pages > b.span->npages && !arena_grow_run(a, b.span, pages))
 		return false;
+	large_resized(b.span, old_pages);
 	/* Pages taken in from free neighbours hold stale data. */
 	if (unlikely(cairn_conf.junk || cairn_conf.zero) && span_bytes(b.span) > b.usable)
 		cairn_fill_new((char *)p + b.usable, span_bytes(b.span) - b.usable);
@@ -75,6 +78,7 @@ void *cairn_realloc(void *p, size_t n)
 	if (p == NULL)
 		return cairn_alloc(n);
 	if (n == 0) {
+		counter_add(zero_reallocs, 1);
 		cairn_free(p, "realloc");
 		return NULL;
 	}

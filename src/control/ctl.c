@@ -221,6 +221,7 @@ static const struct node root_kids[] = {
     LINK("thread", ctl_thread_tree),
     RW("background_thread", rw_background_thread, V_BOOL),
     RW("max_background_threads", rw_max_background_threads, V_SIZE),
+    LINK("prof", ctl_prof_tree),
 };
 
 static const struct node root = INNER(NULL, root_kids);

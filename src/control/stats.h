@@ -2,7 +2,11 @@
 /* The statistics as programs read them: the last snapshot (core/stats.h),
  * by name. The names are those of src/core/stats.def, and
  * "bins.<class>.<name>" for the per-class ones ("bins.<class>.size" is the
- * class's block size), and "epoch", how many snapshots were taken. */
+ * class's block size), "lextents.<class>.<name>" for the per-large-class
+ * ones ("lextents.<class>.size"), "arenas.<i>.<name>" and
+ * "arenas.<i>.bins.<class>.<name>", "arenas.<i>.lextents.<class>.<name>"
+ * for one automatic arena's (i = 4096: their sums), and "epoch", how many
+ * snapshots were taken. */
 #ifndef CAIRN_CONTROL_STATS_H
 #define CAIRN_CONTROL_STATS_H
 

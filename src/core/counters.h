@@ -25,9 +25,20 @@ extern struct global_counters cairn_counters HIDDEN;
 #define counter_add(name, n)                                                                       \
 	atomic_fetch_add_explicit(&cairn_counters.name, (uint64_t)(n), memory_order_relaxed)
 
+/* The large size classes: lextent c is size class SC_NSMALL + c. */
+#define SC_NLARGE (SC_NCLASSES - SC_NSMALL)
+
+/* Per arena and large class. Atomic, as a run taken from or put into a
+ * heap's cache is counted without the arena's lock. */
+struct lextent_counters {
+#define LEXTENT(name, doc) _Atomic uint64_t name;
+#include "core/stats.def"
+};
+
 struct arena_counters {
 #define ARENA(name, doc) uint64_t name;
 #include "core/stats.def"
+	struct lextent_counters lextents[SC_NLARGE];
 };
 
 /* Per heap, one per small class: a refill touches one of these only. */

@@ -85,19 +85,54 @@ size_t heap_large_flush(struct heap *h)
 	return bytes;
 }
 
+/* The large class a run of npages pages counts to: its own, or the
+ * smallest one it fits (a run for an aligned small request is smaller than
+ * every large class, as in jemalloc, where it takes the first). */
+static unsigned count_class(size_t npages)
+{
+	size_t bytes = npages << PAGE_SHIFT;
+	if (bytes <= SMALL_MAX)
+		return 0;
+	unsigned c = size_class(bytes > LARGE_MAX ? LARGE_MAX : bytes);
+	return c - SC_NSMALL;
+}
+
+/* Counted to the arena whose chunk holds the run, whichever heap's thread
+ * moves it: so an arena's classes never free more than they handed out. */
+static inline struct lextent_counters *lextent_of(struct span *s, size_t npages)
+{
+	return &span_chunk(s)->arena->counters.lextents[count_class(npages)];
+}
+
+#define lextent_add(s, npages, name)                                                               \
+	atomic_fetch_add_explicit(&lextent_of(s, npages)->name, 1, memory_order_relaxed)
+
+void large_resized(struct span *s, size_t old_npages)
+{
+	if (count_class(old_npages) == count_class(s->npages))
+		return;
+	/* Into the new class before out of the old one: no class is ever seen
+	 * freeing a block it did not hand out. */
+	lextent_add(s, s->npages, nmalloc);
+	lextent_add(s, old_npages, ndalloc);
+}
+
 struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t align_pages)
 {
 	struct span *s = align_pages == 1 ? heap_large_take(h, npages) : NULL;
 	if (s == NULL)
 		s = arena_alloc_run(a, npages, align_pages);
-	if (s != NULL)
+	if (s != NULL) {
 		counter_add(large_nmalloc, 1);
+		lextent_add(s, s->npages, nmalloc);
+	}
 	return s;
 }
 
 void large_free(struct heap *h, struct span *s, bool purge)
 {
 	counter_add(large_ndalloc, 1);
+	lextent_add(s, s->npages, ndalloc);
 	if (purge)
 		arena_free_run_purged(span_chunk(s)->arena, s);
 	else if (!heap_large_put(h, s))

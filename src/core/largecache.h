@@ -25,6 +25,9 @@ struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t 
 /* Frees large block s, from h's thread: into h's cache if there is room,
  * else back to its arena; with purge, its pages given back at once. */
 void large_free(struct heap *h, struct span *s, bool purge);
+/* Counts large block s, resized in place from old_npages pages, as freed
+ * from its old class and handed out in its new one (jemalloc's way). */
+void large_resized(struct span *s, size_t old_npages);
 
 /* A cached free large run of exactly npages pages, or NULL. */
 struct span *heap_large_take(struct heap *h, size_t npages);

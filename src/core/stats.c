@@ -8,38 +8,159 @@
 #include "core/counters.h"
 #include "core/heap.h"
 #include "core/huge.h"
+#include "core/meta.h"
 #include "core/pool.h"
+#include "os/os.h"
+
+/* When the library was loaded: the automatic arenas are made at its first
+ * call, within moments of it, and nothing records that call's time. */
+static uint64_t loaded_ms;
+
+__attribute__((constructor)) static void note_load_time(void)
+{
+	if (loaded_ms == 0)
+		loaded_ms = os_now_ms();
+}
 
 struct walk {
 	struct stats *st;
+	struct stats_arena *arenas; /* NULL: totals only */
+	unsigned narenas;
 	uint64_t large_cached;
 };
+
+static void bins_add(struct stats_bin *to, const struct stats_bin *from)
+{
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+#define CLASS(name, doc)       to[c].name += from[c].name;
+#define CLASS_TOTAL(name, doc) to[c].name += from[c].name;
+#include "core/stats.def"
+	}
+}
+
+/* The arena heap h's numbers count to, or NULL: one that is not an
+ * automatic arena of the walk's. */
+static struct stats_arena *arena_of(struct walk *w, struct heap *h)
+{
+	if (w->arenas == NULL || h->arena == NULL || h->arena->index >= w->narenas)
+		return NULL;
+	return &w->arenas[h->arena->index];
+}
 
 /* Adds heap h's counters and a walk of its slabs; h's lock held. */
 static void add_heap(struct heap *h, void *arg)
 {
 	struct walk *w = arg;
+	struct stats_bin bins[SC_NSMALL];
+	memset(bins, 0, sizeof bins);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
-		struct stats_bin *b = &w->st->bins[c];
+		struct stats_bin *b = &bins[c];
 		const struct heap_counters *k = &h->counters[c];
-#define CLASS(name, doc) b->name += k->name;
+#define CLASS(name, doc) b->name = k->name;
 #include "core/stats.def"
-		b->nrequests += k->nmalloc - k->nflushed - k->bin_given;
+		b->nrequests = k->nmalloc - k->nflushed - k->bin_given;
 		struct span *lists[3] = {h->cur[c], h->partial[c].head, h->full[c].head};
 		for (unsigned l = 0; l < 3; l++) {
 			for (struct span *s = lists[l]; s != NULL; s = l == 0 ? NULL : s->next) {
 				b->curslabs++;
+				b->nonfull_slabs += l == 1;
 				b->curregs += __atomic_load_n(&s->used, __ATOMIC_RELAXED);
 			}
 		}
 	}
+	bins_add(w->st->bins, bins);
 	w->large_cached += h->large_bytes;
+	struct stats_arena *a = arena_of(w, h);
+	if (a != NULL) {
+		bins_add(a->bins, bins);
+		a->tcache_bytes += h->large_bytes;
+		a->nthreads += h->kind == HEAP_THREAD &&
+		               atomic_load_explicit(&h->state, memory_order_relaxed) == HEAP_LIVE;
+	}
+}
+
+/* Arena a's counters (a's lock held) into st's sums and, if any, into
+ * sa's. */
+static void add_arena(struct stats *st, struct stats_arena *sa, struct arena *a)
+{
+#define ARENA(name, doc) st->name += a->counters.name;
+#include "core/stats.def"
+	/* ndalloc first: a block's free is counted after its allocation, so
+	 * nmalloc read later is never behind. */
+	for (unsigned c = 0; c < SC_NLARGE; c++) {
+		const struct lextent_counters *k = &a->counters.lextents[c];
+		uint64_t ndalloc = atomic_load_explicit(&k->ndalloc, memory_order_relaxed);
+		uint64_t nmalloc = atomic_load_explicit(&k->nmalloc, memory_order_relaxed);
+		st->lextents[c].nmalloc += nmalloc;
+		st->lextents[c].ndalloc += ndalloc;
+		if (sa != NULL) {
+			sa->lextents[c].nmalloc += nmalloc;
+			sa->lextents[c].ndalloc += ndalloc;
+		}
+	}
+	if (sa != NULL) {
+#define ARENA(name, doc) sa->name += a->counters.name;
+#include "core/stats.def"
+		sa->dirty_pages += a->dirty_pages;
+		sa->muzzy_pages += a->muzzy_pages;
+	}
+}
+
+/* The totals of one arena's numbers, from its counters and its heaps'. */
+static void arena_totals(struct stats_arena *sa)
+{
+	uint64_t chunks = sa->mapped_pages / DATA_PAGES;
+	uint64_t idle = sa->active_pages + sa->dirty_pages + sa->muzzy_pages;
+	sa->base = chunks * HDR_PAGES * PAGE_SIZE;
+	sa->mapped = sa->mapped_pages * PAGE_SIZE + sa->base;
+	sa->retained = sa->mapped_pages > idle ? (sa->mapped_pages - idle) * PAGE_SIZE : 0;
+	sa->resident = (sa->active_pages + sa->dirty_pages) * PAGE_SIZE + sa->base;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		struct stats_bin *b = &sa->bins[c];
+		b->ndalloc = b->nmalloc - b->curregs;
+		sa->small_allocated += b->curregs * sc_size[c];
+		sa->small_nmalloc += b->nmalloc;
+		sa->small_ndalloc += b->ndalloc;
+		sa->small_nrequests += b->nrequests;
+		sa->small_nfills += b->nfills;
+		sa->small_nflushes += b->nflushes;
+	}
+	for (unsigned c = 0; c < SC_NLARGE; c++) {
+		struct stats_lextent *l = &sa->lextents[c];
+		l->curlextents = l->nmalloc - l->ndalloc;
+		sa->large_allocated += l->curlextents * sc_size[SC_NSMALL + c];
+		sa->large_nmalloc += l->nmalloc;
+		sa->large_ndalloc += l->ndalloc;
+	}
+}
+
+/* Every field of struct stats_arena is a uint64_t that sums over arenas. */
+_Static_assert(sizeof(struct stats_arena) % sizeof(uint64_t) == 0, "stats_arena: uint64_t only");
+
+static void arena_sum(struct stats_arena *to, const struct stats_arena *from)
+{
+	uint64_t *t = (uint64_t *)to;
+	const uint64_t *f = (const uint64_t *)from;
+	for (size_t k = 0; k < sizeof(*to) / sizeof(uint64_t); k++)
+		t[k] += f[k];
+}
+
+struct stats_arena *stats_arenas_new(unsigned n)
+{
+	return meta_alloc(sizeof(struct stats_arena) * ((size_t)n + 1));
 }
 
 void stats_snapshot(struct stats *st)
 {
+	stats_snapshot_arenas(st, NULL, 0);
+}
+
+void stats_snapshot_arenas(struct stats *st, struct stats_arena *arenas, unsigned n)
+{
 	memset(st, 0, sizeof(*st));
-	struct walk w = {.st = st};
+	if (arenas != NULL)
+		memset(arenas, 0, sizeof(*arenas) * ((size_t)n + 1));
+	struct walk w = {.st = st, .arenas = arenas, .narenas = n};
 	for (struct heap *h = pool_all_heaps(); h != NULL; h = h->all_next) {
 		/* A heap leaked in a fork child keeps a lock no one releases. */
 		if (h->kind != HEAP_THREAD || atomic_load(&h->state) == HEAP_LEAKED)
@@ -53,10 +174,10 @@ void stats_snapshot(struct stats *st)
 
 	uint64_t dirty = 0, muzzy = 0;
 	for (unsigned i = 0; i < cairn_narenas; i++) {
+		struct stats_arena *sa = arenas != NULL && i < n ? &arenas[i] : NULL;
 		for (struct arena *a = &cairn_arenas[i]; a != NULL; a = a->successor) {
 			mutex_lock(&a->lock);
-#define ARENA(name, doc) st->name += a->counters.name;
-#include "core/stats.def"
+			add_arena(st, sa, a);
 			dirty += a->dirty_pages;
 			muzzy += a->muzzy_pages;
 			mutex_unlock(&a->lock);
@@ -75,6 +196,8 @@ void stats_snapshot(struct stats *st)
 		small += st->bins[c].curregs * sc_size[c];
 		slab_pages += st->bins[c].curslabs * sc_slab_pages[c];
 	}
+	for (unsigned c = 0; c < SC_NLARGE; c++)
+		st->lextents[c].curlextents = st->lextents[c].nmalloc - st->lextents[c].ndalloc;
 	uint64_t active_pages = st->active_pages;
 	/* Counted apart, slabs may outnumber the pages seen a moment later. */
 	uint64_t large_pages = active_pages > slab_pages ? active_pages - slab_pages : 0;
@@ -99,4 +222,13 @@ void stats_snapshot(struct stats *st)
 	st->resident = st->active + st->dirty + huge_cached + st->metadata;
 	st->background_threads = background_threads();
 	st->narenas = cairn_narenas;
+	uint64_t now = os_now_ms();
+	st->uptime = loaded_ms != 0 && now > loaded_ms ? (now - loaded_ms) * 1000000 : 0;
+
+	if (arenas != NULL) {
+		for (unsigned i = 0; i < n; i++) {
+			arena_totals(&arenas[i]);
+			arena_sum(&arenas[n], &arenas[i]);
+		}
+	}
 }

@@ -13,7 +13,7 @@ cd "$root" || exit 1
 tools/readme-stats.sh --check
 check $? "README.md's statistics table is generated from src/core/stats.def"
 
-n=$(grep -cE '^(TOTAL|GLOBAL|ARENA|CLASS|CLASS_TOTAL)\(' src/core/stats.def)
+n=$(grep -cE '^(TOTAL|GLOBAL|ARENA|ARENA_TOTAL|CLASS|CLASS_TOTAL|LEXTENT|LEXTENT_TOTAL)\(' src/core/stats.def)
 [[ $n -ge 25 ]]
 check $? "only $n statistics found in src/core/stats.def"
 rows=$(sed -n '/^<!-- BEGIN stats table/,/^<!-- END stats table/p' README.md | grep -c '^| `')
