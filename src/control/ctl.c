@@ -55,11 +55,9 @@ int ctl_take(const struct io *io, void *out, size_t size)
 
 /* ------------------------------------------------------------ leaves */
 
-int ctl_read_value(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+/* Gives v out in the C type that type names. */
+static int give_typed(struct io *io, enum value_type type, uint64_t v)
 {
-	if (ctl_writes(io))
-		return EPERM;
-	uint64_t v = n->get(n, mib);
 	union {
 		bool b;
 		unsigned u;
@@ -70,7 +68,7 @@ int ctl_read_value(const struct node *n, const size_t *mib, size_t miblen, struc
 		const char *str;
 	} out;
 	size_t size;
-	switch (n->type) {
+	switch (type) {
 	case V_BOOL:
 		out.b = v != 0;
 		size = sizeof out.b;
@@ -101,6 +99,13 @@ int ctl_read_value(const struct node *n, const size_t *mib, size_t miblen, struc
 		break;
 	}
 	return ctl_give(io, &out, size);
+}
+
+int ctl_read_value(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+{
+	if (ctl_writes(io))
+		return EPERM;
+	return give_typed(io, n->type, n->get(n, mib));
 }
 
 uint64_t ctl_get_false(const struct node *n, const size_t *mib)
@@ -179,17 +184,51 @@ static int rw_epoch(const struct node *n, const size_t *mib, size_t miblen, stru
 	return ctl_give(io, &e, sizeof e);
 }
 
-/* The option named by the node ("opt.<name>"), as conf_read reads it;
- * opt.prof (no profiler yet) reads false. */
+/* jemalloc's options that cairn does not have, as opt.<name> answers them:
+ * with the value that turns the feature off or, where there is none,
+ * jemalloc's default (which then has no meaning in cairn). The prof ones
+ * are what jemalloc built with profiling reads with prof:false; they
+ * become cairn's own options with the profiler. jemalloc's utrace and
+ * xmalloc are not here: a jemalloc built without them answers ENOENT, as
+ * Debian's does, and so does cairn. Read by name after options.def's. */
+static const struct {
+	const char *name;
+	enum value_type type;
+	uint64_t value; /* a string's address for V_STRING */
+} fixed_opts[] = {
+    {"prof", V_BOOL, 0},
+    {"prof_prefix", V_STRING, (uintptr_t) "jeprof"},
+    {"prof_active", V_BOOL, 1},
+    {"prof_thread_active_init", V_BOOL, 1},
+    {"lg_prof_sample", V_SIZE, 19},
+    {"prof_accum", V_BOOL, 0},
+    {"lg_prof_interval", V_SSIZE, (uint64_t)-1},
+    {"prof_gdump", V_BOOL, 0},
+    {"prof_final", V_BOOL, 0},
+    {"prof_leak", V_BOOL, 0},
+    {"prof_leak_error", V_BOOL, 0},
+    {"abort", V_BOOL, 0},
+    {"cache_oblivious", V_BOOL, 0},
+    {"trust_madvise", V_BOOL, 0},
+    {"dss", V_STRING, (uintptr_t) "disabled"},
+    {"oversize_threshold", V_SIZE, 0},
+    {"percpu_arena", V_STRING, (uintptr_t) "disabled"},
+    {"lg_extent_max_active_fit", V_SIZE, 6},
+    /* cairn's realloc(p, 0) frees p, as jemalloc's default "free". */
+    {"zero_realloc", V_STRING, (uintptr_t) "free"},
+};
+#define NFIXED_OPTS (sizeof fixed_opts / sizeof fixed_opts[0])
+
+/* The option named by the node ("opt.<name>"): one of options.def's as
+ * conf_read reads it, or one of fixed_opts. */
 static int read_opt(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
 	if (ctl_writes(io))
 		return EPERM;
 	size_t i = mib[miblen - 1];
-	if (i == conf_noptions) {
-		bool off = false;
-		return ctl_give(io, &off, sizeof off);
-	}
+	if (i >= conf_noptions)
+		return give_typed(io, fixed_opts[i - conf_noptions].type,
+		                  fixed_opts[i - conf_noptions].value);
 	if (io->oldp == NULL || io->oldlenp == NULL)
 		return 0;
 	return conf_read(conf_options[i].name, io->oldp, io->oldlenp);
@@ -198,6 +237,7 @@ static int read_opt(const struct node *n, const size_t *mib, size_t miblen, stru
 /* ------------------------------------------------------------ the root */
 
 static const struct node config_kids[] = {
+    VALUE("cache_oblivious", V_BOOL, ctl_get_false),
     VALUE("debug", V_BOOL, ctl_get_false),
     VALUE("fill", V_BOOL, ctl_get_true),
     VALUE("lazy_lock", V_BOOL, ctl_get_false),
@@ -229,12 +269,12 @@ static const struct node root = INNER(NULL, root_kids);
 /* ------------------------------------------------------------ walking */
 
 /* The child of n that one step of a MIB names, or NULL. For the opt node,
- * the step is an option's place in conf_options (conf_noptions: opt.prof),
- * and the leaf is the opt node itself. */
+ * the step is an option's place in conf_options, or conf_noptions plus its
+ * place in fixed_opts, and the leaf is the opt node itself. */
 static const struct node *step(const struct node *n, size_t i)
 {
 	if (n->dynamic_opt)
-		return i <= conf_noptions ? n : NULL;
+		return i < conf_noptions + NFIXED_OPTS ? n : NULL;
 	if (n->kid == NULL)
 		return NULL;
 	const struct node *k;
@@ -254,10 +294,13 @@ static long name_step(const struct node *n, const char *s, size_t len)
 			return -1;
 		memcpy(name, s, len);
 		name[len] = '\0';
-		if (strcmp(name, "prof") == 0)
-			return (long)conf_noptions;
 		const struct conf_option *o = conf_find(name);
-		return o != NULL ? o - conf_options : -1;
+		if (o != NULL)
+			return o - conf_options;
+		for (size_t k = 0; k < NFIXED_OPTS; k++)
+			if (strcmp(name, fixed_opts[k].name) == 0)
+				return (long)(conf_noptions + k);
+		return -1;
 	}
 	if (n->kid == NULL)
 		return -1;

@@ -206,10 +206,16 @@ static const struct node bg_stats_kids[] = {
 };
 
 static const struct node stats_kids[] = {
-    STAT("allocated", V_SIZE, "allocated"),    STAT("active", V_SIZE, "active"),
-    STAT("metadata", V_SIZE, "metadata"),      STAT("resident", V_SIZE, "resident"),
-    STAT("mapped", V_SIZE, "mapped"),          STAT("retained", V_SIZE, "retained"),
-    INNER("background_thread", bg_stats_kids), STAT("zero_reallocs", V_SIZE, "zero_reallocs"),
+    STAT("allocated", V_SIZE, "allocated"),
+    STAT("active", V_SIZE, "active"),
+    STAT("metadata", V_SIZE, "metadata"),
+    /* Not counted apart (as stats.arenas.<i>.metadata_thp): 0. */
+    VALUE("metadata_thp", V_SIZE, ctl_get_false),
+    STAT("resident", V_SIZE, "resident"),
+    STAT("mapped", V_SIZE, "mapped"),
+    STAT("retained", V_SIZE, "retained"),
+    INNER("background_thread", bg_stats_kids),
+    STAT("zero_reallocs", V_SIZE, "zero_reallocs"),
     INNER("arenas", arena_numbered),
 };
 

@@ -72,6 +72,34 @@ static void test_names(void)
 	CHECK(mallctl("config.prof", &b, &len, NULL, 0) == 0 && !b, "config.prof false");
 	len = sizeof b;
 	CHECK(mallctl("opt.prof", &b, &len, NULL, 0) == 0 && !b, "opt.prof reads false");
+	/* jemalloc's options cairn lacks: the value that means off. */
+	const char *str = NULL;
+	len = sizeof str;
+	CHECK(mallctl("opt.dss", &str, &len, NULL, 0) == 0 && strcmp(str, "disabled") == 0,
+	      "opt.dss disabled");
+	len = sizeof str;
+	CHECK(mallctl("opt.percpu_arena", &str, &len, NULL, 0) == 0 && strcmp(str, "disabled") == 0,
+	      "opt.percpu_arena disabled");
+	len = sizeof str;
+	CHECK(mallctl("opt.zero_realloc", &str, &len, NULL, 0) == 0 && strcmp(str, "free") == 0,
+	      "opt.zero_realloc free, as realloc(p, 0) does");
+	size_t lg = 0;
+	len = sizeof lg;
+	CHECK(mallctl("opt.lg_prof_sample", &lg, &len, NULL, 0) == 0 && lg == 19,
+	      "opt.lg_prof_sample 19");
+	ssize_t lgi = 0;
+	len = sizeof lgi;
+	CHECK(mallctl("opt.lg_prof_interval", &lgi, &len, NULL, 0) == 0 && lgi == -1,
+	      "opt.lg_prof_interval -1");
+	len = sizeof b;
+	CHECK(mallctl("opt.cache_oblivious", &b, &len, NULL, 0) == 0 && !b &&
+	          mallctl("config.cache_oblivious", &b, &len, NULL, 0) == 0 && !b,
+	      "cache_oblivious false");
+	len = sizeof b;
+	CHECK(mallctl("opt.utrace", &b, &len, NULL, 0) == ENOENT &&
+	          mallctl("opt.xmalloc", &b, &len, NULL, 0) == ENOENT,
+	      "opt.utrace and opt.xmalloc: ENOENT, as a jemalloc built without them");
+	CHECK(mallctl("opt.prof", NULL, NULL, &b, sizeof b) == EPERM, "opt.prof read only");
 	unsigned u = 0;
 	len = sizeof u;
 	CHECK(mallctl("opt.narenas", &u, &len, NULL, 0) == 0 && u == 2, "opt.narenas %u", u);
