@@ -197,10 +197,11 @@ EXPORT void dallocx(void *ptr, int flags)
 
 /* Whether size can be what block b was asked for, with alignment align:
  * jemalloc's rule, that size's own usable size is the block's; or, for the
- * blocks cairn's realloc leaves larger than that, a size realloc keeps such
- * a block for (a small block it kept while shrinking: its new class is over
- * half the block), or the exact pages of a mapping (which realloc also
- * makes for sizes below LARGE_MAX). */
+ * blocks cairn's realloc and rallocx leave larger than that, a size they
+ * keep such a block for (a small block kept while shrinking: the usable
+ * size the request would have, its alignment counted, is over half the
+ * block), or the exact pages of a mapping (which realloc also makes for
+ * sizes below LARGE_MAX). */
 static bool size_fits(struct block b, size_t size, size_t align)
 {
 	if (size > b.usable)
@@ -209,7 +210,7 @@ static bool size_fits(struct block b, size_t size, size_t align)
 		return true;
 	switch (b.kind) {
 	case BLOCK_SMALL:
-		return size_class_bytes(size) > b.usable / 2;
+		return request_ok(size, align) && usable_for(size, align) > b.usable / 2;
 	case BLOCK_HUGE:
 		return align_up(size, os_page_size()) == b.usable;
 	default:

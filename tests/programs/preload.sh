@@ -14,6 +14,8 @@
 #   run_twice FUNCTION             FUNCTION without cairn, then with it, in fresh directories;
 #                                  checks that both exit 0 and print the same
 #   finish                         prints the tally, removes the work folder, sets the exit code
+#   start_server [ARGS...], stop_server, alive, stop_leftover_servers, free_port
+#                                  redis-server on 127.0.0.1 for the redis scripts (below)
 # $work is a fresh temporary folder, removed on exit.
 
 set -u
@@ -108,6 +110,83 @@ run_twice() {
 finish() {
 	echo "checks: $checks_passed passed, $checks_failed failed"
 	[[ $checks_failed -eq 0 && $checks_passed -gt 0 ]]
+}
+
+# ---------------------------------------------------------------- redis-server
+# For redis.sh and redis_memory.sh: a server on 127.0.0.1 without persistence, run in the
+# current directory (its pid file there, for stop_leftover_servers, which those scripts add to
+# cleanup_hooks).
+
+# Kills any server a run left behind (the runs write their pid files under $work).
+stop_leftover_servers() {
+	local f pid
+	for f in "$work"/*/redis.pid; do
+		[[ -f $f ]] || continue
+		pid=$(<"$f")
+		kill -9 "$pid" 2>/dev/null
+	done
+}
+
+# A port on 127.0.0.1 that nothing listens on, from 21000 up.
+free_port() {
+	local p
+	for ((p = ${1:-21000}; p < 22000; p++)); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Starts redis-server in the current directory, with ARGS added to its options; sets port and
+# pid. Retries on another port if the server cannot bind (another process may have taken the
+# port meanwhile).
+start_server() {
+	local try i
+	port=20999
+	for ((try = 0; try < 5; try++)); do
+		port=$(free_port $((port + 1))) || return 1
+		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--daemonize no --dir "$PWD" --logfile "$PWD/redis.log" "$@" &
+		pid=$!
+		echo "$pid" >redis.pid
+		for ((i = 0; i < 100; i++)); do
+			if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	return 1
+}
+
+stop_server() {
+	local i
+	redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	local rc=$?
+	rm -f redis.pid
+	return $rc
+}
+
+# Fails the session at once if the server has died.
+alive() {
+	kill -0 "$pid" 2>/dev/null && return 0
+	echo "redis-server died; the end of its log:" >&2
+	tail -n 20 redis.log >&2
+	wait "$pid"
+	echo "its exit status: $?" >&2
+	rm -f redis.pid
+	return 1
 }
 
 # ---------------------------------------------------------------- run as a test

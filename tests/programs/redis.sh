@@ -9,81 +9,10 @@
 # same with and without cairn (the benchmark's timings are only printed). The server always gets
 # shut down, and killed by the exit trap if anything goes wrong.
 source "$(dirname "${BASH_SOURCE[0]}")/preload.sh"
+cleanup_hooks+=(stop_leftover_servers)
 
 check "cairn starts in redis-server" require_cairn redis-server --version
 check "cairn starts in redis-cli" require_cairn redis-cli --version
-
-# Kills any server a run left behind (the runs write their pid files under $work).
-stop_leftover_servers() {
-	local f pid
-	for f in "$work"/*/redis.pid; do
-		[[ -f $f ]] || continue
-		pid=$(<"$f")
-		kill -9 "$pid" 2>/dev/null
-	done
-}
-cleanup_hooks+=(stop_leftover_servers)
-
-# A port on 127.0.0.1 that nothing listens on, from 21000 up.
-free_port() {
-	local p
-	for ((p = ${1:-21000}; p < 22000; p++)); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# Starts redis-server in the current directory; sets port and pid. Retries on another port if
-# the server cannot bind (another process may have taken the port meanwhile).
-start_server() {
-	local try i
-	port=20999
-	for ((try = 0; try < 5; try++)); do
-		port=$(free_port $((port + 1))) || return 1
-		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
-			--daemonize no --dir "$PWD" --logfile "$PWD/redis.log" &
-		pid=$!
-		echo "$pid" >redis.pid
-		for ((i = 0; i < 100; i++)); do
-			if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	return 1
-}
-
-stop_server() {
-	local i
-	redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid"
-	local rc=$?
-	rm -f redis.pid
-	return $rc
-}
-
-# Fails the session at once if the server has died.
-alive() {
-	kill -0 "$pid" 2>/dev/null && return 0
-	echo "redis-server died; the end of its log:" >&2
-	tail -n 20 redis.log >&2
-	wait "$pid"
-	echo "its exit status: $?" >&2
-	rm -f redis.pid
-	return 1
-}
 
 # Everything printed on stdout here must be the same in both runs; the rest goes to stderr.
 session() {
