@@ -10,6 +10,7 @@
 
 #include "api/entry.h"
 #include "api/init.h"
+#include "api/stats_report.h"
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/decay.h"
@@ -42,6 +43,7 @@ static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 		p = heap_alloc_again(h, cls);
 	}
 	background_poll();
+	stats_interval_poll();
 	return p != NULL ? p : cairn_out_of_memory();
 }
 
