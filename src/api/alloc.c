@@ -33,9 +33,10 @@ COLD void cairn_fill_new(void *p, size_t len)
 
 /* ------------------------------------------------------------ small */
 
-/* heap_alloc_slow's way out when it has no block, or when the purging
- * threads wait to be started: once more after reclaiming, and the threads
- * started, with no lock held. */
+/* heap_alloc_slow's way out when it has no block, when the purging
+ * threads wait to be started, or when a stats_interval report is due: once
+ * more after reclaiming, the threads started, the report written, with no
+ * lock held. */
 static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 {
 	if (p == NULL) {

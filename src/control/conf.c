@@ -73,8 +73,10 @@ static void store(const struct conf_option *o, int64_t v)
 		*(int64_t *)field = v;
 		break;
 	case CONF_KIND_STRING:
-		/* Only the default, "", comes this way: conf_parse copies. */
-		field[0] = '\0';
+		/* Only the default, "", comes this way: conf_parse copies.
+		 * The whole field is cleared so that equal strings are equal
+		 * fields. */
+		memset(field, 0, CONF_STRING_MAX);
 		break;
 	}
 }
@@ -194,6 +196,10 @@ static bool parse_value(const struct conf_option *o, const char *s, size_t len, 
 				return *out = i, true;
 		return false;
 	case CONF_KIND_STRING:
+		/* Printable, so that confirm_conf shows it as it is. */
+		for (size_t i = 0; i < len; i++)
+			if (s[i] <= ' ' || s[i] > '~')
+				return false;
 		return len <= (size_t)o->max;
 	case CONF_KIND_MS:
 	case CONF_KIND_I64:
@@ -298,7 +304,8 @@ static void bad_value(const char *source, const struct conf_option *o, const cha
 		concat(expected, sizeof(expected), "true or false", (const char *)NULL);
 	} else if (o->kind == CONF_KIND_STRING) {
 		hi[fmt_u64(hi, (uint64_t)o->max)] = '\0';
-		concat(expected, sizeof(expected), "at most ", hi, " bytes", (const char *)NULL);
+		concat(expected, sizeof(expected), "at most ", hi, " printable bytes",
+		       (const char *)NULL);
 	} else if (o->kind == CONF_KIND_ENUM) {
 		concat(expected, sizeof(expected), "one of", (const char *)NULL);
 		for (int64_t i = 0; i <= o->max; i++) {
@@ -361,8 +368,8 @@ int conf_parse(const char *source, const char *s)
 					bad_value(source, o, v, vlen);
 			} else if (o->kind == CONF_KIND_STRING) {
 				char *field = (char *)&cairn_conf + o->offset;
+				store(o, 0);
 				memcpy(field, v, vlen);
-				field[vlen] = '\0';
 			} else {
 				store(o, value);
 			}
