@@ -65,6 +65,15 @@ int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp);
 int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
                  size_t newlen);
 
+/* The statistics report (README, "Reading statistics") through write_cb,
+ * or malloc_message when write_cb is NULL, or stderr when both are. opts:
+ * jemalloc's letters (J for JSON; g m b l omit sections). */
+void malloc_stats_print(void (*write_cb)(void *cbopaque, const char *s), void *cbopaque,
+                        const char *opts);
+/* Where cairn writes the report when malloc_stats_print gets no callback,
+ * and the stats_print and stats_interval reports; NULL: stderr. */
+extern void (*malloc_message)(void *cbopaque, const char *s);
+
 #ifdef __cplusplus
 }
 #endif

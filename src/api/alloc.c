@@ -10,6 +10,7 @@
 
 #include "api/entry.h"
 #include "api/init.h"
+#include "api/stats_report.h"
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/decay.h"
@@ -32,9 +33,10 @@ COLD void cairn_fill_new(void *p, size_t len)
 
 /* ------------------------------------------------------------ small */
 
-/* heap_alloc_slow's way out when it has no block, or when the purging
- * threads wait to be started: once more after reclaiming, and the threads
- * started, with no lock held. */
+/* heap_alloc_slow's way out when it has no block, when the purging
+ * threads wait to be started, or when a stats_interval report is due: once
+ * more after reclaiming, the threads started, the report written, with no
+ * lock held. */
 static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 {
 	if (p == NULL) {
@@ -42,6 +44,7 @@ static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 		p = heap_alloc_again(h, cls);
 	}
 	background_poll();
+	stats_interval_poll();
 	return p != NULL ? p : cairn_out_of_memory();
 }
 

@@ -3,6 +3,7 @@
  * exit, fork. */
 #define _GNU_SOURCE
 #include "api/init.h"
+#include "api/stats_report.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -104,6 +105,7 @@ COLD bool cairn_init_slow(void)
 	cairn_tcache_max_class = max_class;
 	use_thread_heaps = cairn_conf.tcache && !cairn_conf.junk && !cairn_conf.zero;
 	core_params_from_conf();
+	stats_report_init();
 
 	if (!arenas_init(cairn_conf.narenas) || !shared_heaps_init()) {
 		atomic_store_explicit(&cairn_init_state, INIT_NONE, memory_order_release);

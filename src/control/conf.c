@@ -39,6 +39,11 @@ const struct conf_option conf_options[] = {
 	{#name, CONF_KIND_SIZE, CONF_TYPE_SIZE, FIELD(name), def, min, max, help, NULL},
 #define CONF_MS(name, def, help)                                                                   \
 	{#name, CONF_KIND_MS, CONF_TYPE_SSIZE, FIELD(name), def, -1, INT64_MAX / 2, help, NULL},
+#define CONF_I64(name, def, min, max, help)                                                        \
+	{#name, CONF_KIND_I64, CONF_TYPE_SSIZE, FIELD(name), def, min, max, help, NULL},
+#define CONF_STRING(name, help)                                                                    \
+	{#name, CONF_KIND_STRING, CONF_TYPE_STRING, FIELD(name), 0, 0, CONF_STRING_MAX - 1, help,  \
+	 NULL},
 #define CONF_ENUM(name, def, values, help)                                                         \
 	{#name, CONF_KIND_ENUM, CONF_TYPE_STRING, FIELD(name), def, 0, COUNT(name##_names) - 1,    \
 	 help,  name##_names},
@@ -64,7 +69,14 @@ static void store(const struct conf_option *o, int64_t v)
 		*(size_t *)field = (size_t)v;
 		break;
 	case CONF_KIND_MS:
+	case CONF_KIND_I64:
 		*(int64_t *)field = v;
+		break;
+	case CONF_KIND_STRING:
+		/* Only the default, "", comes this way: conf_parse copies.
+		 * The whole field is cleared so that equal strings are equal
+		 * fields. */
+		memset(field, 0, CONF_STRING_MAX);
 		break;
 	}
 }
@@ -81,7 +93,10 @@ static int64_t load(const struct conf_option *o)
 	case CONF_KIND_SIZE:
 		return (int64_t) * (const size_t *)field;
 	case CONF_KIND_MS:
+	case CONF_KIND_I64:
 		return *(const int64_t *)field;
+	case CONF_KIND_STRING:
+		return 0;
 	}
 	return 0;
 }
@@ -180,14 +195,22 @@ static bool parse_value(const struct conf_option *o, const char *s, size_t len, 
 			if (equals(s, len, o->names[i]))
 				return *out = i, true;
 		return false;
+	case CONF_KIND_STRING:
+		/* Printable, so that confirm_conf shows it as it is. */
+		for (size_t i = 0; i < len; i++)
+			if (s[i] <= ' ' || s[i] > '~')
+				return false;
+		return len <= (size_t)o->max;
 	case CONF_KIND_MS:
-		if (equals(s, len, "-1"))
+	case CONF_KIND_I64:
+		if (o->min < 0 && equals(s, len, "-1"))
 			return *out = -1, true;
 		/* fall through */
 	case CONF_KIND_UINT:
 	case CONF_KIND_SIZE:
-		if (!parse_number(s, len, o->kind == CONF_KIND_SIZE, &v) || v > (uint64_t)o->max ||
-		    (int64_t)v < o->min)
+		if (!parse_number(s, len, o->kind == CONF_KIND_SIZE || o->kind == CONF_KIND_I64,
+		                  &v) ||
+		    v > (uint64_t)o->max || (int64_t)v < o->min)
 			return false;
 		*out = (int64_t)v;
 		return true;
@@ -279,6 +302,10 @@ static void bad_value(const char *source, const struct conf_option *o, const cha
 	echo(value, v, vlen);
 	if (o->kind == CONF_KIND_BOOL) {
 		concat(expected, sizeof(expected), "true or false", (const char *)NULL);
+	} else if (o->kind == CONF_KIND_STRING) {
+		hi[fmt_u64(hi, (uint64_t)o->max)] = '\0';
+		concat(expected, sizeof(expected), "at most ", hi, " printable bytes",
+		       (const char *)NULL);
 	} else if (o->kind == CONF_KIND_ENUM) {
 		concat(expected, sizeof(expected), "one of", (const char *)NULL);
 		for (int64_t i = 0; i <= o->max; i++) {
@@ -339,6 +366,10 @@ int conf_parse(const char *source, const char *s)
 				bad++;
 				if (may_report(source))
 					bad_value(source, o, v, vlen);
+			} else if (o->kind == CONF_KIND_STRING) {
+				char *field = (char *)&cairn_conf + o->offset;
+				store(o, 0);
+				memcpy(field, v, vlen);
 			} else {
 				store(o, value);
 			}
@@ -380,6 +411,8 @@ void conf_print(void)
 			word = v ? "true" : "false";
 		else if (o->kind == CONF_KIND_ENUM)
 			word = o->names[v];
+		else if (o->kind == CONF_KIND_STRING)
+			word = (const char *)&cairn_conf + o->offset;
 		else if (v < 0)
 			word = "-1";
 		if (word) {
@@ -440,7 +473,8 @@ int conf_read(const char *name, void *out, size_t *len)
 		value.s = (ssize_t)v;
 		break;
 	case CONF_TYPE_STRING:
-		value.str = o->names[v];
+		value.str = o->kind == CONF_KIND_STRING ? (const char *)&cairn_conf + o->offset
+		                                        : o->names[v];
 		break;
 	}
 	size_t size = conf_type_size(o->type);

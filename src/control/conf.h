@@ -20,11 +20,16 @@
 /* clang-format on */
 #include "control/options.def"
 
+/* The size of a CONF_STRING option's field, its NUL included. */
+#define CONF_STRING_MAX 16
+
 struct conf {
 #define CONF_BOOL(name, def, help)                      bool name;
 #define CONF_UINT(name, read_type, def, min, max, help) unsigned name;
 #define CONF_SIZE(name, def, min, max, help)            size_t name;
-#define CONF_MS(name, def, help)                        int64_t name;  /* -1: never */
+#define CONF_MS(name, def, help)                        int64_t name; /* -1: never */
+#define CONF_I64(name, def, min, max, help)             int64_t name;
+#define CONF_STRING(name, help)                         char name[CONF_STRING_MAX];
 #define CONF_ENUM(name, def, values, help)              unsigned name; /* enum name##_mode */
 #include "control/options.def"
 };
@@ -35,9 +40,11 @@ extern struct conf cairn_conf __attribute__((visibility("hidden")));
 enum conf_kind {
 	CONF_KIND_BOOL,
 	CONF_KIND_UINT,
-	CONF_KIND_SIZE, /* accepts k, m, g suffixes */
-	CONF_KIND_MS,   /* milliseconds, -1 for never */
-	CONF_KIND_ENUM, /* one of `names`, stored as its index */
+	CONF_KIND_SIZE,   /* accepts k, m, g suffixes */
+	CONF_KIND_MS,     /* milliseconds, -1 for never */
+	CONF_KIND_ENUM,   /* one of `names`, stored as its index */
+	CONF_KIND_I64,    /* an integer, -1 allowed where min is; k, m, g suffixes */
+	CONF_KIND_STRING, /* a string of at most max bytes, stored in the field */
 };
 
 /* The C type conf_read() gives an option's value in: jemalloc's for opt.name. */
@@ -46,7 +53,7 @@ enum conf_type {
 	CONF_TYPE_UNSIGNED, /* unsigned */
 	CONF_TYPE_SIZE,     /* size_t */
 	CONF_TYPE_SSIZE,    /* ssize_t */
-	CONF_TYPE_STRING,   /* const char *, one of `names` */
+	CONF_TYPE_STRING,   /* const char *: one of `names`, or a CONF_STRING's field */
 };
 
 struct conf_option {

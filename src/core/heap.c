@@ -25,6 +25,8 @@ _Atomic int cairn_heap_key_ready;
 __thread struct heap *cairn_tls_heap = &cairn_heap_empty;
 #endif
 int cairn_tcache_max_class = SC_NSMALL - 1;
+_Atomic uint64_t cairn_event_bytes;
+_Atomic uint64_t cairn_event_due = UINT64_MAX;
 
 /* A thread heap's lock is held by its owner over every slow path that
  * changes its slab lists, so that a fork child knows which heaps it may
@@ -217,6 +219,7 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after)
 {
 	void *p;
+	bool due = false;
 	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
 		p = alloc_shared(h, cls);
 		goto done;
@@ -226,6 +229,10 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 		/* The rare per-thread event: send what this thread freed for
 		 * others, take in what others freed for it. */
 		h->event_bytes = EVENT_INTERVAL;
+		uint64_t bytes = atomic_fetch_add_explicit(&cairn_event_bytes, EVENT_INTERVAL,
+		                                           memory_order_relaxed) +
+		                 EVENT_INTERVAL;
+		due = bytes >= atomic_load_explicit(&cairn_event_due, memory_order_relaxed);
 		remote_flush_outboxes(h);
 		remote_drain(h);
 		/* Let a purging thread asleep with nothing due see that this
@@ -248,7 +255,7 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 done:
 	/* Taking in remote frees may have given slabs back and asked for the
 	 * purging threads: the caller starts them, with no lock held. */
-	if (unlikely(p == NULL) ||
+	if (unlikely(p == NULL) || unlikely(due) ||
 	    unlikely(atomic_load_explicit(&cairn_purger_pending, memory_order_relaxed)))
 		return after(h, cls, p);
 	return p;

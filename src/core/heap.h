@@ -234,11 +234,18 @@ static inline void heap_unlock(struct heap *h)
 
 /* What heap_alloc_slow returns through, rather than returning itself, when
  * it has no block (p NULL: no slab could be had, not even from the heaps
- * exited threads left) or when a request to start the purging threads
- * waits: a function of the caller's that may reclaim memory (decay.h) and
- * try heap_alloc_again, start the threads where no lock is held, and say
- * why it failed. A constant at every call, like heap_slow_fn. */
+ * exited threads left), when a request to start the purging threads
+ * waits, or when cairn_event_bytes passed cairn_event_due: a function of the caller's that may
+ * reclaim memory (decay.h) and try heap_alloc_again, start the threads where no lock is held, and
+ * say why it failed. A constant at every call, like heap_slow_fn. */
 typedef void *heap_after_fn(struct heap *h, unsigned cls, void *p);
+
+/* The bytes thread heaps allocated, counted EVENT_INTERVAL at a time at
+ * their rare events, and the count past which heap_alloc_slow leaves
+ * through its `after` (UINT64_MAX, the default: never). The api sets
+ * cairn_event_due for the stats_interval report. */
+extern _Atomic uint64_t cairn_event_bytes HIDDEN;
+extern _Atomic uint64_t cairn_event_due HIDDEN;
 
 /* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
  * empty or its event countdown ran out; h is a thread heap, never a

@@ -40,6 +40,8 @@ static const char *const expected[] = {
     "mallctl",
     "mallctlnametomib",
     "mallctlbymib",
+    "malloc_stats_print",
+    "malloc_message",
     "mallinfo",
     "mallinfo2",
     "malloc_stats",

@@ -67,9 +67,10 @@ static void reset_output(void)
 static int same(const struct conf *a, const struct conf *b)
 {
 	static const size_t size[] = {
-	    [CONF_KIND_BOOL] = sizeof(bool),     [CONF_KIND_UINT] = sizeof(unsigned),
-	    [CONF_KIND_SIZE] = sizeof(size_t),   [CONF_KIND_MS] = sizeof(int64_t),
-	    [CONF_KIND_ENUM] = sizeof(unsigned),
+	    [CONF_KIND_BOOL] = sizeof(bool),      [CONF_KIND_UINT] = sizeof(unsigned),
+	    [CONF_KIND_SIZE] = sizeof(size_t),    [CONF_KIND_MS] = sizeof(int64_t),
+	    [CONF_KIND_ENUM] = sizeof(unsigned),  [CONF_KIND_I64] = sizeof(int64_t),
+	    [CONF_KIND_STRING] = CONF_STRING_MAX,
 	};
 	for (size_t i = 0; i < conf_noptions; i++) {
 		const struct conf_option *o = &conf_options[i];

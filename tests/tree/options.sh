@@ -14,7 +14,7 @@ tools/readme-options.sh --check
 check $? "README.md's options table is generated from src/control/options.def"
 
 # The names, from the list and from the table, as a second look that needs no compiler.
-listed=$(grep -oE '^CONF_(BOOL|UINT|SIZE|MS|ENUM)\([a-z_]+' src/control/options.def | cut -d'(' -f2)
+listed=$(grep -oE '^CONF_(BOOL|UINT|SIZE|MS|I64|STRING|ENUM)\([a-z_]+' src/control/options.def | cut -d'(' -f2)
 rows=$(sed -n '/^<!-- BEGIN options table/,/^<!-- END options table/p' README.md |
 	grep -oE '^\| `[a-z_]+` \|' | tr -d '|` ')
 [[ $(wc -l <<<"$listed") -ge 10 ]]

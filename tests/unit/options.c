@@ -37,6 +37,11 @@ static int64_t read_value(const struct conf_option *o, int *ok)
 	case CONF_TYPE_SSIZE:
 		return v.s;
 	case CONF_TYPE_STRING:
+		if (o->kind == CONF_KIND_STRING)
+			return v.str != NULL &&
+			               strcmp(v.str, (const char *)&cairn_conf + o->offset) == 0
+			           ? (int64_t)strlen(v.str)
+			           : -2;
 		for (int64_t i = 0; i <= o->max; i++)
 			if (v.str != NULL && strcmp(v.str, o->names[i]) == 0)
 				return i;
@@ -58,7 +63,10 @@ static int64_t field_value(const struct conf_option *o)
 	case CONF_KIND_SIZE:
 		return (int64_t) * (const size_t *)f;
 	case CONF_KIND_MS:
+	case CONF_KIND_I64:
 		return *(const int64_t *)f;
+	case CONF_KIND_STRING:
+		return (int64_t)strlen(f); /* a string of v letters: see spell */
 	}
 	return -3;
 }
@@ -70,6 +78,8 @@ static void spell(const struct conf_option *o, int64_t v, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", v ? "true" : "false");
 	else if (o->kind == CONF_KIND_ENUM)
 		snprintf(buf, cap, "%s", o->names[v]);
+	else if (o->kind == CONF_KIND_STRING)
+		snprintf(buf, cap, "%.*s", (int)v, "JgmbldaxehJgmbldaxeh");
 	else
 		snprintf(buf, cap, "%lld", (long long)v);
 }
@@ -81,7 +91,7 @@ static int64_t other_value(const struct conf_option *o)
 		return !o->def;
 	if (o->kind == CONF_KIND_ENUM)
 		return (o->def + 1) % (o->max + 1);
-	if (o->kind == CONF_KIND_MS)
+	if (o->kind == CONF_KIND_MS || o->kind == CONF_KIND_I64)
 		return o->def == -1 ? 12345 : -1;
 	return o->def < o->max ? o->max : o->min;
 }
@@ -105,6 +115,10 @@ static const struct {
     {"max_background_threads", CONF_TYPE_SIZE},
     {"thp", CONF_TYPE_STRING},
     {"metadata_thp", CONF_TYPE_STRING},
+    {"stats_print", CONF_TYPE_BOOL},
+    {"stats_print_opts", CONF_TYPE_STRING},
+    {"stats_interval", CONF_TYPE_SSIZE},
+    {"stats_interval_opts", CONF_TYPE_STRING},
 };
 
 static char printed[4096];
