@@ -83,6 +83,11 @@ readme-options:
 readme-stats:
 	tools/readme-stats.sh
 
+# README.md's jemalloc table, rewritten from tools/jemalloc-names.tsv
+# (tests/link/jemalloc_names.sh checks it and cairn's answers).
+readme-jemalloc:
+	tools/readme-jemalloc.sh
+
 # ---------------------------------------------------------------- tests
 # Every file under tests/ is a test, found by folder:
 #   unit/*.c         white-box tests of the internals, linked with
