@@ -191,6 +191,7 @@ static const struct node root_kids[] = {
     LINK("arenas", ctl_arenas_tree),
     LINK("arena", ctl_arena_tree),
     LINK("thread", ctl_thread_tree),
+    LINK("tcache", ctl_tcache_tree),
     VALUE("background_thread", V_BOOL, get_background_thread),
     VALUE("max_background_threads", V_SIZE, get_max_background_threads),
 };
