@@ -68,8 +68,15 @@ static int do_lookup(const struct node *n, const size_t *mib, size_t miblen, str
 	return ctl_give(io, &index, sizeof index);
 }
 
-/* A decay time as jemalloc takes it: -1 (never) or more. */
-static int rw_decay_ms(_Atomic int64_t *slot, int64_t current, struct io *io)
+/* A decay time as jemalloc takes it: -1 (never) or more; set(a, dirty,
+ * ms) stores it. */
+static void set_default(struct arena *a, bool dirty, int64_t ms)
+{
+	atomic_store(dirty ? &explicit_dirty_decay_ms : &explicit_muzzy_decay_ms, ms);
+}
+
+static int rw_decay_ms(struct arena *a, bool dirty, int64_t current, struct io *io,
+                       void (*set)(struct arena *a, bool dirty, int64_t ms))
 {
 	ssize_t v = (ssize_t)current;
 	ssize_t w;
@@ -82,7 +89,7 @@ static int rw_decay_ms(_Atomic int64_t *slot, int64_t current, struct io *io)
 	}
 	int rc = ctl_give(io, &v, sizeof v);
 	if (rc == 0 && ctl_writes(io))
-		atomic_store(slot, (int64_t)w);
+		set(a, dirty, (int64_t)w);
 	return rc;
 }
 
@@ -95,7 +102,7 @@ static int rw_default_decay(const struct node *n, const size_t *mib, size_t mibl
 	int64_t ms = atomic_load(slot);
 	if (ms == ARENA_DECAY_DEFAULT)
 		ms = dirty ? cairn_core.dirty_decay_ms : cairn_core.muzzy_decay_ms;
-	return rw_decay_ms(slot, ms, io);
+	return rw_decay_ms(NULL, dirty, ms, io, set_default);
 }
 
 /* Arena i, automatic or created and live; NULL for any other number. */
@@ -113,8 +120,8 @@ static int rw_arena_decay(const struct node *n, const size_t *mib, size_t miblen
 	if (a == NULL)
 		return EFAULT;
 	bool dirty = n->name[0] == 'd';
-	return rw_decay_ms(dirty ? &a->dirty_decay_ms : &a->muzzy_decay_ms,
-	                   dirty ? arena_dirty_decay_ms(a) : arena_muzzy_decay_ms(a), io);
+	return rw_decay_ms(a, dirty, dirty ? arena_dirty_decay_ms(a) : arena_muzzy_decay_ms(a), io,
+	                   arena_set_decay_ms);
 }
 
 /* arena.<i>.reset and destroy: created arenas only (EFAULT for the

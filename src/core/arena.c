@@ -18,8 +18,6 @@ static void arena_setup(struct arena *a, unsigned index)
 {
 	pthread_mutex_init(&a->lock, NULL);
 	a->index = index;
-	atomic_init(&a->dirty_decay_ms, ARENA_DECAY_DEFAULT);
-	atomic_init(&a->muzzy_decay_ms, ARENA_DECAY_DEFAULT);
 }
 
 void arena_init_created(struct arena *a, unsigned index)
@@ -418,6 +416,7 @@ void arena_postfork_child_one(struct arena *first)
 		next->created = a->created;
 		next->dirty_decay_ms = atomic_load(&a->dirty_decay_ms);
 		next->muzzy_decay_ms = atomic_load(&a->muzzy_decay_ms);
+		next->decay_own = atomic_load(&a->decay_own);
 		a->successor = next;
 		a->retired = true;
 		break;

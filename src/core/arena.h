@@ -49,25 +49,43 @@ struct arena {
 	 * it never lends pages to another arena or borrows from one. */
 	bool created;
 	struct chunk *chunks; /* Guarded by lock. */
-	/* This arena's decay times (arena.<i>.dirty_decay_ms), or
-	 * ARENA_DECAY_DEFAULT for the options'. */
+	/* This arena's decay times (arena.<i>.dirty_decay_ms), where the bit
+	 * of decay_own says so (1 dirty, 2 muzzy); else the options'. Zero,
+	 * as an arena starts, is the options'. */
 	_Atomic int64_t dirty_decay_ms, muzzy_decay_ms;
+	_Atomic uint8_t decay_own;
 };
 
+/* A decay time that stands for the options' (arena_set_decay_ms). */
 #define ARENA_DECAY_DEFAULT INT64_MIN
 
 #include "core/params.h"
 
 static inline int64_t arena_dirty_decay_ms(struct arena *a)
 {
-	int64_t ms = atomic_load_explicit(&a->dirty_decay_ms, memory_order_relaxed);
-	return ms == ARENA_DECAY_DEFAULT ? cairn_core.dirty_decay_ms : ms;
+	if (!(atomic_load_explicit(&a->decay_own, memory_order_acquire) & 1))
+		return cairn_core.dirty_decay_ms;
+	return atomic_load_explicit(&a->dirty_decay_ms, memory_order_relaxed);
 }
 
 static inline int64_t arena_muzzy_decay_ms(struct arena *a)
 {
-	int64_t ms = atomic_load_explicit(&a->muzzy_decay_ms, memory_order_relaxed);
-	return ms == ARENA_DECAY_DEFAULT ? cairn_core.muzzy_decay_ms : ms;
+	if (!(atomic_load_explicit(&a->decay_own, memory_order_acquire) & 2))
+		return cairn_core.muzzy_decay_ms;
+	return atomic_load_explicit(&a->muzzy_decay_ms, memory_order_relaxed);
+}
+
+/* Sets a's dirty (or muzzy) decay time; ARENA_DECAY_DEFAULT for the
+ * options'. */
+static inline void arena_set_decay_ms(struct arena *a, bool dirty, int64_t ms)
+{
+	uint8_t bit = dirty ? 1 : 2;
+	if (ms == ARENA_DECAY_DEFAULT) {
+		atomic_fetch_and(&a->decay_own, (uint8_t)~bit);
+		return;
+	}
+	atomic_store(dirty ? &a->dirty_decay_ms : &a->muzzy_decay_ms, ms);
+	atomic_fetch_or(&a->decay_own, bit);
 }
 
 extern struct arena *cairn_arenas HIDDEN;

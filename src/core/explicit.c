@@ -52,8 +52,8 @@ bool explicit_arena_create(unsigned *index)
 	}
 	bool ok = i < ARENAS_MAX && e != NULL;
 	if (ok) {
-		atomic_store(&e->arena.dirty_decay_ms, atomic_load(&explicit_dirty_decay_ms));
-		atomic_store(&e->arena.muzzy_decay_ms, atomic_load(&explicit_muzzy_decay_ms));
+		arena_set_decay_ms(&e->arena, true, atomic_load(&explicit_dirty_decay_ms));
+		arena_set_decay_ms(&e->arena, false, atomic_load(&explicit_muzzy_decay_ms));
 		atomic_store(&e->live, true);
 		if (i + 1 > atomic_load(&arenas_limit))
 			atomic_store(&arenas_limit, i + 1);
