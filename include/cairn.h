@@ -66,6 +66,35 @@ int malloc_trim(size_t pad);
 uint64_t cairn_stats_refresh(void);
 int cairn_stats_read(const char *name, uint64_t *value);
 
+/* Heaps of the program's own: a heap is an arena created for the program
+ * (the same as mallctl's arenas.create), used only by the calls that name
+ * it. Its blocks are freed with free (or realloc'd, or dallocx'd) from any
+ * thread, like every other block; cairn_heap_reset frees every block in
+ * it at once and keeps the heap, cairn_heap_destroy frees every block and
+ * the heap. After either, a pointer to one of its blocks is invalid:
+ * freeing it is reported as an invalid pointer. Allocating from a heap
+ * from several threads at once is safe (it is locked); resetting or
+ * destroying it while another thread still uses it or its blocks is the
+ * program's error, and so is naming a destroyed heap.
+ *
+ * The allocating calls fail as malloc does: NULL with errno ENOMEM (EINVAL
+ * for an alignment that is not a power of two). cairn_heap_create fails
+ * with ENOMEM, or EAGAIN when 4095 arenas exist already.
+ * cairn_heap_realloc(h, NULL, n) is cairn_heap_malloc(h, n); a block that
+ * moves goes into h; size 0 resizes to the least block (it does not
+ * free). cairn_heap_arena gives the heap's arena number, which mallctl's
+ * arena.<i>.* names and MALLOCX_ARENA(i) take. */
+typedef struct cairn_heap cairn_heap_t;
+
+cairn_heap_t *cairn_heap_create(void);
+unsigned cairn_heap_arena(const cairn_heap_t *heap);
+void *cairn_heap_malloc(cairn_heap_t *heap, size_t size);
+void *cairn_heap_calloc(cairn_heap_t *heap, size_t nmemb, size_t size);
+void *cairn_heap_aligned_alloc(cairn_heap_t *heap, size_t alignment, size_t size);
+void *cairn_heap_realloc(cairn_heap_t *heap, void *ptr, size_t size);
+void cairn_heap_reset(cairn_heap_t *heap);
+void cairn_heap_destroy(cairn_heap_t *heap);
+
 /* The library's version string, "0.1.0". */
 const char *cairn_version(void);
 

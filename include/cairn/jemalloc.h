@@ -10,9 +10,12 @@
  *       beyond the 16 bytes every block has.
  *   MALLOCX_ZERO  mallocx: the whole usable size is zero; rallocx, xallocx:
  *       the bytes past the old usable size are.
- *   MALLOCX_TCACHE(tc), MALLOCX_TCACHE_NONE, MALLOCX_ARENA(a)  accepted and
- *       ignored for now: cairn has no explicit arenas or thread caches, so
- *       the request is served as one without them.
+ *   MALLOCX_ARENA(a)  from arena a alone (arenas.create makes them), with
+ *       no thread cache.
+ *   MALLOCX_TCACHE(tc)  small blocks from, and freed into, explicit cache
+ *       tc (tcache.create); one thread at a time uses it.
+ *   MALLOCX_TCACHE_NONE  past the calling thread's cache, to its arena.
+ *   An arena or cache that is not live stops the program with one line.
  *
  * Where jemalloc leaves a case undefined, cairn does this (README, "Using
  * cairn"): size 0 is served as malloc(0) is, a distinct block of the least

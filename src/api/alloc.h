@@ -77,6 +77,11 @@ void cairn_release_block(void *p, struct block b) HIDDEN;
 __attribute__((noreturn, cold)) void cairn_report_size(const char *fn, const void *p, size_t size,
                                                        size_t usable) HIDDEN;
 
+/* n bytes aligned to align from arena ai alone (automatic or created),
+ * zeroed with zero; NULL with errno ENOMEM when out of memory. An arena
+ * that is not live is reported as misuse of fn (allocx.c). */
+void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const char *fn) HIDDEN;
+
 void *cairn_realloc(void *p, size_t n) HIDDEN;
 /* Resizes large block b at p in place to n bytes (SMALL_MAX < n <=
  * LARGE_MAX): shrinks its run, or grows it into the free pages after it.

@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* jemalloc's non-standard allocation API (include/cairn/jemalloc.h):
  * mallocx, rallocx, xallocx, sallocx, dallocx, sdallocx and nallocx, with
- * jemalloc 5's flag bits, on the same core as malloc and its family. The
- * flags' alignment and MALLOCX_ZERO are honoured; the thread-cache and
- * arena bits are accepted and ignored, since cairn has no explicit caches
- * or arenas yet. */
+ * jemalloc 5's flag bits, on the same core as malloc and its family.
+ *
+ * MALLOCX_ARENA(i) allocates from arena i alone: a created arena's own
+ * heap and chunks, or an automatic arena's shared heap, under their
+ * locks; no thread cache is used then. MALLOCX_TCACHE(tc) allocates small
+ * blocks from explicit cache tc and frees them into it; MALLOCX_TCACHE_NONE
+ * goes past the calling thread's heap to its arena. An arena or cache
+ * number that is not live is misuse: one line on stderr, and abort. Only
+ * these functions read the flags: malloc and free never do. */
 #include <cairn/jemalloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/alloc.h"
 #include "api/entry.h"
 #include "api/init.h"
 #include "control/conf.h"
+#include "core/background.h"
+#include "core/decay.h"
+#include "core/explicit.h"
+#include "core/largecache.h"
 #include "os/os.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -70,6 +80,171 @@ static inline struct block lookup(const void *p, const char *fn)
 	return cairn_block_lookup((void *)p, pagemap_get((uintptr_t)p), fn);
 }
 
+/* The flags' arena and cache fields. */
+#define NO_ARENA   (~0u)
+#define TC_DEFAULT (~0u)
+#define TC_NONE    (~1u)
+
+static inline unsigned flags_arena(int flags)
+{
+	return ((unsigned)flags >> 20) - 1; /* 0 (none) wraps to NO_ARENA */
+}
+
+static inline unsigned flags_tcache(int flags)
+{
+	unsigned v = ((unsigned)flags >> 8) & 0xfff;
+	return v == 0 ? TC_DEFAULT : v == 1 ? TC_NONE : v - 2;
+}
+
+__attribute__((noreturn, cold)) static void report_dead(const char *fn, const char *what, size_t i)
+{
+	char num[24], call[48];
+	num[fmt_u64(num, i)] = '\0';
+	size_t n = strlen(fn);
+	if (n > sizeof call - 4)
+		n = sizeof call - 4;
+	memcpy(call, fn, n);
+	memcpy(call + n, "():", 4);
+	cairn_message(call, " invalid ", what, " ", num, " (not created, or destroyed)", NULL);
+	abort();
+}
+
+static struct heap *tcache_of(unsigned tc, const char *fn)
+{
+	struct heap *h = explicit_tcache_get(tc);
+	if (unlikely(h == NULL))
+		report_dead(fn, "thread cache", tc);
+	return h;
+}
+
+/* One try at n bytes aligned to align from arena a (e, if a created
+ * one), following alloc.c's dispatch (usable_for says the same sizes). */
+static void *arena_try(struct explicit_arena *e, struct arena *a, size_t n, size_t align, bool zero)
+{
+	size_t want = n > align ? n : align;
+	if (want <= SMALL_MAX && align <= PAGE_SIZE) {
+		unsigned c = align > 16
+		                 ? sc_aligned_class[__builtin_ctzl(align) - 5][size_class(want)]
+		                 : size_class(n);
+		if (c < SC_NSMALL) {
+			void *p = e != NULL ? explicit_alloc_small(e, c) : heap_shared_alloc(a, c);
+			if (p != NULL && (zero || unlikely(cairn_conf.junk || cairn_conf.zero))) {
+				if (zero)
+					memset(p, 0, sc_size[c]);
+				else
+					cairn_fill_new(p, sc_size[c]);
+			}
+			return p;
+		}
+	}
+	size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
+	if (align < CHUNK_SIZE && n <= LARGE_MAX &&
+	    large_pages(n) + align_pages - 1 <= DATA_PAGES) {
+		struct span *s =
+		    e != NULL ? explicit_alloc_run(e, large_pages(n), align_pages)
+		              : large_alloc(&cairn_heap_empty, a, large_pages(n), align_pages);
+		if (s == NULL)
+			return NULL;
+		if (zero)
+			memset((void *)s->start, 0, span_bytes(s));
+		else if (unlikely(cairn_conf.junk || cairn_conf.zero))
+			cairn_fill_new((void *)s->start, span_bytes(s));
+		return (void *)s->start;
+	}
+	size_t halign = align > CHUNK_SIZE ? align : CHUNK_SIZE;
+	zero |= cairn_conf.zero;
+	void *p = e != NULL ? explicit_alloc_huge(e, n, halign, zero) : huge_alloc(n, halign, zero);
+	if (p != NULL && unlikely(cairn_conf.junk & JUNK_ALLOC) && !zero)
+		memset(p, 0xa5, align_up(n, os_page_size()));
+	return p;
+}
+
+void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const char *fn)
+{
+	if (unlikely(!request_ok(n, align)) || !ensure_init())
+		return cairn_out_of_memory();
+	struct explicit_arena *e = NULL;
+	struct arena *a;
+	if (ai < cairn_narenas) {
+		a = &cairn_arenas[ai];
+	} else {
+		e = explicit_arena_get(ai);
+		if (unlikely(e == NULL))
+			report_dead(fn, "arena", ai);
+		a = &e->arena;
+	}
+	if (n == 0)
+		n = 1;
+	void *p = arena_try(e, a, n, align, zero);
+	if (unlikely(p == NULL)) {
+		reclaim_for_retry();
+		p = arena_try(e, a, n, align, zero);
+	}
+	background_poll();
+	return p != NULL ? p : cairn_out_of_memory();
+}
+
+/* heap_alloc_slow's way out for an explicit cache: as alloc.c's for a
+ * thread heap. */
+static COLD NOINLINE void *tcache_after(struct heap *h, unsigned cls, void *p)
+{
+	if (p == NULL) {
+		reclaim_for_retry();
+		p = heap_alloc_again(h, cls);
+	}
+	background_poll();
+	return p != NULL ? p : cairn_out_of_memory();
+}
+
+static NOINLINE void *tcache_refill(struct heap *h, unsigned cls, size_t size)
+{
+	return heap_alloc_slow(h, cls, size, tcache_after);
+}
+
+static void *alloc_flags(size_t n, size_t align, bool zero);
+
+/* A block from explicit cache h: its small blocks; the others as without
+ * a cache. */
+static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
+{
+	if (unlikely(!request_ok(n, align)))
+		return cairn_out_of_memory();
+	size_t m = n ? n : 1;
+	size_t want = m > align ? m : align;
+	unsigned c = SC_NSMALL;
+	if (want <= SMALL_MAX && align <= PAGE_SIZE)
+		c = align > 16 ? sc_aligned_class[__builtin_ctzl(align) - 5][size_class(want)]
+		               : size_class(m);
+	if (c >= SC_NSMALL)
+		return alloc_flags(n, align, zero);
+	void *p = heap_pop(h, c, m, tcache_refill);
+	if (p != NULL && (zero || unlikely(cairn_conf.junk || cairn_conf.zero))) {
+		if (zero)
+			memset(p, 0, sc_size[c]);
+		else
+			cairn_fill_new(p, sc_size[c]);
+	}
+	return p;
+}
+
+/* What the flags ask for, beyond the alignment and zeroing alloc_flags
+ * does. */
+static void *alloc_all_flags(size_t n, int flags, const char *fn)
+{
+	size_t align = flags_align(flags);
+	bool zero = flags & MALLOCX_ZERO;
+	unsigned ai = flags_arena(flags), tc = flags_tcache(flags);
+	if (likely(ai == NO_ARENA && tc == TC_DEFAULT))
+		return alloc_flags(n, align, zero);
+	if (!ensure_init())
+		return cairn_out_of_memory();
+	if (ai != NO_ARENA)
+		return cairn_alloc_in_arena(ai, n, align, zero, fn);
+	if (tc == TC_NONE)
+		return cairn_alloc_in_arena(arena_of_caller()->index, n, align, zero, fn);
+	return alloc_tcache(tcache_of(tc, fn), n, align, zero);
+}
+
 /* mallocx, and rallocx's moves. */
 static void *alloc_flags(size_t n, size_t align, bool zero)
 {
@@ -87,7 +262,7 @@ static void *alloc_flags(size_t n, size_t align, bool zero)
 
 EXPORT void *mallocx(size_t size, int flags)
 {
-	return alloc_flags(size, flags_align(flags), flags & MALLOCX_ZERO);
+	return alloc_all_flags(size, flags, "mallocx");
 }
 
 EXPORT size_t nallocx(size_t size, int flags)
@@ -110,14 +285,24 @@ EXPORT void *rallocx(void *ptr, size_t size, int flags)
 	size_t align = flags_align(flags);
 	bool zero = flags & MALLOCX_ZERO;
 	if (ptr == NULL)
-		return alloc_flags(size, align, zero);
+		return alloc_all_flags(size, flags, "rallocx");
 	if (unlikely(!request_ok(size, align)))
 		return cairn_out_of_memory();
 	if (size == 0)
 		size = 1;
 	struct block b = lookup(ptr, "rallocx");
 	void *q;
-	if (align <= 16) {
+	if (flags_arena(flags) != NO_ARENA || flags_tcache(flags) != TC_DEFAULT) {
+		/* A move goes where the flags say; a block that has the size
+		 * and alignment asked for already stays. */
+		if (((uintptr_t)ptr & (align - 1)) == 0 && usable_for(size, align) == b.usable)
+			return ptr;
+		q = alloc_all_flags(size, flags & ~MALLOCX_ZERO, "rallocx");
+		if (q == NULL)
+			return NULL;
+		memcpy(q, ptr, b.usable < size ? b.usable : size);
+		cairn_free(ptr, "rallocx");
+	} else if (align <= 16) {
 		q = cairn_realloc(ptr, size);
 		if (q == NULL)
 			return NULL;
@@ -190,9 +375,31 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
 	return now;
 }
 
+/* Frees with the flags' cache: a small block into explicit cache tc when
+ * the cache owns its slab, a large one past the thread's cache of runs
+ * with MALLOCX_TCACHE_NONE. Everything else as free. */
+static void free_flags(void *ptr, int flags, const char *fn)
+{
+	unsigned tc = flags_tcache(flags);
+	if (likely(tc == TC_DEFAULT) || ptr == NULL || unlikely(cairn_conf.junk)) {
+		cairn_free(ptr, fn);
+		return;
+	}
+	struct heap *h = tc == TC_NONE ? NULL : tcache_of(tc, fn);
+	struct block b = lookup(ptr, fn);
+	if (h != NULL && b.kind == BLOCK_SMALL &&
+	    heap_free_fast(h, b.span, ptr, cairn_span_emptied))
+		return;
+	if (h == NULL && b.kind == BLOCK_LARGE) {
+		large_free(&cairn_heap_empty, b.span, false);
+		return;
+	}
+	cairn_free(ptr, fn);
+}
+
 EXPORT void dallocx(void *ptr, int flags)
 {
-	cairn_free(ptr, "dallocx");
+	free_flags(ptr, flags, "dallocx");
 }
 
 /* Whether size can be what block b was asked for, with alignment align:
@@ -225,5 +432,5 @@ EXPORT void sdallocx(void *ptr, size_t size, int flags)
 	struct block b = lookup(ptr, "sdallocx");
 	if (unlikely(!size_fits(b, size, flags_align(flags))))
 		cairn_report_size("sdallocx", ptr, size, b.usable);
-	cairn_free(ptr, "sdallocx");
+	free_flags(ptr, flags, "sdallocx");
 }

@@ -10,6 +10,7 @@
 
 #include "control/conf.h"
 #include "core/background.h"
+#include "core/explicit.h"
 #include "core/huge.h"
 #include "core/lock.h"
 #include "core/meta.h"
@@ -211,6 +212,7 @@ static void postfork_child(void)
 	pagemap_postfork_child();
 	huge_postfork_child();
 	arenas_postfork_child();
+	explicit_postfork_child();
 	/* A thread that was initialising cairn when the parent forked: it did
 	 * everything but say so (the handlers are registered last). */
 	pthread_mutex_init(&init_lock, NULL);

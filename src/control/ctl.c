@@ -259,6 +259,7 @@ static const struct node root_kids[] = {
     LINK("arenas", ctl_arenas_tree),
     LINK("arena", ctl_arena_tree),
     LINK("thread", ctl_thread_tree),
+    LINK("tcache", ctl_tcache_tree),
     RW("background_thread", rw_background_thread, V_BOOL),
     RW("max_background_threads", rw_max_background_threads, V_SIZE),
     LINK("prof", ctl_prof_tree),

@@ -104,5 +104,6 @@ extern const struct node ctl_arenas_tree HIDDEN; /* arenas.*: ctl_arena.c */
 extern const struct node ctl_arena_tree HIDDEN;  /* arena.<i>.*: ctl_arena.c */
 extern const struct node ctl_thread_tree HIDDEN; /* thread.*: ctl_thread.c */
 extern const struct node ctl_prof_tree HIDDEN;   /* prof.*: ctl_prof.c */
+extern const struct node ctl_tcache_tree HIDDEN; /* tcache.*: ctl_arena.c */
 
 #endif

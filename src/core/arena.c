@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/arena_runs.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "core/params.h"
@@ -17,6 +18,12 @@ static void arena_setup(struct arena *a, unsigned index)
 {
 	pthread_mutex_init(&a->lock, NULL);
 	a->index = index;
+}
+
+void arena_init_created(struct arena *a, unsigned index)
+{
+	arena_setup(a, index);
+	a->created = true;
 }
 
 bool arenas_init(unsigned narenas)
@@ -71,6 +78,10 @@ static void chunk_add(struct arena *a, struct chunk *c)
 	a->counters.mapped_pages += DATA_PAGES;
 	counter_add(metadata, HDR_PAGES * PAGE_SIZE);
 	pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
+	if (a->created) {
+		c->next_chunk = a->chunks;
+		a->chunks = c;
+	}
 }
 
 /* Splits run s so that it keeps its first n pages; the rest becomes a free
@@ -204,7 +215,9 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 			if (s != NULL)
 				break;
 			mutex_unlock(&a->lock);
-			return alloc_run_elsewhere(a, npages, align_pages);
+			/* A created arena's blocks are all in its own chunks,
+			 * which its reset gives back. */
+			return a->created ? NULL : alloc_run_elsewhere(a, npages, align_pages);
 		}
 		chunk_add(a, c);
 	}
@@ -324,6 +337,9 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 size_t arena_release_empty(struct arena *a)
 {
 	size_t released = 0;
+	/* A created arena's chunks stay linked until its reset. */
+	if (a->created)
+		return 0;
 	a = arena_lock(a);
 	for (;;) {
 		struct span *s = NULL;
@@ -388,19 +404,74 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
  * returning from the handler, the child goes on with that change). A new
  * arena succeeds it, and the retired one's pages are never used again: what
  * is freed into it is leaked. */
+void arena_postfork_child_one(struct arena *first)
+{
+	for (struct arena *a = first; a != NULL; a = a->successor) {
+		if (!mutex_reset_was_held(&a->lock) || a->retired)
+			continue;
+		struct arena *next = meta_alloc(sizeof(*next));
+		if (next == NULL)
+			continue; /* out of memory: it goes on */
+		arena_setup(next, a->index);
+		next->created = a->created;
+		next->dirty_decay_ms = atomic_load(&a->dirty_decay_ms);
+		next->muzzy_decay_ms = atomic_load(&a->muzzy_decay_ms);
+		next->decay_own = atomic_load(&a->decay_own);
+		a->successor = next;
+		a->retired = true;
+		break;
+	}
+}
+
 void arenas_postfork_child(void)
 {
-	for (unsigned i = 0; i < cairn_narenas; i++) {
-		for (struct arena *a = &cairn_arenas[i]; a != NULL; a = a->successor) {
-			if (!mutex_reset_was_held(&a->lock) || a->retired)
-				continue;
-			struct arena *next = meta_alloc(sizeof(*next));
-			if (next == NULL)
-				continue; /* out of memory: it goes on */
-			arena_setup(next, a->index);
-			a->successor = next;
-			a->retired = true;
-			break;
+	for (unsigned i = 0; i < cairn_narenas; i++)
+		arena_postfork_child_one(&cairn_arenas[i]);
+}
+
+/* ------------------------------------------------------------ reset */
+
+/* Whether decay holds one of a's runs with the lock released (RUN_BUSY):
+ * it relinks the run when done, so a reset must wait for it. */
+static bool has_busy_run(struct arena *a)
+{
+	for (struct chunk *c = a->chunks; c != NULL; c = c->next_chunk) {
+		for (uint32_t p = HDR_PAGES; p < CHUNK_PAGES;) {
+			struct span *s = chunk_page_span(c, p);
+			if (s->state == SPAN_FREE && (s->flags & RUN_BUSY))
+				return true;
+			p += s->npages != 0 ? s->npages : 1;
 		}
+	}
+	return false;
+}
+
+void arena_reset(struct arena *a)
+{
+	for (;;) {
+		a = arena_lock(a);
+		if (!has_busy_run(a))
+			break;
+		mutex_unlock(&a->lock);
+		sched_yield();
+	}
+	struct chunk *c = a->chunks;
+	a->chunks = NULL;
+	memset(a->runs, 0, sizeof a->runs);
+	a->runs_nonempty = 0;
+	a->dirty = (struct runlist){0};
+	a->muzzy = (struct runlist){0};
+	a->dirty_pages = a->muzzy_pages = 0;
+	a->counters.active_pages = 0;
+	a->counters.mapped_pages = 0;
+	mutex_unlock(&a->lock);
+	/* Out of the page map before the address space is given up: once it
+	 * is, another mapping may take the place and claim the entry. */
+	while (c != NULL) {
+		struct chunk *next = c->next_chunk;
+		pagemap_set((uintptr_t)c, 0);
+		os_unmap(c, CHUNK_SIZE);
+		counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
+		c = next;
 	}
 }

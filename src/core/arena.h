@@ -18,6 +18,7 @@
 #define CAIRN_ARENA_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/chunk.h"
 #include "core/counters.h"
@@ -42,7 +43,50 @@ struct arena {
 	 * `successor` serves in its place. */
 	bool retired;
 	struct arena *successor;
+	/* An arena the program created (core/explicit.h): only requests that
+	 * name it use it, its chunks are linked on `chunks` and stay mapped
+	 * until it is reset (decay purges their pages, never unmaps them), and
+	 * it never lends pages to another arena or borrows from one. */
+	bool created;
+	struct chunk *chunks; /* Guarded by lock. */
+	/* This arena's decay times (arena.<i>.dirty_decay_ms), where the bit
+	 * of decay_own says so (1 dirty, 2 muzzy); else the options'. Zero,
+	 * as an arena starts, is the options'. */
+	_Atomic int64_t dirty_decay_ms, muzzy_decay_ms;
+	_Atomic uint8_t decay_own;
 };
+
+/* A decay time that stands for the options' (arena_set_decay_ms). */
+#define ARENA_DECAY_DEFAULT INT64_MIN
+
+#include "core/params.h"
+
+static inline int64_t arena_dirty_decay_ms(struct arena *a)
+{
+	if (!(atomic_load_explicit(&a->decay_own, memory_order_acquire) & 1))
+		return cairn_core.dirty_decay_ms;
+	return atomic_load_explicit(&a->dirty_decay_ms, memory_order_relaxed);
+}
+
+static inline int64_t arena_muzzy_decay_ms(struct arena *a)
+{
+	if (!(atomic_load_explicit(&a->decay_own, memory_order_acquire) & 2))
+		return cairn_core.muzzy_decay_ms;
+	return atomic_load_explicit(&a->muzzy_decay_ms, memory_order_relaxed);
+}
+
+/* Sets a's dirty (or muzzy) decay time; ARENA_DECAY_DEFAULT for the
+ * options'. */
+static inline void arena_set_decay_ms(struct arena *a, bool dirty, int64_t ms)
+{
+	uint8_t bit = dirty ? 1 : 2;
+	if (ms == ARENA_DECAY_DEFAULT) {
+		atomic_fetch_and(&a->decay_own, (uint8_t)~bit);
+		return;
+	}
+	atomic_store(dirty ? &a->dirty_decay_ms : &a->muzzy_decay_ms, ms);
+	atomic_fetch_or(&a->decay_own, bit);
+}
 
 extern struct arena *cairn_arenas HIDDEN;
 extern unsigned cairn_narenas HIDDEN;
@@ -51,6 +95,13 @@ extern unsigned cairn_narenas HIDDEN;
 extern bool cairn_hugepage_chunks HIDDEN;
 
 bool arenas_init(unsigned narenas);
+/* Sets up a created arena numbered index in a's zeroed memory. */
+void arena_init_created(struct arena *a, unsigned index);
+/* Gives every chunk of created arena a back to the OS at once (unmapped,
+ * its page map entries cleared first): every block in it is freed. The
+ * arena stays usable. Waits for runs that decay is purging with the lock
+ * released. */
+void arena_reset(struct arena *a);
 
 /* A run of npages pages whose first page is a multiple of align_pages pages
  * from the chunk start (1 for no constraint); state and owner are left for
@@ -94,5 +145,7 @@ struct heap;
 struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls);
 
 void arenas_postfork_child(void);
+/* The same for one arena outside cairn_arenas (a created one). */
+void arena_postfork_child_one(struct arena *a);
 
 #endif

@@ -24,7 +24,7 @@ static size_t purge_run(struct arena *a, struct span *s, bool lazy, bool *unmapp
 	struct chunk *c = span_chunk(s);
 	size_t bytes = span_bytes(s);
 	*unmapped = false;
-	if (!lazy && s->npages == DATA_PAGES && !cairn_core.retain) {
+	if (!lazy && s->npages == DATA_PAGES && !cairn_core.retain && !a->created) {
 		pagemap_set((uintptr_t)c, 0);
 		*unmapped = true;
 		os_unmap(c, CHUNK_SIZE);
@@ -157,11 +157,12 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 
 void arena_decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve)
 {
-	bool lazy = cairn_core.muzzy_decay_ms != 0 && !force;
-	a->released_bytes += decay_list(a, &a->dirty, &a->dirty_pages, cairn_core.dirty_decay_ms,
-	                                lazy, now, &budget, force, curve);
-	a->released_bytes += decay_list(a, &a->muzzy, &a->muzzy_pages, cairn_core.muzzy_decay_ms,
-	                                false, now, &budget, force, curve);
+	int64_t dirty_ms = arena_dirty_decay_ms(a), muzzy_ms = arena_muzzy_decay_ms(a);
+	bool lazy = muzzy_ms != 0 && !force;
+	a->released_bytes +=
+	    decay_list(a, &a->dirty, &a->dirty_pages, dirty_ms, lazy, now, &budget, force, curve);
+	a->released_bytes +=
+	    decay_list(a, &a->muzzy, &a->muzzy_pages, muzzy_ms, false, now, &budget, force, curve);
 }
 
 size_t arena_decay(struct arena *a, uint64_t now, bool force)
@@ -185,10 +186,11 @@ uint64_t arena_decay_deadline(struct arena *a)
 {
 	uint64_t next = UINT64_MAX;
 	a = arena_lock(a);
-	if (a->dirty.head != NULL && cairn_core.dirty_decay_ms >= 0)
-		next = a->dirty.head->decay_since + (uint64_t)cairn_core.dirty_decay_ms;
-	if (a->muzzy.head != NULL && cairn_core.muzzy_decay_ms >= 0) {
-		uint64_t m = a->muzzy.head->decay_since + (uint64_t)cairn_core.muzzy_decay_ms;
+	int64_t dirty_ms = arena_dirty_decay_ms(a), muzzy_ms = arena_muzzy_decay_ms(a);
+	if (a->dirty.head != NULL && dirty_ms >= 0)
+		next = a->dirty.head->decay_since + (uint64_t)dirty_ms;
+	if (a->muzzy.head != NULL && muzzy_ms >= 0) {
+		uint64_t m = a->muzzy.head->decay_since + (uint64_t)muzzy_ms;
 		if (m < next)
 			next = m;
 	}

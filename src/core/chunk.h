@@ -90,6 +90,9 @@ _Static_assert(CHUNK_PAGES < 1024, "npages fits its bit-field");
 struct chunk {
 	struct arena *arena;
 	uint32_t free_pages; /* Guarded by arena->lock. */
+	/* A created arena's chunks, linked so that a reset can give them all
+	 * back; NULL in the automatic arenas. Guarded by arena->lock. */
+	struct chunk *next_chunk;
 	/* Per page, the byte offset from the chunk of the descriptor of the
 	 * span covering it: an offset rather than an index saves the free
 	 * path a shift. */

@@ -5,6 +5,7 @@
 
 #include "core/arena.h"
 #include "core/counters.h"
+#include "core/explicit.h"
 #include "core/heap.h"
 #include "core/huge.h"
 #include "core/params.h"
@@ -29,6 +30,23 @@ static bool near_cgroup_limit(void)
 	return os_cgroup_memory(&limit, &current) && current >= limit - limit / 10;
 }
 
+/* What decay_pass and purge_all do to each created arena. */
+struct decay_visit {
+	uint64_t now;
+	bool force;
+	uint64_t next;   /* the earliest deadline seen */
+	size_t released; /* bytes given back */
+};
+
+static void decay_created(struct arena *a, void *arg)
+{
+	struct decay_visit *v = arg;
+	v->released += arena_decay(a, v->now, v->force);
+	uint64_t d = arena_decay_deadline(a);
+	if (d < v->next)
+		v->next = d;
+}
+
 uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
@@ -45,6 +63,9 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 			next = d;
 	}
 	if (c->k == 0) {
+		struct decay_visit v = {now, force, next, 0};
+		created_arenas_visit(decay_created, &v);
+		next = v.next;
 		huge_decay(now, force);
 		uint64_t d = huge_decay_deadline();
 		if (d < next)
@@ -94,6 +115,9 @@ size_t purge_all(bool force)
 	released += heaps_decay(now, force, &ignored);
 	for (unsigned i = 0; i < cairn_narenas; i++)
 		released += arena_decay(&cairn_arenas[i], now, force);
+	struct decay_visit v = {now, force, UINT64_MAX, 0};
+	created_arenas_visit(decay_created, &v);
+	released += v.released;
 	released += huge_decay(now, force);
 	return released;
 }

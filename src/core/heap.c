@@ -171,21 +171,57 @@ void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg)
 	}
 }
 
+static void shared_postfork_child(struct shared_heap *first)
+{
+	for (struct shared_heap *sh = first; sh != NULL; sh = sh->successor) {
+		if (!mutex_reset_was_held(&sh->lock) || sh->retired)
+			continue;
+		struct shared_heap *next = meta_alloc(sizeof(*next));
+		if (next == NULL)
+			continue; /* out of memory: it goes on */
+		shared_setup(next, sh->heap.arena);
+		sh->successor = next;
+		sh->retired = true;
+		break;
+	}
+}
+
 static void shared_heaps_postfork_child(void)
 {
-	for (unsigned i = 0; i < cairn_narenas; i++) {
-		for (struct shared_heap *sh = &shared_heaps[i]; sh != NULL; sh = sh->successor) {
-			if (!mutex_reset_was_held(&sh->lock) || sh->retired)
-				continue;
-			struct shared_heap *next = meta_alloc(sizeof(*next));
-			if (next == NULL)
-				continue; /* out of memory: it goes on */
-			shared_setup(next, sh->heap.arena);
-			sh->successor = next;
-			sh->retired = true;
-			break;
-		}
-	}
+	for (unsigned i = 0; i < cairn_narenas; i++)
+		shared_postfork_child(&shared_heaps[i]);
+}
+
+void shared_heap_postfork_child(struct heap *h)
+{
+	shared_postfork_child(shared_of(h));
+}
+
+/* A created arena's: no fallback to the parked heaps, whose blocks are in
+ * the automatic arenas. */
+struct heap *shared_heap_create(struct arena *a)
+{
+	struct shared_heap *sh = meta_alloc(sizeof(*sh));
+	if (sh == NULL)
+		return NULL;
+	shared_setup(sh, a);
+	return &sh->heap;
+}
+
+void *shared_heap_alloc(struct heap *h, unsigned cls)
+{
+	struct shared_heap *sh = shared_lock(shared_of(h));
+	void *p = pop_or_refill(&sh->heap, cls);
+	mutex_unlock(&sh->lock);
+	return p;
+}
+
+void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg)
+{
+	struct shared_heap *sh = shared_lock(shared_of(h));
+	heap_init(&sh->heap, sh->heap.arena, HEAP_SHARED);
+	fn(arg);
+	mutex_unlock(&sh->lock);
 }
 
 /* ------------------------------------------------------------ thread heaps */
@@ -390,7 +426,7 @@ void heaps_postfork_child(void)
 		if (atomic_load(&h->lock) != 0 || state == HEAP_PURGING ||
 		    (state == HEAP_ABANDONED && pool_lost)) {
 			atomic_store(&h->state, HEAP_LEAKED);
-		} else if (h != self && state == HEAP_LIVE) {
+		} else if (h != self && state == HEAP_LIVE && !h->explicit_cache) {
 			heap_flush(h);
 			pool_park(h);
 		}

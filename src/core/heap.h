@@ -119,6 +119,9 @@ struct heap {
 	struct heap *all_next;  /* every heap ever made; set before it is listed */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
 	uint8_t kind;
+	/* A thread-kind heap that no thread has as its own: a cache the
+	 * program created (tcache.create), used by one thread at a time. */
+	bool explicit_cache;
 	_Atomic uint8_t state; /* enum heap_state */
 	/* Held by the owner over every slow path that changes the slab lists
 	 * (see slow_path_enter in heap.c): 0 free, 1 held, 2 held and maybe
@@ -272,6 +275,16 @@ void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg);
  * from the heaps exited threads left; NULL, errno untouched, if neither
  * has one. */
 void *heap_shared_alloc(struct arena *a, unsigned cls);
+/* A created arena's shared heap (metadata memory, never freed), its
+ * blocks, and its reset: every slab forgotten, for arena_reset to take
+ * back with the chunks (call with the arena's blocks no longer used). */
+struct heap *shared_heap_create(struct arena *a);
+void *shared_heap_alloc(struct heap *h, unsigned cls);
+/* Runs fn(arg) with h's lock held, its lists emptied first. */
+void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg);
+/* In a fork child: a created arena's shared heap, as
+ * heaps_postfork_child does the automatic ones. */
+void shared_heap_postfork_child(struct heap *h);
 
 /* The largest class thread heaps cache (tcache_max); -1 for none. */
 extern int cairn_tcache_max_class HIDDEN;

@@ -8,6 +8,7 @@
 
 #include "core/counters.h"
 #include "core/decay_request.h"
+#include "core/lock.h"
 #include "os/os.h"
 
 /* Makes h, taken from the cache or just mapped, the live block of len
@@ -20,6 +21,7 @@ static void *hand_out(struct huge *h, size_t len, bool zero)
 	if (zero && !h->fresh)
 		memset((void *)h->addr, 0, len);
 	h->fresh = false;
+	h->set = NULL;
 	h->live = true;
 	huge_map_slots(h->addr, h->mapped, (uintptr_t)h | MAP_HUGE);
 	return (void *)h->addr;
@@ -58,8 +60,57 @@ void *huge_alloc(size_t size, size_t align, bool zero)
 	return hand_out(h, len, zero);
 }
 
+void *huge_alloc_in(struct huge_set *set, size_t size, size_t align, bool zero)
+{
+	void *p = huge_alloc(size, align, zero);
+	if (p == NULL)
+		return NULL;
+	struct huge *h = huge_of(pagemap_get((uintptr_t)p));
+	mutex_lock(&set->lock);
+	h->set = set;
+	h->set_prev = NULL;
+	h->set_next = set->head;
+	if (set->head != NULL)
+		set->head->set_prev = h;
+	set->head = h;
+	mutex_unlock(&set->lock);
+	return p;
+}
+
+static void set_unlink(struct huge *h)
+{
+	struct huge_set *set = h->set;
+	if (set == NULL)
+		return;
+	mutex_lock(&set->lock);
+	if (h->set_prev != NULL)
+		h->set_prev->set_next = h->set_next;
+	else
+		set->head = h->set_next;
+	if (h->set_next != NULL)
+		h->set_next->set_prev = h->set_prev;
+	h->set = NULL;
+	mutex_unlock(&set->lock);
+}
+
+void huge_free_set(struct huge_set *set)
+{
+	mutex_lock(&set->lock);
+	struct huge *h = set->head;
+	set->head = NULL;
+	for (struct huge *e = h; e != NULL; e = e->set_next)
+		e->set = NULL;
+	mutex_unlock(&set->lock);
+	while (h != NULL) {
+		struct huge *next = h->set_next;
+		huge_free(h);
+		h = next;
+	}
+}
+
 void huge_free(struct huge *h)
 {
+	set_unlink(h);
 	h->live = false;
 	huge_count_live(-(ssize_t)h->size, -1);
 	counter_add(huge_ndalloc, 1);

@@ -31,6 +31,7 @@
 #ifndef CAIRN_HUGE_H
 #define CAIRN_HUGE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,9 +57,25 @@ struct huge {
 	 * that two neighbouring pieces of one VMA can count as one. */
 	size_t piece_end[HUGE_PIECES];
 	uint64_t piece_vma[HUGE_PIECES];
+	/* The created arena the live block belongs to, and its neighbours on
+	 * that arena's list; NULL for the others. */
+	struct huge_set *set;
+	struct huge *set_prev, *set_next;
+};
+
+/* The live huge blocks of a created arena, so that its reset can free
+ * them all. */
+struct huge_set {
+	pthread_mutex_t lock;
+	struct huge *head; /* Guarded by lock. */
+	unsigned arena;    /* the arena's number */
 };
 
 void *huge_alloc(size_t size, size_t align, bool zero);
+/* The same, for a block that belongs to set (a created arena's). */
+void *huge_alloc_in(struct huge_set *set, size_t size, size_t align, bool zero);
+/* Frees every live block of set. */
+void huge_free_set(struct huge_set *set);
 /* A huge block of under 2 MiB made from cached pages alone, or NULL: from a
  * cached mapping at most twice its size, or from the head of one at least
  * 2 MiB longer than the block's slot, of which it keeps no more than twice

@@ -47,7 +47,8 @@ struct span *heap_large_take(struct heap *h, size_t npages)
 bool heap_large_put(struct heap *h, struct span *s)
 {
 	int c = large_class(s->npages);
-	if (h->kind != HEAP_THREAD || c < 0)
+	/* A created arena's run may not outlive it in a thread's cache. */
+	if (h->kind != HEAP_THREAD || c < 0 || span_chunk(s)->arena->created)
 		return false;
 	large_lock(h);
 	bool room = h->large_count[c] < LARGE_CACHE_COUNT &&

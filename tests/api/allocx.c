@@ -4,7 +4,7 @@
  * small, large and huge sizes; nallocx equal to sallocx of a real block;
  * rallocx keeping contents and alignment; xallocx never moving; dallocx and
  * sdallocx freeing; blocks crossing between these and malloc/free; the
- * TCACHE and ARENA flags accepted. */
+ * TCACHE and ARENA flags of live caches and arenas. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -328,13 +328,21 @@ static void test_free(void)
 	CHECK(1, "realloc'd blocks given back with their size");
 }
 
-/* The thread-cache and arena bits are accepted; the request is served as a
- * plain one. */
+/* With the thread-cache and arena bits of live caches and arenas, sizes,
+ * alignment and zeroing are as without them (tests/api/arenas.c checks
+ * where the blocks go). */
 static void test_tcache_arena(void)
 {
-	const int extra[] = {MALLOCX_TCACHE_NONE, MALLOCX_TCACHE(0),
-	                     MALLOCX_TCACHE(5),   MALLOCX_ARENA(0),
-	                     MALLOCX_ARENA(3),    MALLOCX_ARENA(1) | MALLOCX_TCACHE_NONE};
+	unsigned tc = 0, arena = 0;
+	size_t len = sizeof tc;
+	REQUIRE(mallctl("tcache.create", &tc, &len, NULL, 0) == 0, "tcache.create");
+	REQUIRE(mallctl("arenas.create", &arena, &len, NULL, 0) == 0, "arenas.create");
+	const int extra[] = {MALLOCX_TCACHE_NONE,
+	                     MALLOCX_TCACHE(tc),
+	                     MALLOCX_ARENA(0),
+	                     MALLOCX_ARENA(arena),
+	                     MALLOCX_ARENA(0) | MALLOCX_TCACHE_NONE,
+	                     MALLOCX_ARENA(arena) | MALLOCX_TCACHE(tc)};
 	CHECK(MALLOCX_TCACHE_NONE == (1 << 8) && MALLOCX_ARENA(0) == (1 << 20) &&
 	          MALLOCX_ZERO == 0x40,
 	      "flag bits differ from jemalloc's");
@@ -354,6 +362,8 @@ static void test_tcache_arena(void)
 			sdallocx(p, n + 10, fl);
 		}
 	}
+	CHECK(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc) == 0, "tcache.destroy");
+	CHECK(mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0, "purge");
 }
 
 int main(void)
