@@ -19,6 +19,7 @@
 #include "control/ctl_tree.h"
 #include "control/stats.h"
 #include "core/arena.h"
+#include "core/explicit.h"
 #include "core/params.h"
 
 /* Reads "<prefix>.<number>.[<part>.<number>.]<node's arg>". */
@@ -97,9 +98,10 @@ static uint64_t get_run_interval(const struct node *n, const size_t *mib)
 	return uptime / runs * threads;
 }
 
+/* An automatic arena, a live created one, or all of them. */
 static bool valid_stats_arena(size_t i)
 {
-	return i < cairn_narenas || i == ARENAS_ALL;
+	return i < cairn_narenas || explicit_arena_get(i) != NULL || i == ARENAS_ALL;
 }
 
 static bool valid_bin(size_t j)

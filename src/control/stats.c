@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/explicit.h"
 #include "core/lock.h"
 #include "core/stats.h"
 
@@ -57,30 +58,39 @@ uint64_t stats_refresh(void)
 {
 	static struct stats fresh;               /* Guarded by refresh_lock. */
 	static struct stats_arena *fresh_arenas; /* Guarded by refresh_lock. */
-	static unsigned fresh_n;                 /* Guarded by refresh_lock. */
+	static unsigned room;                    /* arenas they hold. Guarded by refresh_lock. */
 	static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 	mutex_lock(&refresh_lock);
-	unsigned n = cairn_narenas;
-	if (fresh_arenas == NULL || fresh_n != n) {
-		/* The readers' copy is replaced with it, under stats_lock below. */
-		struct stats_arena *a = stats_arenas_new(n);
-		struct stats_arena *b = a != NULL ? stats_arenas_new(n) : NULL;
+	/* Created arenas too: they are numbered on from the automatic ones.
+	 * The numbers only grow (a destroyed arena's is given again), so a
+	 * new pair of buffers, from metadata memory that is never given
+	 * back, is needed only when they pass the room there is: room for
+	 * twice as many then keeps that rare. */
+	unsigned n = explicit_narenas();
+	if (n > room) {
+		unsigned want = n * 2 < ARENAS_MAX ? n * 2 : ARENAS_MAX;
+		struct stats_arena *a = stats_arenas_new(want);
+		struct stats_arena *b = a != NULL ? stats_arenas_new(want) : NULL;
 		if (b != NULL) {
 			fresh_arenas = a;
-			fresh_n = n;
+			room = want;
+			/* The readers' copy is replaced with it, under
+			 * stats_lock below. */
 			mutex_lock(&stats_lock);
 			last_arenas = b;
-			last_narenas = n;
+			last_narenas = 0;
 			mutex_unlock(&stats_lock);
 		}
 	}
 	/* Out of metadata memory: the totals still, no arena's numbers. */
-	unsigned have = fresh_n == n ? n : 0;
-	stats_snapshot_arenas(&fresh, have == n ? fresh_arenas : NULL, have);
+	bool per_arena = n <= room;
+	stats_snapshot_arenas(&fresh, per_arena ? fresh_arenas : NULL, per_arena ? n : 0);
 	mutex_lock(&stats_lock);
 	last = fresh;
-	if (last_arenas != NULL && fresh_arenas != NULL && have == n)
+	if (per_arena) {
 		memcpy(last_arenas, fresh_arenas, sizeof(*last_arenas) * ((size_t)n + 1));
+		last_narenas = n;
+	}
 	uint64_t e = ++epoch;
 	mutex_unlock(&stats_lock);
 	mutex_unlock(&refresh_lock);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "core/counters.h"
+#include "core/largecache.h"
 #include "core/lock.h"
 #include "core/meta.h"
 #include "core/pool.h"
@@ -139,7 +140,7 @@ struct span *explicit_alloc_run(struct explicit_arena *e, size_t npages, size_t 
 {
 	struct span *s = arena_alloc_run(&e->arena, npages, align_pages);
 	if (s != NULL)
-		counter_add(large_nmalloc, 1);
+		large_handed_out(s);
 	return s;
 }
 

@@ -171,6 +171,13 @@ void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg)
 	}
 }
 
+void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg)
+{
+	struct shared_heap *sh = shared_lock(shared_of(h));
+	visit(&sh->heap, arg);
+	mutex_unlock(&sh->lock);
+}
+
 static void shared_postfork_child(struct shared_heap *first)
 {
 	for (struct shared_heap *sh = first; sh != NULL; sh = sh->successor) {

@@ -280,6 +280,8 @@ void *heap_shared_alloc(struct arena *a, unsigned cls);
  * back with the chunks (call with the arena's blocks no longer used). */
 struct heap *shared_heap_create(struct arena *a);
 void *shared_heap_alloc(struct heap *h, unsigned cls);
+/* Calls visit on h, a created arena's shared heap, its lock held. */
+void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg);
 /* Runs fn(arg) with h's lock held, its lists emptied first. */
 void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg);
 /* In a fork child: a created arena's shared heap, as

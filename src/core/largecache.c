@@ -118,15 +118,19 @@ void large_resized(struct span *s, size_t old_npages)
 	lextent_add(s, old_npages, ndalloc);
 }
 
+void large_handed_out(struct span *s)
+{
+	counter_add(large_nmalloc, 1);
+	lextent_add(s, s->npages, nmalloc);
+}
+
 struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t align_pages)
 {
 	struct span *s = align_pages == 1 ? heap_large_take(h, npages) : NULL;
 	if (s == NULL)
 		s = arena_alloc_run(a, npages, align_pages);
-	if (s != NULL) {
-		counter_add(large_nmalloc, 1);
-		lextent_add(s, s->npages, nmalloc);
-	}
+	if (s != NULL)
+		large_handed_out(s);
 	return s;
 }
 

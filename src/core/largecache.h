@@ -28,6 +28,10 @@ void large_free(struct heap *h, struct span *s, bool purge);
 /* Counts large block s, resized in place from old_npages pages, as freed
  * from its old class and handed out in its new one (jemalloc's way). */
 void large_resized(struct span *s, size_t old_npages);
+/* Counts run s, taken from an arena by other means than large_alloc (a
+ * created arena's), as a large block handed out; large_free counts its
+ * free. */
+void large_handed_out(struct span *s);
 
 /* A cached free large run of exactly npages pages, or NULL. */
 struct span *heap_large_take(struct heap *h, size_t npages);

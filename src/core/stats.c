@@ -6,6 +6,7 @@
 #include "core/arena.h"
 #include "core/background.h"
 #include "core/counters.h"
+#include "core/explicit.h"
 #include "core/heap.h"
 #include "core/huge.h"
 #include "core/meta.h"
@@ -38,8 +39,8 @@ static void bins_add(struct stats_bin *to, const struct stats_bin *from)
 	}
 }
 
-/* The arena heap h's numbers count to, or NULL: one that is not an
- * automatic arena of the walk's. */
+/* The arena heap h's numbers count to, or NULL: one that is not an arena
+ * of the walk's. */
 static struct stats_arena *arena_of(struct walk *w, struct heap *h)
 {
 	if (w->arenas == NULL || h->arena == NULL || h->arena->index >= w->narenas)
@@ -173,9 +174,23 @@ void stats_snapshot_arenas(struct stats *st, struct stats_arena *arenas, unsigne
 	shared_heaps_visit(add_heap, &w);
 
 	uint64_t dirty = 0, muzzy = 0;
-	for (unsigned i = 0; i < cairn_narenas; i++) {
+	/* The automatic arenas, then the created ones (numbered on from
+	 * them), with their shared heaps. An arena created meanwhile is
+	 * counted if its number is below the limit read here. */
+	unsigned limit = explicit_narenas();
+	for (unsigned i = 0; i < limit; i++) {
 		struct stats_arena *sa = arenas != NULL && i < n ? &arenas[i] : NULL;
-		for (struct arena *a = &cairn_arenas[i]; a != NULL; a = a->successor) {
+		struct arena *first;
+		if (i < cairn_narenas) {
+			first = &cairn_arenas[i];
+		} else {
+			struct explicit_arena *e = explicit_arena_get(i);
+			if (e == NULL)
+				continue;
+			shared_heap_visit(e->shared, add_heap, &w);
+			first = &e->arena;
+		}
+		for (struct arena *a = first; a != NULL; a = a->successor) {
 			mutex_lock(&a->lock);
 			add_arena(st, sa, a);
 			dirty += a->dirty_pages;

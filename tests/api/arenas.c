@@ -19,7 +19,10 @@
  *   tcache    tcache.create/flush/destroy with MALLOCX_TCACHE, ids not
  *             live EFAULT, MALLOCX_TCACHE_NONE;
  *   fork      a child forked after arenas were created allocates from
- *             and destroys them. */
+ *             and destroys them;
+ *   stats     a created arena's blocks are in stats.allocated and in its
+ *             own stats.arenas.<i>.* (small, large) and the merged ones;
+ *             destroyed, its name is gone and the totals fall back. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -348,6 +351,73 @@ static void test_fork(void)
 	CHECK(arena_op(a, "destroy") == 0, "destroy");
 }
 
+static uint64_t stat_u64(const char *name)
+{
+	size_t v = 0, len = sizeof v;
+	int rc = mallctl(name, &v, &len, NULL, 0);
+	CHECK(rc == 0 && len == sizeof v, "%s: rc %d", name, rc);
+	return v;
+}
+
+static void epoch(void)
+{
+	uint64_t e = 1;
+	CHECK(mallctl("epoch", NULL, NULL, &e, sizeof e) == 0, "epoch");
+}
+
+static void test_stats(void)
+{
+	unsigned i = create();
+	char name[96];
+	epoch();
+	uint64_t allocated0 = stat_u64("stats.allocated");
+	uint64_t merged0 = stat_u64("stats.arenas.4096.small.allocated");
+	enum { N = 100 };
+	void *small[N];
+	for (int k = 0; k < N; k++)
+		small[k] = mallocx(100, MALLOCX_ARENA(i));
+	void *large = mallocx(200000, MALLOCX_ARENA(i));
+	size_t small_size = sallocx(small[0], 0), large_size = sallocx(large, 0);
+	epoch();
+	snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", i);
+	/* The arena's shared heap counts the blocks in its bin as in use
+	 * (as thread heaps do): at most one slab's more. */
+	size_t slab = 0, size = 0, zlen = sizeof size;
+	for (unsigned j = 0; size != small_size && j < 64; j++) {
+		snprintf(name, sizeof name, "arenas.bin.%u.size", j);
+		zlen = sizeof size;
+		if (mallctl(name, &size, &zlen, NULL, 0) != 0)
+			break;
+		snprintf(name, sizeof name, "arenas.bin.%u.slab_size", j);
+		zlen = sizeof slab;
+		CHECK(mallctl(name, &slab, &zlen, NULL, 0) == 0, "%s", name);
+	}
+	CHECK(size == small_size && slab >= small_size, "the class of %zu found", small_size);
+	snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", i);
+	CHECK(stat_u64(name) >= N * small_size && stat_u64(name) <= N * small_size + 2 * slab,
+	      "%s: %llu, blocks %zu", name, (unsigned long long)stat_u64(name), N * small_size);
+	snprintf(name, sizeof name, "stats.arenas.%u.large.allocated", i);
+	CHECK(stat_u64(name) == large_size, "%s: %llu", name, (unsigned long long)stat_u64(name));
+	snprintf(name, sizeof name, "stats.arenas.%u.pactive", i);
+	CHECK(stat_u64(name) > 0, "%s", name);
+	CHECK(stat_u64("stats.arenas.4096.small.allocated") >= merged0 + N * small_size,
+	      "the merged arena counts them");
+	uint64_t grown = stat_u64("stats.allocated") - allocated0;
+	CHECK(grown >= N * small_size + large_size, "stats.allocated grew by %llu",
+	      (unsigned long long)grown);
+	for (int k = 0; k < N; k++)
+		dallocx(small[k], 0);
+	dallocx(large, 0);
+	CHECK(arena_op(i, "destroy") == 0, "destroy");
+	epoch();
+	size_t v, len = sizeof v;
+	snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", i);
+	CHECK(mallctl(name, &v, &len, NULL, 0) == ENOENT, "%s of a destroyed arena: ENOENT", name);
+	CHECK(stat_u64("stats.allocated") < allocated0 + N * small_size,
+	      "stats.allocated fell back: %llu from %llu",
+	      (unsigned long long)stat_u64("stats.allocated"), (unsigned long long)allocated0);
+}
+
 int main(void)
 {
 	TEST_CASE("create") test_create();
@@ -357,5 +427,6 @@ int main(void)
 	TEST_CASE("errors") test_errors();
 	TEST_CASE("tcache") test_tcache();
 	TEST_CASE("fork") test_fork();
+	TEST_CASE("stats") test_stats();
 	return CHECK_DONE();
 }
