@@ -114,9 +114,15 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		bool unmapped;
 		size_t bytes = purge_run(a, s, to_muzzy, &unmapped);
 		mutex_lock(&a->lock);
-		a->counters.npurge++;
-		a->counters.nmadvise++;
-		a->counters.purged += npages;
+		if (l == &a->muzzy) {
+			a->counters.muzzy_npurge++;
+			a->counters.muzzy_nmadvise++;
+			a->counters.muzzy_purged += npages;
+		} else {
+			a->counters.npurge++;
+			a->counters.nmadvise++;
+			a->counters.purged += npages;
+		}
 		/* Forked meanwhile (from a signal handler that interrupted
 		 * this thread): the run stays busy, on no list. */
 		if (unlikely(a->retired))

@@ -22,7 +22,8 @@
  *             and destroys them;
  *   stats     a created arena's blocks are in stats.allocated and in its
  *             own stats.arenas.<i>.* (small, large) and the merged ones;
- *             destroyed, its name is gone and the totals fall back. */
+ *             destroyed, its name is gone and the totals fall back; the
+ *             purges of its dirty and of its muzzy pages count apart. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -409,6 +410,30 @@ static void test_stats(void)
 		dallocx(small[k], 0);
 	dallocx(large, 0);
 	CHECK(arena_op(i, "destroy") == 0, "destroy");
+
+	/* Dirty pages made muzzy at once, muzzy ones kept until a purge. */
+	unsigned m = create();
+	ssize_t zero = 0, long_ms = 1000000;
+	snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", m);
+	CHECK(mallctl(name, NULL, NULL, &zero, sizeof zero) == 0, "%s", name);
+	snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", m);
+	CHECK(mallctl(name, NULL, NULL, &long_ms, sizeof long_ms) == 0, "%s", name);
+	dallocx(mallocx(200000, MALLOCX_ARENA(m)), 0);
+	CHECK(arena_op(m, "decay") == 0, "decay");
+	epoch();
+	char dn[96], mn[96];
+	snprintf(dn, sizeof dn, "stats.arenas.%u.dirty_purged", m);
+	snprintf(mn, sizeof mn, "stats.arenas.%u.muzzy_purged", m);
+	uint64_t dirty_purged = stat_u64(dn), muzzy_purged = stat_u64(mn);
+	CHECK(dirty_purged >= 200000 / 4096 && muzzy_purged == 0,
+	      "decay made the run's pages muzzy: dirty_purged %llu, muzzy_purged %llu",
+	      (unsigned long long)dirty_purged, (unsigned long long)muzzy_purged);
+	CHECK(arena_op(m, "purge") == 0, "purge");
+	epoch();
+	CHECK(stat_u64(dn) == dirty_purged && stat_u64(mn) >= 200000 / 4096,
+	      "purge gave the muzzy pages back: dirty_purged %llu, muzzy_purged %llu",
+	      (unsigned long long)stat_u64(dn), (unsigned long long)stat_u64(mn));
+	CHECK(arena_op(m, "destroy") == 0, "destroy");
 	epoch();
 	size_t v, len = sizeof v;
 	snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", i);
