@@ -138,7 +138,7 @@ static const struct node bin_kids[] = {
     BSTAT("nslabs", V_UINT64, "nslabs"),
     /* Not counted: a bin's slab is changed on a slow path that does not
      * count it. */
-    VALUE("nreslabs", V_UINT64, get_zero),
+    BSTAT("nreslabs", V_UINT64, "nreslabs"),
     BSTAT("curslabs", V_SIZE, "curslabs"),
     BSTAT("nonfull_slabs", V_SIZE, "nonfull_slabs"),
 };

@@ -82,6 +82,7 @@ static void *refill(struct heap *h, unsigned cls)
 	s = h->partial[cls].head;
 	if (s != NULL) {
 		slab_unlink(h, s);
+		h->counters[cls].nreslabs++;
 	} else {
 		s = arena_new_slab(h->arena, h, cls);
 		if (s == NULL)

@@ -340,6 +340,31 @@ static void test_bins(void)
 		          dalloc0[moved] + NBLOCKS,
 		      "freed, ndalloc rose by %d", NBLOCKS);
 	}
+
+	/* Slabs left partly used: the bin takes its next slab from them. */
+	enum { MANY = 64 };
+	void *q[MANY];
+	for (unsigned k = 0; k < MANY; k++)
+		q[k] = malloc(size);
+	for (unsigned k = 0; k < MANY / 2; k += 2)
+		free(q[k]);
+	flush();
+	epoch_bump();
+	uint64_t reslabs0 = geta(U, "stats.arenas.%u.bins.%u.nreslabs", ALL, j);
+	void *r[MANY / 4];
+	for (unsigned k = 0; k < MANY / 4; k++)
+		r[k] = malloc(size);
+	flush();
+	epoch_bump();
+	CHECK(geta(U, "stats.arenas.%u.bins.%u.nreslabs", ALL, j) > reslabs0,
+	      "nreslabs moves when the bin takes partly used slabs: %llu, was %llu",
+	      (unsigned long long)geta(U, "stats.arenas.%u.bins.%u.nreslabs", ALL, j),
+	      (unsigned long long)reslabs0);
+	for (unsigned k = 0; k < MANY / 4; k++)
+		free(r[k]);
+	for (unsigned k = 0; k < MANY; k++)
+		if (k >= MANY / 2 || k % 2 == 1)
+			free(q[k]);
 }
 
 #define NLARGE 5
