@@ -31,14 +31,6 @@ const char *report_indexed(char *buf, const char *prefix, unsigned j, const char
 	return buf;
 }
 
-uint64_t report_bin_stat(unsigned c, const char *field)
-{
-	char name[64];
-	report_indexed(name, "bins.", c, ".");
-	strcat(name, field);
-	return report_stat(name);
-}
-
 /* A mallctl value of the given size (bool, unsigned, uint32_t, size_t). */
 uint64_t report_ctl(const char *name, size_t size)
 {
@@ -77,42 +69,97 @@ struct opt_value report_opt(const struct conf_option *o)
 	return r;
 }
 
-struct merged report_merged(void)
+/* stats.arenas.<i>.[<part><j>.]<leaf>, of `size` bytes. */
+static uint64_t arena_ctl(unsigned i, const char *part, unsigned j, const char *leaf, size_t size)
 {
-	struct merged m = {0};
-	m.page = report_ctl("arenas.page", sizeof(size_t));
-	m.nbins = (unsigned)report_ctl("arenas.nbins", sizeof(unsigned));
-	for (unsigned c = 0; c < m.nbins; c++) {
-		m.small_allocated += report_bin_stat(c, "curregs") * report_bin_stat(c, "size");
-		m.small_nmalloc += report_bin_stat(c, "nmalloc");
-		m.small_ndalloc += report_bin_stat(c, "ndalloc");
-		m.small_nrequests += report_bin_stat(c, "nrequests");
-		m.small_nfills += report_bin_stat(c, "nfills");
-		m.small_nflushes += report_bin_stat(c, "nflushes");
+	char name[96];
+	report_indexed(name, "stats.arenas.", i, ".");
+	if (part != NULL) {
+		size_t n = strlen(name);
+		report_indexed(name + n, part, j, ".");
 	}
-	uint64_t allocated = report_stat("allocated");
-	m.large_allocated = allocated > m.small_allocated ? allocated - m.small_allocated : 0;
-	m.large_nmalloc = report_stat("large_nmalloc") + report_stat("huge_nmalloc");
-	m.large_ndalloc = report_stat("large_ndalloc") + report_stat("huge_ndalloc");
-	m.large_cur = report_stat("large_curruns") + report_stat("huge_curblocks");
-	return m;
+	strcat(name, leaf);
+	return report_ctl(name, size);
 }
 
-struct bin_row report_bin(unsigned c)
+#define Z sizeof(uint64_t) /* size_t and uint64_t alike */
+
+struct arena_report report_arena(unsigned i)
+{
+	struct arena_report a;
+	char name[64];
+	a.nthreads = arena_ctl(i, NULL, 0, "nthreads", sizeof(unsigned));
+	a.pactive = arena_ctl(i, NULL, 0, "pactive", Z);
+	a.pdirty = arena_ctl(i, NULL, 0, "pdirty", Z);
+	a.pmuzzy = arena_ctl(i, NULL, 0, "pmuzzy", Z);
+	a.mapped_pages = report_stat(report_indexed(name, "arenas.", i, ".mapped_pages"));
+	a.mapped = arena_ctl(i, NULL, 0, "mapped", Z);
+	a.retained = arena_ctl(i, NULL, 0, "retained", Z);
+	a.base = arena_ctl(i, NULL, 0, "base", Z);
+	a.resident = arena_ctl(i, NULL, 0, "resident", Z);
+	a.tcache_bytes = arena_ctl(i, NULL, 0, "tcache_bytes", Z);
+	a.npurge = arena_ctl(i, NULL, 0, "dirty_npurge", Z);
+	a.nmadvise = arena_ctl(i, NULL, 0, "dirty_nmadvise", Z);
+	a.purged = arena_ctl(i, NULL, 0, "dirty_purged", Z);
+	a.small_allocated = arena_ctl(i, NULL, 0, "small.allocated", Z);
+	a.small_nmalloc = arena_ctl(i, NULL, 0, "small.nmalloc", Z);
+	a.small_ndalloc = arena_ctl(i, NULL, 0, "small.ndalloc", Z);
+	a.small_nrequests = arena_ctl(i, NULL, 0, "small.nrequests", Z);
+	a.small_nfills = arena_ctl(i, NULL, 0, "small.nfills", Z);
+	a.small_nflushes = arena_ctl(i, NULL, 0, "small.nflushes", Z);
+	a.large_allocated = arena_ctl(i, NULL, 0, "large.allocated", Z);
+	a.large_nmalloc = arena_ctl(i, NULL, 0, "large.nmalloc", Z);
+	a.large_ndalloc = arena_ctl(i, NULL, 0, "large.ndalloc", Z);
+	a.large_nrequests = arena_ctl(i, NULL, 0, "large.nrequests", Z);
+	a.large_nfills = arena_ctl(i, NULL, 0, "large.nfills", Z);
+	a.large_nflushes = arena_ctl(i, NULL, 0, "large.nflushes", Z);
+	return a;
+}
+
+bool report_arena_used(const struct arena_report *a)
+{
+	return a->nthreads != 0 || a->mapped_pages != 0 || a->small_nmalloc != 0 ||
+	       a->large_nmalloc != 0;
+}
+
+struct huge_report report_huge(void)
+{
+	struct huge_report h;
+	h.allocated = report_stat("huge_allocated");
+	h.nmalloc = report_stat("huge_nmalloc");
+	h.ndalloc = report_stat("huge_ndalloc");
+	h.curblocks = report_stat("huge_curblocks");
+	h.cached = report_stat("huge_cached");
+	h.released = report_stat("huge_released");
+	return h;
+}
+
+struct bin_row report_bin(unsigned i, unsigned c)
 {
 	char name[64];
 	struct bin_row r;
-	r.size = report_ctl(report_indexed(name, "arenas.bin.", c, ".size"), sizeof(size_t));
+	r.size = report_ctl(report_indexed(name, "arenas.bin.", c, ".size"), Z);
 	r.nregs = report_ctl(report_indexed(name, "arenas.bin.", c, ".nregs"), sizeof(uint32_t));
-	r.slab_size =
-	    report_ctl(report_indexed(name, "arenas.bin.", c, ".slab_size"), sizeof(size_t));
-	r.nmalloc = report_bin_stat(c, "nmalloc");
-	r.ndalloc = report_bin_stat(c, "ndalloc");
-	r.nrequests = report_bin_stat(c, "nrequests");
-	r.curregs = report_bin_stat(c, "curregs");
-	r.curslabs = report_bin_stat(c, "curslabs");
-	r.nfills = report_bin_stat(c, "nfills");
-	r.nflushes = report_bin_stat(c, "nflushes");
-	r.nslabs = report_bin_stat(c, "nslabs");
+	r.slab_size = report_ctl(report_indexed(name, "arenas.bin.", c, ".slab_size"), Z);
+	r.nmalloc = arena_ctl(i, "bins.", c, "nmalloc", Z);
+	r.ndalloc = arena_ctl(i, "bins.", c, "ndalloc", Z);
+	r.nrequests = arena_ctl(i, "bins.", c, "nrequests", Z);
+	r.curregs = arena_ctl(i, "bins.", c, "curregs", Z);
+	r.curslabs = arena_ctl(i, "bins.", c, "curslabs", Z);
+	r.nfills = arena_ctl(i, "bins.", c, "nfills", Z);
+	r.nflushes = arena_ctl(i, "bins.", c, "nflushes", Z);
+	r.nslabs = arena_ctl(i, "bins.", c, "nslabs", Z);
+	return r;
+}
+
+struct lextent_row report_lextent(unsigned i, unsigned j)
+{
+	char name[64];
+	struct lextent_row r;
+	r.size = report_ctl(report_indexed(name, "arenas.lextent.", j, ".size"), Z);
+	r.nmalloc = arena_ctl(i, "lextents.", j, "nmalloc", Z);
+	r.ndalloc = arena_ctl(i, "lextents.", j, "ndalloc", Z);
+	r.nrequests = arena_ctl(i, "lextents.", j, "nrequests", Z);
+	r.curlextents = arena_ctl(i, "lextents.", j, "curlextents", Z);
 	return r;
 }

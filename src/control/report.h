@@ -16,13 +16,11 @@
 
 /* Which sections malloc_stats_print's letters leave in. */
 struct sections {
-	bool json, general, merged, bins, large;
+	bool json, general, merged, arenas, bins, large;
 };
 
 /* A statistic of the last snapshot by its stats_read name (0 if none). */
 uint64_t report_stat(const char *name);
-/* bins.<c>.<field> */
-uint64_t report_bin_stat(unsigned c, const char *field);
 /* A mallctl value of `size` bytes (bool, uint32_t, unsigned, size_t), 0 if
  * the name is none. */
 uint64_t report_ctl(const char *name, size_t size);
@@ -48,23 +46,45 @@ struct opt_value {
 };
 struct opt_value report_opt(const struct conf_option *o);
 
-/* The small classes summed, and the rest (large runs and huge blocks,
- * jemalloc's "large") as what is left of the totals. */
-struct merged {
+/* stats.arenas.<i> for the merged statistics: every arena's summed. */
+#define REPORT_MERGED 4096
+
+/* Arena i's numbers (i < arenas.narenas, or REPORT_MERGED), as
+ * stats.arenas.<i>.* reads them. Huge blocks are in no arena: their own
+ * struct below. */
+struct arena_report {
+	uint64_t nthreads, pactive, pdirty, pmuzzy, mapped_pages;
+	uint64_t mapped, retained, base, resident, tcache_bytes;
+	uint64_t npurge, nmadvise, purged;
 	uint64_t small_allocated, small_nmalloc, small_ndalloc, small_nrequests;
 	uint64_t small_nfills, small_nflushes;
-	uint64_t large_allocated, large_nmalloc, large_ndalloc, large_cur;
-	uint64_t page;
-	unsigned nbins;
+	uint64_t large_allocated, large_nmalloc, large_ndalloc, large_nrequests;
+	uint64_t large_nfills, large_nflushes;
 };
-struct merged report_merged(void);
+struct arena_report report_arena(unsigned i);
+/* Whether arena i is worth a section: a thread draws from it, it has
+ * mapped pages, or it has handed out a block. The others are as jemalloc's
+ * uninitialized arenas, which its report leaves out. */
+bool report_arena_used(const struct arena_report *a);
 
-/* One size class: its geometry and counters. */
+/* The huge blocks (over 1 MiB, a mapping each, in no arena). */
+struct huge_report {
+	uint64_t allocated, nmalloc, ndalloc, curblocks, cached, released;
+};
+struct huge_report report_huge(void);
+
+/* One small size class of arena i: its geometry and counters. */
 struct bin_row {
 	uint64_t size, nregs, slab_size;
 	uint64_t nmalloc, ndalloc, nrequests, curregs, curslabs, nfills, nflushes, nslabs;
 };
-struct bin_row report_bin(unsigned c);
+struct bin_row report_bin(unsigned i, unsigned c);
+
+/* One large size class j of arena i (index nbins + j in jemalloc's table). */
+struct lextent_row {
+	uint64_t size, nmalloc, ndalloc, nrequests, curlextents;
+};
+struct lextent_row report_lextent(unsigned i, unsigned j);
 
 /* The JSON report (stats_print_json.c). */
 void stats_print_json(struct emit *e, const struct sections *s);

@@ -14,7 +14,8 @@
 
 static struct sections parse_opts(const char *opts)
 {
-	struct sections s = {false, true, true, true, true};
+	struct sections s = {
+	    .general = true, .merged = true, .arenas = true, .bins = true, .large = true};
 	for (; opts != NULL && *opts != '\0'; opts++) {
 		switch (*opts) {
 		case 'J':
@@ -32,8 +33,11 @@ static struct sections parse_opts(const char *opts)
 		case 'l':
 			s.large = false;
 			break;
+		case 'a':
+			s.arenas = false;
+			break;
 		default:
-			/* d a x e h: sections cairn has none of; other
+			/* d x e h: sections cairn has none of; other
 			 * letters are ignored, as jemalloc does. */
 			break;
 		}
@@ -133,13 +137,18 @@ static void text_totals(struct emit *e)
 	emit_u64(e, report_stat("background_threads"));
 	emit_str(e, ", num_runs: ");
 	emit_u64(e, report_stat("background_runs"));
+	emit_str(e, ", run_interval: ");
+	emit_u64(e, report_ctl("stats.background_thread.run_interval", sizeof(uint64_t)));
+	emit_str(e, " ns");
 	emit_eol(e);
 }
 
-/* ------------------------------------------------------------ merged */
+/* ------------------------------------------------------------ arenas */
 
 #define W 13 /* a counter column */
 
+/* A row of the small/large/huge/total table; rest (nrequests, nfills,
+ * nflushes) NULL: "-". */
 static void text_counts_row(struct emit *e, const char *label, uint64_t allocated, uint64_t nmalloc,
                             uint64_t ndalloc, const uint64_t *rest)
 {
@@ -156,34 +165,125 @@ static void text_counts_row(struct emit *e, const char *label, uint64_t allocate
 	emit_eol(e);
 }
 
-static void text_merged(struct emit *e, const struct sections *s)
+static void text_bins(struct emit *e, unsigned i, uint64_t page)
 {
-	struct merged m = report_merged();
-	emit_line(e, "Merged arenas stats:");
-	emit_str(e, "arenas: ");
-	emit_u64(e, report_stat("narenas"));
-	emit_str(e, ", thread heaps: ");
-	emit_u64(e, report_stat("nheaps"));
+	static const char *const head[] = {"allocated", "nmalloc", "ndalloc",
+	                                   "nrequests", "curregs", "curslabs"};
+	static const char *const tail[] = {"nfills", "nflushes", "nslabs"};
+	unsigned nbins = (unsigned)report_ctl("arenas.nbins", sizeof(unsigned));
+	emit_str_w(e, "bins:", 8);
+	emit_str_w(e, "size", -8);
+	emit_str_w(e, "ind", -4);
+	for (size_t k = 0; k < sizeof head / sizeof head[0]; k++)
+		emit_str_w(e, head[k], -W);
+	emit_str_w(e, "regs", -6);
+	emit_str_w(e, "pgs", -4);
+	emit_str_w(e, "util", -7);
+	for (size_t k = 0; k < sizeof tail / sizeof tail[0]; k++)
+		emit_str_w(e, tail[k], -W);
 	emit_eol(e);
+	for (unsigned c = 0; c < nbins; c++) {
+		struct bin_row r = report_bin(i, c);
+		emit_str_w(e, "", 8);
+		emit_u64_w(e, r.size, 8);
+		emit_u64_w(e, c, 4);
+		emit_u64_w(e, r.curregs * r.size, W);
+		emit_u64_w(e, r.nmalloc, W);
+		emit_u64_w(e, r.ndalloc, W);
+		emit_u64_w(e, r.nrequests, W);
+		emit_u64_w(e, r.curregs, W);
+		emit_u64_w(e, r.curslabs, W);
+		emit_u64_w(e, r.nregs, 6);
+		emit_u64_w(e, page ? r.slab_size / page : 0, 4);
+		emit_str(e, "  ");
+		size_t before = e->line_len;
+		emit_ratio(e, r.curregs, r.curslabs * r.nregs);
+		size_t ulen = e->line_len - before;
+		if (ulen < 5)
+			emit_str_w(e, "", (int)(5 - ulen));
+		emit_u64_w(e, r.nfills, W);
+		emit_u64_w(e, r.nflushes, W);
+		emit_u64_w(e, r.nslabs, W);
+		emit_eol(e);
+	}
+}
+
+/* jemalloc's large table: a row per class that has served a request, a
+ * "---" line where classes without one were left out. */
+static void text_lextents(struct emit *e, unsigned i)
+{
+	static const char gap[] = "                     ---";
+	unsigned nbins = (unsigned)report_ctl("arenas.nbins", sizeof(unsigned));
+	unsigned nlextents = (unsigned)report_ctl("arenas.nlextents", sizeof(unsigned));
+	emit_str_w(e, "large:", 6);
+	emit_str_w(e, "size", -14);
+	emit_str_w(e, "ind", -4);
+	emit_str_w(e, "allocated", -W);
+	emit_str_w(e, "nmalloc", -W);
+	emit_str_w(e, "ndalloc", -W);
+	emit_str_w(e, "nrequests", -W);
+	emit_str_w(e, "curlextents", -W);
+	emit_eol(e);
+	bool in_gap = false;
+	for (unsigned j = 0; j < nlextents; j++) {
+		struct lextent_row r = report_lextent(i, j);
+		bool was_in_gap = in_gap;
+		in_gap = r.nrequests == 0;
+		if (was_in_gap && !in_gap)
+			emit_line(e, gap);
+		if (in_gap)
+			continue;
+		emit_u64_w(e, r.size, 20);
+		emit_u64_w(e, nbins + j, 4);
+		emit_u64_w(e, r.curlextents * r.size, W);
+		emit_u64_w(e, r.nmalloc, W);
+		emit_u64_w(e, r.ndalloc, W);
+		emit_u64_w(e, r.nrequests, W);
+		emit_u64_w(e, r.curlextents, W);
+		emit_eol(e);
+	}
+	if (in_gap)
+		emit_line(e, gap);
+}
+
+/* One arena's section (i < arenas.narenas), or the merged one
+ * (REPORT_MERGED), which adds what is in no arena: the huge blocks, and
+ * the purges inside slabs, counted process-wide only. */
+static void text_arena(struct emit *e, const struct sections *s, unsigned i)
+{
+	bool merged = i == REPORT_MERGED;
+	uint64_t page = report_ctl("arenas.page", sizeof(size_t));
+	struct arena_report a = report_arena(i);
+	struct huge_report h = report_huge();
+	if (merged) {
+		emit_str(e, "arenas: ");
+		emit_u64(e, report_stat("narenas"));
+		emit_str(e, ", thread heaps: ");
+		emit_u64(e, report_stat("nheaps"));
+		emit_eol(e);
+	}
+	text_value(e, "assigned threads: ", a.nthreads);
 	emit_str(e, "pages: active ");
-	emit_u64(e, report_stat("active_pages"));
+	emit_u64(e, a.pactive);
 	emit_str(e, ", dirty ");
-	emit_u64(e, report_stat("dirty") / m.page);
+	emit_u64(e, a.pdirty);
 	emit_str(e, ", muzzy ");
-	emit_u64(e, report_stat("muzzy") / m.page);
+	emit_u64(e, a.pmuzzy);
 	emit_str(e, ", mapped ");
-	emit_u64(e, report_stat("mapped_pages"));
+	emit_u64(e, a.mapped_pages);
 	emit_eol(e);
 	emit_str(e, "decay: runs purged ");
-	emit_u64(e, report_stat("npurge"));
+	emit_u64(e, a.npurge);
 	emit_str(e, ", madvise calls ");
-	emit_u64(e, report_stat("nmadvise"));
+	emit_u64(e, a.nmadvise);
 	emit_str(e, ", pages purged ");
-	emit_u64(e, report_stat("purged"));
-	emit_str(e, "; inside slabs: madvise calls ");
-	emit_u64(e, report_stat("slab_nmadvise"));
-	emit_str(e, ", pages purged ");
-	emit_u64(e, report_stat("slab_purged"));
+	emit_u64(e, a.purged);
+	if (merged) {
+		emit_str(e, "; inside slabs: madvise calls ");
+		emit_u64(e, report_stat("slab_nmadvise"));
+		emit_str(e, ", pages purged ");
+		emit_u64(e, report_stat("slab_purged"));
+	}
 	emit_eol(e);
 
 	emit_str_w(e, "", 8);
@@ -194,88 +294,43 @@ static void text_merged(struct emit *e, const struct sections *s)
 	emit_str_w(e, "nfills", -(W + 3));
 	emit_str_w(e, "nflushes", -(W + 3));
 	emit_eol(e);
-	const uint64_t small_rest[3] = {m.small_nrequests, m.small_nfills, m.small_nflushes};
-	text_counts_row(e, "small:", m.small_allocated, m.small_nmalloc, m.small_ndalloc,
+	const uint64_t small_rest[3] = {a.small_nrequests, a.small_nfills, a.small_nflushes};
+	const uint64_t large_rest[3] = {a.large_nrequests, a.large_nfills, a.large_nflushes};
+	text_counts_row(e, "small:", a.small_allocated, a.small_nmalloc, a.small_ndalloc,
 	                small_rest);
-	text_counts_row(e, "large:", m.large_allocated, m.large_nmalloc, m.large_ndalloc, NULL);
-	text_counts_row(e, "total:", m.small_allocated + m.large_allocated,
-	                m.small_nmalloc + m.large_nmalloc, m.small_ndalloc + m.large_ndalloc, NULL);
-	text_value(e, "active: ", report_stat("active"));
-	text_value(e, "mapped: ", report_stat("mapped"));
-	text_value(e, "retained: ", report_stat("retained"));
-	text_value(e, "metadata: ", report_stat("metadata"));
-	text_value(e, "resident: ", report_stat("resident"));
-	emit_str(e, "large runs: in use ");
-	emit_u64(e, report_stat("large_curruns"));
-	emit_str(e, ", cached bytes ");
-	emit_u64(e, report_stat("large_cached"));
-	emit_eol(e);
-	emit_str(e, "huge blocks: in use ");
-	emit_u64(e, report_stat("huge_curblocks"));
-	emit_str(e, ", bytes ");
-	emit_u64(e, report_stat("huge_allocated"));
-	emit_str(e, ", cached bytes ");
-	emit_u64(e, report_stat("huge_cached"));
-	emit_str(e, ", released bytes ");
-	emit_u64(e, report_stat("huge_released"));
-	emit_eol(e);
-
-	if (s->bins) {
-		static const char *const head[] = {"allocated", "nmalloc", "ndalloc",
-		                                   "nrequests", "curregs", "curslabs"};
-		static const char *const tail[] = {"nfills", "nflushes", "nslabs"};
-		emit_str_w(e, "bins:", 8);
-		emit_str_w(e, "size", -8);
-		emit_str_w(e, "ind", -4);
-		for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-			emit_str_w(e, head[i], -W);
-		emit_str_w(e, "regs", -6);
-		emit_str_w(e, "pgs", -4);
-		emit_str_w(e, "util", -7);
-		for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
-			emit_str_w(e, tail[i], -W);
-		emit_eol(e);
-		for (unsigned c = 0; c < m.nbins; c++) {
-			struct bin_row r = report_bin(c);
-			emit_str_w(e, "", 8);
-			emit_u64_w(e, r.size, 8);
-			emit_u64_w(e, c, 4);
-			emit_u64_w(e, r.curregs * r.size, W);
-			emit_u64_w(e, r.nmalloc, W);
-			emit_u64_w(e, r.ndalloc, W);
-			emit_u64_w(e, r.nrequests, W);
-			emit_u64_w(e, r.curregs, W);
-			emit_u64_w(e, r.curslabs, W);
-			emit_u64_w(e, r.nregs, 6);
-			emit_u64_w(e, m.page ? r.slab_size / m.page : 0, 4);
-			emit_str(e, "  ");
-			size_t before = e->line_len;
-			emit_ratio(e, r.curregs, r.curslabs * r.nregs);
-			size_t ulen = e->line_len - before;
-			if (ulen < 5)
-				emit_str_w(e, "", (int)(5 - ulen));
-			emit_u64_w(e, r.nfills, W);
-			emit_u64_w(e, r.nflushes, W);
-			emit_u64_w(e, r.nslabs, W);
-			emit_eol(e);
-		}
+	text_counts_row(e, "large:", a.large_allocated, a.large_nmalloc, a.large_ndalloc,
+	                large_rest);
+	uint64_t total_allocated = a.small_allocated + a.large_allocated;
+	uint64_t total_nmalloc = a.small_nmalloc + a.large_nmalloc;
+	uint64_t total_ndalloc = a.small_ndalloc + a.large_ndalloc;
+	if (merged) {
+		text_counts_row(e, "huge:", h.allocated, h.nmalloc, h.ndalloc, NULL);
+		total_allocated += h.allocated;
+		total_nmalloc += h.nmalloc;
+		total_ndalloc += h.ndalloc;
 	}
-	if (s->large) {
-		/* The snapshot keeps the large and huge counts as totals
-		 * only, so the per-class table has one row: all of them. */
-		emit_str_w(e, "large:", 8);
-		emit_str_w(e, "allocated", -16);
-		emit_str_w(e, "nmalloc", -W);
-		emit_str_w(e, "ndalloc", -W);
-		emit_str_w(e, "curlextents", -W);
-		emit_eol(e);
-		emit_str_w(e, "all", 8);
-		emit_u64_w(e, m.large_allocated, 16);
-		emit_u64_w(e, m.large_nmalloc, W);
-		emit_u64_w(e, m.large_ndalloc, W);
-		emit_u64_w(e, m.large_cur, W);
+	text_counts_row(e, "total:", total_allocated, total_nmalloc, total_ndalloc, NULL);
+	text_value(e, "active: ", a.pactive * page);
+	text_value(e, "mapped: ", a.mapped);
+	text_value(e, "retained: ", a.retained);
+	text_value(e, "base: ", a.base);
+	text_value(e, "tcache_bytes: ", a.tcache_bytes);
+	text_value(e, "resident: ", a.resident);
+	if (merged) {
+		emit_str(e, "huge blocks: in use ");
+		emit_u64(e, h.curblocks);
+		emit_str(e, ", bytes ");
+		emit_u64(e, h.allocated);
+		emit_str(e, ", cached bytes ");
+		emit_u64(e, h.cached);
+		emit_str(e, ", released bytes ");
+		emit_u64(e, h.released);
 		emit_eol(e);
 	}
+	if (s->bins)
+		text_bins(e, i, page);
+	if (s->large)
+		text_lextents(e, i);
 }
 
 /* ------------------------------------------------------------ the report */
@@ -298,8 +353,23 @@ void stats_print(void (*write)(void *opaque, const char *s), void *opaque, const
 	if (s.general)
 		text_general(&e);
 	text_totals(&e);
-	if (s.merged)
-		text_merged(&e, &s);
+	if (s.merged) {
+		emit_line(&e, "Merged arenas stats:");
+		text_arena(&e, &s, REPORT_MERGED);
+	}
+	if (s.arenas) {
+		unsigned narenas = (unsigned)report_ctl("arenas.narenas", sizeof(unsigned));
+		for (unsigned i = 0; i < narenas; i++) {
+			struct arena_report a = report_arena(i);
+			if (!report_arena_used(&a))
+				continue;
+			emit_str(&e, "arenas[");
+			emit_u64(&e, i);
+			emit_str(&e, "]:");
+			emit_eol(&e);
+			text_arena(&e, &s, i);
+		}
+	}
 	emit_line(&e, "--- End cairn statistics ---");
 	emit_finish(&e);
 }

@@ -2,13 +2,21 @@
 /* stats_print.c: malloc_stats_print, malloc_message and the options
  * stats_print, stats_print_opts, stats_interval, stats_interval_opts.
  * Runs with background_thread:false (malloc_conf below), so that no thread
- * of cairn's allocates while a case counts allocations. Cases:
+ * of cairn's allocates while a case counts allocations, and with two
+ * arenas, so that the report has a section per arena. Cases:
  *   text      the report comes in NUL-terminated pieces of whole lines,
  *             under 4 KiB each, between the two marker lines;
  *   numbers   its totals and a size class's counts are those mallctl and
  *             cairn_stats_read read after the same refresh;
- *   letters   g, m, b, l each take out their own section and nothing
- *             else; d, a, x, e, h and unknown letters change nothing;
+ *   letters   g, m, a, b, l each take out their own sections (b and l
+ *             in every arena's) and nothing else; d, x, e, h and unknown
+ *             letters change nothing;
+ *   arenas    with a thread on each arena, each has its "arenas[<i>]:"
+ *             section (and JSON object) with mallctl's stats.arenas.<i>
+ *             numbers; an arena without activity has none;
+ *   lextents  3 blocks of 200 KiB move their large class's row by 3, in
+ *             text and JSON, merged and in the thread's arena;
+ *   sums      merged small + large + huge allocated is stats.allocated;
  *   json      J gives valid JSON (checked by a small parser here) with
  *             jemalloc's keys, and numbers that match;
  *   routing   no callback: malloc_message when set, else stderr (fd 2);
@@ -31,11 +39,12 @@
 #include "check.h"
 #include "child.h"
 
-const char *malloc_conf = "background_thread:false";
+const char *malloc_conf = "background_thread:false,narenas:2";
 
 /* ------------------------------------------------------------ collecting */
 
-#define OUT_MAX (512 * 1024)
+#define OUT_MAX    (512 * 1024)
+#define REPORT_ALL 4096 /* stats.arenas.<i> of every arena summed */
 
 struct sink {
 	char text[OUT_MAX];
@@ -81,6 +90,8 @@ static size_t read_size(const char *name)
 	CHECK(mallctl(name, &v, &len, NULL, 0) == 0, "mallctl %s", name);
 	return v;
 }
+
+static unsigned count(const char *text, const char *word);
 
 /* ------------------------------------------------------------ cases */
 
@@ -155,16 +166,29 @@ static void test_numbers(void)
 		free(small[i]);
 }
 
-/* text without its lines from the first that contains `from` to the one
- * before the next that contains `until`, into out, with every run of
- * digits, dots and spaces made one '#', so that reports taken at different
- * moments compare equal. */
+/* text without each run of lines from one that contains `from` to the one
+ * before the next that contains one of the '|'-separated `until`, into
+ * out, with every run of digits, dots and spaces made one '#', so that
+ * reports taken at different moments compare equal. */
 static char norm_a[OUT_MAX], norm_b[OUT_MAX];
+
+static bool contains_any(const char *line, const char *alternatives)
+{
+	char one[64];
+	while (*alternatives != '\0') {
+		size_t n = strcspn(alternatives, "|");
+		snprintf(one, sizeof one, "%.*s", (int)n, alternatives);
+		if (strstr(line, one) != NULL)
+			return true;
+		alternatives += n + (alternatives[n] == '|');
+	}
+	return false;
+}
 
 static void normalise(const char *text, const char *from, const char *until, char *out)
 {
 	size_t n = 0;
-	bool cutting = false, cut = false;
+	bool cutting = false;
 	while (*text != '\0') {
 		const char *eol = strchr(text, '\n');
 		size_t len = eol != NULL ? (size_t)(eol - text + 1) : strlen(text);
@@ -172,10 +196,10 @@ static void normalise(const char *text, const char *from, const char *until, cha
 		size_t l = len < sizeof line - 1 ? len : sizeof line - 1;
 		memcpy(line, text, l);
 		line[l] = '\0';
-		if (from != NULL && !cut && !cutting && strstr(line, from) != NULL)
+		if (cutting && contains_any(line, until))
+			cutting = false;
+		if (from != NULL && !cutting && strstr(line, from) != NULL)
 			cutting = true;
-		else if (cutting && strstr(line, until) != NULL)
-			cutting = false, cut = true;
 		if (!cutting) {
 			for (size_t i = 0; i < l; i++) {
 				char c = line[i];
@@ -208,16 +232,26 @@ static void expect_without(const char *letters, const char *from, const char *un
 static void test_letters(void)
 {
 	expect_without("g", "Version:", "Allocated:");
-	expect_without("m", "Merged arenas stats:", "--- End");
+	expect_without("m", "Merged arenas stats:", "arenas[|--- End");
+	expect_without("a", "arenas[", "--- End");
 	expect_without("b", "bins:", "curlextents");
-	expect_without("l", "curlextents", "--- End");
+	expect_without("l", "curlextents", "arenas[|--- End");
 	/* Sections cairn has none of, and letters that mean nothing. */
-	expect_without("daxeh", NULL, NULL);
+	expect_without("dxeh", NULL, NULL);
 	expect_without("z?9", NULL, NULL);
-	report(&sink_b, "gmbl");
+	report(&sink_b, "gmabl");
 	CHECK(strstr(sink_b.text, "Allocated: ") != NULL &&
-	          strstr(sink_b.text, "Version") == NULL && strstr(sink_b.text, "Merged") == NULL,
-	      "gmbl leaves the totals");
+	          strstr(sink_b.text, "Version") == NULL && strstr(sink_b.text, "Merged") == NULL &&
+	          strstr(sink_b.text, "arenas[") == NULL,
+	      "gmabl leaves the totals");
+	/* m leaves the arenas' own bins and large tables, a the merged ones. */
+	report(&sink_b, "m");
+	CHECK(strstr(sink_b.text, "arenas[0]:") != NULL && strstr(sink_b.text, "bins:") != NULL &&
+	          strstr(sink_b.text, "curlextents") != NULL,
+	      "m: the arenas' sections with their tables");
+	report(&sink_b, "a");
+	CHECK(count(sink_b.text, "bins:") == 1 && count(sink_b.text, "curlextents") == 1,
+	      "a: the merged tables only");
 }
 
 /* ------------------------------------------------------------ JSON */
@@ -381,7 +415,11 @@ static void test_json(void)
 	    "jemalloc/stats.arenas/merged/small/nmalloc",
 	    "jemalloc/stats.arenas/merged/large/allocated",
 	    "jemalloc/stats.arenas/merged/bins[0]/curregs",
-	    "jemalloc/stats.arenas/merged/lextents",
+	    "jemalloc/stats.arenas/merged/lextents[19]/curlextents",
+	    "jemalloc/stats.arenas/merged/huge/curblocks",
+	    "jemalloc/stats.arenas/0/bins[39]/nslabs",
+	    "jemalloc/stats.arenas/0/lextents[0]/nrequests",
+	    "jemalloc/stats/background_thread/run_interval",
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		const char *at = NULL;
@@ -411,15 +449,310 @@ static void test_json(void)
 	          curregs == want,
 	      "bins[3].curregs %llu against %llu", (unsigned long long)curregs,
 	      (unsigned long long)want);
-	k = report(&sink_a, "Jgmbl");
+	k = report(&sink_a, "Jgmabl");
 	CHECK(json_check(k->text, "", NULL) && strstr(k->text, "\"opt\"") == NULL &&
 	          strstr(k->text, "\"stats.arenas\"") == NULL && strstr(k->text, "\"allocated\""),
-	      "Jgm: valid, the totals only");
+	      "Jgma: valid, the totals only");
+	k = report(&sink_a, "Jm");
+	CHECK(json_check(k->text, "", NULL) && strstr(k->text, "\"merged\"") == NULL &&
+	          json_check(k->text, "jemalloc/stats.arenas/0/small", &version) && version != NULL,
+	      "Jm: valid, the arenas without merged");
+	k = report(&sink_a, "Ja");
+	CHECK(json_check(k->text, "", NULL) &&
+	          json_check(k->text, "jemalloc/stats.arenas/0", &version) && version == NULL &&
+	          json_check(k->text, "jemalloc/stats.arenas/merged/small", &version) &&
+	          version != NULL,
+	      "Ja: valid, merged without the arenas");
 	k = report(&sink_a, "Jbl");
 	CHECK(json_check(k->text, "", NULL) && strstr(k->text, "\"bins\"") == NULL &&
 	          strstr(k->text, "\"lextents\"") == NULL && strstr(k->text, "\"small\""),
 	      "Jbl: valid, no bins or lextents");
 	free(big);
+}
+
+/* ------------------------------------------------------------ arenas */
+
+static uint64_t read_arena(unsigned i, const char *leaf, size_t size)
+{
+	char name[96];
+	uint64_t v = 0;
+	size_t len = size;
+	snprintf(name, sizeof name, "stats.arenas.%u.%s", i, leaf);
+	CHECK(mallctl(name, &v, &len, NULL, 0) == 0, "mallctl %s", name);
+	return v; /* little-endian: an unsigned reads into the low half */
+}
+
+/* Arena i's section of the text report, or "" if it has none. */
+static char section[OUT_MAX];
+
+static const char *arena_section(const char *text, unsigned i)
+{
+	char head[32];
+	snprintf(head, sizeof head, "\narenas[%u]:\n", i);
+	const char *p = strstr(text, head);
+	section[0] = '\0';
+	if (p == NULL)
+		return section;
+	p++;
+	const char *end = strstr(p + 1, "\narenas[");
+	if (end == NULL)
+		end = strstr(p, "--- End");
+	size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+	memcpy(section, p, n);
+	section[n] = '\0';
+	return section;
+}
+
+/* The numbers of the row that starts with label in text: up to max. */
+static unsigned row_numbers(const char *text, const char *label, unsigned long long *v,
+                            unsigned max)
+{
+	const char *p = strstr(text, label);
+	if (p == NULL)
+		return 0;
+	p += strlen(label);
+	unsigned n = 0;
+	while (n < max) {
+		char *end;
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		v[n++] = strtoull(p, &end, 10);
+		p = end;
+	}
+	return n;
+}
+
+#define NHOLDERS 4
+
+static pthread_barrier_t held, release;
+
+/* Allocates blocks of its own sizes in its own heap, and holds them until
+ * the main thread has looked. */
+static void *holder(void *arg)
+{
+	uintptr_t k = (uintptr_t)arg;
+	void *small[8], *large;
+	for (int i = 0; i < 8; i++)
+		small[i] = malloc(100 + 700 * k);
+	large = malloc((size_t)(64 + 96 * k) << 10);
+	pthread_barrier_wait(&held);
+	pthread_barrier_wait(&release);
+	for (int i = 0; i < 8; i++)
+		free(small[i]);
+	free(large);
+	return NULL;
+}
+
+static void test_arenas(void)
+{
+	unsigned narenas_now = 0;
+	size_t len = sizeof narenas_now;
+	REQUIRE(mallctl("arenas.narenas", &narenas_now, &len, NULL, 0) == 0 && narenas_now == 2,
+	        "two arenas: %u", narenas_now);
+	pthread_t t[NHOLDERS];
+	pthread_barrier_init(&held, NULL, NHOLDERS + 1);
+	pthread_barrier_init(&release, NULL, NHOLDERS + 1);
+	for (uintptr_t k = 0; k < NHOLDERS; k++)
+		REQUIRE(pthread_create(&t[k], NULL, holder, (void *)k) == 0, "create");
+	pthread_barrier_wait(&held);
+
+	struct sink *k = report(&sink_a, NULL);
+	unsigned sections = 0;
+	for (unsigned i = 0; i < narenas_now; i++) {
+		uint64_t nthreads = read_arena(i, "nthreads", sizeof(unsigned));
+		uint64_t small_nmalloc = read_arena(i, "small.nmalloc", 8);
+		uint64_t large_nmalloc = read_arena(i, "large.nmalloc", 8);
+		uint64_t mapped = read_arena(i, "mapped", 8);
+		bool used =
+		    nthreads != 0 || small_nmalloc != 0 || large_nmalloc != 0 || mapped != 0;
+		const char *sec = arena_section(k->text, i);
+		CHECK(used == (sec[0] != '\0'), "arena %u: used %d, section %d", i, used,
+		      sec[0] != '\0');
+		if (sec[0] == '\0')
+			continue;
+		sections++;
+		CHECK(number_after(sec, "assigned threads: ") == nthreads, "arena %u: nthreads", i);
+		unsigned long long v[6];
+		static const char *const small[] = {"small.allocated", "small.nmalloc",
+		                                    "small.ndalloc",   "small.nrequests",
+		                                    "small.nfills",    "small.nflushes"};
+		static const char *const large[] = {"large.allocated", "large.nmalloc",
+		                                    "large.ndalloc",   "large.nrequests",
+		                                    "large.nfills",    "large.nflushes"};
+		CHECK(row_numbers(sec, "\nsmall:", v, 6) == 6, "arena %u: small row", i);
+		for (int f = 0; f < 6; f++)
+			CHECK(v[f] == read_arena(i, small[f], 8), "arena %u: %s %llu against %llu",
+			      i, small[f], v[f], (unsigned long long)read_arena(i, small[f], 8));
+		CHECK(row_numbers(sec, "\nlarge:", v, 6) == 6, "arena %u: large row", i);
+		for (int f = 0; f < 6; f++)
+			CHECK(v[f] == read_arena(i, large[f], 8), "arena %u: %s %llu against %llu",
+			      i, large[f], v[f], (unsigned long long)read_arena(i, large[f], 8));
+		CHECK(strstr(sec, "\nhuge:") == NULL, "arena %u: huge blocks are in no arena", i);
+		static const char *const bytes[] = {"mapped", "retained", "base", "tcache_bytes",
+		                                    "resident"};
+		for (int f = 0; f < 5; f++) {
+			char label[32];
+			snprintf(label, sizeof label, "\n%s: ", bytes[f]);
+			CHECK(number_after(sec, label) == read_arena(i, bytes[f], 8),
+			      "arena %u: %s", i, bytes[f]);
+		}
+		CHECK(number_after(sec, "pages: active ") == read_arena(i, "pactive", 8),
+		      "arena %u: pactive", i);
+		/* Every bin row against stats.arenas.<i>.bins.<c>. */
+		unsigned rows = 0;
+		for (unsigned c = 0; c < 40; c++) {
+			char label[48], leaf[48];
+			snprintf(
+			    label, sizeof label, "\n        %8zu%4u ",
+			    read_size((snprintf(leaf, sizeof leaf, "arenas.bin.%u.size", c), leaf)),
+			    c);
+			unsigned long long b[6];
+			if (row_numbers(sec, label, b, 6) != 6)
+				continue;
+			rows++;
+			static const char *const f6[] = {"",          "nmalloc", "ndalloc",
+			                                 "nrequests", "curregs", "curslabs"};
+			for (int f = 1; f < 6; f++) {
+				snprintf(leaf, sizeof leaf, "bins.%u.%s", c, f6[f]);
+				CHECK(b[f] == read_arena(i, leaf, 8), "arena %u: %s", i, leaf);
+			}
+		}
+		CHECK(rows == 40, "arena %u: 40 bin rows, %u", i, rows);
+		/* And the JSON object. */
+		struct sink *j = report(&sink_b, "Jg");
+		char path[96];
+		uint64_t got = UINT64_MAX;
+		snprintf(path, sizeof path, "jemalloc/stats.arenas/%u/small/allocated", i);
+		CHECK(json_number(j->text, path, &got) &&
+		          got == read_arena(i, "small.allocated", 8),
+		      "%s", path);
+		snprintf(path, sizeof path, "jemalloc/stats.arenas/%u/nthreads", i);
+		CHECK(json_number(j->text, path, &got) &&
+		          got == read_arena(i, "nthreads", sizeof(unsigned)),
+		      "%s", path);
+		snprintf(path, sizeof path, "jemalloc/stats.arenas/%u/bins[5]/nmalloc", i);
+		CHECK(json_number(j->text, path, &got) && got == read_arena(i, "bins.5.nmalloc", 8),
+		      "%s", path);
+		k = report(&sink_a, NULL);
+	}
+	CHECK(sections == narenas_now, "a section for each of the %u arenas: %u", narenas_now,
+	      sections);
+	pthread_barrier_wait(&release);
+	for (int i = 0; i < NHOLDERS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&held);
+	pthread_barrier_destroy(&release);
+}
+
+/* The merged large table's row of class ind ("size ind ..."), its
+ * nmalloc, ndalloc, nrequests and curlextents into v; false if none. */
+static bool large_row(const char *text, size_t size, unsigned ind, unsigned long long *v)
+{
+	char label[48];
+	snprintf(label, sizeof label, "\n%20zu%4u ", size, ind);
+	unsigned long long r[5];
+	if (row_numbers(text, label, r, 5) != 5)
+		return false;
+	memcpy(v, r + 1, 4 * sizeof *v);
+	return true;
+}
+
+static void test_lextents(void)
+{
+	/* The least large class 200 KiB fits in. */
+	unsigned nbins = 0, j = 0;
+	size_t size = 0, len = sizeof nbins;
+	char name[64];
+	REQUIRE(mallctl("arenas.nbins", &nbins, &len, NULL, 0) == 0, "arenas.nbins");
+	for (;; j++) {
+		snprintf(name, sizeof name, "arenas.lextent.%u.size", j);
+		size = read_size(name);
+		if (size >= 200 << 10 || j == 19)
+			break;
+	}
+	unsigned arena = 0;
+	len = sizeof arena;
+	REQUIRE(mallctl("thread.arena", &arena, &len, NULL, 0) == 0, "thread.arena");
+	unsigned long long before[4] = {0}, after[4] = {0}, in_arena[4] = {0};
+	uint64_t json_before = 0, json_after = 0;
+	char path[96];
+	snprintf(path, sizeof path, "jemalloc/stats.arenas/merged/lextents[%u]/nmalloc", j);
+	struct sink *k = report(&sink_a, "g");
+	large_row(k->text, size, nbins + j, before); /* no row yet: zeros */
+	k = report(&sink_b, "Jg");
+	CHECK(json_number(k->text, path, &json_before), "%s before", path);
+
+	void *p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = malloc(200 << 10);
+	k = report(&sink_a, "g");
+	CHECK(large_row(k->text, size, nbins + j, after), "a row for class %u (%zu)", nbins + j,
+	      size);
+	CHECK(after[0] == before[0] + 3 && after[2] == before[2] + 3 && after[3] == before[3] + 3,
+	      "nmalloc, nrequests, curlextents %llu %llu %llu, were %llu %llu %llu", after[0],
+	      after[2], after[3], before[0], before[2], before[3]);
+	snprintf(name, sizeof name, "lextents.%u.nmalloc", j);
+	CHECK(after[0] == read_arena(REPORT_ALL, name, 8), "merged nmalloc is mallctl's");
+	CHECK(large_row(arena_section(k->text, arena), size, nbins + j, in_arena) &&
+	          in_arena[0] == read_arena(arena, name, 8) && in_arena[0] >= 3,
+	      "the thread's arena %u has the row: %llu", arena, in_arena[0]);
+	k = report(&sink_b, "Jg");
+	CHECK(json_number(k->text, path, &json_after) && json_after == json_before + 3,
+	      "%s %llu, was %llu", path, (unsigned long long)json_after,
+	      (unsigned long long)json_before);
+	for (int i = 0; i < 3; i++)
+		free(p[i]);
+	k = report(&sink_a, "g");
+	CHECK(large_row(k->text, size, nbins + j, after) && after[1] == before[1] + 3 &&
+	          after[3] == before[3],
+	      "freed: ndalloc %llu (was %llu), curlextents %llu", after[1], before[1], after[3]);
+	k = report(&sink_a, "gl");
+	CHECK(strstr(k->text, "curlextents") == NULL && strstr(k->text, "\nlarge:") != NULL,
+	      "l: no large class table, the large row stays");
+}
+
+static void test_sums(void)
+{
+	void *p[5];
+	p[0] = malloc(3 << 20); /* huge */
+	p[1] = malloc(200 << 10);
+	p[2] = malloc(600 << 10);
+	p[3] = malloc(1000);
+	p[4] = malloc(5 << 20); /* huge */
+	struct sink *k = report(&sink_b, "Jg");
+	uint64_t small = 0, large = 0, huge = 0, allocated = 0, curblocks = 0;
+	CHECK(json_number(k->text, "jemalloc/stats.arenas/merged/small/allocated", &small) &&
+	          json_number(k->text, "jemalloc/stats.arenas/merged/large/allocated", &large) &&
+	          json_number(k->text, "jemalloc/stats.arenas/merged/huge/allocated", &huge) &&
+	          json_number(k->text, "jemalloc/stats.arenas/merged/huge/curblocks", &curblocks) &&
+	          json_number(k->text, "jemalloc/stats/allocated", &allocated),
+	      "the JSON numbers");
+	CHECK(small + large + huge == allocated && allocated == read_size("stats.allocated"),
+	      "small %llu + large %llu + huge %llu = allocated %llu", (unsigned long long)small,
+	      (unsigned long long)large, (unsigned long long)huge, (unsigned long long)allocated);
+	CHECK(large >= (800 << 10) && huge >= (8 << 20) && curblocks >= 2,
+	      "large runs %llu, huge %llu in %llu blocks", (unsigned long long)large,
+	      (unsigned long long)huge, (unsigned long long)curblocks);
+	CHECK(large == read_arena(REPORT_ALL, "large.allocated", 8), "large is arenas' large");
+	uint64_t v = 0;
+	cairn_stats_read("huge_allocated", &v);
+	CHECK(huge == v, "huge is huge_allocated");
+	/* Text: huge apart from large, and the total is Allocated. */
+	k = report(&sink_a, "g");
+	unsigned long long row[3];
+	CHECK(row_numbers(k->text, "\nhuge:", row, 3) == 3, "huge row");
+	CHECK(row[0] == huge, "huge row: %llu", row[0]);
+	CHECK(row_numbers(k->text, "\ntotal:", row, 3) == 3 &&
+	          row[0] == number_after(k->text, "Allocated: "),
+	      "merged total %llu = Allocated %llu", row[0],
+	      (unsigned long long)number_after(k->text, "Allocated: "));
+	CHECK(number_after(k->text, ", run_interval: ") ==
+	          read_size("stats.background_thread.run_interval"),
+	      "run_interval");
+	for (int i = 0; i < 5; i++)
+		free(p[i]);
 }
 
 /* ------------------------------------------------------------ where it goes */
@@ -515,13 +848,13 @@ static void test_exit(void)
 static void test_interval(void)
 {
 	int st;
-	run_mode("stats_interval:1m,stats_interval_opts:gm", "allocate", &st);
+	run_mode("stats_interval:1m,stats_interval_opts:gma", "allocate", &st);
 	unsigned n = count(child_out, "___ Begin cairn statistics ___\n");
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 	CHECK(n >= 16 && n <= 64 && count(child_out, "--- End cairn statistics ---\n") == n &&
 	          strstr(child_out, "Merged") == NULL,
 	      "64 MiB at 1 MiB intervals: %u reports", n);
-	run_mode("stats_interval:16m,stats_interval_opts:gm", "allocate", &st);
+	run_mode("stats_interval:16m,stats_interval_opts:gma", "allocate", &st);
 	unsigned m = count(child_out, "___ Begin cairn statistics ___\n");
 	CHECK(m >= 2 && m <= 4, "64 MiB at 16 MiB intervals: %u reports", m);
 	run_mode("stats_interval:-1", "allocate", &st);
@@ -632,6 +965,9 @@ int main(int argc, char **argv)
 	TEST_CASE("numbers") test_numbers();
 	TEST_CASE("letters") test_letters();
 	TEST_CASE("json") test_json();
+	TEST_CASE("arenas") test_arenas();
+	TEST_CASE("lextents") test_lextents();
+	TEST_CASE("sums") test_sums();
 	TEST_CASE("routing") test_routing();
 	TEST_CASE("exit") test_exit();
 	TEST_CASE("interval") test_interval();
