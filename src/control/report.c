@@ -101,6 +101,9 @@ struct arena_report report_arena(unsigned i)
 	a.npurge = arena_ctl(i, NULL, 0, "dirty_npurge", Z);
 	a.nmadvise = arena_ctl(i, NULL, 0, "dirty_nmadvise", Z);
 	a.purged = arena_ctl(i, NULL, 0, "dirty_purged", Z);
+	a.muzzy_npurge = arena_ctl(i, NULL, 0, "muzzy_npurge", Z);
+	a.muzzy_nmadvise = arena_ctl(i, NULL, 0, "muzzy_nmadvise", Z);
+	a.muzzy_purged = arena_ctl(i, NULL, 0, "muzzy_purged", Z);
 	a.small_allocated = arena_ctl(i, NULL, 0, "small.allocated", Z);
 	a.small_nmalloc = arena_ctl(i, NULL, 0, "small.nmalloc", Z);
 	a.small_ndalloc = arena_ctl(i, NULL, 0, "small.ndalloc", Z);

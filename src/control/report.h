@@ -55,7 +55,8 @@ struct opt_value report_opt(const struct conf_option *o);
 struct arena_report {
 	uint64_t nthreads, pactive, pdirty, pmuzzy, mapped_pages;
 	uint64_t mapped, retained, base, resident, tcache_bytes;
-	uint64_t npurge, nmadvise, purged;
+	uint64_t npurge, nmadvise, purged;                   /* dirty runs */
+	uint64_t muzzy_npurge, muzzy_nmadvise, muzzy_purged; /* muzzy runs */
 	uint64_t small_allocated, small_nmalloc, small_ndalloc, small_nrequests;
 	uint64_t small_nfills, small_nflushes;
 	uint64_t large_allocated, large_nmalloc, large_ndalloc, large_nrequests;

@@ -272,12 +272,18 @@ static void text_arena(struct emit *e, const struct sections *s, unsigned i)
 	emit_str(e, ", mapped ");
 	emit_u64(e, a.mapped_pages);
 	emit_eol(e);
-	emit_str(e, "decay: runs purged ");
+	emit_str(e, "decay: dirty runs purged ");
 	emit_u64(e, a.npurge);
 	emit_str(e, ", madvise calls ");
 	emit_u64(e, a.nmadvise);
 	emit_str(e, ", pages purged ");
 	emit_u64(e, a.purged);
+	emit_str(e, "; muzzy runs given back ");
+	emit_u64(e, a.muzzy_npurge);
+	emit_str(e, ", madvise calls ");
+	emit_u64(e, a.muzzy_nmadvise);
+	emit_str(e, ", pages ");
+	emit_u64(e, a.muzzy_purged);
 	if (merged) {
 		emit_str(e, "; inside slabs: madvise calls ");
 		emit_u64(e, report_stat("slab_nmadvise"));

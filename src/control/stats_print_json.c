@@ -126,10 +126,12 @@ static void json_arena(struct emit *e, const struct sections *s, unsigned i)
 	emit_json_u64(e, "pactive", a.pactive);
 	emit_json_u64(e, "pdirty", a.pdirty);
 	emit_json_u64(e, "pmuzzy", a.pmuzzy);
-	/* Decay's counts, dirty and muzzy pages together. */
 	emit_json_u64(e, "dirty_npurge", a.npurge);
 	emit_json_u64(e, "dirty_nmadvise", a.nmadvise);
 	emit_json_u64(e, "dirty_purged", a.purged);
+	emit_json_u64(e, "muzzy_npurge", a.muzzy_npurge);
+	emit_json_u64(e, "muzzy_nmadvise", a.muzzy_nmadvise);
+	emit_json_u64(e, "muzzy_purged", a.muzzy_purged);
 	if (merged) {
 		emit_json_u64(e, "slab_nmadvise", report_stat("slab_nmadvise"));
 		emit_json_u64(e, "slab_purged", report_stat("slab_purged"));
