@@ -152,6 +152,7 @@ struct bin_row report_bin(unsigned i, unsigned c)
 	r.nfills = arena_ctl(i, "bins.", c, "nfills", Z);
 	r.nflushes = arena_ctl(i, "bins.", c, "nflushes", Z);
 	r.nslabs = arena_ctl(i, "bins.", c, "nslabs", Z);
+	r.nreslabs = arena_ctl(i, "bins.", c, "nreslabs", Z);
 	return r;
 }
 

@@ -77,7 +77,7 @@ struct huge_report report_huge(void);
 /* One small size class of arena i: its geometry and counters. */
 struct bin_row {
 	uint64_t size, nregs, slab_size;
-	uint64_t nmalloc, ndalloc, nrequests, curregs, curslabs, nfills, nflushes, nslabs;
+	uint64_t nmalloc, ndalloc, nrequests, curregs, curslabs, nfills, nflushes, nslabs, nreslabs;
 };
 struct bin_row report_bin(unsigned i, unsigned c);
 

@@ -181,6 +181,7 @@ static void json_arena(struct emit *e, const struct sections *s, unsigned i)
 			emit_json_u64(e, "nfills", r.nfills);
 			emit_json_u64(e, "nflushes", r.nflushes);
 			emit_json_u64(e, "nslabs", r.nslabs);
+			emit_json_u64(e, "nreslabs", r.nreslabs);
 			emit_json_u64(e, "curslabs", r.curslabs);
 			emit_json_close(e, '}');
 		}
