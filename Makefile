@@ -20,7 +20,7 @@ ALLOC_CFLAGS := -std=gnu11 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden \
 LIB_LDFLAGS  := -shared -Wl,-soname,libcairn.so.$(SOMAJOR) \
 	-Wl,--version-script=src/api/exports.map -Wl,-z,now
 
-SRC := $(wildcard src/os/*.c src/core/*.c src/control/*.c src/api/*.c)
+SRC := $(wildcard src/os/*.c src/core/*.c src/prof/*.c src/control/*.c src/api/*.c)
 OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h

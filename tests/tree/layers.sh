@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # layers.sh: the layers of src/ hold. The folders are the layers, bottom up:
-# os < core < control < api. A file may use its own layer and those below,
+# os < core < prof < control < api. A file may use its own layer and those below,
 # never one above:
 #  - includes: every `#include "dir/..."` in src/<layer>/ names a layer at
 #    or below <layer>. A bare `#include "name.h"` is allowed to every layer
@@ -20,7 +20,7 @@ set -u
 root=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 cd "$root" || exit 1
 
-layers=(os core control api)
+layers=(os core prof control api)
 declare -A rank
 for i in "${!layers[@]}"; do
 	rank[${layers[$i]}]=$i
@@ -57,6 +57,7 @@ check $? "only $nfiles files found under src/<layer>/"
 objs=()
 for layer in "${layers[@]}"; do
 	for c in src/"$layer"/*.c; do
+		[[ -f $c ]] || continue
 		objs+=("build/obj/${c%.c}.o")
 	done
 done
