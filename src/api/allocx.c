@@ -117,26 +117,38 @@ static struct heap *tcache_of(unsigned tc, const char *fn)
 	return h;
 }
 
+/* The small class that serves n bytes (n > 0) aligned to align, as
+ * alloc.c's dispatch chooses it; SC_NSMALL where no small class does. */
+static unsigned small_class_for(size_t n, size_t align)
+{
+	size_t want = n > align ? n : align;
+	if (want > SMALL_MAX || align > PAGE_SIZE)
+		return SC_NSMALL;
+	return align > 16 ? sc_aligned_class[__builtin_ctzl(align) - 5][size_class(want)]
+	                  : size_class(n);
+}
+
+/* Small block p of class c, just taken from a heap, zeroed or filled as
+ * asked for and as the options say. */
+static void *small_prepared(void *p, unsigned c, bool zero)
+{
+	if (p != NULL && (zero || unlikely(cairn_conf.junk || cairn_conf.zero))) {
+		if (zero)
+			memset(p, 0, sc_size[c]);
+		else
+			cairn_fill_new(p, sc_size[c]);
+	}
+	return p;
+}
+
 /* One try at n bytes aligned to align from arena a (e, if a created
  * one), following alloc.c's dispatch (usable_for says the same sizes). */
 static void *arena_try(struct explicit_arena *e, struct arena *a, size_t n, size_t align, bool zero)
 {
-	size_t want = n > align ? n : align;
-	if (want <= SMALL_MAX && align <= PAGE_SIZE) {
-		unsigned c = align > 16
-		                 ? sc_aligned_class[__builtin_ctzl(align) - 5][size_class(want)]
-		                 : size_class(n);
-		if (c < SC_NSMALL) {
-			void *p = e != NULL ? explicit_alloc_small(e, c) : heap_shared_alloc(a, c);
-			if (p != NULL && (zero || unlikely(cairn_conf.junk || cairn_conf.zero))) {
-				if (zero)
-					memset(p, 0, sc_size[c]);
-				else
-					cairn_fill_new(p, sc_size[c]);
-			}
-			return p;
-		}
-	}
+	unsigned c = small_class_for(n, align);
+	if (c < SC_NSMALL)
+		return small_prepared(
+		    e != NULL ? explicit_alloc_small(e, c) : heap_shared_alloc(a, c), c, zero);
 	size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;
 	if (align < CHUNK_SIZE && n <= LARGE_MAX &&
 	    large_pages(n) + align_pages - 1 <= DATA_PAGES) {
@@ -210,21 +222,10 @@ static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
 	if (unlikely(!request_ok(n, align)))
 		return cairn_out_of_memory();
 	size_t m = n ? n : 1;
-	size_t want = m > align ? m : align;
-	unsigned c = SC_NSMALL;
-	if (want <= SMALL_MAX && align <= PAGE_SIZE)
-		c = align > 16 ? sc_aligned_class[__builtin_ctzl(align) - 5][size_class(want)]
-		               : size_class(m);
+	unsigned c = small_class_for(m, align);
 	if (c >= SC_NSMALL)
 		return alloc_flags(n, align, zero);
-	void *p = heap_pop(h, c, m, tcache_refill);
-	if (p != NULL && (zero || unlikely(cairn_conf.junk || cairn_conf.zero))) {
-		if (zero)
-			memset(p, 0, sc_size[c]);
-		else
-			cairn_fill_new(p, sc_size[c]);
-	}
-	return p;
+	return small_prepared(heap_pop(h, c, m, tcache_refill), c, zero);
 }
 
 /* What the flags ask for, beyond the alignment and zeroing alloc_flags

@@ -41,6 +41,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# check WHAT COMMAND...: one check, passing when COMMAND succeeds. A script
+# that runs the same checks on several allocators sets check_on to the one
+# running, and a failure names it.
 check() {
 	local what=$1
 	shift
@@ -48,7 +51,7 @@ check() {
 		checks_passed=$((checks_passed + 1))
 	else
 		checks_failed=$((checks_failed + 1))
-		echo "check failed: $what" >&2
+		echo "check failed${check_on:+ on $check_on}: $what" >&2
 	fi
 }
 

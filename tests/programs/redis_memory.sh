@@ -172,17 +172,8 @@ session() {
 	check "redis-server exits 0 on SHUTDOWN (exit $?)" [ $? -eq 0 ]
 }
 
-check() { # as preload.sh's, naming the allocator it failed on
-	local what=$1
-	shift
-	if "$@"; then
-		checks_passed=$((checks_passed + 1))
-	else
-		checks_failed=$((checks_failed + 1))
-		echo "check failed on ${allocator:-cairn}: $what" >&2
-	fi
-}
 for allocator in jemalloc cairn; do
+	check_on=$allocator
 	mkdir -p "$work/$allocator"
 	cd "$work/$allocator" || exit 1
 	session "$allocator"
