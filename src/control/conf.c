@@ -41,9 +41,8 @@ const struct conf_option conf_options[] = {
 	{#name, CONF_KIND_MS, CONF_TYPE_SSIZE, FIELD(name), def, -1, INT64_MAX / 2, help, NULL},
 #define CONF_I64(name, def, min, max, help)                                                        \
 	{#name, CONF_KIND_I64, CONF_TYPE_SSIZE, FIELD(name), def, min, max, help, NULL},
-#define CONF_STRING(name, help)                                                                    \
-	{#name, CONF_KIND_STRING, CONF_TYPE_STRING, FIELD(name), 0, 0, CONF_STRING_MAX - 1, help,  \
-	 NULL},
+#define CONF_STRING(name, size, def, help)                                                         \
+	{#name, CONF_KIND_STRING, CONF_TYPE_STRING, FIELD(name), 0, 0, (size)-1, help, NULL, def},
 #define CONF_ENUM(name, def, values, help)                                                         \
 	{#name, CONF_KIND_ENUM, CONF_TYPE_STRING, FIELD(name), def, 0, COUNT(name##_names) - 1,    \
 	 help,  name##_names},
@@ -73,10 +72,12 @@ static void store(const struct conf_option *o, int64_t v)
 		*(int64_t *)field = v;
 		break;
 	case CONF_KIND_STRING:
-		/* Only the default, "", comes this way: conf_parse copies.
-		 * The whole field is cleared so that equal strings are equal
-		 * fields. */
-		memset(field, 0, CONF_STRING_MAX);
+		/* The default, or the field cleared for conf_parse to copy a
+		 * value into. The whole field is cleared so that equal strings
+		 * are equal fields. */
+		memset(field, 0, (size_t)o->max + 1);
+		if (v == 0 && o->str_def != NULL)
+			memcpy(field, o->str_def, strlen(o->str_def));
 		break;
 	}
 }
@@ -368,7 +369,7 @@ int conf_parse(const char *source, const char *s)
 					bad_value(source, o, v, vlen);
 			} else if (o->kind == CONF_KIND_STRING) {
 				char *field = (char *)&cairn_conf + o->offset;
-				store(o, 0);
+				store(o, 1);
 				memcpy(field, v, vlen);
 			} else {
 				store(o, value);
@@ -393,8 +394,12 @@ void conf_init(const char *compiled)
 
 void conf_print(void)
 {
-	char buf[1024];
-	size_t n = 0;
+	/* Room for every option, prof_prefix's path (up to 1023 bytes)
+	 * included. */
+	char buf[3072];
+	/* Written whole, past cairn_message's bound of 512 bytes a line. */
+	memcpy(buf, "cairn: options: ", 16);
+	size_t n = 16;
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];
 		int64_t v = load(o);
@@ -417,14 +422,16 @@ void conf_print(void)
 			word = "-1";
 		if (word) {
 			l = strlen(word);
+			if (n + l + 64 > sizeof(buf))
+				break;
 			memcpy(buf + n, word, l);
 			n += l;
 		} else {
 			n += fmt_u64(buf + n, (uint64_t)v);
 		}
 	}
-	buf[n] = '\0';
-	cairn_message("options: ", buf, (const char *)NULL);
+	buf[n++] = '\n';
+	os_write_stderr(buf, n);
 }
 
 size_t conf_type_size(enum conf_type type)
