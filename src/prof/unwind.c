@@ -4,10 +4,13 @@
  * tables is the default on x86-64 and arm64), rather than walking frame
  * pointers, which Debian's packages are built without: a frame-pointer
  * walk through such code stops after a frame or two, or follows a
- * register used as data, and names the wrong callers. Measured here
- * (tests/unit/prof_unwind.c prints it): about 1 µs for a 10-frame stack
- * with glibc's _dl_find_object, so at the default rate (one sample per
- * 512 KiB allocated) it is far below 1% of the time spent allocating.
+ * register used as data, and names the wrong callers. It costs more:
+ * measured on x86-64 (glibc 2.36, gcc 12, -O2), 2.6 µs for a 10-frame
+ * stack and 7.6 µs for 35 frames, against 0.03 and 0.1 µs for a
+ * frame-pointer walk of the same stacks built with frame pointers. At the
+ * default rate (one sample per 512 KiB allocated) a program allocating
+ * 1 GB/s takes 2000 samples a second: 5 ms, 0.5% of one CPU, for stacks
+ * that are right.
  *
  * It is called directly, from libgcc_s, which the link of libcairn.so
  * names (gcc links it for the unwinder that -fexceptions code refers to),
