@@ -392,14 +392,42 @@ void conf_init(const char *compiled)
 	}
 }
 
+/* The options line, written as messages of at most LINE_MAX bytes (as
+ * every message of cairn's): the first starts "cairn: options: ", the
+ * others "cairn: options+: ", and their texts after those prefixes,
+ * put end to end, are the whole list. Each message ends before a comma
+ * where it can (so it starts with one), inside a value only when that
+ * value alone (prof_prefix, up to 1023 bytes) is longer than a message. */
+#define LINE_MAX 512
+
+static void print_lines(const char *s, size_t len)
+{
+	const char *prefix = "cairn: options: ";
+	while (len > 0) {
+		char line[LINE_MAX];
+		size_t p = strlen(prefix), room = LINE_MAX - p - 1, n = len;
+		if (n > room) {
+			n = room;
+			while (n > 1 && s[n] != ',')
+				n--;
+			if (n <= 1)
+				n = room;
+		}
+		memcpy(line, prefix, p);
+		memcpy(line + p, s, n);
+		line[p + n] = '\n';
+		os_write_stderr(line, p + n + 1);
+		s += n;
+		len -= n;
+		prefix = "cairn: options+: ";
+	}
+}
+
 void conf_print(void)
 {
-	/* Room for every option, prof_prefix's path (up to 1023 bytes)
-	 * included. */
+	/* Room for every option, prof_prefix's 1023 bytes included. */
 	char buf[3072];
-	/* Written whole, past cairn_message's bound of 512 bytes a line. */
-	memcpy(buf, "cairn: options: ", 16);
-	size_t n = 16;
+	size_t n = 0;
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];
 		int64_t v = load(o);
@@ -430,8 +458,7 @@ void conf_print(void)
 			n += fmt_u64(buf + n, (uint64_t)v);
 		}
 	}
-	buf[n++] = '\n';
-	os_write_stderr(buf, n);
+	print_lines(buf, n);
 }
 
 size_t conf_type_size(enum conf_type type)
