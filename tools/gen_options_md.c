@@ -74,8 +74,8 @@ int main(void)
 		snprintf(value, sizeof(value), "%" PRId64, (int64_t)(def));                        \
 		row(#name, "bytes, or -1 (`k` suffix allowed)", value, help);                      \
 	}
-#define CONF_STRING(name, help)    row(#name, "string", "\"\"", help);
-#define CONF_VALUE(constant, name) enum_value(name);
+#define CONF_STRING(name, size, def, help) row(#name, "string", "\"" def "\"", help);
+#define CONF_VALUE(constant, name)         enum_value(name);
 #define CONF_ENUM(name, def, list, help)                                                           \
 	values[0] = '\0';                                                                          \
 	default_name = "?";                                                                        \

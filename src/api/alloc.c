@@ -16,6 +16,7 @@
 #include "core/decay.h"
 #include "core/largecache.h"
 #include "os/os.h"
+#include "prof/profiler.h"
 
 COLD void *cairn_out_of_memory(void)
 {
@@ -39,6 +40,13 @@ COLD void cairn_fill_new(void *p, size_t len)
  * lock held. */
 static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 {
+	/* A sample due: from the profiler's slabs, or as usual when this
+	 * thread does not sample now. */
+	if (p == NULL && h->sample_left <= 0) {
+		p = prof_sample_small(h, cls);
+		if (p == NULL)
+			p = heap_alloc_again(h, cls);
+	}
 	if (p == NULL) {
 		reclaim_for_retry();
 		p = heap_alloc_again(h, cls);
@@ -120,6 +128,20 @@ static void *alloc_huge(size_t n, size_t align, bool zero)
 	return p;
 }
 
+void cairn_count_big(void *p)
+{
+	struct heap *h = heap_self();
+	uintptr_t entry = pagemap_get((uintptr_t)p);
+	size_t usable =
+	    entry & MAP_HUGE
+	        ? huge_of(entry)->size
+	        : span_bytes(chunk_span_of((struct chunk *)(entry - MAP_CHUNK), (uintptr_t)p));
+	if (heap_event_count(h, usable))
+		stats_interval_poll();
+	if (unlikely(h->sample_left <= 0) && h->kind == HEAP_THREAD)
+		prof_sample_big(h, p, usable, entry);
+}
+
 NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 {
 	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) || !ensure_init())
@@ -136,7 +158,10 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 		if (p == NULL)
 			p = alloc_huge(n, align > CHUNK_SIZE ? align : CHUNK_SIZE, zero);
 	}
-	return likely(p != NULL) ? p : cairn_out_of_memory();
+	if (unlikely(p == NULL))
+		return cairn_out_of_memory();
+	cairn_count_big(p);
+	return p;
 }
 
 NOINLINE void *cairn_alloc_medium(size_t n)

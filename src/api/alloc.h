@@ -88,4 +88,13 @@ void *cairn_realloc(void *p, size_t n) HIDDEN;
  * False, the block unchanged, where it cannot. */
 bool cairn_resize_large(void *p, struct block b, size_t n) HIDDEN;
 
+/* Large or huge block p, just allocated by a thread: its bytes counted
+ * down on the thread's event countdown, like a small block's, so that the
+ * heap profiler samples it when its turn comes. */
+void cairn_count_big(void *p) HIDDEN;
+/* Block b at p leaves as it is (freed, or resized in place): the heap
+ * profiler's record of it goes if it was sampled. Nothing to do, and one
+ * compare, when it was not. */
+void cairn_prof_leaving(void *p, struct block b) HIDDEN;
+
 #endif

@@ -336,6 +336,7 @@ static size_t huge_in_place(void *p, struct block b, size_t size, size_t hi)
 	if (len < size || len == h->size)
 		return h->size;
 	size_t fresh;
+	cairn_prof_leaving(p, b);
 	huge_realloc(h, len, &fresh); /* len <= mapped: never moves */
 	/* The mapping's pages past the old size may hold stale data. */
 	if (unlikely(cairn_conf.junk || cairn_conf.zero) && h->size > b.usable)
@@ -392,6 +393,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 	    heap_free_fast(h, b.span, ptr, cairn_span_emptied))
 		return;
 	if (h == NULL && b.kind == BLOCK_LARGE) {
+		cairn_prof_leaving(ptr, b);
 		large_free(&cairn_heap_empty, b.span, false);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include "core/background.h"
 #include "core/decay.h"
 #include "core/largecache.h"
+#include "prof/profiler.h"
 
 __attribute__((noreturn, cold)) static void report_freed(const char *fn, const void *p)
 {
@@ -92,8 +93,31 @@ struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn)
 	return b;
 }
 
+void cairn_prof_leaving(void *p, struct block b)
+{
+	switch (b.kind) {
+	case BLOCK_SMALL:
+		if (unlikely(b.span->owner == prof_small_heap) && prof_small_heap != NULL)
+			prof_unsample(p, b.usable);
+		break;
+	case BLOCK_LARGE:
+		if (unlikely(b.span->flags & LARGE_SAMPLED)) {
+			b.span->flags &= ~LARGE_SAMPLED;
+			prof_unsample(p, b.usable);
+		}
+		break;
+	case BLOCK_HUGE:
+		if (unlikely(b.huge->sampled)) {
+			b.huge->sampled = false;
+			prof_unsample(p, b.usable);
+		}
+		break;
+	}
+}
+
 void cairn_release_block(void *p, struct block b)
 {
+	cairn_prof_leaving(p, b);
 	if (unlikely(cairn_conf.junk & JUNK_FREE) && b.usable > 2 * sizeof(void *))
 		memset((char *)p + 2 * sizeof(void *), 0x5a, b.usable - 2 * sizeof(void *));
 	switch (b.kind) {
@@ -138,6 +162,8 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 		struct heap *self = heap_self();
 		if (unlikely(self == &cairn_heap_empty))
 			self = cairn_attach_heap();
+		if (unlikely(s->owner == prof_small_heap) && prof_small_heap != NULL)
+			prof_unsample(p, sc_size[s->cls]);
 		heap_free_slow(self, s, p);
 		background_poll();
 		return;

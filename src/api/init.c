@@ -18,6 +18,7 @@
 #include "core/tally.h"
 #include "core/params.h"
 #include "os/os.h"
+#include "prof/profiler.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -61,6 +62,25 @@ _Static_assert((int)CORE_METADATA_THP_DISABLED == METADATA_THP_DISABLED &&
                    (int)CORE_METADATA_THP_AUTO == METADATA_THP_AUTO &&
                    (int)CORE_METADATA_THP_ALWAYS == METADATA_THP_ALWAYS,
                "metadata_thp values");
+
+/* The profiler's share of the options (prof/ is below control/). */
+static void prof_params_from_conf(void)
+{
+	cairn_prof = (struct prof_params){
+	    .prefix = cairn_conf.prof_prefix,
+	    .on = cairn_conf.prof,
+	    .active = cairn_conf.prof_active,
+	    .thread_active_init = cairn_conf.prof_thread_active_init,
+	    .lg_sample = cairn_conf.lg_prof_sample,
+	    .accum = cairn_conf.prof_accum,
+	    .lg_interval = cairn_conf.lg_prof_interval,
+	    .gdump = cairn_conf.prof_gdump,
+	    .final = cairn_conf.prof_final,
+	    .leak = cairn_conf.prof_leak,
+	    .leak_error = cairn_conf.prof_leak_error,
+	    .bt_max = cairn_conf.prof_bt_max,
+	};
+}
 
 static void core_params_from_conf(void)
 {
@@ -114,6 +134,9 @@ COLD bool cairn_init_slow(void)
 		errno = ENOMEM;
 		return false;
 	}
+	/* Out of memory for its tables, the profiler stays off. */
+	prof_params_from_conf();
+	prof_boot();
 	core_ready = true;
 	if (pthread_key_create(&cairn_heap_key, thread_exit) == 0) {
 		atomic_store_explicit(&cairn_heap_key_ready, 1, memory_order_release);
@@ -137,6 +160,13 @@ __attribute__((constructor)) static void cairn_constructor(void)
 	ensure_init();
 }
 
+/* The profiler's dump at exit. A destructor rather than atexit, which may
+ * allocate. */
+__attribute__((destructor)) static void cairn_destructor(void)
+{
+	prof_exit();
+}
+
 /* ------------------------------------------------------------ threads */
 
 struct heap *cairn_attach_heap(void)
@@ -149,6 +179,7 @@ struct heap *cairn_attach_heap(void)
 			/* A parked heap keeps what its last thread set. */
 			mine->tcache_off = false;
 			tally_reset(mine);
+			prof_thread_start(mine);
 			heap_set_self(mine);
 			h = mine;
 		}
@@ -213,6 +244,7 @@ static void postfork_child(void)
 	huge_postfork_child();
 	arenas_postfork_child();
 	explicit_postfork_child();
+	prof_postfork_child();
 	/* A thread that was initialising cairn when the parent forked: it did
 	 * everything but say so (the handlers are registered last). */
 	pthread_mutex_init(&init_lock, NULL);

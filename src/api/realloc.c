@@ -28,6 +28,7 @@ static void *move_into(void *p, struct block b, void *q, size_t n)
 {
 	memcpy(q, p, b.usable < n ? b.usable : n);
 	if (b.kind == BLOCK_LARGE && (pagemap_get((uintptr_t)q) & MAP_HUGE)) {
+		cairn_prof_leaving(p, b);
 		tally_free(heap_self(), b.usable);
 		large_free(heap_self(), b.span, true);
 	} else
@@ -43,6 +44,10 @@ bool cairn_resize_large(void *p, struct block b, size_t n)
 	size_t pages = large_pages(n);
 	struct arena *a = span_chunk(b.span)->arena;
 	size_t old_pages = b.span->npages;
+	/* A sampled block that changes size leaves the samples: its record
+	 * holds the size it was sampled at. */
+	if (pages != old_pages)
+		cairn_prof_leaving(p, b);
 	if (pages < b.span->npages)
 		arena_shrink_run(a, b.span, pages);
 	if (pages > b.span->npages && !arena_grow_run(a, b.span, pages))
@@ -54,9 +59,10 @@ bool cairn_resize_large(void *p, struct block b, size_t n)
 	return true;
 }
 
-static void *resize_huge(struct block b, size_t n)
+static void *resize_huge(void *p, struct block b, size_t n)
 {
 	size_t fresh;
+	cairn_prof_leaving(p, b);
 	void *q = huge_realloc(b.huge, n, &fresh);
 	if (unlikely(q == NULL)) {
 		reclaim_for_retry();
@@ -90,6 +96,7 @@ void *cairn_realloc(void *p, size_t n)
 		void *q = huge_alloc_cached(n, cairn_conf.zero);
 		if (q != NULL) {
 			tally_alloc(heap_self(), huge_of(pagemap_get((uintptr_t)q))->size);
+			cairn_count_big(q);
 			if (unlikely(cairn_conf.junk & JUNK_ALLOC) && !cairn_conf.zero)
 				memset(q, 0xa5, align_up(n, os_page_size()));
 			return move_into(p, b, q, n);
@@ -114,7 +121,7 @@ void *cairn_realloc(void *p, size_t n)
 		/* Under LARGE_MAX, it goes to an arena once it shrinks below
 		 * REALLOC_MAP_MIN or to half its size. */
 		if (n > LARGE_MAX || (n >= REALLOC_MAP_MIN && n > b.usable / 2)) {
-			void *q = resize_huge(b, n);
+			void *q = resize_huge(p, b, n);
 			if (q != NULL)
 				cairn_tally_resize(b.usable,
 				                   huge_of(pagemap_get((uintptr_t)q))->size);

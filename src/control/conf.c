@@ -41,9 +41,8 @@ const struct conf_option conf_options[] = {
 	{#name, CONF_KIND_MS, CONF_TYPE_SSIZE, FIELD(name), def, -1, INT64_MAX / 2, help, NULL},
 #define CONF_I64(name, def, min, max, help)                                                        \
 	{#name, CONF_KIND_I64, CONF_TYPE_SSIZE, FIELD(name), def, min, max, help, NULL},
-#define CONF_STRING(name, help)                                                                    \
-	{#name, CONF_KIND_STRING, CONF_TYPE_STRING, FIELD(name), 0, 0, CONF_STRING_MAX - 1, help,  \
-	 NULL},
+#define CONF_STRING(name, size, def, help)                                                         \
+	{#name, CONF_KIND_STRING, CONF_TYPE_STRING, FIELD(name), 0, 0, (size)-1, help, NULL, def},
 #define CONF_ENUM(name, def, values, help)                                                         \
 	{#name, CONF_KIND_ENUM, CONF_TYPE_STRING, FIELD(name), def, 0, COUNT(name##_names) - 1,    \
 	 help,  name##_names},
@@ -73,10 +72,12 @@ static void store(const struct conf_option *o, int64_t v)
 		*(int64_t *)field = v;
 		break;
 	case CONF_KIND_STRING:
-		/* Only the default, "", comes this way: conf_parse copies.
-		 * The whole field is cleared so that equal strings are equal
-		 * fields. */
-		memset(field, 0, CONF_STRING_MAX);
+		/* The default, or the field cleared for conf_parse to copy a
+		 * value into. The whole field is cleared so that equal strings
+		 * are equal fields. */
+		memset(field, 0, (size_t)o->max + 1);
+		if (v == 0 && o->str_def != NULL)
+			memcpy(field, o->str_def, strlen(o->str_def));
 		break;
 	}
 }
@@ -368,7 +369,7 @@ int conf_parse(const char *source, const char *s)
 					bad_value(source, o, v, vlen);
 			} else if (o->kind == CONF_KIND_STRING) {
 				char *field = (char *)&cairn_conf + o->offset;
-				store(o, 0);
+				store(o, 1);
 				memcpy(field, v, vlen);
 			} else {
 				store(o, value);
@@ -391,9 +392,41 @@ void conf_init(const char *compiled)
 	}
 }
 
+/* The options line, written as messages of at most LINE_MAX bytes (as
+ * every message of cairn's): the first starts "cairn: options: ", the
+ * others "cairn: options+: ", and their texts after those prefixes,
+ * put end to end, are the whole list. Each message ends before a comma
+ * where it can (so it starts with one), inside a value only when that
+ * value alone (prof_prefix, up to 1023 bytes) is longer than a message. */
+#define LINE_MAX 512
+
+static void print_lines(const char *s, size_t len)
+{
+	const char *prefix = "cairn: options: ";
+	while (len > 0) {
+		char line[LINE_MAX];
+		size_t p = strlen(prefix), room = LINE_MAX - p - 1, n = len;
+		if (n > room) {
+			n = room;
+			while (n > 1 && s[n] != ',')
+				n--;
+			if (n <= 1)
+				n = room;
+		}
+		memcpy(line, prefix, p);
+		memcpy(line + p, s, n);
+		line[p + n] = '\n';
+		os_write_stderr(line, p + n + 1);
+		s += n;
+		len -= n;
+		prefix = "cairn: options+: ";
+	}
+}
+
 void conf_print(void)
 {
-	char buf[1024];
+	/* Room for every option, prof_prefix's 1023 bytes included. */
+	char buf[3072];
 	size_t n = 0;
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -417,14 +450,15 @@ void conf_print(void)
 			word = "-1";
 		if (word) {
 			l = strlen(word);
+			if (n + l + 64 > sizeof(buf))
+				break;
 			memcpy(buf + n, word, l);
 			n += l;
 		} else {
 			n += fmt_u64(buf + n, (uint64_t)v);
 		}
 	}
-	buf[n] = '\0';
-	cairn_message("options: ", buf, (const char *)NULL);
+	print_lines(buf, n);
 }
 
 size_t conf_type_size(enum conf_type type)

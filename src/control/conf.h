@@ -20,7 +20,7 @@
 /* clang-format on */
 #include "control/options.def"
 
-/* The size of a CONF_STRING option's field, its NUL included. */
+/* The size of a short CONF_STRING option's field, its NUL included. */
 #define CONF_STRING_MAX 16
 
 struct conf {
@@ -29,7 +29,7 @@ struct conf {
 #define CONF_SIZE(name, def, min, max, help)            size_t name;
 #define CONF_MS(name, def, help)                        int64_t name; /* -1: never */
 #define CONF_I64(name, def, min, max, help)             int64_t name;
-#define CONF_STRING(name, help)                         char name[CONF_STRING_MAX];
+#define CONF_STRING(name, size, def, help)              char name[size];
 #define CONF_ENUM(name, def, values, help)              unsigned name; /* enum name##_mode */
 #include "control/options.def"
 };
@@ -64,6 +64,7 @@ struct conf_option {
 	int64_t def, min, max;
 	const char *help;         /* the README's meaning */
 	const char *const *names; /* CONF_KIND_ENUM: the values, max + 1 of them */
+	const char *str_def;      /* CONF_KIND_STRING: the default */
 };
 
 /* Every option, in the order of options.def. */

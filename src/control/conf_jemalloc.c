@@ -6,8 +6,7 @@
 
 /* jemalloc 5's options that cairn does not have: named apart from a
  * misspelt option, so that a MALLOC_CONF written for jemalloc says which of
- * its settings have no effect here. Options cairn has are in options.def;
- * profiling's come with the profiler. */
+ * its settings have no effect here. Options cairn has are in options.def. */
 static const char *const jemalloc_only[] = {
     "abort",
     "cache_oblivious",
@@ -19,22 +18,11 @@ static const char *const jemalloc_only[] = {
     "hpa_sec_nshards",
     "hpa_slab_max_alloc",
     "lg_extent_max_active_fit",
-    "lg_prof_interval",
-    "lg_prof_sample",
     "lg_san_uaf_align",
     "lg_tcache_max",
     "mutex_max_spin",
     "oversize_threshold",
     "percpu_arena",
-    "prof",
-    "prof_accum",
-    "prof_active",
-    "prof_final",
-    "prof_gdump",
-    "prof_leak",
-    "prof_leak_error",
-    "prof_prefix",
-    "prof_thread_active_init",
     "san_guard_large",
     "san_guard_small",
     "tcache_gc_delay_bytes",

@@ -186,9 +186,7 @@ static int rw_epoch(const struct node *n, const size_t *mib, size_t miblen, stru
 
 /* jemalloc's options that cairn does not have, as opt.<name> answers them:
  * with the value that turns the feature off or, where there is none,
- * jemalloc's default (which then has no meaning in cairn). The prof ones
- * are what jemalloc built with profiling reads with prof:false; they
- * become cairn's own options with the profiler. jemalloc's utrace and
+ * jemalloc's default (which then has no meaning in cairn). jemalloc's utrace and
  * xmalloc are not here: a jemalloc built without them answers ENOENT, as
  * Debian's does, and so does cairn. Read by name after options.def's. */
 static const struct {
@@ -196,17 +194,6 @@ static const struct {
 	enum value_type type;
 	uint64_t value; /* a string's address for V_STRING */
 } fixed_opts[] = {
-    {"prof", V_BOOL, 0},
-    {"prof_prefix", V_STRING, (uintptr_t) "jeprof"},
-    {"prof_active", V_BOOL, 1},
-    {"prof_thread_active_init", V_BOOL, 1},
-    {"lg_prof_sample", V_SIZE, 19},
-    {"prof_accum", V_BOOL, 0},
-    {"lg_prof_interval", V_SSIZE, (uint64_t)-1},
-    {"prof_gdump", V_BOOL, 0},
-    {"prof_final", V_BOOL, 0},
-    {"prof_leak", V_BOOL, 0},
-    {"prof_leak_error", V_BOOL, 0},
     {"abort", V_BOOL, 0},
     {"cache_oblivious", V_BOOL, 0},
     {"trust_madvise", V_BOOL, 0},
@@ -242,8 +229,10 @@ static const struct node config_kids[] = {
     VALUE("fill", V_BOOL, ctl_get_true),
     VALUE("lazy_lock", V_BOOL, ctl_get_false),
     VALUE("malloc_conf", V_STRING, ctl_get_empty_string),
-    VALUE("prof", V_BOOL, ctl_get_false),
-    VALUE("prof_libgcc", V_BOOL, ctl_get_false),
+    /* The profiler is always built in; it unwinds with libgcc's
+     * unwinder (src/prof/unwind.c). */
+    VALUE("prof", V_BOOL, ctl_get_true),
+    VALUE("prof_libgcc", V_BOOL, ctl_get_true),
     VALUE("prof_libunwind", V_BOOL, ctl_get_false),
     VALUE("stats", V_BOOL, ctl_get_true),
     VALUE("utrace", V_BOOL, ctl_get_false),

@@ -1,65 +1,110 @@
 /* SPDX-License-Identifier: MIT */
-/* mallctl's prof.*: the heap profiler's controls. cairn has no profiler
- * yet, so they answer as jemalloc built with profiling answers when
- * started with opt.prof false: the switches read false, turning one on is
- * ENOENT (turning prof.active off is allowed: it is off), the actions
- * (dump, prefix, reset, log_*) are ENOENT, and the read-only numbers read
- * 0. The profiler plugs in here: each leaf below becomes the real one
- * once opt.prof can be true. */
+/* mallctl's prof.*: the heap profiler's controls (src/prof/profiler.h).
+ * With opt.prof false they answer as jemalloc run with prof:false: the
+ * switches read false, turning one on is ENOENT (turning one off is
+ * allowed: it is off), the actions are ENOENT and the numbers read 0.
+ *
+ * prof.dump and prof.prefix are the dump writer's: until it is part of
+ * cairn they answer ENOENT, as with prof:false (nothing could be written).
+ * prof.log_start and prof.log_stop (jemalloc's allocation log) are not
+ * cairn's: ENOENT, as jemalloc without opt.prof_log. */
 #include <errno.h>
 
 #include "control/ctl_tree.h"
+#include "prof/profiler.h"
 
-/* A switch the profiler would turn: reads false, written is ENOENT. */
-static int rw_switch(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+/* A bool switch: get and set are the profiler's; with the profiler off it
+ * reads false, and writing is ENOENT, as jemalloc has it, but for a false
+ * written where off_may_write. */
+static int rw_bool(struct io *io, bool (*get)(void), void (*set)(bool), bool off_may_write)
 {
-	if (io->newp != NULL)
+	if (!cairn_prof.on && io->newp != NULL && !off_may_write)
 		return ENOENT;
-	bool off = false;
-	return ctl_give(io, &off, sizeof off);
-}
-
-/* prof.active: as a switch, but writing false (the value it has) is
- * allowed; the value written must be a bool. */
-static int rw_active(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
-{
+	bool on = false;
 	if (io->newp != NULL) {
-		bool on;
 		int rc = ctl_take(io, &on, sizeof on);
 		if (rc != 0)
 			return rc;
-		if (on)
-			return ENOENT;
 	}
-	bool off = false;
-	return ctl_give(io, &off, sizeof off);
+	bool old = cairn_prof.on ? get() : false;
+	if (io->newp != NULL) {
+		if (!cairn_prof.on)
+			return on ? ENOENT : ctl_give(io, &old, sizeof old);
+		set(on);
+	}
+	return ctl_give(io, &old, sizeof old);
 }
 
-/* An action of the profiler's (a dump, a reset...): there is nothing to
- * act on without it. */
-static int do_nothing_to_profile(const struct node *n, const size_t *mib, size_t miblen,
+static int do_active(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+{
+	return rw_bool(io, prof_active_get, prof_active_set, true);
+}
+
+static int do_thread_active_init(const struct node *n, const size_t *mib, size_t miblen,
                                  struct io *io)
+{
+	return rw_bool(io, prof_thread_active_init_get, prof_thread_active_init_set, false);
+}
+
+static int do_gdump(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+{
+	return rw_bool(io, prof_gdump_get, prof_gdump_set, false);
+}
+
+/* prof.reset: write-only; a size_t, when given, is the new lg_sample
+ * (above 63 taken as 63, as jemalloc does). */
+static int do_reset(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+{
+	if (!cairn_prof.on)
+		return ENOENT;
+	if (ctl_reads(io))
+		return EPERM;
+	size_t lg = prof_lg_sample();
+	if (io->newp != NULL) {
+		int rc = ctl_take(io, &lg, sizeof lg);
+		if (rc != 0)
+			return rc;
+		if (lg > 63)
+			lg = 63;
+	}
+	prof_reset((unsigned)lg);
+	return 0;
+}
+
+/* The dump writer's (see above). */
+static int do_until_dumps(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
 	return ENOENT;
 }
 
-static uint64_t get_zero(const struct node *n, const size_t *mib)
+static int do_not_logged(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
-	return 0;
+	return ENOENT;
+}
+
+static uint64_t get_interval(const struct node *n, const size_t *mib)
+{
+	if (!cairn_prof.on || cairn_prof.lg_interval < 0)
+		return 0;
+	return 1ull << cairn_prof.lg_interval;
+}
+
+static uint64_t get_lg_sample(const struct node *n, const size_t *mib)
+{
+	return cairn_prof.on ? prof_lg_sample() : 0;
 }
 
 static const struct node prof_kids[] = {
-    LEAF("thread_active_init", rw_switch),
-    LEAF("active", rw_active),
-    LEAF("dump", do_nothing_to_profile),
-    LEAF("gdump", rw_switch),
-    LEAF("prefix", do_nothing_to_profile),
-    LEAF("reset", do_nothing_to_profile),
-    /* Without opt.prof, jemalloc leaves both at 0. */
-    VALUE("interval", V_UINT64, get_zero),
-    VALUE("lg_sample", V_SIZE, get_zero),
-    LEAF("log_start", do_nothing_to_profile),
-    LEAF("log_stop", do_nothing_to_profile),
+    LEAF("thread_active_init", do_thread_active_init),
+    LEAF("active", do_active),
+    LEAF("dump", do_until_dumps),
+    LEAF("gdump", do_gdump),
+    LEAF("prefix", do_until_dumps),
+    LEAF("reset", do_reset),
+    VALUE("interval", V_UINT64, get_interval),
+    VALUE("lg_sample", V_SIZE, get_lg_sample),
+    LEAF("log_start", do_not_logged),
+    LEAF("log_stop", do_not_logged),
 };
 
 const struct node ctl_prof_tree = INNER("prof", prof_kids);

@@ -5,11 +5,13 @@
  * thread still without one has thread heaps turned off (tcache:false, junk,
  * zero), and then is what jemalloc's thread without a tcache is. */
 #include <errno.h>
+#include <string.h>
 
 #include "control/ctl_tree.h"
 #include "core/arena.h"
 #include "core/heap.h"
 #include "core/tally.h"
+#include "prof/params.h"
 
 static struct heap *own_heap(void)
 {
@@ -145,20 +147,59 @@ static int do_peak_reset(const struct node *n, const size_t *mib, size_t miblen,
 	return 0;
 }
 
-/* thread.prof.*: cairn has no profiler yet, and answers as jemalloc built
- * with profiling and run with prof:false (opt.prof reads false): the name
- * is none (ENOENT), active reads false and cannot be written (ENOENT). */
+/* thread.prof.*: the calling thread's, kept in its heap (with it, they go
+ * back for reuse when the thread exits). With opt.prof false, as jemalloc
+ * then: the name is ENOENT, active reads false and writing it is ENOENT. */
 static int do_prof_name(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
-	return ENOENT;
+	struct heap *h = own_heap();
+	if (!cairn_prof.on || h == NULL)
+		return ENOENT;
+	/* Read or written, not both (jemalloc's READ_XOR_WRITE). */
+	if (ctl_reads(io) && ctl_writes(io))
+		return EPERM;
+	if (ctl_writes(io)) {
+		const char *name;
+		int rc = ctl_take(io, &name, sizeof name);
+		if (rc != 0)
+			return rc;
+		if (name == NULL)
+			return EFAULT;
+		/* Printable bytes only (a dump writes it on a line of its own),
+		 * at most sizeof(h->prof_name) - 1 of them kept. */
+		char copy[sizeof h->prof_name];
+		size_t len = 0;
+		for (; name[len] != '\0'; len++) {
+			unsigned char c = (unsigned char)name[len];
+			if (c < ' ' || c > '~')
+				return EFAULT;
+			if (len < sizeof copy - 1)
+				copy[len] = (char)c;
+		}
+		len = len < sizeof copy - 1 ? len : sizeof copy - 1;
+		copy[len] = '\0';
+		memcpy(h->prof_name, copy, len + 1);
+		return 0;
+	}
+	const char *name = h->prof_name;
+	return ctl_give(io, &name, sizeof name);
 }
 
 static int do_prof_active(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
+	struct heap *h = own_heap();
+	bool on = false;
+	if (ctl_writes(io)) {
+		if (!cairn_prof.on || h == NULL)
+			return ENOENT;
+		int rc = ctl_take(io, &on, sizeof on);
+		if (rc != 0)
+			return rc;
+	}
+	bool old = cairn_prof.on && h != NULL ? h->prof_active : false;
 	if (ctl_writes(io))
-		return ENOENT;
-	bool v = false;
-	return ctl_give(io, &v, sizeof v);
+		h->prof_active = on;
+	return ctl_give(io, &old, sizeof old);
 }
 
 #define LEAF_ARG(nm, fn, a)                                                                        \

@@ -260,19 +260,17 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 	return p != NULL ? p : heaps_alloc_parked(cls);
 }
 
-void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after)
+/* The countdown ran out: the rare event if its turn came, the countdown
+ * set again. Returns true when the stats_interval report is due. Called
+ * with h's lock held. */
+static bool event_locked(struct heap *h)
 {
-	void *p;
 	bool due = false;
-	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
-		p = alloc_shared(h, cls);
-		goto done;
-	}
-	slow_path_enter(h);
-	if (h->event_bytes < 0) {
+	heap_event_sync(h);
+	if (h->event_left <= 0) {
 		/* The rare per-thread event: send what this thread freed for
 		 * others, take in what others freed for it. */
-		h->event_bytes = EVENT_INTERVAL;
+		h->event_left = EVENT_INTERVAL;
 		uint64_t bytes = atomic_fetch_add_explicit(&cairn_event_bytes, EVENT_INTERVAL,
 		                                           memory_order_relaxed) +
 		                 EVENT_INTERVAL;
@@ -289,16 +287,54 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 		if (h->tally.peak_on)
 			tally_update_locked(h);
 	}
-	p = pop_or_refill(h, cls);
+	heap_event_arm(h);
+	return due;
+}
+
+bool heap_event_count(struct heap *h, size_t bytes)
+{
+	if (h->kind != HEAP_THREAD || (h->event_bytes -= (int64_t)bytes) >= 0)
+		return false;
+	slow_path_enter(h);
+	bool due = event_locked(h);
+	slow_path_leave(h);
+	return due;
+}
+
+void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after)
+{
+	void *p;
+	bool due = false;
+	/* heap_pop counts the bytes down only when the bin has a block: the
+	 * others are counted here, so that the profiler sees every byte. */
+	if (h->bin[cls] == NULL)
+		h->event_bytes -= (int64_t)size;
+	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
+		if (unlikely(h->event_bytes < 0)) {
+			slow_path_enter(h);
+			due = event_locked(h);
+			slow_path_leave(h);
+		}
+		/* A sample is the caller's to take (its after), from the
+		 * profiler's own slabs. */
+		p = h->sample_left <= 0 ? NULL : alloc_shared(h, cls);
+		goto done;
+	}
+	slow_path_enter(h);
+	if (h->event_bytes < 0)
+		due = event_locked(h);
+	p = h->sample_left <= 0 ? NULL : pop_or_refill(h, cls);
 	slow_path_leave(h);
 	/* Out of memory: the free blocks of heaps parked by exited threads
 	 * (no system call); what else can be reclaimed is the caller's to
 	 * decide. */
-	if (unlikely(p == NULL))
+	if (unlikely(p == NULL) && h->sample_left > 0)
 		p = heaps_alloc_parked(cls);
 done:
 	/* Taking in remote frees may have given slabs back and asked for the
-	 * purging threads: the caller starts them, with no lock held. */
+	 * purging threads: the caller starts them, with no lock held. A
+	 * sample due comes back as p NULL with h->sample_left <= 0: the
+	 * caller takes it. */
 	if (unlikely(p == NULL) || unlikely(due) ||
 	    unlikely(atomic_load_explicit(&cairn_purger_pending, memory_order_relaxed)))
 		return after(h, cls, p);

@@ -146,6 +146,19 @@ struct heap {
 	 * request goes to the arena's shared heap (heap_alloc_slow), large
 	 * runs are not cached. Owner only. */
 	bool tcache_off;
+	/* The event countdown's two clients, in bytes left as of the last
+	 * time event_bytes was set (to event_set, the smaller of them): the
+	 * rare event's (EVENT_INTERVAL apart) and the heap profiler's next
+	 * sample (src/prof/; INT64_MAX while it does not sample). One
+	 * countdown on the fast path serves both. */
+	int64_t event_set;
+	int64_t event_left;
+	int64_t sample_left;
+	/* The profiler's, for this heap's thread: src/prof/sample.c. */
+	uint64_t prof_rng;
+	bool prof_active;   /* thread.prof.active */
+	bool prof_busy;     /* sampling now: what it allocates is not sampled */
+	char prof_name[32]; /* thread.prof.name */
 };
 
 /* Heap stand-ins with empty bins, so a thread without a heap falls into the
@@ -186,7 +199,8 @@ static inline void heap_set_self(struct heap *h)
 #endif
 
 /* Every EVENT_INTERVAL bytes allocated a thread takes its rare-event slow
- * path: it processes frees other threads sent it and flushes its outbox. */
+ * path: it processes frees other threads sent it and flushes its outbox.
+ * The heap profiler's samples come on the same countdown (sample_left). */
 #define EVENT_INTERVAL (1 << 20)
 
 static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
@@ -195,7 +209,27 @@ static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kin
 	h->arena = a;
 	h->kind = (uint8_t)kind;
 	atomic_init(&h->state, HEAP_LIVE);
-	h->event_bytes = EVENT_INTERVAL;
+	h->event_bytes = h->event_set = h->event_left = EVENT_INTERVAL;
+	h->sample_left = INT64_MAX;
+}
+
+/* Takes the bytes counted down since event_bytes was last set off both
+ * clients' counts; heap_event_arm sets the countdown again. */
+static inline void heap_event_sync(struct heap *h)
+{
+	int64_t spent = h->event_set - h->event_bytes;
+	h->event_left -= spent;
+	if (h->sample_left != INT64_MAX)
+		h->sample_left -= spent;
+	h->event_set = h->event_bytes = 0;
+}
+
+static inline void heap_event_arm(struct heap *h)
+{
+	int64_t n = h->event_left < h->sample_left ? h->event_left : h->sample_left;
+	if (n < 0)
+		n = 0;
+	h->event_set = h->event_bytes = n;
 }
 
 /* A heap's lock: one compare-and-swap to take it free, a futex sleep when
@@ -256,6 +290,11 @@ extern _Atomic uint64_t cairn_event_due HIDDEN;
  * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
  * fails. */
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after);
+/* A thread heap's large or huge allocation of `bytes`: counts them down
+ * like a small one's and runs the rare event when the countdown passes
+ * zero. True when the stats_interval report is due (as heap_alloc_slow's
+ * `after`). A sample is due when h->sample_left <= 0 afterwards. */
+bool heap_event_count(struct heap *h, size_t bytes);
 void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: gives the slab back to the

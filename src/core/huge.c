@@ -23,6 +23,7 @@ static void *hand_out(struct huge *h, size_t len, bool zero)
 	h->fresh = false;
 	h->set = NULL;
 	h->live = true;
+	h->sampled = false;
 	huge_map_slots(h->addr, h->mapped, (uintptr_t)h | MAP_HUGE);
 	return (void *)h->addr;
 }

@@ -51,6 +51,7 @@ struct huge {
 	struct huge *next;    /* cache or descriptor free list. Guarded by huge_lock. */
 	bool live;            /* false while cached after a free */
 	bool fresh;           /* never handed out since mapped: reads as zeros */
+	bool sampled;         /* the heap profiler keeps a record of it */
 	unsigned char pieces; /* VMAs the mapping may span, 1..HUGE_PIECES */
 	/* Where each piece ends (an offset; the last one's is mapped) and which
 	 * VMA it is part of: an id given when the VMA was mapped or moved, so

@@ -70,7 +70,8 @@ static void test_names(void)
 	len = sizeof b;
 	CHECK(mallctl("config.stats", &b, &len, NULL, 0) == 0 && b, "config.stats true");
 	len = sizeof b;
-	CHECK(mallctl("config.prof", &b, &len, NULL, 0) == 0 && !b, "config.prof false");
+	CHECK(mallctl("config.prof", &b, &len, NULL, 0) == 0 && b,
+	      "config.prof true: the profiler is built in");
 	len = sizeof b;
 	CHECK(mallctl("opt.prof", &b, &len, NULL, 0) == 0 && !b, "opt.prof reads false");
 	/* jemalloc's options cairn lacks: the value that means off. */

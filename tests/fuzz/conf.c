@@ -83,7 +83,7 @@ static int same(const struct conf *a, const struct conf *b)
 
 static char input[4096 + 1];
 static char item[4096 + 1];
-static char printed[2048];
+static char printed[4096];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -112,10 +112,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* What conf_print shows parses back to the same options. */
 	reset_output();
 	conf_print();
-	const char *prefix = "cairn: options: ";
-	REQUIRE(strncmp(out, prefix, strlen(prefix)) == 0 && out_lines == 1, "printed: %s", out);
-	snprintf(printed, sizeof(printed), "%.*s", (int)(out_len - strlen(prefix) - 1),
-	         out + strlen(prefix));
+	const char *prefix = "cairn: options: ", *more = "cairn: options+: ";
+	REQUIRE(strncmp(out, prefix, strlen(prefix)) == 0, "printed: %s", out);
+	/* The lines' texts after their prefixes, end to end, are the list. */
+	size_t np = 0;
+	for (const char *l = out; l < out + out_len;) {
+		const char *end = memchr(l, '\n', (size_t)(out + out_len - l));
+		REQUIRE(end != NULL, "printed: %s", out);
+		const char *pre = l == out ? prefix : more;
+		REQUIRE(strncmp(l, pre, strlen(pre)) == 0, "line %.*s", (int)(end - l), l);
+		size_t n = (size_t)(end - l) - strlen(pre);
+		REQUIRE(np + n < sizeof(printed), "printed: %s", out);
+		memcpy(printed + np, l + strlen(pre), n);
+		np += n;
+		l = end + 1;
+	}
+	printed[np] = '\0';
 	conf_reset();
 	reset_output();
 	int bad_back = conf_parse("MALLOC_CONF", printed);

@@ -84,15 +84,25 @@ static void spell(const struct conf_option *o, int64_t v, char *buf, size_t cap)
 		snprintf(buf, cap, "%lld", (long long)v);
 }
 
+/* o's default as read_value gives it: a string's is its length. */
+static int64_t def_value(const struct conf_option *o)
+{
+	if (o->kind == CONF_KIND_STRING)
+		return o->str_def != NULL ? (int64_t)strlen(o->str_def) : 0;
+	return o->def;
+}
+
 /* A value of o in its range other than its default. */
 static int64_t other_value(const struct conf_option *o)
 {
+	if (o->kind == CONF_KIND_STRING)
+		return def_value(o) == 15 || o->max < 15 ? o->max : 15;
 	if (o->kind == CONF_KIND_BOOL)
 		return !o->def;
 	if (o->kind == CONF_KIND_ENUM)
 		return (o->def + 1) % (o->max + 1);
 	if (o->kind == CONF_KIND_MS || o->kind == CONF_KIND_I64)
-		return o->def == -1 ? 12345 : -1;
+		return o->def == -1 ? (o->max < 12345 ? o->max : 12345) : -1;
 	return o->def < o->max ? o->max : o->min;
 }
 
@@ -201,11 +211,14 @@ int main(void)
 		for (size_t i = 0; i < conf_noptions; i++) {
 			const struct conf_option *o = &conf_options[i];
 			int64_t v = read_value(o, &ok);
-			CHECK(ok && v == o->def, "%s: read %lld (ok %d), default %lld", o->name,
-			      (long long)v, ok, (long long)o->def);
-			CHECK(field_value(o) == o->def, "%s: field %lld, default %lld", o->name,
-			      (long long)field_value(o), (long long)o->def);
-			spell(o, o->def, text, sizeof(text));
+			CHECK(ok && v == def_value(o), "%s: read %lld (ok %d), default %lld",
+			      o->name, (long long)v, ok, (long long)def_value(o));
+			CHECK(field_value(o) == def_value(o), "%s: field %lld, default %lld",
+			      o->name, (long long)field_value(o), (long long)def_value(o));
+			if (o->kind == CONF_KIND_STRING)
+				snprintf(text, sizeof(text), "%s", o->str_def);
+			else
+				spell(o, def_value(o), text, sizeof(text));
 			CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text,
 			      printed);
 		}
@@ -236,7 +249,7 @@ int main(void)
 			for (size_t j = 0; j < conf_noptions; j++)
 				if (j != i)
 					CHECK(read_value(&conf_options[j], &ok) ==
-					              conf_options[j].def &&
+					              def_value(&conf_options[j]) &&
 					          ok,
 					      "%s changed by %s", conf_options[j].name, item);
 		}

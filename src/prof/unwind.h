@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* The backtrace of a sampled allocation. */
+#ifndef CAIRN_PROF_UNWIND_H
+#define CAIRN_PROF_UNWIND_H
+
+#include <stdint.h>
+
+/* Writes at most max return addresses of the calling thread's stack into
+ * pcs, innermost first, starting at the first frame outside cairn's own
+ * code (the caller of malloc) where cairn is a shared library; returns how
+ * many. Allocates nothing and takes none of cairn's locks. */
+unsigned prof_backtrace(uintptr_t *pcs, unsigned max);
+
+#endif

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* The heap profiler, white box: the sampling draw, the stack table (one
+ * entry per call site, counts moving with the allocations and frees of
+ * sampled blocks of each size kind, from any thread), prof.reset. Every
+ * allocation is sampled here (lg_prof_sample:0). */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/heap.h"
+#include "prof/profiler.h"
+
+/* No purging thread: the fork case's child would start one, which
+ * ThreadSanitizer does not allow after a fork from a threaded process. */
+const char *malloc_conf = "prof:true,lg_prof_sample:0,prof_gdump:false,background_thread:false";
+
+/* The totals of the stacks that pass through fn (a return address within
+ * its first 512 bytes). */
+struct site {
+	uintptr_t lo, hi;
+	unsigned stacks;
+	struct prof_counts c;
+};
+
+static void add_site(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c, void *arg)
+{
+	struct site *s = arg;
+	for (unsigned i = 0; i < depth; i++) {
+		if (pcs[i] >= s->lo && pcs[i] < s->hi) {
+			s->stacks++;
+			s->c.curobjs += c->curobjs;
+			s->c.curbytes += c->curbytes;
+			s->c.accumobjs += c->accumobjs;
+			s->c.accumbytes += c->accumbytes;
+			return;
+		}
+	}
+}
+
+static struct site site_of(void *fn)
+{
+	struct site s = {.lo = (uintptr_t)fn, .hi = (uintptr_t)fn + 512};
+	prof_visit(add_site, &s, NULL);
+	return s;
+}
+
+#define N 64
+static void *blocks[N];
+
+/* Each a call site of its own; one call of malloc each, in a loop. */
+static __attribute__((noinline)) void site_a(size_t size)
+{
+	for (int i = 0; i < N; i++) {
+		blocks[i] = malloc(size);
+		__asm__ volatile("" ::: "memory");
+	}
+}
+
+static __attribute__((noinline)) void *site_b(size_t size)
+{
+	void *p = malloc(size);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+static void *free_all(void *arg)
+{
+	for (int i = 0; i < N; i++)
+		free(blocks[i]);
+	return NULL;
+}
+
+int main(void)
+{
+	free(malloc(1)); /* initialised, the thread's heap taken */
+	REQUIRE(cairn_prof.on && prof_small_heap != NULL, "the profiler is on");
+
+	TEST_CASE("draw_mean")
+	{
+		uint64_t rng = 12345;
+		for (unsigned lg = 4; lg <= 19; lg += 5) {
+			double sum = 0, sq = 0;
+			int n = 200000;
+			for (int i = 0; i < n; i++) {
+				double x = (double)prof_draw(&rng, lg);
+				sum += x;
+				sq += x * x;
+			}
+			double mean = sum / n, want = (double)(1u << lg);
+			CHECK(mean > want * 0.98 && mean < want * 1.02,
+			      "lg %u: mean %.1f, want %.0f", lg, mean, want);
+			/* An exponential's standard deviation is its mean. */
+			double var = sq / n - mean * mean;
+			CHECK(var > want * want * 0.9 && var < want * want * 1.1,
+			      "lg %u: variance %.1f", lg, var);
+		}
+	}
+
+	size_t sizes[] = {24, 3000, 100000, 3u << 20}; /* small, small, large, huge */
+	for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t size = sizes[k];
+		char name[32];
+		snprintf(name, sizeof name, "counts_%zu", size);
+		TEST_CASE(name)
+		{
+			struct site before = site_of((void *)site_a);
+			site_a(size);
+			struct site s = site_of((void *)site_a);
+			size_t usable = malloc_usable_size(blocks[0]);
+			CHECK(s.stacks == before.stacks || (before.stacks == 0 && s.stacks == 1),
+			      "one stack for the site: %u", s.stacks);
+			CHECK(s.c.curobjs - before.c.curobjs == N, "%zu: %llu objects", size,
+			      (unsigned long long)(s.c.curobjs - before.c.curobjs));
+			CHECK(s.c.curbytes - before.c.curbytes == N * usable, "%zu: %llu bytes",
+			      size, (unsigned long long)(s.c.curbytes - before.c.curbytes));
+			for (int i = 0; i < N; i++)
+				memset(blocks[i], i, size);
+			/* Sampled blocks behave as any: realloc in place and
+			 * moved, freed from another thread. */
+			blocks[0] = realloc(blocks[0], size + 1);
+			CHECK(blocks[0] != NULL && ((unsigned char *)blocks[0])[size - 1] == 0,
+			      "realloc keeps the data");
+			blocks[1] = realloc(blocks[1], 8 * size);
+			CHECK(blocks[1] != NULL && ((unsigned char *)blocks[1])[size - 1] == 1,
+			      "realloc keeps the data");
+			pthread_t t;
+			pthread_create(&t, NULL, free_all, NULL);
+			pthread_join(t, NULL);
+			struct site after = site_of((void *)site_a);
+			CHECK(after.c.curobjs == before.c.curobjs &&
+			          after.c.curbytes == before.c.curbytes,
+			      "%zu: freed: %llu objects, %llu bytes left", size,
+			      (unsigned long long)after.c.curobjs,
+			      (unsigned long long)after.c.curbytes);
+		}
+	}
+
+	TEST_CASE("dedup")
+	{
+		void *p[10];
+		struct site before = site_of((void *)site_b);
+		for (int i = 0; i < 10; i++)
+			p[i] = site_b(40);
+		struct site s = site_of((void *)site_b);
+		CHECK(s.stacks == 1, "ten calls from one site, one stack: %u", s.stacks);
+		CHECK(s.c.curobjs - before.c.curobjs == 10, "%llu objects",
+		      (unsigned long long)s.c.curobjs);
+		for (int i = 0; i < 10; i++)
+			free(p[i]);
+		s = site_of((void *)site_b);
+		CHECK(s.stacks == 0, "no live sample: not visited (%u)", s.stacks);
+	}
+
+	TEST_CASE("reset")
+	{
+		site_a(200);
+		struct prof_counts t;
+		prof_visit(NULL, NULL, &t);
+		CHECK(t.curobjs >= N, "live samples: %llu", (unsigned long long)t.curobjs);
+		prof_reset(0);
+		prof_visit(NULL, NULL, &t);
+		CHECK(t.curobjs == 0 && t.curbytes == 0, "reset: %llu left",
+		      (unsigned long long)t.curobjs);
+		free_all(NULL); /* blocks sampled before: no count to take down */
+		prof_visit(NULL, NULL, &t);
+		CHECK(t.curobjs == 0 && t.curbytes == 0, "after the frees: %llu",
+		      (unsigned long long)t.curobjs);
+	}
+
+	TEST_CASE("fork")
+	{
+		site_a(64);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct site s = site_of((void *)site_a);
+			int bad = s.c.curobjs < N;
+			free_all(NULL);
+			site_a(5000);
+			s = site_of((void *)site_a);
+			bad |= s.c.curobjs != N;
+			free_all(NULL);
+			_exit(bad);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child keeps and takes samples");
+		free_all(NULL);
+	}
+
+	TEST_CASE("inactive")
+	{
+		prof_active_set(false);
+		struct site before = site_of((void *)site_b);
+		void *p = site_b(100);
+		struct site s = site_of((void *)site_b);
+		CHECK(s.c.curobjs == before.c.curobjs, "prof.active false: not sampled");
+		free(p);
+		prof_active_set(true);
+	}
+	return CHECK_DONE();
+}
