@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "prof/params.h"
+
+struct prof_params cairn_prof;
