@@ -42,7 +42,10 @@
 static volatile unsigned long allocs;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#include <sanitizer/allocator_interface.h>
+/* The sanitizer runtime's (compiler-rt's allocator_interface.h, which gcc
+ * does not install). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 static void count_malloc(const volatile void *p, size_t n)
 {
 	allocs++;
@@ -551,15 +554,20 @@ int main(void)
 	TEST_CASE("no_allocation")
 	{
 		fill_many(2000);
-		/* The counter sees both the program's allocations and libc's own. */
+		/* The counter sees libc's own allocations ... */
 		unsigned long before = allocs;
-		void *(*volatile m)(size_t) = malloc;
-		free(m(24));
 		FILE *f = fopen("/proc/self/stat", "r");
 		if (f != NULL)
 			fclose(f);
-		CHECK(allocs >= before + 2, "the counter missed an allocation (%lu, then %lu)",
-		      before, allocs);
+		CHECK(allocs > before, "the counter missed fopen's allocation");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		/* ... and the program's (under the sanitizers those go to cairn,
+		 * renamed, as the writer's would: the plain build checks them). */
+		before = allocs;
+		void *(*volatile m)(size_t) = malloc;
+		free(m(24));
+		CHECK(allocs == before + 1, "the counter missed malloc(24)");
+#endif
 		before = allocs;
 		snprintf(path, sizeof path, "%s/noalloc", dir);
 		CHECK(prof_dump_to(in_dir("noalloc.heap")) == 0, "prof_dump_to");
@@ -581,8 +589,9 @@ int main(void)
 		CHECK(visits == 2, "%u passes over the table, wanted 2", visits);
 		ssize_t got = slurp(in_dir("100k.heap"));
 		size_t stacks = 0;
-		for (char *p = file_buf; p < file_buf + got && (p = strstr(p, "\n@ ")) != NULL; p++)
-			stacks++;
+		for (ssize_t i = 0; i + 2 < got; i++)
+			stacks +=
+			    file_buf[i] == '\n' && file_buf[i + 1] == '@' && file_buf[i + 2] == ' ';
 		CHECK(stacks == 100000, "%zu stacks in the file", stacks);
 		say("100k stacks of 16 frames: %zd bytes, dump %.1f ms, table held %.1f ms at "
 		    "the longest\n",
