@@ -341,6 +341,47 @@ static int exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* Real return addresses, for jeprof to symbolize: site_alpha's and
+ * site_beta's stacks (innermost first: the call in the site, then the
+ * site's call in main) into table[i]. */
+__attribute__((noinline)) static void grab(size_t i, void *caller_return)
+{
+	table[i].pcs[0] = (uintptr_t)__builtin_return_address(0);
+	table[i].pcs[1] = (uintptr_t)caller_return;
+	table[i].depth = 2;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void site_alpha(void)
+{
+	grab(0, __builtin_return_address(0));
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void site_beta(void)
+{
+	grab(1, __builtin_return_address(0));
+	__asm__ volatile("" ::: "memory");
+}
+
+/* The flat MB jeprof --text gives function fn in the report at path; -1
+ * when it is not there. */
+static double jeprof_mb(const char *path, const char *fn)
+{
+	char line[512], name[256];
+	double flat, cum;
+	double mb = -1;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, " %lf %*f%% %*f%% %lf %*f%% %255s", &flat, &cum, name) == 3 &&
+		    strcmp(name, fn) == 0)
+			mb = flat;
+	fclose(f);
+	return mb;
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/cairn-prof-dump.%d", (int)getpid());
@@ -573,6 +614,37 @@ int main(void)
 		CHECK(prof_dump_to(in_dir("noalloc.heap")) == 0, "prof_dump_to");
 		CHECK(prof_dump_auto(path, 'm') == 0, "prof_dump_auto");
 		CHECK(allocs == before, "%lu allocations during the dumps", allocs - before);
+	}
+
+	TEST_CASE("jeprof_reads")
+	{
+		/* Debian's jeprof (libjemalloc-dev) reads a dump of this
+		 * program's own return addresses: the sites by name, the
+		 * samples scaled by the interval, 3:1. */
+		table_reserve(2);
+		site_alpha();
+		site_beta();
+		table[0].c = (struct prof_counts){96, 96 * 4096, 0, 0};
+		table[1].c = (struct prof_counts){32, 32 * 4096, 0, 0};
+		CHECK(prof_dump_to(in_dir("self.heap")) == 0, "prof_dump_to");
+		char exe[PATH_MAX], cmd[4 * PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		snprintf(cmd, sizeof cmd, "jeprof --text %s %s > %s 2>&1", exe, in_dir("self.heap"),
+		         in_dir("self.txt"));
+		int r = system(cmd);
+		CHECK(r == 0, "%s: status %d (jeprof from libjemalloc-dev installed?)", cmd, r);
+		double a = jeprof_mb(in_dir("self.txt"), "site_alpha");
+		double b = jeprof_mb(in_dir("self.txt"), "site_beta");
+		/* 96 samples of 4 KiB at 512 KiB: 96 * 4096 / (1 - exp(-1/128))
+		 * bytes, 48.2 MiB (jeprof's MB); 32 of them, 16.1. */
+		CHECK(a > 46 && a < 50.5, "site_alpha: %.1f MB, wanted about 48.2", a);
+		CHECK(b > 15.3 && b < 16.9, "site_beta: %.1f MB, wanted about 16.1", b);
+		say("jeprof --text: site_alpha %.1f MB, site_beta %.1f MB\n", a, b);
+		if (!(a > 46 && a < 50.5 && b > 15.3 && b < 16.9)) {
+			slurp(in_dir("self.txt"));
+			fprintf(stderr, "jeprof said:\n%s\n", file_buf);
+		}
 	}
 
 	TEST_CASE("100k_stacks")
