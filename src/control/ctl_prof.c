@@ -4,13 +4,18 @@
  * switches read false, turning one on is ENOENT (turning one off is
  * allowed: it is off), the actions are ENOENT and the numbers read 0.
  *
- * prof.dump and prof.prefix are the dump writer's: until it is part of
- * cairn they answer ENOENT, as with prof:false (nothing could be written).
- * prof.log_start and prof.log_stop (jemalloc's allocation log) are not
- * cairn's: ENOENT, as jemalloc without opt.prof_log. */
+ * prof.dump writes a profile (prof/dump.h): to the path written, or with
+ * NULL (or nothing written) to the next automatic name, kind 'm'; EFAULT
+ * when it cannot be written, as jemalloc. prof.prefix sets the prefix of
+ * the automatic names from then on. prof.log_start and prof.log_stop (jemalloc's allocation log)
+ * are not cairn's: ENOENT, as jemalloc without opt.prof_log. */
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <string.h>
 
 #include "control/ctl_tree.h"
+#include "prof/dump.h"
 #include "prof/profiler.h"
 
 /* A bool switch: get and set are the profiler's; with the profiler off it
@@ -71,10 +76,47 @@ static int do_reset(const struct node *n, const size_t *mib, size_t miblen, stru
 	return 0;
 }
 
-/* The dump writer's (see above). */
-static int do_until_dumps(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+static int do_dump(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
 {
-	return ENOENT;
+	if (!cairn_prof.on)
+		return ENOENT;
+	if (ctl_reads(io))
+		return EPERM;
+	const char *path = NULL;
+	if (io->newp != NULL) {
+		int rc = ctl_take(io, &path, sizeof path);
+		if (rc != 0)
+			return rc;
+	}
+	int err = path != NULL ? prof_dump_to(path) : prof_dump_auto(NULL, 'm');
+	return err != 0 ? EFAULT : 0;
+}
+
+/* Two buffers, so that a dump naming its file while the prefix changes
+ * reads one whole prefix, the old or the new (two changes during one
+ * naming could still mix them: a program's own race). */
+static char prefix_buf[2][PATH_MAX];
+static _Atomic unsigned prefix_next;
+
+static int do_prefix(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
+{
+	if (!cairn_prof.on)
+		return ENOENT;
+	if (ctl_reads(io))
+		return EPERM;
+	const char *prefix = NULL;
+	int rc = ctl_take(io, &prefix, sizeof prefix);
+	if (rc != 0)
+		return rc;
+	if (prefix == NULL)
+		return EINVAL;
+	size_t len = strnlen(prefix, PATH_MAX);
+	if (len == 0 || len >= PATH_MAX - 64)
+		return EINVAL;
+	char *buf = prefix_buf[atomic_fetch_add(&prefix_next, 1) & 1];
+	memcpy(buf, prefix, len + 1);
+	__atomic_store_n(&cairn_prof.prefix, buf, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static int do_not_logged(const struct node *n, const size_t *mib, size_t miblen, struct io *io)
@@ -97,9 +139,9 @@ static uint64_t get_lg_sample(const struct node *n, const size_t *mib)
 static const struct node prof_kids[] = {
     LEAF("thread_active_init", do_thread_active_init),
     LEAF("active", do_active),
-    LEAF("dump", do_until_dumps),
+    LEAF("dump", do_dump),
     LEAF("gdump", do_gdump),
-    LEAF("prefix", do_until_dumps),
+    LEAF("prefix", do_prefix),
     LEAF("reset", do_reset),
     VALUE("interval", V_UINT64, get_interval),
     VALUE("lg_sample", V_SIZE, get_lg_sample),

@@ -11,9 +11,12 @@
 #include <stdint.h>
 
 struct prof_params {
-	const char *prefix; /* prof_prefix: dump files' names start with it */
-	bool on;            /* prof: the profiler is set up and samples */
-	bool active;        /* prof_active */
+	/* prof_prefix: where automatic dumps go
+	 * (<prefix>.<pid>.<seq>.<kind>.heap); NULL reads as jemalloc's
+	 * default "jeprof". */
+	const char *prefix;
+	bool on;     /* prof: the profiler is set up and samples */
+	bool active; /* prof_active */
 	bool thread_active_init;
 	unsigned lg_sample;  /* lg_prof_sample */
 	bool accum;          /* prof_accum */

@@ -14,9 +14,9 @@
 #include "core/huge.h"
 #include "core/lock.h"
 #include "core/meta.h"
+#include "prof/dump.h"
 #include "prof/unwind.h"
 
-struct prof_params cairn_prof = {.prefix = "jeprof", .bt_max = 128, .lg_sample = 19};
 struct heap *prof_small_heap;
 
 /* The deepest stack kept, whatever prof_bt_max says: the frames live on
@@ -393,8 +393,10 @@ void prof_reset(unsigned lg)
 
 /* ------------------------------------------------------------ triggers
  *
- * The dumps are the dump writer's (prof_dump_auto): prof_dump_due is
- * where it is called once it is part of cairn; until then it counts. */
+ * Each trigger calls prof_dump_due with no lock held: it counts the dump
+ * (for the tests) and has the writer make it (prof_dump_auto), on the
+ * thread that found it due. A dump that cannot be written is said in one
+ * line on stderr, since nothing else would tell. */
 
 static _Atomic uint64_t dumps_due[3];
 
@@ -408,6 +410,14 @@ void prof_dump_due(char kind)
 	int i = kind_index(kind);
 	if (i >= 0)
 		atomic_fetch_add(&dumps_due[i], 1);
+	int err = prof_dump_auto(NULL, kind);
+	if (err != 0) {
+		char what[2] = {kind, '\0'}, num[24];
+		num[fmt_u64(num, (uint64_t)err)] = '\0';
+		cairn_message("heap profile (", what, ") not written under prefix ",
+		              cairn_prof.prefix != NULL ? cairn_prof.prefix : "jeprof", ": errno ",
+		              num, NULL);
+	}
 }
 
 uint64_t prof_dumps_due(char kind)

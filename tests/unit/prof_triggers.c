@@ -1,16 +1,54 @@
 /* SPDX-License-Identifier: MIT */
-/* The heap profiler's dump triggers, counted (prof_dumps_due): every
- * 2^lg_prof_interval bytes allocated ('i'), a new peak of the sampled live
- * bytes at most once a second ('u'); the final one ('f') comes from the
- * library's destructor and is not seen here. */
+/* The heap profiler's dump triggers, counted (prof_dumps_due) and the
+ * files they wrote: every 2^lg_prof_interval bytes allocated ('i'), a new
+ * peak of the sampled live bytes at most once a second ('u'); the final one
+ * ('f') comes from the library's destructor and is off here (tests/api/
+ * prof.c sees it). The files go under /tmp/cairn-prof-triggers.<pid> and
+ * are removed at the end. */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "prof/profiler.h"
 
-const char *malloc_conf = "prof:true,lg_prof_sample:12,lg_prof_interval:22";
+const char *malloc_conf = "prof:true,lg_prof_sample:12,lg_prof_interval:22,prof_final:false,"
+                          "prof_prefix:/tmp/cairn-prof-triggers";
+
+/* The files this process wrote of kind `kind`, each checked to start as a
+ * heap profile does; with unlink, removed. */
+static int files_of(char kind, int unlink_them)
+{
+	char start[64];
+	snprintf(start, sizeof start, "cairn-prof-triggers.%d.", (int)getpid());
+	DIR *d = opendir("/tmp");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, start, strlen(start)) != 0 || len < 7 ||
+		    (kind != '*' && e->d_name[len - 6] != kind))
+			continue;
+		char path[512], head[16] = "";
+		snprintf(path, sizeof path, "/tmp/%s", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f != NULL) {
+			if (fgets(head, sizeof head, f) != NULL &&
+			    strncmp(head, "heap_v2/4096", 12) == 0)
+				n++;
+			fclose(f);
+		}
+		if (unlink_them)
+			unlink(path);
+	}
+	closedir(d);
+	return n;
+}
 
 int main(void)
 {
@@ -24,6 +62,9 @@ int main(void)
 		uint64_t n = prof_dumps_due('i') - before;
 		CHECK(n >= 12 && n <= 17, "interval dumps for 64 MiB at 4 MiB: %llu",
 		      (unsigned long long)n);
+		CHECK(files_of('i', 0) == (int)prof_dumps_due('i'),
+		      "each interval dump written: %d files for %llu", files_of('i', 0),
+		      (unsigned long long)prof_dumps_due('i'));
 	}
 	TEST_CASE("peak")
 	{
@@ -48,6 +89,9 @@ int main(void)
 		CHECK(prof_dumps_due('u') - before == 2, "not a new peak: no dump");
 		for (int i = 0; i < 4096; i++)
 			free(held[i]);
+		CHECK(files_of('u', 0) == (int)prof_dumps_due('u'), "each peak dump written: %d",
+		      files_of('u', 0));
 	}
+	files_of('*', 1);
 	return CHECK_DONE();
 }

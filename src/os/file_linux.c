@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#include "os/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+int os_file_create(const char *path)
+{
+	int saved = errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int ret = fd >= 0 ? fd : -errno;
+	errno = saved;
+	return ret;
+}
+
+int os_file_open_read(const char *path)
+{
+	int saved = errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret = fd >= 0 ? fd : -errno;
+	errno = saved;
+	return ret;
+}
+
+int os_file_write_all(int fd, const void *buf, size_t len)
+{
+	int saved = errno, ret = 0;
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = errno;
+			break;
+		}
+		/* A regular file only writes nothing when it cannot grow. */
+		if (n == 0) {
+			ret = ENOSPC;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+	return ret;
+}
+
+ssize_t os_file_read(int fd, void *buf, size_t cap)
+{
+	int saved = errno;
+	ssize_t n;
+	do
+		n = read(fd, buf, cap);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = -errno;
+	errno = saved;
+	return n;
+}
+
+int os_file_close(int fd)
+{
+	int saved = errno;
+	/* Linux releases the descriptor even when close fails (EINTR
+	 * included), so it is never retried. */
+	int ret = close(fd) == 0 ? 0 : errno;
+	errno = saved;
+	return ret;
+}
+
+bool os_secure_process(void)
+{
+	return getauxval(AT_SECURE) != 0;
+}
