@@ -1,10 +1,20 @@
 # SPDX-License-Identifier: MIT
 # cairn: GNU make at the top. `make` builds the libraries, `make test` runs
-# every test, `make bench` runs the benchmarks, `make install PREFIX=...`.
+# every test, `make bench` runs the benchmarks, `make install` installs
+# (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR; see Installing in
+# README.md), `make uninstall` removes what it installed. The user's
+# CPPFLAGS and CFLAGS reach the compile lines of the installed libraries
+# (after cairn's own flags, so they may override OPT), LDFLAGS their link lines.
 
 CC      ?= cc
 CXX     ?= c++
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/cairn
 VERSION := 0.1.0
 SOMAJOR := 0
 
@@ -16,7 +26,7 @@ WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initi
 ALLOC_CFLAGS := -std=gnu11 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc -fno-strict-aliasing \
-	-fno-tree-slp-vectorize -fexceptions -Iinclude -Isrc -Ibuild/gen
+	-fno-tree-slp-vectorize -fexceptions -Iinclude -Isrc -Ibuild/gen -MMD -MP
 LIB_LDFLAGS  := -shared -Wl,-soname,libcairn.so.$(SOMAJOR) \
 	-Wl,--version-script=src/api/exports.map -Wl,-z,now
 
@@ -25,7 +35,7 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install clean format format-check dlopen fuzz fuzz-lib fault soak \
+.PHONY: all test bench install uninstall man clean format format-check dlopen fuzz fuzz-lib fault soak \
 	readme-options readme-stats
 all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
 
@@ -34,26 +44,40 @@ $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
 	$(CC) -O1 -Isrc -o build/tools/gen_sizeclass $<
 	build/tools/gen_sizeclass > $@.tmp && mv $@.tmp $@
 
-build/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+# Header dependencies: every compile writes its object's .d beside it
+# (-MMD -MP in ALLOC_CFLAGS), read back here, so a changed header rebuilds
+# the objects that include it and no others. An object without its .d (never
+# built, or built before the .d files) is rebuilt through the empty rule.
+# The generated header is an order-only prerequisite: made before the first
+# compile, and a change of it rebuilds its includers through their .d.
+# A new folder of objects compiled with ALLOC_CFLAGS goes into DEP_DIRS.
+DEP_DIRS := obj obj-dlopen fuzz/obj fault/obj asan/obj tsan/obj ubsan/obj ubsan/obj-dlopen \
+	ubsan/fault/obj
+DEPS := $(foreach d,$(DEP_DIRS),$(SRC:%.c=build/$(d)/%.d))
+$(DEPS): ;
+-include $(wildcard $(DEPS))
+
+build/obj/%.o: %.c build/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLOC_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALLOC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # The variant that is safe to dlopen: no static TLS at all, the thread heap
 # is found through a pthread key (a little slower on the fast path).
-build/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/obj-dlopen/%.o: %.c build/obj-dlopen/%.d | $(GEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLOC_CFLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALLOC_CFLAGS) $(CFLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
 
 lib/libcairn.so.$(SOMAJOR): $(OBJ) src/api/exports.map
 	@mkdir -p lib
-	$(CC) $(LIB_LDFLAGS) -o $@ $(OBJ) -lpthread
+	$(CC) $(CFLAGS) $(LIB_LDFLAGS) $(LDFLAGS) -o $@ $(OBJ) -lpthread
 
 lib/libcairn.so: lib/libcairn.so.$(SOMAJOR)
 	ln -sf libcairn.so.$(SOMAJOR) $@
 
 lib/libcairn-dlopen.so: $(DLOPEN_OBJ) src/api/exports.map
 	@mkdir -p lib
-	$(CC) $(LIB_LDFLAGS:libcairn.so.$(SOMAJOR)=libcairn-dlopen.so) -o $@ $(DLOPEN_OBJ) -lpthread
+	$(CC) $(CFLAGS) $(LIB_LDFLAGS:libcairn.so.$(SOMAJOR)=libcairn-dlopen.so) $(LDFLAGS) -o $@ \
+		$(DLOPEN_OBJ) -lpthread
 
 # The installed static archive holds one object: cairn's objects linked
 # together (ld -r), their hidden symbols then made local, so that only the
@@ -140,7 +164,7 @@ LIBFUZZER  := $(if $(FUZZ_RTDIR),$(wildcard $(FUZZ_RTDIR)/libclang_rt.fuzzer-x86
 	$(FUZZ_RTDIR)/libclang_rt.fuzzer.a))
 endif
 
-build/fuzz/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/fuzz/obj/%.o: %.c build/fuzz/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(filter-out -fno-tree-slp-vectorize,$(ALLOC_CFLAGS)) -Wno-unknown-warning-option \
 		-fsanitize=fuzzer-no-link \
@@ -215,7 +239,7 @@ endif
 # tests/stress/fault.c runs itself on it through LD_LIBRARY_PATH.
 FAULT_OBJ := $(SRC:%.c=build/fault/obj/%.o)
 
-build/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/fault/obj/%.o: %.c build/fault/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) -DCAIRN_FAULT_INJECTION=1 -c -o $@ $<
 
@@ -275,15 +299,15 @@ build/san/rename.syms: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' $(foreach s,$(SAN_RENAME),"$(s) cairn_san_$(s)") > $@
 
-build/asan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/asan/obj/%.o: %.c build/asan/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
-build/tsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/tsan/obj/%.o: %.c build/tsan/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(TSAN_FLAGS) -c -o $@ $<
 
-build/ubsan/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/ubsan/obj/%.o: %.c build/ubsan/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -c -o $@ $<
 
@@ -309,7 +333,7 @@ build/tsan/tests/unit/%: tests/unit/%.c build/tsan/libcairn.a $(TEST_H) build/sa
 build/ubsan/libcairn.so.$(SOMAJOR): $(SRC:%.c=build/ubsan/obj/%.o) src/api/exports.map
 	$(CC) $(UBSAN_FLAGS) $(LIB_LDFLAGS) -o $@ $(filter %.o,$^) -lpthread
 
-build/ubsan/obj-dlopen/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/ubsan/obj-dlopen/%.o: %.c build/ubsan/obj-dlopen/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -DCAIRN_TLS_PTHREAD=1 -c -o $@ $<
 
@@ -318,7 +342,7 @@ build/ubsan/libcairn-dlopen.so: $(SRC:%.c=build/ubsan/obj-dlopen/%.o) src/api/ex
 		$(filter %.o,$^) -lpthread
 
 # The failure paths, which ordinary runs rarely take, under UBSan.
-build/ubsan/fault/obj/%.o: %.c $(GEN) $(wildcard src/*/*.h src/*/*.def include/*.h)
+build/ubsan/fault/obj/%.o: %.c build/ubsan/fault/obj/%.d | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLOC_CFLAGS) $(UBSAN_FLAGS) -DCAIRN_FAULT_INJECTION=1 -c -o $@ $<
 
@@ -362,17 +386,64 @@ bench: all
 	@$(MAKE) --no-print-directory -C bench run ROOT=$(CURDIR) QUICK=$(QUICK)
 
 # ---------------------------------------------------------------- install
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cairn \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 755 lib/libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcairn.so
-	install -m 755 lib/libcairn-dlopen.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/libcairn.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/cairn.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/cairn/jemalloc.h $(DESTDIR)$(PREFIX)/include/cairn/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		cairn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cairn.pc
+# make install [DESTDIR=...] [PREFIX=/usr/local] [LIBDIR=...] [INCLUDEDIR=...]
+# [MANDIR=...]: the libraries, the headers, cairn.pc, the CMake package
+# (cairnConfig.cmake: cairn::cairn, cairn::static), the man page cairn(3).
+# BINDIR is where the cairn command will go; there is none yet. The
+# pkg-config and CMake files are made for the directories given here; the
+# CMake files find the others relative to where they are installed, so a
+# staged tree (DESTDIR) works as it is. tests/link/install.sh checks all of
+# it and make uninstall with the same variables.
+INSTALL_FILES := $(LIBDIR)/libcairn.so.$(SOMAJOR) $(LIBDIR)/libcairn.so \
+	$(LIBDIR)/libcairn-dlopen.so $(LIBDIR)/libcairn.a $(INCLUDEDIR)/cairn.h \
+	$(INCLUDEDIR)/cairn/jemalloc.h $(PKGCONFIGDIR)/cairn.pc $(CMAKEDIR)/cairnConfig.cmake \
+	$(CMAKEDIR)/cairnConfigVersion.cmake $(MANDIR)/man3/cairn.3
+
+# A folder as cairn.pc writes it: ${prefix}/... when it is under PREFIX
+# (pkg-config --define-prefix can then move it), else as given.
+under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+
+# The man page: man/cairn.3.in with its OPTIONS section generated from
+# src/control/options.def (tools/gen_options_man.c).
+build/tools/gen_options_man: tools/gen_options_man.c src/control/options.def src/control/conf.h \
+		src/core/sizeclass_params.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -Wall -Wextra -Isrc -o $@ $<
+
+build/man/cairn.3: man/cairn.3.in build/tools/gen_options_man
+	@mkdir -p $(dir $@)
+	build/tools/gen_options_man > $@.options
+	sed -e '/^@OPTIONS@$$/{r $@.options' -e 'd}' -e 's/@VERSION@/$(VERSION)/g' $< > $@.tmp
+	rm -f $@.options && mv $@.tmp $@
+
+man: build/man/cairn.3
+
+install: all build/man/cairn.3
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/cairn $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 build/install
+	install -m 755 lib/libcairn.so.$(SOMAJOR) lib/libcairn-dlopen.so $(DESTDIR)$(LIBDIR)/
+	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcairn.so
+	install -m 644 lib/libcairn.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/cairn.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/cairn/jemalloc.h $(DESTDIR)$(INCLUDEDIR)/cairn/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|g' \
+		-e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
+		cairn.pc.in > build/install/cairn.pc
+	sed -e "s|@LIBDIR_FROM_CMAKEDIR@|$$(realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g" \
+		-e "s|@INCLUDEDIR_FROM_CMAKEDIR@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g" \
+		-e 's|@SOMAJOR@|$(SOMAJOR)|g' cmake/cairnConfig.cmake.in > build/install/cairnConfig.cmake
+	sed -e 's|@VERSION@|$(VERSION)|g' cmake/cairnConfigVersion.cmake.in \
+		> build/install/cairnConfigVersion.cmake
+	install -m 644 build/install/cairn.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 build/install/cairnConfig.cmake build/install/cairnConfigVersion.cmake \
+		$(DESTDIR)$(CMAKEDIR)/
+	install -m 644 build/man/cairn.3 $(DESTDIR)$(MANDIR)/man3/
+
+# Removes the files make install put there and the folders that are
+# cairn's own (include/cairn, cmake/cairn) once empty; shared folders stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALL_FILES))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/cairn $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h include/*.h tools/*.c)
