@@ -104,7 +104,8 @@ int main(void)
 #define CONF_MS(name, def, help) signed_value(#name, "milliseconds, or \\-1", (int64_t)(def), help);
 #define CONF_I64(name, def, min, max, help)                                                        \
 	signed_value(#name, "bytes, or \\-1", (int64_t)(def), help);
-#define CONF_STRING(name, help)    option(#name, "string", "empty", help);
+#define CONF_STRING(name, size, def, help)                                                         \
+	option(#name, "string", (def)[0] ? (def) : "empty", help);
 #define CONF_COUNT(constant, name) count_value(name);
 #define CONF_VALUE(constant, name) enum_value(name);
 #define CONF_ENUM(name, def, list, help)                                                           \
