@@ -97,8 +97,8 @@ void cairn_prof_leaving(void *p, struct block b)
 {
 	switch (b.kind) {
 	case BLOCK_SMALL:
-		if (unlikely(b.span->owner == prof_small_heap) && prof_small_heap != NULL)
-			prof_unsample(p, b.usable);
+		/* A sampled small block's slab is the profiler's heap's,
+		 * which is told of its frees (shared_heap_on_free). */
 		break;
 	case BLOCK_LARGE:
 		if (unlikely(b.span->flags & LARGE_SAMPLED)) {
@@ -162,8 +162,6 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 		struct heap *self = heap_self();
 		if (unlikely(self == &cairn_heap_empty))
 			self = cairn_attach_heap();
-		if (unlikely(s->owner == prof_small_heap) && prof_small_heap != NULL)
-			prof_unsample(p, sc_size[s->cls]);
 		heap_free_slow(self, s, p);
 		background_poll();
 		return;

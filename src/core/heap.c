@@ -116,6 +116,9 @@ struct shared_heap {
 	struct heap heap;
 	bool retired;
 	struct shared_heap *successor;
+	/* Told of every block freed into the heap, before it is (the heap
+	 * profiler's heap of sampled blocks: shared_heap_on_free). */
+	void (*on_free)(void *p, size_t size);
 };
 
 static struct shared_heap *shared_heaps;
@@ -188,6 +191,7 @@ static void shared_postfork_child(struct shared_heap *first)
 		if (next == NULL)
 			continue; /* out of memory: it goes on */
 		shared_setup(next, sh->heap.arena);
+		next->on_free = sh->on_free;
 		sh->successor = next;
 		sh->retired = true;
 		break;
@@ -214,6 +218,11 @@ struct heap *shared_heap_create(struct arena *a)
 		return NULL;
 	shared_setup(sh, a);
 	return &sh->heap;
+}
+
+void shared_heap_on_free(struct heap *h, void (*fn)(void *p, size_t size))
+{
+	shared_of(h)->on_free = fn;
 }
 
 void *shared_heap_alloc(struct heap *h, unsigned cls)
@@ -352,6 +361,8 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 		 * may be half changed, so the block is leaked. */
 		tally_free(self, sc_size[s->cls]);
 		struct shared_heap *sh = shared_of(owner);
+		if (unlikely(sh->on_free != NULL))
+			sh->on_free(p, sc_size[s->cls]);
 		mutex_lock(&sh->lock);
 		if (likely(!sh->retired))
 			slab_free_local(owner, s, p);

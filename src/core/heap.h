@@ -319,6 +319,11 @@ void *heap_shared_alloc(struct arena *a, unsigned cls);
  * back with the chunks (call with the arena's blocks no longer used). */
 struct heap *shared_heap_create(struct arena *a);
 void *shared_heap_alloc(struct heap *h, unsigned cls);
+/* Has fn told of every block freed into shared heap h, before it is
+ * freed, with no lock of the heap's held (set once, before h is used):
+ * the heap profiler's heap of sampled blocks learns their frees there, on
+ * a path only frees into shared heaps take, not on a thread's. */
+void shared_heap_on_free(struct heap *h, void (*fn)(void *p, size_t size));
 /* Calls visit on h, a created arena's shared heap, its lock held. */
 void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg);
 /* Runs fn(arg) with h's lock held, its lists emptied first. */

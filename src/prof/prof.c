@@ -509,6 +509,7 @@ bool prof_boot(void)
 		cairn_prof.on = false;
 		return false;
 	}
+	shared_heap_on_free(prof_small_heap, prof_unsample);
 	return true;
 }
 
