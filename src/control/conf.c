@@ -392,35 +392,22 @@ void conf_init(const char *compiled)
 	}
 }
 
-/* The options line, written as messages of at most LINE_MAX bytes (as
- * every message of cairn's): the first starts "cairn: options: ", the
- * others "cairn: options+: ", and their texts after those prefixes,
- * put end to end, are the whole list. Each message ends before a comma
- * where it can (so it starts with one), inside a value only when that
- * value alone (prof_prefix, up to 1023 bytes) is longer than a message. */
-#define LINE_MAX 512
-
-static void print_lines(const char *s, size_t len)
+/* The options line: one line, written with one write(2) (atomic on a pipe
+ * up to PIPE_BUF, 4096 bytes, which it stays below), so that a program's
+ * log shows the options in force together. It is the one message of
+ * cairn's longer than 512 bytes: every option is in it, prof_prefix's
+ * 1023 bytes included. */
+static void print_line(const char *s, size_t len)
 {
-	const char *prefix = "cairn: options: ";
-	while (len > 0) {
-		char line[LINE_MAX];
-		size_t p = strlen(prefix), room = LINE_MAX - p - 1, n = len;
-		if (n > room) {
-			n = room;
-			while (n > 1 && s[n] != ',')
-				n--;
-			if (n <= 1)
-				n = room;
-		}
-		memcpy(line, prefix, p);
-		memcpy(line + p, s, n);
-		line[p + n] = '\n';
-		os_write_stderr(line, p + n + 1);
-		s += n;
-		len -= n;
-		prefix = "cairn: options+: ";
-	}
+	static const char prefix[] = "cairn: options: ";
+	char line[sizeof prefix + 3072 + 1];
+	size_t p = sizeof prefix - 1;
+	if (len > sizeof line - p - 1)
+		len = sizeof line - p - 1;
+	memcpy(line, prefix, p);
+	memcpy(line + p, s, len);
+	line[p + len] = '\n';
+	os_write_stderr(line, p + len + 1);
 }
 
 void conf_print(void)
@@ -458,7 +445,7 @@ void conf_print(void)
 			n += fmt_u64(buf + n, (uint64_t)v);
 		}
 	}
-	print_lines(buf, n);
+	print_line(buf, n);
 }
 
 size_t conf_type_size(enum conf_type type)
