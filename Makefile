@@ -35,9 +35,10 @@ OBJ := $(SRC:%.c=build/obj/%.o)
 DLOPEN_OBJ := $(SRC:%.c=build/obj-dlopen/%.o)
 GEN := build/gen/sizeclass_table.h
 
-.PHONY: all test bench install uninstall man clean format format-check dlopen fuzz fuzz-lib fault soak \
+.PHONY: all test bench install uninstall man clean format format-check dlopen prefixed fuzz fuzz-lib \
+	fault soak \
 	readme-options readme-stats
-all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so
+all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so prefixed
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
 	@mkdir -p $(dir $@) build/tools
@@ -51,7 +52,7 @@ $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
 # The generated header is an order-only prerequisite: made before the first
 # compile, and a change of it rebuilds its includers through their .d.
 # A new folder of objects compiled with ALLOC_CFLAGS goes into DEP_DIRS.
-DEP_DIRS := obj obj-dlopen fuzz/obj fault/obj asan/obj tsan/obj ubsan/obj ubsan/obj-dlopen \
+DEP_DIRS := obj obj-dlopen obj-prefixed fuzz/obj fault/obj asan/obj tsan/obj ubsan/obj ubsan/obj-dlopen \
 	ubsan/fault/obj
 DEPS := $(foreach d,$(DEP_DIRS),$(SRC:%.c=build/$(d)/%.d))
 $(DEPS): ;
@@ -96,6 +97,38 @@ build/libcairn-internal.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 dlopen: lib/libcairn-dlopen.so
+
+# The prefixed library (README, "Using cairn beside the system allocator"):
+# the api layer built with CAIRN_PREFIXED, which defines no malloc, free,
+# operator new or other name of the system's allocator (the C++ operators and
+# glibc's statistics calls are left out altogether), only cairn_ names, and
+# exports exactly those of exports-prefixed.map. Its archive is made as
+# libcairn.a is.
+PREFIXED_SRC := $(filter-out src/api/cxx.c src/api/mallinfo.c,$(SRC))
+PREFIXED_OBJ := $(PREFIXED_SRC:%.c=build/obj-prefixed/%.o)
+PREFIXED_LDFLAGS := -shared -Wl,-soname,libcairn-prefixed.so.$(SOMAJOR) \
+	-Wl,--version-script=src/api/exports-prefixed.map -Wl,-z,now
+
+build/obj-prefixed/%.o: %.c build/obj-prefixed/%.d | $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLOC_CFLAGS) $(CFLAGS) -DCAIRN_PREFIXED=1 -c -o $@ $<
+
+lib/libcairn-prefixed.so.$(SOMAJOR): $(PREFIXED_OBJ) src/api/exports-prefixed.map
+	@mkdir -p lib
+	$(CC) $(CFLAGS) $(PREFIXED_LDFLAGS) $(LDFLAGS) -o $@ $(PREFIXED_OBJ) -lpthread
+
+lib/libcairn-prefixed.so: lib/libcairn-prefixed.so.$(SOMAJOR)
+	ln -sf libcairn-prefixed.so.$(SOMAJOR) $@
+
+build/cairn-prefixed-static.o: $(PREFIXED_OBJ)
+	$(CC) -r -nostdlib -o $@.tmp $(PREFIXED_OBJ)
+	objcopy --localize-hidden $@.tmp $@ && rm -f $@.tmp
+
+lib/libcairn-prefixed.a: build/cairn-prefixed-static.o
+	@mkdir -p lib
+	rm -f $@ && ar rcs $@ build/cairn-prefixed-static.o
+
+prefixed: lib/libcairn-prefixed.so lib/libcairn-prefixed.a
 
 # README.md's options table, rewritten from src/control/options.def
 # (tests/tree/options.sh checks that it is).
@@ -395,7 +428,8 @@ bench: all
 # staged tree (DESTDIR) works as it is. tests/link/install.sh checks all of
 # it and make uninstall with the same variables.
 INSTALL_FILES := $(LIBDIR)/libcairn.so.$(SOMAJOR) $(LIBDIR)/libcairn.so \
-	$(LIBDIR)/libcairn-dlopen.so $(LIBDIR)/libcairn.a $(INCLUDEDIR)/cairn.h \
+	$(LIBDIR)/libcairn-dlopen.so $(LIBDIR)/libcairn.a $(LIBDIR)/libcairn-prefixed.so.$(SOMAJOR) \
+	$(LIBDIR)/libcairn-prefixed.so $(LIBDIR)/libcairn-prefixed.a $(INCLUDEDIR)/cairn.h \
 	$(INCLUDEDIR)/cairn/jemalloc.h $(PKGCONFIGDIR)/cairn.pc $(CMAKEDIR)/cairnConfig.cmake \
 	$(CMAKEDIR)/cairnConfigVersion.cmake $(MANDIR)/man3/cairn.3
 
@@ -424,6 +458,9 @@ install: all build/man/cairn.3
 	install -m 755 lib/libcairn.so.$(SOMAJOR) lib/libcairn-dlopen.so $(DESTDIR)$(LIBDIR)/
 	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcairn.so
 	install -m 644 lib/libcairn.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 lib/libcairn-prefixed.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcairn-prefixed.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcairn-prefixed.so
+	install -m 644 lib/libcairn-prefixed.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/cairn.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/cairn/jemalloc.h $(DESTDIR)$(INCLUDEDIR)/cairn/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|g' \

@@ -47,8 +47,35 @@ void free_sized(void *ptr, size_t size);
 void free_aligned_sized(void *ptr, size_t alignment, size_t size);
 
 /* Options a program may compile in; MALLOC_CONF is read after it, so the
- * environment wins. */
+ * environment wins. The prefixed library (below) reads cairn_malloc_conf
+ * and CAIRN_MALLOC_CONF instead. */
+#ifdef CAIRN_PREFIXED
+#define malloc_conf cairn_malloc_conf
+#endif
 extern const char *malloc_conf;
+
+/* malloc's family under cairn's own names, exported by every build of the
+ * library. Linked with -lcairn-prefixed (libcairn-prefixed.so or .a),
+ * cairn defines these and replaces nothing: malloc, free, operator new and
+ * the rest stay the system's, and a block goes back to the allocator that
+ * gave it (a block from cairn_malloc to cairn_free, never to free). In the
+ * replacing library, -lcairn, they are the same functions as malloc and
+ * its family, and mix with them freely.
+ *
+ * cairn_usable_size is malloc_usable_size (0 for NULL); cairn_free_sized
+ * is free_sized. cairn_realloc_aligned is cairn_realloc for a block that
+ * must stay aligned to alignment (a power of two, else NULL with errno
+ * EINVAL): NULL is cairn_aligned_alloc, size 0 frees and returns NULL, and
+ * a block that moves is aligned in its new place too. The first call of any
+ * of them initialises cairn. */
+void *cairn_malloc(size_t size);
+void *cairn_calloc(size_t nmemb, size_t size);
+void *cairn_realloc(void *ptr, size_t size);
+void cairn_free(void *ptr);
+void cairn_free_sized(void *ptr, size_t size);
+void *cairn_aligned_alloc(size_t alignment, size_t size);
+void *cairn_realloc_aligned(void *ptr, size_t size, size_t alignment);
+size_t cairn_usable_size(const void *ptr);
 
 /* Gives the free pages of one arena (0 .. narenas - 1), or of every arena
  * and the cache of freed huge mappings (arena -1), back to the kernel now,

@@ -42,6 +42,25 @@
 extern "C" {
 #endif
 
+/* The prefixed library (-lcairn-prefixed) names these, as jemalloc's
+ * prefixed builds do, with cairn_ in front: cairn_mallocx, cairn_mallctl,
+ * cairn_malloc_message ... Compiled with CAIRN_PREFIXED defined, a program
+ * written for jemalloc's names calls those. */
+#ifdef CAIRN_PREFIXED
+#define mallocx            cairn_mallocx
+#define rallocx            cairn_rallocx
+#define xallocx            cairn_xallocx
+#define sallocx            cairn_sallocx
+#define dallocx            cairn_dallocx
+#define sdallocx           cairn_sdallocx
+#define nallocx            cairn_nallocx
+#define mallctl            cairn_mallctl
+#define mallctlnametomib   cairn_mallctlnametomib
+#define mallctlbymib       cairn_mallctlbymib
+#define malloc_stats_print cairn_malloc_stats_print
+#define malloc_message     cairn_malloc_message
+#endif
+
 /* The alignment's bit number in the low 6 bits: 2^la, or a (a power of
  * two). */
 #define MALLOCX_LG_ALIGN(la) ((int)(la))

@@ -82,7 +82,8 @@ __attribute__((noreturn, cold)) void cairn_report_size(const char *fn, const voi
  * that is not live is reported as misuse of fn (allocx.c). */
 void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const char *fn) HIDDEN;
 
-void *cairn_realloc(void *p, size_t n) HIDDEN;
+/* realloc(p, n), reporting misuse as fn's. */
+void *cairn_resize(void *p, size_t n, const char *fn) HIDDEN;
 /* Resizes large block b at p in place to n bytes (SMALL_MAX < n <=
  * LARGE_MAX): shrinks its run, or grows it into the free pages after it.
  * False, the block unchanged, where it cannot. */

@@ -11,6 +11,7 @@
  * number that is not live is misuse: one line on stderr, and abort. Only
  * these functions read the flags: malloc and free never do. */
 #include <cairn/jemalloc.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "api/init.h"
 #include "control/conf.h"
 #include "core/background.h"
+#include "core/counters.h"
 #include "core/decay.h"
 #include "core/explicit.h"
 #include "core/largecache.h"
@@ -279,32 +281,33 @@ EXPORT size_t sallocx(const void *ptr, int flags)
 	return lookup(ptr, "sallocx").usable;
 }
 
-/* Size 0 resizes to the least block (it does not free, as realloc(p, 0)
- * does); NULL is mallocx. An alignment the block lacks moves it. */
-EXPORT void *rallocx(void *ptr, size_t size, int flags)
+/* rallocx, reporting misuse as fn's. Size 0 resizes to the least block
+ * (it does not free, as realloc(p, 0) does); NULL is mallocx. An alignment
+ * the block lacks moves it. */
+static void *realloc_flags(void *ptr, size_t size, int flags, const char *fn)
 {
 	size_t align = flags_align(flags);
 	bool zero = flags & MALLOCX_ZERO;
 	if (ptr == NULL)
-		return alloc_all_flags(size, flags, "rallocx");
+		return alloc_all_flags(size, flags, fn);
 	if (unlikely(!request_ok(size, align)))
 		return cairn_out_of_memory();
 	if (size == 0)
 		size = 1;
-	struct block b = lookup(ptr, "rallocx");
+	struct block b = lookup(ptr, fn);
 	void *q;
 	if (flags_arena(flags) != NO_ARENA || flags_tcache(flags) != TC_DEFAULT) {
 		/* A move goes where the flags say; a block that has the size
 		 * and alignment asked for already stays. */
 		if (((uintptr_t)ptr & (align - 1)) == 0 && usable_for(size, align) == b.usable)
 			return ptr;
-		q = alloc_all_flags(size, flags & ~MALLOCX_ZERO, "rallocx");
+		q = alloc_all_flags(size, flags & ~MALLOCX_ZERO, fn);
 		if (q == NULL)
 			return NULL;
 		memcpy(q, ptr, b.usable < size ? b.usable : size);
-		cairn_free(ptr, "rallocx");
+		cairn_dealloc(ptr, fn);
 	} else if (align <= 16) {
-		q = cairn_realloc(ptr, size);
+		q = cairn_resize(ptr, size, fn);
 		if (q == NULL)
 			return NULL;
 	} else if (((uintptr_t)ptr & (align - 1)) == 0 && size <= b.usable &&
@@ -317,14 +320,35 @@ EXPORT void *rallocx(void *ptr, size_t size, int flags)
 		if (q == NULL)
 			return NULL;
 		memcpy(q, ptr, b.usable < size ? b.usable : size);
-		cairn_free(ptr, "rallocx");
+		cairn_dealloc(ptr, fn);
 	}
 	if (zero) {
-		size_t now = lookup(q, "rallocx").usable;
+		size_t now = lookup(q, fn).usable;
 		if (now > b.usable)
 			memset((char *)q + b.usable, 0, now - b.usable);
 	}
 	return q;
+}
+
+EXPORT void *rallocx(void *ptr, size_t size, int flags)
+{
+	return realloc_flags(ptr, size, flags, "rallocx");
+}
+
+/* cairn.h: realloc's meaning of NULL and of size 0, rallocx's keeping of
+ * the alignment. */
+EXPORT void *cairn_realloc_aligned(void *ptr, size_t size, size_t alignment)
+{
+	if (!is_pow2(alignment)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ptr != NULL && size == 0) {
+		counter_add(zero_reallocs, 1);
+		cairn_dealloc(ptr, "cairn_realloc_aligned");
+		return NULL;
+	}
+	return realloc_flags(ptr, size, MALLOCX_ALIGN(alignment), "cairn_realloc_aligned");
 }
 
 /* A huge block resized within the mapping it sits in, to the most of
@@ -384,7 +408,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 {
 	unsigned tc = flags_tcache(flags);
 	if (likely(tc == TC_DEFAULT) || ptr == NULL || unlikely(cairn_conf.junk)) {
-		cairn_free(ptr, fn);
+		cairn_dealloc(ptr, fn);
 		return;
 	}
 	struct heap *h = tc == TC_NONE ? NULL : tcache_of(tc, fn);
@@ -397,7 +421,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 		large_free(&cairn_heap_empty, b.span, false);
 		return;
 	}
-	cairn_free(ptr, fn);
+	cairn_dealloc(ptr, fn);
 }
 
 EXPORT void dallocx(void *ptr, int flags)

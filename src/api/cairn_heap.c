@@ -78,7 +78,7 @@ EXPORT void *cairn_heap_realloc(cairn_heap_t *heap, void *ptr, size_t size)
 	if (q == NULL)
 		return NULL;
 	memcpy(q, ptr, b.usable < size ? b.usable : size);
-	cairn_free(ptr, "cairn_heap_realloc");
+	cairn_dealloc(ptr, "cairn_heap_realloc");
 	return q;
 }
 

@@ -121,7 +121,7 @@ NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t, "_ZnamSt11align_val_tRKS
 #define DELETE(name, ...)                                                                          \
 	EXPORT void name(void *p, ##__VA_ARGS__)                                                   \
 	{                                                                                          \
-		cairn_free(p, "free");                                                             \
+		cairn_dealloc(p, "free");                                                          \
 	}
 
 DELETE(_ZdlPv)

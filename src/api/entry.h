@@ -39,7 +39,7 @@ static ALWAYS_INLINE void *cairn_alloc(size_t n)
 	return cairn_alloc_medium(n);
 }
 
-static ALWAYS_INLINE void cairn_free(void *p, const char *fn)
+static ALWAYS_INLINE void cairn_dealloc(void *p, const char *fn)
 {
 	uintptr_t entry = pagemap_get((uintptr_t)p);
 	if (likely(entry & MAP_CHUNK)) {

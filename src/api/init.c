@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "cairn.h"
+
 #include "control/conf.h"
 #include "core/background.h"
 #include "core/explicit.h"
@@ -154,11 +156,16 @@ COLD bool cairn_init_slow(void)
 }
 
 /* Initialise before main even if nothing allocated yet, so confirm_conf
- * reports and option errors show up at start-up. */
+ * reports and option errors show up at start-up. Not in the prefixed
+ * library: a program that links it may never call it, and then it should
+ * cost nothing (no mappings, no purging threads); its first call
+ * initialises it. */
+#ifndef CAIRN_PREFIXED
 __attribute__((constructor)) static void cairn_constructor(void)
 {
 	ensure_init();
 }
+#endif
 
 /* The profiler's dump at exit. A destructor rather than atexit, which may
  * allocate. */

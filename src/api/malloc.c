@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The exported C functions: thin wrappers over the fast paths (entry.h) and
- * the allocation core (alloc.h), and glibc's internal names for them. */
+ * the allocation core (alloc.h), and glibc's internal names for them.
+ *
+ * Built with CAIRN_PREFIXED (libcairn-prefixed), the library replaces
+ * nothing: malloc's family is defined under the cairn_ names alone
+ * (cairn.h), the jemalloc names with the cairn_ prefix (cairn/jemalloc.h),
+ * and the rest of the standard and glibc names not at all. Otherwise the
+ * standard names are the functions and the cairn_ names aliases of them.
+ * NAMED(plain, prefixed) is the name a function has in this build. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -9,6 +16,7 @@
 #include "api/entry.h"
 #include "api/init.h"
 #include "cairn.h"
+#include <cairn/jemalloc.h>
 #include "control/ctl.h"
 #include "control/stats.h"
 #include "core/decay.h"
@@ -16,17 +24,27 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-EXPORT void *malloc(size_t n)
+#ifdef CAIRN_PREFIXED
+#define NAMED(plain, prefixed) prefixed
+#else
+#define NAMED(plain, prefixed) plain
+#endif
+#define NAME_STRING_OF(name) #name
+#define NAME_STRING(name)    NAME_STRING_OF(name)
+/* The name a misuse report gives: the function the program called. */
+#define NAMED_STRING(plain, prefixed) NAME_STRING(NAMED(plain, prefixed))
+
+EXPORT void *NAMED(malloc, cairn_malloc)(size_t n)
 {
 	return cairn_alloc(n);
 }
 
-EXPORT void free(void *p)
+EXPORT void NAMED(free, cairn_free)(void *p)
 {
-	cairn_free(p, "free");
+	cairn_dealloc(p, NAMED_STRING(free, cairn_free));
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+EXPORT void *NAMED(calloc, cairn_calloc)(size_t nmemb, size_t size)
 {
 	size_t n;
 	if (unlikely(__builtin_mul_overflow(nmemb, size, &n)))
@@ -41,17 +59,18 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+EXPORT void *NAMED(realloc, cairn_realloc)(void *p, size_t n)
 {
-	return cairn_realloc(p, n);
+	return cairn_resize(p, n, NAMED_STRING(realloc, cairn_realloc));
 }
 
+#ifndef CAIRN_PREFIXED
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 {
 	size_t n;
 	if (unlikely(__builtin_mul_overflow(nmemb, size, &n)))
 		return cairn_out_of_memory();
-	return cairn_realloc(p, n);
+	return cairn_resize(p, n, "reallocarray");
 }
 
 EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
@@ -66,8 +85,9 @@ EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
 	*memptr = p;
 	return 0;
 }
+#endif
 
-EXPORT void *aligned_alloc(size_t align, size_t n)
+EXPORT void *NAMED(aligned_alloc, cairn_aligned_alloc)(size_t align, size_t n)
 {
 	if (!is_pow2(align)) {
 		errno = EINVAL;
@@ -76,6 +96,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 	return cairn_alloc_aligned(align, n);
 }
 
+#ifndef CAIRN_PREFIXED
 EXPORT void *memalign(size_t align, size_t n)
 {
 	/* glibc rounds an alignment that is not a power of two up to one. */
@@ -112,15 +133,24 @@ EXPORT size_t malloc_usable_size(void *p)
 		return 0;
 	return cairn_block_lookup(p, pagemap_get((uintptr_t)p), "malloc_usable_size").usable;
 }
+#endif
 
-EXPORT void free_sized(void *p, size_t size)
+EXPORT size_t cairn_usable_size(const void *p)
 {
-	cairn_free(p, "free");
+	if (p == NULL)
+		return 0;
+	return cairn_block_lookup((void *)p, pagemap_get((uintptr_t)p), "cairn_usable_size").usable;
 }
 
+EXPORT void NAMED(free_sized, cairn_free_sized)(void *p, size_t size)
+{
+	cairn_dealloc(p, NAMED_STRING(free, cairn_free_sized));
+}
+
+#ifndef CAIRN_PREFIXED
 EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	cairn_free(p, "free");
+	cairn_dealloc(p, "free");
 }
 
 /* Gives every free page back to the kernel now; pad is ignored (cairn
@@ -131,6 +161,7 @@ EXPORT int malloc_trim(size_t pad)
 		return 0;
 	return purge_all(true) > 0;
 }
+#endif
 
 EXPORT size_t cairn_purge(int arena)
 {
@@ -187,8 +218,9 @@ EXPORT const char *cairn_version(void)
 	return CAIRN_VERSION;
 }
 
+#ifndef CAIRN_PREFIXED
 /* glibc's internal names, which some programs and libraries call directly,
- * and the obsolete cfree. */
+ * the obsolete cfree, and cairn.h's names of malloc's family. */
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
 #define ALIAS(name) __attribute__((alias(#name), visibility("default")))
 EXPORT void cfree(void *p) ALIAS(free);
@@ -200,3 +232,10 @@ EXPORT void *__libc_memalign(size_t align, size_t n) ALIAS(memalign);
 EXPORT void *__libc_valloc(size_t n) ALIAS(valloc);
 EXPORT void *__libc_pvalloc(size_t n) ALIAS(pvalloc);
 EXPORT int __posix_memalign(void **memptr, size_t align, size_t n) ALIAS(posix_memalign);
+EXPORT void *cairn_malloc(size_t n) ALIAS(malloc);
+EXPORT void *cairn_calloc(size_t nmemb, size_t size) ALIAS(calloc);
+EXPORT void *cairn_realloc(void *p, size_t n) ALIAS(realloc);
+EXPORT void cairn_free(void *p) ALIAS(free);
+EXPORT void cairn_free_sized(void *p, size_t size) ALIAS(free_sized);
+EXPORT void *cairn_aligned_alloc(size_t align, size_t n) ALIAS(aligned_alloc);
+#endif

@@ -79,18 +79,18 @@ static void *resize_huge(void *p, struct block b, size_t n)
 	return q;
 }
 
-void *cairn_realloc(void *p, size_t n)
+void *cairn_resize(void *p, size_t n, const char *fn)
 {
 	if (p == NULL)
 		return cairn_alloc(n);
 	if (n == 0) {
 		counter_add(zero_reallocs, 1);
-		cairn_free(p, "realloc");
+		cairn_dealloc(p, fn);
 		return NULL;
 	}
 	if (unlikely(n > PTRDIFF_MAX))
 		return cairn_out_of_memory();
-	struct block b = cairn_block_lookup(p, pagemap_get((uintptr_t)p), "realloc");
+	struct block b = cairn_block_lookup(p, pagemap_get((uintptr_t)p), fn);
 	if (b.kind != BLOCK_HUGE && n > b.usable && n >= REALLOC_MAP_MIN && n <= LARGE_MAX &&
 	    huge_room()) {
 		void *q = huge_alloc_cached(n, cairn_conf.zero);

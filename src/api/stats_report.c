@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/init.h"
+#include <cairn/jemalloc.h>
 #include "control/conf.h"
 #include "control/stats_print.h"
 #include "core/heap.h"

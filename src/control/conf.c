@@ -239,7 +239,8 @@ void conf_report_suppressed(void)
 	if (messages_suppressed == 0)
 		return;
 	n[fmt_u64(n, messages_suppressed)] = '\0';
-	cairn_message(suppressed_source ? suppressed_source : "malloc_conf, MALLOC_CONF", ": ", n,
+	cairn_message(suppressed_source ? suppressed_source : CONF_SYMBOL_NAME ", " CONF_ENV_NAME,
+	              ": ", n,
 	              messages_suppressed == 1 ? " more error not shown" : " more errors not shown",
 	              (const char *)NULL);
 	messages_suppressed = 0;
@@ -383,8 +384,8 @@ int conf_parse(const char *source, const char *s)
 void conf_init(const char *compiled)
 {
 	conf_reset();
-	int bad = conf_parse("malloc_conf", compiled);
-	bad += conf_parse("MALLOC_CONF", os_getenv("MALLOC_CONF"));
+	int bad = conf_parse(CONF_SYMBOL_NAME, compiled);
+	bad += conf_parse(CONF_ENV_NAME, os_getenv(CONF_ENV_NAME));
 	conf_report_suppressed();
 	if (bad > 0 && cairn_conf.abort_conf) {
 		cairn_message("aborting on bad options (abort_conf:true)", (const char *)NULL);

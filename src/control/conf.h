@@ -71,6 +71,18 @@ struct conf_option {
 extern const struct conf_option conf_options[] __attribute__((visibility("hidden")));
 extern const size_t conf_noptions __attribute__((visibility("hidden")));
 
+/* Where the options come from: the program's string and the environment
+ * variable. The prefixed library has names of its own, as jemalloc's
+ * prefixed builds do, so that it never takes the options meant for the
+ * process's malloc (another cairn, or jemalloc). */
+#ifdef CAIRN_PREFIXED
+#define CONF_SYMBOL_NAME "cairn_malloc_conf"
+#define CONF_ENV_NAME    "CAIRN_MALLOC_CONF"
+#else
+#define CONF_SYMBOL_NAME "malloc_conf"
+#define CONF_ENV_NAME    "MALLOC_CONF"
+#endif
+
 /* Parses the compiled-in string (may be NULL), then MALLOC_CONF. Reports
  * each bad option with one line on stderr, the first 16 of them and then a
  * count of the rest; aborts afterwards if any was bad and abort_conf is

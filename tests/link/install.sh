@@ -69,6 +69,9 @@ sort -k3 >"$work/expected" <<EOF
 777 l $libdir/libcairn.so
 755 f $libdir/libcairn-dlopen.so
 644 f $libdir/libcairn.a
+755 f $libdir/libcairn-prefixed.so.0
+777 l $libdir/libcairn-prefixed.so
+644 f $libdir/libcairn-prefixed.a
 644 f $libdir/pkgconfig/cairn.pc
 644 f $libdir/cmake/cairn/cairnConfig.cmake
 644 f $libdir/cmake/cairn/cairnConfigVersion.cmake
@@ -79,7 +82,9 @@ check $? "make install puts exactly the expected files, with their modes"
 [[ -s $work/listing.diff ]] && show "$work/listing.diff"
 [[ $(readlink "$stage/$libdir/libcairn.so") == libcairn.so.0 ]]
 check $? "libcairn.so is a link to libcairn.so.0"
-for f in libcairn.so.0 libcairn-dlopen.so libcairn.a; do
+[[ $(readlink "$stage/$libdir/libcairn-prefixed.so") == libcairn-prefixed.so.0 ]]
+check $? "libcairn-prefixed.so is a link to libcairn-prefixed.so.0"
+for f in libcairn.so.0 libcairn-dlopen.so libcairn.a libcairn-prefixed.so.0 libcairn-prefixed.a; do
 	cmp -s "$root/lib/$f" "$stage/$libdir/$f"
 	check $? "the installed $f is lib/$f"
 done
