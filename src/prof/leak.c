@@ -323,8 +323,21 @@ static void print_frame(unsigned i, uintptr_t pc, struct frame_name *f)
 	              f->in_object ? addr : "", ")", NULL);
 }
 
+/* libstdc++'s emergency pool for exceptions (tens of KiB, allocated when
+ * libstdc++ is loaded and kept for the life of the process, by design) is
+ * no leak of the program's, yet it is live at exit in every process that
+ * loads libstdc++, C++ programs and libraries built on it alike: it is
+ * given back first, as valgrind has it given back, through the function
+ * libstdc++ exports for that. A weak reference: bound only where
+ * libstdc++ is loaded, and no lookup (dlsym may allocate). Exceptions that
+ * run out of memory later in exit then find no pool, which they only
+ * needed with malloc failing. */
+extern void _ZN9__gnu_cxx9__freeresEv(void) __attribute__((weak));
+
 bool prof_leak_report(void)
 {
+	if (_ZN9__gnu_cxx9__freeresEv != NULL)
+		_ZN9__gnu_cxx9__freeresEv();
 	struct survey s;
 	memset(&s, 0, sizeof(s));
 	s.interval = (double)prof_sample_interval();

@@ -9,7 +9,9 @@
  *            addr2line command printed gives leak_here's malloc line;
  *            the status is the program's own (0);
  *   error    prof_leak_error alone: the same report, then status 1;
- *   clean    prof_leak_error and nothing leaked: status 0, no report;
+ *   clean    prof_leak_error and nothing leaked: status 0, no report
+ *            (run on the UBSan library, which loads libstdc++, this also
+ *            checks that libstdc++'s emergency pool is not reported);
  *   off      prof_leak:false, or prof:false with prof_leak: no report;
  *   scaled   lg_prof_sample:10, 4000 blocks of 64 bytes leaked: the
  *            estimate is scaled back from the few sampled (about 6%) to
