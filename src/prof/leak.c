@@ -318,9 +318,10 @@ static void print_frame(unsigned i, uintptr_t pc, struct frame_name *f)
 	else
 		off[0] = '\0';
 	hex(addr, f->vaddr);
-	cairn_message("  #", decimal(num, i), " ", func, plus, off, " (",
-	              f->in_object ? f->object : "no object", f->in_object ? " " : "",
-	              f->in_object ? addr : "", ")", NULL);
+	/* Outside every object the loader knows (a statically linked
+	 * program: no dladdr there), the address itself. */
+	cairn_message("  #", decimal(num, i), " ", func, plus, off, " (", f->object,
+	              f->in_object ? " " : "", addr, ")", NULL);
 }
 
 /* libstdc++'s emergency pool for exceptions (tens of KiB, allocated when
