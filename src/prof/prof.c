@@ -9,12 +9,14 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/huge.h"
 #include "core/lock.h"
 #include "core/meta.h"
 #include "prof/dump.h"
+#include "prof/leak.h"
 #include "prof/unwind.h"
 
 struct heap *prof_small_heap;
@@ -481,10 +483,25 @@ static void interval_check(void)
 		prof_dump_due('i');
 }
 
+/* The final dump first: prof_leak_error ends the process after the leak
+ * report with _exit(1), as jemalloc does, since a destructor cannot change
+ * the status exit() was given. What exit() had left to do after cairn's
+ * destructor (later destructors, flushing stdio buffers) is then not done:
+ * prof_leak_error is for test runs, whose output goes to stderr. */
 void prof_exit(void)
 {
-	if (cairn_prof.on && cairn_prof.final)
+	if (!cairn_prof.on)
+		return;
+	if (cairn_prof.final)
 		prof_dump_due('f');
+	if (!cairn_prof.leak && !cairn_prof.leak_error)
+		return;
+	if (prof_leak_report() && cairn_prof.leak_error) {
+		cairn_message("exiting with status 1: memory still allocated at exit "
+		              "(prof_leak_error)",
+		              NULL);
+		_exit(1);
+	}
 }
 
 /* ------------------------------------------------------------ set-up, fork */

@@ -74,7 +74,9 @@ void prof_reset(unsigned lg);
  * them (what a test reads). */
 void prof_dump_due(char kind);
 uint64_t prof_dumps_due(char kind);
-/* At exit (api/init.c's destructor): the final dump, when prof_final. */
+/* At exit (api/init.c's destructor): the final dump, when prof_final; then,
+ * with prof_leak or prof_leak_error, the leak report (leak.h), and with
+ * prof_leak_error and a leak, _exit(1). */
 void prof_exit(void);
 
 /* fork (api/init.c): the child's profiler lock is new, its tables kept
