@@ -64,6 +64,18 @@ static void know_own(void)
 	atomic_store_explicit(&own_known, 1, memory_order_release);
 }
 
+/* Whether the unwinder may run: set by a constructor. In a statically
+ * linked program the C library allocates during its own start-up, before
+ * the unwinder's tables are usable (_Unwind_Backtrace aborts there); a
+ * sample taken before cairn's constructors ran gets no frames (an empty
+ * stack in the profile) rather than a crash. */
+static _Atomic bool ready;
+
+__attribute__((constructor)) static void unwind_ready(void)
+{
+	atomic_store_explicit(&ready, true, memory_order_release);
+}
+
 struct walk {
 	uintptr_t *pcs;
 	unsigned n, max;
@@ -90,7 +102,7 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
 
 unsigned prof_backtrace(uintptr_t *pcs, unsigned max)
 {
-	if (max == 0)
+	if (max == 0 || !atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
 	know_own();
 	struct walk w = {

@@ -66,6 +66,17 @@ try() {
 	grep -q '^cairn: options: .*confirm_conf:true' "$exe.err"
 	check $? "$name: cairn prints its options line, so it is the allocator"
 	[[ $rc == 0 ]] || show "$exe.err"
+	# Every allocation sampled, from the first (the C library's own
+	# start-up, before the unwinder can run in a static program), with
+	# the final profile written.
+	mkdir -p "$work/prof-$name"
+	env -u LD_PRELOAD MALLOC_CONF="prof:true,lg_prof_sample:0,prof_prefix:$work/prof-$name/p" \
+		"$exe" >"$exe.out" 2>"$exe.err"
+	rc=$?
+	check $rc "$name with every allocation sampled (exit $rc)"
+	[[ $rc == 0 ]] || show "$exe.err"
+	head -1 "$work/prof-$name"/p.*.f.heap 2>/dev/null | grep -qx 'heap_v2/1'
+	check $? "$name wrote its final heap profile"
 	if [[ $* == *-static* ]]; then
 		! LC_ALL=C readelf -d "$exe" 2>/dev/null | grep -q NEEDED
 		check $? "$name is fully static (no NEEDED entries)"
