@@ -392,11 +392,18 @@ def cost_time(w, slot):
     return slot["median_s"] if w.kind == "redis" else slot["median_wall_s"]
 
 
+def best_time(w, slot):
+    """cost_time of the fastest run: on a busy machine the run least
+    disturbed by others (the median's counterpart, not a replacement)."""
+    return min(r["time_s"] if w.kind == "redis" else r["wall_s"]
+               for r in slot["runs"])
+
+
 def compute_profiling(timed, workloads, names):
     """The profiling row set: for each (plain, profiled) pair of
     PROFILING_PAIRS that ran, per workload, profiled / plain of the time
     (whole process), of the timed section, and of the peak RSS; and their
-    geometric means. Above 1.00: profiling costs that much.
+    geometric means; "best": the same time ratio of the fastest runs. Above 1.00: profiling costs that much.
     Returns {"pairs": [(plain, prof)], "rows": {workload: {prof: {...}}},
     "geomean": {prof: {"time": g, "section": g, "peak_rss": g, "n": n}}}
     or None when no pair ran."""
@@ -404,7 +411,8 @@ def compute_profiling(timed, workloads, names):
     if not pairs:
         return None
     rows = {}
-    acc = {p: {"time": [], "section": [], "peak_rss": []} for _, p in pairs}
+    acc = {p: {"time": [], "best": [], "section": [], "peak_rss": []}
+           for _, p in pairs}
     for w in workloads:
         row = timed.get(w.name)
         if not row:
@@ -418,6 +426,9 @@ def compute_profiling(timed, workloads, names):
                                    (sb or {}).get("failed") or "not run"}
                 continue
             r = {"time": cost_time(w, sp) / cost_time(w, sb),
+                 "best": best_time(w, sp) / best_time(w, sb),
+                 "peak_rss_delta_kib": sp["median_rss_kib"] -
+                 sb["median_rss_kib"],
                  "section": sp["median_s"] / sb["median_s"],
                  "peak_rss": sp["median_rss_kib"] / sb["median_rss_kib"],
                  "dumps": sp.get("median_dumps"),

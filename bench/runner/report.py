@@ -57,16 +57,17 @@ def profiling_section(p, prof, workloads, reps):
       "%d runs: above 1.00 profiling costs that much. *time*: the whole "
       "process's wall time, start-up and exit included, so the dumps "
       "written at exit count (redis: its throughput, plain / profiled); "
-      "*section*: the workload's own timed section only; *peak RSS*: "
-      "ru_maxrss. *dumps*: heap profiles one run wrote (median), and their "
+      "*best*: the same for the fastest run of each (the one least "
+      "disturbed on a busy machine); *section*: the workload's own timed "
+      "section only (medians); *peak RSS*: ru_maxrss, with the difference "
+      "in MiB. *dumps*: heap profiles one run wrote (median), and their "
       "size. cairn writes one at exit and one at each new peak of the "
       "sampled live bytes by default; jemalloc writes none unless asked."
       % reps)
     p()
     head = ["workload"]
     for b, pr in pairs:
-        head += ["%s time" % pr, "%s section" % pr, "%s peak RSS" % pr,
-                 "%s dumps" % pr]
+        head += ["%s time" % pr, "best", "section", "peak RSS", "dumps"]
     p("| " + " | ".join(head) + " |")
     p("|---|" + "---:|" * (len(head) - 1))
     for w in workloads:
@@ -78,11 +79,13 @@ def profiling_section(p, prof, workloads, reps):
             r = row[pr]
             if "failed" in r:
                 cells += ["FAILED (%s)" % r["failed"].split(", see")[0],
-                          "", "", ""]
+                          "", "", "", ""]
                 continue
             d = r.get("dumps")
-            cells += [fmt_ratio3(r["time"]), fmt_ratio3(r["section"]),
-                      fmt_ratio3(r["peak_rss"]),
+            cells += [fmt_ratio3(r["time"]), fmt_ratio3(r["best"]),
+                      fmt_ratio3(r["section"]),
+                      "%s (%+.1f MiB)" % (fmt_ratio3(r["peak_rss"]),
+                                          r["peak_rss_delta_kib"] / 1024),
                       "%g, %.0f KiB" % (d, (r["dump_bytes"] or 0) / 1024)
                       if d else "0"]
         p("| %s | %s |" % (w.name, " | ".join(cells)))
@@ -91,6 +94,7 @@ def profiling_section(p, prof, workloads, reps):
         g = prof["geomean"][pr]
         n = "" if g["n"] == g["rows"] else " (%d of %d)" % (g["n"], g["rows"])
         cells += ["**%s**%s" % (fmt_ratio3(g["time"]), n),
+                  "**%s**" % fmt_ratio3(g["best"]),
                   "**%s**" % fmt_ratio3(g["section"]),
                   "**%s**" % fmt_ratio3(g["peak_rss"]), ""]
     p("| **geomean** | %s |" % " | ".join(cells))
