@@ -11,8 +11,10 @@
  * a little malloc/calloc/realloc/free traffic on two threads, checking the
  * data, so that a library that is present but broken is reported up front
  * (the first failed check goes to stderr), not half-way through the tables.
- * Output: malloc_from=<path> free_from=<path> ok=<1|0>; exit status 2 when a
- * check failed. */
+ * Output: malloc_from=<path> free_from=<path> mallctl_from=<path or ?>
+ * ok=<1|0>; exit status 2 when a check failed. mallctl_from tells the redis
+ * workload whose statistics redis's INFO reports: those of the linked
+ * jemalloc, or of a preloaded allocator that defines mallctl itself. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -81,7 +83,8 @@ int main(void)
 {
 	pthread_t th;
 	void *r1, *r2;
-	printf("malloc_from=%s free_from=%s ", origin("malloc"), origin("free"));
+	printf("malloc_from=%s free_from=%s mallctl_from=%s ", origin("malloc"), origin("free"),
+	       origin("mallctl"));
 	fflush(stdout);
 	if (pthread_create(&th, NULL, traffic, NULL) != 0)
 		return 1;

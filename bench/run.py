@@ -49,6 +49,7 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import time
 
 # The parts are in runner/, next to this file: found from any directory, and
@@ -58,13 +59,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runner.callgrind import run_callgrind
 from runner.charts import write_charts
 from runner.export import write_csv, write_json
-from runner.measure import (compute_ratios, machine_info, probe_allocators,
-                            reference_of, run_timed, summarize_timed)
+from runner.measure import (compute_profiling, compute_ratios, machine_info,
+                            probe_allocators, reference_of, run_timed,
+                            summarize_timed)
 from runner.report import report
 from runner.tlb import run_tlb
 from runner.util import log
-from runner.workloads import (ALLOCATORS, CALLGRIND_MODES, WORKLOADS,
-                              find_tools, skip_reason)
+from runner.workloads import (ALLOCATORS, CALLGRIND_MODES, PROFILING_PAIRS,
+                              WORKLOADS, find_tools, skip_reason)
 
 
 # Environment variables that tune one allocator or another; removed from the
@@ -95,6 +97,12 @@ def main():
                     help="comma list of timed workloads (default all, or the "
                     "QUICK subset with --quick: %s); 'none' for none"
                     % ",".join(w.name for w in WORKLOADS))
+    ap.add_argument("--profiling", action="store_true",
+                    help="the profiling row set: %s, each next to itself "
+                    "with MALLOC_CONF=prof:true (the allocators named by "
+                    "--allocators, with their -prof variants); writes "
+                    "profiling.{md,csv,json}, no charts" % ", ".join(
+                        b for b, _ in PROFILING_PAIRS))
     ap.add_argument("--list", action="store_true",
                     help="list the workloads and exit")
     ap.add_argument("--no-callgrind", action="store_true",
@@ -125,6 +133,20 @@ def main():
             log("error: %s/%s is not built; run `make -C bench ROOT=<root>` first"
                 % (args.bin, tool))
             return 1
+
+    if args.profiling:
+        base = (args.allocators.split(",") if args.allocators
+                else [b for b, _ in PROFILING_PAIRS])
+        sel = list(base)
+        for b, p in PROFILING_PAIRS:
+            if b in base and p not in sel:
+                sel.insert(sel.index(b) + 1, p)
+        if not any(p in sel for _, p in PROFILING_PAIRS):
+            log("error: --profiling needs one of %s among the allocators"
+                % ",".join(b for b, _ in PROFILING_PAIRS))
+            return 1
+        args.allocators = ",".join(sel)
+    stem = "profiling" if args.profiling else "latest"
 
     if args.allocators:
         unknown = set(args.allocators.split(",")) - {a[0] for a in ALLOCATORS}
@@ -167,6 +189,16 @@ def main():
         if f.endswith((".res", ".log", ".out", ".txt")):
             os.unlink(os.path.join(rawdir, f))
 
+    # Heap profiles the -prof variants write go here, never into the
+    # working directory; counted and removed after each run.
+    args.profdir = tempfile.mkdtemp(prefix="cairn-bench-prof-")
+    try:
+        return measure_and_report(args, env, workloads, reps, rawdir, stem)
+    finally:
+        shutil.rmtree(args.profdir, ignore_errors=True)
+
+
+def measure_and_report(args, env, workloads, reps, rawdir, stem):
     meta = machine_info(args.root)
     meta["command"] = " ".join(["bench/run.py"] + sys.argv[1:])
     meta["quick"] = args.quick
@@ -222,22 +254,26 @@ def main():
     names = [a.name for a in ok]
     ref = reference_of(names)
     gm = compute_ratios(timed, workloads, names, ref)
+    prof = compute_profiling(timed, workloads, names)
     meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     meta["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     os.makedirs(args.results, exist_ok=True)
-    meta["charts"] = write_charts(args.results, meta, args, workloads, timed,
-                                  gm, names, ref)
+    # The profiling set's files stand beside the full run's (its charts,
+    # peer / cairn, would overwrite those and say nothing about its pairs).
+    meta["charts"] = ([] if args.profiling else
+                      write_charts(args.results, meta, args, workloads, timed,
+                                   gm, names, ref))
     text = report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
-                  tlb)
-    with open(os.path.join(args.results, "latest.md"), "w") as f:
+                  tlb, prof)
+    with open(os.path.join(args.results, stem + ".md"), "w") as f:
         f.write(text)
-    write_csv(os.path.join(args.results, "latest.csv"), meta, allocs,
-              workloads, timed, skipped, gm, cg)
-    write_json(os.path.join(args.results, "latest.json"), meta, allocs,
-               workloads, args, skipped, timed, tlb, gm, cg)
+    write_csv(os.path.join(args.results, stem + ".csv"), meta, allocs,
+              workloads, timed, skipped, gm, cg, prof)
+    write_json(os.path.join(args.results, stem + ".json"), meta, allocs,
+               workloads, args, skipped, timed, tlb, gm, cg, prof)
     print(text, end="")
-    log("done in %.0f s; wrote %s/latest.{md,csv,json}%s"
-        % (meta["elapsed_s"], os.path.relpath(args.results),
+    log("done in %.0f s; wrote %s/%s.{md,csv,json}%s"
+        % (meta["elapsed_s"], os.path.relpath(args.results), stem,
            " and " + ", ".join(c[0] for c in meta["charts"])
            if meta["charts"] else ""))
     return 0

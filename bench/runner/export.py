@@ -8,7 +8,8 @@ import re
 from .workloads import CALLGRIND_HARNESS, display_cmd
 
 
-def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg):
+def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg,
+              prof=None):
     cols = ["date", "cpu", "nproc", "commit", "table", "workload",
             "allocator", "status", "reps", "median", "min", "max", "unit",
             "ratio_to_ref", "peak_rss_kib_median", "rss_ratio_to_ref",
@@ -67,6 +68,22 @@ def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg):
                 wr.writerow(base + ["geomean", table, n, "ok (%d of %d rows)"
                                     % (g["n"], g["rows"]), g["n"], v, "", "",
                                     "ratio to ref"] + [""] * (len(cols) - 13))
+        if prof:
+            # profiled / plain: median = whole-process time ratio, min =
+            # the same of the fastest runs, ratio_to_ref = timed-section
+            # ratio, rss_ratio_to_ref = peak RSS ratio
+            for wname, row in list(prof["rows"].items()) + [
+                    ("(geomean)", prof["geomean"])]:
+                for n, r in row.items():
+                    if "failed" in r:
+                        wr.writerow(base + ["profiling", wname, n, "FAILED: "
+                                            + r["failed"], ""] + empty)
+                        continue
+                    wr.writerow(base + [
+                        "profiling", wname, n, "ok", "",
+                        fmt(r["time"]), fmt(r["best"]), "", "profiled/plain",
+                        fmt(r["section"]), "", fmt(r["peak_rss"])] +
+                        [""] * (len(cols) - 16))
         if cg:
             counts, harness, _ = cg
             for m, row in counts.items():
@@ -92,7 +109,7 @@ def json_text(obj):
 
 
 def write_json(path, meta, allocs, workloads, args, skipped, timed, tlb, gm,
-               cg):
+               cg, prof=None):
     """Everything, every single run included."""
     js = {
         "meta": meta,
@@ -110,6 +127,7 @@ def write_json(path, meta, allocs, workloads, args, skipped, timed, tlb, gm,
         "timed": timed,
         "tlb": tlb,
         "geomean": gm,
+        "profiling": prof,
         "callgrind": ({"params": cg[2], "counts": cg[0], "harness": cg[1]}
                       if cg else None),
     }

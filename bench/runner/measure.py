@@ -14,8 +14,8 @@ import time
 
 from .redis import run_redis
 from .util import geomean, log, median_of, parse_kv, run_cmd
-from .workloads import (ALLOCATORS, REFERENCE, SERIES_INTERVAL_MS, allocs_for,
-                        workload_argv)
+from .workloads import (ALLOCATORS, PROFILING_PAIRS, REFERENCE,
+                        SERIES_INTERVAL_MS, allocs_for, workload_argv)
 
 
 # A timed run may take at most RUN_TIMEOUT_S, or, once another allocator has
@@ -106,6 +106,7 @@ class Allocator:
         self.warning = None   # measured, but the probe found a problem
         self.version = None
         self.malloc_from = None  # the file malloc resolved to in the probe
+        self.mallctl_from = None  # and mallctl ("?": not defined)
 
     def describe(self):
         s = self.lib or "no preload (glibc malloc)"
@@ -129,7 +130,8 @@ def probe_allocators(args, env, rawdir):
         if wanted is not None and name not in wanted:
             continue
         a = Allocator(name, lib.format(root=args.root) if lib else None, pkg,
-                      aenv, variant)
+                      {k: v.replace("{profdir}", args.profdir)
+                       for k, v in aenv.items()}, variant)
         allocs.append(a)
         a.version = package_version(pkg) if name != "cairn" else None
         if a.lib and not os.path.exists(a.lib):
@@ -156,6 +158,7 @@ def probe_allocators(args, env, rawdir):
                                                   if errs else ""))
             continue
         a.malloc_from = got
+        a.mallctl_from = kv.get("mallctl_from")
         if a.lib:
             if os.path.realpath(got) != os.path.realpath(a.lib):
                 a.problem = ("NOT IN USE: %s is preloaded but malloc still "
@@ -239,6 +242,21 @@ def fmt_mib(kib):
     return "%.1f MiB" % (kib / 1024) if kib is not None else "?"
 
 
+def take_dumps(profdir):
+    """(files, bytes) of the heap profiles a run left in profdir, which is
+    emptied for the next run."""
+    n = size = 0
+    for f in os.listdir(profdir):
+        path = os.path.join(profdir, f)
+        try:
+            size += os.path.getsize(path)
+            os.unlink(path)
+            n += 1
+        except OSError:
+            pass
+    return n, size
+
+
 def run_timed(args, env, allocs, workloads, reps, rawdir, tools, skipped):
     """Returns {workload: {alloc: {"runs": [...], "failed": str|None}}}."""
     results = {}
@@ -271,12 +289,16 @@ def run_timed(args, env, allocs, workloads, reps, rawdir, tools, skipped):
                          if walls else RUN_TIMEOUT_S)
                 sample = (os.path.join(rawdir, "%s.%s.rss.txt" % (w.name, a.name))
                           if w.series and rep == 1 else None)
+                take_dumps(args.profdir)
                 if w.kind == "redis":
                     run, why = run_redis(args, env, w, a, argv, res, out,
                                          limit, tools)
                 else:
                     run, why = run_program(args, env, w, a, argv, res, out,
                                            limit, sample)
+                dumps, dump_bytes = take_dumps(args.profdir)
+                if run is not None:
+                    run["dumps"], run["dump_bytes"] = dumps, dump_bytes
                 elapsed = time.monotonic() - t_start
                 if why:
                     slot["failed"] = why
@@ -285,9 +307,10 @@ def run_timed(args, env, allocs, workloads, reps, rawdir, tools, skipped):
                 slot["runs"].append(run)
                 fig = ("%.0f req/s" % run["throughput"] if "throughput" in run
                        else "%.3f s" % run["time_s"])
-                log("%s  peak %s  end %s  [%.0f s]" % (
+                log("%s  peak %s  end %s%s  [%.0f s]" % (
                     fig, fmt_mib(run["maxrss_kib"]), fmt_mib(run["rss_end_kib"]),
-                    elapsed))
+                    "  %d dump(s), %.0f KiB" % (dumps, dump_bytes / 1024)
+                    if dumps else "", elapsed))
     return results
 
 
@@ -306,6 +329,8 @@ def summarize_timed(results):
             slot["min_s"] = min(ts)
             slot["max_s"] = max(ts)
             slot["median_wall_s"] = median_of(runs, "wall_s")
+            slot["median_dumps"] = median_of(runs, "dumps")
+            slot["median_dump_bytes"] = median_of(runs, "dump_bytes")
             slot["median_cpu_s"] = statistics.median(
                 r["user_s"] + r["sys_s"] for r in runs)
             slot["median_rss_kib"] = median_of(runs, "maxrss_kib")
@@ -357,3 +382,60 @@ def compute_ratios(timed, workloads, names, ref):
         gm[table] = {n: {"geomean": geomean(vals[n]), "n": len(vals[n]),
                          "rows": rows} for n in names}
     return gm
+
+
+def cost_time(w, slot):
+    """The time a profiled run is charged with: for programs and commands
+    the whole process's wall time (the dumps cairn writes at exit are part
+    of what profiling costs, and the timed section ends before them); for
+    redis the time its throughput gives (the same requests, served)."""
+    return slot["median_s"] if w.kind == "redis" else slot["median_wall_s"]
+
+
+def best_time(w, slot):
+    """cost_time of the fastest run: on a busy machine the run least
+    disturbed by others (the median's counterpart, not a replacement)."""
+    return min(r["time_s"] if w.kind == "redis" else r["wall_s"]
+               for r in slot["runs"])
+
+
+def compute_profiling(timed, workloads, names):
+    """The profiling row set: for each (plain, profiled) pair of
+    PROFILING_PAIRS that ran, per workload, profiled / plain of the time
+    (whole process), of the timed section, and of the peak RSS; and their
+    geometric means; "best": the same time ratio of the fastest runs. Above 1.00: profiling costs that much.
+    Returns {"pairs": [(plain, prof)], "rows": {workload: {prof: {...}}},
+    "geomean": {prof: {"time": g, "section": g, "peak_rss": g, "n": n}}}
+    or None when no pair ran."""
+    pairs = [(b, p) for b, p in PROFILING_PAIRS if b in names and p in names]
+    if not pairs:
+        return None
+    rows = {}
+    acc = {p: {"time": [], "best": [], "section": [], "peak_rss": []}
+           for _, p in pairs}
+    for w in workloads:
+        row = timed.get(w.name)
+        if not row:
+            continue
+        rows[w.name] = {}
+        for b, p in pairs:
+            sb, sp = row.get(b), row.get(p)
+            if (not sb or not sp or sb["failed"] or sp["failed"]
+                    or not sb["runs"] or not sp["runs"]):
+                rows[w.name][p] = {"failed": (sp or {}).get("failed") or
+                                   (sb or {}).get("failed") or "not run"}
+                continue
+            r = {"time": cost_time(w, sp) / cost_time(w, sb),
+                 "best": best_time(w, sp) / best_time(w, sb),
+                 "peak_rss_delta_kib": sp["median_rss_kib"] -
+                 sb["median_rss_kib"],
+                 "section": sp["median_s"] / sb["median_s"],
+                 "peak_rss": sp["median_rss_kib"] / sb["median_rss_kib"],
+                 "dumps": sp.get("median_dumps"),
+                 "dump_bytes": sp.get("median_dump_bytes")}
+            rows[w.name][p] = r
+            for k in acc[p]:
+                acc[p][k].append(r[k])
+    gm = {p: dict({k: geomean(v) for k, v in acc[p].items()},
+                  n=len(acc[p]["time"]), rows=len(rows)) for _, p in pairs}
+    return {"pairs": pairs, "rows": rows, "geomean": gm}

@@ -185,13 +185,19 @@ def run_redis(args, env, w, a, argv, res, out, limit, tools):
         m = re.search(r"used_memory:(\d+)", mem)
         used = int(m.group(1)) if m else 0
         kv["used_memory_kb"] = str(used // 1024)
-        # INFO's allocator_* figures come from mallctl, which always goes to
-        # the jemalloc redis is linked with: if that jemalloc holds most of
-        # the data, the preloaded malloc was not the one in use.
+        # INFO's allocator_* figures come from mallctl, which goes to the
+        # jemalloc redis is linked with unless the preloaded allocator
+        # defines mallctl itself (cairn does; then the figures are its own):
+        # if the linked jemalloc holds most of the data, the preloaded
+        # malloc was not the one in use.
         m = re.search(r"allocator_allocated:(\d+)", mem)
         je = int(m.group(1)) if m else 0
-        kv["linked_jemalloc_allocated_kb"] = str(je // 1024)
+        own_mallctl = (a.lib and a.mallctl_from and os.path.realpath(
+            a.mallctl_from) == os.path.realpath(a.lib))
+        kv["linked_jemalloc_allocated_kb" if not own_mallctl else
+           "mallctl_allocated_kb"] = str(je // 1024)
         if (not (a.lib and "jemalloc" in os.path.basename(a.lib))
+                and not own_mallctl
                 and used > 4 << 20 and je > used // 2):
             return None, ("NOT IN USE: redis-server's data is in its linked "
                           "jemalloc (%d of %d KiB), not in %s, see %s"

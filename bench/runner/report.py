@@ -6,7 +6,8 @@ import re
 
 from .measure import reference_of
 from .util import geomean
-from .workloads import CALLGRIND_HARNESS, REFERENCE, allocs_for, display_cmd
+from .workloads import (CALLGRIND_HARNESS, PROFILING_GOAL, REFERENCE,
+                        allocs_for, display_cmd)
 
 
 NOISY_SPREAD = 0.10  # spreads above this get flagged under the time table
@@ -45,8 +46,92 @@ def fmt_gm(g):
 NOT_RUN = "·"
 
 
+def profiling_section(p, prof, workloads, reps):
+    """The profiling row set: profiled / plain per workload and pair."""
+    pairs = prof["pairs"]
+    p("## Profiling cost")
+    p()
+    p("Each allocator next to itself with `MALLOC_CONF=prof:true` (default "
+      "rate, one sample per 512 KiB allocated on average; `prof_prefix` in "
+      "a temporary folder). Ratios **profiled / plain** of the medians of "
+      "%d runs: above 1.00 profiling costs that much. *time*: the whole "
+      "process's wall time, start-up and exit included, so the dumps "
+      "written at exit count (redis: its throughput, plain / profiled); "
+      "*best*: the same for the fastest run of each (the one least "
+      "disturbed on a busy machine); *section*: the workload's own timed "
+      "section only (medians); *peak RSS*: ru_maxrss, with the difference "
+      "in MiB. *dumps*: heap profiles one run wrote (median), and their "
+      "size. cairn writes one at exit and one at each new peak of the "
+      "sampled live bytes by default; jemalloc writes none unless asked."
+      % reps)
+    p()
+    head = ["workload"]
+    for b, pr in pairs:
+        head += ["%s time" % pr, "best", "section", "peak RSS", "dumps"]
+    p("| " + " | ".join(head) + " |")
+    p("|---|" + "---:|" * (len(head) - 1))
+    for w in workloads:
+        row = prof["rows"].get(w.name)
+        if row is None:
+            continue
+        cells = []
+        for b, pr in pairs:
+            r = row[pr]
+            if "failed" in r:
+                cells += ["FAILED (%s)" % r["failed"].split(", see")[0],
+                          "", "", "", ""]
+                continue
+            d = r.get("dumps")
+            cells += [fmt_ratio3(r["time"]), fmt_ratio3(r["best"]),
+                      fmt_ratio3(r["section"]),
+                      "%s (%+.1f MiB)" % (fmt_ratio3(r["peak_rss"]),
+                                          r["peak_rss_delta_kib"] / 1024),
+                      "%g, %.0f KiB" % (d, (r["dump_bytes"] or 0) / 1024)
+                      if d else "0"]
+        p("| %s | %s |" % (w.name, " | ".join(cells)))
+    cells = []
+    for b, pr in pairs:
+        g = prof["geomean"][pr]
+        n = "" if g["n"] == g["rows"] else " (%d of %d)" % (g["n"], g["rows"])
+        cells += ["**%s**%s" % (fmt_ratio3(g["time"]), n),
+                  "**%s**" % fmt_ratio3(g["best"]),
+                  "**%s**" % fmt_ratio3(g["section"]),
+                  "**%s**" % fmt_ratio3(g["peak_rss"]), ""]
+    p("| **geomean** | %s |" % " | ".join(cells))
+    p()
+    for b, pr in pairs:
+        if b != REFERENCE:
+            continue
+        g = prof["geomean"][pr]
+        if g["time"] is None:
+            continue
+        over = ["%s %s" % (w, fmt_ratio3(r[pr]["time"]))
+                for w, r in prof["rows"].items() if "failed" not in r[pr]
+                and r[pr]["time"] > PROFILING_GOAL["time_any"]]
+        miss = []
+        if g["time"] > PROFILING_GOAL["time_geomean"]:
+            miss.append("time geomean %s > %.2f" % (
+                fmt_ratio3(g["time"]), PROFILING_GOAL["time_geomean"]))
+        if over:
+            miss.append("over %.2f: %s" % (PROFILING_GOAL["time_any"],
+                                           ", ".join(over)))
+        if g["peak_rss"] > PROFILING_GOAL["rss_geomean"]:
+            miss.append("peak RSS geomean %s > %.2f" % (
+                fmt_ratio3(g["peak_rss"]), PROFILING_GOAL["rss_geomean"]))
+        p("Goal for %s (time ≤ %.2f on the geometric mean and ≤ %.2f on "
+          "every workload, peak RSS ≤ %.2f on the geometric mean): %s." % (
+              pr, PROFILING_GOAL["time_geomean"], PROFILING_GOAL["time_any"],
+              PROFILING_GOAL["rss_geomean"],
+              "**met**" if not miss else "**not met** — " + "; ".join(miss)))
+        p()
+
+
+def fmt_ratio3(x):
+    return "%.3f" % x if x is not None else "–"
+
+
 def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
-           tlb=None):
+           tlb=None, prof=None):
     ok = [a for a in allocs if a.ok]
     names = [a.name for a in ok]
     ref = reference_of(names)
@@ -138,9 +223,11 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
               "with nothing preloaded it would run on jemalloc: the glibc "
               "column preloads glibc's own libc.so.6, which puts glibc's "
               "malloc first. redis's jemalloc-only calls (mallctl, for the "
-              "statistics of INFO) still reach the linked jemalloc, which "
-              "otherwise stays idle; each run checks that the data is not in "
-              "it (INFO allocator_allocated). The benchmark client is not "
+              "statistics of INFO) reach the linked jemalloc, which "
+              "otherwise stays idle, unless the preloaded allocator defines "
+              "mallctl itself (cairn does); where they reach the linked "
+              "jemalloc, each run checks that the data is not in it (INFO "
+              "allocator_allocated). The benchmark client is not "
               "preloaded. The server's figure, not the client's, is "
               "compared, on 2 cores shared by both.")
             p()
@@ -154,6 +241,9 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
               "more repetitions (`BENCH_ARGS='--reps 9'`) on a quiet machine."
               % (", ".join(noisy), 100 * NOISY_SPREAD))
             p()
+
+        if prof:
+            profiling_section(p, prof, rows, reps)
 
         p("## Memory")
         p()

@@ -18,7 +18,9 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
 # name, library to preload (None: glibc, nothing preloaded), Debian package,
 # extra environment for its runs, variant. "{root}" is replaced by the
-# repository root. A *variant* (jemalloc-bg) is an existing allocator with
+# repository root, "{profdir}" by a temporary folder of the run's own (the
+# heap profiles the -prof variants write go there, are counted after each
+# run and removed). A *variant* (jemalloc-bg) is an existing allocator with
 # different settings: by default it only runs on the workloads that list it
 # in their `variants` (it is there for a comparison the project makes on
 # those), and on every selected workload when --allocators names it.
@@ -27,12 +29,26 @@ ALLOCATORS = [
     ("jemalloc", LIBDIR + "/libjemalloc.so.2", "libjemalloc2", {}, False),
     ("jemalloc-bg", LIBDIR + "/libjemalloc.so.2", "libjemalloc2",
      {"MALLOC_CONF": "background_thread:true"}, True),
+    ("jemalloc-prof", LIBDIR + "/libjemalloc.so.2", "libjemalloc2",
+     {"MALLOC_CONF": "prof:true,prof_prefix:{profdir}/jemalloc"}, True),
     ("mimalloc", LIBDIR + "/libmimalloc.so.2", "libmimalloc2.0", {}, False),
     ("tcmalloc", LIBDIR + "/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4",
      {}, False),
     ("cairn", "{root}/lib/libcairn.so.0", None, {}, False),
+    ("cairn-prof", "{root}/lib/libcairn.so.0", None,
+     {"MALLOC_CONF": "prof:true,prof_prefix:{profdir}/cairn"}, True),
 ]
 REFERENCE = "cairn"  # ratios are peer / cairn; glibc stands in when cairn is out
+
+# The profiling row set (--profiling): each allocator next to itself with
+# heap profiling on at the default rate (one sample per 512 KiB, on
+# average). cairn's prof:true also writes its default dumps (at exit, and at
+# each new peak of the sampled live bytes); jemalloc's writes none unless
+# asked. The cost is (profiled / plain).
+PROFILING_PAIRS = [("jemalloc", "jemalloc-prof"), ("cairn", "cairn-prof")]
+# The goal for cairn at the default rate: at most this much more
+# time on the geometric mean, on any workload, and peak RSS on the geomean.
+PROFILING_GOAL = {"time_geomean": 1.02, "time_any": 1.05, "rss_geomean": 1.02}
 
 # The outside programs some workloads run, and their Debian packages.
 TOOLS = {
