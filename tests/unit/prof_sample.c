@@ -16,7 +16,8 @@
 
 /* No purging thread: the fork case's child would start one, which
  * ThreadSanitizer does not allow after a fork from a threaded process. */
-const char *malloc_conf = "prof:true,lg_prof_sample:0,prof_gdump:false,prof_final:false,background_thread:false";
+const char *malloc_conf =
+    "prof:true,lg_prof_sample:0,prof_gdump:false,prof_final:false,background_thread:false";
 
 /* The totals of the stacks that pass through fn (a return address within
  * its first 512 bytes). */
