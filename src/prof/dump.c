@@ -17,9 +17,10 @@
 #include "prof/params.h"
 #include "prof/prof.h"
 
-/* prof_visit calls the writer with the table's lock held, and the buffer's
- * write(2) when it fills happens there too: large enough that the syscalls
- * are a small part of a dump, small enough for any thread's stack. */
+/* The buffer a dump is formatted into (on the dumping thread's stack) and
+ * written from when it fills: large enough that the system calls are a
+ * small part of a dump, small enough for any thread's stack. prof_visit
+ * calls the writer with the table unlocked. */
 #define DUMP_BUF 8192
 /* Room for the longest line piece formatted at once: " 0x" and 16 digits,
  * or a counts line ("  t*: " and four 20-digit numbers). */
@@ -95,11 +96,6 @@ static void out_stack(const uintptr_t *pcs, unsigned depth, const struct prof_co
 	out_counts(o, c);
 }
 
-static void visit_nothing(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c,
-                          void *arg)
-{
-}
-
 /* Copies /proc/self/maps after the stacks, reading straight into the
  * buffer, so that jeprof can map each address to its object file. */
 static void out_maps(struct dump_out *o)
@@ -141,7 +137,7 @@ int prof_dump_to(const char *path)
 	 * passes can make the two differ slightly; readers take their figures
 	 * from the stacks (jeprof skips the header's counts). */
 	struct prof_counts total;
-	prof_visit(visit_nothing, NULL, &total);
+	prof_visit(NULL, NULL, &total);
 	out_str(&o, "heap_v2/");
 	char *p = out_room(&o, DUMP_PIECE);
 	o.len += fmt_u64(p, prof_sample_interval());

@@ -103,8 +103,7 @@ struct survey {
 	double est_objs, est_bytes;
 };
 
-/* prof_visit's callback, under the profiler's lock: counts, keeps the
- * largest. */
+/* prof_visit's callback: counts, keeps the largest. */
 static void survey_stack(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c,
                          void *arg)
 {

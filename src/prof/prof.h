@@ -26,8 +26,10 @@ struct prof_counts {
 
 /* Calls fn for every stack with a live sample (with prof_accum, every
  * stack ever sampled): its return addresses, innermost first, and its
- * counts. fn must not allocate, nor call back into the profiler. Returns
- * the totals over every stack in *total (NULL: not wanted). */
+ * counts (a copy taken at one moment: fn runs with the table unlocked, so
+ * that its system calls stop no sampling thread). fn must not allocate,
+ * nor call back into the profiler; fn NULL: only the totals. Returns the
+ * totals over every stack in *total (NULL: not wanted). */
 void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c,
                            void *arg),
                 void *arg, struct prof_counts *total);

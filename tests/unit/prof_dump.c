@@ -183,7 +183,8 @@ void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct pr
 	double t0 = now_ms();
 	struct prof_counts sum = {0, 0, 0, 0};
 	for (size_t i = 0; i < table_len; i++) {
-		fn(table[i].pcs, table[i].depth, &table[i].c, arg);
+		if (fn != NULL)
+			fn(table[i].pcs, table[i].depth, &table[i].c, arg);
 		sum.curobjs += table[i].c.curobjs;
 		sum.curbytes += table[i].c.curbytes;
 		sum.accumobjs += table[i].c.accumobjs;

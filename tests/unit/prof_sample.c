@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The heap profiler, white box: the sampling draw, the stack table (one
  * entry per call site, counts moving with the allocations and frees of
- * sampled blocks of each size kind, from any thread), prof.reset. Every
- * allocation is sampled here (lg_prof_sample:0). */
+ * sampled blocks of each size kind, from any thread), prof.reset, and a
+ * visit (what a dump makes) that stops no sampling thread while its
+ * visitor works. Every allocation is sampled here (lg_prof_sample:0). */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +75,33 @@ static void *free_all(void *arg)
 	for (int i = 0; i < N; i++)
 		free(blocks[i]);
 	return NULL;
+}
+
+static void *sample_and_free(void *arg)
+{
+	free(site_b(100));
+	return arg;
+}
+
+/* A visitor that waits for another thread to sample and free a block: it
+ * finishes only if the visit does not hold the table's lock meanwhile. */
+static void wait_for_sampler(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c,
+                             void *arg)
+{
+	int *state = arg;
+	if (*state != 0)
+		return;
+	pthread_t t;
+	*state = pthread_create(&t, NULL, sample_and_free, NULL) == 0 ? 1 : 3;
+	if (*state != 1)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_timedjoin_np(t, NULL, &until) == 0)
+		*state = 2;
+	/* Else the thread stays blocked: the check fails, and the process
+	 * ends with it. */
 }
 
 int main(void)
@@ -190,6 +219,16 @@ int main(void)
 		waitpid(pid, &st, 0);
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child keeps and takes samples");
 		free_all(NULL);
+	}
+
+	TEST_CASE("visit_unlocked")
+	{
+		void *p = site_b(100);
+		int state = 0;
+		prof_visit(wait_for_sampler, &state, NULL);
+		CHECK(state == 2, "another thread sampled and freed while the visitor ran (%d)",
+		      state);
+		free(p);
 	}
 
 	TEST_CASE("inactive")
