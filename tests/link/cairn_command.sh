@@ -11,7 +11,9 @@
 #     program, a set-user-ID and a set-group-ID copy, a program not found, not
 #     executable, a folder, another architecture's (an ELF header made to say
 #     AArch64), a script whose interpreter is static (directly and through
-#     env), an unknown option, an item without a colon, no program;
+#     env), an unknown option, an item without a colon, no program; a
+#     program with file capabilities (its security.capability attribute
+#     faked in the command's process: setting one takes root);
 #     a #! script with a dynamic interpreter runs;
 #   - cairn options lists every option of src/control/options.def, in order,
 #     with its type and default; cairn options NAME shows one; an unknown
@@ -171,6 +173,28 @@ refused "no program" "^cairn run: no program to run" run --stats --
 refused "a missing --lib" "^cairn run: the library $work/nolib.so does not exist$" \
 	run --lib "$work/nolib.so" -- "$work/probe"
 refused "no command" "^usage: cairn " # argparse's usage line
+
+# File capabilities: the attribute as the kernel stores it (version 2,
+# cap_net_raw permitted) makes the program refused; one that grants none
+# does not.
+PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$root/build/cairn" "$work/probe" \
+	>"$work/caps.out" 2>&1 <<'EOF'
+import os, struct, sys
+sys.path.insert(0, sys.argv[1])
+import cairn
+for permitted, want in ((1 << 13, True), (0, False)):
+    attr = struct.pack("<5I", 0x02000001, permitted, 0, 0, 0)
+    cairn.os.getxattr = lambda path, name: attr if name == "security.capability" else b""
+    try:
+        cairn.check_program(sys.argv[2], os.environ["PATH"], None)
+        refused = False
+    except cairn.Refusal as e:
+        print(e)
+        refused = "has file capabilities" in str(e)
+    if refused != want:
+        sys.exit("permitted %#x: refused %s, expected %s" % (permitted, refused, want))
+EOF
+check $? "a program with file capabilities is refused, one without is not: $(cat "$work/caps.out")"
 
 # cairn options: every option of options.def, in its order.
 listed=$(grep -oE '^CONF_(BOOL|UINT|SIZE|MS|I64|STRING|ENUM)\([a-z_]+' \

@@ -189,9 +189,25 @@ def check_program(path, path_var, library_elf, depth=0):
     if st.st_mode & stat.S_ISUID or (st.st_mode & stat.S_ISGID and st.st_mode & stat.S_IXGRP):
         which = "set-user-ID" if st.st_mode & stat.S_ISUID else "set-group-ID"
         raise Refusal("%s is %s: the loader ignores LD_PRELOAD for it" % (path, which))
+    if file_capabilities(path):
+        raise Refusal("%s has file capabilities (%s): the loader ignores LD_PRELOAD for it"
+                      % (path, "security.capability"))
     if library_elf and (bits, machine) != library_elf[:2]:
         raise Refusal("%s is %s, the library is %s: the loader would not load it"
                       % (path, elf_kind(bits, machine), elf_kind(*library_elf[:2])))
+
+
+def file_capabilities(path):
+    """Whether executing PATH grants capabilities, which puts the loader in
+    secure mode as set-user-ID does: the permitted sets of its
+    security.capability attribute (vfs_cap_data: magic, then permitted and
+    inheritable for capabilities 0-31, then the same for 32-63)."""
+    try:
+        caps = os.getxattr(path, "security.capability")
+    except (OSError, AttributeError):
+        return False  # none, or a file system without extended attributes
+    words = struct.unpack_from("<%dI" % (len(caps) // 4), caps)
+    return any(words[i] for i in (1, 3) if i < len(words))
 
 
 def conf_items(args, names):
