@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-# cairn: GNU make at the top. `make` builds the libraries, `make test` runs
-# every test, `make bench` runs the benchmarks, `make install` installs
-# (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR, BASHCOMPDIR; see
-# Installing in README.md), `make uninstall` removes what it installed. The user's
+# cairn: GNU make at the top. `make` builds the libraries and the cairn
+# command (bin/cairn), `make test` runs every test, `make bench` runs the
+# benchmarks, `make install` installs (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR,
+# BINDIR, MANDIR, BASHCOMPDIR, CMDDIR; see Installing in README.md), `make
+# uninstall` removes what it installed. The user's
 # CPPFLAGS and CFLAGS reach the compile lines of the installed libraries
 # (after cairn's own flags, so they may override OPT), LDFLAGS their link lines.
 

@@ -112,7 +112,8 @@ def elf_header(path):
             (phoff,) = struct.unpack_from(order + "I", ident, 28)
             phentsize, phnum = struct.unpack_from(order + "HH", ident, 42)
         if phnum and phentsize < 4:
-            raise Refusal("%s: a broken ELF header (program headers of %d bytes)" % (path, phentsize))
+            raise Refusal("%s: a broken ELF header (program headers of %d bytes)"
+                          % (path, phentsize))
         f.seek(phoff)
         table = f.read(phentsize * phnum)
     if len(table) < phentsize * phnum:
