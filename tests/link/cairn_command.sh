@@ -25,6 +25,7 @@
 #     command are real) gives a bin/cairn that runs programs on the installed
 #     library, says `cairn prof` is missing when cairn_prof.py is, leaves no
 #     byte code behind, and make uninstall removes all of it.
+# run.sh: alone (its make install writes build/install/, as install.sh's does).
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
