@@ -153,8 +153,9 @@ def find_program(name, path_var):
 def check_program(path, path_var, library_elf, depth=0):
     """Refuses a program cairn cannot be preloaded into: one that does not
     exist or cannot be executed, one with no program interpreter (static: no
-    ld.so reads LD_PRELOAD), a set-user-ID or set-group-ID one (ld.so ignores
-    LD_PRELOAD there), or one of another architecture than the library. A #!
+    ld.so reads LD_PRELOAD), a set-user-ID or set-group-ID one or one with
+    file capabilities (ld.so ignores LD_PRELOAD in that secure mode), or one
+    of another architecture than the library. A #!
     script is judged by its interpreter (through /usr/bin/env NAME, by NAME)."""
     try:
         st = os.stat(path)
