@@ -23,6 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/preload.sh"
 
 PROF=("$PYTHON" "$CAIRN_ROOT/tools/cairn/cairn_prof.py")
 export GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS= PPROF_TMPDIR=$work/pprof
+export HOME=${HOME:-$work}
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
 for tool in go:golang-go chromium:chromium addr2line:binutils; do
 	if [[ $tool == chromium:* ]]; then
@@ -257,6 +258,7 @@ render() {
 	local page=$work/render.html
 	sed "s|</body>|<script>$2</script></body>|" "$work/flame.html" >"$page"
 	timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --window-size=1200,700 \
+		--user-data-dir="$work/chromium" \
 		--dump-dom "file://$page$1" 2>/dev/null
 }
 # The width of function F's frame in a dumped DOM (the first frame of that name), and its bytes.
