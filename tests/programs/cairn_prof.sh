@@ -10,7 +10,8 @@
 #   phase 2: site_a keeps 24 MiB more (48 MiB live); site_b keeps 16 MiB in 100 KiB blocks
 #            (112 KiB usable each: 17.8 MiB); dump 2
 # Checked, each figure within 10% of the truth the program prints:
-#   top             site_a 48 MiB, site_b 17.8 MiB, site_c nothing live; --alloc: site_c 200 MiB
+#   top             site_a 48 MiB, site_b 17.8 MiB, site_c nothing live; --alloc: site_c 200 MiB;
+#                   site_a's figure is jeprof's; progress shown on a terminal only
 #   diff            site_a grew 24 MiB, site_b 17.8 MiB, and they lead the list
 #   collapsed       every line "frame;...;frame bytes", summing to top's total
 #   pprof           go tool pprof -top reads it: bytes, objects and allocated space per site,
@@ -173,6 +174,20 @@ check "top: site_a is the first row, site_b the second" \
 check "top: the sites' file:line is given" grep -q 'site_a (sites.c:[0-9]*)$' "$work/top"
 check "top: main's cumulative column holds both sites" \
 	near "$(figure "$work/top" 5 8 main)" "$(awk -v a="$true_a" -v b="$true_b" 'BEGIN { print a + b }')" 0.10
+# The same scaling as jeprof's (AdjustSamples): its flat MB (MiB) for site_a, to its 0.1.
+if command -v jeprof >/dev/null; then
+	jeprof --text "$work/sites" "$d2" >"$work/jeprof" 2>/dev/null
+	ja=$(awk '$6 == "site_a" { print $1 }' "$work/jeprof")
+	check "top: site_a's $a MiB is jeprof's $ja MB" \
+		awk -v a="$a" -v j="$ja" 'BEGIN { d = a - j; exit !(j != "" && d < 0.051 && d > -0.051) }'
+else
+	check "jeprof installed (Debian package libjemalloc-dev)" false
+fi
+check "top: nothing on stderr when it is not a terminal" test ! -s "$work/top.err"
+# On a terminal (script(1) gives it one), naming the addresses shows its progress.
+script -qec "$(printf '%q ' "${PROF[@]}" top "$d2")" /dev/null >"$work/top.tty" 2>&1
+check "top: progress on a terminal's stderr while it names addresses" \
+	grep -q 'cairn prof: symbolizing [0-9]* addresses' "$work/top.tty"
 "${PROF[@]}" top --lines 1 "$d2" >"$work/top1"
 check "top --lines 1 prints one row" test "$(wc -l <"$work/top1")" -eq 3
 "${PROF[@]}" top --alloc "$d2" >"$work/topalloc" 2>&1

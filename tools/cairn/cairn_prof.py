@@ -58,9 +58,8 @@ class Table:
             self.self_b[leaf] = self.self_b.get(leaf, 0.0) + b
             seen = set()
             for f in frames:
-                key = (f.name, f.where())
-                self.where.setdefault(f.name, {})
-                self.where[f.name][key[1]] = self.where[f.name].get(key[1], 0.0) + b
+                places = self.where.setdefault(f.name, {})
+                places[f.where()] = places.get(f.where(), 0.0) + b
                 if f.name in seen:
                     continue
                 seen.add(f.name)

@@ -5,6 +5,8 @@ only): varints and length-delimited fields, gzip around the whole."""
 import gzip
 import os
 
+from cairn_prof_data import estimates
+
 # Field numbers of profile.proto (github.com/google/pprof/proto/profile.proto).
 PROFILE_SAMPLE_TYPE, PROFILE_SAMPLE, PROFILE_MAPPING, PROFILE_LOCATION = 1, 2, 3, 4
 PROFILE_FUNCTION, PROFILE_STRING_TABLE = 5, 6
@@ -82,8 +84,6 @@ def encode(dump, rows, sym, with_symbols):
     """The profile of a dump as profile.proto bytes (not compressed).
     rows are cairn_prof_data.symbolized's for the live counts; the
     accumulated ones are added when the dump has them."""
-    from cairn_prof_data import estimates
-
     strings = Strings()
     prof = Message()
     types = [("inuse_objects", "count"), ("inuse_space", "bytes")]
