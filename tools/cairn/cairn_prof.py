@@ -59,7 +59,7 @@ class Table:
             seen = set()
             for f in frames:
                 places = self.where.setdefault(f.name, {})
-                places[f.where()] = places.get(f.where(), 0.0) + b
+                places[f.place] = places.get(f.place, 0.0) + b
                 if f.name in seen:
                     continue
                 seen.add(f.name)

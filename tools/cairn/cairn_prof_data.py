@@ -223,18 +223,20 @@ class ElfInfo:
 # ---------------------------------------------------------------- symbols
 
 class Frame:
-    __slots__ = ("name", "file", "line")
+    """A function with its file and line; frames are shared by every stack
+    through the same address, so the short place is formatted once."""
+
+    __slots__ = ("name", "file", "line", "place")
 
     def __init__(self, name, file="", line=0):
         self.name = name
         self.file = file
         self.line = line
+        base = os.path.basename(file)
+        self.place = ("%s:%d" % (base, line) if line else base) if file else ""
 
     def where(self):
-        if not self.file:
-            return ""
-        return "%s:%d" % (os.path.basename(self.file), self.line) if self.line else \
-            os.path.basename(self.file)
+        return self.place
 
 
 def _progress(msg):
