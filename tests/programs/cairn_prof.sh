@@ -20,6 +20,7 @@
 #                   proportion to their bytes; search, zoom and the hover box work
 #   --program       names the frames when the executable has moved
 #   errors          a missing, empty or malformed file: one line on stderr, status 2
+#   main(argv)      returns the status to the cairn command that imports it
 source "$(dirname "${BASH_SOURCE[0]}")/preload.sh"
 
 PROF=("$PYTHON" "$CAIRN_ROOT/tools/cairn/cairn_prof.py")
@@ -359,5 +360,18 @@ check "--alloc without prof_accum's counts: one line, status 2" fails_cleanly to
 		echo "$work/na.heap")"
 check "an unknown command: one line, status 2" fails_cleanly frobnicate "$d2"
 check "--lines 0: one line, status 2" fails_cleanly top --lines 0 "$d2"
+
+# The cairn command imports the module and calls main(argv), which returns the status.
+as_module() {
+	"$PYTHON" - "$CAIRN_ROOT/tools/cairn" "$d2" <<'PY' >/dev/null 2>&1
+import sys
+sys.path.insert(0, sys.argv[1])
+import cairn_prof
+bad = cairn_prof.main(["frobnicate"])
+good = cairn_prof.main(["top", "--lines", "1", sys.argv[2]])
+sys.exit(0 if (bad, good) == (2, 0) else 1)
+PY
+}
+check "main(argv) returns 0 for a report and 2 for a usage error, exiting nothing" as_module
 
 finish

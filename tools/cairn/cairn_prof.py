@@ -237,8 +237,14 @@ def parser():
     return p
 
 
-def main(argv):
-    args = parser().parse_args(argv)
+def main(argv: list[str]) -> int:
+    """Runs `cairn prof ARGV...` and returns the exit status (0, or 2 for a
+    usage error or a file it cannot read): the cairn command calls this
+    and exits itself, so nothing here ends the process."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already reported
+        return e.code if isinstance(e.code, int) else USAGE_STATUS
     try:
         return args.run(args)
     except ProfError as e:
