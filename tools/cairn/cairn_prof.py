@@ -27,7 +27,7 @@ USAGE_STATUS = 2
 
 
 def human(n):
-    """Bytes with a binary unit, signed when asked for by the caller."""
+    """Bytes with a binary unit, one decimal, as people read sizes."""
     a = abs(n)
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if a >= size:
@@ -46,7 +46,7 @@ class Table:
     file:line holding most of them."""
 
     def __init__(self, rows):
-        self.self_b, self.cum_b, self.cum_o = {}, {}, {}
+        self.self_b, self.cum_b = {}, {}
         self.where = {}
         self.total_b = self.total_o = 0.0
         for frames, o, b, _ in rows:
@@ -64,7 +64,6 @@ class Table:
                     continue
                 seen.add(f.name)
                 self.cum_b[f.name] = self.cum_b.get(f.name, 0.0) + b
-                self.cum_o[f.name] = self.cum_o.get(f.name, 0.0) + o
 
     def location(self, name):
         places = self.where.get(name, {})
@@ -108,7 +107,7 @@ def signed(n):
 
 
 def cmd_diff(a):
-    old_dump, old_rows, _ = load(a.old, a.alloc, a.program)
+    _, old_rows, _ = load(a.old, a.alloc, a.program)
     new_dump, new_rows, _ = load(a.new, a.alloc, a.program)
     old, new = Table(old_rows), Table(new_rows)
     print("Growth: %s, from %s to %s (%s)" % (
