@@ -363,7 +363,7 @@ check "--lines 0: one line, status 2" fails_cleanly top --lines 0 "$d2"
 
 # The cairn command imports the module and calls main(argv), which returns the status.
 as_module() {
-	"$PYTHON" - "$CAIRN_ROOT/tools/cairn" "$d2" <<'PY' >/dev/null 2>&1
+	"$PYTHON" -B - "$CAIRN_ROOT/tools/cairn" "$d2" <<'PY' >/dev/null 2>&1
 import sys
 sys.path.insert(0, sys.argv[1])
 import cairn_prof
