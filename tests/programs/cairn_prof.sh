@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# cairn_prof.sh: `cairn prof` (tools/cairn/cairn_prof.py) on the heap profiles of a program whose
-# allocation sites are known, built the Debian way (-O2, no frame pointers) and run with cairn
+# cairn_prof.sh: `cairn prof` (bin/cairn prof, tools/cairn/cairn_prof.py) on the heap
+# profiles of a program whose allocation sites are known, built the Debian way (-O2, no frame pointers) and run with cairn
 # preloaded, MALLOC_CONF=prof:true,prof_accum:true,lg_prof_sample:14 (16 KiB between samples
 # on average: the estimates below deviate by under 2% from the truth, see jeprof.sh). It dumps
 # through mallctl("prof.dump") between two phases:
@@ -23,7 +23,7 @@
 #   main(argv)      returns the status to the cairn command that imports it
 source "$(dirname "${BASH_SOURCE[0]}")/preload.sh"
 
-PROF=("$PYTHON" "$CAIRN_ROOT/tools/cairn/cairn_prof.py")
+PROF=("$CAIRN_ROOT/bin/cairn" prof)
 export GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS= PPROF_TMPDIR=$work/pprof
 export HOME=${HOME:-$work}
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
