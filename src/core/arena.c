@@ -66,7 +66,10 @@ static struct chunk *chunk_map(struct arena *a)
 	h->state = SPAN_HEADER;
 	h->start = (uintptr_t)c;
 	h->npages = HDR_PAGES;
-	set_pages(c, 0, HDR_PAGES, 0);
+	set_pages(c, 0, HDR_PAGES);
+	/* The data pages become one free run (chunk_add): its pages name its
+	 * last page, a descriptor at or after each of them. */
+	set_pages_freed(c, HDR_PAGES, DATA_PAGES);
 	return c;
 }
 
@@ -84,21 +87,12 @@ static void chunk_add(struct arena *a, struct chunk *c)
 	}
 }
 
-/* Splits run s so that it keeps its first n pages; the rest becomes a free
- * run in the same state of the life cycle. */
-static void split_tail(struct arena *a, struct span *s, size_t n, unsigned flags, uint64_t since)
-{
-	if (s->npages == n)
-		return;
-	struct chunk *c = span_chunk(s);
-	uint32_t first = span_page(s);
-	run_insert(a, make_free_run(c, first + (uint32_t)n, s->npages - n, flags, since));
-	s->npages = (uint16_t)n;
-}
-
 /* Among the runs that fit, prefers the one in the fullest chunk, so that
  * emptier chunks drain and can be released whole, and then a dirty one,
- * whose pages are resident already. Looks at a bounded number of runs. */
+ * whose pages are resident already. Looks at FIT_CANDIDATES runs at most in
+ * the first bin that may hold one, too short ones counted, and as many in
+ * the next non-empty bin, where all fit: a search costs the same however
+ * many runs the bins hold. */
 #define FIT_CANDIDATES 16
 
 static unsigned run_score(const struct span *s)
@@ -106,59 +100,119 @@ static unsigned run_score(const struct span *s)
 	return span_chunk(s)->free_pages * 2u + !(s->flags & RUN_DIRTY);
 }
 
-static struct span *find_run(struct arena *a, size_t npages)
+/* The best of at most FIT_CANDIDATES runs of bin b at least npages long. */
+static struct span *best_in_bin(struct arena *a, unsigned b, size_t npages)
 {
 	struct span *best = NULL;
 	unsigned best_score = ~0u, seen = 0;
+	for (struct span *s = a->runs[b]; s && seen < FIT_CANDIDATES; s = s->next) {
+		seen++;
+		if (s->npages < npages)
+			continue;
+		unsigned score = run_score(s);
+		if (score < best_score) {
+			best = s;
+			best_score = score;
+		}
+	}
+	a->fit_visits += seen;
+	return best;
+}
+
+static struct span *find_run(struct arena *a, size_t npages)
+{
 	unsigned b = run_bin(npages);
 	/* The first bin may hold runs shorter than npages; any run in a
 	 * higher bin fits. */
-	for (; b < RUN_BINS && seen < FIT_CANDIDATES; b++) {
-		if (!(a->runs_nonempty & (1ull << b)))
-			continue;
-		for (struct span *s = a->runs[b]; s && seen < FIT_CANDIDATES; s = s->next) {
-			if (s->npages < npages)
-				continue;
-			seen++;
-			unsigned score = run_score(s);
-			if (score < best_score) {
-				best = s;
-				best_score = score;
-			}
-		}
-		if (best != NULL)
-			break;
+	uint64_t bins = a->runs_nonempty >> b << b;
+	if (bins == 0)
+		return NULL;
+	b = (unsigned)__builtin_ctzll(bins);
+	struct span *s = best_in_bin(a, b, npages);
+	if (s != NULL)
+		return s;
+	bins &= bins - 1;
+	return bins != 0 ? best_in_bin(a, (unsigned)__builtin_ctzll(bins), npages) : NULL;
+}
+
+/* Takes the first n pages of free run s (n < s->npages) for a span in use;
+ * the rest becomes a free run in s's place on its decay list. */
+static void take_head(struct arena *a, struct span *s, size_t n)
+{
+	struct chunk *c = span_chunk(s);
+	bin_remove(a, s);
+	struct span *t =
+	    make_free_run(c, span_page(s) + (uint32_t)n, s->npages - n, s->flags, s->decay_since);
+	if (s->flags & RUN_DIRTY) {
+		list_replace(&a->dirty, s, t);
+		a->dirty_pages -= n;
+	} else if (s->flags & RUN_MUZZY) {
+		list_replace(&a->muzzy, s, t);
+		a->muzzy_pages -= n;
 	}
-	return best;
+	bin_insert(a, t);
+	s->npages = (uint16_t)n;
+}
+
+/* Takes pages [at, at + n) of free run s, which starts before at, for a
+ * span in use, and returns its descriptor. What follows them becomes a
+ * free run just after s on s's decay list, and s keeps what goes before. */
+static struct span *take_middle(struct arena *a, struct span *s, uint32_t at, size_t n)
+{
+	struct chunk *c = span_chunk(s);
+	uint32_t first = span_page(s), end = first + s->npages, after = at + (uint32_t)n;
+	struct runlist *l = s->flags & RUN_DIRTY   ? &a->dirty
+	                    : s->flags & RUN_MUZZY ? &a->muzzy
+	                                           : NULL;
+	size_t *list_pages = l == &a->dirty ? &a->dirty_pages : &a->muzzy_pages;
+	bin_remove(a, s);
+	/* Pages before at may name descriptors at or after it (they point
+	 * forward): fewer than the alignment to set. */
+	set_pages_freed(c, first, at - first);
+	s->npages = (uint16_t)(at - first);
+	c->span_at[first] = c->span_at[at - 1] = span_offset(first);
+	bin_insert(a, s);
+	if (l != NULL)
+		*list_pages -= end - at;
+	if (after < end) {
+		struct span *t = make_free_run(c, after, end - after, s->flags, s->decay_since);
+		bin_insert(a, t);
+		if (l != NULL) {
+			list_insert_after(l, s, t);
+			*list_pages += end - after;
+		}
+	}
+	struct span *b = &c->spans[at];
+	b->start = (uintptr_t)c + ((uintptr_t)at << PAGE_SHIFT);
+	b->npages = (uint16_t)n;
+	b->fast_owner = NULL;
+	return b;
 }
 
 static void maybe_decay(struct arena *a)
 {
-	if (a->dirty.head != NULL || a->muzzy.head != NULL)
-		arena_decay_locked(a, os_now_ms(), DECAY_BUDGET, false, false);
+	if (a->dirty.head == NULL && a->muzzy.head == NULL)
+		return;
+	uint64_t now = os_now_ms();
+	if (arena_decay_due(a, now))
+		arena_decay_locked(a, now, DECAY_BUDGET, false, false);
 }
 
 /* Takes run s, found in a's bins, for a block of npages pages aligned to
  * align_pages (lock held; released on return). */
 static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t align_pages)
 {
-	run_remove(a, s);
-	unsigned flags = s->flags;
-	uint64_t since = s->decay_since;
-	if (align_pages > 1) {
-		uint32_t first = span_page(s);
-		uint32_t aligned = (uint32_t)align_up(first, align_pages);
-		if (aligned != first) {
-			struct chunk *c = span_chunk(s);
-			size_t head = aligned - first;
-			struct span *rest = make_free_run(c, aligned, s->npages - head, 0, 0);
-			s->npages = (uint16_t)head;
-			run_insert(a, s);
-			s = rest;
-		}
-	}
-	split_tail(a, s, npages, flags, since);
-	span_chunk(s)->free_pages -= (uint32_t)npages;
+	struct chunk *c = span_chunk(s);
+	uint32_t first = span_page(s);
+	uint32_t at = align_pages > 1 ? (uint32_t)align_up(first, align_pages) : first;
+	if (at != first)
+		s = take_middle(a, s, at, npages);
+	else if (npages < s->npages)
+		take_head(a, s, npages);
+	else
+		run_remove(a, s);
+	set_pages(c, at, npages);
+	c->free_pages -= (uint32_t)npages;
 	s->state = SPAN_LARGE;
 	s->flags = 0;
 	a->counters.active_pages += npages;
@@ -234,6 +288,7 @@ static unsigned merge_neighbours(struct arena *a, struct chunk *c, uint32_t *fir
 		struct span *l = chunk_page_span(c, *first - 1);
 		if (l->state == SPAN_FREE && !(l->flags & RUN_BUSY)) {
 			run_remove(a, l);
+			unmark_last(c, *first - 1);
 			flags |= l->flags;
 			*first = span_page(l);
 			*n += l->npages;
@@ -263,6 +318,7 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsig
 	s->state = SPAN_FREE;
 	s->fast_owner = NULL;
 	s->flags = 0;
+	set_pages_freed(c, first, n);
 	flags = merge_neighbours(a, c, &first, &n, flags);
 	run_insert(a, make_free_run(c, first, n, flags, now));
 }
@@ -273,7 +329,8 @@ void arena_free_run(struct arena *a, struct span *s)
 	if (!arena_lock_own(a))
 		return;
 	free_run_locked(a, s, now, RUN_DIRTY);
-	arena_decay_locked(a, now, DECAY_BUDGET, false, false);
+	if (arena_decay_due(a, now))
+		arena_decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
 	mutex_unlock(&a->lock);
 	if (dirty >= DECAY_REQUEST_PAGES)
@@ -320,12 +377,12 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	struct span *r = chunk_page_span(c, next);
 	bool ok = r->state == SPAN_FREE && !(r->flags & RUN_BUSY) && r->npages >= extra;
 	if (ok) {
-		run_remove(a, r);
 		uint32_t rn = r->npages;
 		if (rn > extra)
-			run_insert(a, make_free_run(c, next + (uint32_t)extra, rn - extra, r->flags,
-			                            r->decay_since));
-		set_pages(c, next, extra, first);
+			take_head(a, r, extra);
+		else
+			run_remove(a, r);
+		fill_entries(&c->span_at[next], extra, span_offset(first));
 		c->free_pages -= (uint32_t)extra;
 		a->counters.active_pages += extra;
 		s->npages = (uint16_t)npages;

@@ -36,6 +36,9 @@ struct arena {
 	struct runlist dirty, muzzy;     /* free runs by age, oldest first. Guarded by lock. */
 	size_t dirty_pages, muzzy_pages; /* Guarded by lock. */
 	size_t released_bytes;           /* given back by decay, ever. Guarded by lock. */
+	/* Free runs looked at by the searches for a run, ever: what shows that
+	 * a search is bounded (tests/unit/arena.c). Guarded by lock. */
+	uint64_t fit_visits;
 	unsigned index;
 	struct arena_counters counters; /* Guarded by lock. */
 	/* Set in a fork child whose parent held the arena's lock

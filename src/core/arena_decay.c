@@ -145,6 +145,7 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 			struct span *left = chunk_page_span(c, first - 1);
 			if (left->state == SPAN_FREE && left->flags == flags) {
 				run_remove(a, left);
+				unmark_last(c, first - 1);
 				first = span_page(left);
 				n += left->npages;
 			}
@@ -163,6 +164,9 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 
 void arena_decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve)
 {
+	/* The common case on the page heap's paths: nothing is due. */
+	if (!force && !curve && !arena_decay_due(a, now))
+		return;
 	int64_t dirty_ms = arena_dirty_decay_ms(a), muzzy_ms = arena_muzzy_decay_ms(a);
 	bool lazy = muzzy_ms != 0 && !force;
 	a->released_bytes +=
