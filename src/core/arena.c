@@ -87,108 +87,6 @@ static void chunk_add(struct arena *a, struct chunk *c)
 	}
 }
 
-/* Among the runs that fit, prefers the one in the fullest chunk, so that
- * emptier chunks drain and can be released whole, and then a dirty one,
- * whose pages are resident already. Looks at FIT_CANDIDATES runs at most in
- * the first bin that may hold one, too short ones counted, and as many in
- * the next non-empty bin, where all fit: a search costs the same however
- * many runs the bins hold. */
-#define FIT_CANDIDATES 16
-
-static unsigned run_score(const struct span *s)
-{
-	return span_chunk(s)->free_pages * 2u + !(s->flags & RUN_DIRTY);
-}
-
-/* The best of at most FIT_CANDIDATES runs of bin b at least npages long. */
-static struct span *best_in_bin(struct arena *a, unsigned b, size_t npages)
-{
-	struct span *best = NULL;
-	unsigned best_score = ~0u, seen = 0;
-	for (struct span *s = a->runs[b]; s && seen < FIT_CANDIDATES; s = s->next) {
-		seen++;
-		if (s->npages < npages)
-			continue;
-		unsigned score = run_score(s);
-		if (score < best_score) {
-			best = s;
-			best_score = score;
-		}
-	}
-	a->fit_visits += seen;
-	return best;
-}
-
-static struct span *find_run(struct arena *a, size_t npages)
-{
-	unsigned b = run_bin(npages);
-	/* The first bin may hold runs shorter than npages; any run in a
-	 * higher bin fits. */
-	uint64_t bins = a->runs_nonempty >> b << b;
-	if (bins == 0)
-		return NULL;
-	b = (unsigned)__builtin_ctzll(bins);
-	struct span *s = best_in_bin(a, b, npages);
-	if (s != NULL)
-		return s;
-	bins &= bins - 1;
-	return bins != 0 ? best_in_bin(a, (unsigned)__builtin_ctzll(bins), npages) : NULL;
-}
-
-/* Takes the first n pages of free run s (n < s->npages) for a span in use;
- * the rest becomes a free run in s's place on its decay list. */
-static void take_head(struct arena *a, struct span *s, size_t n)
-{
-	struct chunk *c = span_chunk(s);
-	bin_remove(a, s);
-	struct span *t =
-	    make_free_run(c, span_page(s) + (uint32_t)n, s->npages - n, s->flags, s->decay_since);
-	if (s->flags & RUN_DIRTY) {
-		list_replace(&a->dirty, s, t);
-		a->dirty_pages -= n;
-	} else if (s->flags & RUN_MUZZY) {
-		list_replace(&a->muzzy, s, t);
-		a->muzzy_pages -= n;
-	}
-	bin_insert(a, t);
-	s->npages = (uint16_t)n;
-}
-
-/* Takes pages [at, at + n) of free run s, which starts before at, for a
- * span in use, and returns its descriptor. What follows them becomes a
- * free run just after s on s's decay list, and s keeps what goes before. */
-static struct span *take_middle(struct arena *a, struct span *s, uint32_t at, size_t n)
-{
-	struct chunk *c = span_chunk(s);
-	uint32_t first = span_page(s), end = first + s->npages, after = at + (uint32_t)n;
-	struct runlist *l = s->flags & RUN_DIRTY   ? &a->dirty
-	                    : s->flags & RUN_MUZZY ? &a->muzzy
-	                                           : NULL;
-	size_t *list_pages = l == &a->dirty ? &a->dirty_pages : &a->muzzy_pages;
-	bin_remove(a, s);
-	/* Pages before at may name descriptors at or after it (they point
-	 * forward): fewer than the alignment to set. */
-	set_pages_freed(c, first, at - first);
-	s->npages = (uint16_t)(at - first);
-	c->span_at[first] = c->span_at[at - 1] = span_offset(first);
-	bin_insert(a, s);
-	if (l != NULL)
-		*list_pages -= end - at;
-	if (after < end) {
-		struct span *t = make_free_run(c, after, end - after, s->flags, s->decay_since);
-		bin_insert(a, t);
-		if (l != NULL) {
-			list_insert_after(l, s, t);
-			*list_pages += end - after;
-		}
-	}
-	struct span *b = &c->spans[at];
-	b->start = (uintptr_t)c + ((uintptr_t)at << PAGE_SHIFT);
-	b->npages = (uint16_t)n;
-	b->fast_owner = NULL;
-	return b;
-}
-
 static void maybe_decay(struct arena *a)
 {
 	if (a->dirty.head == NULL && a->muzzy.head == NULL)
@@ -206,9 +104,9 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
 	uint32_t first = span_page(s);
 	uint32_t at = align_pages > 1 ? (uint32_t)align_up(first, align_pages) : first;
 	if (at != first)
-		s = take_middle(a, s, at, npages);
+		s = run_take_middle(a, s, at, npages);
 	else if (npages < s->npages)
-		take_head(a, s, npages);
+		run_take_head(a, s, npages);
 	else
 		run_remove(a, s);
 	set_pages(c, at, npages);
@@ -227,13 +125,12 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
  * which it goes back when freed. */
 static struct span *alloc_run_elsewhere(struct arena *a, size_t npages, size_t align_pages)
 {
-	size_t want = npages + align_pages - 1;
 	for (unsigned i = 0; i < cairn_narenas; i++) {
 		/* A retired arena (in a fork child) is passed over for its
 		 * successor: its lists may be half changed. */
 		struct arena *o = arena_lock(&cairn_arenas[i]);
 		if (o != a) {
-			struct span *s = find_run(o, want);
+			struct span *s = arena_find_run(o, npages, align_pages);
 			if (s != NULL)
 				return carve(o, s, npages, align_pages);
 		}
@@ -249,7 +146,7 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 		return NULL;
 	a = arena_lock(a);
 	struct span *s;
-	while ((s = find_run(a, want)) == NULL) {
+	while ((s = arena_find_run(a, npages, align_pages)) == NULL) {
 		/* Map a chunk with the lock released: no lock is held across a
 		 * system call. Another thread may have added pages meanwhile;
 		 * the chunk is added all the same. */
@@ -265,7 +162,7 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 			return arena_alloc_run(a->successor, npages, align_pages);
 		}
 		if (c == NULL) {
-			s = find_run(a, want);
+			s = arena_find_run(a, npages, align_pages);
 			if (s != NULL)
 				break;
 			mutex_unlock(&a->lock);
@@ -379,7 +276,7 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	if (ok) {
 		uint32_t rn = r->npages;
 		if (rn > extra)
-			take_head(a, r, extra);
+			run_take_head(a, r, extra);
 		else
 			run_remove(a, r);
 		fill_entries(&c->span_at[next], extra, span_offset(first));

@@ -7,8 +7,10 @@
  * go through the life cycle dirty -> muzzy -> released on decay curves
  * (dirty_decay_ms, muzzy_decay_ms); a chunk released whole is unmapped.
  *
- * Three files: arena.c (the page heap: chunks, runs, slabs), arena_decay.c
- * (decay of the free runs), arena_runs.h (the index of free runs both use).
+ * Four files: arena.c (the page heap: chunks, runs, slabs), arena_fit.c
+ * (the search for a free run, the splits), arena_decay.c (decay of the free
+ * runs), arena_runs.h (the index of free runs and the page entries they all
+ * use).
  * The shared heap that goes with each arena is the heap module's
  * (heap_shared_alloc).
  *

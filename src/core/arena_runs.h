@@ -239,4 +239,19 @@ static inline struct span *make_free_run(struct chunk *c, uint32_t first, size_t
 	return s;
 }
 
+/* ------------------------------------------------------------ search, splits
+ * (arena_fit.c) */
+
+/* A free run of a that holds npages pages from a multiple of align_pages,
+ * chosen among a bounded number; NULL if none was found. */
+struct span *arena_find_run(struct arena *a, size_t npages, size_t align_pages);
+/* Takes the first n pages of free run s (n < s->npages) for a span in use
+ * (s, now n pages long); the rest becomes a free run in s's place on its
+ * decay list. */
+void run_take_head(struct arena *a, struct span *s, size_t n);
+/* Takes pages [at, at + n) of free run s, which starts before at, for a
+ * span in use, and returns its descriptor; s keeps the pages before at, the
+ * pages after the span become a free run just after s on its decay list. */
+struct span *run_take_middle(struct arena *a, struct span *s, uint32_t at, size_t n);
+
 #endif
