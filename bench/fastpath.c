@@ -16,6 +16,11 @@
  * Usage: fastpath MODE N
  *   pair16 pair64 pair256   N times: p = malloc(s); touch p; free(p)
  *   pair4096                the same with a medium size (one page)
+ *   pair65536               the same with a large size (16 pages)
+ *   large-mix               large blocks of 32 KiB to 1 MiB, sizes spread
+ *                           evenly over each doubling, four of them live:
+ *                           each iteration frees the oldest and allocates
+ *                           one of the next size in a fixed sequence
  *   batch64                 N/64 rounds of: 64 x malloc(64), then free
  *                           them in allocation order (FIFO): the cache
  *                           has to hold a few dozen blocks, not one
@@ -90,6 +95,28 @@ LOOP void run_batch(size_t size, long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
 			free_fn(blk[i]);
 		}
 	}
+	check += acc;
+}
+
+#define LARGE_LIVE 4
+
+LOOP void run_large_mix(long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
+{
+	char *live[LARGE_LIVE] = {0};
+	uintptr_t acc = 0;
+	uint32_t x = 12345;
+	for (long i = 0; i < n; i++) {
+		x = x * 1664525u + 1013904223u;
+		size_t base = (size_t)32768 << ((x >> 24) % 5);
+		size_t size = base + (x & 0xffffff) % base;
+		char **slot = &live[i % LARGE_LIVE];
+		free_fn(*slot);
+		*slot = alloc_fn(size);
+		(*slot)[0] = (char)i;
+		acc += (uintptr_t)*slot;
+	}
+	for (int i = 0; i < LARGE_LIVE; i++)
+		free_fn(live[i]);
 	check += acc;
 }
 
@@ -173,7 +200,8 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fprintf(stderr,
 		        "usage: %s MODE N\n"
-		        "  MODE: pair16 pair64 pair256 pair4096 batch64 xthread64\n"
+		        "  MODE: pair16 pair64 pair256 pair4096 pair65536 large-mix\n"
+		        "        batch64 xthread64\n"
 		        "        loop-pair loop-xthread\n",
 		        argv[0]);
 		return 1;
@@ -190,6 +218,10 @@ int main(int argc, char **argv)
 		run_pairs(256, n, malloc, free);
 	else if (!strcmp(mode, "pair4096"))
 		run_pairs(4096, n, malloc, free);
+	else if (!strcmp(mode, "pair65536"))
+		run_pairs(65536, n, malloc, free);
+	else if (!strcmp(mode, "large-mix"))
+		run_large_mix(n, malloc, free);
 	else if (!strcmp(mode, "batch64"))
 		run_batch(64, n, malloc, free);
 	else if (!strcmp(mode, "xthread64"))
