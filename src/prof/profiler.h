@@ -4,12 +4,13 @@
  * run-time switches, the dump triggers. prof.h is what dumps read.
  *
  * Memory, all of it metadata memory (core/meta.h), none of it a page per
- * sample: a distinct stack costs 56 bytes plus 8 per frame, rounded up to
- * 64, plus 8 of its hash table's (one slot per stack at most); a live
- * sampled block costs one 16-byte slot of the blocks' table, which is kept
- * between a quarter and half full: 32 to 64 bytes a sample. Tables that
- * grew are not given back (metadata memory never is): at most as much
- * again. */
+ * sample: a distinct stack costs 64 bytes plus 8 per frame, rounded up to
+ * a multiple of 64, plus 8 of its hash table's (one slot per stack at
+ * most); a live sampled block costs one 16-byte slot of the blocks'
+ * table, which is kept between a quarter and half full: 32 to 64 bytes a
+ * sample. A dump's copy of the counts takes 40 bytes per stack shown, made
+ * twice the size needed when it grows. Tables that grew are not given back
+ * (metadata memory never is): at most as much again. */
 #ifndef CAIRN_PROF_PROFILER_H
 #define CAIRN_PROF_PROFILER_H
 

@@ -10,7 +10,12 @@
  * frame-pointer walk of the same stacks built with frame pointers. At the
  * default rate (one sample per 512 KiB allocated) a program allocating
  * 1 GB/s takes 2000 samples a second: 5 ms, 0.5% of one CPU, for stacks
- * that are right.
+ * that are right. Where its time goes (callgrind, a 12-frame stack: about
+ * 15,800 instructions): 58% interpreting each frame's CFA program, 24%
+ * finding its FDE, 11% updating the context. A cache from return address
+ * to CFA rule, for the common rsp+N and rbp+N rules with libgcc behind it
+ * for the rest, would save most of both for frames seen before: the way to
+ * make backtraces cheaper without giving up right stacks.
  *
  * It is called directly, from libgcc_s, which the link of libcairn.so
  * names (gcc links it for the unwinder that -fexceptions code refers to),
