@@ -12,6 +12,7 @@
 #include "core/arena.h"
 #include "core/lock.h"
 #include "core/meta.h"
+#include "prof/cfa.h"
 #include "prof/dump.h"
 #include "prof/leak.h"
 #include "prof/stacks.h"
@@ -218,5 +219,6 @@ void prof_postfork_child(void)
 	if (!cairn_prof.on)
 		return;
 	shared_heap_postfork_child(prof_small_heap);
+	cfa_postfork_child();
 	stacks_postfork_child(mutex_reset_was_held(&prof_lock));
 }
