@@ -245,12 +245,13 @@ build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h tests/rng.h $(FUZZ_OBJ)
 	$(FUZZ_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-builtin -Iinclude -Itests \
 		-fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJ) -ldl
 
-build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/control/conf_jemalloc.c src/core/util.c $(GEN) \
+build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/control/conf_read.c src/control/conf_jemalloc.c src/core/util.c $(GEN) \
 		$(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Ibuild/gen \
 		 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ tests/fuzz/conf.c src/control/conf.c src/control/conf_jemalloc.c src/core/util.c
+		-o $@ tests/fuzz/conf.c src/control/conf.c src/control/conf_read.c \
+		src/control/conf_jemalloc.c src/core/util.c
 
 FUZZ_SECONDS ?= 60
 # The random-operation fuzzer for FUZZ_SECONDS (or FUZZ_OPS operations), round

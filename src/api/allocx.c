@@ -25,6 +25,7 @@
 #include "core/explicit.h"
 #include "core/largecache.h"
 #include "os/os.h"
+#include "prof/profiler.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -189,13 +190,26 @@ void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const
 	}
 	if (n == 0)
 		n = 1;
-	void *p = arena_try(e, a, n, align, zero);
+	/* These blocks pass the thread's bins, but not the profiler: a
+	 * sampled small one comes from its slabs, whatever the arena (so a
+	 * reset or destroy of a created arena leaves it allocated, and
+	 * counted, until it is freed). */
+	unsigned c = small_class_for(n, align);
+	void *p = NULL;
+	if (unlikely(cairn_prof.on) && c < SC_NSMALL && cairn_bypass_due(heap_self(), sc_size[c]))
+		p = small_prepared(prof_sample_small(heap_self(), c), c, zero);
+	if (p == NULL)
+		p = arena_try(e, a, n, align, zero);
 	if (unlikely(p == NULL)) {
 		reclaim_for_retry();
 		p = arena_try(e, a, n, align, zero);
 	}
 	background_poll();
-	return p != NULL ? p : cairn_out_of_memory();
+	if (unlikely(p == NULL))
+		return cairn_out_of_memory();
+	if (unlikely(cairn_prof.on) && c >= SC_NSMALL)
+		cairn_count_big(p);
+	return p;
 }
 
 /* heap_alloc_slow's way out for an explicit cache: as alloc.c's for a
@@ -227,6 +241,13 @@ static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
 	unsigned c = small_class_for(m, align);
 	if (c >= SC_NSMALL)
 		return alloc_flags(n, align, zero);
+	/* The cache's countdown is its own, not the calling thread's,
+	 * which the profiler samples on. */
+	if (unlikely(cairn_prof.on) && cairn_bypass_due(heap_self(), sc_size[c])) {
+		void *p = prof_sample_small(heap_self(), c);
+		if (p != NULL)
+			return small_prepared(p, c, zero);
+	}
 	return small_prepared(heap_pop(h, c, m, tcache_refill), c, zero);
 }
 
