@@ -68,6 +68,9 @@ unsafe impl GlobalAlloc for Cairn {
         }
     }
 
+    // Not sdallocx: it looks the block up once more to check the size
+    // against it, and refuses sizes that rallocx leaves over-aligned blocks
+    // with (a large one kept in place while it shrinks).
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         ffi::cairn_free_sized(ptr as *mut c_void, layout.size())
