@@ -42,8 +42,9 @@ fn align_flags(align: usize) -> c_int {
 /// cairn's aligned entry points (`cairn_aligned_alloc`, `mallocx` with
 /// `MALLOCX_ALIGN`, `rallocx`), and a block of any alignment is freed the
 /// same way, since cairn finds a block's geometry from its address.
-/// `alloc_zeroed` asks cairn for zeroed memory (`calloc`, `MALLOCX_ZERO`),
-/// which clears only what is not fresh from the kernel.
+/// `alloc_zeroed` asks cairn for zeroed memory (`calloc`, `MALLOCX_ZERO`)
+/// rather than clearing it here: cairn knows when a block is a mapping
+/// fresh from the kernel (over 1 MiB), and does not clear those again.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Cairn;
 
