@@ -166,7 +166,8 @@ pub mod raw {
         check(rc)
     }
 
-    /// Writes `value` to `name` and returns the value it had.
+    /// Writes `value` to `name` and returns what the same call read: the
+    /// value it had, for most names (`epoch` gives the new one).
     ///
     /// # Safety
     ///
@@ -269,10 +270,10 @@ read_only_str!(
 /// The statistics snapshot: `stats.*` and the per-arena numbers move only
 /// when it is advanced.
 pub mod epoch {
-    /// Takes a new snapshot of every statistic; returns the new epoch.
+    /// Takes a new snapshot of every statistic; returns the new epoch
+    /// (a write of `epoch` reads back the epoch after the refresh).
     pub fn advance() -> super::Result<u64> {
-        unsafe { super::raw::update::<u64>("epoch", 1) }?;
-        read()
+        unsafe { super::raw::update::<u64>("epoch", 1) }
     }
 
     /// The epoch of the last snapshot.
