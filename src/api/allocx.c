@@ -453,15 +453,19 @@ EXPORT void dallocx(void *ptr, int flags)
 /* Whether size can be what block b was asked for, with alignment align:
  * jemalloc's rule, that size's own usable size is the block's; or, for the
  * blocks cairn's realloc and rallocx leave larger than that, a size they
- * keep such a block for (a small block kept while shrinking: the usable
- * size the request would have, its alignment counted, is over half the
- * block), or the exact pages of a mapping (which realloc also makes for
- * sizes below LARGE_MAX). */
+ * keep such a block for (a small block, or with rallocx a block of any kind
+ * aligned above 16, kept while shrinking: the usable size the request would
+ * have, its alignment counted, is over half the block), or the exact pages of a mapping (which
+ * realloc also makes for sizes below LARGE_MAX). */
 static bool size_fits(struct block b, size_t size, size_t align)
 {
 	if (size > b.usable)
 		return false;
 	if (request_ok(size, align) && usable_for(size, align) == b.usable)
+		return true;
+	/* rallocx keeps a block of any kind aligned above 16 that shrinks by
+	 * less than half (realloc_flags). */
+	if (align > 16 && request_ok(size, align) && usable_for(size, align) > b.usable / 2)
 		return true;
 	switch (b.kind) {
 	case BLOCK_SMALL:
