@@ -101,21 +101,44 @@ NOINLINE void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size)
 
 /* ------------------------------------------------------------ large, huge */
 
+/* Counts and, when due, samples a big block of usable bytes at p for h's
+ * thread. The page-map entry the sampler wants is looked up only for a
+ * sample. */
+static inline void count_big(struct heap *h, void *p, size_t usable)
+{
+	/* The common case of cairn_bypass_due inline: a thread heap's
+	 * countdown that does not run out here leaves its sample_left as it
+	 * was, so no event and no sample is due. */
+	if (likely(h->kind == HEAP_THREAD) && h->event_bytes >= (int64_t)usable &&
+	    likely(h->sample_left > 0)) {
+		h->event_bytes -= (int64_t)usable;
+		return;
+	}
+	if (unlikely(cairn_bypass_due(h, usable)))
+		prof_sample_big(h, p, usable, pagemap_get((uintptr_t)p));
+}
+
 static void *alloc_large(size_t n, size_t align_pages)
 {
 	size_t pages = large_pages(n);
 	/* A thread whose first request is large takes its heap now: its
 	 * blocks then come from the arena its small ones will, not from one
 	 * picked by its stack's address, and its freed runs are cached. */
-	struct heap *h = cairn_attach_heap();
+	struct heap *h = heap_self();
+	if (unlikely(h == &cairn_heap_empty))
+		h = cairn_attach_heap();
 	struct span *s =
 	    large_alloc(large_cache_heap(h), h->kind == HEAP_THREAD ? h->arena : arena_unattached(),
 	                pages, align_pages);
 	if (s == NULL)
 		return NULL;
-	tally_alloc(h, span_bytes(s));
+	size_t usable = span_bytes(s);
+	tally_alloc(h, usable);
 	if (unlikely(cairn_conf.junk || cairn_conf.zero))
-		cairn_fill_new((void *)s->start, span_bytes(s));
+		cairn_fill_new((void *)s->start, usable);
+	/* Counted here, where the run is at hand, rather than through
+	 * cairn_count_big's page-map lookup of the pointer. */
+	count_big(h, (void *)s->start, usable);
 	return (void *)s->start;
 }
 
@@ -125,10 +148,13 @@ static void *alloc_huge(size_t n, size_t align, bool zero)
 {
 	zero |= cairn_conf.zero;
 	void *p = huge_alloc(n, align, zero);
-	if (p != NULL)
-		tally_alloc(heap_self(), huge_of(pagemap_get((uintptr_t)p))->size);
-	if (p != NULL && unlikely(cairn_conf.junk & JUNK_ALLOC) && !zero)
+	if (p == NULL)
+		return NULL;
+	size_t usable = huge_of(pagemap_get((uintptr_t)p))->size;
+	tally_alloc(heap_self(), usable);
+	if (unlikely(cairn_conf.junk & JUNK_ALLOC) && !zero)
 		memset(p, 0xa5, align_up(n, os_page_size()));
+	count_big(heap_self(), p, usable);
 	return p;
 }
 
@@ -172,7 +198,6 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 	}
 	if (unlikely(p == NULL))
 		return cairn_out_of_memory();
-	cairn_count_big(p);
 	return p;
 }
 

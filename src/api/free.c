@@ -124,10 +124,12 @@ void cairn_release_block(void *p, struct block b)
 	case BLOCK_SMALL:
 		heap_free_slow(heap_self(), b.span, p);
 		break;
-	case BLOCK_LARGE:
-		tally_free(heap_self(), b.usable);
-		large_free(large_cache_heap(heap_self()), b.span, false);
+	case BLOCK_LARGE: {
+		struct heap *h = heap_self();
+		tally_free(h, b.usable);
+		large_free(large_cache_heap(h), b.span, false);
 		break;
+	}
 	case BLOCK_HUGE:
 		tally_free(heap_self(), b.usable);
 		huge_free(b.huge);
@@ -138,6 +140,30 @@ void cairn_release_block(void *p, struct block b)
 	if (background_enabled())
 		background_poll();
 	else if (b.kind != BLOCK_SMALL)
+		decay_tick(arena_of_caller());
+}
+
+/* free() of a large block whose run s the caller found: the checks and
+ * the release of cairn_block_lookup and cairn_release_block for this one
+ * kind, with what a large block does not need (the switch over kinds, the
+ * block's descriptor) left out. */
+static NOINLINE void free_large(void *p, struct span *s, const char *fn)
+{
+	if ((uintptr_t)p != s->start)
+		report_interior(fn, p);
+	if (s->flags & LARGE_CACHED)
+		report_freed(fn, p);
+	if (unlikely((s->flags & LARGE_SAMPLED) || cairn_conf.junk)) {
+		cairn_release_block(
+		    p, (struct block){.kind = BLOCK_LARGE, .usable = span_bytes(s), .span = s});
+		return;
+	}
+	struct heap *h = heap_self();
+	tally_free(h, span_bytes(s));
+	large_free(large_cache_heap(h), s, false);
+	if (background_enabled())
+		background_poll();
+	else
 		decay_tick(arena_of_caller());
 }
 
@@ -164,6 +190,12 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 			self = cairn_attach_heap();
 		heap_free_slow(self, s, p);
 		background_poll();
+		return;
+	}
+	/* A large block: s is its run already, and a second page-map lookup
+	 * (cairn_block_lookup) would find the same. */
+	if (s->state == SPAN_LARGE) {
+		free_large(p, s, fn);
 		return;
 	}
 	cairn_release_block(p, cairn_block_lookup(p, pagemap_get(a), fn));

@@ -26,11 +26,11 @@ static inline void large_lock(struct heap *h)
 	atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
 }
 
-struct span *heap_large_take(struct heap *h, size_t npages)
+/* Takes a run of large class c from h's cache, or NULL: the one class
+ * computation of the allocation is the caller's. */
+static inline struct span *cache_take(struct heap *h, int c)
 {
-	int c = large_class(npages);
-	if (h->kind != HEAP_THREAD || c < 0 ||
-	    __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) == NULL)
+	if (h->kind != HEAP_THREAD || __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) == NULL)
 		return NULL;
 	large_lock(h);
 	struct span *s = h->large[c];
@@ -44,29 +44,41 @@ struct span *heap_large_take(struct heap *h, size_t npages)
 	return s;
 }
 
-bool heap_large_put(struct heap *h, struct span *s)
+/* Keeps run s of large class c in h's cache if there is room. */
+static inline bool cache_put(struct heap *h, struct span *s, int c)
 {
-	int c = large_class(s->npages);
 	/* A created arena's run may not outlive it in a thread's cache. */
-	if (h->kind != HEAP_THREAD || c < 0 || span_chunk(s)->arena->created)
+	if (h->kind != HEAP_THREAD || span_chunk(s)->arena->created)
 		return false;
+	size_t bytes = span_bytes(s);
 	large_lock(h);
-	bool room = h->large_count[c] < LARGE_CACHE_COUNT &&
-	            h->large_bytes + span_bytes(s) <= LARGE_CACHE_BYTES;
+	size_t cached = h->large_bytes + bytes;
+	bool room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= LARGE_CACHE_BYTES;
 	if (room) {
 		s->flags = LARGE_CACHED;
 		s->next = h->large[c];
 		h->large[c] = s;
 		h->large_count[c]++;
-		h->large_bytes += span_bytes(s);
+		h->large_bytes = cached;
 	}
-	bool want_purger = h->large_bytes >= DECAY_REQUEST_PAGES * PAGE_SIZE;
 	heap_unlock(h);
 	/* The cache is given back only by the purging thread's looks at idle
 	 * heaps: it must be running once the cache holds much. */
-	if (want_purger)
+	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE)
 		decay_request_start();
 	return room;
+}
+
+struct span *heap_large_take(struct heap *h, size_t npages)
+{
+	int c = large_class(npages);
+	return c < 0 ? NULL : cache_take(h, c);
+}
+
+bool heap_large_put(struct heap *h, struct span *s)
+{
+	int c = large_class(s->npages);
+	return c >= 0 && cache_put(h, s, c);
 }
 
 size_t heap_large_flush(struct heap *h)
@@ -100,9 +112,14 @@ static unsigned count_class(size_t npages)
 
 /* Counted to the arena whose chunk holds the run, whichever heap's thread
  * moves it: so an arena's classes never free more than they handed out. */
+static inline struct lextent_counters *lextent_at(struct span *s, unsigned lc)
+{
+	return &span_chunk(s)->arena->counters.lextents[lc];
+}
+
 static inline struct lextent_counters *lextent_of(struct span *s, size_t npages)
 {
-	return &span_chunk(s)->arena->counters.lextents[count_class(npages)];
+	return lextent_at(s, count_class(npages));
 }
 
 #define lextent_add(s, npages, name)                                                               \
@@ -124,22 +141,34 @@ void large_handed_out(struct span *s)
 	lextent_add(s, s->npages, nmalloc);
 }
 
+/* The class is found once per call and serves the cache and the
+ * counters both; a run of no class (an aligned request's) counts to the
+ * class it fits. */
 struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t align_pages)
 {
-	struct span *s = align_pages == 1 ? heap_large_take(h, npages) : NULL;
-	if (s == NULL)
+	int c = align_pages == 1 ? large_class(npages) : -1;
+	struct span *s = c >= 0 ? cache_take(h, c) : NULL;
+	if (s == NULL) {
 		s = arena_alloc_run(a, npages, align_pages);
-	if (s != NULL)
-		large_handed_out(s);
+		if (s == NULL)
+			return NULL;
+	}
+	counter_add(large_nmalloc, 1);
+	atomic_fetch_add_explicit(
+	    &lextent_at(s, c >= 0 ? (unsigned)c : count_class(npages))->nmalloc, 1,
+	    memory_order_relaxed);
 	return s;
 }
 
 void large_free(struct heap *h, struct span *s, bool purge)
 {
+	int c = large_class(s->npages);
 	counter_add(large_ndalloc, 1);
-	lextent_add(s, s->npages, ndalloc);
+	atomic_fetch_add_explicit(
+	    &lextent_at(s, c >= 0 ? (unsigned)c : count_class(s->npages))->ndalloc, 1,
+	    memory_order_relaxed);
 	if (purge)
 		arena_free_run_purged(span_chunk(s)->arena, s);
-	else if (!heap_large_put(h, s))
+	else if (c < 0 || !cache_put(h, s, c))
 		arena_free_run(span_chunk(s)->arena, s);
 }
