@@ -118,6 +118,19 @@ static inline void count_big(struct heap *h, void *p, size_t usable)
 		prof_sample_big(h, p, usable, pagemap_get((uintptr_t)p));
 }
 
+/* What every large block handed out to h's thread gets, run s at hand. */
+static ALWAYS_INLINE void *large_handed(struct heap *h, struct span *s)
+{
+	size_t usable = span_bytes(s);
+	tally_alloc(h, usable);
+	if (unlikely(cairn_conf.junk || cairn_conf.zero))
+		cairn_fill_new((void *)s->start, usable);
+	/* Counted here, where the run is at hand, rather than through
+	 * cairn_count_big's page-map lookup of the pointer. */
+	count_big(h, (void *)s->start, usable);
+	return (void *)s->start;
+}
+
 static void *alloc_large(size_t n, size_t align_pages)
 {
 	size_t pages = large_pages(n);
@@ -130,16 +143,7 @@ static void *alloc_large(size_t n, size_t align_pages)
 	struct span *s =
 	    large_alloc(large_cache_heap(h), h->kind == HEAP_THREAD ? h->arena : arena_unattached(),
 	                pages, align_pages);
-	if (s == NULL)
-		return NULL;
-	size_t usable = span_bytes(s);
-	tally_alloc(h, usable);
-	if (unlikely(cairn_conf.junk || cairn_conf.zero))
-		cairn_fill_new((void *)s->start, usable);
-	/* Counted here, where the run is at hand, rather than through
-	 * cairn_count_big's page-map lookup of the pointer. */
-	count_big(h, (void *)s->start, usable);
-	return (void *)s->start;
+	return s != NULL ? large_handed(h, s) : NULL;
 }
 
 /* A fresh mapping is zero already, so only reused pages are cleared (by
@@ -182,6 +186,18 @@ void cairn_count_big(void *p)
 
 NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 {
+	/* A hit in the thread's cache of large runs first, with nothing else
+	 * on the way: a thread heap means cairn is initialised, and an exact
+	 * class cannot overflow. */
+	if (likely(n > SMALL_MAX && n <= LARGE_MAX && align <= PAGE_SIZE)) {
+		struct heap *h = heap_self();
+		struct span *s = large_take_cached(h, (int)(size_class(n) - SC_NSMALL));
+		if (likely(s != NULL)) {
+			if (!background_enabled())
+				decay_tick(arena_of_caller());
+			return large_handed(h, s);
+		}
+	}
 	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) || !ensure_init())
 		return cairn_out_of_memory();
 	if (!background_enabled())

@@ -160,7 +160,12 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 	}
 	struct heap *h = heap_self();
 	tally_free(h, span_bytes(s));
-	large_free(large_cache_heap(h), s, false);
+	/* Into the cache inline (large_free's work without its calls). */
+	int c = large_class(s->npages);
+	if (unlikely(c < 0) || unlikely(h->tcache_off) || unlikely(!large_free_cached(h, s, c)))
+		large_release(s, false);
+	/* As cairn_release_block: the cache may just have called for the
+	 * purging threads, and this free may be the program's last call. */
 	if (background_enabled())
 		background_poll();
 	else

@@ -11,7 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/arena.h"
+#include "core/counters.h"
+#include "core/decay_request.h"
 #include "core/heap.h"
+#include "core/sizeclass.h"
 
 #define LARGE_CACHE_COUNT 8
 #define LARGE_CACHE_BYTES (4ul << 20)
@@ -32,6 +36,111 @@ void large_resized(struct span *s, size_t old_npages);
  * created arena's), as a large block handed out; large_free counts its
  * free. */
 void large_handed_out(struct span *s);
+
+/* Counts run s, freed (or handed out), to large class lc of the arena
+ * whose chunk holds it, whichever heap's thread moves it: so an arena's
+ * classes never free more than they handed out. */
+static inline void large_counted(struct span *s, unsigned lc, bool freed)
+{
+	struct lextent_counters *l = &span_chunk(s)->arena->counters.lextents[lc];
+	if (freed) {
+		counter_add(large_ndalloc, 1);
+		atomic_fetch_add_explicit(&l->ndalloc, 1, memory_order_relaxed);
+	} else {
+		counter_add(large_nmalloc, 1);
+		atomic_fetch_add_explicit(&l->nmalloc, 1, memory_order_relaxed);
+	}
+}
+
+/* The large class of a run of npages pages, or -1 where it has none (a
+ * run for an aligned request, a small or a huge size). */
+static inline int large_class(size_t npages)
+{
+	size_t bytes = npages << PAGE_SHIFT;
+	if (bytes <= SMALL_MAX || bytes > LARGE_MAX)
+		return -1;
+	unsigned c = size_class(bytes);
+	return sc_size[c] == bytes ? (int)(c - SC_NSMALL) : -1;
+}
+
+/* The owner changes the cache under its heap's lock, since the purging
+ * thread empties the caches of idle heaps (heaps_decay); a look at an empty
+ * class takes no lock. The lock alone, not slow_path_enter/leave: nothing
+ * here sends frees to other heaps. */
+static inline void large_lock(struct heap *h)
+{
+	heap_lock(h);
+	uint32_t n = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
+	atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
+}
+
+/* Takes a run of large class c from h's cache, or NULL. Inline, like
+ * large_cache_put, so that malloc and free of a cached class cost no more
+ * calls than the api's own: these are the whole work of a cache hit. */
+static inline struct span *large_cache_take(struct heap *h, int c)
+{
+	if (h->kind != HEAP_THREAD || __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) == NULL)
+		return NULL;
+	large_lock(h);
+	struct span *s = h->large[c];
+	if (s != NULL) {
+		h->large[c] = s->next;
+		h->large_count[c]--;
+		h->large_bytes -= span_bytes(s);
+		s->flags = 0;
+	}
+	heap_unlock(h);
+	return s;
+}
+
+/* Keeps freed run s of large class c in h's cache if there is room. */
+static inline bool large_cache_put(struct heap *h, struct span *s, int c)
+{
+	/* A created arena's run may not outlive it in a thread's cache. */
+	if (h->kind != HEAP_THREAD || span_chunk(s)->arena->created)
+		return false;
+	size_t bytes = span_bytes(s);
+	large_lock(h);
+	size_t cached = h->large_bytes + bytes;
+	bool room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= LARGE_CACHE_BYTES;
+	if (room) {
+		s->flags = LARGE_CACHED;
+		s->next = h->large[c];
+		h->large[c] = s;
+		h->large_count[c]++;
+		h->large_bytes = cached;
+	}
+	heap_unlock(h);
+	/* The cache is given back only by the purging thread's looks at idle
+	 * heaps: it must be running once the cache holds much. */
+	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE)
+		decay_request_start();
+	return room;
+}
+
+/* A run of large class c from h's cache, counted as handed out; NULL if
+ * the class has none cached. */
+static inline struct span *large_take_cached(struct heap *h, int c)
+{
+	struct span *s = large_cache_take(h, c);
+	if (s != NULL)
+		large_counted(s, (unsigned)c, false);
+	return s;
+}
+
+/* Frees large block s of class c into h's cache, counted; false, and
+ * nothing done, if the cache has no room (large_release then). */
+static inline bool large_free_cached(struct heap *h, struct span *s, int c)
+{
+	if (!large_cache_put(h, s, c))
+		return false;
+	large_counted(s, (unsigned)c, true);
+	return true;
+}
+
+/* Counts large block s's free and gives it back to its arena, past every
+ * cache; with purge, its pages given back at once. */
+void large_release(struct span *s, bool purge);
 
 /* A cached free large run of exactly npages pages, or NULL. */
 struct span *heap_large_take(struct heap *h, size_t npages);
