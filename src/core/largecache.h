@@ -112,8 +112,11 @@ static inline bool large_cache_put(struct heap *h, struct span *s, int c)
 	}
 	heap_unlock(h);
 	/* The cache is given back only by the purging thread's looks at idle
-	 * heaps: it must be running once the cache holds much. */
-	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE)
+	 * heaps: it must be running once the cache holds much. Its state is
+	 * read here first, since a cache that holds much asks on every free
+	 * and the threads, once started, are most often running. */
+	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE &&
+	    atomic_load_explicit(&cairn_purger_state, memory_order_relaxed) == PURGER_OFF)
 		decay_request_start();
 	return room;
 }
