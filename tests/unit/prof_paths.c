@@ -92,37 +92,57 @@ static struct prof_counts site_counts(void)
 
 #define K 16
 
+/* The tcache:false child: no thread heap, so no large-run cache. */
+static bool in_child;
+
 static void every(void)
 {
 	size_t sizes[] = {48, 100000, 3u << 20};
-	for (int p = 0; p < NPATHS; p++) {
-		for (unsigned k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-			/* An explicit cache holds small blocks only. */
-			if (p == TCACHE && sizes[k] > 4096)
-				continue;
-			struct prof_counts before = site_counts();
-			void *b[K];
-			uint64_t bytes = 0;
-			for (int i = 0; i < K; i++) {
-				b[i] = alloc_at(p, sizes[k]);
-				bytes += sallocx(b[i], 0);
+	/* Each twice: malloc's second round of large blocks comes from the
+	 * thread's large-run cache, which has a path of its own. */
+	void *first_round[K] = {0};
+	for (int round = 0; round < 2; round++)
+		for (int p = 0; p < NPATHS; p++) {
+			for (unsigned k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+				/* An explicit cache holds small blocks only. */
+				if (p == TCACHE && sizes[k] > 4096)
+					continue;
+				struct prof_counts before = site_counts();
+				void *b[K];
+				uint64_t bytes = 0;
+				for (int i = 0; i < K; i++) {
+					b[i] = alloc_at(p, sizes[k]);
+					bytes += sallocx(b[i], 0);
+				}
+				if (p == PLAIN && k == 1 && round == 0)
+					memcpy(first_round, b, sizeof b);
+				if (p == PLAIN && k == 1 && round == 1 && !in_child) {
+					bool reused = false;
+					for (int i = 0; i < K; i++)
+						reused |= b[0] == first_round[i];
+					CHECK(
+					    reused,
+					    "malloc(100000) again: a run from the thread's cache");
+				}
+				struct prof_counts mid = site_counts();
+				CHECK(mid.curobjs - before.curobjs == K &&
+				          mid.curbytes - before.curbytes == bytes,
+				      "%s, %zu bytes: %llu objects, %llu bytes sampled; want %d, "
+				      "%llu",
+				      path_name[p], sizes[k],
+				      (unsigned long long)(mid.curobjs - before.curobjs),
+				      (unsigned long long)(mid.curbytes - before.curbytes), K,
+				      (unsigned long long)bytes);
+				for (int i = 0; i < K; i++)
+					free(b[i]);
+				struct prof_counts after = site_counts();
+				CHECK(after.curobjs == before.curobjs &&
+				          after.curbytes == before.curbytes,
+				      "%s, %zu bytes: %llu objects left after the frees",
+				      path_name[p], sizes[k],
+				      (unsigned long long)(after.curobjs - before.curobjs));
 			}
-			struct prof_counts mid = site_counts();
-			CHECK(mid.curobjs - before.curobjs == K &&
-			          mid.curbytes - before.curbytes == bytes,
-			      "%s, %zu bytes: %llu objects, %llu bytes sampled; want %d, %llu",
-			      path_name[p], sizes[k],
-			      (unsigned long long)(mid.curobjs - before.curobjs),
-			      (unsigned long long)(mid.curbytes - before.curbytes), K,
-			      (unsigned long long)bytes);
-			for (int i = 0; i < K; i++)
-				free(b[i]);
-			struct prof_counts after = site_counts();
-			CHECK(after.curobjs == before.curobjs && after.curbytes == before.curbytes,
-			      "%s, %zu bytes: %llu objects left after the frees", path_name[p],
-			      sizes[k], (unsigned long long)(after.curobjs - before.curobjs));
 		}
-	}
 }
 
 #define RATE_N 4000
@@ -167,6 +187,7 @@ int main(int argc, char **argv)
 {
 	set_up();
 	bool child = argc > 1 && strcmp(argv[1], "--child") == 0;
+	in_child = child;
 	TEST_CASE("every")
 	{
 		every();
