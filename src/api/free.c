@@ -162,8 +162,10 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 	tally_free(h, span_bytes(s));
 	/* Into the cache inline (large_free's work without its calls). */
 	int c = large_class(s->npages);
-	if (unlikely(c < 0) || unlikely(h->tcache_off) || unlikely(!large_free_cached(h, s, c)))
+	if (unlikely(c < 0) || unlikely(h->tcache_off))
 		large_release(s, false);
+	else if (unlikely(!large_free_cached(h, s, c)))
+		large_to_arena(s, false);
 	/* As cairn_release_block: the cache may just have called for the
 	 * purging threads, and this free may be the program's last call. */
 	if (background_enabled())

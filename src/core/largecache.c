@@ -87,18 +87,25 @@ struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t 
 	return s;
 }
 
-void large_release(struct span *s, bool purge)
+void large_to_arena(struct span *s, bool purge)
 {
-	large_counted(s, count_class(s->npages), true);
 	if (purge)
 		arena_free_run_purged(span_chunk(s)->arena, s);
 	else
 		arena_free_run(span_chunk(s)->arena, s);
 }
 
+void large_release(struct span *s, bool purge)
+{
+	large_counted(s, count_class(s->npages), true);
+	large_to_arena(s, purge);
+}
+
 void large_free(struct heap *h, struct span *s, bool purge)
 {
 	int c = purge ? -1 : large_class(s->npages);
-	if (c < 0 || !large_free_cached(h, s, c))
+	if (c < 0)
 		large_release(s, purge);
+	else if (!large_free_cached(h, s, c))
+		large_to_arena(s, false);
 }

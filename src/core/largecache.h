@@ -131,18 +131,20 @@ static inline struct span *large_take_cached(struct heap *h, int c)
 	return s;
 }
 
-/* Frees large block s of class c into h's cache, counted; false, and
- * nothing done, if the cache has no room (large_release then). */
+/* Counts large block s's free (before the cache may show it: no reader
+ * sees it both in use and cached) and keeps it in h's cache if there is
+ * room; false if not, and the caller gives it to its arena
+ * (large_to_arena), counted already. */
 static inline bool large_free_cached(struct heap *h, struct span *s, int c)
 {
-	if (!large_cache_put(h, s, c))
-		return false;
 	large_counted(s, (unsigned)c, true);
-	return true;
+	return large_cache_put(h, s, c);
 }
 
-/* Counts large block s's free and gives it back to its arena, past every
+/* Gives large block s, its free counted, back to its arena, past every
  * cache; with purge, its pages given back at once. */
+void large_to_arena(struct span *s, bool purge);
+/* Counts large block s's free and gives it back to its arena. */
 void large_release(struct span *s, bool purge);
 
 /* A cached free large run of exactly npages pages, or NULL. */
