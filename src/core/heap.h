@@ -130,6 +130,13 @@ struct heap {
 	/* Slow paths taken so far: the purging thread sees that a live heap's
 	 * thread sits idle when this stops moving. Written by the owner only. */
 	_Atomic uint32_t slow_count;
+	/* Rare events run so far, the heap's clock for its empty slabs; per
+	 * class its reading when a refill last took a slab or a slab of it
+	 * last emptied, and how far apart refills took slabs lately (see
+	 * slab_release_idle). Owner only. */
+	uint32_t events;
+	uint32_t class_busy_at[SC_NSMALL];
+	uint32_t class_gap[SC_NSMALL];
 	uint32_t idle_seen;   /* slow_count when last looked at. Guarded by heaps_lock. */
 	uint8_t idle_backoff; /* purges in a row that found nothing. Guarded by heaps_lock. */
 	uint64_t idle_next;   /* ms: when to purge it next. Guarded by heaps_lock. */
@@ -297,8 +304,8 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 bool heap_event_count(struct heap *h, size_t bytes);
 void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
-/* The owner's last block of slab s came back: gives the slab back to the
- * arena unless it is a bin's current slab. */
+/* The owner's last block of slab s came back: the slab stays with the heap
+ * for its class (slab.c), or goes back to the arena. */
 void heap_span_emptied(struct heap *h, struct span *s);
 /* Called at thread exit: flushes the heap and parks it for reuse. */
 void heap_abandon(struct heap *h);

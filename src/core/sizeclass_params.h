@@ -16,9 +16,26 @@
 #define CHUNK_PAGES (CHUNK_SIZE >> PAGE_SHIFT)
 
 /* Size ranges: small blocks live in slabs, large ones are page runs inside
- * chunks, huge ones get a mapping of their own. */
-#define SMALL_MAX 32768ul
+ * chunks, huge ones get a mapping of their own. Blocks up to 64 KiB are
+ * slab blocks so that a block of a class always starts at one of its
+ * slab's fixed slots: a program that frees and allocates them phase after
+ * phase gets the slots it wrote before back, whose first pages are
+ * resident, where page runs cut from merged free runs would start at new
+ * offsets and fault in new pages beside the old ones. */
+#define SMALL_MAX 65536ul
 #define LARGE_MAX (1ul << 20)
+
+/* Slab geometry (tools/gen_sizeclass.c applies it): a slab of blocks up to
+ * SLAB_SMALL_BLOCK holds at least SLAB_MIN_BYTES, one of bigger blocks at
+ * least SLAB_MIN_BLOCKS of them, rounded up so that blocks tile it exactly.
+ * Many blocks a slab keep a class's blocks in few slabs, whose slots are
+ * reused; a slab goes back to the page heap only when all of its blocks
+ * are free (and then only past one spare per class, slab.c). */
+#define SLAB_SMALL_BLOCK 4096ul
+#define SLAB_MIN_BYTES   65536ul
+#define SLAB_MIN_BLOCKS  16ul
+/* The longest slab, in pages: 16 blocks of 64 KiB. */
+#define SLAB_MAX_PAGES 256u
 
 /* Requests up to this size find their class with one table load. */
 #define LOOKUP_MAX 1024ul
