@@ -137,6 +137,7 @@ struct heap {
 	uint32_t events;
 	uint32_t class_busy_at[SC_NSMALL];
 	uint32_t class_gap[SC_NSMALL];
+	uint64_t kept_empty;  /* classes that may have empty slabs to give back */
 	uint32_t idle_seen;   /* slow_count when last looked at. Guarded by heaps_lock. */
 	uint8_t idle_backoff; /* purges in a row that found nothing. Guarded by heaps_lock. */
 	uint64_t idle_next;   /* ms: when to purge it next. Guarded by heaps_lock. */

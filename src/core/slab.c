@@ -52,6 +52,7 @@ void slab_emptied(struct heap *h, struct span *s)
 	}
 	struct spanlist *l = &h->partial[s->cls];
 	h->class_busy_at[s->cls] = h->events; /* its idle time starts now */
+	h->kept_empty |= 1ull << s->cls;
 	s->flags = SPAN_PARTIAL;
 	s->next = NULL;
 	s->prev = l->tail;
@@ -84,13 +85,22 @@ void slab_release_spares(struct heap *h)
 		release_empty(h, c, 0);
 }
 
+_Static_assert(SC_NSMALL <= 64, "a bit of kept_empty for each small class");
+
 void slab_release_idle(struct heap *h)
 {
-	for (unsigned c = 0; c < SC_NSMALL; c++) {
+	/* Only the classes that kept more than one empty slab since the last
+	 * look: this runs at every event, most often with none. */
+	for (uint64_t m = h->kept_empty; m != 0; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctzll(m);
 		struct span *t = h->partial[c].tail;
-		if (t != NULL && t->used == 0 &&
-		    h->events - h->class_busy_at[c] > SLAB_KEEP_EVENTS + 4 * h->class_gap[c])
+		if (t == NULL || t->used != 0 || t->prev == NULL || t->prev->used != 0) {
+			h->kept_empty &= ~(1ull << c);
+		} else if (h->events - h->class_busy_at[c] >
+		           SLAB_KEEP_EVENTS + 4 * h->class_gap[c]) {
 			release_empty(h, c, 1);
+			h->kept_empty &= ~(1ull << c);
+		}
 	}
 }
 
