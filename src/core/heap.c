@@ -461,7 +461,7 @@ void heap_abandon(struct heap *h)
 {
 	heap_flush(h);
 	slow_path_enter(h);
-	slab_release_spares(h);
+	slab_release_kept(h);
 	slow_path_leave(h);
 	pool_park(h);
 	decay_request();

@@ -37,10 +37,15 @@ void slab_free_local(struct heap *h, struct span *s, void *p)
  * whose first pages are resident, instead of new slabs cut wherever the
  * page heap has room (often from another class's old slab, its blocks at
  * other offsets: new pages touched beside the old ones). Other slabs go to
- * the head, so the empty ones are the tail of the list. They go back to
+ * the head, so the kept ones are the tail of the list. They go back to
  * the arena, all but one, once the class took no slab and emptied none
- * for a while (slab_release_idle); all of them when the heap is purged (heap_purge_slabs) and when
- * its thread exits. */
+ * for a while (slab_release_idle); all of them when the heap is purged
+ * (heap_purge_slabs) and when its thread exits.
+ *
+ * A kept slab has no fast_owner (no block of it is out, so no free can
+ * come; refill sets it again): that tells it from a slab whose last block
+ * the owner's fast path just freed and whose slab_emptied waits for the
+ * heap's lock, which the purging thread may hold meanwhile. */
 void slab_emptied(struct heap *h, struct span *s)
 {
 	if (h->cur[s->cls] == s)
@@ -51,6 +56,7 @@ void slab_emptied(struct heap *h, struct span *s)
 		return;
 	}
 	struct spanlist *l = &h->partial[s->cls];
+	s->fast_owner = NULL;
 	h->class_busy_at[s->cls] = h->events; /* its idle time starts now */
 	h->kept_empty |= 1ull << s->cls;
 	s->flags = SPAN_PARTIAL;
@@ -69,9 +75,9 @@ static void release_empty(struct heap *h, unsigned c, unsigned keep)
 	struct spanlist *l = &h->partial[c];
 	unsigned n = 0;
 	struct span *s = l->tail;
-	for (; s != NULL && s->used == 0 && n < keep; s = s->prev)
+	for (; s != NULL && slab_kept(s) && n < keep; s = s->prev)
 		n++;
-	while (s != NULL && s->used == 0) {
+	while (s != NULL && slab_kept(s)) {
 		struct span *prev = s->prev;
 		slab_unlink(h, s);
 		slab_release(h, s);
@@ -79,7 +85,7 @@ static void release_empty(struct heap *h, unsigned c, unsigned keep)
 	}
 }
 
-void slab_release_spares(struct heap *h)
+void slab_release_kept(struct heap *h)
 {
 	for (unsigned c = 0; c < SC_NSMALL; c++)
 		release_empty(h, c, 0);
@@ -94,7 +100,7 @@ void slab_release_idle(struct heap *h)
 	for (uint64_t m = h->kept_empty; m != 0; m &= m - 1) {
 		unsigned c = (unsigned)__builtin_ctzll(m);
 		struct span *t = h->partial[c].tail;
-		if (t == NULL || t->used != 0 || t->prev == NULL || t->prev->used != 0) {
+		if (t == NULL || !slab_kept(t) || t->prev == NULL || !slab_kept(t->prev)) {
 			h->kept_empty &= ~(1ull << c);
 		} else if (h->events - h->class_busy_at[c] >
 		           SLAB_KEEP_EVENTS + 4 * h->class_gap[c]) {

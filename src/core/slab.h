@@ -80,9 +80,14 @@ void slab_free_local(struct heap *h, struct span *s, void *p);
 /* Slab s has no block in use: kept by a live heap for its class (see
  * slab.c), else back to its arena, unless it is a bin's current slab. */
 void slab_emptied(struct heap *h, struct span *s);
-/* Gives h's empty slabs back to their arenas: for a heap whose thread
+/* Whether s, a slab on its heap's partial list, is one slab_emptied kept. */
+static inline bool slab_kept(const struct span *s)
+{
+	return s->used == 0 && s->fast_owner == NULL;
+}
+/* Gives h's kept empty slabs back to their arenas: for a heap whose thread
  * exited. */
-void slab_release_spares(struct heap *h);
+void slab_release_kept(struct heap *h);
 /* A class that took no slab and emptied none for this many of the heap's
  * event intervals (EVENT_INTERVAL bytes allocated each), plus four times
  * the gap between its recent takes, gives its empty slabs back, all but
