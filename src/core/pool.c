@@ -190,10 +190,29 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		if (h->kind != HEAP_THREAD || atomic_load(&h->state) != HEAP_LIVE)
 			continue;
 		uint32_t count = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
-		if (count != h->idle_seen) {
+		bool moved = count != h->idle_seen;
+		if (moved) {
 			h->idle_seen = count;
 			h->idle_backoff = 0;
 			h->idle_next = now + wait;
+		}
+		/* The pages of the empty slabs a heap kept for reuse go back
+		 * once its thread took no slow path from one look to the next
+		 * (its other free pages wait for dirty_decay_ms); while it has
+		 * some, the next look comes a decay step later. */
+		if (decay >= 0 && heap_trylock(h)) {
+			bool kept = slab_has_kept_pages(h);
+			if (kept && !moved) {
+				heaps_unlock(r);
+				purged += slab_purge_kept(h);
+				heap_unlock(h);
+				r = heaps_lock();
+			} else {
+				heap_unlock(h);
+				uint64_t step = (uint64_t)decay / 20 + 1;
+				if (kept && now + step < *next)
+					*next = now + step;
+			}
 		}
 		if (!force && (decay < 0 || now < h->idle_next)) {
 			if (decay >= 0 && h->idle_next < *next)

@@ -2,6 +2,7 @@
 #include "core/slab.h"
 
 #include "core/arena.h"
+#include "core/decay_request.h"
 #include "os/os.h"
 
 static void partial_push(struct heap *h, struct span *s)
@@ -58,6 +59,9 @@ void slab_emptied(struct heap *h, struct span *s)
 	struct spanlist *l = &h->partial[s->cls];
 	s->fast_owner = NULL;
 	h->class_busy_at[s->cls] = h->events; /* its idle time starts now */
+	/* The purging threads give kept slabs back once the thread sits
+	 * idle (heaps_decay). */
+	decay_request_start();
 	h->kept_empty |= 1ull << s->cls;
 	s->flags = SPAN_PARTIAL;
 	s->next = NULL;
@@ -85,10 +89,45 @@ static void release_empty(struct heap *h, unsigned c, unsigned keep)
 	}
 }
 
+bool slab_has_kept_pages(const struct heap *h)
+{
+	for (unsigned c = 0; c < SC_NSMALL; c++)
+		for (const struct span *s = h->partial[c].tail; s != NULL && slab_kept(s);
+		     s = s->prev)
+			if (s->carved != 0)
+				return true;
+	return false;
+}
+
+size_t slab_purge_kept(struct heap *h)
+{
+	size_t purged = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		for (struct span *s = h->partial[c].tail; s != NULL && slab_kept(s); s = s->prev) {
+			if (s->carved == 0)
+				continue;
+			/* No block of it is out and none listed anywhere but
+			 * on its own list, which goes: the slab is as new,
+			 * its pages unwritten, and carving starts again. */
+			size_t bytes =
+			    ((size_t)s->carved * sc_size[c] + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+			os_purge((void *)s->start, bytes);
+			counter_add(slab_nmadvise, 1);
+			counter_add(slab_purged, bytes >> PAGE_SHIFT);
+			purged += bytes;
+			s->carved = 0;
+			s->local_free = NULL;
+			*span_holes(s) = 0;
+		}
+	}
+	return purged;
+}
+
 void slab_release_kept(struct heap *h)
 {
 	for (unsigned c = 0; c < SC_NSMALL; c++)
 		release_empty(h, c, 0);
+	h->kept_empty = 0;
 }
 
 _Static_assert(SC_NSMALL <= 64, "a bit of kept_empty for each small class");
