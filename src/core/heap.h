@@ -137,10 +137,11 @@ struct heap {
 	uint32_t events;
 	uint32_t class_busy_at[SC_NSMALL];
 	uint32_t class_gap[SC_NSMALL];
-	uint64_t kept_empty;  /* classes that may have empty slabs to give back */
-	uint32_t idle_seen;   /* slow_count when last looked at. Guarded by heaps_lock. */
-	uint8_t idle_backoff; /* purges in a row that found nothing. Guarded by heaps_lock. */
-	uint64_t idle_next;   /* ms: when to purge it next. Guarded by heaps_lock. */
+	uint64_t kept_empty;   /* classes that may have empty slabs to give back */
+	uint32_t idle_seen;    /* slow_count when last looked at. Guarded by heaps_lock. */
+	uint32_t quick_purged; /* slow_count at the last quick purge. Guarded by heaps_lock. */
+	uint8_t idle_backoff;  /* purges in a row that found nothing. Guarded by heaps_lock. */
+	uint64_t idle_next;    /* ms: when to purge it next. Guarded by heaps_lock. */
 	/* Parked heaps this slow path sent frees to, taken in once the lock is
 	 * released (reclaiming takes heaps_lock, which ranks above it). */
 	struct heap *reclaim_later[OUTBOX_SLOTS];

@@ -89,16 +89,6 @@ static void release_empty(struct heap *h, unsigned c, unsigned keep)
 	}
 }
 
-bool slab_has_kept_pages(const struct heap *h)
-{
-	for (unsigned c = 0; c < SC_NSMALL; c++)
-		for (const struct span *s = h->partial[c].tail; s != NULL && slab_kept(s);
-		     s = s->prev)
-			if (s->carved != 0)
-				return true;
-	return false;
-}
-
 size_t slab_purge_kept(struct heap *h)
 {
 	size_t purged = 0;
@@ -249,6 +239,20 @@ static size_t slab_purge_pages(struct heap *h, struct span *s)
 		counter_add(slab_purged, q - p);
 		purged += (size_t)(q - p) << PAGE_SHIFT;
 		p = q;
+	}
+	return purged;
+}
+
+size_t slab_purge_idle(struct heap *h)
+{
+	size_t purged = slab_purge_kept(h);
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		if (h->cur[c] != NULL)
+			purged += slab_purge_pages(h, h->cur[c]);
+		for (struct span *s = h->partial[c].head; s != NULL && !slab_kept(s); s = s->next)
+			purged += slab_purge_pages(h, s);
+		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
+			purged += slab_purge_pages(h, s);
 	}
 	return purged;
 }

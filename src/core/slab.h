@@ -85,12 +85,12 @@ static inline bool slab_kept(const struct span *s)
 {
 	return s->used == 0 && s->fast_owner == NULL;
 }
-/* Whether h kept an empty slab with pages written; under its lock. */
-bool slab_has_kept_pages(const struct heap *h);
 /* Gives back the pages of h's kept empty slabs, which stay kept with no
  * block cut out; returns the bytes. For a heap whose thread sits idle
  * (under its lock). */
 size_t slab_purge_kept(struct heap *h);
+/* The same, and the free pages inside h's other slabs. */
+size_t slab_purge_idle(struct heap *h);
 /* Gives h's kept empty slabs back to their arenas: for a heap whose thread
  * exited or sits idle (under its lock). */
 void slab_release_kept(struct heap *h);
