@@ -404,7 +404,10 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 		 * missing at worst). A compiler barrier only: x86 keeps
 		 * stores in order. */
 		atomic_signal_fence(memory_order_release);
-		s->local_free = p;
+		/* A release store, a plain one on x86: the purging thread
+		 * reads the list's head while this thread pushes (see
+		 * slab_purge_pages). */
+		__atomic_store_n(&s->local_free, p, __ATOMIC_RELEASE);
 		/* A bin's current slab stays when it empties: the common
 		 * case (a thread cycling a few blocks) takes no call. */
 		if (unlikely(--s->used == 0) && h->cur[s->cls] != s)

@@ -26,16 +26,22 @@
 #define LARGE_MAX (1ul << 20)
 
 /* Slab geometry (tools/gen_sizeclass.c applies it): a slab of blocks up to
- * SLAB_SMALL_BLOCK holds at least SLAB_MIN_BYTES, one of bigger blocks at
- * least SLAB_MIN_BLOCKS of them, rounded up so that blocks tile it exactly.
+ * SLAB_SMALL_BLOCK holds at least SLAB_MIN_BYTES, one of bigger blocks up
+ * to SLAB_MID_BLOCK at least SLAB_MIN_BLOCKS of them, and one of blocks
+ * above that SLAB_BIG_BLOCKS (half a chunk would be too much address space
+ * for a small program's few 64 KiB blocks: python3 under `ulimit -v
+ * 65536` ran out with 1 MiB slabs), rounded up so that blocks tile it
+ * exactly.
  * Many blocks a slab keep a class's blocks in few slabs, whose slots are
  * reused; a slab goes back to the page heap only when all of its blocks
  * are free (and then only past one spare per class, slab.c). */
 #define SLAB_SMALL_BLOCK 4096ul
 #define SLAB_MIN_BYTES   65536ul
 #define SLAB_MIN_BLOCKS  16ul
-/* The longest slab, in pages: 16 blocks of 64 KiB. */
-#define SLAB_MAX_PAGES 256u
+#define SLAB_MID_BLOCK   32768ul
+#define SLAB_BIG_BLOCKS  8ul
+/* The longest slab, in pages: 8 blocks of 64 KiB. */
+#define SLAB_MAX_PAGES 128u
 
 /* Requests up to this size find their class with one table load. */
 #define LOOKUP_MAX 1024ul

@@ -83,7 +83,9 @@ void slab_emptied(struct heap *h, struct span *s);
 /* Whether s, a slab on its heap's partial list, is one slab_emptied kept. */
 static inline bool slab_kept(const struct span *s)
 {
-	return s->used == 0 && s->fast_owner == NULL;
+	/* fast_owner first: the owner's fast path may be changing `used` of
+	 * a slab that has one, while the purging thread looks. */
+	return s->fast_owner == NULL && s->used == 0;
 }
 /* Gives back the pages of h's kept empty slabs, which stay kept with no
  * block cut out; returns the bytes. For a heap whose thread sits idle
