@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-# cairn: GNU make at the top. `make` builds the libraries, `make test` runs
-# every test, `make bench` runs the benchmarks, `make install` installs
-# (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR; see Installing in
-# README.md), `make uninstall` removes what it installed. The user's
+# cairn: GNU make at the top. `make` builds the libraries and the cairn
+# command (bin/cairn), `make test` runs every test, `make bench` runs the
+# benchmarks, `make install` installs (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR,
+# BINDIR, MANDIR, BASHCOMPDIR, CMDDIR; see Installing in README.md), `make
+# uninstall` removes what it installed. The user's
 # CPPFLAGS and CFLAGS reach the compile lines of the installed libraries
 # (after cairn's own flags, so they may override OPT), LDFLAGS their link lines.
 
@@ -15,6 +16,11 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CMAKEDIR ?= $(LIBDIR)/cmake/cairn
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The cairn command's modules and options table: beside the library they
+# describe (LIBDIR is per architecture where there are several).
+CMDDIR  ?= $(LIBDIR)/cairn
+PYTHON  ?= /usr/bin/python3
 VERSION := 0.1.0
 SOMAJOR := 0
 
@@ -37,8 +43,8 @@ GEN := build/gen/sizeclass_table.h
 
 .PHONY: all test bench install uninstall man clean format format-check dlopen prefixed fuzz fuzz-lib \
 	fault soak \
-	readme-options readme-stats
-all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so prefixed
+	readme-options readme-stats cmd
+all: lib/libcairn.so lib/libcairn.a lib/libcairn-dlopen.so prefixed cmd
 
 $(GEN): tools/gen_sizeclass.c src/core/sizeclass_params.h
 	@mkdir -p $(dir $@) build/tools
@@ -130,6 +136,37 @@ lib/libcairn-prefixed.a: build/cairn-prefixed-static.o
 
 prefixed: lib/libcairn-prefixed.so lib/libcairn-prefixed.a
 
+# The cairn command (tools/cairn/, README "The cairn command"): bin/cairn
+# runs tools/cairn/cairn.py from build/cairn/, where every tools/cairn/*.py
+# is copied beside options.tsv, the options table generated from
+# src/control/options.def, and preloads lib/libcairn.so.0. make install
+# writes another bin/cairn with the installed paths (below).
+CMD_PY := $(wildcard tools/cairn/*.py)
+CMD_FILES := $(CMD_PY:tools/%=build/%) build/cairn/options.tsv build/cairn/completion.bash
+# cmd_launcher MODULEDIR LIBRARY: tools/cairn/cairn.in with them filled in.
+cmd_launcher = sed -e 's|@PYTHON@|$(PYTHON)|' -e 's|@MODULEDIR@|$(1)|' -e 's|@LIBRARY@|$(2)|' \
+	-e 's|@VERSION@|$(VERSION)|' tools/cairn/cairn.in
+
+build/tools/gen_options_tsv: tools/gen_options_tsv.c src/control/options.def src/control/conf.h \
+		src/core/sizeclass_params.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -Wall -Wextra -Isrc -o $@ $<
+
+build/cairn/options.tsv: build/tools/gen_options_tsv
+	@mkdir -p $(dir $@)
+	build/tools/gen_options_tsv > $@.tmp && mv $@.tmp $@
+
+build/cairn/%: tools/cairn/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+bin/cairn: tools/cairn/cairn.in $(CMD_FILES)
+	@mkdir -p $(dir $@)
+	$(call cmd_launcher,$(CURDIR)/build/cairn,$(CURDIR)/lib/libcairn.so.$(SOMAJOR)) > $@.tmp
+	chmod 755 $@.tmp && mv $@.tmp $@
+
+cmd: bin/cairn
+
 # README.md's options table, rewritten from src/control/options.def
 # (tests/tree/options.sh checks that it is).
 readme-options:
@@ -208,12 +245,13 @@ build/fuzz/ops: tests/fuzz/ops.c tests/fuzz/model.h tests/rng.h $(FUZZ_OBJ)
 	$(FUZZ_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-builtin -Iinclude -Itests \
 		-fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJ) -ldl
 
-build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/control/conf_jemalloc.c src/core/util.c $(GEN) \
+build/fuzz/conf: tests/fuzz/conf.c src/control/conf.c src/control/conf_read.c src/control/conf_jemalloc.c src/core/util.c $(GEN) \
 		$(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Ibuild/gen \
 		 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ tests/fuzz/conf.c src/control/conf.c src/control/conf_jemalloc.c src/core/util.c
+		-o $@ tests/fuzz/conf.c src/control/conf.c src/control/conf_read.c \
+		src/control/conf_jemalloc.c src/core/util.c
 
 FUZZ_SECONDS ?= 60
 # The random-operation fuzzer for FUZZ_SECONDS (or FUZZ_OPS operations), round
@@ -420,9 +458,12 @@ bench: all
 
 # ---------------------------------------------------------------- install
 # make install [DESTDIR=...] [PREFIX=/usr/local] [LIBDIR=...] [INCLUDEDIR=...]
-# [MANDIR=...]: the libraries, the headers, cairn.pc, the CMake package
-# (cairnConfig.cmake: cairn::cairn, cairn::static), the man page cairn(3).
-# BINDIR is where the cairn command will go; there is none yet. The
+# [BINDIR=...] [MANDIR=...] [BASHCOMPDIR=...] [CMDDIR=...]: the libraries,
+# the headers, cairn.pc, the CMake package (cairnConfig.cmake: cairn::cairn,
+# cairn::static), the man pages cairn(3) and cairn(1), the cairn command
+# (BINDIR/cairn, its modules in CMDDIR) and its bash completion. The
+# command has LIBDIR's libcairn.so.0 and CMDDIR written into it (without
+# DESTDIR: the paths the package will have once installed). The
 # pkg-config and CMake files are made for the directories given here; the
 # CMake files find the others relative to where they are installed, so a
 # staged tree (DESTDIR) works as it is. tests/link/install.sh checks all of
@@ -431,7 +472,8 @@ INSTALL_FILES := $(LIBDIR)/libcairn.so.$(SOMAJOR) $(LIBDIR)/libcairn.so \
 	$(LIBDIR)/libcairn-dlopen.so $(LIBDIR)/libcairn.a $(LIBDIR)/libcairn-prefixed.so.$(SOMAJOR) \
 	$(LIBDIR)/libcairn-prefixed.so $(LIBDIR)/libcairn-prefixed.a $(INCLUDEDIR)/cairn.h \
 	$(INCLUDEDIR)/cairn/jemalloc.h $(PKGCONFIGDIR)/cairn.pc $(CMAKEDIR)/cairnConfig.cmake \
-	$(CMAKEDIR)/cairnConfigVersion.cmake $(MANDIR)/man3/cairn.3
+	$(CMAKEDIR)/cairnConfigVersion.cmake $(MANDIR)/man3/cairn.3 $(MANDIR)/man1/cairn.1 \
+	$(BINDIR)/cairn $(addprefix $(CMDDIR)/,$(notdir $(CMD_FILES))) $(BASHCOMPDIR)/cairn
 
 # A folder as cairn.pc writes it: ${prefix}/... when it is under PREFIX
 # (pkg-config --define-prefix can then move it), else as given.
@@ -450,11 +492,16 @@ build/man/cairn.3: man/cairn.3.in build/tools/gen_options_man
 	sed -e '/^@OPTIONS@$$/{r $@.options' -e 'd}' -e 's/@VERSION@/$(VERSION)/g' $< > $@.tmp
 	rm -f $@.options && mv $@.tmp $@
 
-man: build/man/cairn.3
+build/man/cairn.1: man/cairn.1.in
+	@mkdir -p $(dir $@)
+	sed -e 's/@VERSION@/$(VERSION)/g' $< > $@.tmp && mv $@.tmp $@
 
-install: all build/man/cairn.3
+man: build/man/cairn.3 build/man/cairn.1
+
+install: all man
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/cairn $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 build/install
+		$(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BINDIR) $(DESTDIR)$(CMDDIR) $(DESTDIR)$(BASHCOMPDIR) build/install
 	install -m 755 lib/libcairn.so.$(SOMAJOR) lib/libcairn-dlopen.so $(DESTDIR)$(LIBDIR)/
 	ln -sf libcairn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libcairn.so
 	install -m 644 lib/libcairn.a $(DESTDIR)$(LIBDIR)/
@@ -475,12 +522,20 @@ install: all build/man/cairn.3
 	install -m 644 build/install/cairnConfig.cmake build/install/cairnConfigVersion.cmake \
 		$(DESTDIR)$(CMAKEDIR)/
 	install -m 644 build/man/cairn.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 build/man/cairn.1 $(DESTDIR)$(MANDIR)/man1/
+	$(call cmd_launcher,$(CMDDIR),$(LIBDIR)/libcairn.so.$(SOMAJOR)) > build/install/cairn
+	install -m 755 build/install/cairn $(DESTDIR)$(BINDIR)/
+	install -m 644 $(CMD_FILES) $(DESTDIR)$(CMDDIR)/
+	install -m 644 tools/cairn/completion.bash $(DESTDIR)$(BASHCOMPDIR)/cairn
 
 # Removes the files make install put there and the folders that are
-# cairn's own (include/cairn, cmake/cairn) once empty; shared folders stay.
+# cairn's own (include/cairn, cmake/cairn, CMDDIR) once empty; shared folders
+# stay. Python may have left its byte code in CMDDIR when something other
+# than bin/cairn imported the modules: that is cairn's too.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALL_FILES))
-	rmdir $(DESTDIR)$(INCLUDEDIR)/cairn $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+	rm -rf $(DESTDIR)$(CMDDIR)/__pycache__
+	rmdir $(DESTDIR)$(INCLUDEDIR)/cairn $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(CMDDIR) 2>/dev/null || true
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h include/*.h tools/*.c)
@@ -489,4 +544,4 @@ format-check:
 	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h include/*.h tools/*.c)
 
 clean:
-	rm -rf build lib
+	rm -rf build lib bin

@@ -16,6 +16,11 @@
  * Usage: fastpath MODE N
  *   pair16 pair64 pair256   N times: p = malloc(s); touch p; free(p)
  *   pair4096                the same with a medium size (one page)
+ *   pair65536               the same with a large size (16 pages)
+ *   large-mix               large blocks of 32 KiB to 1 MiB, sizes spread
+ *                           evenly over each doubling, four of them live:
+ *                           each iteration frees the oldest and allocates
+ *                           one of the next size in a fixed sequence
  *   batch64                 N/64 rounds of: 64 x malloc(64), then free
  *                           them in allocation order (FIFO): the cache
  *                           has to hold a few dozen blocks, not one
@@ -25,8 +30,15 @@
  *                           threads. A and B take strict turns (mutex +
  *                           condition variable), so the count does not
  *                           depend on scheduling.
+ *   live64                  pair64 amid live neighbours: 8192 blocks of
+ *                           64 bytes allocated and every other one freed
+ *                           first, so every page of the class stays half
+ *                           live; then N times malloc(64), touch, free.
+ *                           No free empties a page, so no allocator takes
+ *                           its empty-page path, which pair64 sends some
+ *                           (mimalloc) down on every free.
  *   loop-pair loop-xthread  the pair64 / xthread64 harness calling dummy
- *                           functions instead of malloc/free: the loop and
+ *   loop-live               functions instead of malloc/free: the loop and
  *                           hand-off overhead contained in the figures.
  * It prints one key=value line; `time_s` is the wall time of the loop (only
  * indicative: under callgrind it is meaningless). */
@@ -37,6 +49,7 @@
 
 #define BATCH_FIFO 64
 #define BATCH_XT   256
+#define LIVE_SET   4096
 
 typedef void *(*alloc_fn_t)(size_t);
 typedef void (*free_fn_t)(void *);
@@ -90,6 +103,53 @@ LOOP void run_batch(size_t size, long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
 			free_fn(blk[i]);
 		}
 	}
+	check += acc;
+}
+
+#define LARGE_LIVE 4
+
+LOOP void run_large_mix(long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
+{
+	char *live[LARGE_LIVE] = {0};
+	uintptr_t acc = 0;
+	uint32_t x = 12345;
+	for (long i = 0; i < n; i++) {
+		x = x * 1664525u + 1013904223u;
+		size_t base = (size_t)32768 << ((x >> 24) % 5);
+		size_t size = base + (x & 0xffffff) % base;
+		char **slot = &live[i % LARGE_LIVE];
+		free_fn(*slot);
+		*slot = alloc_fn(size);
+		(*slot)[0] = (char)i;
+		acc += (uintptr_t)*slot;
+	}
+	for (int i = 0; i < LARGE_LIVE; i++)
+		free_fn(live[i]);
+	check += acc;
+}
+
+/* Set-up before the loop (it cancels out between callgrind's two runs
+ * like the rest of start-up): 2 x LIVE_SET blocks, then every other one
+ * freed, so that every page the class uses is half live, and the pairs
+ * take blocks from between live neighbours. */
+LOOP void run_live(size_t size, long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
+{
+	static char *live[2 * LIVE_SET];
+	uintptr_t acc = 0;
+	for (int i = 0; i < 2 * LIVE_SET; i++) {
+		live[i] = alloc_fn(size);
+		live[i][0] = (char)i;
+	}
+	for (int i = 1; i < 2 * LIVE_SET; i += 2)
+		free_fn(live[i]);
+	for (long i = 0; i < n; i++) {
+		char *p = alloc_fn(size);
+		p[0] = (char)i;
+		acc += (uintptr_t)p ^ (uintptr_t)(unsigned char)p[0];
+		free_fn(p);
+	}
+	for (int i = 0; i < 2 * LIVE_SET; i += 2)
+		free_fn(live[i]);
 	check += acc;
 }
 
@@ -173,8 +233,9 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fprintf(stderr,
 		        "usage: %s MODE N\n"
-		        "  MODE: pair16 pair64 pair256 pair4096 batch64 xthread64\n"
-		        "        loop-pair loop-xthread\n",
+		        "  MODE: pair16 pair64 pair256 pair4096 pair65536 large-mix\n"
+		        "        batch64 xthread64 live64\n"
+		        "        loop-pair loop-xthread loop-live\n",
 		        argv[0]);
 		return 1;
 	}
@@ -190,14 +251,22 @@ int main(int argc, char **argv)
 		run_pairs(256, n, malloc, free);
 	else if (!strcmp(mode, "pair4096"))
 		run_pairs(4096, n, malloc, free);
+	else if (!strcmp(mode, "pair65536"))
+		run_pairs(65536, n, malloc, free);
+	else if (!strcmp(mode, "large-mix"))
+		run_large_mix(n, malloc, free);
 	else if (!strcmp(mode, "batch64"))
 		run_batch(64, n, malloc, free);
 	else if (!strcmp(mode, "xthread64"))
 		run_xthread(64, n, malloc, xt_consumer_real);
+	else if (!strcmp(mode, "live64"))
+		run_live(64, n, malloc, free);
 	else if (!strcmp(mode, "loop-pair"))
 		run_pairs(64, n, dummy_alloc, dummy_free);
 	else if (!strcmp(mode, "loop-xthread"))
 		run_xthread(64, n, dummy_alloc, xt_consumer_dummy);
+	else if (!strcmp(mode, "loop-live"))
+		run_live(64, n, dummy_alloc, dummy_free);
 	else {
 		fprintf(stderr, "unknown mode '%s'\n", mode);
 		return 1;

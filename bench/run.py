@@ -14,6 +14,10 @@ the same binaries (glibc: nothing preloaded), and writes
     bench/results/rss_over_time.svg  RSS over time of the longrun workload
     bench/results/raw/          logs and callgrind files of this run (git-ignored)
 
+A --quick run writes the same files under bench/results/quick/ (git-ignored),
+so it never replaces the committed full run. Paths inside the checkout are
+recorded relative to it.
+
 Two kinds of measurement:
 
 * timed workloads (WORKLOADS): every allocator runs once, in turn
@@ -64,7 +68,7 @@ from runner.measure import (compute_profiling, compute_ratios, machine_info,
                             summarize_timed)
 from runner.report import report
 from runner.tlb import run_tlb
-from runner.util import log
+from runner.util import log, repo_relative
 from runner.workloads import (ALLOCATORS, CALLGRIND_MODES, PROFILING_PAIRS,
                               WORKLOADS, find_tools, skip_reason)
 
@@ -109,8 +113,10 @@ def main():
                     help="skip the instruction counts")
     ap.add_argument("--keep-env", action="store_true",
                     help="keep MALLOC_CONF, GLIBC_TUNABLES and the like")
-    ap.add_argument("--results", default=os.path.join(here, "results"),
-                    help="output folder (default bench/results)")
+    ap.add_argument("--results", default=None,
+                    help="output folder (default bench/results, and "
+                    "bench/results/quick for --quick, which git ignores: a "
+                    "short run never replaces the committed full results)")
     args = ap.parse_args()
     if args.list:
         for w in WORKLOADS:
@@ -120,7 +126,8 @@ def main():
     args.root = os.path.abspath(args.root)
     args.bin = os.path.abspath(args.bin or os.path.join(args.root, "build",
                                                         "bench"))
-    args.results = os.path.abspath(args.results)
+    args.results = os.path.abspath(args.results or os.path.join(
+        here, "results", "quick" if args.quick else ""))
     reps = args.reps or (3 if args.quick else 5)
     if reps < 1:
         log("error: --reps must be 1 or more")
@@ -200,7 +207,8 @@ def main():
 
 def measure_and_report(args, env, workloads, reps, rawdir, stem):
     meta = machine_info(args.root)
-    meta["command"] = " ".join(["bench/run.py"] + sys.argv[1:])
+    meta["command"] = repo_relative(" ".join(["bench/run.py"] + sys.argv[1:]),
+                                    args.root)
     meta["quick"] = args.quick
     meta["reps"] = reps
     t_start = time.monotonic()
@@ -263,6 +271,10 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
     meta["charts"] = ([] if args.profiling else
                       write_charts(args.results, meta, args, workloads, timed,
                                    gm, names, ref))
+    for a in allocs:
+        a.lib, a.malloc_from, a.problem, a.warning = (
+            repo_relative(x, args.root)
+            for x in (a.lib, a.malloc_from, a.problem, a.warning))
     text = report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
                   tlb, prof)
     with open(os.path.join(args.results, stem + ".md"), "w") as f:

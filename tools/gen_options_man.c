@@ -102,8 +102,11 @@ int main(void)
 #define CONF_SIZE(name, def, min, max, help)                                                       \
 	number(#name, "size", (int64_t)(def), min, (int64_t)(max), "", help);
 #define CONF_MS(name, def, help) signed_value(#name, "milliseconds, or \\-1", (int64_t)(def), help);
+/* An I64 option bounded by 64 is a power of two's exponent (lg_prof_interval),
+ * any other counts bytes (stats_interval). */
+#define I64_TYPE(max, bytes) ((max) <= 64 ? "integer, or \\-1" : (bytes))
 #define CONF_I64(name, def, min, max, help)                                                        \
-	signed_value(#name, "bytes, or \\-1", (int64_t)(def), help);
+	signed_value(#name, I64_TYPE(max, "bytes, or \\-1"), (int64_t)(def), help);
 #define CONF_STRING(name, size, def, help)                                                         \
 	option(#name, "string", (def)[0] ? (def) : "empty", help);
 #define CONF_COUNT(constant, name) count_value(name);

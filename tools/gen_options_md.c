@@ -68,11 +68,14 @@ int main(void)
 		snprintf(value, sizeof(value), "%" PRId64, (int64_t)(def));                        \
 		row(#name, "milliseconds, or -1", value, help);                                    \
 	}
+/* An I64 option bounded by 64 is a power of two's exponent (lg_prof_interval),
+ * any other counts bytes (stats_interval). */
+#define I64_TYPE(max, bytes) ((max) <= 64 ? "integer, or -1" : (bytes))
 #define CONF_I64(name, def, min, max, help)                                                        \
 	{                                                                                          \
 		char value[32];                                                                    \
 		snprintf(value, sizeof(value), "%" PRId64, (int64_t)(def));                        \
-		row(#name, "bytes, or -1 (`k` suffix allowed)", value, help);                      \
+		row(#name, I64_TYPE(max, "bytes, or -1 (`k` suffix allowed)"), value, help);       \
 	}
 #define CONF_STRING(name, size, def, help) row(#name, "string", "\"" def "\"", help);
 #define CONF_VALUE(constant, name)         enum_value(name);

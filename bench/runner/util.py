@@ -12,6 +12,16 @@ import subprocess
 import sys
 
 
+def repo_relative(text, root):
+    """`text` with every path under the checkout `root` written relative to
+    it, so that committed results do not record where the checkout was."""
+    if not isinstance(text, str) or not root:
+        return text
+    root = root.rstrip("/")
+    return re.sub(re.escape(root) + r"(?=/|\b|$)/?", lambda m: "" if
+                  m.group(0).endswith("/") else ".", text)
+
+
 def log(msg, end="\n"):
     print(msg, file=sys.stderr, end=end, flush=True)
 

@@ -73,7 +73,11 @@ static COLD void *alloc_unattached(unsigned cls, size_t size)
 	if (h->kind == HEAP_THREAD)
 		return heap_pop(h, cls, size, refill_thread);
 	struct arena *a = arena_unattached();
-	void *p = heap_shared_alloc(a, cls);
+	void *p = NULL;
+	if (unlikely(cairn_bypass_due(h, sc_size[cls])))
+		p = prof_sample_small(h, cls);
+	if (p == NULL)
+		p = heap_shared_alloc(a, cls);
 	if (unlikely(p == NULL)) {
 		reclaim_for_retry();
 		p = heap_shared_alloc(a, cls);
@@ -128,6 +132,16 @@ static void *alloc_huge(size_t n, size_t align, bool zero)
 	return p;
 }
 
+bool cairn_bypass_due(struct heap *h, size_t usable)
+{
+	if (h->kind == HEAP_THREAD) {
+		if (heap_event_count(h, usable))
+			stats_interval_poll();
+		return h->sample_left <= 0;
+	}
+	return cairn_prof.on && prof_shared_due(usable);
+}
+
 void cairn_count_big(void *p)
 {
 	struct heap *h = heap_self();
@@ -136,9 +150,7 @@ void cairn_count_big(void *p)
 	    entry & MAP_HUGE
 	        ? huge_of(entry)->size
 	        : span_bytes(chunk_span_of((struct chunk *)(entry - MAP_CHUNK), (uintptr_t)p));
-	if (heap_event_count(h, usable))
-		stats_interval_poll();
-	if (unlikely(h->sample_left <= 0) && h->kind == HEAP_THREAD)
+	if (unlikely(cairn_bypass_due(h, usable)))
 		prof_sample_big(h, p, usable, entry);
 }
 

@@ -89,9 +89,16 @@ void *cairn_resize(void *p, size_t n, const char *fn) HIDDEN;
  * False, the block unchanged, where it cannot. */
 bool cairn_resize_large(void *p, struct block b, size_t n) HIDDEN;
 
+/* `usable` bytes that thread heap h (or its stand-in, for a thread without
+ * one) hands out past its bins' countdown: counted down on it, or on the
+ * profiler's countdown for threads without a heap, so that every path
+ * samples by the same rule. True when a sample is due: the caller then
+ * takes it (prof_sample_small, prof_sample_big). */
+bool cairn_bypass_due(struct heap *h, size_t usable) HIDDEN;
+
 /* Large or huge block p, just allocated by a thread: its bytes counted
- * down on the thread's event countdown, like a small block's, so that the
- * heap profiler samples it when its turn comes. */
+ * down (cairn_bypass_due), like a small block's, so that the heap
+ * profiler samples it when its turn comes. */
 void cairn_count_big(void *p) HIDDEN;
 /* Block b at p leaves as it is (freed, or resized in place): the heap
  * profiler's record of it goes if it was sampled. Nothing to do, and one

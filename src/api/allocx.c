@@ -25,6 +25,7 @@
 #include "core/explicit.h"
 #include "core/largecache.h"
 #include "os/os.h"
+#include "prof/profiler.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -189,13 +190,26 @@ void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const
 	}
 	if (n == 0)
 		n = 1;
-	void *p = arena_try(e, a, n, align, zero);
+	/* These blocks pass the thread's bins, but not the profiler: a
+	 * sampled small one comes from its slabs, whatever the arena (so a
+	 * reset or destroy of a created arena leaves it allocated, and
+	 * counted, until it is freed). */
+	unsigned c = small_class_for(n, align);
+	void *p = NULL;
+	if (unlikely(cairn_prof.on) && c < SC_NSMALL && cairn_bypass_due(heap_self(), sc_size[c]))
+		p = small_prepared(prof_sample_small(heap_self(), c), c, zero);
+	if (p == NULL)
+		p = arena_try(e, a, n, align, zero);
 	if (unlikely(p == NULL)) {
 		reclaim_for_retry();
 		p = arena_try(e, a, n, align, zero);
 	}
 	background_poll();
-	return p != NULL ? p : cairn_out_of_memory();
+	if (unlikely(p == NULL))
+		return cairn_out_of_memory();
+	if (unlikely(cairn_prof.on) && c >= SC_NSMALL)
+		cairn_count_big(p);
+	return p;
 }
 
 /* heap_alloc_slow's way out for an explicit cache: as alloc.c's for a
@@ -227,6 +241,13 @@ static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
 	unsigned c = small_class_for(m, align);
 	if (c >= SC_NSMALL)
 		return alloc_flags(n, align, zero);
+	/* The cache's countdown is its own, not the calling thread's,
+	 * which the profiler samples on. */
+	if (unlikely(cairn_prof.on) && cairn_bypass_due(heap_self(), sc_size[c])) {
+		void *p = prof_sample_small(heap_self(), c);
+		if (p != NULL)
+			return small_prepared(p, c, zero);
+	}
 	return small_prepared(heap_pop(h, c, m, tcache_refill), c, zero);
 }
 
@@ -432,15 +453,19 @@ EXPORT void dallocx(void *ptr, int flags)
 /* Whether size can be what block b was asked for, with alignment align:
  * jemalloc's rule, that size's own usable size is the block's; or, for the
  * blocks cairn's realloc and rallocx leave larger than that, a size they
- * keep such a block for (a small block kept while shrinking: the usable
- * size the request would have, its alignment counted, is over half the
- * block), or the exact pages of a mapping (which realloc also makes for
- * sizes below LARGE_MAX). */
+ * keep such a block for (a small block, or with rallocx a block of any kind
+ * aligned above 16, kept while shrinking: the usable size the request would
+ * have, its alignment counted, is over half the block), or the exact pages of a mapping (which
+ * realloc also makes for sizes below LARGE_MAX). */
 static bool size_fits(struct block b, size_t size, size_t align)
 {
 	if (size > b.usable)
 		return false;
 	if (request_ok(size, align) && usable_for(size, align) == b.usable)
+		return true;
+	/* rallocx keeps a block of any kind aligned above 16 that shrinks by
+	 * less than half (realloc_flags). */
+	if (align > 16 && request_ok(size, align) && usable_for(size, align) > b.usable / 2)
 		return true;
 	switch (b.kind) {
 	case BLOCK_SMALL:

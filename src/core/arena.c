@@ -66,7 +66,10 @@ static struct chunk *chunk_map(struct arena *a)
 	h->state = SPAN_HEADER;
 	h->start = (uintptr_t)c;
 	h->npages = HDR_PAGES;
-	set_pages(c, 0, HDR_PAGES, 0);
+	set_pages(c, 0, HDR_PAGES);
+	/* The data pages become one free run (chunk_add): its pages name its
+	 * last page, a descriptor at or after each of them. */
+	set_pages_freed(c, HDR_PAGES, DATA_PAGES);
 	return c;
 }
 
@@ -84,81 +87,30 @@ static void chunk_add(struct arena *a, struct chunk *c)
 	}
 }
 
-/* Splits run s so that it keeps its first n pages; the rest becomes a free
- * run in the same state of the life cycle. */
-static void split_tail(struct arena *a, struct span *s, size_t n, unsigned flags, uint64_t since)
-{
-	if (s->npages == n)
-		return;
-	struct chunk *c = span_chunk(s);
-	uint32_t first = span_page(s);
-	run_insert(a, make_free_run(c, first + (uint32_t)n, s->npages - n, flags, since));
-	s->npages = (uint16_t)n;
-}
-
-/* Among the runs that fit, prefers the one in the fullest chunk, so that
- * emptier chunks drain and can be released whole, and then a dirty one,
- * whose pages are resident already. Looks at a bounded number of runs. */
-#define FIT_CANDIDATES 16
-
-static unsigned run_score(const struct span *s)
-{
-	return span_chunk(s)->free_pages * 2u + !(s->flags & RUN_DIRTY);
-}
-
-static struct span *find_run(struct arena *a, size_t npages)
-{
-	struct span *best = NULL;
-	unsigned best_score = ~0u, seen = 0;
-	unsigned b = run_bin(npages);
-	/* The first bin may hold runs shorter than npages; any run in a
-	 * higher bin fits. */
-	for (; b < RUN_BINS && seen < FIT_CANDIDATES; b++) {
-		if (!(a->runs_nonempty & (1ull << b)))
-			continue;
-		for (struct span *s = a->runs[b]; s && seen < FIT_CANDIDATES; s = s->next) {
-			if (s->npages < npages)
-				continue;
-			seen++;
-			unsigned score = run_score(s);
-			if (score < best_score) {
-				best = s;
-				best_score = score;
-			}
-		}
-		if (best != NULL)
-			break;
-	}
-	return best;
-}
-
 static void maybe_decay(struct arena *a)
 {
-	if (a->dirty.head != NULL || a->muzzy.head != NULL)
-		arena_decay_locked(a, os_now_ms(), DECAY_BUDGET, false, false);
+	if (a->dirty.head == NULL && a->muzzy.head == NULL)
+		return;
+	uint64_t now = os_now_ms();
+	if (arena_decay_due(a, now))
+		arena_decay_locked(a, now, DECAY_BUDGET, false, false);
 }
 
 /* Takes run s, found in a's bins, for a block of npages pages aligned to
  * align_pages (lock held; released on return). */
 static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t align_pages)
 {
-	run_remove(a, s);
-	unsigned flags = s->flags;
-	uint64_t since = s->decay_since;
-	if (align_pages > 1) {
-		uint32_t first = span_page(s);
-		uint32_t aligned = (uint32_t)align_up(first, align_pages);
-		if (aligned != first) {
-			struct chunk *c = span_chunk(s);
-			size_t head = aligned - first;
-			struct span *rest = make_free_run(c, aligned, s->npages - head, 0, 0);
-			s->npages = (uint16_t)head;
-			run_insert(a, s);
-			s = rest;
-		}
-	}
-	split_tail(a, s, npages, flags, since);
-	span_chunk(s)->free_pages -= (uint32_t)npages;
+	struct chunk *c = span_chunk(s);
+	uint32_t first = span_page(s);
+	uint32_t at = align_pages > 1 ? (uint32_t)align_up(first, align_pages) : first;
+	if (at != first)
+		s = run_take_middle(a, s, at, npages);
+	else if (npages < s->npages)
+		run_take_head(a, s, npages);
+	else
+		run_remove(a, s);
+	set_pages(c, at, npages);
+	c->free_pages -= (uint32_t)npages;
 	s->state = SPAN_LARGE;
 	s->flags = 0;
 	a->counters.active_pages += npages;
@@ -173,13 +125,12 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
  * which it goes back when freed. */
 static struct span *alloc_run_elsewhere(struct arena *a, size_t npages, size_t align_pages)
 {
-	size_t want = npages + align_pages - 1;
 	for (unsigned i = 0; i < cairn_narenas; i++) {
 		/* A retired arena (in a fork child) is passed over for its
 		 * successor: its lists may be half changed. */
 		struct arena *o = arena_lock(&cairn_arenas[i]);
 		if (o != a) {
-			struct span *s = find_run(o, want);
+			struct span *s = arena_find_run(o, npages, align_pages);
 			if (s != NULL)
 				return carve(o, s, npages, align_pages);
 		}
@@ -195,7 +146,7 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 		return NULL;
 	a = arena_lock(a);
 	struct span *s;
-	while ((s = find_run(a, want)) == NULL) {
+	while ((s = arena_find_run(a, npages, align_pages)) == NULL) {
 		/* Map a chunk with the lock released: no lock is held across a
 		 * system call. Another thread may have added pages meanwhile;
 		 * the chunk is added all the same. */
@@ -211,7 +162,7 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 			return arena_alloc_run(a->successor, npages, align_pages);
 		}
 		if (c == NULL) {
-			s = find_run(a, want);
+			s = arena_find_run(a, npages, align_pages);
 			if (s != NULL)
 				break;
 			mutex_unlock(&a->lock);
@@ -234,6 +185,7 @@ static unsigned merge_neighbours(struct arena *a, struct chunk *c, uint32_t *fir
 		struct span *l = chunk_page_span(c, *first - 1);
 		if (l->state == SPAN_FREE && !(l->flags & RUN_BUSY)) {
 			run_remove(a, l);
+			unmark_last(c, *first - 1);
 			flags |= l->flags;
 			*first = span_page(l);
 			*n += l->npages;
@@ -263,6 +215,7 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsig
 	s->state = SPAN_FREE;
 	s->fast_owner = NULL;
 	s->flags = 0;
+	set_pages_freed(c, first, n);
 	flags = merge_neighbours(a, c, &first, &n, flags);
 	run_insert(a, make_free_run(c, first, n, flags, now));
 }
@@ -273,7 +226,8 @@ void arena_free_run(struct arena *a, struct span *s)
 	if (!arena_lock_own(a))
 		return;
 	free_run_locked(a, s, now, RUN_DIRTY);
-	arena_decay_locked(a, now, DECAY_BUDGET, false, false);
+	if (arena_decay_due(a, now))
+		arena_decay_locked(a, now, DECAY_BUDGET, false, false);
 	size_t dirty = a->dirty_pages;
 	mutex_unlock(&a->lock);
 	if (dirty >= DECAY_REQUEST_PAGES)
@@ -320,12 +274,12 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	struct span *r = chunk_page_span(c, next);
 	bool ok = r->state == SPAN_FREE && !(r->flags & RUN_BUSY) && r->npages >= extra;
 	if (ok) {
-		run_remove(a, r);
 		uint32_t rn = r->npages;
 		if (rn > extra)
-			run_insert(a, make_free_run(c, next + (uint32_t)extra, rn - extra, r->flags,
-			                            r->decay_since));
-		set_pages(c, next, extra, first);
+			run_take_head(a, r, extra);
+		else
+			run_remove(a, r);
+		fill_entries(&c->span_at[next], extra, span_offset(first));
 		c->free_pages -= (uint32_t)extra;
 		a->counters.active_pages += extra;
 		s->npages = (uint16_t)npages;

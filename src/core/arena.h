@@ -7,8 +7,10 @@
  * go through the life cycle dirty -> muzzy -> released on decay curves
  * (dirty_decay_ms, muzzy_decay_ms); a chunk released whole is unmapped.
  *
- * Three files: arena.c (the page heap: chunks, runs, slabs), arena_decay.c
- * (decay of the free runs), arena_runs.h (the index of free runs both use).
+ * Four files: arena.c (the page heap: chunks, runs, slabs), arena_fit.c
+ * (the search for a free run, the splits), arena_decay.c (decay of the free
+ * runs), arena_runs.h (the index of free runs and the page entries they all
+ * use).
  * The shared heap that goes with each arena is the heap module's
  * (heap_shared_alloc).
  *
@@ -36,6 +38,9 @@ struct arena {
 	struct runlist dirty, muzzy;     /* free runs by age, oldest first. Guarded by lock. */
 	size_t dirty_pages, muzzy_pages; /* Guarded by lock. */
 	size_t released_bytes;           /* given back by decay, ever. Guarded by lock. */
+	/* Free runs looked at by the searches for a run, ever: what shows that
+	 * a search is bounded (tests/unit/arena.c). Guarded by lock. */
+	uint64_t fit_visits;
 	unsigned index;
 	struct arena_counters counters; /* Guarded by lock. */
 	/* Set in a fork child whose parent held the arena's lock

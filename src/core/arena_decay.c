@@ -10,6 +10,7 @@
  * released (MADV_DONTNEED, or unmapped when it is a whole chunk and retain
  * is off); a muzzy run older than muzzy_decay_ms is released. */
 #include "core/arena_runs.h"
+#include "core/decay_curve.h"
 #include "core/params.h"
 #include "os/os.h"
 
@@ -46,21 +47,11 @@ static inline uint64_t run_age(const struct span *s, uint64_t now)
 	return now > s->decay_since ? now - s->decay_since : 0;
 }
 
-/* The pages of run s the decay curve still allows to wait: all of them
- * when just freed, none at decay_ms, following 1 - smoothstep(age /
- * decay_ms) in between (as jemalloc does): little goes back in the first
- * moments, when reuse is likely, and most of it around the middle. Summed
- * over a list at the start of a pass, it is the most pages the list may
- * hold; the pass purges the oldest runs until it holds no more. (Taking a
- * purged run's own allowance off the sum as well would purge far too much:
- * a young run's allowance is nearly all of it, so each purge would bring
- * the list barely closer to its limit.) */
+/* The pages of run s the decay curve (decay_curve.h) still allows to
+ * wait. */
 static double curve_allowed(const struct span *s, uint64_t now, int64_t decay_ms)
 {
-	double x = (double)run_age(s, now) / (double)decay_ms;
-	if (x >= 1.0)
-		return 0.0;
-	return (double)s->npages * (1.0 - x * x * (3.0 - 2.0 * x));
+	return (double)s->npages * decay_curve_share(run_age(s, now), decay_ms);
 }
 
 /* How far down a decay list the search for a run that frees a huge page
@@ -145,6 +136,7 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 			struct span *left = chunk_page_span(c, first - 1);
 			if (left->state == SPAN_FREE && left->flags == flags) {
 				run_remove(a, left);
+				unmark_last(c, first - 1);
 				first = span_page(left);
 				n += left->npages;
 			}
@@ -163,6 +155,9 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 
 void arena_decay_locked(struct arena *a, uint64_t now, unsigned budget, bool force, bool curve)
 {
+	/* The common case on the page heap's paths: nothing is due. */
+	if (!force && !curve && !arena_decay_due(a, now))
+		return;
 	int64_t dirty_ms = arena_dirty_decay_ms(a), muzzy_ms = arena_muzzy_decay_ms(a);
 	bool lazy = muzzy_ms != 0 && !force;
 	a->released_bytes +=

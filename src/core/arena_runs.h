@@ -67,13 +67,56 @@ static inline void bin_remove(struct arena *a, struct span *s)
 		a->runs_nonempty &= ~(1ull << b);
 }
 
-/* Marks pages [first, first + n) of chunk c as covered by the span at page
- * `owner`. Every page carries its span, free or not, so that any address
- * resolves to a descriptor whose state is current. */
-static inline void set_pages(struct chunk *c, uint32_t first, size_t n, uint32_t owner)
+/* ------------------------------------------------------------ page entries
+ *
+ * What each page's entry (chunk->span_at) names:
+ * - a page of a span in use (slab, large block, the header): the span, on
+ *   every page, since free and the misuse checks may look up any page of it;
+ * - the first and the last page of a free run: the run, which is what
+ *   coalescing reads (the page after a span and the page before it);
+ * - any other page p of a free run: a descriptor at p or after it, inside
+ *   the run.
+ * A descriptor that heads no span reads SPAN_FREE with no fast owner (a
+ * head that stops being one is always a free run's or a freed span's), so a
+ * lookup of any page of a free run finds SPAN_FREE: free and the misuse
+ * checks report it as freed, and the small fast path never takes it.
+ *
+ * The entries inside a free run are left as they are when it is split at
+ * its start (they point forward, so those of the part that stays free stay
+ * inside it) or merged: the page-entry upkeep of a change is proportional to
+ * the pages allocated or freed, never to the length of the free run. */
+
+/* Sets n entries from e to v: 8 at a time, as a run of 1 MiB has 256. */
+static inline void fill_entries(uint16_t *e, size_t n, uint16_t v)
 {
-	for (size_t i = 0; i < n; i++)
-		c->span_at[first + i] = span_offset(owner);
+	typedef uint16_t v8 __attribute__((vector_size(16)));
+	v8 w = {v, v, v, v, v, v, v, v};
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		__builtin_memcpy(e + i, &w, sizeof w);
+	for (; i < n; i++)
+		e[i] = v;
+}
+
+/* Pages [first, first + n) of chunk c become span `first`, in use. */
+static inline void set_pages(struct chunk *c, uint32_t first, size_t n)
+{
+	fill_entries(&c->span_at[first], n, span_offset(first));
+}
+
+/* Pages [first, first + n), of a span just freed, name its last page: a
+ * descriptor at or after each of them (see above); make_free_run then sets
+ * the ends of the run they end up in. */
+static inline void set_pages_freed(struct chunk *c, uint32_t first, size_t n)
+{
+	fill_entries(&c->span_at[first], n, span_offset(first + (uint32_t)n - 1));
+}
+
+/* The last page of a free run that a run after it is merged into: it named
+ * its run's head, behind it, and names itself from now on. */
+static inline void unmark_last(struct chunk *c, uint32_t page)
+{
+	c->span_at[page] = span_offset(page);
 }
 
 /* ------------------------------------------------------------ decay lists
@@ -108,6 +151,51 @@ static inline void list_unlink(struct runlist *l, struct span *s)
 		l->tail = s->decay_prev;
 }
 
+/* Puts t in s's place on list l (t's pages were s's). */
+static inline void list_replace(struct runlist *l, struct span *s, struct span *t)
+{
+	t->decay_prev = s->decay_prev;
+	t->decay_next = s->decay_next;
+	if (t->decay_prev)
+		t->decay_prev->decay_next = t;
+	else
+		l->head = t;
+	if (t->decay_next)
+		t->decay_next->decay_prev = t;
+	else
+		l->tail = t;
+}
+
+/* Puts t just after s on list l. */
+static inline void list_insert_after(struct runlist *l, struct span *s, struct span *t)
+{
+	t->decay_prev = s;
+	t->decay_next = s->decay_next;
+	if (t->decay_next)
+		t->decay_next->decay_prev = t;
+	else
+		l->tail = t;
+	s->decay_next = t;
+}
+
+/* Whether the oldest run of l is due at time now, with decay time ms (as
+ * decay_list in arena_decay.c reckons it). */
+static inline bool list_due(const struct runlist *l, uint64_t now, int64_t ms)
+{
+	if (l->head == NULL || ms < 0)
+		return false;
+	uint64_t since = l->head->decay_since;
+	return ms == 0 || (now > since && now - since >= (uint64_t)ms);
+}
+
+/* Whether any of a's runs is due: what lets the page heap's paths skip
+ * decay altogether when nothing is (the lists are oldest first). */
+static inline bool arena_decay_due(struct arena *a, uint64_t now)
+{
+	return list_due(&a->dirty, now, arena_dirty_decay_ms(a)) ||
+	       list_due(&a->muzzy, now, arena_muzzy_decay_ms(a));
+}
+
 /* Puts free run s in its bin and, if dirty or muzzy, on its decay list. */
 static inline void run_insert(struct arena *a, struct span *s)
 {
@@ -133,6 +221,9 @@ static inline void run_remove(struct arena *a, struct span *s)
 	}
 }
 
+/* Makes pages [first, first + n) of c a free run, on no list. Sets only
+ * the entries of its end pages: the caller has left the others naming
+ * descriptors inside the run (see page entries above). */
 static inline struct span *make_free_run(struct chunk *c, uint32_t first, size_t n, unsigned flags,
                                          uint64_t since)
 {
@@ -143,8 +234,24 @@ static inline struct span *make_free_run(struct chunk *c, uint32_t first, size_t
 	s->fast_owner = NULL;
 	s->flags = flags & (RUN_DIRTY | RUN_MUZZY);
 	s->decay_since = since;
-	set_pages(c, first, n, first);
+	c->span_at[first] = span_offset(first);
+	c->span_at[first + n - 1] = span_offset(first);
 	return s;
 }
+
+/* ------------------------------------------------------------ search, splits
+ * (arena_fit.c) */
+
+/* A free run of a that holds npages pages from a multiple of align_pages,
+ * chosen among a bounded number; NULL if none was found. */
+struct span *arena_find_run(struct arena *a, size_t npages, size_t align_pages);
+/* Takes the first n pages of free run s (n < s->npages) for a span in use
+ * (s, now n pages long); the rest becomes a free run in s's place on its
+ * decay list. */
+void run_take_head(struct arena *a, struct span *s, size_t n);
+/* Takes pages [at, at + n) of free run s, which starts before at, for a
+ * span in use, and returns its descriptor; s keeps the pages before at, the
+ * pages after the span become a free run just after s on its decay list. */
+struct span *run_take_middle(struct arena *a, struct span *s, uint32_t at, size_t n);
 
 #endif

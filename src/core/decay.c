@@ -66,7 +66,7 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 		struct decay_visit v = {now, force, next, 0};
 		created_arenas_visit(decay_created, &v);
 		next = v.next;
-		huge_decay(now, force);
+		huge_decay(now, force, true);
 		uint64_t d = huge_decay_deadline();
 		if (d < next)
 			next = d;
@@ -95,7 +95,7 @@ void decay_tick(struct arena *a)
 	static _Atomic uint64_t last_heaps;
 	uint64_t now = os_now_ms();
 	arena_decay_step(a, now);
-	huge_decay(now, false);
+	huge_decay(now, false, false);
 	/* Parked heaps at most once a millisecond: it takes a global lock. */
 	if (atomic_exchange_explicit(&last_heaps, now, memory_order_relaxed) != now) {
 		uint64_t ignored = UINT64_MAX;
@@ -118,7 +118,7 @@ size_t purge_all(bool force)
 	struct decay_visit v = {now, force, UINT64_MAX, 0};
 	created_arenas_visit(decay_created, &v);
 	released += v.released;
-	released += huge_decay(now, force);
+	released += huge_decay(now, force, true);
 	return released;
 }
 

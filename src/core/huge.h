@@ -48,6 +48,8 @@ struct huge {
 	size_t size;          /* the block: the request rounded up to the OS page size */
 	size_t mapped;        /* the mapping, at least size */
 	uint64_t since;       /* when it was cached, ms */
+	size_t cached;        /* the mapping's bytes when it was cached: what the
+	                         decay curve lets wait a share of */
 	struct huge *next;    /* cache or descriptor free list. Guarded by huge_lock. */
 	bool live;            /* false while cached after a free */
 	bool fresh;           /* never handed out since mapped: reads as zeros */
@@ -96,9 +98,11 @@ static inline struct huge *huge_of(uintptr_t entry)
 	return (struct huge *)(entry & ~(uintptr_t)3);
 }
 
-/* Releases cached mappings older than dirty_decay_ms (all with force);
- * returns the bytes released. */
-size_t huge_decay(uint64_t now, bool force);
+/* Releases cached mappings older than dirty_decay_ms (all with force)
+ * and, with curve, the oldest cached bytes beyond what the decay curve
+ * lets wait (core/decay_curve.h), as the arenas' pages; returns the bytes
+ * released. */
+size_t huge_decay(uint64_t now, bool force, bool curve);
 /* When the oldest cached mapping falls due; UINT64_MAX if never. */
 uint64_t huge_decay_deadline(void);
 

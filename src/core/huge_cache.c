@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "core/counters.h"
+#include "core/decay_curve.h"
 #include "core/lock.h"
 #include "core/meta.h"
 #include "core/params.h"
@@ -86,10 +87,12 @@ void huge_release(struct huge *h)
 
 /* The cache. */
 
-/* Puts h back, keeping the cache ordered newest first. */
-void cache_insert(struct huge *h)
+/* Puts h back, keeping the cache ordered newest first; cached is its
+ * bytes when it was first cached (see struct huge). */
+static void cache_insert(struct huge *h, size_t cached)
 {
 	struct huge_state *st = huge_lock();
+	h->cached = cached;
 	struct huge **link = &st->cache;
 	while (*link != NULL && (*link)->since > h->since)
 		link = &(*link)->next;
@@ -122,7 +125,7 @@ void split_off(struct huge *h, size_t n)
 	huge_drop_head(rest, n);
 	huge_keep_head(h, n);
 	huge_map_slots(rest->addr, rest->mapped, (uintptr_t)rest | MAP_HUGE);
-	cache_insert(rest);
+	cache_insert(rest, rest->mapped);
 }
 
 struct take {
@@ -160,7 +163,7 @@ static struct huge *assemble(struct take *t, unsigned nt, size_t len, size_t ali
 		if (h->mapped == 0)
 			huge_desc_put(h);
 		else
-			cache_insert(h);
+			cache_insert(h, h->mapped);
 	}
 	return b;
 fail:
@@ -281,11 +284,13 @@ void huge_cache_put(struct huge *h)
 		huge_drop_head(p, from);
 		huge_keep_head(h, from);
 		p->since = now;
+		p->cached = p->mapped;
 		p->next = list;
 		list = p;
 		huge_map_slots(p->addr, p->mapped, (uintptr_t)p | MAP_HUGE);
 	}
 	h->since = now;
+	h->cached = h->mapped;
 	h->next = list;
 	list = h;
 	size_t live = atomic_load_explicit(&huge_live_bytes, memory_order_relaxed);
@@ -354,37 +359,73 @@ void huge_absorb_following(struct huge *h, size_t len)
 		if (e->mapped == 0)
 			huge_desc_put(e);
 		else
-			cache_insert(e);
+			cache_insert(e, e->mapped);
 	}
 }
 
-size_t huge_decay(uint64_t now, bool force)
+/* How long cached mapping h has been cached at time now: 0 when it was
+ * cached after now was read (by a pass that began before the free). */
+static uint64_t cached_age(const struct huge *h, uint64_t now)
 {
+	return now > h->since ? now - h->since : 0;
+}
+
+size_t huge_decay(uint64_t now, bool force, bool curve)
+{
+	int64_t decay_ms = cairn_core.dirty_decay_ms;
 	size_t released = 0;
+	/* The bytes the curve lets wait, summed once per pass (see
+	 * decay_curve.h); without the curve, all but what is due. */
+	double allowed = -1.0;
 	for (;;) {
-		/* The oldest entry is the last. */
 		struct huge_state *st = huge_lock();
-		struct huge *h = NULL, **link = &st->cache;
-		while (*link != NULL && (*link)->next != NULL)
-			link = &(*link)->next;
-		h = *link;
-		/* Cached after now was read (by a pass that began before the
-		 * free): just cached, not due. */
-		if (h != NULL &&
-		    (force || (cairn_core.dirty_decay_ms >= 0 && now >= h->since &&
-		               now - h->since >= (uint64_t)cairn_core.dirty_decay_ms))) {
-			*link = NULL;
-			st->cache_bytes -= h->mapped;
-			st->cache_count--;
-		} else {
-			h = NULL;
+		/* The oldest entry is the last. */
+		struct huge **link = &st->cache;
+		double sum = 0.0;
+		for (; *link != NULL; link = &(*link)->next) {
+			if (allowed < 0.0 && curve && decay_ms > 0) {
+				/* A share of what it held when cached: its tails
+				 * released since do not lower its allowance. */
+				double a = (double)(*link)->cached *
+				           decay_curve_share(cached_age(*link, now), decay_ms);
+				sum += a < (double)(*link)->mapped ? a : (double)(*link)->mapped;
+			}
+			if ((*link)->next == NULL)
+				break;
 		}
-		huge_unlock(st);
-		if (h == NULL)
+		if (allowed < 0.0)
+			allowed = curve && decay_ms > 0 ? sum : (double)SIZE_MAX;
+		struct huge *h = *link;
+		/* Whole when due; else, past what the curve allows, its tail
+		 * in whole 2 MiB slots (it stays cached with its head), so
+		 * that one long mapping goes back along the curve too. */
+		size_t keep = 0;
+		if (h == NULL) {
+			keep = SIZE_MAX;
+		} else if (!force && (decay_ms < 0 || cached_age(h, now) < (uint64_t)decay_ms)) {
+			double excess = (double)st->cache_bytes - allowed;
+			if (excess < (double)CHUNK_SIZE / 2)
+				keep = SIZE_MAX;
+			else if ((double)h->mapped > excess && (h->addr & (CHUNK_SIZE - 1)) == 0)
+				keep = (h->mapped - (size_t)excess) & ~(CHUNK_SIZE - 1);
+		}
+		if (keep == SIZE_MAX) {
+			huge_unlock(st);
 			return released;
-		released += h->mapped;
-		counter_add(huge_released, h->mapped);
-		huge_release(h);
+		}
+		cache_unlink(st, link);
+		huge_unlock(st);
+		size_t bytes = h->mapped - keep, cached = h->cached;
+		released += bytes;
+		counter_add(huge_released, bytes);
+		if (keep == 0) {
+			huge_release(h);
+			continue;
+		}
+		huge_map_slots(h->addr + keep, bytes, 0);
+		os_unmap((void *)(h->addr + keep), bytes);
+		huge_keep_head(h, keep);
+		cache_insert(h, cached);
 	}
 }
 

@@ -4,12 +4,13 @@
  * run-time switches, the dump triggers. prof.h is what dumps read.
  *
  * Memory, all of it metadata memory (core/meta.h), none of it a page per
- * sample: a distinct stack costs 56 bytes plus 8 per frame, rounded up to
- * 64, plus 8 of its hash table's (one slot per stack at most); a live
- * sampled block costs one 16-byte slot of the blocks' table, which is kept
- * between a quarter and half full: 32 to 64 bytes a sample. Tables that
- * grew are not given back (metadata memory never is): at most as much
- * again. */
+ * sample: a distinct stack costs 64 bytes plus 8 per frame, rounded up to
+ * a multiple of 64, plus 8 of its hash table's (one slot per stack at
+ * most); a live sampled block costs one 16-byte slot of the blocks'
+ * table, which is kept between a quarter and half full: 32 to 64 bytes a
+ * sample. A dump's copy of the counts takes 40 bytes per stack shown, made
+ * twice the size needed when it grows. Tables that grew are not given back
+ * (metadata memory never is): at most as much again. */
 #ifndef CAIRN_PROF_PROFILER_H
 #define CAIRN_PROF_PROFILER_H
 
@@ -41,16 +42,24 @@ int64_t prof_draw(uint64_t *rng, unsigned lg);
  * sample point drawn. */
 void prof_thread_start(struct heap *h);
 
-/* h->sample_left ran out on a small request of class cls: the next sample
- * point drawn, and a block from the sampled slabs, recorded, when the
- * thread samples; NULL when it does not (or is out of memory): the caller
- * then allocates as usual. */
+/* A sample is due on a small request of class cls: h->sample_left ran out
+ * on thread heap h (its next point is drawn), or prof_shared_due said so
+ * for a thread without one (h its stand-in). A block from the sampled
+ * slabs, recorded, when the thread samples; NULL when it does not (or is
+ * out of memory): the caller then allocates as usual. */
 void *prof_sample_small(struct heap *h, unsigned cls);
 
-/* h->sample_left ran out on large or huge block p of `usable` bytes, just
- * allocated (pagemap entry `entry`): the next point drawn, p recorded and
+/* A sample is due, as for prof_sample_small, on large or huge block p of
+ * `usable` bytes, just allocated (pagemap entry `entry`): p recorded and
  * marked when the thread samples. */
 void prof_sample_big(struct heap *h, void *p, size_t usable, uintptr_t entry);
+
+/* The countdown of the threads without a heap of their own, which the
+ * process shares: prof_shared_due counts `usable` bytes allocated down and
+ * says whether this allocation is to be sampled; prof_shared_rearm draws
+ * its point afresh (at start-up and prof.reset). */
+bool prof_shared_due(size_t usable);
+void prof_shared_rearm(void);
 
 /* A sampled block at p of `usable` bytes leaves (freed, or resized in
  * place): its stack's counts go down, its record goes. The caller has

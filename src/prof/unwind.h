@@ -11,4 +11,10 @@
  * many. Allocates nothing and takes none of cairn's locks. */
 unsigned prof_backtrace(uintptr_t *pcs, unsigned max);
 
+/* The same, always by libgcc's unwinder, which prof_backtrace falls back
+ * to; and how many of prof_backtrace's walks fell back to it (what tests
+ * compare and count). */
+unsigned prof_backtrace_libgcc(uintptr_t *pcs, unsigned max);
+unsigned long prof_unwind_fallbacks(void);
+
 #endif

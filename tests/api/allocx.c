@@ -241,6 +241,18 @@ static void test_xallocx(void)
 	CHECK(all_byte(l, 88 * KiB, 0x33), "xallocx changed the contents");
 	sdallocx(l, r3, 0);
 
+	/* An over-aligned block rallocx keeps while it shrinks by less than
+	 * half is freed with the size it was last given (large and huge). */
+	size_t kept[][2] = {{100000, 90000}, {3 * MiB, 2 * MiB}};
+	for (int i = 0; i < 2; i++) {
+		unsigned char *a = mallocx(kept[i][0], MALLOCX_ALIGN(32));
+		unsigned char *k = a ? rallocx(a, kept[i][1], MALLOCX_ALIGN(32)) : NULL;
+		CHECK(k != NULL && ((uintptr_t)k & 31) == 0, "rallocx(ALIGN(32)) of %zu to %zu",
+		      kept[i][0], kept[i][1]);
+		if (k != NULL)
+			sdallocx(k, kept[i][1], MALLOCX_ALIGN(32));
+	}
+
 	/* A huge block: shrinks within its mapping, grows back in it. */
 	unsigned char *h = mallocx(8 * MiB, 0);
 	memset(h, 0x44, 8 * MiB);

@@ -6,7 +6,8 @@
  * between, a block freed by realloc(p, 0) or free_sized first, and a
  * second free on another thread than the first (both ways round), and
  * huge blocks built from the pages of two freed ones or split from a
- * longer freed one. Each
+ * longer freed one, and large blocks whose runs merged in their arena.
+ * Each
  * misuse runs in a forked child; the blocks are allocated before the fork. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -74,6 +75,18 @@ static void free_on_main_then_thread(void *p)
 	if (pthread_create(&t, NULL, thread_free, p) != 0)
 		_exit(3);
 	pthread_join(t, NULL);
+}
+
+/* Three neighbouring large blocks, freed in the child, and given back to
+ * their arena by malloc_trim: their runs merge into one free run. */
+static void *neighbours[3];
+
+static void free_neighbours_trim_then_free(void *p)
+{
+	for (int i = 0; i < 3; i++)
+		free(neighbours[i]);
+	malloc_trim(0);
+	free(p);
 }
 
 int main(void)
@@ -153,6 +166,25 @@ int main(void)
 		             head, "free", DOUBLE_FREE, head);
 		free(built);
 		free(head);
+	}
+
+	/* A large block whose run merged with its neighbours': its start and
+	 * a page inside it read as freed, though the arena wrote no page
+	 * entry of the merged run but its ends. */
+	TEST_CASE("large_merged")
+	{
+		for (int i = 0; i < 3; i++) {
+			neighbours[i] = malloc(100000);
+			REQUIRE(neighbours[i] != NULL, "malloc(100000) returned NULL");
+		}
+		char *mid = neighbours[1];
+		expect_death("double free of a large block merged in its arena",
+		             free_neighbours_trim_then_free, mid, "free", DOUBLE_FREE, mid);
+		expect_death("free inside a large block merged in its arena",
+		             free_neighbours_trim_then_free, mid + 8192, "free", DOUBLE_FREE,
+		             mid + 8192);
+		for (int i = 0; i < 3; i++)
+			free(neighbours[i]);
 	}
 
 	/* In the parent every block is still live and frees once, fine. */

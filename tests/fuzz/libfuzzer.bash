@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by tests/fuzz/<target>.sh: runs build/fuzz/<target>, a libFuzzer binary, and reports
 # the runs it made and the coverage it reached (libFuzzer's final "cov: N ft: M": N edges of
 # the instrumented code, M finer features). The target name is $target, its options for a run

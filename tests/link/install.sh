@@ -13,6 +13,9 @@
 #     and MALLOC_CONF=confirm_conf:true prints cairn's options line;
 #   - the man page cairn(3) renders with groff without a warning, lists every
 #     option of src/control/options.def and every function of the headers;
+#     cairn(1) renders too;
+#   - the cairn command names the installed library and its module folder
+#     (tests/link/cairn_command.sh runs an installed one);
 #   - make uninstall with the same variables removes all of it and leaves
 #     the files of other packages in the same folders;
 #   - a header made newer (make -n -W) rebuilds exactly the objects whose
@@ -45,7 +48,7 @@ dirs=(DESTDIR="$stage" PREFIX=/usr LIBDIR=/$libdir MANDIR=/usr/share/man)
 
 # Other packages' files in the same folders, which make uninstall must keep.
 others=("$libdir/libother.so.1" usr/include/other.h "$libdir/pkgconfig/other.pc"
-	"$libdir/cmake/other/otherConfig.cmake" usr/share/man/man3/other.3)
+	"$libdir/cmake/other/otherConfig.cmake" usr/share/man/man3/other.3 usr/bin/other)
 for f in "${others[@]}"; do
 	mkdir -p "$(dirname "$stage/$f")" && echo "$f" >"$stage/$f"
 done
@@ -58,7 +61,7 @@ check $rc "make install ${dirs[*]#DESTDIR=*}"
 # What is there besides the other packages' files: mode, type, path.
 listing() {
 	(cd "$1" && find . \( -type f -o -type l \) -printf '%m %y %P\n') |
-		grep -vE ' (usr/include/other\.h|.*/libother\.so\.1|.*/other\.pc|.*/otherConfig\.cmake|.*/other\.3)$' |
+		grep -vE ' (usr/include/other\.h|.*/libother\.so\.1|.*/other\.pc|.*/otherConfig\.cmake|.*/other\.3|usr/bin/other)$' |
 		sort -k3
 }
 listing "$stage" >"$work/installed"
@@ -76,6 +79,12 @@ sort -k3 >"$work/expected" <<EOF
 644 f $libdir/cmake/cairn/cairnConfig.cmake
 644 f $libdir/cmake/cairn/cairnConfigVersion.cmake
 644 f usr/share/man/man3/cairn.3
+644 f usr/share/man/man1/cairn.1
+755 f usr/bin/cairn
+644 f $libdir/cairn/options.tsv
+644 f $libdir/cairn/completion.bash
+644 f usr/share/bash-completion/completions/cairn
+$(cd "$root/tools/cairn" && for f in *.py; do echo "644 f $libdir/cairn/$f"; done)
 EOF
 diff "$work/expected" "$work/installed" >"$work/listing.diff"
 check $? "make install puts exactly the expected files, with their modes"
@@ -224,6 +233,19 @@ done
 [[ -z $missing ]]
 check $? "cairn(3)'s SYNOPSIS lacks functions of the headers:$missing"
 
+page1=$stage/usr/share/man/man1/cairn.1
+groff -man -Tutf8 -ww -z "$page1" >"$work/groff1.err" 2>&1 && [[ ! -s $work/groff1.err ]] &&
+	grep -q '^\.TH CAIRN 1 ' "$page1"
+check $? "groff renders cairn(1) without a warning: $(head -c 300 "$work/groff1.err")"
+
+# The command, written for the paths it will have once installed.
+grep -qF 'library="/'"$libdir"'/libcairn.so.0"' "$stage/usr/bin/cairn" &&
+	grep -qF 'sys.path.insert(0, "/'"$libdir"'/cairn")' "$stage/usr/bin/cairn" &&
+	[[ $(head -n 1 "$stage/usr/bin/cairn") == '#!/usr/bin/python3' ]]
+check $? "usr/bin/cairn names /$libdir/libcairn.so.0 and /$libdir/cairn, not the stage's"
+cmp -s "$root/build/cairn/options.tsv" "$stage/$libdir/cairn/options.tsv"
+check $? "the installed options table is build/cairn/options.tsv"
+
 # make uninstall.
 mk -s uninstall "${dirs[@]}" >"$work/uninstall.log" 2>&1
 check $? "make uninstall ${dirs[*]#DESTDIR=*}"
@@ -234,8 +256,8 @@ for f in "${others[@]}"; do
 	[[ $(cat "$stage/$f" 2>/dev/null) == "$f" ]]
 	check $? "make uninstall keeps another package's $f"
 done
-[[ ! -e $stage/usr/include/cairn && ! -e $stage/$libdir/cmake/cairn ]]
-check $? "make uninstall removes include/cairn and cmake/cairn"
+[[ ! -e $stage/usr/include/cairn && ! -e $stage/$libdir/cmake/cairn && ! -e $stage/$libdir/cairn ]]
+check $? "make uninstall removes include/cairn, cmake/cairn and the command's folder"
 
 # Header dependencies, on an up-to-date tree.
 mk -q all

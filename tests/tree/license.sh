@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # license.sh: the tree says under which terms it may be used. LICENSE holds
 # the MIT license of "the cairn authors", and every source file (C, C++,
-# headers, shell, Python, make files, the linker map, the pkg-config
-# template, SQL) names it in an SPDX-License-Identifier line near its top.
+# headers, assembly, shell, Python, Rust, Cargo manifests, make files, the
+# linker map, the pkg-config and man page templates, SQL) names it in an SPDX-License-Identifier line near its top.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,7 +20,7 @@ fi
 n=0
 while IFS= read -r f; do
 	case $f in
-	*.c | *.h | *.cc | *.def | *.sh | *.py | *.map | *.in | *.sql | Makefile | */Makefile | .ci/run) ;;
+	*.c | *.h | *.cc | *.def | *.sh | *.py | *.map | *.in | *.sql | *.rs | *.toml | *.bash | *.S | Makefile | */Makefile | *.mk | .ci/run) ;;
 	*) continue ;;
 	esac
 	n=$((n + 1))

@@ -24,6 +24,56 @@ static int pages_point_to(struct span *s)
 	return 1;
 }
 
+/* Whether every page of chunk c names what the page heap promises
+ * (arena_runs.h, page entries): a span in use on each of its pages; a free
+ * run on its end pages, and on the others a descriptor at or after the
+ * page, inside the run, that reads SPAN_FREE with no fast owner; and every
+ * descriptor that heads no span reads SPAN_FREE. Reports the first page
+ * that breaks it. */
+static int chunk_entries_ok(struct chunk *c)
+{
+	for (uint32_t p = 0; p < CHUNK_PAGES;) {
+		struct span *s = chunk_page_span(c, p);
+		if (s != &c->spans[p] || s->npages == 0 || p + s->npages > CHUNK_PAGES) {
+			fprintf(stderr, "page %u: not the head of its span\n", p);
+			return 0;
+		}
+		uint32_t end = p + s->npages;
+		for (uint32_t i = p + 1; i < end; i++) {
+			struct span *d = chunk_page_span(c, i);
+			bool ok;
+			if (s->state != SPAN_FREE)
+				ok = d == s;
+			else if (i == end - 1)
+				ok = d == s;
+			else
+				ok = d >= &c->spans[i] && d < &c->spans[end] &&
+				     d->state == SPAN_FREE && d->fast_owner == NULL;
+			if (!ok) {
+				fprintf(stderr, "page %u of the span at %u (state %u): entry %u\n",
+				        i, p, s->state, span_page(d));
+				return 0;
+			}
+			if (c->spans[i].state != SPAN_FREE || c->spans[i].fast_owner != NULL) {
+				fprintf(stderr,
+				        "descriptor %u inside the span at %u heads nothing\n", i,
+				        p);
+				return 0;
+			}
+		}
+		p = end;
+	}
+	return 1;
+}
+
+/* The lowest n bits of a step of a fixed sequence: the same ops every run. */
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1664525u + 1013904223u;
+	return (rnd_state >> 8) % n;
+}
+
 int main(void)
 {
 	/* The parameters the api would give the core by default; no purging
@@ -68,7 +118,7 @@ int main(void)
 		struct span *all = &ch->spans[HDR_PAGES];
 		CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "all merged: %u",
 		      all->npages);
-		CHECK(pages_point_to(all), "every free page names the merged run");
+		CHECK(chunk_entries_ok(ch), "every page names what it must");
 		CHECK(ch->free_pages == DATA_PAGES, "the chunk is empty");
 		CHECK(all->flags == RUN_DIRTY && arena.dirty_pages >= DATA_PAGES,
 		      "its freed pages are dirty");
@@ -106,6 +156,86 @@ int main(void)
 		arena_free_run(&arena, al);
 		arena_free_run(&arena, pad);
 		CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "back to one run");
+	}
+
+	TEST_CASE("page_entries")
+	{
+		/* Splits, aligned splits, merges, shrinks and grows in a fixed
+		 * random order: after each, every page of the chunks names what
+		 * it must, so that any pointer into a free run reads as freed
+		 * and any pointer into a span in use finds that span. */
+		enum { LIVE = 48 };
+		struct span *live[LIVE] = {0};
+		int bad = 0;
+		for (int step = 0; step < 4000 && !bad; step++) {
+			unsigned k = rnd(LIVE);
+			if (live[k] == NULL) {
+				size_t align = rnd(4) == 0 ? (size_t)1 << rnd(7) : 1;
+				live[k] = arena_alloc_run(&arena, 1 + rnd(rnd(2) ? 8 : 200), align);
+				REQUIRE(live[k] != NULL, "run allocated");
+				CHECK((span_page(live[k]) & (align - 1)) == 0, "aligned to %zu",
+				      align);
+			} else if (rnd(5) == 0 && live[k]->npages > 1) {
+				arena_shrink_run(&arena, live[k], 1 + rnd(live[k]->npages - 1));
+			} else if (rnd(5) == 0) {
+				arena_grow_run(&arena, live[k], live[k]->npages + 1 + rnd(20));
+			} else {
+				arena_free_run(&arena, live[k]);
+				live[k] = NULL;
+			}
+			for (unsigned i = 0; i < LIVE && !bad; i++)
+				if (live[i] != NULL && !chunk_entries_ok(span_chunk(live[i])))
+					bad = step + 1;
+		}
+		CHECK(!bad, "page entries as promised (first break at step %d)", bad);
+		for (unsigned i = 0; i < LIVE; i++)
+			if (live[i] != NULL)
+				arena_free_run(&arena, live[i]);
+		arena_decay(&arena, os_now_ms(), true);
+	}
+
+	TEST_CASE("bounded_search")
+	{
+		/* Free runs of 40 pages, too short for a 32-page block aligned to
+		 * 16 pages (which asks for 47), fill the bin the search starts
+		 * in: whether there are 10 or 10,000 of them, the search looks at
+		 * no more than 2 x 16 runs per block (16 in the bin where it
+		 * starts, 16 in the next), where a search that passes over runs
+		 * too short without counting them would look at all 10,000. */
+		uint64_t visits[3];
+		unsigned counts[3] = {10, 100, 10000};
+		for (int t = 0; t < 3; t++) {
+			unsigned n = counts[t];
+			struct span **held = os_map_aligned(2 * n * sizeof(*held), PAGE_SIZE);
+			REQUIRE(held != NULL, "room for the runs");
+			/* 40 free pages between runs kept in use. */
+			for (unsigned i = 0; i < n; i++) {
+				held[2 * i] = arena_alloc_run(&arena, 40, 1);
+				held[2 * i + 1] = arena_alloc_run(&arena, 1, 1);
+				REQUIRE(held[2 * i] && held[2 * i + 1], "run %u", i);
+			}
+			for (unsigned i = 0; i < n; i++)
+				arena_free_run(&arena, held[2 * i]);
+			uint64_t before = arena.fit_visits;
+			struct span *s[8];
+			for (int j = 0; j < 8; j++) {
+				s[j] = arena_alloc_run(&arena, 32, 16);
+				REQUIRE(s[j] != NULL && (span_page(s[j]) & 15) == 0,
+				        "aligned block");
+			}
+			visits[t] = arena.fit_visits - before;
+			for (int j = 0; j < 8; j++)
+				arena_free_run(&arena, s[j]);
+			for (unsigned i = 0; i < n; i++)
+				arena_free_run(&arena, held[2 * i + 1]);
+			os_unmap(held, 2 * n * sizeof(*held));
+			arena_decay(&arena, os_now_ms(), true);
+		}
+		CHECK(visits[0] <= 8 * 2 * 16 && visits[1] <= 8 * 2 * 16 && visits[2] <= 8 * 2 * 16,
+		      "runs looked at for 8 aligned blocks: %llu with 10 free runs, %llu with "
+		      "100, %llu with 10,000",
+		      (unsigned long long)visits[0], (unsigned long long)visits[1],
+		      (unsigned long long)visits[2]);
 	}
 
 	TEST_CASE("chunk_release")

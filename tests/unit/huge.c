@@ -12,10 +12,11 @@
  * mapping that follows, grows past it into fresh pages, and a shrink keeps
  * the head and gives back the whole 2 MiB slots past it; huge_alloc_cached;
  * the cache holds at most 16 mappings; huge_decay releases everything with
- * force and, without, only what has been cached dirty_decay_ms, and
- * huge_decay_deadline says when. The cache is the process's own: every
- * section starts and ends with it empty. Nothing else here allocates huge
- * blocks, and no purging thread runs. */
+ * force, without it what has been cached dirty_decay_ms, and with the curve
+ * the oldest bytes past what the decay curve lets wait (a long mapping's
+ * tail first), and huge_decay_deadline says when the oldest is due. The cache is the process's own:
+ * every section starts and ends with it empty. Nothing else here allocates huge blocks, and no
+ * purging thread runs. */
 #include <stdint.h>
 #include <string.h>
 
@@ -58,7 +59,7 @@ static int all(const void *p, size_t len, unsigned char b)
 
 static void empty_cache(void)
 {
-	huge_decay(0, true);
+	huge_decay(0, true, false);
 	REQUIRE(huge_decay_deadline() == UINT64_MAX, "the cache is empty");
 }
 
@@ -274,7 +275,7 @@ static void assemble(void)
 	CHECK(all(y + 12 * MiB, 4 * MiB, 0), "the growth reads as zeros");
 	CHECK(huge_decay_deadline() == UINT64_MAX, "the cache was used up");
 	huge_free(hy);
-	CHECK(huge_decay(0, true) == 16 * MiB, "force releases the four pieces, 16 MiB");
+	CHECK(huge_decay(0, true, false) == 16 * MiB, "force releases the four pieces, 16 MiB");
 	CHECK(desc(y) == NULL && desc(y + 12 * MiB) == NULL, "and their slots");
 }
 
@@ -325,7 +326,7 @@ static void bounded(void)
 			cached++;
 	CHECK(cached == 16, "16 mappings cached of %d (%d)", NMANY, cached);
 	CHECK(desc(p[NMANY - 1]) != NULL, "the newest among them");
-	CHECK(huge_decay(0, true) == 16 * 2 * MiB, "force releases them all");
+	CHECK(huge_decay(0, true, false) == 16 * 2 * MiB, "force releases them all");
 	cached = 0;
 	for (int i = 0; i < NMANY; i++)
 		if (desc(p[i]) != NULL)
@@ -343,18 +344,18 @@ static void decay(void)
 	huge_free(hp);
 	huge_free(hq);
 	CHECK(huge_decay_deadline() == hp->since + D, "the deadline is the oldest's");
-	CHECK(huge_decay(hp->since - 1, false) == 0 && desc(p) == hp && desc(q) == hq,
+	CHECK(huge_decay(hp->since - 1, false, false) == 0 && desc(p) == hp && desc(q) == hq,
 	      "a pass with a clock read before the frees releases nothing");
-	CHECK(huge_decay(hp->since + D - 1, false) == 0 && desc(p) == hp,
+	CHECK(huge_decay(hp->since + D - 1, false, false) == 0 && desc(p) == hp,
 	      "1 ms before due: nothing released");
 	/* As if q had been freed 5 s later than p. */
 	hq->since = hp->since + 5000;
 	CHECK(huge_decay_deadline() == hp->since + D, "still p's deadline");
-	CHECK(huge_decay(hp->since + D, false) == 4 * MiB, "due: p released, 4 MiB");
+	CHECK(huge_decay(hp->since + D, false, false) == 4 * MiB, "due: p released, 4 MiB");
 	CHECK(desc(p) == NULL && desc(q) == hq && !hq->live, "p left the page map, q is cached");
 	CHECK(huge_decay_deadline() == hq->since + D, "then q's deadline");
-	CHECK(huge_decay(hq->since + D - 1, false) == 0 && desc(q) == hq, "q not due yet");
-	CHECK(huge_decay(hq->since + D, false) == 6 * MiB && desc(q) == NULL, "q released");
+	CHECK(huge_decay(hq->since + D - 1, false, false) == 0 && desc(q) == hq, "q not due yet");
+	CHECK(huge_decay(hq->since + D, false, false) == 6 * MiB && desc(q) == NULL, "q released");
 	CHECK(huge_decay_deadline() == UINT64_MAX, "nothing cached");
 
 	/* dirty_decay_ms -1: kept until forced. */
@@ -363,8 +364,8 @@ static void decay(void)
 	REQUIRE(p != NULL, "a block");
 	huge_free(desc(p));
 	CHECK(huge_decay_deadline() == UINT64_MAX, "decay off: no deadline");
-	CHECK(huge_decay(UINT64_MAX - 1, false) == 0 && desc(p) != NULL, "decay off: kept");
-	CHECK(huge_decay(0, true) == 4 * MiB && desc(p) == NULL, "force releases it");
+	CHECK(huge_decay(UINT64_MAX - 1, false, false) == 0 && desc(p) != NULL, "decay off: kept");
+	CHECK(huge_decay(0, true, false) == 4 * MiB && desc(p) == NULL, "force releases it");
 
 	/* dirty_decay_ms 0: nothing is cached at all. */
 	cairn_core.dirty_decay_ms = 0;
@@ -374,6 +375,79 @@ static void decay(void)
 	CHECK(desc(p) == NULL && huge_decay_deadline() == UINT64_MAX,
 	      "decay 0: a freed block is released at once");
 	cairn_core.dirty_decay_ms = D;
+}
+
+static size_t cached_bytes(void)
+{
+	size_t live, blocks, cached;
+	huge_stats(&live, &blocks, &cached);
+	return cached;
+}
+
+/* The curve the cache follows (core/decay_curve.h), for one mapping cached
+ * at time 0 and a pass at time t. */
+static double curve_bytes(size_t bytes, uint64_t t)
+{
+	double x = (double)t / D;
+	return x >= 1.0 ? 0.0 : (double)bytes * (1.0 - x * x * (3.0 - 2.0 * x));
+}
+
+/* Decay along the curve: the cached bytes fall in steps of 2 MiB slots as
+ * the curve says, one long mapping included (its tail goes first), not all
+ * at dirty_decay_ms; two mappings cached at different times share it. */
+static void decay_curve(void)
+{
+	char *p = huge_alloc(64 * MiB, 0, false);
+	REQUIRE(p != NULL, "a 64 MiB block");
+	struct huge *h = desc(p);
+	huge_free(h);
+	uint64_t t0 = h->since;
+	REQUIRE(cached_bytes() == 64 * MiB, "cached whole (%zu)", cached_bytes());
+	size_t prev = 64 * MiB;
+	int falls = 0, off_curve = 0;
+	for (uint64_t k = 1; k <= 20; k++) {
+		uint64_t t = k * D / 20;
+		huge_decay(t0 + t, false, true);
+		size_t now = cached_bytes();
+		double want = curve_bytes(64 * MiB, t);
+		if ((double)now > want + MiB || (double)now + 2 * MiB < want)
+			off_curve++;
+		if (now < prev)
+			falls++;
+		CHECK(now <= prev, "never grows back: %zu after %zu", now, prev);
+		prev = now;
+	}
+	CHECK(off_curve == 0, "within one 2 MiB slot of the curve at every pass (%d off)",
+	      off_curve);
+	CHECK(falls >= 10, "released in %d steps, not one", falls);
+	CHECK(prev == 0 && desc(p) == NULL, "all of it released at dirty_decay_ms");
+
+	/* Passes without the curve (a slow path's tick) release only what is
+	 * due. */
+	p = huge_alloc(8 * MiB, 0, false);
+	REQUIRE(p != NULL, "an 8 MiB block");
+	h = desc(p);
+	huge_free(h);
+	CHECK(huge_decay(h->since + D / 2, false, false) == 0 && cached_bytes() == 8 * MiB,
+	      "no curve: nothing released half-way");
+	CHECK(huge_decay(h->since + D / 2, false, true) > 0, "with the curve: some released");
+	CHECK(huge_decay(h->since + D, false, false) > 0 && cached_bytes() == 0,
+	      "due: the rest released");
+
+	/* Two mappings cached 5 s apart: the older one goes first. */
+	char *a = huge_alloc(16 * MiB, 0, false), *b = huge_alloc(16 * MiB, 0, false);
+	REQUIRE(a && b, "two blocks");
+	struct huge *ha = desc(a), *hb = desc(b);
+	huge_free(ha);
+	huge_free(hb);
+	hb->since = ha->since + 5000;
+	double want = curve_bytes(16 * MiB, 6000) + curve_bytes(16 * MiB, 1000);
+	huge_decay(ha->since + 6000, false, true);
+	size_t left = cached_bytes();
+	CHECK((double)left <= want + MiB && (double)left + 2 * MiB >= want,
+	      "both on the curve: %zu cached, %.0f allowed", left, want);
+	CHECK(desc(b) == hb && hb->mapped == 16 * MiB, "the younger one untouched");
+	empty_cache();
 }
 
 int main(void)
@@ -392,5 +466,6 @@ int main(void)
 	TEST_CASE("cached_small") cached_small();
 	TEST_CASE("bounded") bounded();
 	TEST_CASE("decay") decay();
+	TEST_CASE("decay_curve") decay_curve();
 	return CHECK_DONE();
 }

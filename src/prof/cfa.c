@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/* Frames' unwinding rules read from .eh_frame, cached by address (cfa.h).
+ * libgcc's unwinder spends most of a backtrace finding each frame's FDE
+ * and interpreting its CFA program, again for every sample (unwind.c has
+ * the figures); the rule of one return address never changes while its
+ * object is loaded, so it is read once and kept. */
+#define _GNU_SOURCE
+#include "prof/cfa.h"
+
+#include <link.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "core/lock.h"
+
+#if defined(__x86_64__)
+
+/* libgcc's lookup of the FDE covering pc (exported by libgcc_s and
+ * libgcc_eh, though no header declares it): the FDE, or NULL, and in
+ * bases->func the start of the code it covers. */
+struct dwarf_eh_bases {
+	void *tbase;
+	void *dbase;
+	void *func;
+};
+extern const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
+
+/* x86-64's DWARF register numbers. */
+#define REG_RBP 6
+#define REG_RSP 7
+#define REG_RA  16
+
+/* ------------------------------------------------------------ reading */
+
+struct reader {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static uint64_t uleb(struct reader *r)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; r->p < r->end && shift < 64; shift += 7) {
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static int64_t sleb(struct reader *r)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	for (; r->p < r->end && shift < 64; shift += 7) {
+		uint8_t b = *r->p++;
+		v |= (int64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			if (shift + 7 < 64 && (b & 0x40))
+				v |= -((int64_t)1 << (shift + 7));
+			return v;
+		}
+	}
+	r->bad = true;
+	return 0;
+}
+
+static uint64_t fixed(struct reader *r, unsigned n)
+{
+	if (r->end - r->p < (ptrdiff_t)n) {
+		r->bad = true;
+		return 0;
+	}
+	uint64_t v = 0;
+	memcpy(&v, r->p, n); /* little-endian */
+	r->p += n;
+	return v;
+}
+
+/* The size of a pointer in DW_EH_PE encoding enc (its low four bits); 0
+ * for one this code does not read. */
+static unsigned enc_size(uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x00: /* absptr */
+	case 0x04: /* udata8 */
+	case 0x0c: /* sdata8 */
+		return 8;
+	case 0x02: /* udata2 */
+	case 0x0a: /* sdata2 */
+		return 2;
+	case 0x03: /* udata4 */
+	case 0x0b: /* sdata4 */
+		return 4;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ rules */
+
+/* The registers the rule follows: the CFA, rbp, the return address. */
+struct state {
+	uint8_t cfa_reg;
+	int64_t cfa_off;
+	uint8_t rbp; /* 0 kept, 1 saved at CFA + rbp_off, 2 anything else */
+	int64_t rbp_off;
+	uint8_t ra; /* 0 at CFA + ra_off, 1 undefined, 2 anything else */
+	int64_t ra_off;
+};
+
+struct cie {
+	const uint8_t *insns, *end;
+	uint64_t code_align;
+	int64_t data_align;
+	uint8_t fde_enc;
+	bool signal; /* 'S': a signal frame, whose rules are libgcc's */
+	bool aug_z;
+};
+
+static bool read_cie(const uint8_t *c, struct cie *out)
+{
+	uint32_t len;
+	memcpy(&len, c, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return false;
+	struct reader r = {c + 4, c + 4 + len, false};
+	if (fixed(&r, 4) != 0) /* a CIE's id */
+		return false;
+	uint8_t version = (uint8_t)fixed(&r, 1);
+	const char *aug = (const char *)r.p;
+	size_t alen = strnlen(aug, (size_t)(r.end - r.p));
+	r.p += alen + 1;
+	if (strchr(aug, 'e') != NULL) /* "eh": an old pointer field */
+		return false;
+	*out = (struct cie){.fde_enc = 0};
+	out->code_align = uleb(&r);
+	out->data_align = sleb(&r);
+	uint64_t ra = version == 1 ? fixed(&r, 1) : uleb(&r);
+	if (ra != REG_RA)
+		return false;
+	const uint8_t *after_aug = NULL;
+	bool done = false;
+	for (const char *a = aug; *a != '\0' && !done && !r.bad; a++) {
+		switch (*a) {
+		case 'z': {
+			out->aug_z = true;
+			uint64_t n = uleb(&r);
+			after_aug = r.p + n;
+			break;
+		}
+		case 'R':
+			out->fde_enc = (uint8_t)fixed(&r, 1);
+			break;
+		case 'L':
+			fixed(&r, 1);
+			break;
+		case 'P': {
+			uint8_t enc = (uint8_t)fixed(&r, 1);
+			unsigned n = enc_size(enc);
+			if (n == 0)
+				return false;
+			fixed(&r, n);
+			break;
+		}
+		case 'S':
+			out->signal = true;
+			break;
+		default:
+			/* An augmentation not known: with 'z' its data can be
+			 * skipped, and only the instructions matter. */
+			if (after_aug == NULL)
+				return false;
+			done = true;
+			break;
+		}
+	}
+	if (after_aug != NULL)
+		r.p = after_aug;
+	if (r.bad || r.p > r.end || enc_size(out->fde_enc) == 0)
+		return false;
+	out->insns = r.p;
+	out->end = r.end;
+	return true;
+}
+
+/* Runs CFA instructions [r) on s from address *loc, until the code address
+ * passes target; false for an instruction this code does not take. */
+static bool run(struct reader *r, const struct cie *c, struct state *s, const struct state *initial,
+                uintptr_t *loc, uintptr_t target)
+{
+	struct state saved[8];
+	unsigned nsaved = 0;
+	while (r->p < r->end && !r->bad) {
+		uint8_t op = *r->p++;
+		uint64_t reg = 0;
+		int64_t off = 0;
+		uint64_t delta = 0;
+		switch (op >> 6) {
+		case 1: /* advance_loc */
+			delta = (op & 0x3f) * c->code_align;
+			goto advance;
+		case 2: /* offset */
+			reg = op & 0x3f;
+			off = (int64_t)uleb(r) * c->data_align;
+			goto saved_at;
+		case 3: /* restore */
+			reg = op & 0x3f;
+			goto restore;
+		}
+		switch (op) {
+		case 0x00: /* nop */
+			continue;
+		case 0x02: /* advance_loc1 */
+			delta = fixed(r, 1) * c->code_align;
+			goto advance;
+		case 0x03: /* advance_loc2 */
+			delta = fixed(r, 2) * c->code_align;
+			goto advance;
+		case 0x04: /* advance_loc4 */
+			delta = fixed(r, 4) * c->code_align;
+			goto advance;
+		case 0x05: /* offset_extended */
+			reg = uleb(r);
+			off = (int64_t)uleb(r) * c->data_align;
+			goto saved_at;
+		case 0x11: /* offset_extended_sf */
+			reg = uleb(r);
+			off = sleb(r) * c->data_align;
+			goto saved_at;
+		case 0x06: /* restore_extended */
+			reg = uleb(r);
+			goto restore;
+		case 0x07: /* undefined */
+			reg = uleb(r);
+			if (reg == REG_RA)
+				s->ra = 1;
+			else if (reg == REG_RBP)
+				s->rbp = 2;
+			continue;
+		case 0x08: /* same_value */
+			reg = uleb(r);
+			if (reg == REG_RBP)
+				s->rbp = 0;
+			else if (reg == REG_RA)
+				s->ra = 2;
+			continue;
+		case 0x09: /* register */
+			reg = uleb(r);
+			uleb(r);
+			if (reg == REG_RBP)
+				s->rbp = 2;
+			else if (reg == REG_RA)
+				s->ra = 2;
+			continue;
+		case 0x0a: /* remember_state */
+			if (nsaved == 8)
+				return false;
+			saved[nsaved++] = *s;
+			continue;
+		case 0x0b: /* restore_state */
+			if (nsaved == 0)
+				return false;
+			*s = saved[--nsaved];
+			continue;
+		case 0x0c: /* def_cfa */
+			s->cfa_reg = (uint8_t)uleb(r);
+			s->cfa_off = (int64_t)uleb(r);
+			continue;
+		case 0x12: /* def_cfa_sf */
+			s->cfa_reg = (uint8_t)uleb(r);
+			s->cfa_off = sleb(r) * c->data_align;
+			continue;
+		case 0x0d: /* def_cfa_register */
+			s->cfa_reg = (uint8_t)uleb(r);
+			continue;
+		case 0x0e: /* def_cfa_offset */
+			s->cfa_off = (int64_t)uleb(r);
+			continue;
+		case 0x13: /* def_cfa_offset_sf */
+			s->cfa_off = sleb(r) * c->data_align;
+			continue;
+		case 0x10: /* expression */
+		case 0x16: /* val_expression */
+			reg = uleb(r);
+			r->p += uleb(r);
+			if (reg == REG_RBP)
+				s->rbp = 2;
+			else if (reg == REG_RA)
+				s->ra = 2;
+			continue;
+		case 0x14: /* val_offset */
+		case 0x15: /* val_offset_sf */
+			reg = uleb(r);
+			if (op == 0x14)
+				uleb(r);
+			else
+				sleb(r);
+			if (reg == REG_RBP)
+				s->rbp = 2;
+			else if (reg == REG_RA)
+				s->ra = 2;
+			continue;
+		case 0x2e: /* GNU_args_size */
+			uleb(r);
+			continue;
+		default: /* def_cfa_expression, set_loc, vendor ones */
+			return false;
+		}
+	advance:
+		*loc += delta;
+		if (*loc > target)
+			return true;
+		continue;
+	saved_at:
+		if (reg == REG_RBP) {
+			s->rbp = 1;
+			s->rbp_off = off;
+		} else if (reg == REG_RA) {
+			s->ra = 0;
+			s->ra_off = off;
+		}
+		continue;
+	restore:
+		if (initial == NULL)
+			return false;
+		if (reg == REG_RBP) {
+			s->rbp = initial->rbp;
+			s->rbp_off = initial->rbp_off;
+		} else if (reg == REG_RA) {
+			s->ra = initial->ra;
+			s->ra_off = initial->ra_off;
+		}
+		continue;
+	}
+	return !r->bad;
+}
+
+static struct cfa_rule rule_from_fde(uintptr_t pc)
+{
+	struct cfa_rule other = {.kind = CFA_OTHER};
+	struct dwarf_eh_bases bases;
+	const uint8_t *f = _Unwind_Find_FDE((void *)(pc - 1), &bases);
+	if (f == NULL)
+		return (struct cfa_rule){.kind = CFA_NONE};
+	uint32_t len;
+	int32_t cie_off;
+	memcpy(&len, f, 4);
+	memcpy(&cie_off, f + 4, 4);
+	if (len == 0xffffffffu || cie_off <= 0)
+		return other;
+	struct cie c;
+	if (!read_cie(f + 4 - cie_off, &c) || c.signal)
+		return other;
+	struct reader r = {f + 8, f + 4 + len, false};
+	unsigned n = enc_size(c.fde_enc);
+	fixed(&r, n); /* where the code starts: bases.func has it */
+	fixed(&r, n); /* its length */
+	if (c.aug_z)
+		r.p += uleb(&r);
+	uintptr_t start = (uintptr_t)bases.func;
+	/* A return address is the instruction after the call: the rule in
+	 * force at the call is the one at pc - 1. */
+	uintptr_t target = pc - 1, loc = start;
+	struct state s = {.cfa_reg = REG_RSP, .ra = 2};
+	struct reader ri = {c.insns, c.end, false};
+	if (!run(&ri, &c, &s, NULL, &loc, UINTPTR_MAX))
+		return other;
+	struct state initial = s;
+	loc = start;
+	if (r.bad || !run(&r, &c, &s, &initial, &loc, target))
+		return other;
+	if (s.ra == 1)
+		return (struct cfa_rule){.kind = CFA_END};
+	if (s.ra != 0 || s.ra_off != -8 || s.rbp == 2 ||
+	    (s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) || s.cfa_off <= 0 ||
+	    s.cfa_off > INT32_MAX || s.rbp_off < INT32_MIN || s.rbp_off > INT32_MAX)
+		return other;
+	return (struct cfa_rule){
+	    .kind = CFA_RULE,
+	    .on_rbp = s.cfa_reg == REG_RBP,
+	    .rbp_saved = s.rbp == 1,
+	    .off = (int32_t)s.cfa_off,
+	    .rbp_off = (int32_t)s.rbp_off,
+	};
+}
+
+/* ------------------------------------------------------------ the cache
+ *
+ * Direct mapped, CACHE_SLOTS entries (24 bytes each, 24 KiB, in .bss: only
+ * the slots used are touched). Guarded by cache_lock, taken per lookup and
+ * not while an FDE is read, so that libgcc's lookup, which may take the
+ * dynamic loader's lock, never runs under it. */
+#define CACHE_SLOTS 1024
+
+struct slot {
+	uintptr_t pc;
+	struct cfa_rule rule;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slot cache[CACHE_SLOTS];
+static unsigned long long objects_seen; /* adds + subs. Guarded by cache_lock. */
+
+static unsigned slot_of(uintptr_t pc)
+{
+	return (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 54) & (CACHE_SLOTS - 1);
+}
+
+struct cfa_rule cfa_rule_of(uintptr_t pc)
+{
+	struct slot *s = &cache[slot_of(pc)];
+	mutex_lock(&cache_lock);
+	if (s->pc == pc) {
+		struct cfa_rule r = s->rule;
+		mutex_unlock(&cache_lock);
+		return r;
+	}
+	mutex_unlock(&cache_lock);
+	struct cfa_rule r = rule_from_fde(pc);
+	/* No FDE may mean code loaded later (a JIT's, dlopen's): not kept. */
+	if (r.kind == CFA_NONE)
+		return r;
+	mutex_lock(&cache_lock);
+	s->pc = pc;
+	s->rule = r;
+	mutex_unlock(&cache_lock);
+	return r;
+}
+
+static int count_objects(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	*(unsigned long long *)arg = info->dlpi_adds + info->dlpi_subs;
+	return 1;
+}
+
+void cfa_check_objects(void)
+{
+	unsigned long long n = 0;
+	dl_iterate_phdr(count_objects, &n);
+	mutex_lock(&cache_lock);
+	if (n != objects_seen) {
+		memset(cache, 0, sizeof(cache));
+		objects_seen = n;
+	}
+	mutex_unlock(&cache_lock);
+}
+
+void cfa_postfork_child(void)
+{
+	/* A slot may have been half written. */
+	if (mutex_reset_was_held(&cache_lock))
+		memset(cache, 0, sizeof(cache));
+}
+
+#else
+
+struct cfa_rule cfa_rule_of(uintptr_t pc)
+{
+	return (struct cfa_rule){.kind = CFA_OTHER};
+}
+
+void cfa_check_objects(void)
+{
+}
+
+void cfa_postfork_child(void)
+{
+}
+
+#endif

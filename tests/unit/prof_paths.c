@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* The heap profiler samples every way of allocating by the same byte rule,
+ * including those that pass the thread's bins: MALLOCX_ARENA (an automatic
+ * arena, a created one), MALLOCX_TCACHE_NONE, cairn_heap_malloc, an
+ * explicit cache (MALLOCX_TCACHE), and, in a child run with tcache:false
+ * (threads without heaps, on the process's countdown), malloc itself.
+ * Cases, each in this process and in the tcache:false child:
+ *   every     at lg_prof_sample:0, K blocks of each size kind (small,
+ *             large, huge) through each path are all in the profile under
+ *             their call site, with their usable bytes, and their frees
+ *             take them out again;
+ *   rate      at lg_prof_sample:14, 4096-byte blocks through an arena and
+ *             through malloc are sampled as often as the rule says
+ *             (1 - exp(-4096/16384) of them, within six deviations). */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include <cairn.h>
+#include <cairn/jemalloc.h>
+
+#include "check.h"
+#include "child.h"
+#include "core/heap.h"
+#include "prof/profiler.h"
+
+const char *malloc_conf =
+    "prof:true,lg_prof_sample:0,prof_gdump:false,prof_final:false,background_thread:false";
+
+enum path { PLAIN, ARENA0, CREATED, TCACHE_NONE, HEAP_API, TCACHE, NPATHS };
+static const char *const path_name[NPATHS] = {"malloc",        "MALLOCX_ARENA(0)",
+                                              "created arena", "MALLOCX_TCACHE_NONE",
+                                              "cairn_heap",    "MALLOCX_TCACHE"};
+
+static unsigned created_arena, tcache_id;
+static cairn_heap_t *heap;
+
+/* The one call site of every path: its return addresses are within the
+ * first bytes of this function. */
+static __attribute__((noinline)) void *alloc_at(enum path p, size_t size)
+{
+	void *r = NULL;
+	switch (p) {
+	case PLAIN:
+		r = malloc(size);
+		break;
+	case ARENA0:
+		r = mallocx(size, MALLOCX_ARENA(0));
+		break;
+	case CREATED:
+		r = mallocx(size, MALLOCX_ARENA(created_arena));
+		break;
+	case TCACHE_NONE:
+		r = mallocx(size, MALLOCX_TCACHE_NONE);
+		break;
+	case HEAP_API:
+		r = cairn_heap_malloc(heap, size);
+		break;
+	case TCACHE:
+		r = mallocx(size, MALLOCX_TCACHE(tcache_id));
+		break;
+	default:
+		break;
+	}
+	__asm__ volatile("" ::"r"(r) : "memory");
+	return r;
+}
+
+struct site {
+	uintptr_t lo, hi;
+	struct prof_counts c;
+};
+
+static void add_site(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c, void *arg)
+{
+	struct site *s = arg;
+	for (unsigned i = 0; i < depth; i++) {
+		if (pcs[i] >= s->lo && pcs[i] < s->hi) {
+			s->c.curobjs += c->curobjs;
+			s->c.curbytes += c->curbytes;
+			return;
+		}
+	}
+}
+
+static struct prof_counts site_counts(void)
+{
+	struct site s = {.lo = (uintptr_t)alloc_at, .hi = (uintptr_t)alloc_at + 1024};
+	prof_visit(add_site, &s, NULL);
+	return s.c;
+}
+
+#define K 16
+
+static void every(void)
+{
+	size_t sizes[] = {48, 100000, 3u << 20};
+	for (int p = 0; p < NPATHS; p++) {
+		for (unsigned k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+			/* An explicit cache holds small blocks only. */
+			if (p == TCACHE && sizes[k] > 4096)
+				continue;
+			struct prof_counts before = site_counts();
+			void *b[K];
+			uint64_t bytes = 0;
+			for (int i = 0; i < K; i++) {
+				b[i] = alloc_at(p, sizes[k]);
+				bytes += sallocx(b[i], 0);
+			}
+			struct prof_counts mid = site_counts();
+			CHECK(mid.curobjs - before.curobjs == K &&
+			          mid.curbytes - before.curbytes == bytes,
+			      "%s, %zu bytes: %llu objects, %llu bytes sampled; want %d, %llu",
+			      path_name[p], sizes[k],
+			      (unsigned long long)(mid.curobjs - before.curobjs),
+			      (unsigned long long)(mid.curbytes - before.curbytes), K,
+			      (unsigned long long)bytes);
+			for (int i = 0; i < K; i++)
+				free(b[i]);
+			struct prof_counts after = site_counts();
+			CHECK(after.curobjs == before.curobjs && after.curbytes == before.curbytes,
+			      "%s, %zu bytes: %llu objects left after the frees", path_name[p],
+			      sizes[k], (unsigned long long)(after.curobjs - before.curobjs));
+		}
+	}
+}
+
+#define RATE_N 4000
+
+static void rate(void)
+{
+	size_t lg = 14;
+	CHECK(mallctl("prof.reset", NULL, NULL, &lg, sizeof lg) == 0, "prof.reset 14");
+	/* q = 1 - exp(-4096/16384), written out: the tests link no libm. */
+	double q = 0.22119921692859512, mean = RATE_N * q, var = RATE_N * q * (1 - q);
+	static void *b[RATE_N];
+	enum path paths[] = {PLAIN, ARENA0};
+	for (unsigned k = 0; k < 2; k++) {
+		struct prof_counts before = site_counts();
+		for (int i = 0; i < RATE_N; i++)
+			b[i] = alloc_at(paths[k], 4096);
+		double got = (double)(site_counts().curobjs - before.curobjs);
+		CHECK((got - mean) * (got - mean) < 36 * var,
+		      "%s: %.0f of %d blocks sampled; want %.0f within six deviations (variance "
+		      "%.0f)",
+		      path_name[paths[k]], got, RATE_N, mean, var);
+		for (int i = 0; i < RATE_N; i++)
+			free(b[i]);
+	}
+	lg = 0;
+	CHECK(mallctl("prof.reset", NULL, NULL, &lg, sizeof lg) == 0, "prof.reset 0");
+}
+
+static void set_up(void)
+{
+	free(malloc(1));
+	REQUIRE(cairn_prof.on && prof_small_heap != NULL, "the profiler is on");
+	size_t len = sizeof created_arena;
+	REQUIRE(mallctl("arenas.create", &created_arena, &len, NULL, 0) == 0, "arenas.create");
+	len = sizeof tcache_id;
+	REQUIRE(mallctl("tcache.create", &tcache_id, &len, NULL, 0) == 0, "tcache.create");
+	heap = cairn_heap_create();
+	REQUIRE(heap != NULL, "cairn_heap_create");
+}
+
+int main(int argc, char **argv)
+{
+	set_up();
+	bool child = argc > 1 && strcmp(argv[1], "--child") == 0;
+	TEST_CASE("every")
+	{
+		every();
+	}
+	TEST_CASE("rate")
+	{
+		rate();
+	}
+	if (!child) {
+		/* The same again, with no thread heaps at all. */
+		struct child_opts opts = {
+		    .name = "prof_paths",
+		    .args = {"--child"},
+		    .conf = "prof:true,lg_prof_sample:0,prof_gdump:false,prof_final:false,"
+		            "background_thread:false,tcache:false",
+		};
+		static char out[1 << 16];
+		int status = child_run(&opts, out, sizeof out, NULL);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "tcache:false child: status %d", status);
+		CHECK(child_fold_checks(out) != NULL, "tcache:false child: no tally");
+	}
+	return CHECK_DONE();
+}

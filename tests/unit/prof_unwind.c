@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* The profiler's unwinder: its walk by cached CFA rules gives the very
+ * stacks libgcc's unwinder gives, wherever a sample may be taken. Each case
+ * takes both backtraces in one function, twice (the second from the
+ * cache), and compares them frame by frame (the first, that function's
+ * own, at the two calls):
+ *   recursion  10,000 distinct stacks of 20 to 40 frames through two call
+ *              sites, the cache's slots reused many times over;
+ *   thread     in a new thread (its stack ends at clone's frame);
+ *   fork       in a child, whose cache is its parent's;
+ *   dlopen     from a callback of a library loaded with dlopen (zlib's
+ *              allocator hook), loaded after the cache was filled;
+ *   no_fde     through code with no unwind table (a trampoline written at
+ *              run time): both stop at it;
+ *   signal     in a signal handler: the signal frame's rule is libgcc's,
+ *              so the walk falls back, with the same result;
+ *   fast       the fast walk served all but the signal case (fallbacks
+ *              counted), and at least a frame of the caller's is in it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "prof/unwind.h"
+
+const char *malloc_conf = "prof:true,prof_gdump:false,prof_final:false,background_thread:false";
+
+#define MAX 128
+
+static unsigned compared, mismatched;
+
+/* Both backtraces, here; true when they agree. */
+static __attribute__((noinline)) bool same_here(const char *where)
+{
+	uintptr_t a[MAX], b[MAX];
+	bool ok = true;
+	for (int round = 0; round < 2; round++) {
+		unsigned na = prof_backtrace(a, MAX);
+		unsigned nb = prof_backtrace_libgcc(b, MAX);
+		compared++;
+		/* The first frames are this function's, at its two calls. */
+		bool first = na > 0 && nb > 0 && a[0] - (uintptr_t)same_here < 4096 &&
+		             b[0] - (uintptr_t)same_here < 4096;
+		if (na != nb || !first || na < 2 ||
+		    memcmp(a + 1, b + 1, (na - 1) * sizeof *a) != 0) {
+			if (mismatched++ < 5) {
+				fprintf(stderr, "%s: %u frames against libgcc's %u\n", where, na,
+				        nb);
+				for (unsigned i = 0; i < (na > nb ? na : nb) && i < 64; i++)
+					fprintf(stderr, "  %2u %#lx %#lx\n", i,
+					        i < na ? (unsigned long)a[i] : 0ul,
+					        i < nb ? (unsigned long)b[i] : 0ul);
+			}
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool walk(unsigned k, int level);
+
+static __attribute__((noinline)) bool walk_a(unsigned k, int level)
+{
+	bool r = walk(k, level);
+	__asm__ volatile("" ::"r"(r) : "memory");
+	return r;
+}
+
+static __attribute__((noinline)) bool walk_b(unsigned k, int level)
+{
+	char pad[64 + (k & 3) * 32]; /* frames of several sizes */
+	memset(pad, (int)k, sizeof pad);
+	__asm__ volatile("" ::"r"(pad) : "memory");
+	bool r = walk(k, level);
+	__asm__ volatile("" ::"r"(r) : "memory");
+	return r;
+}
+
+static __attribute__((noinline)) bool walk(unsigned k, int level)
+{
+	if (level == 0)
+		return same_here("recursion");
+	bool r = (k & 1) ? walk_a(k >> 1, level - 1) : walk_b(k >> 1, level - 1);
+	__asm__ volatile("" ::"r"(r) : "memory");
+	return r;
+}
+
+static void *in_thread(void *arg)
+{
+	return (void *)(uintptr_t)(walk(0x5a5, 12) && same_here("thread"));
+}
+
+/* zlib's allocator hook: a sample's stack through a dlopen'ed library. */
+static bool dl_ok = true;
+static unsigned dl_calls;
+
+static void *z_alloc(void *opaque, unsigned n, unsigned size)
+{
+	dl_calls++;
+	dl_ok &= same_here("dlopen");
+	return calloc(n, size);
+}
+
+static void z_free(void *opaque, void *p)
+{
+	free(p);
+}
+
+/* zlib's z_stream, as zlib.h lays it out (zlib is loaded, not linked). */
+struct z_stream {
+	const unsigned char *next_in;
+	unsigned avail_in;
+	unsigned long total_in;
+	unsigned char *next_out;
+	unsigned avail_out;
+	unsigned long total_out;
+	const char *msg;
+	void *state;
+	void *(*zalloc)(void *, unsigned, unsigned);
+	void (*zfree)(void *, void *);
+	void *opaque;
+	int data_type;
+	unsigned long adler, reserved;
+};
+
+static void *trampoline_arg_fn(void *arg)
+{
+	*(bool *)arg = same_here("no_fde");
+	return NULL;
+}
+
+static volatile sig_atomic_t sig_ok;
+
+static void on_signal(int sig)
+{
+	sig_ok = same_here("signal") ? 1 : 2;
+}
+
+int main(void)
+{
+	free(malloc(1));
+	TEST_CASE("recursion")
+	{
+		unsigned bad = 0;
+		for (unsigned k = 0; k < 10000; k++)
+			bad += !walk(k * 2654435761u, 20 + k % 21);
+		CHECK(bad == 0, "%u of 10000 stacks differ", bad);
+	}
+	TEST_CASE("thread")
+	{
+		pthread_t t;
+		void *r = NULL;
+		pthread_create(&t, NULL, in_thread, NULL);
+		pthread_join(t, &r);
+		CHECK(r != NULL, "a thread's stacks differ");
+	}
+	TEST_CASE("fork")
+	{
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(walk(77, 25) && same_here("fork") ? 0 : 1);
+		int status = 0;
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "a fork child's stacks differ");
+	}
+	TEST_CASE("dlopen")
+	{
+		void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+		REQUIRE(z != NULL, "dlopen libz.so.1: %s", dlerror());
+		int (*init)(struct z_stream *, int, const char *, int) = dlsym(z, "deflateInit_");
+		int (*end)(struct z_stream *) = dlsym(z, "deflateEnd");
+		REQUIRE(init != NULL && end != NULL, "zlib's deflateInit_, deflateEnd");
+		struct z_stream s = {.zalloc = z_alloc, .zfree = z_free};
+		CHECK(init(&s, 6, "1.2.13", (int)sizeof s) == 0, "deflateInit_");
+		end(&s);
+		CHECK(dl_calls > 0 && dl_ok, "%u calls from zlib, stacks %s", dl_calls,
+		      dl_ok ? "the same" : "differ");
+		dlclose(z);
+		CHECK(same_here("after dlclose"), "stacks differ after dlclose");
+	}
+	TEST_CASE("no_fde")
+	{
+		/* sub $8,%rsp; call *%rsi; add $8,%rsp; ret: calls rsi(rdi)
+		 * from a frame that no unwind table covers. */
+		static const unsigned char code[] = {0x48, 0x83, 0xec, 0x08, 0xff, 0xd6,
+		                                     0x48, 0x83, 0xc4, 0x08, 0xc3};
+		void *m =
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		REQUIRE(m != MAP_FAILED, "mmap");
+		memcpy(m, code, sizeof code);
+		REQUIRE(mprotect(m, 4096, PROT_READ | PROT_EXEC) == 0, "mprotect");
+		bool ok = false;
+		void (*tramp)(void *, void *(*)(void *)) = (void (*)(void *, void *(*)(void *)))m;
+		tramp(&ok, trampoline_arg_fn);
+		CHECK(ok, "stacks through code without unwind tables differ");
+		munmap(m, 4096);
+	}
+	unsigned long before = prof_unwind_fallbacks();
+	TEST_CASE("signal")
+	{
+		signal(SIGUSR1, on_signal);
+		raise(SIGUSR1);
+		CHECK(sig_ok == 1, "stacks in a signal handler differ");
+		CHECK(prof_unwind_fallbacks() > before, "no fallback to libgcc for a signal frame");
+	}
+	TEST_CASE("fast")
+	{
+		CHECK(mismatched == 0, "%u of %u comparisons differ", mismatched, compared);
+		CHECK(before == 0, "%lu walks fell back to libgcc outside signal handlers", before);
+		uintptr_t pcs[MAX];
+		unsigned n = prof_backtrace(pcs, MAX);
+		bool mine = false;
+		for (unsigned i = 0; i < n; i++)
+			mine |= pcs[i] >= (uintptr_t)main && pcs[i] < (uintptr_t)main + 8192;
+		CHECK(n >= 2 && mine, "%u frames, main's %s", n, mine ? "in" : "missing");
+	}
+	return CHECK_DONE();
+}
