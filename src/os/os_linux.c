@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -14,6 +13,16 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The futex operations are the kernel's ABI; the kernel's headers that
+ * name them are not on every C library's path (musl-gcc searches only
+ * musl's own). */
+#if __has_include(<linux/futex.h>)
+#include <linux/futex.h>
+#else
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#endif
 
 static size_t page_size = 4096;
 

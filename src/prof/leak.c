@@ -248,6 +248,43 @@ static const char *program_path(void)
 	return path[0] != '\0' ? path : "/proc/self/exe";
 }
 
+#ifdef CAIRN_NO_DLADDR1
+/* Without glibc's dladdr1 (musl), the load bias of the object that holds an
+ * address comes from the loader's list of objects, whose first is the
+ * program; dl_iterate_phdr calls no malloc in glibc or musl. */
+struct bias_query {
+	uintptr_t at, bias;
+	bool found, first;
+	unsigned index;
+};
+
+static int find_bias(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct bias_query *q = arg;
+	unsigned index = q->index++;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && q->at >= start && q->at - start < ph->p_memsz) {
+			q->bias = info->dlpi_addr;
+			q->first = index == 0;
+			q->found = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static bool object_bias(uintptr_t at, uintptr_t *bias, bool *first)
+{
+	struct bias_query q = {.at = at};
+	dl_iterate_phdr(find_bias, &q);
+	*bias = q.bias;
+	*first = q.first;
+	return q.found;
+}
+#endif
+
 /* Names the frame whose return address is pc: looked up at pc - 1, inside
  * the call instruction, so that a call that ends its function (a call to a
  * function that does not return) is not put in the next one, and addr2line
@@ -262,13 +299,23 @@ static void name_frame(uintptr_t pc, struct frame_name *f)
 	f->vaddr = at;
 	f->func[0] = '\0';
 	f->func_off = 0;
+	uintptr_t bias;
+	bool first;
+#ifndef CAIRN_NO_DLADDR1
 	if (dladdr1((void *)at, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL)
 		return;
+	bias = lm->l_addr;
+	first = lm->l_prev == NULL;
+#else
+	(void)lm;
+	if (dladdr((void *)at, &info) == 0 || !object_bias(at, &bias, &first))
+		return;
+#endif
 	f->in_object = true;
-	f->vaddr = at - lm->l_addr;
+	f->vaddr = at - bias;
 	/* The main program heads the loader's list; dladdr names it as it
 	 * was started (argv[0], maybe relative, maybe ""). */
-	bool program = lm->l_prev == NULL || info.dli_fname == NULL || info.dli_fname[0] == '\0';
+	bool program = first || info.dli_fname == NULL || info.dli_fname[0] == '\0';
 	f->object = program ? program_path() : info.dli_fname;
 	if (info.dli_sname != NULL && info.dli_saddr != NULL) {
 		size_t len = strnlen(info.dli_sname, sizeof(f->func) - 1);
