@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: MIT
+# Port builds, included by the Makefile: cairn and the tests that apply to
+# it built with another C library (musl) or for another architecture
+# (AArch64), each into build/PORT/ and lib/PORT/ (README, "musl and
+# AArch64"). make test runs them through tests/run.sh when their compiler is
+# installed; .ci/run installs it.
+#
+#   make musl      lib/musl/libcairn.so.0 and lib/musl/libcairn.a (musl-gcc)
+#   make aarch64   lib/aarch64/... (aarch64-linux-gnu-gcc; run with qemu-aarch64)
+#   make test T=musl/unit/slab        one test of a port (aarch64/..., and
+#                                     aarch64-64k/... with 64 KiB pages)
+#
+# A port's test is build/PORT/tests/DIR/NAME, a script that runs the
+# program build/PORT/bin/DIR/NAME (through the emulator for AArch64) with
+# CAIRN_LIB naming that port's library. The unit tests link the port's
+# objects statically (-static: no C library but the port's own); the api,
+# death and stress tests link lib/PORT/libcairn.so.0, as the native ones
+# link lib/libcairn.so.0.
+
+MUSL_CC ?= musl-gcc
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_SYSROOT ?= /usr/aarch64-linux-gnu
+QEMU_AARCH64 ?= qemu-aarch64
+
+musl_CC := $(MUSL_CC)
+musl_OBJCOPY := objcopy
+musl_RUN :=
+aarch64_CC := $(AARCH64_CC)
+aarch64_OBJCOPY := aarch64-linux-gnu-objcopy
+aarch64_RUN := $(QEMU_AARCH64) -L $(AARCH64_SYSROOT)
+
+PORTS := musl
+
+# What the port's C library lacks of glibc's, found by compiling a probe
+# with its compiler, once (build/PORT/features: the -D flags for
+# src/api/mallinfo.c, src/prof/leak.c and src/prof/unwind.c, see PORTING.md).
+build/%/features:
+	@mkdir -p $(dir $@)
+	@{ printf '#include <malloc.h>\nstruct mallinfo2 m;\n' | \
+		$($*_CC) -x c -fsyntax-only - 2>/dev/null || echo -DCAIRN_NO_MALLINFO; \
+	   printf '#define _GNU_SOURCE\n#include <dlfcn.h>\nint (*f)(void *, Dl_info *, void **, int) = dladdr1;\n' | \
+		$($*_CC) -x c -fsyntax-only - 2>/dev/null || echo -DCAIRN_NO_DLADDR1; \
+	   printf '#define _GNU_SOURCE\n#include <dlfcn.h>\nstruct dl_find_object d;\n' | \
+		$($*_CC) -x c -fsyntax-only - 2>/dev/null || echo -DCAIRN_NO_DL_FIND_OBJECT; } > $@.tmp
+	@mv $@.tmp $@
+
+# The tests each port runs (README, "musl and AArch64", says why each of
+# the others is left out). Everywhere: the C++ tests (no libstdc++ for
+# musl; the native runs cover the operators), and stress/fault (it needs
+# the fault-injection build, native only).
+PORT_ALL_C := $(filter-out stress/fault,$(patsubst tests/%.c,%,\
+	$(wildcard tests/api/*.c tests/death/*.c tests/stress/*.c)))
+PORT_ALL_UNIT := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c))
+# musl: not api/mallinfo and api/exports (glibc's mallinfo2 and glibc's
+# export list), unit/prof_dump (it wraps the C library's malloc through
+# dlsym(RTLD_NEXT), which a static program has not), stress/leader_exit and
+# stress/fork_signal (they hang inside musl 1.2.3 itself: a child forked
+# from a thread whose leader leaves with pthread_exit never ends, and fork
+# from a signal handler while threads run waits forever on musl's own
+# locks; no thread is in cairn), and, for time, the long stress runs of
+# the allocator's own logic, which the native runs cover (MUSL_LONG).
+MUSL_GLIBC_ONLY := api/mallinfo api/exports unit/prof_dump
+MUSL_HANGS := stress/leader_exit stress/fork_signal
+MUSL_LONG := stress/fuzz stress/load stress/threads stress/idle_return stress/rlimit_parked \
+	stress/purge_race stress/fork_background api/huge_reuse
+musl_UNIT := $(filter-out $(MUSL_GLIBC_ONLY:unit/%=%),$(PORT_ALL_UNIT))
+musl_C := $(filter-out $(MUSL_GLIBC_ONLY) $(MUSL_HANGS) $(MUSL_LONG),$(PORT_ALL_C))
+aarch64_UNIT := arena arena_decay block conf decay fork_busy huge largecache options pagemap \
+	sizeclass slab
+aarch64_C := api/basic api/calloc api/realloc api/usable api/fill api/allocx api/heap_api \
+	api/mallctl api/stats death/double_free death/interior death/invalid stress/threads \
+	stress/producer_consumer
+
+PORT_SRC := $(SRC)
+# The index of the unwind tables (PT_GNU_EH_FRAME), which the profiler's
+# unwinder finds frames through: gcc leaves it out of static programs, and
+# musl-gcc's link spec out of every link.
+PORT_LDFLAGS := -Wl,--eh-frame-hdr
+# A function the C library does not declare is an error, not an int.
+PORT_TEST_CFLAGS := -include tests/port/glibc_names.h -Werror=implicit-function-declaration \
+	-Werror=int-conversion
+
+# port_script PORT NAME: writes build/PORT/tests/NAME, which runs the
+# program build/PORT/bin/NAME.
+port_script = printf '\043!/bin/sh\nexport CAIRN_LIB=$(CURDIR)/lib/$(1)/libcairn.so.$(SOMAJOR)\nexec $($(1)_RUN) $(CURDIR)/build/$(1)/bin/$(2) "$$@"\n' > build/$(1)/tests/$(2) && chmod +x build/$(1)/tests/$(2)
+
+define port_rules
+$(1)_OBJ := $$(PORT_SRC:%.c=build/$(1)/obj/%.o)
+-include $$(wildcard $$($(1)_OBJ:.o=.d))
+
+build/$(1)/obj/%.o: %.c build/$(1)/features | $$(GEN)
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(ALLOC_CFLAGS) $$$$(cat build/$(1)/features) -c -o $$@ $$<
+
+lib/$(1)/libcairn.so.$$(SOMAJOR): $$($(1)_OBJ) src/api/exports.map
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(LIB_LDFLAGS) $$(PORT_LDFLAGS) -o $$@ $$($(1)_OBJ) -lpthread
+
+lib/$(1)/libcairn.so: lib/$(1)/libcairn.so.$$(SOMAJOR)
+	ln -sf libcairn.so.$$(SOMAJOR) $$@
+
+build/$(1)/cairn-static.o: $$($(1)_OBJ)
+	$$($(1)_CC) -r -nostdlib -o $$@.tmp $$($(1)_OBJ)
+	$$($(1)_OBJCOPY) --localize-hidden $$@.tmp $$@ && rm -f $$@.tmp
+
+lib/$(1)/libcairn.a: build/$(1)/cairn-static.o
+	rm -f $$@ && ar rcs $$@ $$<
+
+build/$(1)/libcairn-internal.a: $$($(1)_OBJ)
+	rm -f $$@ && ar rcs $$@ $$($(1)_OBJ)
+
+# The variant safe to dlopen (no initial-exec TLS, which musl's loader
+# refuses in a dlopened object), for stress/dlopen_variant.
+build/$(1)/obj-dlopen/%.o: %.c build/$(1)/features | $$(GEN)
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(ALLOC_CFLAGS) $$$$(cat build/$(1)/features) -DCAIRN_TLS_PTHREAD=1 -c -o $$@ $$<
+
+lib/$(1)/libcairn-dlopen.so: $$(PORT_SRC:%.c=build/$(1)/obj-dlopen/%.o) src/api/exports.map
+	$$($(1)_CC) $$(LIB_LDFLAGS:libcairn.so.$$(SOMAJOR)=libcairn-dlopen.so) $$(PORT_LDFLAGS) -o $$@ \
+		$$(filter %.o,$$^) -lpthread
+
+.PHONY: $(1)
+$(1): lib/$(1)/libcairn.so lib/$(1)/libcairn.a
+
+# Each rule builds the program and writes its script: one target, so that
+# make never takes the program for an intermediate file and deletes it.
+build/$(1)/tests/unit/%: tests/unit/%.c build/$(1)/libcairn-internal.a $$(TEST_H) \
+		tests/port/glibc_names.h
+	@mkdir -p $$(dir $$@) $$(dir build/$(1)/bin/unit/$$*)
+	$$($(1)_CC) $$(TEST_CFLAGS) $$(PORT_TEST_CFLAGS) -Isrc -Ibuild/gen -static $$(PORT_LDFLAGS) \
+		-o build/$(1)/bin/unit/$$* $$< build/$(1)/libcairn-internal.a
+	$$(call port_script,$(1),unit/$$*)
+
+build/$(1)/tests/%: tests/%.c lib/$(1)/libcairn.so $$(wildcard tests/*.h) tests/port/glibc_names.h
+	@mkdir -p $$(dir $$@) $$(dir build/$(1)/bin/$$*)
+	$$($(1)_CC) $$(TEST_CFLAGS) $$(PORT_TEST_CFLAGS) $$(PORT_LDFLAGS) -o build/$(1)/bin/$$* $$< \
+		-Llib/$(1) -lcairn -Wl,-rpath,$$(CURDIR)/lib/$(1)
+	$$(call port_script,$(1),$$*)
+
+$(1)_T := $$(addprefix build/$(1)/tests/unit/,$$($(1)_UNIT)) $$(addprefix build/$(1)/tests/,$$($(1)_C))
+# What some tests load: stress/bootstrap preloads the helper found beside
+# it, stress/dlopen_variant opens the variant beside the library.
+build/$(1)/bin/helpers/%.so: tests/helpers/%.c
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(TEST_CFLAGS) -shared -fPIC -o $$@ $$<
+build/$(1)/tests/stress/bootstrap: build/$(1)/bin/helpers/early.so
+build/$(1)/tests/stress/dlopen_variant: lib/$(1)/libcairn-dlopen.so
+endef
+$(foreach p,$(PORTS),$(eval $(call port_rules,$(p))))
+
+PORT_T := $(foreach p,$(PORTS),$($(p)_T))
