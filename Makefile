@@ -250,7 +250,7 @@ RUN_JOBS := $(if $(JOBS),-j $(JOBS))
 # its sanitizer run (asan/unit/slab, ubsan/stress/fault), musl/ or aarch64/
 # its port build's (musl/api/basic, port.mk). TEST_CASE=NAME
 # runs one case of a program (tests/check.h).
-t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/% musl/% aarch64/%,$(1)),build/$(firstword \
+t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/% musl/% aarch64/% aarch64-16k/% aarch64-64k/%,$(1)),build/$(firstword \
 	$(subst /, ,$(1)))/tests/$(patsubst $(firstword $(subst /, ,$(1)))/%,%,$(1))),$(if \
 	$(wildcard tests/$(1).c tests/$(1).cc),build/tests/$(1)),$(error make test T=$(1): no \
 	tests/$(1).c, .cc or .sh))

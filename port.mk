@@ -8,14 +8,14 @@
 #   make musl      lib/musl/libcairn.so.0 and lib/musl/libcairn.a (musl-gcc)
 #   make aarch64   lib/aarch64/... (aarch64-linux-gnu-gcc; run with qemu-aarch64)
 #   make test T=musl/unit/slab        one test of a port (aarch64/..., and
-#                                     aarch64-64k/... with 64 KiB pages)
+#                                     aarch64-16k/..., aarch64-64k/... with
+#                                     16 and 64 KiB pages)
 #
 # A port's test is build/PORT/tests/DIR/NAME, a script that runs the
 # program build/PORT/bin/DIR/NAME (through the emulator for AArch64) with
 # CAIRN_LIB naming that port's library. The unit tests link the port's
-# objects statically (-static: no C library but the port's own); the api,
-# death and stress tests link lib/PORT/libcairn.so.0, as the native ones
-# link lib/libcairn.so.0.
+# objects (PORT_UNIT_LINK); the api, death and stress tests link
+# lib/PORT/libcairn.so.0, as the native ones link lib/libcairn.so.0.
 
 MUSL_CC ?= musl-gcc
 AARCH64_CC ?= aarch64-linux-gnu-gcc
@@ -28,8 +28,12 @@ musl_RUN :=
 aarch64_CC := $(AARCH64_CC)
 aarch64_OBJCOPY := aarch64-linux-gnu-objcopy
 aarch64_RUN := $(QEMU_AARCH64) -L $(AARCH64_SYSROOT)
+# The unit tests link the port's objects into a static program on musl (no
+# C library but musl's), into a dynamic one for AArch64 as the native ones.
+musl_UNIT_LINK := -static
+aarch64_UNIT_LINK :=
 
-PORTS := musl
+PORTS := musl aarch64
 
 # What the port's C library lacks of glibc's, found by compiling a probe
 # with its compiler, once (build/PORT/features: the -D flags for
@@ -43,6 +47,7 @@ build/%/features:
 	   printf '#define _GNU_SOURCE\n#include <dlfcn.h>\nstruct dl_find_object d;\n' | \
 		$($*_CC) -x c -fsyntax-only - 2>/dev/null || echo -DCAIRN_NO_DL_FIND_OBJECT; } > $@.tmp
 	@mv $@.tmp $@
+.SECONDARY: $(PORTS:%=build/%/features)
 
 # The tests each port runs (README, "musl and AArch64", says why each of
 # the others is left out). Everywhere: the C++ tests (no libstdc++ for
@@ -65,10 +70,16 @@ MUSL_LONG := stress/fuzz stress/load stress/threads stress/idle_return stress/rl
 	stress/purge_race stress/fork_background api/huge_reuse
 musl_UNIT := $(filter-out $(MUSL_GLIBC_ONLY:unit/%=%),$(PORT_ALL_UNIT))
 musl_C := $(filter-out $(MUSL_GLIBC_ONLY) $(MUSL_HANGS) $(MUSL_LONG),$(PORT_ALL_C))
-aarch64_UNIT := arena arena_decay block conf decay fork_busy huge largecache options pagemap \
-	sizeclass slab
-aarch64_C := api/basic api/calloc api/realloc api/usable api/fill api/allocx api/heap_api \
-	api/mallctl api/stats death/double_free death/interior death/invalid stress/threads \
+# AArch64, under qemu-user: not the tests that run another program (the
+# death tests, and those that re-run themselves or preload cairn into
+# children: qemu-user cannot exec an AArch64 program without binfmt_misc),
+# nor those that measure the process's memory or address space
+# or threads (api/arenas, api/cross, api/mallctl, api/stats_true, api/thp,
+# stress/thread_churn, the rlimit tests: under qemu these are qemu's own),
+# and the other stress tests, for time.
+aarch64_UNIT := $(PORT_ALL_UNIT)
+aarch64_C := api/align api/allocx api/basic api/cairn_names api/calloc api/errno api/heap_api \
+	api/mallctl_stats api/mallctl_thread api/mallinfo api/realloc api/stats api/usable \
 	stress/producer_consumer
 
 PORT_SRC := $(SRC)
@@ -127,7 +138,7 @@ $(1): lib/$(1)/libcairn.so lib/$(1)/libcairn.a
 build/$(1)/tests/unit/%: tests/unit/%.c build/$(1)/libcairn-internal.a $$(TEST_H) \
 		tests/port/glibc_names.h
 	@mkdir -p $$(dir $$@) $$(dir build/$(1)/bin/unit/$$*)
-	$$($(1)_CC) $$(TEST_CFLAGS) $$(PORT_TEST_CFLAGS) -Isrc -Ibuild/gen -static $$(PORT_LDFLAGS) \
+	$$($(1)_CC) $$(TEST_CFLAGS) $$(PORT_TEST_CFLAGS) -Isrc -Ibuild/gen $$($(1)_UNIT_LINK) $$(PORT_LDFLAGS) \
 		-o build/$(1)/bin/unit/$$* $$< build/$(1)/libcairn-internal.a
 	$$(call port_script,$(1),unit/$$*)
 
@@ -148,4 +159,24 @@ build/$(1)/tests/stress/dlopen_variant: lib/$(1)/libcairn-dlopen.so
 endef
 $(foreach p,$(PORTS),$(eval $(call port_rules,$(p))))
 
-PORT_T := $(foreach p,$(PORTS),$($(p)_T))
+# AArch64 with 16 KiB and 64 KiB pages: qemu-aarch64 -p gives the program
+# that page size (sysconf, AT_PAGESZ) and drops only ranges aligned to it
+# (madvise), so cairn's page-size-dependent code (purging rounded inward to
+# whole OS pages, valloc, huge mappings, the page map's windows, metadata)
+# runs as on such a kernel. build/aarch64-16k/tests/NAME runs
+# build/aarch64/bin/NAME so: the unit tests and the api tests of alignment,
+# sizes and statistics.
+AARCH64_PAGES := 16k 64k
+aarch64_PAGE_T := $(addprefix unit/,$(aarch64_UNIT)) api/align api/basic api/calloc api/usable \
+	api/stats api/mallctl_stats
+define page_rules
+build/aarch64-$(1)/tests/%: build/aarch64/tests/%
+	@mkdir -p $$(dir $$@)
+	printf '\043!/bin/sh\nexport CAIRN_LIB=$$(CURDIR)/lib/aarch64/libcairn.so.$$(SOMAJOR)\nexec $$(aarch64_RUN) -p $(2) $$(CURDIR)/build/aarch64/bin/$$* "$$$$@"\n' > $$@
+	chmod +x $$@
+aarch64_PAGES_T += $$(addprefix build/aarch64-$(1)/tests/,$$(aarch64_PAGE_T))
+endef
+$(eval $(call page_rules,16k,16384))
+$(eval $(call page_rules,64k,65536))
+
+PORT_T := $(foreach p,$(PORTS),$($(p)_T)) $(aarch64_PAGES_T)
