@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -292,4 +293,11 @@ unsigned os_thread_id(void)
 unsigned os_process_id(void)
 {
 	return (unsigned)getpid();
+}
+
+void os_thread_name(pthread_t t, const char *name)
+{
+	int saved = errno;
+	pthread_setname_np(t, name);
+	errno = saved;
 }

@@ -21,9 +21,6 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/util.h"
 #include "os/file.h"
@@ -149,26 +146,13 @@ static const unsigned char *map_object(const char *path, size_t *size)
 		return mapped.map;
 	}
 	if (mapped.map != NULL)
-		munmap((void *)mapped.map, mapped.size);
-	mapped.map = NULL;
-	mapped.size = 0;
+		os_file_unmap(mapped.map, mapped.size);
 	size_t n = strlen(path);
 	if (n >= sizeof(mapped.path))
 		n = 0; /* too long to remember: looked up again next time */
 	memcpy(mapped.path, path, n);
 	mapped.path[n] = '\0';
-	int fd = os_file_open_read(path);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m != MAP_FAILED) {
-			mapped.map = m;
-			mapped.size = (size_t)st.st_size;
-		}
-	}
-	os_file_close(fd);
+	mapped.map = os_file_map(path, &mapped.size);
 	*size = mapped.size;
 	return mapped.map;
 }
@@ -176,7 +160,7 @@ static const unsigned char *map_object(const char *path, size_t *size)
 static void unmap_object(void)
 {
 	if (mapped.map != NULL)
-		munmap((void *)mapped.map, mapped.size);
+		os_file_unmap(mapped.map, mapped.size);
 	mapped.map = NULL;
 	mapped.path[0] = '\0';
 }
@@ -239,13 +223,9 @@ struct frame_name {
 static const char *program_path(void)
 {
 	static char path[512];
-	if (path[0] == '\0') {
-		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		if (n <= 0)
-			n = 0;
-		path[n] = '\0';
-	}
-	return path[0] != '\0' ? path : "/proc/self/exe";
+	if (path[0] == '\0' && !os_program_path(path, sizeof(path)))
+		path[0] = '\0';
+	return path[0] != '\0' ? path : os_program_file();
 }
 
 #ifdef CAIRN_NO_DLADDR1
@@ -325,7 +305,7 @@ static void name_frame(uintptr_t pc, struct frame_name *f)
 		return;
 	}
 	size_t size = 0;
-	const unsigned char *m = map_object(program ? "/proc/self/exe" : f->object, &size);
+	const unsigned char *m = map_object(program ? os_program_file() : f->object, &size);
 	uintptr_t start;
 	if (symtab_lookup(m, size, f->vaddr, f->func, sizeof(f->func), &start))
 		f->func_off = f->vaddr - start;
