@@ -247,10 +247,10 @@ RUN_JOBS := $(if $(JOBS),-j $(JOBS))
 # make test T='unit/slab api/align': those tests alone, built first, through
 # tests/run.sh. A name is a test's path under tests/ without .c or .cc
 # (a script's with or without .sh); asan/, tsan/ or ubsan/ before it names
-# its sanitizer run (asan/unit/slab, ubsan/stress/fault), musl/ or aarch64/
-# its port build's (musl/api/basic, port.mk). TEST_CASE=NAME
+# its sanitizer run (asan/unit/slab, ubsan/stress/fault), musl/, aarch64/,
+# aarch64-16k/ … x86_64-64k/ its port build's (musl/api/basic, port.mk). TEST_CASE=NAME
 # runs one case of a program (tests/check.h).
-t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/% musl/% aarch64/% aarch64-16k/% aarch64-64k/%,$(1)),build/$(firstword \
+t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/% musl/% aarch64/% aarch64-16k/% aarch64-64k/% x86_64-16k/% x86_64-64k/%,$(1)),build/$(firstword \
 	$(subst /, ,$(1)))/tests/$(patsubst $(firstword $(subst /, ,$(1)))/%,%,$(1))),$(if \
 	$(wildcard tests/$(1).c tests/$(1).cc),build/tests/$(1)),$(error make test T=$(1): no \
 	tests/$(1).c, .cc or .sh))

@@ -179,4 +179,39 @@ endef
 $(eval $(call page_rules,16k,16384))
 $(eval $(call page_rules,64k,65536))
 
-PORT_T := $(foreach p,$(PORTS),$($(p)_T)) $(aarch64_PAGES_T)
+# x86-64, where qemu-user gives no other page size: build/pages/ holds
+# cairn built with CAIRN_PAGE_SIZE_HOOK, whose os_init takes the page size
+# from CAIRN_TEST_PAGE_SIZE (a test build only: the libraries have no such
+# hook). The same tests as above run on it natively with 16 and 64 KiB:
+# build/x86_64-16k/tests/NAME (unit tests linked with its objects, api
+# tests run on its libcairn.so.0 through LD_LIBRARY_PATH).
+PAGES_OBJ := $(SRC:%.c=build/pages/obj/%.o)
+-include $(wildcard $(PAGES_OBJ:.o=.d))
+build/pages/obj/%.o: %.c | $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -DCAIRN_PAGE_SIZE_HOOK=1 -c -o $@ $<
+build/pages/libcairn-internal.a: $(PAGES_OBJ)
+	rm -f $@ && ar rcs $@ $(PAGES_OBJ)
+build/pages/libcairn.so.$(SOMAJOR): $(PAGES_OBJ) src/api/exports.map
+	$(CC) $(LIB_LDFLAGS) -o $@ $(PAGES_OBJ) -lpthread
+
+# Not api/usable: it expects huge blocks rounded to the kernel's page size,
+# which the hook leaves as it is.
+x86_64_PAGE_T := $(filter-out api/usable,$(aarch64_PAGE_T))
+define x86_page_rules
+build/x86_64-$(1)/tests/unit/%: tests/unit/%.c build/pages/libcairn-internal.a $$(TEST_H)
+	@mkdir -p $$(dir $$@) $$(dir build/x86_64-$(1)/bin/unit/$$*)
+	$$(CC) $$(TEST_CFLAGS) -Isrc -Ibuild/gen -o build/x86_64-$(1)/bin/unit/$$* $$< \
+		build/pages/libcairn-internal.a -ldl
+	printf '\043!/bin/sh\nexport CAIRN_TEST_PAGE_SIZE=$(2)\nexec $$(CURDIR)/build/x86_64-$(1)/bin/unit/$$* "$$$$@"\n' > $$@
+	chmod +x $$@
+build/x86_64-$(1)/tests/api/%: build/tests/api/% build/pages/libcairn.so.$$(SOMAJOR)
+	@mkdir -p $$(dir $$@)
+	printf '\043!/bin/sh\nexport CAIRN_TEST_PAGE_SIZE=$(2) LD_LIBRARY_PATH=$$(CURDIR)/build/pages CAIRN_LIB=$$(CURDIR)/build/pages/libcairn.so.$$(SOMAJOR)\nexec $$(CURDIR)/$$< "$$$$@"\n' > $$@
+	chmod +x $$@
+x86_64_PAGES_T += $$(addprefix build/x86_64-$(1)/tests/,$$(x86_64_PAGE_T))
+endef
+$(eval $(call x86_page_rules,16k,16384))
+$(eval $(call x86_page_rules,64k,65536))
+
+PORT_T := $(foreach p,$(PORTS),$($(p)_T)) $(aarch64_PAGES_T) $(x86_64_PAGES_T)
