@@ -2,20 +2,22 @@
 # Port builds, included by the Makefile: cairn and the tests that apply to
 # it built with another C library (musl) or for another architecture
 # (AArch64), each into build/PORT/ and lib/PORT/ (README, "musl and
-# AArch64"). make test runs them through tests/run.sh when their compiler is
-# installed; .ci/run installs it.
+# AArch64"). make test runs them through tests/run.sh; .ci/run installs
+# the compilers and the emulator.
 #
 #   make musl      lib/musl/libcairn.so.0 and lib/musl/libcairn.a (musl-gcc)
 #   make aarch64   lib/aarch64/... (aarch64-linux-gnu-gcc; run with qemu-aarch64)
 #   make test T=musl/unit/slab        one test of a port (aarch64/..., and
-#                                     aarch64-16k/..., aarch64-64k/... with
+#                                     aarch64-16k/..., aarch64-64k/...,
+#                                     x86_64-16k/..., x86_64-64k/... with
 #                                     16 and 64 KiB pages)
 #
 # A port's test is build/PORT/tests/DIR/NAME, a script that runs the
 # program build/PORT/bin/DIR/NAME (through the emulator for AArch64) with
 # CAIRN_LIB naming that port's library. The unit tests link the port's
-# objects (PORT_UNIT_LINK); the api, death and stress tests link
-# lib/PORT/libcairn.so.0, as the native ones link lib/libcairn.so.0.
+# objects (statically on musl: musl_UNIT_LINK below); the api, death and
+# stress tests link lib/PORT/libcairn.so.0, as the native ones link
+# lib/libcairn.so.0.
 
 MUSL_CC ?= musl-gcc
 AARCH64_CC ?= aarch64-linux-gnu-gcc
