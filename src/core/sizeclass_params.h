@@ -9,6 +9,12 @@
 #ifndef CAIRN_SIZECLASS_PARAMS_H
 #define CAIRN_SIZECLASS_PARAMS_H
 
+/* musl's <limits.h> names the OS page PAGE_SIZE (with _GNU_SOURCE, on
+ * architectures whose page size is fixed). Included here first, so that its
+ * guard keeps it from coming back, and its name given up for cairn's unit. */
+#include <limits.h>
+#undef PAGE_SIZE
+
 #define PAGE_SHIFT  12
 #define PAGE_SIZE   (1ul << PAGE_SHIFT)
 #define CHUNK_SHIFT 21 /* 2 MiB: the x86-64 huge page */
