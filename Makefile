@@ -190,6 +190,8 @@ readme-jemalloc:
 #   programs/*.sh    real programs run with cairn preloaded
 #   link/*.sh        the installed libraries' symbols, static linking
 #   tree/*.sh        checks of the source tree itself
+#   port/*.sh        the musl and AArch64 builds (port.mk builds and runs
+#                    the other tests on them)
 TEST_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter \
 	-fno-builtin -Iinclude -Itests -pthread
 TEST_CXXFLAGS := -std=gnu++17 -O1 -g -Wall -Wextra -Wno-unused-parameter \
@@ -200,7 +202,7 @@ UNIT_T   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/unit/*.c))
 C_T      := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/api/*.c tests/death/*.c tests/stress/*.c))
 CXX_T    := $(patsubst tests/%.cc,build/tests/%,$(wildcard tests/api/*.cc tests/death/*.cc tests/stress/*.cc))
 HELPERS  := $(patsubst tests/helpers/%.c,build/tests/helpers/%.so,$(wildcard tests/helpers/*.c))
-SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh tests/link/*.sh)
+SCRIPT_T := $(wildcard tests/programs/*.sh tests/tree/*.sh tests/link/*.sh tests/port/*.sh)
 FUZZ_SCRIPTS := $(wildcard tests/fuzz/*.sh)
 TEST_H   := $(wildcard tests/*.h)
 
@@ -283,9 +285,10 @@ RUN_JOBS := $(if $(JOBS),-j $(JOBS))
 # make test T='unit/slab api/align': those tests alone, built first, through
 # tests/run.sh. A name is a test's path under tests/ without .c or .cc
 # (a script's with or without .sh); asan/, tsan/ or ubsan/ before it names
-# its sanitizer run (asan/unit/slab, ubsan/stress/fault). TEST_CASE=NAME
+# its sanitizer run (asan/unit/slab, ubsan/stress/fault), musl/, aarch64/,
+# aarch64-16k/ … x86_64-64k/ its port build's (musl/api/basic, port.mk). TEST_CASE=NAME
 # runs one case of a program (tests/check.h).
-t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/%,$(1)),build/$(firstword \
+t_path = $(or $(wildcard tests/$(1).sh),$(if $(filter asan/% tsan/% ubsan/% musl/% aarch64/% aarch64-16k/% aarch64-64k/% x86_64-16k/% x86_64-64k/%,$(1)),build/$(firstword \
 	$(subst /, ,$(1)))/tests/$(patsubst $(firstword $(subst /, ,$(1)))/%,%,$(1))),$(if \
 	$(wildcard tests/$(1).c tests/$(1).cc),build/tests/$(1)),$(error make test T=$(1): no \
 	tests/$(1).c, .cc or .sh))
@@ -296,12 +299,15 @@ T_NEEDS = all $(HELPERS) $(filter-out %.sh,$(T_RUN)) \
 	$(if $(filter build/ubsan/%,$(T_RUN)),$(UBSAN_LIBS)) \
 	$(if $(LIBFUZZER),$(patsubst tests/fuzz/%.sh,build/fuzz/%,$(filter tests/fuzz/%,$(T_RUN))))
 
+# The musl and AArch64 builds and their tests (PORT_T).
+include port.mk
+
 ifeq ($(strip $(T)),)
 # The fuzzers' short runs and the sanitizer runs (below) come last in the
 # same list.
-test: all fault $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS) $(if $(LIBFUZZER),$(FUZZ_T))
+test: all fault $(UNIT_T) $(C_T) $(CXX_T) $(HELPERS) $(if $(LIBFUZZER),$(FUZZ_T)) $(PORT_T)
 	@$(SAN_ENV) tests/run.sh $(RUN_JOBS) $(UNIT_T) $(C_T) $(CXX_T) $(SCRIPT_T) \
-		$(FUZZ_SCRIPTS) $(ASAN_T) $(TSAN_T) $(UBSAN_T)
+		$(FUZZ_SCRIPTS) $(ASAN_T) $(TSAN_T) $(UBSAN_T) $(PORT_T)
 endif
 
 # ---------------------------------------------------------------- fault injection

@@ -18,7 +18,9 @@
  *     25%  65 ..  256 bytes
  *     10% 257 .. 1024 bytes
  *      5% 1025 .. 4096 bytes
- * The seed is fixed, so every allocator sees the same sequence.
+ * The seed is fixed, so every allocator sees the same sequence. With
+ * -x mid the sizes are those of a heap with medium blocks (sizes.h,
+ * MIX_MID): 70% 8-128 B, 25% 129 B-4 KiB, 5% 4-64 KiB.
  *
  * With -t 2 two threads run at once, each with its own live set and OPS
  * replacements, and REMOTE per mille of the blocks a thread replaces are
@@ -30,8 +32,8 @@
  * single-threaded program).
  *
  * Usage: churn [-t THREADS(1|2)] [-s SLOTS] [-n OPS_PER_THREAD]
- *              [-r REMOTE_PERMILLE] [-S SEED]
- * Prints: workload=churn threads= slots= ops= remote= time_s= remote_frees=
+ *              [-r REMOTE_PERMILLE] [-x small|mid] [-S SEED]
+ * Prints: workload=churn threads= slots= ops= remote= mix= time_s= remote_frees=
  *         fallback= checksum= errors= rss_end_kb= anon_huge_kb=
  * time_s covers fill + replacements + teardown of all threads. */
 #include <pthread.h>
@@ -50,6 +52,7 @@ struct worker {
 	int id;
 	long slots, ops;
 	int remote; /* per mille */
+	enum size_mix_name mix;
 	uint64_t seed;
 	struct ring *out, *in; /* NULL with one thread */
 	_Atomic int *peer_done, *my_done;
@@ -58,20 +61,12 @@ struct worker {
 	long errors, remote_frees, fallback;
 };
 
-static void fill(unsigned char *p, size_t size, uint64_t tag)
+/* Each mix drawn with a constant, so that size_draw folds its table. */
+static size_t draw(enum size_mix_name mix, uint64_t *rng)
 {
-	memcpy(p, &tag, 8);
-	memset(p + 8, (int)(tag & 0xff), (size < 64 ? size : 64) - 8);
-	p[size - 1] = (unsigned char)(tag >> 8);
-}
-
-/* Returns 0 if the block still holds what fill() wrote. */
-static int verify(const unsigned char *p, size_t size, uint64_t tag)
-{
-	uint64_t got;
-	memcpy(&got, p, 8);
-	return got != tag || p[8] != (unsigned char)(tag & 0xff) ||
-	       p[size - 1] != (unsigned char)(tag >> 8);
+	if (mix == MIX_MID)
+		return size_draw(MIX_MID, bench_rand(rng));
+	return size_draw(MIX_SMALL, bench_rand(rng));
 }
 
 static void free_one(void *ctx, void *p)
@@ -95,21 +90,21 @@ static void *work(void *arg)
 		exit(1);
 	}
 	for (long i = 0; i < w->slots; i++) {
-		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
+		size[i] = (uint32_t)draw(w->mix, &rng);
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
 			fprintf(stderr, "malloc(%u) failed\n", size[i]);
 			exit(1);
 		}
-		fill(ptr[i], size[i], tag[i]);
+		bench_fill(ptr[i], size[i], tag[i]);
 	}
 	for (long op = 0; op < w->ops; op++) {
 		uint64_t r = bench_rand(&rng);
 		long i = (long)(r % (uint64_t)w->slots);
 		unsigned char *old = ptr[i];
 
-		if (verify(old, size[i], tag[i]))
+		if (bench_check(old, size[i], tag[i]))
 			w->errors++;
 		sum += old[size[i] - 1];
 		if (w->out && (long)((r >> 40) % 1000) < w->remote) {
@@ -120,14 +115,14 @@ static void *work(void *arg)
 		} else {
 			free(old);
 		}
-		size[i] = (uint32_t)size_draw(MIX_SMALL, bench_rand(&rng));
+		size[i] = (uint32_t)draw(w->mix, &rng);
 		tag[i] = ++serial * 0x9e3779b97f4a7c15ULL;
 		ptr[i] = malloc(size[i]);
 		if (!ptr[i]) {
 			fprintf(stderr, "malloc(%u) failed\n", size[i]);
 			exit(1);
 		}
-		fill(ptr[i], size[i], tag[i]);
+		bench_fill(ptr[i], size[i], tag[i]);
 		if (w->in && op % DRAIN_EVERY == 0)
 			ring_drain(w->in, free_one, NULL);
 	}
@@ -141,7 +136,7 @@ static void *work(void *arg)
 		ring_drain(w->in, free_one, NULL);
 	}
 	for (long i = 0; i < w->slots; i++) {
-		if (verify(ptr[i], size[i], tag[i]))
+		if (bench_check(ptr[i], size[i], tag[i]))
 			w->errors++;
 		sum += ptr[i][0];
 		free(ptr[i]);
@@ -158,6 +153,7 @@ int main(int argc, char **argv)
 	int threads = 1, remote = 100;
 	long slots = 50000, ops = 5000000;
 	uint64_t seed = 0x5eed;
+	const char *mixname = "small";
 
 	const struct bench_opt opts[] = {
 	    {'t', "1|2", BENCH_INT, &threads, "threads: 1 (all on the main thread) or 2"},
@@ -165,12 +161,15 @@ int main(int argc, char **argv)
 	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
 	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
 	     "with 2 threads: blocks per mille freed by the other"},
+	    {'x', "small|mid", BENCH_STR, &mixname, "size mix: small, or mid (with 4-64 KiB)"},
 	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
 	    {0},
 	};
 
 	bench_options(argc, argv, opts, NULL);
-	if ((threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
+	enum size_mix_name mix = !strcmp(mixname, "mid") ? MIX_MID : MIX_SMALL;
+	if ((strcmp(mixname, "small") && strcmp(mixname, "mid")) ||
+	    (threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
 	}
@@ -185,6 +184,7 @@ int main(int argc, char **argv)
 		w[k].slots = slots;
 		w[k].ops = ops;
 		w[k].remote = remote;
+		w[k].mix = mix;
 		w[k].seed = seed + (uint64_t)k * 0x1000193;
 		if (threads == 2) {
 			ring_init(&q[k], qslot[k], QCAP);
@@ -217,8 +217,9 @@ int main(int argc, char **argv)
 		rf += w[k].remote_frees;
 		fb += w[k].fallback;
 	}
-	return bench_result(sum, errors,
-	                    "workload=churn threads=%d slots=%ld ops=%ld remote=%d time_s=%.6f "
-	                    "remote_frees=%ld fallback=%ld",
-	                    threads, slots, ops, threads == 2 ? remote : 0, t, rf, fb);
+	return bench_result(
+	    sum, errors,
+	    "workload=churn threads=%d slots=%ld ops=%ld remote=%d mix=%s time_s=%.6f "
+	    "remote_frees=%ld fallback=%ld",
+	    threads, slots, ops, threads == 2 ? remote : 0, mixname, t, rf, fb);
 }

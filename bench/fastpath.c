@@ -30,8 +30,15 @@
  *                           threads. A and B take strict turns (mutex +
  *                           condition variable), so the count does not
  *                           depend on scheduling.
+ *   live64                  pair64 amid live neighbours: 8192 blocks of
+ *                           64 bytes allocated and every other one freed
+ *                           first, so every page of the class stays half
+ *                           live; then N times malloc(64), touch, free.
+ *                           No free empties a page, so no allocator takes
+ *                           its empty-page path, which pair64 sends some
+ *                           (mimalloc) down on every free.
  *   loop-pair loop-xthread  the pair64 / xthread64 harness calling dummy
- *                           functions instead of malloc/free: the loop and
+ *   loop-live               functions instead of malloc/free: the loop and
  *                           hand-off overhead contained in the figures.
  * It prints one key=value line; `time_s` is the wall time of the loop (only
  * indicative: under callgrind it is meaningless). */
@@ -42,6 +49,7 @@
 
 #define BATCH_FIFO 64
 #define BATCH_XT   256
+#define LIVE_SET   4096
 
 typedef void *(*alloc_fn_t)(size_t);
 typedef void (*free_fn_t)(void *);
@@ -116,6 +124,31 @@ LOOP void run_large_mix(long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
 		acc += (uintptr_t)*slot;
 	}
 	for (int i = 0; i < LARGE_LIVE; i++)
+		free_fn(live[i]);
+	check += acc;
+}
+
+/* Set-up before the loop (it cancels out between callgrind's two runs
+ * like the rest of start-up): 2 x LIVE_SET blocks, then every other one
+ * freed, so that every page the class uses is half live, and the pairs
+ * take blocks from between live neighbours. */
+LOOP void run_live(size_t size, long n, alloc_fn_t alloc_fn, free_fn_t free_fn)
+{
+	static char *live[2 * LIVE_SET];
+	uintptr_t acc = 0;
+	for (int i = 0; i < 2 * LIVE_SET; i++) {
+		live[i] = alloc_fn(size);
+		live[i][0] = (char)i;
+	}
+	for (int i = 1; i < 2 * LIVE_SET; i += 2)
+		free_fn(live[i]);
+	for (long i = 0; i < n; i++) {
+		char *p = alloc_fn(size);
+		p[0] = (char)i;
+		acc += (uintptr_t)p ^ (uintptr_t)(unsigned char)p[0];
+		free_fn(p);
+	}
+	for (int i = 0; i < 2 * LIVE_SET; i += 2)
 		free_fn(live[i]);
 	check += acc;
 }
@@ -201,8 +234,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: %s MODE N\n"
 		        "  MODE: pair16 pair64 pair256 pair4096 pair65536 large-mix\n"
-		        "        batch64 xthread64\n"
-		        "        loop-pair loop-xthread\n",
+		        "        batch64 xthread64 live64\n"
+		        "        loop-pair loop-xthread loop-live\n",
 		        argv[0]);
 		return 1;
 	}
@@ -226,10 +259,14 @@ int main(int argc, char **argv)
 		run_batch(64, n, malloc, free);
 	else if (!strcmp(mode, "xthread64"))
 		run_xthread(64, n, malloc, xt_consumer_real);
+	else if (!strcmp(mode, "live64"))
+		run_live(64, n, malloc, free);
 	else if (!strcmp(mode, "loop-pair"))
 		run_pairs(64, n, dummy_alloc, dummy_free);
 	else if (!strcmp(mode, "loop-xthread"))
 		run_xthread(64, n, dummy_alloc, xt_consumer_dummy);
+	else if (!strcmp(mode, "loop-live"))
+		run_live(64, n, dummy_alloc, dummy_free);
 	else {
 		fprintf(stderr, "unknown mode '%s'\n", mode);
 		return 1;

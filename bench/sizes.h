@@ -26,6 +26,7 @@ enum size_mix_name {
 	MIX_PHASES,   /* longrun */
 	MIX_TENSORS,  /* ml -m tensors */
 	MIX_ALIGN,    /* aligned: the alignment of its posix_memalign half */
+	MIX_MID,      /* phases, churn -x mid */
 	MIX_COUNT
 };
 
@@ -79,6 +80,10 @@ static const struct size_mix size_mixes[MIX_COUNT] = {
                     {5, 1024, 1024},
                     {5, 2048, 2048},
                     {10, 4096, 4096}}},
+    /* A service's heap with its medium blocks: mostly small objects,
+     * a quarter of buffers up to a page, 5% of 4-64 KiB blocks (mean
+     * ~2.3 KiB), the range that sits between slabs and page runs. */
+    [MIX_MID] = {100, {{70, 8, 128}, {25, 129, 4 * KIB}, {5, 4 * KIB + 1, 64 * KIB}}},
 };
 
 /* A size from the mix, from one random number. Always inlined with a

@@ -7,8 +7,8 @@
  * out memory that any of the others accept.
  *
  * Size ranges, which decide how a block is served:
- *   small  1 B .. 32 KiB    slabs of equal blocks, 4 size classes a doubling
- *   large  32 KiB .. 1 MiB  page runs inside 2 MiB chunks
+ *   small  1 B .. 64 KiB    slabs of equal blocks, 4 size classes a doubling
+ *   large  64 KiB .. 1 MiB  page runs inside 2 MiB chunks
  *   huge   above 1 MiB      a mapping of its own, aligned to 2 MiB
  * Every block is at least 16-byte aligned.
  *

@@ -28,11 +28,9 @@ static void add(unsigned long s)
 
 static unsigned slab_pages(unsigned long s)
 {
-	/* 64 KiB slabs for blocks up to 4 KiB: fewer refills. Bigger blocks
-	 * get four to a slab: a slab goes back to the page heap only when all
-	 * its blocks are free, so fewer blocks a slab means fewer slabs pinned
-	 * by a last live block. */
-	unsigned long min_bytes = s <= 4096 ? 65536 : 4 * s;
+	unsigned long min_bytes = s <= SLAB_SMALL_BLOCK ? SLAB_MIN_BYTES
+	                          : s <= SLAB_MID_BLOCK ? SLAB_MIN_BLOCKS * s
+	                                                : SLAB_BIG_BLOCKS * s;
 	for (unsigned p = 1;; p++) {
 		unsigned long bytes = (unsigned long)p << PAGE_SHIFT;
 		if (bytes >= min_bytes && bytes % s == 0)
@@ -130,6 +128,11 @@ int main(void)
 	 * steps: check it here, at build time. */
 	for (int i = 0; i < nsizes; i++) {
 		unsigned long s = sizes[i];
+		if (i < nsmall && slab_pages(s) > SLAB_MAX_PAGES) {
+			fprintf(stderr,
+			        "gen_sizeclass: class %lu needs a slab over SLAB_MAX_PAGES\n", s);
+			return 1;
+		}
 		unsigned long step = s <= LOOKUP_MAX ? 16 : s <= SMALL_MAX ? 128 : 8192;
 		if (s % step || (i < nsmall && s > SMALL_MAX)) {
 			fprintf(stderr, "gen_sizeclass: class %lu breaks its lookup step\n", s);

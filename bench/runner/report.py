@@ -425,7 +425,9 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
         p("Modes (bench/fastpath.c): pairN = malloc(N) then free at once; "
           "batch64 = 64 x malloc(64) then 64 frees in the same order; "
           "xthread64 = one thread mallocs 256 x 64 B, the other frees them, "
-          "in strict turns (hand-off cost included, see harness).")
+          "in strict turns (hand-off cost included, see harness); "
+          "live64 = pair64 with 4096 x 64 B kept live on the same pages "
+          "(every other block), so no free empties a page.")
         p()
     if meta.get("charts"):
         p("## Charts")

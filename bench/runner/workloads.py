@@ -100,6 +100,27 @@ WORKLOADS = [
              ["-t", "2", "-s", "50k", "-n", "15M", "-r", "100"], None,
              "small-object churn, 2 threads x 50k live blocks, 10% of frees "
              "cross-thread"),
+    Workload("churn-mid-1t", "churn",
+             ["-t", "1", "-s", "20k", "-n", "10M", "-x", "mid"],
+             ["-t", "1", "-s", "20k", "-n", "2M", "-x", "mid"],
+             "churn with medium blocks: 1 thread, 20k live blocks, 70% "
+             "8-128 B, 25% 129 B-4 KiB, 5% 4-64 KiB, random replacement"),
+    Workload("churn-mid-2t", "churn",
+             ["-t", "2", "-s", "8k", "-n", "5M", "-r", "125", "-x", "mid"],
+             None,
+             "churn with medium blocks: 2 threads x 8k live blocks, every "
+             "8th freed block freed by the other thread"),
+    Workload("phases-mid", "phases",
+             ["-m", "phases", "-p", "4", "-n", "400k", "-k", "20"],
+             ["-m", "phases", "-p", "2", "-n", "200k", "-k", "20"],
+             "service phases with medium blocks: each allocates 400k blocks "
+             "(70% 8-128 B, 25% to 4 KiB, 5% 4-64 KiB), writes their first "
+             "64 bytes, frees 98% in random order"),
+    Workload("window-mid", "phases",
+             ["-m", "window", "-n", "2M", "-w", "100k"],
+             ["-m", "window", "-n", "500k", "-w", "100k"],
+             "a window of 100k live blocks of the medium mix, each new block "
+             "freeing the oldest, first 64 bytes written"),
     Workload("server-2t", "server",
              ["-t", "2", "-s", "4096", "-n", "2M", "-r", "100"], None,
              "server simulation, 2 threads x 4096 live request objects "
@@ -192,10 +213,11 @@ TLB_WORKLOADS = ("churn-1t", "server-2t", "longrun", "ml-huge", "ml-tensors",
 # fastpath modes measured under callgrind, and the harness-only modes whose
 # count (allocator-independent) is reported as the loop overhead.
 CALLGRIND_MODES = ["pair16", "pair64", "pair256", "pair4096", "batch64",
-                   "xthread64"]
+                   "xthread64", "live64"]
 CALLGRIND_HARNESS = {"pair16": "loop-pair", "pair64": "loop-pair",
                      "pair256": "loop-pair", "pair4096": "loop-pair",
-                     "batch64": "loop-pair", "xthread64": "loop-xthread"}
+                     "batch64": "loop-pair", "xthread64": "loop-xthread",
+                     "live64": "loop-live"}
 
 
 def allocs_for(w, allocs, args):

@@ -26,25 +26,46 @@ static uint64_t stat_of(const char *name)
 	return v;
 }
 
-EXPORT struct mallinfo2 mallinfo2(void)
+/* glibc's totals, in glibc's field names, whatever the C library declares. */
+struct totals {
+	uint64_t arena, hblks, hblkhd, uordblks, fordblks, keepcost;
+};
+
+static struct totals read_totals(void)
 {
-	struct mallinfo2 mi;
-	memset(&mi, 0, sizeof mi);
-	if (!ensure_init())
-		return mi;
+	struct totals t = {0};
 	stats_refresh();
 	uint64_t huge = stat_of("huge_allocated");
 	uint64_t huge_mapped = huge + stat_of("huge_cached");
 	uint64_t mapped = stat_of("mapped");
 	uint64_t arena = mapped > huge_mapped ? mapped - huge_mapped : 0;
 	uint64_t in_arena = stat_of("allocated") - huge;
-	mi.arena = arena;
-	mi.hblks = stat_of("huge_curblocks");
-	mi.hblkhd = huge;
-	mi.uordblks = stat_of("allocated");
-	mi.fordblks = arena > in_arena ? arena - in_arena : 0;
+	t.arena = arena;
+	t.hblks = stat_of("huge_curblocks");
+	t.hblkhd = huge;
+	t.uordblks = stat_of("allocated");
+	t.fordblks = arena > in_arena ? arena - in_arena : 0;
 	/* What malloc_trim would give back now. */
-	mi.keepcost = stat_of("dirty") + stat_of("muzzy") + stat_of("huge_cached");
+	t.keepcost = stat_of("dirty") + stat_of("muzzy") + stat_of("huge_cached");
+	return t;
+}
+
+/* A C library without glibc's struct mallinfo2 (musl: the Makefile's probe
+ * defines CAIRN_NO_MALLINFO) has no program that could call these. */
+#ifndef CAIRN_NO_MALLINFO
+EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct mallinfo2 mi;
+	memset(&mi, 0, sizeof mi);
+	if (!ensure_init())
+		return mi;
+	struct totals t = read_totals();
+	mi.arena = t.arena;
+	mi.hblks = t.hblks;
+	mi.hblkhd = t.hblkhd;
+	mi.uordblks = t.uordblks;
+	mi.fordblks = t.fordblks;
+	mi.keepcost = t.keepcost;
 	return mi;
 }
 
@@ -70,6 +91,7 @@ EXPORT struct mallinfo mallinfo(void)
 	};
 	return mi;
 }
+#endif
 
 static void line(const char *label, uint64_t v)
 {
@@ -88,7 +110,7 @@ EXPORT void malloc_stats(void)
 {
 	if (!ensure_init())
 		return;
-	struct mallinfo2 m = mallinfo2();
+	struct totals m = read_totals();
 	static const char head[] = "Total (incl. mmap):\n";
 	os_write_stderr(head, sizeof head - 1);
 	line("system bytes     = ", m.arena + m.hblkhd);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE
 #include "core/background.h"
 
 #include <pthread.h>
@@ -102,7 +101,7 @@ static void start_threads(void)
 		 * not reached purger_main yet. */
 		atomic_fetch_add(&alive, 1);
 		if (pthread_create(&t, &attr, purger_main, &cursors[k]) == 0) {
-			pthread_setname_np(t, "cairn-purge");
+			os_thread_name(t, "cairn-purge");
 			started++;
 		} else {
 			atomic_fetch_sub(&alive, 1);

@@ -81,12 +81,14 @@ static void *refill(struct heap *h, unsigned cls)
 		slab_scan_full(h, cls);
 	s = h->partial[cls].head;
 	if (s != NULL) {
+		slab_class_took(h, cls);
 		slab_unlink(h, s);
 		h->counters[cls].nreslabs++;
 	} else {
 		s = arena_new_slab(h->arena, h, cls);
 		if (s == NULL)
 			return NULL;
+		slab_class_took(h, cls);
 		h->counters[cls].nslabs++;
 	}
 	h->cur[cls] = s;
@@ -280,6 +282,8 @@ static bool event_locked(struct heap *h)
 		/* The rare per-thread event: send what this thread freed for
 		 * others, take in what others freed for it. */
 		h->event_left = EVENT_INTERVAL;
+		h->events++;
+		slab_release_idle(h);
 		uint64_t bytes = atomic_fetch_add_explicit(&cairn_event_bytes, EVENT_INTERVAL,
 		                                           memory_order_relaxed) +
 		                 EVENT_INTERVAL;
@@ -456,6 +460,9 @@ size_t heap_purge_self(void)
 void heap_abandon(struct heap *h)
 {
 	heap_flush(h);
+	slow_path_enter(h);
+	slab_release_kept(h);
+	slow_path_leave(h);
 	pool_park(h);
 	decay_request();
 }

@@ -130,9 +130,18 @@ struct heap {
 	/* Slow paths taken so far: the purging thread sees that a live heap's
 	 * thread sits idle when this stops moving. Written by the owner only. */
 	_Atomic uint32_t slow_count;
-	uint32_t idle_seen;   /* slow_count when last looked at. Guarded by heaps_lock. */
-	uint8_t idle_backoff; /* purges in a row that found nothing. Guarded by heaps_lock. */
-	uint64_t idle_next;   /* ms: when to purge it next. Guarded by heaps_lock. */
+	/* Rare events run so far, the heap's clock for its empty slabs; per
+	 * class its reading when a refill last took a slab or a slab of it
+	 * last emptied, and how far apart refills took slabs lately (see
+	 * slab_release_idle). Owner only. */
+	uint32_t events;
+	uint32_t class_busy_at[SC_NSMALL];
+	uint32_t class_gap[SC_NSMALL];
+	uint64_t kept_empty;   /* classes that may have empty slabs to give back */
+	uint32_t idle_seen;    /* slow_count when last looked at. Guarded by heaps_lock. */
+	uint32_t quick_purged; /* slow_count at the last quick purge. Guarded by heaps_lock. */
+	uint8_t idle_backoff;  /* purges in a row that found nothing. Guarded by heaps_lock. */
+	uint64_t idle_next;    /* ms: when to purge it next. Guarded by heaps_lock. */
 	/* Parked heaps this slow path sent frees to, taken in once the lock is
 	 * released (reclaiming takes heaps_lock, which ranks above it). */
 	struct heap *reclaim_later[OUTBOX_SLOTS];
@@ -297,8 +306,8 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 bool heap_event_count(struct heap *h, size_t bytes);
 void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);
-/* The owner's last block of slab s came back: gives the slab back to the
- * arena unless it is a bin's current slab. */
+/* The owner's last block of slab s came back: the slab stays with the heap
+ * for its class (slab.c), or goes back to the arena. */
 void heap_span_emptied(struct heap *h, struct span *s);
 /* Called at thread exit: flushes the heap and parks it for reuse. */
 void heap_abandon(struct heap *h);
@@ -353,7 +362,7 @@ void heaps_postfork_child(void);
  * constant at every call, so the call stays a direct one. */
 typedef void *heap_slow_fn(struct heap *h, unsigned cls, size_t size);
 
-static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size, heap_slow_fn *slow)
+static ALWAYS_INLINE void *heap_pop(struct heap *h, uintptr_t cls, size_t size, heap_slow_fn *slow)
 {
 	void *b = h->bin[cls];
 	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
@@ -370,7 +379,7 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size, h
 		block_clear_mark(b);
 		return b;
 	}
-	return slow(h, cls, size);
+	return slow(h, (unsigned)cls, size);
 }
 
 /* What heap_free_fast calls when a free leaves slab s, not a bin's current
@@ -380,14 +389,30 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, unsigned cls, size_t size, h
  * A constant at every call, like heap_slow_fn. */
 typedef void heap_emptied_fn(struct heap *h, struct span *s);
 
+/* Whether p is a block boundary of slab s: (p - start) * magic < magic
+ * (sizeclass_table.h). gcc loads the magic into a register for its two uses;
+ * read from memory by both, it takes one instruction less on every free. */
+static ALWAYS_INLINE bool span_block_start(const struct span *s, uintptr_t p)
+{
+	uint64_t x = p - s->start;
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool below;
+	__asm__("imul %[m], %[x]\n\tcmp %[m], %[x]"
+	        : [x] "+r"(x), "=@ccb"(below)
+	        : [m] "m"(s->div_magic));
+	return below;
+#else
+	return x * s->div_magic < s->div_magic;
+#endif
+}
+
 /* Pushes p onto its slab's local_free list if the calling thread owns the
  * slab, p is a block boundary and p is not already free; returns false
  * (nothing done) otherwise. */
 static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p,
                                          heap_emptied_fn *emptied)
 {
-	uintptr_t off = (uintptr_t)p - s->start;
-	if (likely(s->fast_owner == h) && likely(off * s->div_magic < s->div_magic) &&
+	if (likely(s->fast_owner == h) && likely(span_block_start(s, (uintptr_t)p)) &&
 	    likely(!block_is_free(p, s))) {
 		block_make_free(p, s, s->local_free);
 		/* The block's words are stored before it is on the list, so
@@ -395,7 +420,10 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 		 * missing at worst). A compiler barrier only: x86 keeps
 		 * stores in order. */
 		atomic_signal_fence(memory_order_release);
-		s->local_free = p;
+		/* A release store, a plain one on x86: the purging thread
+		 * reads the list's head while this thread pushes (see
+		 * slab_purge_pages). */
+		__atomic_store_n(&s->local_free, p, __ATOMIC_RELEASE);
 		/* A bin's current slab stays when it empties: the common
 		 * case (a thread cycling a few blocks) takes no call. */
 		if (unlikely(--s->used == 0) && h->cur[s->cls] != s)

@@ -190,10 +190,28 @@ size_t heaps_decay(uint64_t now, bool force, uint64_t *next)
 		if (h->kind != HEAP_THREAD || atomic_load(&h->state) != HEAP_LIVE)
 			continue;
 		uint32_t count = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
-		if (count != h->idle_seen) {
+		bool moved = count != h->idle_seen;
+		if (moved) {
 			h->idle_seen = count;
 			h->idle_backoff = 0;
 			h->idle_next = now + wait;
+		}
+		/* A heap whose thread took no slow path from one look to the
+		 * next gives back the free pages in its slabs, those it kept
+		 * empty for reuse included, once for that quiet spell: the
+		 * thread sits idle, and a slab page is refaulted as cheaply as
+		 * an arena's. Its cached large runs wait for idle_next. While
+		 * it is busy, the next look comes a decay step later. */
+		if (decay >= 0 && moved) {
+			uint64_t step = (uint64_t)decay / 20 + 1;
+			if (now + step < *next)
+				*next = now + step;
+		} else if (decay >= 0 && h->quick_purged != count && heap_trylock(h)) {
+			h->quick_purged = count;
+			heaps_unlock(r);
+			purged += slab_purge_idle(h);
+			heap_unlock(h);
+			r = heaps_lock();
 		}
 		if (!force && (decay < 0 || now < h->idle_next)) {
 			if (decay >= 0 && h->idle_next < *next)

@@ -2,6 +2,7 @@
 #include "core/slab.h"
 
 #include "core/arena.h"
+#include "core/decay_request.h"
 #include "os/os.h"
 
 static void partial_push(struct heap *h, struct span *s)
@@ -16,8 +17,8 @@ void slab_release(struct heap *h, struct span *s)
 }
 
 /* A block freed by the owner of its slab (or under the shared heap's lock).
- * Moves a full slab back to the partial list and gives an empty slab that
- * is not a bin's current one back to the arena. */
+ * Moves a full slab back to the partial list; an empty one goes as
+ * slab_emptied says. */
 void slab_free_local(struct heap *h, struct span *s, void *p)
 {
 	block_make_free(p, s, s->local_free);
@@ -30,11 +31,111 @@ void slab_free_local(struct heap *h, struct span *s, void *p)
 	}
 }
 
+/* A live heap keeps the slabs of a class that empty, at the tail of the
+ * class's partial list, where refill takes them only once the partly used
+ * slabs are taken: a program that frees most of its blocks and allocates
+ * as many again (phase after phase) gets back the slots it wrote before,
+ * whose first pages are resident, instead of new slabs cut wherever the
+ * page heap has room (often from another class's old slab, its blocks at
+ * other offsets: new pages touched beside the old ones). Other slabs go to
+ * the head, so the kept ones are the tail of the list. They go back to
+ * the arena, all but one, once the class took no slab and emptied none
+ * for a while (slab_release_idle); all of them when the heap is purged
+ * (heap_purge_slabs) and when its thread exits.
+ *
+ * A kept slab has no fast_owner (no block of it is out, so no free can
+ * come; refill sets it again): that tells it from a slab whose last block
+ * the owner's fast path just freed and whose slab_emptied waits for the
+ * heap's lock, which the purging thread may hold meanwhile. */
 void slab_emptied(struct heap *h, struct span *s)
 {
-	if (h->cur[s->cls] != s) {
+	if (h->cur[s->cls] == s)
+		return;
+	slab_unlink(h, s);
+	if (atomic_load_explicit(&h->state, memory_order_relaxed) != HEAP_LIVE) {
+		slab_release(h, s);
+		return;
+	}
+	struct spanlist *l = &h->partial[s->cls];
+	s->fast_owner = NULL;
+	h->class_busy_at[s->cls] = h->events; /* its idle time starts now */
+	/* The purging threads give kept slabs back once the thread sits
+	 * idle (heaps_decay). */
+	decay_request_start();
+	h->kept_empty |= 1ull << s->cls;
+	s->flags = SPAN_PARTIAL;
+	s->next = NULL;
+	s->prev = l->tail;
+	if (l->tail)
+		l->tail->next = s;
+	else
+		l->head = s;
+	l->tail = s;
+}
+
+/* Gives back the empty slabs of class c but `keep` of them. */
+static void release_empty(struct heap *h, unsigned c, unsigned keep)
+{
+	struct spanlist *l = &h->partial[c];
+	unsigned n = 0;
+	struct span *s = l->tail;
+	for (; s != NULL && slab_kept(s) && n < keep; s = s->prev)
+		n++;
+	while (s != NULL && slab_kept(s)) {
+		struct span *prev = s->prev;
 		slab_unlink(h, s);
 		slab_release(h, s);
+		s = prev;
+	}
+}
+
+size_t slab_purge_kept(struct heap *h)
+{
+	size_t purged = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		for (struct span *s = h->partial[c].tail; s != NULL && slab_kept(s); s = s->prev) {
+			if (s->carved == 0)
+				continue;
+			/* No block of it is out and none listed anywhere but
+			 * on its own list, which goes: the slab is as new,
+			 * its pages unwritten, and carving starts again. */
+			size_t bytes =
+			    ((size_t)s->carved * sc_size[c] + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+			os_purge((void *)s->start, bytes);
+			counter_add(slab_nmadvise, 1);
+			counter_add(slab_purged, bytes >> PAGE_SHIFT);
+			purged += bytes;
+			s->carved = 0;
+			s->local_free = NULL;
+			*span_holes(s) = 0;
+		}
+	}
+	return purged;
+}
+
+void slab_release_kept(struct heap *h)
+{
+	for (unsigned c = 0; c < SC_NSMALL; c++)
+		release_empty(h, c, 0);
+	h->kept_empty = 0;
+}
+
+_Static_assert(SC_NSMALL <= 64, "a bit of kept_empty for each small class");
+
+void slab_release_idle(struct heap *h)
+{
+	/* Only the classes that kept more than one empty slab since the last
+	 * look: this runs at every event, most often with none. */
+	for (uint64_t m = h->kept_empty; m != 0; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctzll(m);
+		struct span *t = h->partial[c].tail;
+		if (t == NULL || !slab_kept(t) || t->prev == NULL || !slab_kept(t->prev)) {
+			h->kept_empty &= ~(1ull << c);
+		} else if (h->events - h->class_busy_at[c] >
+		           SLAB_KEEP_EVENTS + 4 * h->class_gap[c]) {
+			release_empty(h, c, 1);
+			h->kept_empty &= ~(1ull << c);
+		}
 	}
 }
 
@@ -59,11 +160,16 @@ void slab_scan_full(struct heap *h, unsigned cls)
 	}
 }
 
+static inline bool page_gone(const uint64_t *gone, unsigned p)
+{
+	return (gone[p / 64] >> (p % 64)) & 1;
+}
+
 /* Gives back the pages of slab s on which every block is free. The free
  * blocks that start on those pages become holes (their links would go
  * with the pages). Runs under the owner's lock or with no owner; the owner's
  * fast path may still push frees in front of the list meanwhile, so the
- * list's first block (and its page) stays, and the links changed are those
+ * list's first block (and its pages) stays, and the links changed are those
  * of blocks behind it, which nothing else writes. Returns the bytes
  * purged. */
 static size_t slab_purge_pages(struct heap *h, struct span *s)
@@ -86,24 +192,31 @@ static size_t slab_purge_pages(struct heap *h, struct span *s)
 	}
 	/* A page can go if every carved block overlapping it is free. */
 	unsigned npages = (unsigned)((carved * size + PAGE_SIZE - 1) >> PAGE_SHIFT);
-	uint64_t gone = 0;
+	uint64_t gone[SLAB_MAX_PAGES / 64] = {0};
+	bool any = false;
+	/* The list's first block stays, and with it every page it spans: the
+	 * pages after its first would be purged again at every purge. */
+	size_t head_off = (uintptr_t)head - s->start;
+	unsigned head_first = (unsigned)(head_off >> PAGE_SHIFT);
+	unsigned head_last = (unsigned)((head_off + size - 1) >> PAGE_SHIFT);
 	for (unsigned p = 0; p < npages; p++) {
 		unsigned first = (unsigned)(((size_t)p << PAGE_SHIFT) / size);
 		unsigned last = (unsigned)((((size_t)p + 1) << PAGE_SHIFT) - 1) / (unsigned)size;
 		if (last >= carved)
 			last = carved - 1;
-		bool all = true;
+		bool all = p < head_first || p > head_last;
 		for (unsigned i = first; i <= last && all; i++)
 			all = (free_bits[i / 64] >> (i % 64)) & 1;
-		if (all)
-			gone |= 1ull << p;
+		if (all) {
+			gone[p / 64] |= 1ull << (p % 64);
+			any = true;
+		}
 	}
-	gone &= ~(1ull << (((uintptr_t)head - s->start) >> PAGE_SHIFT));
-	if (gone == 0)
+	if (!any)
 		return 0;
 	unsigned holes = 0;
 	for (void *prev = head, *b = block_next(head); b != NULL; b = block_next(prev)) {
-		if ((gone >> (((uintptr_t)b - s->start) >> PAGE_SHIFT)) & 1) {
+		if (page_gone(gone, (unsigned)(((uintptr_t)b - s->start) >> PAGE_SHIFT))) {
 			block_set_next(prev, block_next(b));
 			holes++;
 		} else {
@@ -113,12 +226,12 @@ static size_t slab_purge_pages(struct heap *h, struct span *s)
 	*span_holes(s) = (uint16_t)(*span_holes(s) + holes);
 	size_t purged = 0;
 	for (unsigned p = 0; p < npages;) {
-		if (!((gone >> p) & 1)) {
+		if (!page_gone(gone, p)) {
 			p++;
 			continue;
 		}
 		unsigned q = p;
-		while (q < npages && ((gone >> q) & 1))
+		while (q < npages && page_gone(gone, q))
 			q++;
 		os_purge((void *)(s->start + ((uintptr_t)p << PAGE_SHIFT)), (size_t)(q - p)
 		                                                                << PAGE_SHIFT);
@@ -130,10 +243,26 @@ static size_t slab_purge_pages(struct heap *h, struct span *s)
 	return purged;
 }
 
+size_t slab_purge_idle(struct heap *h)
+{
+	size_t purged = slab_purge_kept(h);
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		if (h->cur[c] != NULL)
+			purged += slab_purge_pages(h, h->cur[c]);
+		for (struct span *s = h->partial[c].head; s != NULL && !slab_kept(s); s = s->next)
+			purged += slab_purge_pages(h, s);
+		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
+			purged += slab_purge_pages(h, s);
+	}
+	return purged;
+}
+
 size_t heap_purge_slabs(struct heap *h)
 {
 	size_t purged = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		/* Whole: the arena purges them on its own curve. */
+		release_empty(h, c, 0);
 		if (h->cur[c] != NULL)
 			purged += slab_purge_pages(h, h->cur[c]);
 		for (struct span *s = h->partial[c].head; s != NULL; s = s->next)

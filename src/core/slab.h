@@ -74,12 +74,47 @@ static inline void *heap_bin_pop(struct heap *h, unsigned cls)
 }
 
 /* A block freed by the owner of its slab (or under the shared heap's lock).
- * Moves a full slab back to the partial list and gives an empty slab that
- * is not a bin's current one back to the arena. */
+ * Moves a full slab back to the partial list; an empty slab that is not a
+ * bin's current one goes as slab_emptied says. */
 void slab_free_local(struct heap *h, struct span *s, void *p);
-/* Slab s has no block in use: back to its arena unless it is a bin's
- * current slab. */
+/* Slab s has no block in use: kept by a live heap for its class (see
+ * slab.c), else back to its arena, unless it is a bin's current slab. */
 void slab_emptied(struct heap *h, struct span *s);
+/* Whether s, a slab on its heap's partial list, is one slab_emptied kept. */
+static inline bool slab_kept(const struct span *s)
+{
+	/* fast_owner first: the owner's fast path may be changing `used` of
+	 * a slab that has one, while the purging thread looks. */
+	return s->fast_owner == NULL && s->used == 0;
+}
+/* Gives back the pages of h's kept empty slabs, which stay kept with no
+ * block cut out; returns the bytes. For a heap whose thread sits idle
+ * (under its lock). */
+size_t slab_purge_kept(struct heap *h);
+/* The same, and the free pages inside h's other slabs. */
+size_t slab_purge_idle(struct heap *h);
+/* Gives h's kept empty slabs back to their arenas: for a heap whose thread
+ * exited or sits idle (under its lock). */
+void slab_release_kept(struct heap *h);
+/* A class that took no slab and emptied none for this many of the heap's
+ * event intervals (EVENT_INTERVAL bytes allocated each), plus four times
+ * the gap between its recent takes, gives its empty slabs back, all but
+ * one: the slabs one class freed serve another once the program moved on
+ * to it. The gap is the class's own pace: a class that has 1% of the
+ * blocks fills a slab far more slowly than one that has 10%. */
+#define SLAB_KEEP_EVENTS 64u
+/* At the heap's rare event: the empty slabs of classes that went idle so go
+ * back, all but one. */
+void slab_release_idle(struct heap *h);
+
+/* A refill of class cls takes a slab, from its partial list or new. */
+static inline void slab_class_took(struct heap *h, unsigned cls)
+{
+	uint32_t gap = h->events - h->class_busy_at[cls];
+	uint32_t was = h->class_gap[cls] / 2; /* the older gaps count less */
+	h->class_gap[cls] = gap > was ? gap : was;
+	h->class_busy_at[cls] = h->events;
+}
 /* Moves the full-list slabs of class cls that got free blocks back to the
  * partial list (a bounded look). */
 void slab_scan_full(struct heap *h, unsigned cls);

@@ -28,6 +28,9 @@ struct walk {
 	struct stats_arena *arenas; /* NULL: totals only */
 	unsigned narenas;
 	uint64_t large_cached;
+	/* Pages of slabs no block was cut out of yet: never written since
+	 * the slab was made (see add_heap). */
+	uint64_t fresh_pages;
 };
 
 static void bins_add(struct stats_bin *to, const struct stats_bin *from)
@@ -53,6 +56,7 @@ static void add_heap(struct heap *h, void *arg)
 {
 	struct walk *w = arg;
 	struct stats_bin bins[SC_NSMALL];
+	uint64_t fresh = 0;
 	memset(bins, 0, sizeof bins);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		struct stats_bin *b = &bins[c];
@@ -66,15 +70,22 @@ static void add_heap(struct heap *h, void *arg)
 				b->curslabs++;
 				b->nonfull_slabs += l == 1;
 				b->curregs += __atomic_load_n(&s->used, __ATOMIC_RELAXED);
+				/* Carving writes the blocks it cuts out (core/slab.h), and
+				 * nothing writes past them: the rest of a slab of big
+				 * blocks is no more resident than free pages are. */
+				size_t cut = (size_t)s->carved * sc_size[c];
+				fresh += sc_slab_pages[c] - ((cut + PAGE_SIZE - 1) >> PAGE_SHIFT);
 			}
 		}
 	}
+	w->fresh_pages += fresh;
 	bins_add(w->st->bins, bins);
 	w->large_cached += h->large_bytes;
 	struct stats_arena *a = arena_of(w, h);
 	if (a != NULL) {
 		bins_add(a->bins, bins);
 		a->tcache_bytes += h->large_bytes;
+		a->fresh_pages += fresh;
 		a->nthreads += h->kind == HEAP_THREAD &&
 		               atomic_load_explicit(&h->state, memory_order_relaxed) == HEAP_LIVE;
 	}
@@ -110,6 +121,9 @@ static void add_arena(struct stats *st, struct stats_arena *sa, struct arena *a)
 /* The totals of one arena's numbers, from its counters and its heaps'. */
 static void arena_totals(struct stats_arena *sa)
 {
+	/* Active pages are those of runs and of slabs written so far: fresh
+	 * slab pages count as retained, mapped and never written. */
+	sa->active_pages -= sa->fresh_pages < sa->active_pages ? sa->fresh_pages : sa->active_pages;
 	uint64_t chunks = sa->mapped_pages / DATA_PAGES;
 	uint64_t idle = sa->active_pages + sa->dirty_pages + sa->muzzy_pages;
 	sa->base = chunks * HDR_PAGES * PAGE_SIZE;
@@ -213,6 +227,9 @@ void stats_snapshot_arenas(struct stats *st, struct stats_arena *arenas, unsigne
 	}
 	for (unsigned c = 0; c < SC_NLARGE; c++)
 		st->lextents[c].curlextents = st->lextents[c].nmalloc - st->lextents[c].ndalloc;
+	/* As in arena_totals. */
+	slab_pages -= w.fresh_pages < slab_pages ? w.fresh_pages : slab_pages;
+	st->active_pages -= w.fresh_pages < st->active_pages ? w.fresh_pages : st->active_pages;
 	uint64_t active_pages = st->active_pages;
 	/* Counted apart, slabs may outnumber the pages seen a moment later. */
 	uint64_t large_pages = active_pages > slab_pages ? active_pages - slab_pages : 0;
@@ -227,6 +244,7 @@ void stats_snapshot_arenas(struct stats *st, struct stats_arena *arenas, unsigne
 	st->huge_cached = huge_cached;
 	st->dirty = dirty * PAGE_SIZE;
 	st->muzzy = muzzy * PAGE_SIZE;
+	/* active and resident count the pages of slabs that were written. */
 	st->active = active_pages * PAGE_SIZE + huge_live;
 	st->allocated = small + large + huge_live;
 	if (st->allocated > st->active)

@@ -29,6 +29,7 @@ struct stats_arena {
 #include "core/stats.def"
 	struct stats_bin bins[SC_NSMALL];
 	struct stats_lextent lextents[SC_NLARGE];
+	uint64_t fresh_pages; /* slab pages not written yet, taken out of active_pages */
 };
 
 struct stats {

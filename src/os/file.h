@@ -25,6 +25,23 @@ int os_file_write_all(int fd, const void *buf, size_t len);
 ssize_t os_file_read(int fd, void *buf, size_t cap);
 /* Closes fd: 0 or the errno value close(2) gave (a late write error). */
 int os_file_close(int fd);
+/* Maps the whole of the regular file at path read-only, private: its
+ * start, with its size in *size; NULL (and *size 0) when it cannot be
+ * opened, is not a regular file, is empty or cannot be mapped. */
+const void *os_file_map(const char *path, size_t *size);
+/* Unmaps what os_file_map returned. */
+void os_file_unmap(const void *map, size_t size);
+/* The running program's file, an absolute path, into buf (cap bytes,
+ * NUL-terminated): false when the system cannot say or it does not fit. */
+bool os_program_path(char *buf, size_t cap);
+/* A path naming the program's own file that os_file_map can open, where
+ * os_program_path failed or a path to it may have changed since. */
+const char *os_program_file(void);
+/* Opens, for reading, the list of the process's memory mappings in the
+ * format of Linux's /proc/PID/maps (what a heap profile's MAPPED_LIBRARIES
+ * section holds): a descriptor or minus an errno value (-ENOSYS where the
+ * system has no such list). */
+int os_open_mappings(void);
 /* Whether the kernel started this process in secure mode (AT_SECURE:
  * set-user-ID, set-group-ID or raised capabilities). */
 bool os_secure_process(void);

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int os_file_create(const char *path)
@@ -74,4 +76,53 @@ int os_file_close(int fd)
 bool os_secure_process(void)
 {
 	return getauxval(AT_SECURE) != 0;
+}
+
+const void *os_file_map(const char *path, size_t *size)
+{
+	*size = 0;
+	int fd = os_file_open_read(path);
+	if (fd < 0)
+		return NULL;
+	int saved = errno;
+	const void *map = NULL;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			map = m;
+			*size = (size_t)st.st_size;
+		}
+	}
+	errno = saved;
+	os_file_close(fd);
+	return map;
+}
+
+void os_file_unmap(const void *map, size_t size)
+{
+	int saved = errno;
+	munmap((void *)map, size);
+	errno = saved;
+}
+
+bool os_program_path(char *buf, size_t cap)
+{
+	int saved = errno;
+	ssize_t n = readlink(os_program_file(), buf, cap);
+	errno = saved;
+	if (n <= 0 || (size_t)n >= cap)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+const char *os_program_file(void)
+{
+	return "/proc/self/exe";
+}
+
+int os_open_mappings(void)
+{
+	return os_file_open_read("/proc/self/maps");
 }

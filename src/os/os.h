@@ -10,6 +10,7 @@
 #ifndef CAIRN_OS_H
 #define CAIRN_OS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -76,6 +77,9 @@ unsigned os_live_threads(void);
  * that leads it). */
 unsigned os_thread_id(void);
 unsigned os_process_id(void);
+/* Names thread t for debuggers and ps (at most 15 bytes); a hint that may
+ * do nothing. */
+void os_thread_name(pthread_t t, const char *name);
 /* Random bits from the kernel or, failing that, from addresses and time. */
 uint64_t os_random(void);
 

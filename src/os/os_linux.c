@@ -5,7 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
+#include <pthread.h>
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -15,13 +15,85 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The futex operations are the kernel's ABI; the kernel's headers that
+ * name them are not on every C library's path (musl-gcc searches only
+ * musl's own). */
+#if __has_include(<linux/futex.h>)
+#include <linux/futex.h>
+#else
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#endif
+
 static size_t page_size = 4096;
+
+#ifdef CAIRN_PAGE_SIZE_HOOK
+static size_t kernel_page = 4096;
+
+/* Test builds only (port.mk's x86-64 page runs, never the libraries):
+ * CAIRN_TEST_PAGE_SIZE makes cairn take the OS page for a larger power of
+ * two, so that its page-size-dependent code runs as on a kernel with 16 or
+ * 64 KiB pages; the kernel's own page divides it, so every call stays
+ * valid. Anything else stops the program with one line. */
+static void force_page_size(void)
+{
+	kernel_page = page_size;
+	const char *v = getenv("CAIRN_TEST_PAGE_SIZE");
+	if (v == NULL)
+		return;
+	size_t n = 0;
+	const char *p = v;
+	while (*p >= '0' && *p <= '9' && n <= (1ul << 24))
+		n = n * 10 + (size_t)(*p++ - '0');
+	if (*p != '\0' || n < page_size || n > (1ul << 20) || (n & (n - 1)) != 0) {
+		static const char msg[] = "cairn: CAIRN_TEST_PAGE_SIZE: want a power of two from "
+		                          "the OS page size to 1048576\n";
+		os_write_stderr(msg, sizeof msg - 1);
+		_exit(2);
+	}
+	page_size = n;
+}
+
+/* A kernel with larger pages maps at multiples of them; this one maps at
+ * multiples of its own: each mapping gets the difference as slack and is
+ * trimmed to start at a multiple of the forced page. */
+static size_t forced_slack(void)
+{
+	return page_size - kernel_page;
+}
+
+static void *forced_align(void *raw, size_t size)
+{
+	uintptr_t start = ((uintptr_t)raw + page_size - 1) & ~(uintptr_t)(page_size - 1);
+	size_t head = start - (uintptr_t)raw, tail = forced_slack() - head;
+	if (head)
+		munmap(raw, head);
+	if (tail)
+		munmap((char *)start + size, tail);
+	return (void *)start;
+}
+#else
+static void force_page_size(void)
+{
+}
+
+static size_t forced_slack(void)
+{
+	return 0;
+}
+
+static void *forced_align(void *raw, size_t size)
+{
+	return raw;
+}
+#endif
 
 void os_init(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	if (ps > 0)
 		page_size = (size_t)ps;
+	force_page_size();
 	os_fault_init();
 }
 
@@ -35,10 +107,10 @@ static void *map_raw(size_t size, int extra_flags)
 	if (FAULT(MAP))
 		return NULL;
 	int saved = errno;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, size + forced_slack(), PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
 	errno = saved;
-	return p == MAP_FAILED ? NULL : p;
+	return p == MAP_FAILED ? NULL : forced_align(p, size);
 }
 
 bool os_unmap(void *addr, size_t size)
@@ -283,4 +355,11 @@ unsigned os_thread_id(void)
 unsigned os_process_id(void)
 {
 	return (unsigned)getpid();
+}
+
+void os_thread_name(pthread_t t, const char *name)
+{
+	int saved = errno;
+	pthread_setname_np(t, name);
+	errno = saved;
 }

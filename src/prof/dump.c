@@ -96,11 +96,12 @@ static void out_stack(const uintptr_t *pcs, unsigned depth, const struct prof_co
 	out_counts(o, c);
 }
 
-/* Copies /proc/self/maps after the stacks, reading straight into the
- * buffer, so that jeprof can map each address to its object file. */
+/* Copies the process's mappings (Linux's /proc/self/maps) after the
+ * stacks, reading straight into the buffer, so that jeprof can map each
+ * address to its object file. */
 static void out_maps(struct dump_out *o)
 {
-	int fd = os_file_open_read("/proc/self/maps");
+	int fd = os_open_mappings();
 	if (fd < 0) {
 		if (o->err == 0)
 			o->err = -fd;

@@ -21,9 +21,6 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/util.h"
 #include "os/file.h"
@@ -149,26 +146,13 @@ static const unsigned char *map_object(const char *path, size_t *size)
 		return mapped.map;
 	}
 	if (mapped.map != NULL)
-		munmap((void *)mapped.map, mapped.size);
-	mapped.map = NULL;
-	mapped.size = 0;
+		os_file_unmap(mapped.map, mapped.size);
 	size_t n = strlen(path);
 	if (n >= sizeof(mapped.path))
 		n = 0; /* too long to remember: looked up again next time */
 	memcpy(mapped.path, path, n);
 	mapped.path[n] = '\0';
-	int fd = os_file_open_read(path);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m != MAP_FAILED) {
-			mapped.map = m;
-			mapped.size = (size_t)st.st_size;
-		}
-	}
-	os_file_close(fd);
+	mapped.map = os_file_map(path, &mapped.size);
 	*size = mapped.size;
 	return mapped.map;
 }
@@ -176,7 +160,7 @@ static const unsigned char *map_object(const char *path, size_t *size)
 static void unmap_object(void)
 {
 	if (mapped.map != NULL)
-		munmap((void *)mapped.map, mapped.size);
+		os_file_unmap(mapped.map, mapped.size);
 	mapped.map = NULL;
 	mapped.path[0] = '\0';
 }
@@ -239,14 +223,47 @@ struct frame_name {
 static const char *program_path(void)
 {
 	static char path[512];
-	if (path[0] == '\0') {
-		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		if (n <= 0)
-			n = 0;
-		path[n] = '\0';
-	}
-	return path[0] != '\0' ? path : "/proc/self/exe";
+	if (path[0] == '\0' && !os_program_path(path, sizeof(path)))
+		path[0] = '\0';
+	return path[0] != '\0' ? path : os_program_file();
 }
+
+#ifdef CAIRN_NO_DLADDR1
+/* Without glibc's dladdr1 (musl), the load bias of the object that holds an
+ * address comes from the loader's list of objects, whose first is the
+ * program; dl_iterate_phdr calls no malloc in glibc or musl. */
+struct bias_query {
+	uintptr_t at, bias;
+	bool found, first;
+	unsigned index;
+};
+
+static int find_bias(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct bias_query *q = arg;
+	unsigned index = q->index++;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && q->at >= start && q->at - start < ph->p_memsz) {
+			q->bias = info->dlpi_addr;
+			q->first = index == 0;
+			q->found = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static bool object_bias(uintptr_t at, uintptr_t *bias, bool *first)
+{
+	struct bias_query q = {.at = at};
+	dl_iterate_phdr(find_bias, &q);
+	*bias = q.bias;
+	*first = q.first;
+	return q.found;
+}
+#endif
 
 /* Names the frame whose return address is pc: looked up at pc - 1, inside
  * the call instruction, so that a call that ends its function (a call to a
@@ -262,13 +279,23 @@ static void name_frame(uintptr_t pc, struct frame_name *f)
 	f->vaddr = at;
 	f->func[0] = '\0';
 	f->func_off = 0;
+	uintptr_t bias;
+	bool first;
+#ifndef CAIRN_NO_DLADDR1
 	if (dladdr1((void *)at, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL)
 		return;
+	bias = lm->l_addr;
+	first = lm->l_prev == NULL;
+#else
+	(void)lm;
+	if (dladdr((void *)at, &info) == 0 || !object_bias(at, &bias, &first))
+		return;
+#endif
 	f->in_object = true;
-	f->vaddr = at - lm->l_addr;
+	f->vaddr = at - bias;
 	/* The main program heads the loader's list; dladdr names it as it
 	 * was started (argv[0], maybe relative, maybe ""). */
-	bool program = lm->l_prev == NULL || info.dli_fname == NULL || info.dli_fname[0] == '\0';
+	bool program = first || info.dli_fname == NULL || info.dli_fname[0] == '\0';
 	f->object = program ? program_path() : info.dli_fname;
 	if (info.dli_sname != NULL && info.dli_saddr != NULL) {
 		size_t len = strnlen(info.dli_sname, sizeof(f->func) - 1);
@@ -278,7 +305,7 @@ static void name_frame(uintptr_t pc, struct frame_name *f)
 		return;
 	}
 	size_t size = 0;
-	const unsigned char *m = map_object(program ? "/proc/self/exe" : f->object, &size);
+	const unsigned char *m = map_object(program ? os_program_file() : f->object, &size);
 	uintptr_t start;
 	if (symtab_lookup(m, size, f->vaddr, f->func, sizeof(f->func), &start))
 		f->func_off = f->vaddr - start;

@@ -221,24 +221,24 @@ static void test_xallocx(void)
 
 	/* A large run with free pages after it: a fresh 1 MiB block split. */
 	unsigned char *big = mallocx(MiB, 0);
-	unsigned char *l = mallocx(40 * KiB, 0);
+	unsigned char *l = mallocx(96 * KiB, 0);
 	dallocx(big, 0);
-	memset(l, 0x33, 40 * KiB);
+	memset(l, 0x33, 96 * KiB);
 	size_t before = sallocx(l, 0);
-	size_t r = xallocx(l, 100 * KiB, 0, MALLOCX_ZERO);
+	size_t r = xallocx(l, 150 * KiB, 0, MALLOCX_ZERO);
 	CHECK(r == sallocx(l, 0), "xallocx = %zu, sallocx %zu", r, sallocx(l, 0));
-	CHECK(r == before || r >= 100 * KiB, "xallocx to 100 KiB gave %zu", r);
-	CHECK(all_byte(l, 40 * KiB, 0x33), "xallocx changed the contents");
+	CHECK(r == before || r >= 150 * KiB, "xallocx to 150 KiB gave %zu", r);
+	CHECK(all_byte(l, 96 * KiB, 0x33), "xallocx changed the contents");
 	if (r > before)
 		CHECK(all_zero(l + before, r - before), "xallocx(ZERO): grown part not zero");
-	size_t r2 = xallocx(l, 48 * KiB, 0, 0);
-	CHECK(r2 == nallocx(48 * KiB, 0) && r2 == sallocx(l, 0), "xallocx shrink to 48 KiB: %zu",
+	size_t r2 = xallocx(l, 88 * KiB, 0, 0);
+	CHECK(r2 == nallocx(88 * KiB, 0) && r2 == sallocx(l, 0), "xallocx shrink to 88 KiB: %zu",
 	      r2);
-	size_t r3 = xallocx(l, 50 * KiB, 100 * KiB, 0);
-	CHECK(r3 >= 50 * KiB && r3 <= nallocx(150 * KiB, 0) && r3 == sallocx(l, 0),
-	      "xallocx(50 KiB + 100 KiB extra) = %zu", r3);
+	size_t r3 = xallocx(l, 90 * KiB, 100 * KiB, 0);
+	CHECK(r3 >= 90 * KiB && r3 <= nallocx(190 * KiB, 0) && r3 == sallocx(l, 0),
+	      "xallocx(90 KiB + 100 KiB extra) = %zu", r3);
 	CHECK(xallocx(l, 2 * MiB, 0, 0) == r3, "xallocx of a large run to 2 MiB moved it");
-	CHECK(all_byte(l, 40 * KiB, 0x33), "xallocx changed the contents");
+	CHECK(all_byte(l, 88 * KiB, 0x33), "xallocx changed the contents");
 	sdallocx(l, r3, 0);
 
 	/* An over-aligned block rallocx keeps while it shrinks by less than

@@ -106,8 +106,9 @@ static void child(void)
 	static const size_t pairs[][2] = {
 	    {20, 30},               /* within the class or a new small block */
 	    {1000, 3000},           /* small to small */
-	    {40 * KiB, 120 * KiB},  /* large, into free neighbouring pages */
-	    {40960, 122880},        /* an 80 KiB growth of a large run */
+	    {40 * KiB, 120 * KiB},  /* a slab block to a large run */
+	    {80 * KiB, 200 * KiB},  /* large, into free neighbouring pages */
+	    {81920, 163840},        /* an 80 KiB growth of a large run */
 	    {100 * KiB, 300 * KiB}, /* into cached huge pages */
 	    {128 * KiB, 512 * KiB},
 	    {512 * KiB, 2 * MiB}, /* large to huge */

@@ -235,20 +235,20 @@ static void realloc_growth(void)
 	REQUIRE(big != NULL, "malloc(64 MiB)");
 	write_pages(big, 64 * MiB, 3);
 	free(big);
-	p = malloc(64 * KiB);
-	REQUIRE(p != NULL, "malloc(64 KiB)");
-	write_pages(p, 64 * KiB, 4);
+	p = malloc(80 * KiB); /* the least large class: a run, not a slab block */
+	REQUIRE(p != NULL, "malloc(80 KiB)");
+	write_pages(p, 80 * KiB, 4);
 	size_t rss = rss_bytes();
 	q = realloc(p, 128 * KiB);
 	REQUIRE(q != NULL, "realloc to 128 KiB");
 	size_t after = rss_bytes();
 	CHECK(q == big, "the grown block is at %p, not at the head of the cached mapping %p",
 	      (void *)q, (void *)big);
-	/* 1792 KiB of the slot, and the 64 KiB run: at least 1824 KiB. */
+	/* 1792 KiB of the slot, and the 80 KiB run: at least 1824 KiB. */
 	CHECK(rss >= after + 1824 * KiB,
 	      "taking a 2 MiB slot for 128 KiB: RSS went from %zu to %zu KiB", rss / KiB,
 	      after / KiB);
-	CHECK(bad_pages(q, 64 * KiB, 4) == 0, "the block lost its contents moving");
+	CHECK(bad_pages(q, 80 * KiB, 4) == 0, "the block lost its contents moving");
 
 	/* With 2048 huge blocks live (MANY_BLOCKS in huge.c), realloc leaves blocks under
 	 * 1 MiB in the arenas, cached pages or not: each huge block costs a VMA. */

@@ -120,25 +120,25 @@ static void test_names(void)
 	CHECK(mallctl("arenas.narenas", &u, &len, NULL, 0) == 0 && u == 2, "arenas.narenas %u", u);
 	CHECK(read_size("arenas.page") == 4096, "arenas.page");
 	CHECK(read_size("arenas.quantum") == 16, "arenas.quantum");
-	CHECK(read_size("arenas.tcache_max") == 32768, "arenas.tcache_max %zu",
+	CHECK(read_size("arenas.tcache_max") == 65536, "arenas.tcache_max %zu",
 	      read_size("arenas.tcache_max"));
 	unsigned nbins = 0, nlextents = 0;
 	len = sizeof nbins;
-	CHECK(mallctl("arenas.nbins", &nbins, &len, NULL, 0) == 0 && nbins == 40, "nbins %u",
+	CHECK(mallctl("arenas.nbins", &nbins, &len, NULL, 0) == 0 && nbins == 44, "nbins %u",
 	      nbins);
 	len = sizeof nlextents;
-	CHECK(mallctl("arenas.nlextents", &nlextents, &len, NULL, 0) == 0 && nlextents == 20,
+	CHECK(mallctl("arenas.nlextents", &nlextents, &len, NULL, 0) == 0 && nlextents == 16,
 	      "nlextents %u", nlextents);
 	CHECK(read_size("arenas.bin.0.size") == 16, "bin 0 is 16 bytes");
-	CHECK(read_size("arenas.bin.39.size") == 32768, "bin 39 is 32 KiB");
+	CHECK(read_size("arenas.bin.43.size") == 65536, "bin 43 is 64 KiB");
 	uint32_t nregs = 0;
 	len = sizeof nregs;
 	CHECK(mallctl("arenas.bin.0.nregs", &nregs, &len, NULL, 0) == 0 &&
 	          nregs * 16 == read_size("arenas.bin.0.slab_size"),
 	      "bin 0: nregs %u fill its slab", nregs);
-	CHECK(read_size("arenas.lextent.0.size") > 32768 &&
-	          read_size("arenas.lextent.19.size") == 1 << 20,
-	      "large classes from above 32 KiB to 1 MiB");
+	CHECK(read_size("arenas.lextent.0.size") > 65536 &&
+	          read_size("arenas.lextent.15.size") == 1 << 20,
+	      "large classes from above 64 KiB to 1 MiB");
 	len = sizeof b;
 	CHECK(mallctl("background_thread", &b, &len, NULL, 0) == 0 && b, "background_thread");
 	CHECK(read_size("max_background_threads") == 1, "max_background_threads");
@@ -156,10 +156,10 @@ static void test_errors(void)
 	                      "opt",
 	                      "opt.narenas.x",
 	                      "opt.nosuchoption",
-	                      "arenas.bin.40.size",
+	                      "arenas.bin.44.size",
 	                      "arenas.bin.01.size",
 	                      "arenas.bin.x.size",
-	                      "arenas.lextent.20.size",
+	                      "arenas.lextent.16.size",
 	                      "arena.4097.purge",
 	                      "arena.3.purge",
 	                      "arena.0",
@@ -209,7 +209,7 @@ static void test_mib(void)
 	CHECK(mallctlbymib(mib, miblen, &v, &len, NULL, 0) == 0 &&
 	          v == read_size("arenas.bin.5.size"),
 	      "bymib reads what mallctl reads");
-	for (size_t j = 0; j < 40; j++) {
+	for (size_t j = 0; j < 44; j++) {
 		mib[2] = j;
 		len = sizeof v;
 		size_t prev = v;

@@ -133,12 +133,12 @@ static const struct name arena_names[] = {
     {"bins.0.nreslabs", U},
     {"bins.0.curslabs", Z},
     {"bins.0.nonfull_slabs", Z},
-    {"bins.39.curregs", Z},
+    {"bins.43.curregs", Z},
     {"lextents.0.nmalloc", U},
     {"lextents.0.ndalloc", U},
     {"lextents.0.nrequests", U},
     {"lextents.0.curlextents", Z},
-    {"lextents.19.curlextents", Z},
+    {"lextents.15.curlextents", Z},
 };
 
 /* The counters that sum over arenas (not uptime, dss, decay times). */
@@ -201,8 +201,8 @@ static void test_errors(void)
 	    "stats.arenas.2.pactive",
 	    "stats.arenas.4097.pactive",
 	    "stats.arenas.01.pactive",
-	    "stats.arenas.0.bins.40.curregs",
-	    "stats.arenas.0.lextents.20.nmalloc",
+	    "stats.arenas.0.bins.44.curregs",
+	    "stats.arenas.0.lextents.16.nmalloc",
 	    "stats.arenas.0.bins.0.nosuch",
 	    "stats.arenas.0.nosuch",
 	    "stats.mutexes.ctl.num_ops",
@@ -411,11 +411,11 @@ static void test_lextents(void)
 
 	/* Resized in place (or moved): the classes still add up to the blocks
 	 * held. */
-	void *q = malloc(40 << 10);
+	void *q = malloc(70 << 10);
 	REQUIRE(q != NULL, "malloc");
 	void *guard = malloc(300 << 10);
 	q = realloc(q, 90 << 10);
-	q = realloc(q, 50 << 10);
+	q = realloc(q, 80 << 10);
 	REQUIRE(q != NULL && guard != NULL, "realloc");
 	epoch_bump();
 	uint64_t held = 0;

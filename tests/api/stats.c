@@ -32,7 +32,7 @@
 
 const char *malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,background_thread:false";
 
-#define NSMALL 40 /* the small classes (SC_NSMALL) */
+#define NSMALL 44 /* the small classes (SC_NSMALL) */
 
 static const char *const names[] = {
 #define TOTAL(name, doc)  #name,
@@ -110,7 +110,7 @@ static void test_names(void)
 	                     "allocatedx",
 	                     "bins",
 	                     "bins.",
-	                     "bins.40.nmalloc",
+	                     "bins.44.nmalloc",
 	                     "bins.1",
 	                     "bins.1.",
 	                     "bins.1.bogus",

@@ -408,16 +408,16 @@ static void test_json(void)
 	    "jemalloc/opt/narenas",
 	    "jemalloc/opt/stats_print_opts",
 	    "jemalloc/arenas/page",
-	    "jemalloc/arenas/bin[39]/slab_size",
+	    "jemalloc/arenas/bin[43]/slab_size",
 	    "jemalloc/arenas/lextent[0]/size",
 	    "jemalloc/stats/allocated",
 	    "jemalloc/stats/background_thread/num_threads",
 	    "jemalloc/stats.arenas/merged/small/nmalloc",
 	    "jemalloc/stats.arenas/merged/large/allocated",
 	    "jemalloc/stats.arenas/merged/bins[0]/curregs",
-	    "jemalloc/stats.arenas/merged/lextents[19]/curlextents",
+	    "jemalloc/stats.arenas/merged/lextents[15]/curlextents",
 	    "jemalloc/stats.arenas/merged/huge/curblocks",
-	    "jemalloc/stats.arenas/0/bins[39]/nslabs",
+	    "jemalloc/stats.arenas/0/bins[43]/nslabs",
 	    "jemalloc/stats.arenas/0/lextents[0]/nrequests",
 	    "jemalloc/stats/background_thread/run_interval",
 	};
@@ -602,7 +602,7 @@ static void test_arenas(void)
 		      "arena %u: pactive", i);
 		/* Every bin row against stats.arenas.<i>.bins.<c>. */
 		unsigned rows = 0;
-		for (unsigned c = 0; c < 40; c++) {
+		for (unsigned c = 0; c < 44; c++) {
 			char label[48], leaf[48];
 			snprintf(
 			    label, sizeof label, "\n        %8zu%4u ",
@@ -619,7 +619,7 @@ static void test_arenas(void)
 				CHECK(b[f] == read_arena(i, leaf, 8), "arena %u: %s", i, leaf);
 			}
 		}
-		CHECK(rows == 40, "arena %u: 40 bin rows, %u", i, rows);
+		CHECK(rows == 44, "arena %u: 44 bin rows, %u", i, rows);
 		/* And the JSON object. */
 		struct sink *j = report(&sink_b, "Jg");
 		char path[96];
@@ -669,7 +669,7 @@ static void test_lextents(void)
 	for (;; j++) {
 		snprintf(name, sizeof name, "arenas.lextent.%u.size", j);
 		size = read_size(name);
-		if (size >= 200 << 10 || j == 19)
+		if (size >= 200 << 10 || j == 15)
 			break;
 	}
 	unsigned arena = 0;
@@ -914,7 +914,7 @@ static uint64_t requests(void)
 	REQUIRE(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "flush");
 	cairn_stats_refresh();
 	uint64_t sum = 0, v;
-	for (unsigned c = 0; c < 40; c++) {
+	for (unsigned c = 0; c < 44; c++) {
 		char name[48];
 		snprintf(name, sizeof name, "bins.%u.nrequests", c);
 		v = 0;

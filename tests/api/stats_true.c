@@ -224,7 +224,7 @@ int main(void)
 	TEST_CASE("allocated")
 	{
 		/* The thread's bins hold blocks counted as allocated: at most a
-		 * slab's worth for each of the 40 classes, besides the blocks. */
+		 * slab's worth for each of the 44 classes, besides the blocks. */
 		CHECK(dist(full.allocated - start.allocated, held) <= held / 50,
 		      "allocated grew by %" PRId64 " holding %" PRIu64 " bytes more",
 		      diff(full.allocated, start.allocated), held);

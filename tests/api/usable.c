@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* malloc_usable_size: equals the size class for small (1..32768) and large
+/* malloc_usable_size: equals the size class for small (1..65536) and large
  * (32769..1048576) requests, n rounded up to the page size for huge ones;
  * and the whole usable size is writable without touching a neighbour. */
 #include <stdint.h>

@@ -52,6 +52,28 @@ int main(void)
 		expect_interior_free("malloc(1000)", s1000, 512);
 		expect_interior_free("malloc(32768)", s32k, 16384);
 	}
+	/* Every small class, the sizes that are not powers of two too (48,
+	 * 80, 96 ... whose test is a multiply, not a mask): a block of each
+	 * is in a slab its thread owns, so free takes the fast path's check. */
+	TEST_CASE("free_every_class")
+	{
+		int classes = 0;
+		for (size_t n = 1; n <= 32768; n++) {
+			char *p = malloc(n);
+			REQUIRE(p != NULL, "malloc(%zu) failed", n);
+			size_t size = malloc_usable_size(p);
+			char what[64];
+			snprintf(what, sizeof what, "malloc(%zu)", size);
+			size_t offsets[] = {8, 16, (size / 2) & ~(size_t)15, size - 16, size - 1};
+			for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++)
+				if (offsets[i] != 0 && offsets[i] < size && offsets[i] % size != 0)
+					expect_interior_free(what, p, offsets[i]);
+			free(p);
+			classes++;
+			n = size;
+		}
+		CHECK(classes >= 40, "%d small classes up to 32 KiB, at least 40", classes);
+	}
 	TEST_CASE("free_large")
 	{
 		expect_interior_free("malloc(100000)", large, 16);

@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	REQUIRE(out_lines == want, "%d bad options, %u messages:\n%s", bad, out_lines, out);
 	const struct conf c = cairn_conf;
 	REQUIRE(c.narenas <= 1024, "narenas %u", c.narenas);
-	REQUIRE(c.tcache_max <= 32768, "tcache_max %zu", c.tcache_max);
+	REQUIRE(c.tcache_max <= 65536, "tcache_max %zu", c.tcache_max);
 	REQUIRE(c.junk <= JUNK_BOTH, "junk %u", c.junk);
 	REQUIRE(c.dirty_decay_ms >= -1 && c.muzzy_decay_ms >= -1, "decay %lld %lld",
 	        (long long)c.dirty_decay_ms, (long long)c.muzzy_decay_ms);

@@ -11,6 +11,10 @@
 #  - calls and data: every symbol an object build/obj/src/<layer>/*.o uses
 #    (nm: undefined) that another cairn object defines is defined in <layer>
 #    or one below.
+#  - the kernel: only src/os/ includes the headers of system calls and of
+#    Linux (sys/mman.h, sys/syscall.h, linux/..., listed below) and calls
+#    the kernel's interface (mmap, madvise, syscall, readlink ..., from the
+#    objects), so that a port replaces src/os/ alone (PORTING.md).
 # Each violation is printed with the file, the include or symbol and the two
 # layers. make brings the objects up to date first (nothing to do after
 # `make all`).
@@ -63,6 +67,30 @@ for layer in "${layers[@]}"; do
 done
 make -s "${objs[@]}" >/dev/null
 check $? "make builds the objects"
+
+# The kernel's headers and calls, outside src/os/.
+kernel_headers='sys/mman\.h|sys/syscall\.h|sys/random\.h|sys/prctl\.h|sys/auxv\.h|sys/stat\.h|fcntl\.h|linux/[a-z_/]+\.h|asm/[a-z_/]+\.h|sys/sysinfo\.h'
+kernel_calls='mmap|mmap64|munmap|mremap|madvise|mprotect|syscall|prctl|getauxval|readlink|open|open64|openat|fstat|fstat64|stat|lstat|sched_getaffinity|sched_setaffinity|gettid|getrandom|secure_getenv|getenv|pthread_setname_np|sysconf|getpagesize|write|read|close'
+nkernel=0
+for layer in "${layers[@]}"; do
+	[[ $layer == os ]] && continue
+	for f in src/"$layer"/*; do
+		[[ -f $f ]] || continue
+		while IFS=: read -r line inc; do
+			inc=${inc#*<}
+			check 1 "$f:$line includes <${inc%%>*}>: only src/os/ talks to the kernel"
+		done < <(grep -nE "^[[:space:]]*#[[:space:]]*include[[:space:]]*<($kernel_headers)>" "$f")
+	done
+done
+for o in build/obj/src/{core,prof,control,api}/*.o; do
+	[[ -f $o ]] || continue
+	nkernel=$((nkernel + 1))
+	while read -r sym; do
+		check 1 "${o#build/obj/} calls $sym: only src/os/ talks to the kernel"
+	done < <(nm --undefined-only --format=posix "$o" | awk '{ print $1 }' | grep -xE "$kernel_calls")
+done
+[[ $nkernel -gt 10 ]]
+check $? "only $nkernel objects outside src/os/ checked for kernel calls"
 declare -A defined_in
 for o in "${objs[@]}"; do
 	layer=${o#build/obj/src/}

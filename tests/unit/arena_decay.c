@@ -53,6 +53,17 @@ static int reads_zero(uintptr_t p, size_t len)
 	return 1;
 }
 
+/* The OS pages wholly inside a released run read as zeros: the kernel
+ * drops whole pages only, so with OS pages larger than cairn's the run's
+ * edges, which share an OS page with its neighbours, keep their bytes. */
+static int released_reads_zero(const struct span *s)
+{
+	uintptr_t page = os_page_size();
+	uintptr_t lo = (s->start + page - 1) & ~(page - 1);
+	uintptr_t hi = (s->start + span_bytes(s)) & ~(page - 1);
+	return hi <= lo || reads_zero(lo, hi - lo);
+}
+
 static void params(int64_t dirty_ms, int64_t muzzy_ms)
 {
 	cairn_core.dirty_decay_ms = dirty_ms;
@@ -104,7 +115,7 @@ static void life_cycle(void)
 	CHECK(a->muzzy_pages == 0 && a->muzzy.head == NULL && a->dirty.head == NULL,
 	      "on no decay list");
 	CHECK(a->released_bytes == 16 * PAGE_SIZE, "released %zu bytes", a->released_bytes);
-	CHECK(reads_zero(s->start, span_bytes(s)), "released pages read as zeros");
+	CHECK(released_reads_zero(s), "released pages read as zeros");
 	CHECK(arena_decay_deadline(a) == UINT64_MAX, "nothing left to wait for");
 }
 
@@ -125,7 +136,7 @@ static void no_muzzy(void)
 	      a->muzzy_pages);
 	CHECK(got == 12 * PAGE_SIZE && a->released_bytes == 12 * PAGE_SIZE,
 	      "arena_decay returns what it released (%zu bytes)", got);
-	CHECK(reads_zero(s->start, span_bytes(s)), "released pages read as zeros");
+	CHECK(released_reads_zero(s), "released pages read as zeros");
 }
 
 /* The curve: 8 runs of 20 pages freed together, one pass at fraction x of
@@ -321,6 +332,9 @@ static void never_force_deadline(void)
 
 int main(void)
 {
+	/* The OS page size, as cairn's initialisation reads it: nothing here
+	 * allocates before the arenas purge. */
+	os_init();
 	cairn_core.max_background_threads = 1;
 	cairn_core.background_thread = false;
 	cairn_core.retain = false;

@@ -49,7 +49,7 @@ int main(void)
 	TEST_CASE("valid")
 	{
 		conf_reset();
-		CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 32768 &&
+		CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 65536 &&
 		          cairn_conf.narenas == 0,
 		      "defaults");
 
@@ -94,9 +94,9 @@ int main(void)
 		      "bad value message: %s", errbuf);
 		CHECK(parse("narenas:1025") == 1 && cairn_conf.narenas == 0,
 		      "out of range ignored");
-		CHECK(parse("tcache_max:-5") == 1 && cairn_conf.tcache_max == 32768,
+		CHECK(parse("tcache_max:-5") == 1 && cairn_conf.tcache_max == 65536,
 		      "negative size");
-		CHECK(parse("tcache_max:64k") == 1, "size above the range");
+		CHECK(parse("tcache_max:65k") == 1, "size above the range");
 		CHECK(parse("tcache:maybe") == 1 && cairn_conf.tcache, "bad boolean");
 		CHECK(strstr(errbuf, "true or false") != NULL, "boolean hint: %s", errbuf);
 		CHECK(parse("junk:sometimes") == 1, "bad junk");

@@ -48,8 +48,8 @@ static int pages_free(uintptr_t start, size_t npages)
 	return 1;
 }
 
-#define C40K 10  /* pages of the 40 KiB class */
-#define C48K 12  /* pages of the 48 KiB class */
+#define C80K 20  /* pages of the 80 KiB class, the least large one */
+#define C96K 24  /* pages of the 96 KiB class */
 #define C1M  256 /* pages of the 1 MiB class, LARGE_MAX */
 
 int main(void)
@@ -62,23 +62,24 @@ int main(void)
 	heap_init(&heap, &arena, HEAP_THREAD);
 	heap_init(&shared, &arena, HEAP_SHARED);
 
-	REQUIRE(sc_size[size_class(C40K << PAGE_SHIFT)] == C40K << PAGE_SHIFT &&
-	            sc_size[size_class(C48K << PAGE_SHIFT)] == C48K << PAGE_SHIFT &&
+	REQUIRE((C80K << PAGE_SHIFT) > SMALL_MAX &&
+	            sc_size[size_class(C80K << PAGE_SHIFT)] == C80K << PAGE_SHIFT &&
+	            sc_size[size_class(C96K << PAGE_SHIFT)] == C96K << PAGE_SHIFT &&
 	            sc_size[size_class(C1M << PAGE_SHIFT)] == C1M << PAGE_SHIFT &&
 	            (C1M << PAGE_SHIFT) == LARGE_MAX,
-	        "40 KiB, 48 KiB and 1 MiB are large classes");
+	        "80 KiB, 96 KiB and 1 MiB are large classes");
 
 	/* One run kept: flagged, counted, the arena's view unchanged. */
 	struct span *a[LARGE_CACHE_COUNT + 1];
 	for (int i = 0; i <= LARGE_CACHE_COUNT; i++)
-		a[i] = run(C40K);
+		a[i] = run(C80K);
 	struct chunk *ch = span_chunk(a[0]);
 	uint32_t free_before = ch->free_pages;
-	CHECK(heap_large_put(&heap, a[0]), "a 40 KiB run is kept");
+	CHECK(heap_large_put(&heap, a[0]), "a 80 KiB run is kept");
 	CHECK(a[0]->flags == LARGE_CACHED, "flagged LARGE_CACHED (%u)", a[0]->flags);
-	CHECK(heap.large[lc(C40K)] == a[0], "on its class's list");
-	CHECK(heap.large_count[lc(C40K)] == 1, "counted (%u)", heap.large_count[lc(C40K)]);
-	CHECK(heap.large_bytes == C40K * PAGE_SIZE, "bytes %zu", heap.large_bytes);
+	CHECK(heap.large[lc(C80K)] == a[0], "on its class's list");
+	CHECK(heap.large_count[lc(C80K)] == 1, "counted (%u)", heap.large_count[lc(C80K)]);
+	CHECK(heap.large_bytes == C80K * PAGE_SIZE, "bytes %zu", heap.large_bytes);
 	CHECK(a[0]->state == SPAN_LARGE && ch->free_pages == free_before,
 	      "the arena still sees the run allocated");
 
@@ -87,13 +88,13 @@ int main(void)
 	for (int i = 1; i < LARGE_CACHE_COUNT; i++)
 		all = all && heap_large_put(&heap, a[i]);
 	CHECK(all, "the first %d runs of the class are kept", LARGE_CACHE_COUNT);
-	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT, "count %u",
-	      heap.large_count[lc(C40K)]);
+	CHECK(heap.large_count[lc(C80K)] == LARGE_CACHE_COUNT, "count %u",
+	      heap.large_count[lc(C80K)]);
 	CHECK(!heap_large_put(&heap, a[LARGE_CACHE_COUNT]), "one more of the class is refused");
 	CHECK(a[LARGE_CACHE_COUNT]->flags == 0, "the refused run is not flagged");
-	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT &&
-	          heap.large_bytes == LARGE_CACHE_COUNT * C40K * PAGE_SIZE,
-	      "nor counted (%u runs, %zu bytes)", heap.large_count[lc(C40K)], heap.large_bytes);
+	CHECK(heap.large_count[lc(C80K)] == LARGE_CACHE_COUNT &&
+	          heap.large_bytes == LARGE_CACHE_COUNT * C80K * PAGE_SIZE,
+	      "nor counted (%u runs, %zu bytes)", heap.large_count[lc(C80K)], heap.large_bytes);
 
 	/* Another class has a count of its own, but the bytes are shared:
 	 * 320 KiB cached, three 1 MiB runs fit under 4 MiB, the fourth does
@@ -118,7 +119,7 @@ int main(void)
 	struct span *odd = run(11);  /* 44 KiB: between two classes */
 	struct span *small = run(8); /* 32 KiB: SMALL_MAX, a small class */
 	struct span *toobig = run(C1M + 1);
-	struct span *c48 = run(C48K);
+	struct span *c48 = run(C96K);
 	size_t bytes_now = heap.large_bytes;
 	CHECK(!heap_large_put(&heap, odd) && odd->flags == 0, "44 KiB: no class, refused");
 	CHECK(!heap_large_put(&heap, small) && small->flags == 0, "32 KiB: small, refused");
@@ -126,19 +127,19 @@ int main(void)
 	CHECK(!heap_large_put(&shared, c48) && c48->flags == 0 && shared.large_bytes == 0,
 	      "a shared heap keeps no runs");
 	CHECK(heap.large_bytes == bytes_now, "nothing counted for the refused runs");
-	CHECK(heap_large_take(&shared, C40K) == NULL, "a shared heap gives none");
+	CHECK(heap_large_take(&shared, C80K) == NULL, "a shared heap gives none");
 
 	/* Take: exactly the class asked, newest first, unflagged. */
-	CHECK(heap_large_take(&heap, C48K) == NULL, "no 48 KiB run cached: NULL");
+	CHECK(heap_large_take(&heap, C96K) == NULL, "no 96 KiB run cached: NULL");
 	CHECK(heap_large_take(&heap, 11) == NULL, "no class: NULL");
 	CHECK(heap_large_take(&heap, 8) == NULL, "a small size: NULL");
 	CHECK(heap_large_take(&heap, C1M + 1) == NULL, "past LARGE_MAX: NULL");
-	struct span *t = heap_large_take(&heap, C40K);
-	CHECK(t == a[LARGE_CACHE_COUNT - 1], "the newest 40 KiB run comes back");
-	CHECK(t != NULL && t->npages == C40K && t->flags == 0, "40 KiB, unflagged");
-	CHECK(heap.large_count[lc(C40K)] == LARGE_CACHE_COUNT - 1 &&
-	          heap.large_bytes == bytes_now - C40K * PAGE_SIZE,
-	      "uncounted (%u runs, %zu bytes)", heap.large_count[lc(C40K)], heap.large_bytes);
+	struct span *t = heap_large_take(&heap, C80K);
+	CHECK(t == a[LARGE_CACHE_COUNT - 1], "the newest 80 KiB run comes back");
+	CHECK(t != NULL && t->npages == C80K && t->flags == 0, "80 KiB, unflagged");
+	CHECK(heap.large_count[lc(C80K)] == LARGE_CACHE_COUNT - 1 &&
+	          heap.large_bytes == bytes_now - C80K * PAGE_SIZE,
+	      "uncounted (%u runs, %zu bytes)", heap.large_count[lc(C80K)], heap.large_bytes);
 	t = heap_large_take(&heap, C1M);
 	CHECK(t == m[2] && t->npages == C1M && t->flags == 0, "the newest 1 MiB run");
 	CHECK(heap_large_put(&heap, m[3]), "room again for a 1 MiB run");
@@ -197,7 +198,7 @@ int main(void)
 	      pages_cached);
 	CHECK(arena.dirty_pages >= pages_cached, "the flushed pages are dirty (%zu)",
 	      arena.dirty_pages);
-	CHECK(heap_large_take(&heap, C40K) == NULL, "nothing to take after a flush");
+	CHECK(heap_large_take(&heap, C80K) == NULL, "nothing to take after a flush");
 	CHECK(heap_large_flush(&heap) == 0, "a second flush gives nothing");
 	return CHECK_DONE();
 }

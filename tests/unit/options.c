@@ -222,7 +222,7 @@ int main(void)
 			CHECK(printed_has(o->name, text), "%s:%s not printed: %s", o->name, text,
 			      printed);
 		}
-		CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 32768 &&
+		CHECK(cairn_conf.tcache && cairn_conf.tcache_max == 65536 &&
 		          cairn_conf.narenas == 0 && cairn_conf.dirty_decay_ms == 10000 &&
 		          cairn_conf.muzzy_decay_ms == 0 && cairn_conf.background_thread &&
 		          cairn_conf.max_background_threads == 1 && cairn_conf.junk == JUNK_NONE &&

@@ -4,6 +4,7 @@
  * sampled blocks of each size kind, from any thread), prof.reset, and a
  * visit (what a dump makes) that stops no sampling thread while its
  * visitor works. Every allocation is sampled here (lg_prof_sample:0). */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>

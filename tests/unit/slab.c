@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Slabs and thread heaps: blocks of one slab, the used counter, the free
  * mark, local frees, remote frees batched back to the owner, empty slabs
- * returned to the arena, heaps of exited threads reused. */
+ * kept by the heap and returned to the arena when it is purged, when its
+ * class goes idle and when its thread exits, heaps of exited threads
+ * reused. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -10,6 +12,7 @@
 #include "core/heap.h"
 #include "core/pool.h"
 #include "core/block.h"
+#include "core/slab.h"
 
 static struct span *span_of(void *p)
 {
@@ -36,6 +39,43 @@ static void *alloc_remote(void *arg)
 	for (int i = 0; i < 100; i++)
 		blocks[i] = malloc(48);
 	other_heap = heap_self();
+	return NULL;
+}
+
+/* The empty slabs at the tail of h's partial list of class CLS. */
+static int empty_slabs(struct heap *h)
+{
+	int n = 0;
+	for (struct span *s = h->partial[CLS].tail; s != NULL && s->used == 0; s = s->prev)
+		n++;
+	return n;
+}
+
+/* Fills four slabs of class CLS and frees every block: three empty slabs
+ * besides the current one. */
+static void *many[4 * 1536];
+
+static void fill_and_free(void)
+{
+	int n = 4 * (int)sc_slab_blocks[CLS];
+	REQUIRE(n <= (int)(sizeof many / sizeof many[0]), "four slabs fit in many[]");
+	for (int i = 0; i < n; i++)
+		many[i] = malloc(48);
+	for (int i = 0; i < n; i++)
+		free(many[i]);
+}
+
+struct exit_report {
+	int empty;
+	struct heap *heap;
+};
+
+static void *empty_on_exit(void *arg)
+{
+	struct exit_report *r = arg;
+	fill_and_free();
+	r->empty = empty_slabs(heap_self());
+	r->heap = heap_self();
 	return NULL;
 }
 
@@ -94,12 +134,14 @@ int main(void)
 		CHECK(s->used == cap - (uint32_t)freed && s->used == 1, "used %u after frees",
 		      s->used);
 		CHECK(list_length(s->local_free) == freed, "local_free holds %d", freed);
-		/* The last block frees the slab back to the arena unless it is the
-		 * bin's current slab. */
+		/* The last block leaves the slab empty: a live heap keeps it for
+		 * its class, at the tail of the partial list. */
 		int current = h->cur[CLS] == s;
 		free(keep);
 		if (!current)
-			CHECK(s->state == SPAN_FREE, "an empty slab goes back to the arena");
+			CHECK(s->state == SPAN_SMALL && s->used == 0 && (s->flags & SPAN_PARTIAL) &&
+			          h->partial[CLS].tail == s,
+			      "an empty slab stays with the heap, last on its partial list");
 		else
 			CHECK(s->used == 0 && s->state == SPAN_SMALL, "the current slab stays");
 		for (int i = 0; i < NB; i++)
@@ -137,6 +179,42 @@ int main(void)
 		pthread_create(&t, NULL, report_heap, &reused);
 		pthread_join(t, NULL);
 		CHECK(reused == other_heap, "the exited thread's heap is reused");
+	}
+	TEST_CASE("empty_slabs")
+	{
+		heap_flush(h);
+		heap_purge_self();
+		CHECK(empty_slabs(h) == 0, "a purged heap keeps no empty slab (%d)",
+		      empty_slabs(h));
+		fill_and_free();
+		int kept = empty_slabs(h);
+		CHECK(kept >= 3, "the slabs that emptied stay with the heap (%d)", kept);
+		heap_purge_self();
+		CHECK(empty_slabs(h) == 0, "purging gives them back (%d)", empty_slabs(h));
+
+		/* A class whose empty slabs sat unused for long enough gives them
+		 * back at the heap's rare event; one that is busy keeps them. */
+		fill_and_free();
+		kept = empty_slabs(h);
+		heap_lock(h);
+		h->events += SLAB_KEEP_EVENTS;
+		slab_release_idle(h);
+		CHECK(empty_slabs(h) == kept, "kept while the class is busy (%d of %d)",
+		      empty_slabs(h), kept);
+		h->events += 4 * h->class_gap[CLS] + 1;
+		slab_release_idle(h);
+		heap_unlock(h);
+		CHECK(empty_slabs(h) == 1, "an idle class gives back all but one (%d of %d)",
+		      empty_slabs(h), kept);
+
+		/* A thread that exits leaves no empty slab in its parked heap. */
+		struct exit_report r = {0, NULL};
+		pthread_t t;
+		pthread_create(&t, NULL, empty_on_exit, &r);
+		pthread_join(t, NULL);
+		CHECK(r.empty >= 3, "the thread kept its empty slabs (%d)", r.empty);
+		CHECK(atomic_load(&r.heap->state) == HEAP_ABANDONED && empty_slabs(r.heap) == 0,
+		      "its parked heap has none left");
 	}
 	return CHECK_DONE();
 }
