@@ -16,7 +16,8 @@
  * Usage: fastpath MODE N
  *   pair16 pair64 pair256   N times: p = malloc(s); touch p; free(p)
  *   pair4096                the same with a medium size (one page)
- *   pair65536               the same with a large size (16 pages)
+ *   pair131072              the same with a large size (32 pages; up to
+ *                           64 KiB blocks come from slabs)
  *   large-mix               large blocks of 32 KiB to 1 MiB, sizes spread
  *                           evenly over each doubling, four of them live:
  *                           each iteration frees the oldest and allocates
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fprintf(stderr,
 		        "usage: %s MODE N\n"
-		        "  MODE: pair16 pair64 pair256 pair4096 pair65536 large-mix\n"
+		        "  MODE: pair16 pair64 pair256 pair4096 pair131072 large-mix\n"
 		        "        batch64 xthread64 live64\n"
 		        "        loop-pair loop-xthread loop-live\n",
 		        argv[0]);
@@ -251,8 +252,8 @@ int main(int argc, char **argv)
 		run_pairs(256, n, malloc, free);
 	else if (!strcmp(mode, "pair4096"))
 		run_pairs(4096, n, malloc, free);
-	else if (!strcmp(mode, "pair65536"))
-		run_pairs(65536, n, malloc, free);
+	else if (!strcmp(mode, "pair131072"))
+		run_pairs(131072, n, malloc, free);
 	else if (!strcmp(mode, "large-mix"))
 		run_large_mix(n, malloc, free);
 	else if (!strcmp(mode, "batch64"))
