@@ -60,13 +60,15 @@ PORT_ALL_C := $(filter-out stress/fault,$(patsubst tests/%.c,%,\
 PORT_ALL_UNIT := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*.c))
 # musl: not api/mallinfo and api/exports (glibc's mallinfo2 and glibc's
 # export list), unit/prof_dump (it wraps the C library's malloc through
-# dlsym(RTLD_NEXT), which a static program has not), stress/leader_exit and
+# dlsym(RTLD_NEXT), which a static program has not), unit/prof_unwind (its
+# dlopen case needs a dynamic program; the musl unit tests are static),
+# stress/leader_exit and
 # stress/fork_signal (they hang inside musl 1.2.3 itself: a child forked
 # from a thread whose leader leaves with pthread_exit never ends, and fork
 # from a signal handler while threads run waits forever on musl's own
 # locks; no thread is in cairn), and, for time, the long stress runs of
 # the allocator's own logic, which the native runs cover (MUSL_LONG).
-MUSL_GLIBC_ONLY := api/mallinfo api/exports unit/prof_dump
+MUSL_GLIBC_ONLY := api/mallinfo api/exports unit/prof_dump unit/prof_unwind
 MUSL_HANGS := stress/leader_exit stress/fork_signal
 MUSL_LONG := stress/fuzz stress/load stress/threads stress/idle_return stress/rlimit_parked \
 	stress/purge_race stress/fork_background api/huge_reuse
@@ -78,8 +80,11 @@ musl_C := $(filter-out $(MUSL_GLIBC_ONLY) $(MUSL_HANGS) $(MUSL_LONG),$(PORT_ALL_
 # nor those that measure the process's memory or address space
 # or threads (api/arenas, api/cross, api/mallctl, api/stats_true, api/thp,
 # stress/thread_churn, the rlimit tests: under qemu these are qemu's own),
-# and the other stress tests, for time.
-aarch64_UNIT := $(PORT_ALL_UNIT)
+# and the other stress tests, for time. Of the unit tests, not prof_paths
+# (it re-runs itself with tcache:false) and prof_unwind (it dlopens
+# libz.so.1, which the cross sysroot lacks, and compares x86-64's cached
+# frame rules with libgcc's, while AArch64 uses libgcc's alone).
+aarch64_UNIT := $(filter-out prof_paths prof_unwind,$(PORT_ALL_UNIT))
 aarch64_C := api/align api/allocx api/basic api/cairn_names api/calloc api/errno api/heap_api \
 	api/mallctl_stats api/mallctl_thread api/mallinfo api/realloc api/stats api/usable \
 	stress/producer_consumer

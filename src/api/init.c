@@ -136,9 +136,6 @@ COLD bool cairn_init_slow(void)
 		errno = ENOMEM;
 		return false;
 	}
-	/* Out of memory for its tables, the profiler stays off. */
-	prof_params_from_conf();
-	prof_boot();
 	core_ready = true;
 	if (pthread_key_create(&cairn_heap_key, thread_exit) == 0) {
 		atomic_store_explicit(&cairn_heap_key_ready, 1, memory_order_release);
@@ -147,6 +144,12 @@ COLD bool cairn_init_slow(void)
 		use_thread_heaps = false;
 	}
 	pthread_atfork(prefork, postfork_parent, postfork_child);
+	/* The profiler starts last: what the C library allocates for cairn's
+	 * own set-up (musl's pthread_atfork keeps a record for the process's
+	 * life) is not the program's, and a leak report at exit must not list
+	 * it. Out of memory for its tables, the profiler stays off. */
+	prof_params_from_conf();
+	prof_boot();
 	if (cairn_conf.confirm_conf)
 		conf_print();
 	atomic_store_explicit(&cairn_init_state, INIT_DONE, memory_order_release);

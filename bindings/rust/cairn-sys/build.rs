@@ -16,7 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MIRRORED: &[&str] = &["Makefile", "src", "include", "tools"];
+// What `make` reads: the Makefile includes port.mk.
+const MIRRORED: &[&str] = &["Makefile", "port.mk", "src", "include", "tools"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
