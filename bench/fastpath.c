@@ -38,9 +38,10 @@
  *                           No free empties a page, so no allocator takes
  *                           its empty-page path, which pair64 sends some
  *                           (mimalloc) down on every free.
- *   loop-pair loop-xthread  the pair64 / xthread64 harness calling dummy
- *   loop-live               functions instead of malloc/free: the loop and
- *                           hand-off overhead contained in the figures.
+ *   loop-pair loop-xthread  the pair64 / xthread64 / live64 / large-mix
+ *   loop-live loop-large    harness calling dummy functions instead of
+ *                           malloc/free: the loop and hand-off overhead
+ *                           contained in the figures.
  * It prints one key=value line; `time_s` is the wall time of the loop (only
  * indicative: under callgrind it is meaningless). */
 #include <pthread.h>
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 		        "usage: %s MODE N\n"
 		        "  MODE: pair16 pair64 pair256 pair4096 pair131072 large-mix\n"
 		        "        batch64 xthread64 live64\n"
-		        "        loop-pair loop-xthread loop-live\n",
+		        "        loop-pair loop-xthread loop-live loop-large\n",
 		        argv[0]);
 		return 1;
 	}
@@ -268,6 +269,8 @@ int main(int argc, char **argv)
 		run_xthread(64, n, dummy_alloc, xt_consumer_dummy);
 	else if (!strcmp(mode, "loop-live"))
 		run_live(64, n, dummy_alloc, dummy_free);
+	else if (!strcmp(mode, "loop-large"))
+		run_large_mix(n, dummy_alloc, dummy_free);
 	else {
 		fprintf(stderr, "unknown mode '%s'\n", mode);
 		return 1;

@@ -423,6 +423,8 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
             "**%s**" % fmt_ratio(geomean(ratios[n])) for n in cnames))
         p()
         p("Modes (bench/fastpath.c): pairN = malloc(N) then free at once; "
+          "large-mix = blocks of 32 KiB-1 MiB, four live, the oldest "
+          "freed before each malloc; "
           "batch64 = 64 x malloc(64) then 64 frees in the same order; "
           "xthread64 = one thread mallocs 256 x 64 B, the other frees them, "
           "in strict turns (hand-off cost included, see harness); "

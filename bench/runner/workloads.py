@@ -212,10 +212,11 @@ TLB_WORKLOADS = ("churn-1t", "server-2t", "longrun", "ml-huge", "ml-tensors",
 
 # fastpath modes measured under callgrind, and the harness-only modes whose
 # count (allocator-independent) is reported as the loop overhead.
-CALLGRIND_MODES = ["pair16", "pair64", "pair256", "pair4096", "batch64",
-                   "xthread64", "live64"]
+CALLGRIND_MODES = ["pair16", "pair64", "pair256", "pair4096", "pair131072",
+                   "large-mix", "batch64", "xthread64", "live64"]
 CALLGRIND_HARNESS = {"pair16": "loop-pair", "pair64": "loop-pair",
                      "pair256": "loop-pair", "pair4096": "loop-pair",
+                     "pair131072": "loop-pair", "large-mix": "loop-large",
                      "batch64": "loop-pair", "xthread64": "loop-xthread",
                      "live64": "loop-live"}
 
