@@ -22,16 +22,19 @@
  * -x mid the sizes are those of a heap with medium blocks (sizes.h,
  * MIX_MID): 70% 8-128 B, 25% 129 B-4 KiB, 5% 4-64 KiB.
  *
- * With -t 2 two threads run at once, each with its own live set and OPS
- * replacements, and REMOTE per mille of the blocks a thread replaces are
- * not freed by it but passed through a queue to the other thread, which
- * frees them (the producer/consumer hand-off of pipelines and thread pools).
- * When a queue is full the block is freed locally (counted as `fallback`).
+ * With -t N (2 to 64) N threads run at once, each with its own live set and
+ * OPS replacements, and REMOTE per mille of the blocks a thread replaces
+ * are not freed by it but passed through a queue to the next thread (in a
+ * ring: thread k to k+1, the last to the first), which frees them (the
+ * producer/consumer hand-off of pipelines and thread pools). When a queue
+ * is full the block is freed locally (counted as `fallback`). The work per
+ * thread stays the same whatever N, so that on N free cores the time would
+ * too: the thread-scaling runs (bench/run.py --scaling) use it.
  * With -t 1 everything runs on the main thread and no thread is created
  * (glibc has a single-thread fast path; that is the real case for a
  * single-threaded program).
  *
- * Usage: churn [-t THREADS(1|2)] [-s SLOTS] [-n OPS_PER_THREAD]
+ * Usage: churn [-t THREADS(1..64)] [-s SLOTS] [-n OPS_PER_THREAD]
  *              [-r REMOTE_PERMILLE] [-x small|mid] [-S SEED]
  * Prints: workload=churn threads= slots= ops= remote= mix= time_s= remote_frees=
  *         fallback= checksum= errors= rss_end_kb= anon_huge_kb=
@@ -46,7 +49,8 @@
 #include "ring.h"
 
 #define QCAP        8192 /* entries per queue (power of two) */
-#define DRAIN_EVERY 32   /* ops between looks at the incoming queue */
+#define MAX_THREADS 64
+#define DRAIN_EVERY 32 /* ops between looks at the incoming queue */
 
 struct worker {
 	int id;
@@ -127,7 +131,8 @@ static void *work(void *arg)
 			ring_drain(w->in, free_one, NULL);
 	}
 	if (w->in) {
-		/* Keep freeing what the peer sends until it is done sending. */
+		/* Keep freeing what the thread before sends until it is done
+		 * sending. */
 		atomic_store(w->my_done, 1);
 		while (!atomic_load(w->peer_done)) {
 			if (ring_drain(w->in, free_one, NULL) == 0)
@@ -156,11 +161,11 @@ int main(int argc, char **argv)
 	const char *mixname = "small";
 
 	const struct bench_opt opts[] = {
-	    {'t', "1|2", BENCH_INT, &threads, "threads: 1 (all on the main thread) or 2"},
+	    {'t', "1..64", BENCH_INT, &threads, "threads: 1 (all on the main thread) to 64"},
 	    {'s', "SLOTS", BENCH_COUNT, &slots, "live blocks per thread"},
 	    {'n', "OPS", BENCH_COUNT, &ops, "replacements per thread"},
 	    {'r', "REMOTE_PERMILLE", BENCH_INT, &remote,
-	     "with 2 threads: blocks per mille freed by the other"},
+	     "with 2 or more threads: blocks per mille freed by the next one"},
 	    {'x', "small|mid", BENCH_STR, &mixname, "size mix: small, or mid (with 4-64 KiB)"},
 	    {'S', "SEED", BENCH_SEED, &seed, "random seed"},
 	    {0},
@@ -168,16 +173,17 @@ int main(int argc, char **argv)
 
 	bench_options(argc, argv, opts, NULL);
 	enum size_mix_name mix = !strcmp(mixname, "mid") ? MIX_MID : MIX_SMALL;
-	if ((strcmp(mixname, "small") && strcmp(mixname, "mid")) ||
-	    (threads != 1 && threads != 2) || slots < 1 || remote < 0 || remote > 1000) {
+	if ((strcmp(mixname, "small") && strcmp(mixname, "mid")) || threads < 1 ||
+	    threads > MAX_THREADS || slots < 1 || remote < 0 || remote > 1000) {
 		fprintf(stderr, "bad arguments\n");
 		return 1;
 	}
 
-	static struct ring q[2]; /* q[k]: blocks on their way to thread k */
-	static void *qslot[2][QCAP];
-	static _Atomic int done[2];
-	struct worker w[2];
+	/* Static, not malloc'd: the rings are no part of the measured heap. */
+	static struct ring q[MAX_THREADS]; /* q[k]: blocks on their way to thread k */
+	static void *qslot[MAX_THREADS][QCAP];
+	static _Atomic int done[MAX_THREADS];
+	static struct worker w[MAX_THREADS];
 	memset(w, 0, sizeof w);
 	for (int k = 0; k < threads; k++) {
 		w[k].id = k;
@@ -186,12 +192,12 @@ int main(int argc, char **argv)
 		w[k].remote = remote;
 		w[k].mix = mix;
 		w[k].seed = seed + (uint64_t)k * 0x1000193;
-		if (threads == 2) {
+		if (threads > 1) {
 			ring_init(&q[k], qslot[k], QCAP);
-			w[k].out = &q[1 - k];
+			w[k].out = &q[(k + 1) % threads];
 			w[k].in = &q[k];
 			w[k].my_done = &done[k];
-			w[k].peer_done = &done[1 - k];
+			w[k].peer_done = &done[(k + threads - 1) % threads];
 		}
 	}
 
@@ -199,13 +205,15 @@ int main(int argc, char **argv)
 	if (threads == 1) {
 		work(&w[0]);
 	} else {
-		pthread_t th;
-		if (pthread_create(&th, NULL, work, &w[1]) != 0) {
-			perror("pthread_create");
-			return 1;
-		}
+		static pthread_t th[MAX_THREADS];
+		for (int k = 1; k < threads; k++)
+			if (pthread_create(&th[k], NULL, work, &w[k]) != 0) {
+				perror("pthread_create");
+				return 1;
+			}
 		work(&w[0]);
-		pthread_join(th, NULL);
+		for (int k = 1; k < threads; k++)
+			pthread_join(th[k], NULL);
 	}
 	double t = bench_now() - t0;
 
@@ -221,5 +229,5 @@ int main(int argc, char **argv)
 	    sum, errors,
 	    "workload=churn threads=%d slots=%ld ops=%ld remote=%d mix=%s time_s=%.6f "
 	    "remote_frees=%ld fallback=%ld",
-	    threads, slots, ops, threads == 2 ? remote : 0, mixname, t, rf, fb);
+	    threads, slots, ops, threads > 1 ? remote : 0, mixname, t, rf, fb);
 }

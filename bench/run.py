@@ -70,7 +70,8 @@ from runner.report import report
 from runner.tlb import run_tlb
 from runner.util import log, repo_relative
 from runner.workloads import (ALLOCATORS, CALLGRIND_MODES, PROFILING_PAIRS,
-                              WORKLOADS, find_tools, skip_reason)
+                              SCALING_THREADS, SCALING_WORKLOADS, WORKLOADS,
+                              find_tools, skip_reason)
 
 
 # Environment variables that tune one allocator or another; removed from the
@@ -107,6 +108,13 @@ def main():
                     "--allocators, with their -prof variants); writes "
                     "profiling.{md,csv,json}, no charts" % ", ".join(
                         b for b, _ in PROFILING_PAIRS))
+    ap.add_argument("--scaling", action="store_true",
+                    help="the thread-scaling set: %s at %s threads, the work "
+                    "per thread the same at each count (--workloads picks "
+                    "among them); writes scaling.{md,csv,json}, no charts, "
+                    "no instruction counts" % (
+                        ", ".join(sorted({w.prog for w in SCALING_WORKLOADS})),
+                        ", ".join(str(t) for t in SCALING_THREADS)))
     ap.add_argument("--list", action="store_true",
                     help="list the workloads and exit")
     ap.add_argument("--no-callgrind", action="store_true",
@@ -118,8 +126,14 @@ def main():
                     "bench/results/quick for --quick, which git ignores: a "
                     "short run never replaces the committed full results)")
     args = ap.parse_args()
+    if args.scaling and args.profiling:
+        log("error: --scaling and --profiling are separate runs")
+        return 1
+    pool = SCALING_WORKLOADS if args.scaling else WORKLOADS
+    if args.scaling:
+        args.no_callgrind = True
     if args.list:
-        for w in WORKLOADS:
+        for w in pool:
             print("%-19s %s%s" % (w.name, w.what, "" if w.quick_args is not None
                                   else " [not in QUICK]"))
         return 0
@@ -153,7 +167,8 @@ def main():
                 % ",".join(b for b, _ in PROFILING_PAIRS))
             return 1
         args.allocators = ",".join(sel)
-    stem = "profiling" if args.profiling else "latest"
+    stem = ("profiling" if args.profiling else
+            "scaling" if args.scaling else "latest")
 
     if args.allocators:
         unknown = set(args.allocators.split(",")) - {a[0] for a in ALLOCATORS}
@@ -162,18 +177,18 @@ def main():
             return 1
 
     if args.workloads in (None, "all"):
-        workloads = [w for w in WORKLOADS
+        workloads = [w for w in pool
                      if not args.quick or w.quick_args is not None
                      or args.workloads == "all"]
     elif args.workloads == "none":
         workloads = []
     else:
         sel = args.workloads.split(",")
-        unknown = [s for s in sel if s not in {w.name for w in WORKLOADS}]
+        unknown = [s for s in sel if s not in {w.name for w in pool}]
         if unknown:
             log("error: unknown workload(s) %s" % ",".join(unknown))
             return 1
-        workloads = [w for w in WORKLOADS if w.name in sel]
+        workloads = [w for w in pool if w.name in sel]
     if args.quick:
         # a workload without QUICK arguments runs its full ones
         for w in workloads:
@@ -268,7 +283,7 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
     os.makedirs(args.results, exist_ok=True)
     # The profiling set's files stand beside the full run's (its charts,
     # peer / cairn, would overwrite those and say nothing about its pairs).
-    meta["charts"] = ([] if args.profiling else
+    meta["charts"] = ([] if args.profiling or args.scaling else
                       write_charts(args.results, meta, args, workloads, timed,
                                    gm, names, ref))
     for a in allocs:

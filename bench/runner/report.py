@@ -7,6 +7,7 @@ import re
 from .measure import reference_of
 from .util import geomean
 from .workloads import (CALLGRIND_HARNESS, PROFILING_GOAL, REFERENCE,
+                        SCALING_BASES, SCALING_THREADS,
                         allocs_for, display_cmd)
 
 
@@ -44,6 +45,47 @@ def fmt_gm(g):
 
 
 NOT_RUN = "·"
+
+
+def scaling_section(p, timed, names, nproc):
+    """The thread-scaling set: per workload and allocator, the timed
+    section's median at each thread count, and the throughput against one
+    thread (t x T(1) / T(t)): t on t free cores scaling perfectly."""
+    p("## Thread scaling")
+    p()
+    p("Each workload at 1 to %d threads, the work per thread the same at "
+      "every count. Cells: median seconds of the timed section, and in "
+      "brackets the throughput against one thread, t × T(1) / T(t): on a "
+      "machine with t free cores, t is perfect scaling. This machine has "
+      "%d CPU(s): past that, threads take turns and the figures say how an "
+      "allocator copes with oversubscription, not how it scales."
+      % (max(SCALING_THREADS), nproc))
+    p()
+    for base, _, _, _, what in SCALING_BASES:
+        got = {t: timed.get("scale-%s-%dt" % (base, t)) for t in SCALING_THREADS}
+        if not any(got.values()):
+            continue
+        p("**%s** (%s)" % (base, what))
+        p()
+        p("| threads | %s |" % " | ".join(names))
+        p("|---:|" + "---:|" * len(names))
+        for t in SCALING_THREADS:
+            row = got[t]
+            if not row:
+                continue
+            cells = []
+            for n in names:
+                slot, one = row.get(n), (got[1] or {}).get(n)
+                if not slot or slot["failed"] or not slot["runs"]:
+                    cells.append("failed" if slot and slot["failed"] else NOT_RUN)
+                    continue
+                cell = "%.3f" % slot["median_s"]
+                if (one and not one["failed"] and one["runs"]
+                        and slot["median_s"] > 0):
+                    cell += " (%.2f)" % (t * one["median_s"] / slot["median_s"])
+                cells.append(cell)
+            p("| %d | %s |" % (t, " | ".join(cells)))
+        p()
 
 
 def profiling_section(p, prof, workloads, reps):
@@ -244,6 +286,8 @@ def report(meta, allocs, workloads, timed, skipped, gm, cg, reps, args,
 
         if prof:
             profiling_section(p, prof, rows, reps)
+        if getattr(args, "scaling", False):
+            scaling_section(p, timed, names, meta.get("nproc") or 1)
 
         p("## Memory")
         p()

@@ -196,6 +196,29 @@ WORKLOADS = [
              env={"PYTHONMALLOC": "malloc"}, needs=("python3",)),
 ]
 
+# The thread-scaling set (--scaling): the multi-threaded workloads at each
+# of SCALING_THREADS threads, the work per thread the same at every count,
+# so that on a machine with that many free cores the time would stay flat.
+# Each entry: base name, program, arguments after -t N, QUICK arguments.
+SCALING_THREADS = (1, 2, 4, 8, 16)
+SCALING_BASES = [
+    ("churn", "churn", ["-s", "20k", "-n", "2M", "-r", "100"],
+     ["-s", "20k", "-n", "500k", "-r", "100"],
+     "small-object churn, 20k live blocks a thread, 10% of frees by the "
+     "next thread"),
+    ("server", "server", ["-s", "4096", "-n", "300k", "-r", "100"],
+     ["-s", "4096", "-n", "100k", "-r", "100"],
+     "server simulation, 4096 live request objects a thread (16 B-512 KiB), "
+     "10% freed by another thread"),
+]
+SCALING_WORKLOADS = [
+    Workload("scale-%s-%dt" % (base, t), prog, ["-t", str(t)] + args,
+             ["-t", str(t)] + quick, "%s; %d thread%s" % (
+                 what, t, "" if t == 1 else "s"))
+    for base, prog, args, quick, what in SCALING_BASES
+    for t in SCALING_THREADS]
+
+
 # redis-benchmark: fixed part of the command line (-n comes from the
 # workload's args). The server runs with persistence off.
 REDIS_TESTS = "set,get,lpush,lpop,incr"
