@@ -40,84 +40,9 @@ for tool in go:golang-go chromium:chromium addr2line:binutils; do
 	}
 done
 
-cat >"$work/sites.c" <<'PROG'
-#include <dlfcn.h>
-#include <malloc.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MiB (1024 * 1024)
-static void *live_a[12288], *live_b[200];
-static size_t n_a, n_b;
-static volatile char sink;
-
-__attribute__((noinline)) void site_a(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / 4096; i++) {
-		char *p = malloc(4096);
-		p[0] = 1;
-		live_a[n_a++] = p;
-	}
-}
-
-__attribute__((noinline)) void site_b(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / (100 * 1024); i++) {
-		char *p = malloc(100 * 1024);
-		p[0] = 1;
-		live_b[n_b++] = p;
-	}
-}
-
-__attribute__((noinline)) void site_c(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / 65536; i++) {
-		char *p = malloc(65536);
-		p[0] = 1;
-		sink += p[0];
-		free(p);
-	}
-}
-
-static int dump(void)
-{
-	int (*mallctl)(const char *, void *, size_t *, void *, size_t) =
-	    (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
-	int r = mallctl ? mallctl("prof.dump", NULL, NULL, NULL, 0) : -1;
-	if (r != 0)
-		fprintf(stderr, "sites: prof.dump failed: %d\n", r);
-	return r;
-}
-
-static double usable_mib(void **p, size_t n)
-{
-	size_t s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += malloc_usable_size(p[i]);
-	return s / (double)MiB;
-}
-
-int main(void)
-{
-	site_a(24 * MiB);
-	site_c(200 * MiB);
-	if (dump() != 0)
-		return 1;
-	printf("dump 1: site_a %.3f MiB\n", usable_mib(live_a, n_a));
-	site_a(24 * MiB);
-	site_b(16 * MiB);
-	if (dump() != 0)
-		return 1;
-	printf("dump 2: site_a %.3f site_b %.3f MiB, %zu and %zu blocks\n",
-	       usable_mib(live_a, n_a), usable_mib(live_b, n_b), n_a, n_b);
-	return 0;
-}
-PROG
-
 check "the program builds (-O2, no frame pointers)" \
 	cc -O2 -g -fomit-frame-pointer -fno-builtin-malloc -fno-builtin-free -o "$work/sites" \
-	"$work/sites.c" -ldl
+	"$CAIRN_ROOT/tests/programs/sites.c" -ldl
 
 run_sites() {
 	LD_PRELOAD=$CAIRN_LIB MALLOC_CONF=prof:true,prof_accum:true,lg_prof_sample:14,prof_prefix:$work/p \
@@ -354,7 +279,7 @@ check "a missing file: one line, status 2" fails_cleanly top "$work/none.heap"
 check "an empty file: one line, status 2" fails_cleanly collapsed "$work/empty.heap"
 check "a bad address: one line, status 2" fails_cleanly flame -o "$work/x.html" "$work/bad.heap"
 check "a stack without counts: one line, status 2" fails_cleanly pprof -o "$work/x.pb" "$work/cut.heap"
-check "not a profile (the C source): one line, status 2" fails_cleanly diff "$work/sites.c" "$d2"
+check "not a profile (the C source): one line, status 2" fails_cleanly diff "$CAIRN_ROOT/tests/programs/sites.c" "$d2"
 check "--alloc without prof_accum's counts: one line, status 2" fails_cleanly top --alloc \
 	"$(printf 'heap_v2/1\n  t*: 1: 8 [0: 0]\n@ 0x10\n  t*: 1: 8 [0: 0]\n' >"$work/na.heap" &&
 		echo "$work/na.heap")"

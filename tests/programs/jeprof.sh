@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # jeprof.sh: cairn's heap profiles read by Debian's jeprof (libjemalloc-dev), with sampling at
-# the default rate, against a program whose allocation sites are known. The program, built the
+# the default rate, against a program whose allocation sites are known (sites.c). The program, built the
 # Debian way (-O2, no frame pointers) and run with cairn preloaded and
 # MALLOC_CONF=prof:true,prof_prefix:<dir>/p, keeps memory live at three sites in noinline
 # functions, and dumps twice through mallctl("prof.dump", NULL, ...), as software written for
@@ -35,91 +35,9 @@ if [[ -z $JEPROF ]]; then
 	exit
 fi
 
-cat >"$work/sites.c" <<'PROG'
-#include <dlfcn.h>
-#include <malloc.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MiB (1024 * 1024)
-static void *live_a[12288], *live_b[200];
-static size_t n_a, n_b;
-static volatile char sink;
-
-__attribute__((noinline)) void site_a(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / 4096; i++) {
-		char *p = malloc(4096);
-		p[0] = 1;
-		live_a[n_a++] = p;
-	}
-}
-
-__attribute__((noinline)) void site_b(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / (100 * 1024); i++) {
-		char *p = malloc(100 * 1024);
-		p[0] = 1;
-		live_b[n_b++] = p;
-	}
-}
-
-__attribute__((noinline)) void site_c(size_t bytes)
-{
-	for (size_t i = 0; i < bytes / 65536; i++) {
-		char *p = malloc(65536);
-		p[0] = 1;
-		sink += p[0];
-		free(p);
-	}
-}
-
-/* As a program written for jemalloc finds it when it may run without. */
-static int dump(void)
-{
-	int (*mallctl)(const char *, void *, size_t *, void *, size_t) =
-	    (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
-	if (mallctl == NULL) {
-		fprintf(stderr, "sites: no mallctl in the process\n");
-		return 1;
-	}
-	int r = mallctl("prof.dump", NULL, NULL, NULL, 0);
-	if (r != 0) {
-		fprintf(stderr, "sites: mallctl(\"prof.dump\") failed: %s\n", strerror(r));
-		return 1;
-	}
-	return 0;
-}
-
-int main(void)
-{
-	site_a(24 * MiB);
-	site_c(200 * MiB);
-	if (dump() != 0)
-		return 1;
-	site_a(24 * MiB);
-	site_b(16 * MiB);
-	if (dump() != 0)
-		return 1;
-	/* The truth jeprof is checked against: the bytes each site holds,
-	 * as allocators count them (usable sizes: 100 KiB is a 112 KiB
-	 * block). */
-	size_t ua = 0, ub = 0;
-	for (size_t i = 0; i < n_a; i++)
-		ua += malloc_usable_size(live_a[i]);
-	for (size_t i = 0; i < n_b; i++)
-		ub += malloc_usable_size(live_b[i]);
-	printf("live: %zu blocks at site_a, %zu at site_b\n", n_a, n_b);
-	printf("usable MiB: %.3f %.3f %.3f\n", ua / (double)MiB, ub / (double)MiB,
-	       ua / 2 / (double)MiB);
-	return 0;
-}
-PROG
-
 check "the program builds (-O2, no frame pointers)" \
 	cc -O2 -g -fomit-frame-pointer -fno-builtin-malloc -fno-builtin-free -o "$work/sites" \
-	"$work/sites.c" -ldl
+	"$CAIRN_ROOT/tests/programs/sites.c" -ldl
 
 # The cum column (MB) of function $2 in jeprof's text report $1; 0 when absent.
 cum_mb() {
@@ -180,7 +98,9 @@ check_rate() {
 	check "lg $lg: jeprof --text reads dump 2" test -s "$dir/text2"
 	sed 's/^/jeprof --text: /' "$dir/text2" | head -8 >&2
 	local a b c ga gb fa fb ta_mib tb_mib tga_mib
-	read -r ta_mib tb_mib tga_mib < <(awk '/^usable MiB:/ { print $3, $4, $5 }' "$dir/sites.out")
+	# What the program held at each dump (usable MiB); site_a's growth between them.
+	read -r ta_mib tb_mib tga_mib < <(awk '/^dump 1:/ { a1 = $4 }
+		/^dump 2:/ { printf "%s %s %.3f\n", $4, $6, $4 - a1 }' "$dir/sites.out")
 	a=$(cum_mb "$dir/text2" site_a)
 	b=$(cum_mb "$dir/text2" site_b)
 	c=$(cum_mb "$dir/text2" site_c)
