@@ -39,6 +39,9 @@ enum span_state {
 enum span_flag {
 	SPAN_FULL = 1,    /* slab on its heap's full list */
 	SPAN_PARTIAL = 2, /* slab on its heap's partial list */
+	/* A kept empty slab (slab_emptied) that was kept already at its
+	 * heap's last trim: unused for a whole trim period (heap_trim). */
+	SPAN_KEPT_OLD = 4,
 };
 
 /* Flags of a large block. */

@@ -16,6 +16,7 @@
 #include "core/remote.h"
 #include "core/slab.h"
 #include "core/tally.h"
+#include "os/os.h"
 
 struct heap cairn_heap_empty = {.kind = HEAP_SENTINEL};
 struct heap cairn_heap_dead = {.kind = HEAP_SENTINEL};
@@ -81,14 +82,12 @@ static void *refill(struct heap *h, unsigned cls)
 		slab_scan_full(h, cls);
 	s = h->partial[cls].head;
 	if (s != NULL) {
-		slab_class_took(h, cls);
 		slab_unlink(h, s);
 		h->counters[cls].nreslabs++;
 	} else {
 		s = arena_new_slab(h->arena, h, cls);
 		if (s == NULL)
 			return NULL;
-		slab_class_took(h, cls);
 		h->counters[cls].nslabs++;
 	}
 	h->cur[cls] = s;
@@ -271,6 +270,42 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 	return p != NULL ? p : heaps_alloc_parked(cls);
 }
 
+/* What a busy thread's heap keeps unused, its kept empty slabs and cached
+ * large runs, goes back on the decay schedule (the purging threads give
+ * back all of it once the thread sits idle): a trim every 1/TRIM_PERIODS of
+ * dirty_decay_ms gives back half of what sat unused through the whole
+ * period before, so a surplus left by a burst is gone about dirty_decay_ms
+ * after the thread stopped using it, while a program that goes through its
+ * slabs phase after phase, faster than a period, keeps them. Looked at on
+ * every TRIM_EVENTS-th rare event (EVENT_INTERVAL bytes the thread
+ * allocates each): a clock read every MiB cost a thread of 128 KiB blocks
+ * 5 instructions a malloc+free. */
+#define TRIM_PERIODS 8
+#define TRIM_EVENTS  8u
+
+void heap_trim(struct heap *h)
+{
+	slab_trim_kept(h);
+	heap_large_trim(h);
+}
+
+static void trim_if_due(struct heap *h)
+{
+	if (++h->events % TRIM_EVENTS != 0)
+		return;
+	uint64_t now = os_now_ms();
+	if (now < h->trim_at)
+		return;
+	int64_t ms = arena_dirty_decay_ms(h->arena);
+	if (ms < 0) {
+		/* Decay off: nothing goes back, look again in a while. */
+		h->trim_at = now + 1000;
+		return;
+	}
+	h->trim_at = now + (uint64_t)ms / TRIM_PERIODS;
+	heap_trim(h);
+}
+
 /* The countdown ran out: the rare event if its turn came, the countdown
  * set again. Returns true when the stats_interval report is due. Called
  * with h's lock held. */
@@ -282,8 +317,7 @@ static bool event_locked(struct heap *h)
 		/* The rare per-thread event: send what this thread freed for
 		 * others, take in what others freed for it. */
 		h->event_left = EVENT_INTERVAL;
-		h->events++;
-		slab_release_idle(h);
+		trim_if_due(h);
 		uint64_t bytes = atomic_fetch_add_explicit(&cairn_event_bytes, EVENT_INTERVAL,
 		                                           memory_order_relaxed) +
 		                 EVENT_INTERVAL;

@@ -115,6 +115,9 @@ struct heap {
 	 * the same class, without the arena lock (LARGE_CACHE_* bound them). */
 	struct span *large[SC_NCLASSES - SC_NSMALL];
 	uint8_t large_count[SC_NCLASSES - SC_NSMALL];
+	/* Per class, the fewest runs cached since the last trim: that many
+	 * sat unused for the whole period (heap_trim). */
+	uint8_t large_low[SC_NCLASSES - SC_NSMALL];
 	size_t large_bytes;
 	struct heap *all_next;  /* every heap ever made; set before it is listed */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
@@ -130,13 +133,10 @@ struct heap {
 	/* Slow paths taken so far: the purging thread sees that a live heap's
 	 * thread sits idle when this stops moving. Written by the owner only. */
 	_Atomic uint32_t slow_count;
-	/* Rare events run so far, the heap's clock for its empty slabs; per
-	 * class its reading when a refill last took a slab or a slab of it
-	 * last emptied, and how far apart refills took slabs lately (see
-	 * slab_release_idle). Owner only. */
+	/* Rare events run so far, and when (ms) one next trims what the heap
+	 * keeps unused (heap_trim). Owner only. */
 	uint32_t events;
-	uint32_t class_busy_at[SC_NSMALL];
-	uint32_t class_gap[SC_NSMALL];
+	uint64_t trim_at;
 	uint64_t kept_empty;   /* classes that may have empty slabs to give back */
 	uint32_t idle_seen;    /* slow_count when last looked at. Guarded by heaps_lock. */
 	uint32_t quick_purged; /* slow_count at the last quick purge. Guarded by heaps_lock. */
@@ -314,6 +314,10 @@ void heap_abandon(struct heap *h);
 /* Returns the blocks in h's bins to their slabs, sends its outbox and takes
  * in its remote frees. */
 void heap_flush(struct heap *h);
+/* Gives back half of the kept empty slabs and cached large runs that sat
+ * unused since h's last trim, and marks the rest (h's lock held). The
+ * owner's rare event calls it every 1/8 of dirty_decay_ms. */
+void heap_trim(struct heap *h);
 
 /* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
 bool shared_heaps_init(void);

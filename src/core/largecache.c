@@ -30,8 +30,38 @@ size_t heap_large_flush(struct heap *h)
 			arena_free_run(span_chunk(s)->arena, s);
 		}
 		h->large_count[c] = 0;
+		h->large_low[c] = 0;
 	}
 	h->large_bytes = 0;
+	return bytes;
+}
+
+size_t heap_large_trim(struct heap *h)
+{
+	size_t bytes = 0;
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++) {
+		unsigned keep = h->large_count[c] - (h->large_low[c] + 1u) / 2;
+		if (keep < h->large_count[c]) {
+			/* The stack's newest first: the runs past `keep` of
+			 * them are the oldest. */
+			struct span **link = &h->large[c];
+			for (unsigned i = 0; i < keep; i++)
+				link = &(*link)->next;
+			struct span *s = *link;
+			/* Atomic: the owner may be peeking (heap_large_take). */
+			__atomic_store_n(link, NULL, __ATOMIC_RELAXED);
+			while (s != NULL) {
+				struct span *next = s->next;
+				h->large_bytes -= span_bytes(s);
+				bytes += span_bytes(s);
+				s->flags = 0;
+				arena_free_run(span_chunk(s)->arena, s);
+				s = next;
+			}
+			h->large_count[c] = (uint8_t)keep;
+		}
+		h->large_low[c] = h->large_count[c];
+	}
 	return bytes;
 }
 

@@ -3,8 +3,11 @@
  * them out and takes them back: counted, and cached. Each thread heap keeps freed large runs for
  * its thread's next large allocations of the same class, without the arena's lock. At most
  * LARGE_CACHE_COUNT runs of a class and LARGE_CACHE_BYTES in all per heap. Its runs stay allocated
- * as far as the arena knows, marked LARGE_CACHED so that a second free is caught. The cache of a
- * heap whose thread sits idle is given back by the purging thread (heaps_decay). */
+ * as far as the arena knows, marked LARGE_CACHED so that a second free is caught. Runs that sat
+ * unused for a trim period go back at the owner's rare event, half of them each period
+ * (heap_trim), so a cache filled by a class the thread no longer uses does not hold its pages
+ * for as long as the thread lives; the cache of a heap whose thread sits idle is given back by
+ * the purging thread (heaps_decay). */
 #ifndef CAIRN_LARGECACHE_H
 #define CAIRN_LARGECACHE_H
 
@@ -86,6 +89,8 @@ static inline struct span *large_cache_take(struct heap *h, int c)
 	if (s != NULL) {
 		h->large[c] = s->next;
 		h->large_count[c]--;
+		if (h->large_count[c] < h->large_low[c])
+			h->large_low[c] = h->large_count[c];
 		h->large_bytes -= span_bytes(s);
 		s->flags = 0;
 	}
@@ -111,9 +116,10 @@ static inline bool large_cache_put(struct heap *h, struct span *s, int c)
 		h->large_bytes = cached;
 	}
 	heap_unlock(h);
-	/* The cache is given back only by the purging thread's looks at idle
-	 * heaps: it must be running once the cache holds much. Its state is
-	 * read here first, since a cache that holds much asks on every free
+	/* An idle heap's cache is given back by the purging thread's looks
+	 * (a busy one's trimmed at its owner's rare event, heap_trim): it
+	 * must be running once the cache holds much. Its state is read here
+	 * first, since a cache that holds much asks on every free
 	 * and the threads, once started, are most often running. */
 	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE &&
 	    atomic_load_explicit(&cairn_purger_state, memory_order_relaxed) == PURGER_OFF)
@@ -154,5 +160,9 @@ bool heap_large_put(struct heap *h, struct span *s);
 /* Gives every run of h's cache back to its arena (h's lock held, or h
  * with no owner); returns the bytes. */
 size_t heap_large_flush(struct heap *h);
+/* Half of the runs of each class that sat unused since the last trim (the
+ * class's low-water mark), the oldest, go back to their arenas; h's lock
+ * held. Returns the bytes. */
+size_t heap_large_trim(struct heap *h);
 
 #endif

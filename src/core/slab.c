@@ -38,10 +38,12 @@ void slab_free_local(struct heap *h, struct span *s, void *p)
  * whose first pages are resident, instead of new slabs cut wherever the
  * page heap has room (often from another class's old slab, its blocks at
  * other offsets: new pages touched beside the old ones). Other slabs go to
- * the head, so the kept ones are the tail of the list. They go back to
- * the arena, all but one, once the class took no slab and emptied none
- * for a while (slab_release_idle); all of them when the heap is purged
- * (heap_purge_slabs) and when its thread exits.
+ * the head, so the kept ones are the tail of the list, the oldest first,
+ * which refill takes first. Those that no refill took for a whole trim
+ * period go back to the arena, half of them each period (slab_trim_kept),
+ * so a burst's slabs do not stay with a thread that went on at a lower
+ * pace; all of them when the heap is purged (heap_purge_slabs) and when
+ * its thread exits.
  *
  * A kept slab has no fast_owner (no block of it is out, so no free can
  * come; refill sets it again): that tells it from a slab whose last block
@@ -58,7 +60,6 @@ void slab_emptied(struct heap *h, struct span *s)
 	}
 	struct spanlist *l = &h->partial[s->cls];
 	s->fast_owner = NULL;
-	h->class_busy_at[s->cls] = h->events; /* its idle time starts now */
 	/* The purging threads give kept slabs back once the thread sits
 	 * idle (heaps_decay). */
 	decay_request_start();
@@ -122,20 +123,34 @@ void slab_release_kept(struct heap *h)
 
 _Static_assert(SC_NSMALL <= 64, "a bit of kept_empty for each small class");
 
-void slab_release_idle(struct heap *h)
+void slab_trim_kept(struct heap *h)
 {
-	/* Only the classes that kept more than one empty slab since the last
-	 * look: this runs at every event, most often with none. */
 	for (uint64_t m = h->kept_empty; m != 0; m &= m - 1) {
 		unsigned c = (unsigned)__builtin_ctzll(m);
-		struct span *t = h->partial[c].tail;
-		if (t == NULL || !slab_kept(t) || t->prev == NULL || !slab_kept(t->prev)) {
-			h->kept_empty &= ~(1ull << c);
-		} else if (h->events - h->class_busy_at[c] >
-		           SLAB_KEEP_EVENTS + 4 * h->class_gap[c]) {
-			release_empty(h, c, 1);
-			h->kept_empty &= ~(1ull << c);
+		struct spanlist *l = &h->partial[c];
+		struct span *oldest = NULL;
+		unsigned old = 0;
+		for (struct span *s = l->tail; s != NULL && slab_kept(s); s = s->prev) {
+			old += (s->flags & SPAN_KEPT_OLD) != 0;
+			oldest = s;
 		}
+		/* Refill takes the oldest first, so those that sat through
+		 * the period are the oldest: half of them go, the others wait
+		 * one more period. */
+		unsigned drop = (old + 1) / 2;
+		for (struct span *s = oldest; s != NULL;) {
+			struct span *next = s->next;
+			if (drop > 0 && (s->flags & SPAN_KEPT_OLD)) {
+				slab_unlink(h, s);
+				slab_release(h, s);
+				drop--;
+			} else {
+				s->flags |= SPAN_KEPT_OLD;
+			}
+			s = next;
+		}
+		if (l->tail == NULL || !slab_kept(l->tail))
+			h->kept_empty &= ~(1ull << c);
 	}
 }
 

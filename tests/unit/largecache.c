@@ -6,7 +6,9 @@
  * heaps; the arena keeps seeing cached runs as allocated; heap_large_take
  * gives back the newest run of exactly the class asked and NULL for any
  * other; heap_large_flush returns every run to its arena, which sees the
- * pages free, and says how many bytes went. Uses a private arena and a
+ * pages free, and says how many bytes went; heap_large_trim returns half of
+ * the runs each class kept through a whole period, the oldest, and keeps
+ * those put since the last trim. Uses a private arena and a
  * thread heap of its own; no purging thread. */
 #include <string.h>
 
@@ -200,5 +202,36 @@ int main(void)
 	      arena.dirty_pages);
 	CHECK(heap_large_take(&heap, C80K) == NULL, "nothing to take after a flush");
 	CHECK(heap_large_flush(&heap) == 0, "a second flush gives nothing");
+
+	/* Trim: of the runs a class kept through a whole period (its
+	 * low-water mark), half go back, the oldest; runs put since the last
+	 * trim stay. */
+	struct span *r[6];
+	for (int i = 0; i < 6; i++) {
+		r[i] = run(C80K);
+		REQUIRE(heap_large_put(&heap, r[i]), "80 KiB run %d kept", i);
+	}
+	CHECK(heap_large_trim(&heap) == 0 && heap.large_count[lc(C80K)] == 6,
+	      "runs put since the last trim stay (%u)", heap.large_count[lc(C80K)]);
+	CHECK(heap_large_take(&heap, C80K) == r[5] && heap_large_take(&heap, C80K) == r[4],
+	      "two taken, the newest");
+	CHECK(heap_large_put(&heap, r[4]), "one put back");
+	/* 4 runs sat through the period: 2 go, r[0] and r[1]. */
+	uintptr_t r0 = r[0]->start, r1 = r[1]->start;
+	size_t trimmed = heap_large_trim(&heap);
+	CHECK(trimmed == 2 * C80K * PAGE_SIZE, "two runs' bytes trimmed: %zu", trimmed);
+	CHECK(heap.large_count[lc(C80K)] == 3 && heap.large_bytes == 3 * C80K * PAGE_SIZE,
+	      "three left (%u runs, %zu bytes)", heap.large_count[lc(C80K)], heap.large_bytes);
+	CHECK(pages_free(r0, C80K) && pages_free(r1, C80K),
+	      "the two oldest are free in the arena");
+	CHECK(heap.large[lc(C80K)] == r[4] && r[4]->next == r[3] && r[3]->next == r[2] &&
+	          r[2]->next == NULL,
+	      "the newest three stay, in order");
+	CHECK(heap_large_trim(&heap) == 2 * C80K * PAGE_SIZE && heap_large_trim(&heap) ==
+	                                                            C80K * PAGE_SIZE,
+	      "then two more, then the last");
+	CHECK(heap.large_count[lc(C80K)] == 0 && heap.large_bytes == 0 &&
+	          heap.large[lc(C80K)] == NULL,
+	      "none left after three trims unused");
 	return CHECK_DONE();
 }

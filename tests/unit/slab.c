@@ -192,20 +192,37 @@ int main(void)
 		heap_purge_self();
 		CHECK(empty_slabs(h) == 0, "purging gives them back (%d)", empty_slabs(h));
 
-		/* A class whose empty slabs sat unused for long enough gives them
-		 * back at the heap's rare event; one that is busy keeps them. */
+		/* Trims: half of the empty slabs no refill took since the last
+		 * trim go back at each; those a refill took stay. The trims are
+		 * this test's alone (the rare event's are put off). */
+		h->trim_at = UINT64_MAX;
 		fill_and_free();
 		kept = empty_slabs(h);
 		heap_lock(h);
-		h->events += SLAB_KEEP_EVENTS;
-		slab_release_idle(h);
-		CHECK(empty_slabs(h) == kept, "kept while the class is busy (%d of %d)",
-		      empty_slabs(h), kept);
-		h->events += 4 * h->class_gap[CLS] + 1;
-		slab_release_idle(h);
+		slab_trim_kept(h);
 		heap_unlock(h);
-		CHECK(empty_slabs(h) == 1, "an idle class gives back all but one (%d of %d)",
+		CHECK(empty_slabs(h) == kept, "a trim keeps the slabs that emptied since the last (%d of %d)",
 		      empty_slabs(h), kept);
+		fill_and_free(); /* takes every kept slab and empties it again */
+		int taken = empty_slabs(h);
+		heap_lock(h);
+		slab_trim_kept(h);
+		heap_unlock(h);
+		CHECK(taken >= kept && empty_slabs(h) == taken,
+		      "slabs a refill took are kept at the next trim (%d of %d)", empty_slabs(h), taken);
+		heap_lock(h);
+		slab_trim_kept(h);
+		heap_unlock(h);
+		CHECK(empty_slabs(h) == taken - (taken + 1) / 2,
+		      "half of those unused for a period go back (%d of %d)", empty_slabs(h), taken);
+		for (int i = 0; i < 8; i++) {
+			heap_lock(h);
+			slab_trim_kept(h);
+			heap_unlock(h);
+		}
+		CHECK(empty_slabs(h) == 0, "a slab unused for trim after trim goes back (%d)",
+		      empty_slabs(h));
+		h->trim_at = 0;
 
 		/* A thread that exits leaves no empty slab in its parked heap. */
 		struct exit_report r = {0, NULL};
