@@ -120,9 +120,16 @@ struct shared_heap {
 	/* Told of every block freed into the heap, before it is (the heap
 	 * profiler's heap of sampled blocks: shared_heap_on_free). */
 	void (*on_free)(void *p, size_t size);
+	/* Next on the list of shared heaps made for automatic arenas. */
+	struct shared_heap *made_next;
 };
 
 static struct shared_heap *shared_heaps;
+/* The shared heaps shared_heap_create made for automatic arenas (the heap
+ * profiler's): shared_heaps_visit visits them with the arenas' own, so that
+ * the statistics see their slabs as slabs, not as large runs. A created
+ * arena's shared heap is visited with that arena. Pushed, never removed. */
+static struct shared_heap *_Atomic shared_made;
 
 static void shared_setup(struct shared_heap *sh, struct arena *a)
 {
@@ -174,6 +181,11 @@ void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg)
 		visit(&sh->heap, arg);
 		mutex_unlock(&sh->lock);
 	}
+	for (struct shared_heap *m = atomic_load(&shared_made); m != NULL; m = m->made_next) {
+		struct shared_heap *sh = shared_lock(m);
+		visit(&sh->heap, arg);
+		mutex_unlock(&sh->lock);
+	}
 }
 
 void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg)
@@ -218,6 +230,11 @@ struct heap *shared_heap_create(struct arena *a)
 	if (sh == NULL)
 		return NULL;
 	shared_setup(sh, a);
+	if (!a->created) {
+		sh->made_next = atomic_load(&shared_made);
+		while (!atomic_compare_exchange_weak(&shared_made, &sh->made_next, sh))
+			;
+	}
 	return &sh->heap;
 }
 

@@ -321,7 +321,8 @@ void heap_trim(struct heap *h);
 
 /* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
 bool shared_heaps_init(void);
-/* Calls visit on each shared heap, its lock held. */
+/* Calls visit on each shared heap of the automatic arenas, their own and
+ * those shared_heap_create made for them, its lock held. */
 void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg);
 /* Takes a small block from an arena's shared heap (under its lock), or
  * from the heaps exited threads left; NULL, errno untouched, if neither

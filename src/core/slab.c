@@ -31,7 +31,7 @@ void slab_free_local(struct heap *h, struct span *s, void *p)
 	}
 }
 
-/* A live heap keeps the slabs of a class that empty, at the tail of the
+/* A live thread heap keeps the slabs of a class that empty, at the tail of the
  * class's partial list, where refill takes them only once the partly used
  * slabs are taken: a program that frees most of its blocks and allocates
  * as many again (phase after phase) gets back the slots it wrote before,
@@ -54,7 +54,11 @@ void slab_emptied(struct heap *h, struct span *s)
 	if (h->cur[s->cls] == s)
 		return;
 	slab_unlink(h, s);
-	if (atomic_load_explicit(&h->state, memory_order_relaxed) != HEAP_LIVE) {
+	/* Only a thread's heap has a trim and an idle purge to give kept
+	 * slabs back; a shared heap (an arena's, the profiler's) gives
+	 * them back at once. */
+	if (h->kind != HEAP_THREAD ||
+	    atomic_load_explicit(&h->state, memory_order_relaxed) != HEAP_LIVE) {
 		slab_release(h, s);
 		return;
 	}

@@ -11,7 +11,10 @@
  *             take them out again;
  *   rate      at lg_prof_sample:14, 4096-byte blocks through an arena and
  *             through malloc are sampled as often as the rule says
- *             (1 - exp(-4096/16384) of them, within six deviations). */
+ *             (1 - exp(-4096/16384) of them, within six deviations);
+ *   stats     sampled small blocks, which live in the profiler's slabs,
+ *             count in stats.allocated while they live and not once freed
+ *             (the slabs the profiler keeps are slabs, not large runs). */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +186,41 @@ static void set_up(void)
 	REQUIRE(heap != NULL, "cairn_heap_create");
 }
 
+static size_t allocated_now(void)
+{
+	uint64_t e = 1;
+	size_t v = 0, len = sizeof v;
+	REQUIRE(mallctl("epoch", NULL, NULL, &e, sizeof e) == 0, "epoch");
+	REQUIRE(mallctl("stats.allocated", &v, &len, NULL, 0) == 0, "stats.allocated");
+	return v;
+}
+
+#define STATS_BLOCKS 2000
+
+static void stats(void)
+{
+	static const size_t sizes[] = {96, 5000, 40000};
+	static void *b[STATS_BLOCKS];
+	for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t bytes = STATS_BLOCKS * sizes[k];
+		size_t before = allocated_now();
+		for (int i = 0; i < STATS_BLOCKS; i++) {
+			b[i] = malloc(sizes[k]);
+			REQUIRE(b[i] != NULL, "malloc(%zu)", sizes[k]);
+		}
+		size_t live = allocated_now();
+		CHECK(live >= before + bytes && live <= before + bytes + bytes / 4,
+		      "%d sampled blocks of %zu bytes: allocated %zu -> %zu", STATS_BLOCKS,
+		      sizes[k], before, live);
+		for (int i = 0; i < STATS_BLOCKS; i++)
+			free(b[i]);
+		size_t after = allocated_now();
+		CHECK(after <= before + bytes / 8,
+		      "freed, the %zu-byte blocks leave allocated at %zu (%zu before, %zu live)",
+		      sizes[k], after, before, live);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	set_up();
@@ -195,6 +233,10 @@ int main(int argc, char **argv)
 	TEST_CASE("rate")
 	{
 		rate();
+	}
+	TEST_CASE("stats")
+	{
+		stats();
 	}
 	if (!child) {
 		/* The same again, with no thread heaps at all. */

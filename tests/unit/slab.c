@@ -232,6 +232,22 @@ int main(void)
 		CHECK(r.empty >= 3, "the thread kept its empty slabs (%d)", r.empty);
 		CHECK(atomic_load(&r.heap->state) == HEAP_ABANDONED && empty_slabs(r.heap) == 0,
 		      "its parked heap has none left");
+
+		/* A shared heap (the heap profiler's, an arena's) has no trim
+		 * and no idle purge to give kept slabs back: its slabs go back
+		 * as they empty. */
+		struct heap *sh = shared_heap_create(&cairn_arenas[0]);
+		REQUIRE(sh != NULL, "shared_heap_create");
+		int n = 4 * (int)sc_slab_blocks[CLS];
+		for (int i = 0; i < n; i++)
+			many[i] = shared_heap_alloc(sh, CLS);
+		CHECK(many[n - 1] != NULL && sh->partial[CLS].head == NULL && sh->full[CLS].head != NULL,
+		      "four slabs' blocks from a shared heap");
+		for (int i = 0; i < n; i++)
+			free(many[i]);
+		CHECK(empty_slabs(sh) == 0 && sh->full[CLS].head == NULL,
+		      "freed, the shared heap keeps no empty slab but its current one (%d)",
+		      empty_slabs(sh));
 	}
 	return CHECK_DONE();
 }
