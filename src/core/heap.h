@@ -125,6 +125,10 @@ struct heap {
 	/* A thread-kind heap that no thread has as its own: a cache the
 	 * program created (tcache.create), used by one thread at a time. */
 	bool explicit_cache;
+	/* Blocks cut out of slabs one at a time and only when none is free:
+	 * the heap profiler's, whose blocks (sampled ones) are few and far
+	 * between, so that each class it holds costs a page, not a batch. */
+	bool cut_singly;
 	_Atomic uint8_t state; /* enum heap_state */
 	/* Held by the owner over every slow path that changes the slab lists
 	 * (see slow_path_enter in heap.c): 0 free, 1 held, 2 held and maybe
@@ -338,6 +342,9 @@ void *shared_heap_alloc(struct heap *h, unsigned cls);
  * the heap profiler's heap of sampled blocks learns their frees there, on
  * a path only frees into shared heaps take, not on a thread's. */
 void shared_heap_on_free(struct heap *h, void (*fn)(void *p, size_t size));
+/* Has shared heap h cut blocks out of its slabs one at a time (see
+ * struct heap's cut_singly), from now on and after any reset. */
+void shared_heap_cut_singly(struct heap *h);
 /* Calls visit on h, a created arena's shared heap, its lock held. */
 void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg);
 /* Runs fn(arg) with h's lock held, its lists emptied first. */

@@ -130,13 +130,14 @@ void slab_scan_full(struct heap *h, unsigned cls);
 
 /* Fresh blocks for slab_adopt: a batch cut out of the slab's pages,
  * unless enough free blocks are listed already. */
-static inline void *slab_carve(struct span *s, unsigned listed, void *list, unsigned *carved_now)
+static inline void *slab_carve(struct span *s, unsigned listed, void *list, unsigned *carved_now,
+                               bool singly)
 {
 	unsigned carved = s->carved;
 	unsigned left = sc_slab_blocks[s->cls] - carved;
 	size_t size = sc_size[s->cls];
-	unsigned n = 1, enough = CARVE_MIN;
-	if (size <= CARVE_BYTES) {
+	unsigned n = 1, enough = singly ? 1 : CARVE_MIN;
+	if (size <= CARVE_BYTES && !singly) {
 		n = CARVE_BYTES / (unsigned)size;
 		if (n < CARVE_MIN)
 			n = CARVE_MIN;
@@ -167,7 +168,7 @@ static inline void *slab_adopt(struct heap *h, struct span *s)
 	unsigned listed = kept - s->used;
 	unsigned n = 0;
 	if (s->carved < sc_slab_blocks[cls])
-		list = slab_carve(s, listed, list, &n);
+		list = slab_carve(s, listed, list, &n, h->cut_singly);
 	s->used = (uint16_t)(kept + n);
 	/* For the statistics: what the bin gets (see core/counters.h). */
 	struct heap_counters *k = &h->counters[cls];

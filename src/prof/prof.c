@@ -211,6 +211,7 @@ bool prof_boot(void)
 		return false;
 	}
 	shared_heap_on_free(prof_small_heap, prof_unsample);
+	shared_heap_cut_singly(prof_small_heap);
 	return true;
 }
 

@@ -14,7 +14,8 @@
  *             (1 - exp(-4096/16384) of them, within six deviations);
  *   stats     sampled small blocks, which live in the profiler's slabs,
  *             count in stats.allocated while they live and not once freed
- *             (the slabs the profiler keeps are slabs, not large runs). */
+ *             (the slabs the profiler keeps are slabs, not large runs);
+ *             its slabs cut one block at a time. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "check.h"
 #include "child.h"
 #include "core/heap.h"
+#include "core/sizeclass.h"
 #include "prof/profiler.h"
 
 const char *malloc_conf =
@@ -201,6 +203,22 @@ static void stats(void)
 {
 	static const size_t sizes[] = {96, 5000, 40000};
 	static void *b[STATS_BLOCKS];
+	/* The profiler's slabs cut one block at a time: three sampled blocks
+	 * of a class it held none of, three blocks cut (a batch would be
+	 * four of these). */
+	unsigned cls = size_class(3000);
+	REQUIRE(prof_small_heap->cur[cls] == NULL, "no sampled block of 3000 bytes yet");
+	/* A MiB first, so that no countdown drawn at rate's lg_prof_sample:14
+	 * is left: every block after it is sampled. */
+	for (int i = 0; i < 16; i++)
+		free(malloc(65536));
+	for (int i = 0; i < 3; i++)
+		b[i] = malloc(3000);
+	struct span *s = prof_small_heap->cur[cls];
+	CHECK(s != NULL && s->carved == 3, "3 sampled blocks of 3000 bytes, %u cut%s",
+	      s != NULL ? s->carved : 0, s == NULL ? " (none in the profiler's slabs)" : "");
+	for (int i = 0; i < 3; i++)
+		free(b[i]);
 	for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
 		size_t bytes = STATS_BLOCKS * sizes[k];
 		size_t before = allocated_now();
