@@ -409,7 +409,9 @@ struct slot {
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot cache[CACHE_SLOTS];
-static unsigned long long objects_seen; /* adds + subs. Guarded by cache_lock. */
+/* adds + subs. Written under cache_lock; read without it first, since it
+ * rarely changes and every sample looks. */
+static unsigned long long objects_seen;
 
 static unsigned slot_of(uintptr_t pc)
 {
@@ -488,13 +490,15 @@ void cfa_check_objects(void)
 {
 	unsigned long long n = 0;
 	dl_iterate_phdr(count_objects, &n);
+	if (n == __atomic_load_n(&objects_seen, __ATOMIC_RELAXED))
+		return;
 	mutex_lock(&cache_lock);
 	if (n != objects_seen) {
 		/* Slot by slot, as a writer: readers may be looking. */
 		for (unsigned i = 0; i < CACHE_SLOTS; i++)
 			if (cache[i].pc != 0)
 				__atomic_store_n(&cache[i].pc, 0, __ATOMIC_RELAXED);
-		objects_seen = n;
+		__atomic_store_n(&objects_seen, n, __ATOMIC_RELAXED);
 	}
 	mutex_unlock(&cache_lock);
 }
