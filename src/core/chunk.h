@@ -82,7 +82,10 @@ struct span {
 	uint16_t carved;          /* blocks of the slab cut out so far */
 	uint16_t npages : 10;
 	uint16_t state : 2; /* enum span_state */
-	uint16_t flags : 4; /* enum span_flag, large_flag or run_flag */
+	/* A byte of its own, not bits beside state: a heap changes its
+	 * slab's flags under its own lock while an arena, under its lock,
+	 * reads the state of the spans beside a free run it merges. */
+	uint8_t flags; /* enum span_flag, large_flag or run_flag */
 	uint8_t cls;
 };
 
