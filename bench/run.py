@@ -115,6 +115,11 @@ def main():
                     "no instruction counts" % (
                         ", ".join(sorted({w.prog for w in SCALING_WORKLOADS})),
                         ", ".join(str(t) for t in SCALING_THREADS)))
+    ap.add_argument("--baseline", default=None, metavar="LIB",
+                    help="an earlier build of cairn (its libcairn.so.0), "
+                    "measured as cairn-base beside the current build in the "
+                    "same run: before and after under the same load (make "
+                    "bench BASELINE=LIB)")
     ap.add_argument("--list", action="store_true",
                     help="list the workloads and exit")
     ap.add_argument("--no-callgrind", action="store_true",
@@ -126,6 +131,14 @@ def main():
                     "bench/results/quick for --quick, which git ignores: a "
                     "short run never replaces the committed full results)")
     args = ap.parse_args()
+    if args.baseline:
+        lib = os.path.abspath(args.baseline)
+        if not os.path.exists(lib):
+            log("error: --baseline %s: no such file" % args.baseline)
+            return 1
+        # Just before cairn, so that the tables read before, after.
+        at = [a[0] for a in ALLOCATORS].index("cairn")
+        ALLOCATORS.insert(at, ("cairn-base", lib, None, {}, False))
     if args.scaling and args.profiling:
         log("error: --scaling and --profiling are separate runs")
         return 1

@@ -24,6 +24,7 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 # different settings: by default it only runs on the workloads that list it
 # in their `variants` (it is there for a comparison the project makes on
 # those), and on every selected workload when --allocators names it.
+# run.py --baseline LIB adds ("cairn-base", LIB, ...) before cairn.
 ALLOCATORS = [
     ("glibc", None, "libc6", {}, False),
     ("jemalloc", LIBDIR + "/libjemalloc.so.2", "libjemalloc2", {}, False),
