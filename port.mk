@@ -104,7 +104,11 @@ port_script = printf '\043!/bin/sh\nexport CAIRN_LIB=$(CURDIR)/lib/$(1)/libcairn
 
 define port_rules
 $(1)_OBJ := $$(PORT_SRC:%.c=build/$(1)/obj/%.o)
--include $$(wildcard $$($(1)_OBJ:.o=.d))
+$(1)_DLOPEN_OBJ := $$(PORT_SRC:%.c=build/$(1)/obj-dlopen/%.o)
+# Header dependencies of both builds (-MMD in ALLOC_CFLAGS): a changed
+# header rebuilds the dlopen variant's objects too, which otherwise kept
+# the old layout of a changed struct beside a library built with the new.
+-include $$(wildcard $$($(1)_OBJ:.o=.d) $$($(1)_DLOPEN_OBJ:.o=.d))
 
 build/$(1)/obj/%.o: %.c build/$(1)/features | $$(GEN)
 	@mkdir -p $$(dir $$@)
@@ -133,7 +137,7 @@ build/$(1)/obj-dlopen/%.o: %.c build/$(1)/features | $$(GEN)
 	@mkdir -p $$(dir $$@)
 	$$($(1)_CC) $$(ALLOC_CFLAGS) $$$$(cat build/$(1)/features) -DCAIRN_TLS_PTHREAD=1 -c -o $$@ $$<
 
-lib/$(1)/libcairn-dlopen.so: $$(PORT_SRC:%.c=build/$(1)/obj-dlopen/%.o) src/api/exports.map
+lib/$(1)/libcairn-dlopen.so: $$($(1)_DLOPEN_OBJ) src/api/exports.map
 	$$($(1)_CC) $$(LIB_LDFLAGS:libcairn.so.$$(SOMAJOR)=libcairn-dlopen.so) $$(PORT_LDFLAGS) -o $$@ \
 		$$(filter %.o,$$^) -lpthread
 
