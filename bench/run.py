@@ -71,7 +71,7 @@ from runner.tlb import run_tlb
 from runner.util import log, repo_relative
 from runner.workloads import (ALLOCATORS, CALLGRIND_MODES, PROFILING_PAIRS,
                               SCALING_THREADS, SCALING_WORKLOADS, WORKLOADS,
-                              find_tools, skip_reason)
+                              allocs_for, find_tools, skip_reason)
 
 
 # Environment variables that tune one allocator or another; removed from the
@@ -246,6 +246,11 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
             "running, the timings will be noisy" % (meta["loadavg"][0],
                                                      meta["nproc"]))
     allocs = probe_allocators(args, env, rawdir)
+    # A variant no selected workload runs (the -prof ones, outside
+    # --profiling) would only add empty columns to every table.
+    allocs = [a for a in allocs
+              if not a.variant or any(a in allocs_for(w, allocs, args)
+                                      for w in workloads)]
     for a in allocs:
         if a.ok and a.warning:
             log("allocator %-11s WARNING: %s; measured anyway" % (a.name,
