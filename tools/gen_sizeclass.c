@@ -28,9 +28,7 @@ static void add(unsigned long s)
 
 static unsigned slab_pages(unsigned long s)
 {
-	unsigned long min_bytes = s <= SLAB_SMALL_BLOCK ? SLAB_MIN_BYTES
-	                          : s <= SLAB_MID_BLOCK ? SLAB_MIN_BLOCKS * s
-	                                                : SLAB_BIG_BLOCKS * s;
+	unsigned long min_bytes = s <= SLAB_SMALL_BLOCK ? SLAB_MIN_BYTES : SLAB_MIN_BLOCKS * s;
 	for (unsigned p = 1;; p++) {
 		unsigned long bytes = (unsigned long)p << PAGE_SHIFT;
 		if (bytes >= min_bytes && bytes % s == 0)

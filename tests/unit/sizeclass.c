@@ -56,7 +56,7 @@ int main(void)
 	TEST_CASE("slabs")
 	{
 		/* Slabs tile exactly (no tail: any multiple of the block size inside
-		 * the slab is a block), hold at least 8 blocks and at least 16 KiB. */
+		 * the slab is a block), hold at least 4 blocks and at least 16 KiB. */
 		for (int c = 0; c < SC_NSMALL; c++) {
 			unsigned long bytes = (unsigned long)sc_slab_pages[c] << PAGE_SHIFT;
 			CHECK(bytes % sc_size[c] == 0, "class %d slab has a tail", c);
