@@ -305,8 +305,8 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
  * after the thread stopped using it, while a program that goes through its
  * slabs phase after phase, faster than a period, keeps them. Looked at on
  * every TRIM_EVENTS-th rare event (EVENT_INTERVAL bytes the thread
- * allocates each): a clock read every MiB cost a thread of 128 KiB blocks
- * 5 instructions a malloc+free. */
+ * allocates each), so that a thread of large blocks, whose rare event comes
+ * every few allocations, reads the clock for it rarely. */
 #define TRIM_PERIODS 8
 #define TRIM_EVENTS  8u
 
