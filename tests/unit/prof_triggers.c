@@ -3,8 +3,11 @@
  * files they wrote: every 2^lg_prof_interval bytes allocated ('i'), a new
  * peak of the sampled live bytes at most once a second ('u'); the final one
  * ('f') comes from the library's destructor and is off here (tests/api/
- * prof.c sees it). The files go under /tmp/cairn-prof-triggers.<pid> and
- * are removed at the end. */
+ * prof.c sees it). The files go into a directory of this run's own
+ * (prof.prefix): counted by pid under /tmp, a file an earlier run left
+ * (its last interval dump, made by a sample after its clean-up) counted
+ * when a later run got the same pid. Sampling stops before the clean-up,
+ * so that nothing is written after it. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,19 +15,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cairn/jemalloc.h>
+
 #include "check.h"
 #include "prof/profiler.h"
 
 const char *malloc_conf = "prof:true,lg_prof_sample:12,lg_prof_interval:22,prof_final:false,"
                           "prof_prefix:/tmp/cairn-prof-triggers";
 
+static char dir[] = "/tmp/cairn-prof-triggers.XXXXXX";
+
 /* The files this process wrote of kind `kind`, each checked to start as a
  * heap profile does; with unlink, removed. */
 static int files_of(char kind, int unlink_them)
 {
 	char start[64];
-	snprintf(start, sizeof start, "cairn-prof-triggers.%d.", (int)getpid());
-	DIR *d = opendir("/tmp");
+	snprintf(start, sizeof start, "t.%d.", (int)getpid());
+	DIR *d = opendir(dir);
 	if (d == NULL)
 		return -1;
 	int n = 0;
@@ -35,7 +42,7 @@ static int files_of(char kind, int unlink_them)
 		    (kind != '*' && e->d_name[len - 6] != kind))
 			continue;
 		char path[512], head[16] = "";
-		snprintf(path, sizeof path, "/tmp/%s", e->d_name);
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		FILE *f = fopen(path, "r");
 		if (f != NULL) {
 			if (fgets(head, sizeof head, f) != NULL &&
@@ -52,6 +59,11 @@ static int files_of(char kind, int unlink_them)
 
 int main(void)
 {
+	REQUIRE(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "%s/t", dir);
+	const char *p = prefix;
+	REQUIRE(mallctl("prof.prefix", NULL, NULL, &p, sizeof p) == 0, "prof.prefix %s", prefix);
 	free(malloc(1));
 	TEST_CASE("interval")
 	{
@@ -92,6 +104,9 @@ int main(void)
 		CHECK(files_of('u', 0) == (int)prof_dumps_due('u'), "each peak dump written: %d",
 		      files_of('u', 0));
 	}
+	bool off = false;
+	CHECK(mallctl("prof.active", NULL, NULL, &off, sizeof off) == 0, "prof.active false");
 	files_of('*', 1);
+	CHECK(rmdir(dir) == 0, "the run's directory left empty");
 	return CHECK_DONE();
 }
