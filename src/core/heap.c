@@ -120,7 +120,6 @@ struct shared_heap {
 	/* Told of every block freed into the heap, before it is (the heap
 	 * profiler's heap of sampled blocks: shared_heap_on_free). */
 	void (*on_free)(void *p, size_t size);
-	bool cut_singly; /* the heap's, set again when it is set up anew */
 	/* Next on the list of shared heaps made for automatic arenas. */
 	struct shared_heap *made_next;
 };
@@ -206,7 +205,7 @@ static void shared_postfork_child(struct shared_heap *first)
 			continue; /* out of memory: it goes on */
 		shared_setup(next, sh->heap.arena);
 		next->on_free = sh->on_free;
-		next->cut_singly = next->heap.cut_singly = sh->cut_singly;
+		next->heap.cut_singly = sh->heap.cut_singly;
 		sh->successor = next;
 		sh->retired = true;
 		break;
@@ -248,7 +247,7 @@ void shared_heap_on_free(struct heap *h, void (*fn)(void *p, size_t size))
 void shared_heap_cut_singly(struct heap *h)
 {
 	struct shared_heap *sh = shared_lock(shared_of(h));
-	sh->cut_singly = sh->heap.cut_singly = true;
+	sh->heap.cut_singly = true;
 	mutex_unlock(&sh->lock);
 }
 
@@ -263,8 +262,9 @@ void *shared_heap_alloc(struct heap *h, unsigned cls)
 void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg)
 {
 	struct shared_heap *sh = shared_lock(shared_of(h));
+	bool singly = sh->heap.cut_singly;
 	heap_init(&sh->heap, sh->heap.arena, HEAP_SHARED);
-	sh->heap.cut_singly = sh->cut_singly;
+	sh->heap.cut_singly = singly;
 	fn(arg);
 	mutex_unlock(&sh->lock);
 }

@@ -18,50 +18,45 @@ bool heap_large_put(struct heap *h, struct span *s)
 	return c >= 0 && large_cache_put(h, s, c);
 }
 
+/* Gives class c's cached runs past its `keep` newest back to their arenas;
+ * returns their bytes. The stack holds the newest first, so those that go
+ * are the oldest. */
+static size_t release_past(struct heap *h, unsigned c, unsigned keep)
+{
+	struct span **link = &h->large[c];
+	for (unsigned i = 0; i < keep && *link != NULL; i++)
+		link = &(*link)->next;
+	struct span *s = *link;
+	/* Atomic: the owner may be peeking (heap_large_take) while the
+	 * purging thread flushes an idle heap's cache. */
+	__atomic_store_n(link, NULL, __ATOMIC_RELAXED);
+	size_t bytes = 0;
+	while (s != NULL) {
+		struct span *next = s->next; /* arena_free_run relinks s */
+		bytes += span_bytes(s);
+		s->flags = 0;
+		arena_free_run(span_chunk(s)->arena, s);
+		s = next;
+	}
+	h->large_bytes -= bytes;
+	h->large_count[c] = (uint8_t)keep;
+	h->large_low[c] = (uint8_t)keep;
+	return bytes;
+}
+
 size_t heap_large_flush(struct heap *h)
 {
-	size_t bytes = h->large_bytes;
-	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++) {
-		while (h->large[c] != NULL) {
-			struct span *s = h->large[c];
-			/* Atomic: the owner may be peeking (heap_large_take). */
-			__atomic_store_n(&h->large[c], s->next, __ATOMIC_RELAXED);
-			s->flags = 0;
-			arena_free_run(span_chunk(s)->arena, s);
-		}
-		h->large_count[c] = 0;
-		h->large_low[c] = 0;
-	}
-	h->large_bytes = 0;
+	size_t bytes = 0;
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
+		bytes += release_past(h, c, 0);
 	return bytes;
 }
 
 size_t heap_large_trim(struct heap *h)
 {
 	size_t bytes = 0;
-	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++) {
-		unsigned keep = h->large_count[c] - (h->large_low[c] + 1u) / 2;
-		if (keep < h->large_count[c]) {
-			/* The stack's newest first: the runs past `keep` of
-			 * them are the oldest. */
-			struct span **link = &h->large[c];
-			for (unsigned i = 0; i < keep; i++)
-				link = &(*link)->next;
-			struct span *s = *link;
-			/* Atomic: the owner may be peeking (heap_large_take). */
-			__atomic_store_n(link, NULL, __ATOMIC_RELAXED);
-			while (s != NULL) {
-				struct span *next = s->next;
-				h->large_bytes -= span_bytes(s);
-				bytes += span_bytes(s);
-				s->flags = 0;
-				arena_free_run(span_chunk(s)->arena, s);
-				s = next;
-			}
-			h->large_count[c] = (uint8_t)keep;
-		}
-		h->large_low[c] = h->large_count[c];
-	}
+	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
+		bytes += release_past(h, c, h->large_count[c] - (h->large_low[c] + 1u) / 2);
 	return bytes;
 }
 

@@ -222,13 +222,12 @@ int main(void)
 	CHECK(trimmed == 2 * C80K * PAGE_SIZE, "two runs' bytes trimmed: %zu", trimmed);
 	CHECK(heap.large_count[lc(C80K)] == 3 && heap.large_bytes == 3 * C80K * PAGE_SIZE,
 	      "three left (%u runs, %zu bytes)", heap.large_count[lc(C80K)], heap.large_bytes);
-	CHECK(pages_free(r0, C80K) && pages_free(r1, C80K),
-	      "the two oldest are free in the arena");
+	CHECK(pages_free(r0, C80K) && pages_free(r1, C80K), "the two oldest are free in the arena");
 	CHECK(heap.large[lc(C80K)] == r[4] && r[4]->next == r[3] && r[3]->next == r[2] &&
 	          r[2]->next == NULL,
 	      "the newest three stay, in order");
-	CHECK(heap_large_trim(&heap) == 2 * C80K * PAGE_SIZE && heap_large_trim(&heap) ==
-	                                                            C80K * PAGE_SIZE,
+	CHECK(heap_large_trim(&heap) == 2 * C80K * PAGE_SIZE &&
+	          heap_large_trim(&heap) == C80K * PAGE_SIZE,
 	      "then two more, then the last");
 	CHECK(heap.large_count[lc(C80K)] == 0 && heap.large_bytes == 0 &&
 	          heap.large[lc(C80K)] == NULL,

@@ -201,7 +201,8 @@ int main(void)
 		heap_lock(h);
 		slab_trim_kept(h);
 		heap_unlock(h);
-		CHECK(empty_slabs(h) == kept, "a trim keeps the slabs that emptied since the last (%d of %d)",
+		CHECK(empty_slabs(h) == kept,
+		      "a trim keeps the slabs that emptied since the last (%d of %d)",
 		      empty_slabs(h), kept);
 		fill_and_free(); /* takes every kept slab and empties it again */
 		int taken = empty_slabs(h);
@@ -209,12 +210,14 @@ int main(void)
 		slab_trim_kept(h);
 		heap_unlock(h);
 		CHECK(taken >= kept && empty_slabs(h) == taken,
-		      "slabs a refill took are kept at the next trim (%d of %d)", empty_slabs(h), taken);
+		      "slabs a refill took are kept at the next trim (%d of %d)", empty_slabs(h),
+		      taken);
 		heap_lock(h);
 		slab_trim_kept(h);
 		heap_unlock(h);
 		CHECK(empty_slabs(h) == taken - (taken + 1) / 2,
-		      "half of those unused for a period go back (%d of %d)", empty_slabs(h), taken);
+		      "half of those unused for a period go back (%d of %d)", empty_slabs(h),
+		      taken);
 		for (int i = 0; i < 8; i++) {
 			heap_lock(h);
 			slab_trim_kept(h);
@@ -241,7 +244,8 @@ int main(void)
 		int n = 4 * (int)sc_slab_blocks[CLS];
 		for (int i = 0; i < n; i++)
 			many[i] = shared_heap_alloc(sh, CLS);
-		CHECK(many[n - 1] != NULL && sh->partial[CLS].head == NULL && sh->full[CLS].head != NULL,
+		CHECK(many[n - 1] != NULL && sh->partial[CLS].head == NULL &&
+		          sh->full[CLS].head != NULL,
 		      "four slabs' blocks from a shared heap");
 		for (int i = 0; i < n; i++)
 			free(many[i]);
