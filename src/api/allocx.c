@@ -302,6 +302,52 @@ EXPORT size_t sallocx(const void *ptr, int flags)
 	return lookup(ptr, "sallocx").usable;
 }
 
+/* A huge block resized within the mapping it sits in, to the most of
+ * [size, hi] that fits there; its usable size after. */
+static size_t huge_in_place(void *p, struct block b, size_t size, size_t hi)
+{
+	struct huge *h = b.huge;
+	size_t len = hi < h->mapped ? align_up(hi, os_page_size()) : h->mapped;
+	if (len < size || len == h->size)
+		return h->size;
+	size_t fresh;
+	cairn_prof_leaving(p, b);
+	huge_realloc(h, len, &fresh); /* len <= mapped: never moves */
+	/* The mapping's pages past the old size may hold stale data. */
+	if (unlikely(cairn_conf.junk || cairn_conf.zero) && h->size > b.usable)
+		cairn_fill_new((char *)p + b.usable, h->size - b.usable);
+	return h->size;
+}
+
+/* Whether realloc's own policy (in place, into cached huge pages, a
+ * mapping moved by mremap) is bound to leave a block of size bytes aligned
+ * to align, wherever it puts it: every block over SMALL_MAX is a run of
+ * whole pages or a mapping, and every mapping starts on a CHUNK_SIZE
+ * boundary, moved or not. An over-aligned block that grows then costs no
+ * copy where a plain one would cost none (a Rust Vec of 64-aligned
+ * elements, say). */
+static bool realloc_keeps_align(size_t size, size_t align)
+{
+	return size > SMALL_MAX &&
+	       (align <= PAGE_SIZE || (align <= CHUNK_SIZE && size > LARGE_MAX));
+}
+
+/* A block aligned beyond what realloc_keeps_align covers, resized where it
+ * is: a large run within its pages and the free pages after it, a huge
+ * block within its mapping. */
+static bool resize_in_place(void *ptr, struct block b, size_t size)
+{
+	if (b.kind == BLOCK_LARGE && cairn_resize_large(ptr, b, size)) {
+		cairn_tally_resize(b.usable, span_bytes(b.span));
+		return true;
+	}
+	if (b.kind == BLOCK_HUGE && size > LARGE_MAX && huge_in_place(ptr, b, size, size) >= size) {
+		cairn_tally_resize(b.usable, b.huge->size);
+		return true;
+	}
+	return false;
+}
+
 /* rallocx, reporting misuse as fn's. Size 0 resizes to the least block
  * (it does not free, as realloc(p, 0) does); NULL is mallocx. An alignment
  * the block lacks moves it. */
@@ -327,10 +373,12 @@ static void *realloc_flags(void *ptr, size_t size, int flags, const char *fn)
 			return NULL;
 		memcpy(q, ptr, b.usable < size ? b.usable : size);
 		cairn_dealloc(ptr, fn);
-	} else if (align <= 16) {
+	} else if (align <= 16 || realloc_keeps_align(size, align)) {
 		q = cairn_resize(ptr, size, fn);
 		if (q == NULL)
 			return NULL;
+	} else if (((uintptr_t)ptr & (align - 1)) == 0 && resize_in_place(ptr, b, size)) {
+		q = ptr;
 	} else if (((uintptr_t)ptr & (align - 1)) == 0 && size <= b.usable &&
 	           usable_for(size, align) > b.usable / 2) {
 		/* As realloc keeps a block that shrinks by less than half:
@@ -370,23 +418,6 @@ EXPORT void *cairn_realloc_aligned(void *ptr, size_t size, size_t alignment)
 		return NULL;
 	}
 	return realloc_flags(ptr, size, MALLOCX_ALIGN(alignment), "cairn_realloc_aligned");
-}
-
-/* A huge block resized within the mapping it sits in, to the most of
- * [size, hi] that fits there; its usable size after. */
-static size_t huge_in_place(void *p, struct block b, size_t size, size_t hi)
-{
-	struct huge *h = b.huge;
-	size_t len = hi < h->mapped ? align_up(hi, os_page_size()) : h->mapped;
-	if (len < size || len == h->size)
-		return h->size;
-	size_t fresh;
-	cairn_prof_leaving(p, b);
-	huge_realloc(h, len, &fresh); /* len <= mapped: never moves */
-	/* The mapping's pages past the old size may hold stale data. */
-	if (unlikely(cairn_conf.junk || cairn_conf.zero) && h->size > b.usable)
-		cairn_fill_new((char *)p + b.usable, h->size - b.usable);
-	return h->size;
 }
 
 /* In place only: a large run shrinks, or grows into the free pages after

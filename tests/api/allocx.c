@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <cairn/jemalloc.h>
 #include "check.h"
 
@@ -208,6 +210,87 @@ static void test_rallocx(void)
 	dallocx(q, 0);
 }
 
+static long minflt(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Page faults of a copy of n bytes from src into pages never touched: the
+ * yardstick for a resize that must not copy (at least n / 2 MiB; under an
+ * emulator, which faults for itself too, many more). */
+static long copy_faults(const unsigned char *src, size_t n)
+{
+	void *to = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(to != MAP_FAILED, "mmap(%zu)", n);
+	long before = minflt();
+	memcpy(to, src, n);
+	long faults = minflt() - before;
+	munmap(to, n);
+	return faults;
+}
+
+/* An over-aligned block rallocx resizes without a copy where a plain one
+ * would get none: a large run shrinks and grows back in its own pages,
+ * aligned to 64 B, to 8 KiB (past a page, in place only) alike; a huge
+ * block aligned to 64 B grows as realloc grows one, its pages moved or
+ * extended, never copied (it faults an eighth as often as a copy would at
+ * most); one aligned past a chunk stays in its mapping. */
+static void test_rallocx_in_place(void)
+{
+	const size_t aligns[] = {64, 8 * KiB};
+	for (size_t i = 0; i < 2; i++) {
+		int fl = MALLOCX_ALIGN(aligns[i]);
+		unsigned char *p = mallocx(200 * KiB, fl);
+		REQUIRE(p != NULL, "mallocx(200 KiB, ALIGN(%zu))", aligns[i]);
+		memset(p, 0x55, 200 * KiB);
+		unsigned char *q = rallocx(p, 80 * KiB, fl);
+		CHECK(q == p, "rallocx(ALIGN(%zu)) shrinking a large run moved it", aligns[i]);
+		q = rallocx(q, 120 * KiB, fl);
+		CHECK(q == p,
+		      "rallocx(ALIGN(%zu)) growing a large run into its own freed pages "
+		      "moved it",
+		      aligns[i]);
+		CHECK(q != NULL && all_byte(q, 80 * KiB, 0x55),
+		      "rallocx(ALIGN(%zu)) lost the contents", aligns[i]);
+		dallocx(q, 0);
+	}
+
+	size_t n = 256 * MiB;
+	unsigned char *h = mallocx(n, MALLOCX_ALIGN(64));
+	REQUIRE(h != NULL, "mallocx(256 MiB, ALIGN(64))");
+	for (size_t off = 0; off < n; off += 4096)
+		h[off] = (unsigned char)(off >> 12);
+	long copy = copy_faults(h, n);
+	long before = minflt();
+	unsigned char *g = rallocx(h, 4 * n, MALLOCX_ALIGN(64));
+	long faults = minflt() - before;
+	REQUIRE(g != NULL, "rallocx(1 GiB, ALIGN(64))");
+	CHECK(copy >= 128 && faults < copy / 8,
+	      "rallocx(ALIGN(64)) of a 256 MiB block to 1 GiB: %ld page faults, a copy %ld", faults,
+	      copy);
+	int same = 1;
+	for (size_t off = 0; off < n; off += 4096)
+		same &= g[off] == (unsigned char)(off >> 12);
+	CHECK(same && ((uintptr_t)g & 63) == 0, "rallocx(ALIGN(64)) to 1 GiB: %p, contents %s",
+	      (void *)g, same ? "kept" : "lost");
+	dallocx(g, 0);
+
+	int fl = MALLOCX_ALIGN(4 * MiB);
+	unsigned char *c = mallocx(6 * MiB, fl);
+	REQUIRE(c != NULL, "mallocx(6 MiB, ALIGN(4 MiB))");
+	memset(c, 0x66, 6 * MiB);
+	/* To half its size (kept without a resize only above half), then
+	 * back into the 2 MiB slot the shrink left mapped. */
+	unsigned char *d = rallocx(c, 3 * MiB, fl);
+	CHECK(d == c, "rallocx(ALIGN(4 MiB)) shrinking a huge block moved it");
+	d = rallocx(d, 4 * MiB, fl);
+	CHECK(d == c && all_byte(d, 3 * MiB, 0x66),
+	      "rallocx(ALIGN(4 MiB)) growing a huge block within its mapping moved it");
+	dallocx(d, 0);
+}
+
 /* xallocx never moves and says the usable size; it grows a large run into
  * free pages after it, a huge block within its mapping, and shrinks both. */
 static void test_xallocx(void)
@@ -384,6 +467,7 @@ int main(void)
 	TEST_CASE("nallocx") test_nallocx();
 	TEST_CASE("overflow") test_overflow();
 	TEST_CASE("rallocx") test_rallocx();
+	TEST_CASE("rallocx_in_place") test_rallocx_in_place();
 	TEST_CASE("xallocx") test_xallocx();
 	TEST_CASE("free") test_free();
 	TEST_CASE("tcache_arena") test_tcache_arena();

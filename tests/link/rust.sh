@@ -41,8 +41,8 @@ run() {
 	with_tests=$(grep -c '^test result: ok\. [1-9][0-9]* passed' "$work/$name")
 	empty=$(grep -c '^test result: ok\. 0 passed' "$work/$name")
 	echo "$name: $with_tests test binaries passed, $empty without tests" >&2
-	[[ $with_tests -ge 6 ]]
-	check $? "$name: the 5 integration tests and the doctests ran (found $with_tests with tests)"
+	[[ $with_tests -ge 7 ]]
+	check $? "$name: the 6 integration tests and the doctests ran (found $with_tests with tests)"
 	grep -q '^test dump_writes_a_heap_profile \.\.\. ok$' "$work/$name" &&
 		grep -q '^test c_malloc_block_is_cairns_only_with_override \.\.\. ok$' "$work/$name"
 	check $? "$name: the profiler's and the C malloc's tests passed by name"
