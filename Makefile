@@ -477,7 +477,8 @@ bench: all
 INSTALL_FILES := $(LIBDIR)/libcairn.so.$(SOMAJOR) $(LIBDIR)/libcairn.so \
 	$(LIBDIR)/libcairn-dlopen.so $(LIBDIR)/libcairn.a $(LIBDIR)/libcairn-prefixed.so.$(SOMAJOR) \
 	$(LIBDIR)/libcairn-prefixed.so $(LIBDIR)/libcairn-prefixed.a $(INCLUDEDIR)/cairn.h \
-	$(INCLUDEDIR)/cairn/jemalloc.h $(PKGCONFIGDIR)/cairn.pc $(CMAKEDIR)/cairnConfig.cmake \
+	$(INCLUDEDIR)/cairn/jemalloc.h $(PKGCONFIGDIR)/cairn.pc $(PKGCONFIGDIR)/cairn-prefixed.pc \
+	$(CMAKEDIR)/cairnConfig.cmake \
 	$(CMAKEDIR)/cairnConfigVersion.cmake $(MANDIR)/man3/cairn.3 $(MANDIR)/man1/cairn.1 \
 	$(BINDIR)/cairn $(addprefix $(CMDDIR)/,$(notdir $(CMD_FILES))) $(BASHCOMPDIR)/cairn
 
@@ -516,15 +517,17 @@ install: all man
 	install -m 644 lib/libcairn-prefixed.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/cairn.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/cairn/jemalloc.h $(DESTDIR)$(INCLUDEDIR)/cairn/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|g' \
-		-e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
-		cairn.pc.in > build/install/cairn.pc
+	for pc in cairn cairn-prefixed; do \
+		sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|g' \
+			-e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDEDIR))|g' \
+			-e 's|@VERSION@|$(VERSION)|g' $$pc.pc.in > build/install/$$pc.pc || exit 1; \
+	done
 	sed -e "s|@LIBDIR_FROM_CMAKEDIR@|$$(realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g" \
 		-e "s|@INCLUDEDIR_FROM_CMAKEDIR@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g" \
 		-e 's|@SOMAJOR@|$(SOMAJOR)|g' cmake/cairnConfig.cmake.in > build/install/cairnConfig.cmake
 	sed -e 's|@VERSION@|$(VERSION)|g' cmake/cairnConfigVersion.cmake.in \
 		> build/install/cairnConfigVersion.cmake
-	install -m 644 build/install/cairn.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 build/install/cairn.pc build/install/cairn-prefixed.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 644 build/install/cairnConfig.cmake build/install/cairnConfigVersion.cmake \
 		$(DESTDIR)$(CMAKEDIR)/
 	install -m 644 build/man/cairn.3 $(DESTDIR)$(MANDIR)/man3/

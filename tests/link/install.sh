@@ -10,7 +10,10 @@
 #     sysroot) and with CMake's find_package(cairn) (cairn::cairn and
 #     cairn::static), and runs on cairn: malloc is defined by the staged
 #     libcairn.so.0 (dladdr), or by the program itself when linked static,
-#     and MALLOC_CONF=confirm_conf:true prints cairn's options line;
+#     and MALLOC_CONF=confirm_conf:true prints cairn's options line; one
+#     builds against the prefixed library (pkg-config cairn-prefixed,
+#     cairn::prefixed and cairn::prefixed_static) and runs cairn_malloc
+#     beside the C library's malloc;
 #   - the man page cairn(3) renders with groff without a warning, lists every
 #     option of src/control/options.def and every function of the headers;
 #     cairn(1) renders too;
@@ -76,6 +79,7 @@ sort -k3 >"$work/expected" <<EOF
 777 l $libdir/libcairn-prefixed.so
 644 f $libdir/libcairn-prefixed.a
 644 f $libdir/pkgconfig/cairn.pc
+644 f $libdir/pkgconfig/cairn-prefixed.pc
 644 f $libdir/cmake/cairn/cairnConfig.cmake
 644 f $libdir/cmake/cairn/cairnConfigVersion.cmake
 644 f usr/share/man/man3/cairn.3
@@ -175,11 +179,70 @@ rc=$?
 check $rc "cc app.c \$(pkg-config --cflags --libs cairn) builds"
 [[ $rc == 0 ]] && runs pkg-config "$work/app-pc" "$staged_lib" LD_LIBRARY_PATH="$stage/$libdir"
 [[ $rc == 0 ]] || show "$work/pc.log"
+
+# The prefixed library: cairn_malloc is cairn's, malloc stays the C
+# library's, and CAIRN_MALLOC_CONF is read at the first call.
+cat >"$work/app-prefixed.c" <<'EOF'
+#define _GNU_SOURCE
+#include <cairn.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *defined_in(void *fn)
+{
+	Dl_info info;
+	return dladdr(fn, &info) && info.dli_fname ? info.dli_fname : "nothing";
+}
+
+int main(void)
+{
+	void *(*volatile libc_alloc)(size_t) = malloc, *(*volatile alloc)(size_t) = cairn_malloc;
+	char *p = cairn_malloc(100), *q = malloc(100);
+	if (!p || !q || cairn_usable_size(p) < 100)
+		return 3;
+	cairn_free(p);
+	free(q);
+	printf("cairn_malloc from %s\nmalloc from %s\n", defined_in((void *)alloc),
+	       defined_in((void *)libc_alloc));
+	return 0;
+}
+EOF
+staged_prefixed=$(realpath "$stage/$libdir/libcairn-prefixed.so.0")
+# runs_prefixed NAME EXE WHERE [ENV...]: EXE exits 0, says cairn_malloc came
+# from WHERE and malloc from the C library, and prints cairn's options line
+# with CAIRN_MALLOC_CONF=confirm_conf:true.
+runs_prefixed() {
+	local name=$1 exe=$2 where=$3 from libc
+	shift 3
+	env "$@" CAIRN_MALLOC_CONF=confirm_conf:true "$exe" >"$work/$name.out" 2>"$work/$name.err"
+	check $? "$name runs"
+	from=$(sed -n 's/^cairn_malloc from //p' "$work/$name.out")
+	libc=$(sed -n 's/^malloc from //p' "$work/$name.out")
+	[[ -n $from && $(realpath "$from") == "$(realpath "$where")" ]]
+	check $? "$name: cairn_malloc is defined by $where (dladdr: ${from:-nothing})"
+	[[ $libc == */libc.so.6 ]]
+	check $? "$name: malloc is the C library's (dladdr: ${libc:-nothing})"
+	grep -q '^cairn: options: narenas:' "$work/$name.err"
+	check $? "$name: CAIRN_MALLOC_CONF=confirm_conf:true prints cairn's options line"
+}
+flags=$(pkg-config --cflags --libs cairn-prefixed 2>"$work/pc.err")
+check $? "pkg-config --cflags --libs cairn-prefixed: $(cat "$work/pc.err")"
+[[ $(echo $flags) == "-I$stage/usr/include -L$stage/$libdir -lcairn-prefixed" ]]
+check $? "pkg-config cairn-prefixed gives the staged folders: $flags"
+# shellcheck disable=SC2086
+"$CC" -O1 -Wall -Wextra -Werror -o "$work/app-pc-prefixed" "$work/app-prefixed.c" $flags -ldl \
+	>"$work/pc.log" 2>&1
+rc=$?
+check $rc "cc app-prefixed.c \$(pkg-config --cflags --libs cairn-prefixed) builds"
+[[ $rc == 0 ]] && runs_prefixed pkg-config-prefixed "$work/app-pc-prefixed" "$staged_prefixed" \
+	LD_LIBRARY_PATH="$stage/$libdir"
+[[ $rc == 0 ]] || show "$work/pc.log"
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
 
-# CMake: a version too new is refused, then both targets.
+# CMake: a version too new is refused, then the four targets.
 mkdir -p "$work/cm"
-cp "$work/app.c" "$work/cm/"
+cp "$work/app.c" "$work/app-prefixed.c" "$work/cm/"
 cat >"$work/cm/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.13)
 project(app C)
@@ -188,19 +251,25 @@ if(cairn_FOUND)
 	message(FATAL_ERROR "find_package(cairn 1.0) accepted cairn ${cairn_VERSION}")
 endif()
 find_package(cairn 0.1 REQUIRED)
-if(NOT TARGET cairn::cairn OR NOT TARGET cairn::static)
-	message(FATAL_ERROR "no cairn::cairn or cairn::static")
-endif()
+foreach(t cairn static prefixed prefixed_static)
+	if(NOT TARGET cairn::${t})
+		message(FATAL_ERROR "no cairn::${t}")
+	endif()
+endforeach()
 add_executable(app-shared app.c)
 target_link_libraries(app-shared PRIVATE cairn::cairn ${CMAKE_DL_LIBS})
 add_executable(app-static app.c)
 target_link_libraries(app-static PRIVATE cairn::static ${CMAKE_DL_LIBS})
+add_executable(app-prefixed app-prefixed.c)
+target_link_libraries(app-prefixed PRIVATE cairn::prefixed ${CMAKE_DL_LIBS})
+add_executable(app-prefixed-static app-prefixed.c)
+target_link_libraries(app-prefixed-static PRIVATE cairn::prefixed_static ${CMAKE_DL_LIBS})
 EOF
 cmake -S "$work/cm" -B "$work/cm/build" -DCMAKE_PREFIX_PATH="$stage/usr" \
 	-DCMAKE_C_COMPILER="$CC" >"$work/cmake.log" 2>&1 &&
 	cmake --build "$work/cm/build" >>"$work/cmake.log" 2>&1
 rc=$?
-check $rc "find_package(cairn) and both targets build with CMake"
+check $rc "find_package(cairn) and its four targets build with CMake"
 [[ $rc == 0 ]] || show "$work/cmake.log"
 if [[ $rc == 0 ]]; then
 	grep -q "$stage/$libdir/cmake/cairn" "$work/cm/build/CMakeCache.txt"
@@ -209,6 +278,9 @@ if [[ $rc == 0 ]]; then
 	runs cmake-static "$work/cm/build/app-static" "$work/cm/build/app-static"
 	! LC_ALL=C readelf -d "$work/cm/build/app-static" | grep -q 'NEEDED.*libcairn'
 	check $? "the cairn::static program does not need libcairn.so"
+	runs_prefixed cmake-prefixed "$work/cm/build/app-prefixed" "$staged_prefixed"
+	runs_prefixed cmake-prefixed-static "$work/cm/build/app-prefixed-static" \
+		"$work/cm/build/app-prefixed-static"
 fi
 
 # The man page.
