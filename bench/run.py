@@ -16,7 +16,8 @@ the same binaries (glibc: nothing preloaded), and writes
 
 A --quick run writes the same files under bench/results/quick/ (git-ignored),
 so it never replaces the committed full run. Paths inside the checkout are
-recorded relative to it.
+recorded relative to it, and those beside it (a --baseline library in
+another checkout) as ../...
 
 Two kinds of measurement:
 

@@ -14,12 +14,18 @@ import sys
 
 def repo_relative(text, root):
     """`text` with every path under the checkout `root` written relative to
-    it, so that committed results do not record where the checkout was."""
+    it, and every other path in the folder that holds it (a baseline's
+    checkout beside this one) as ../..., so that committed results do not
+    record where the checkouts were."""
     if not isinstance(text, str) or not root:
         return text
-    root = root.rstrip("/")
-    return re.sub(re.escape(root) + r"(?=/|\b|$)/?", lambda m: "" if
+    root = os.path.abspath(root).rstrip("/")
+    text = re.sub(re.escape(root) + r"(?=/|\b|$)/?", lambda m: "" if
                   m.group(0).endswith("/") else ".", text)
+    parent = os.path.dirname(root)
+    if parent != "/":
+        text = re.sub(r"(?<![\w./-])" + re.escape(parent) + "/", "../", text)
+    return text
 
 
 def log(msg, end="\n"):
