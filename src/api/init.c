@@ -34,7 +34,7 @@ EXPORT const char *malloc_conf __attribute__((weak)) = NULL;
  * which exists before anything that could recurse. */
 
 _Atomic int cairn_init_state;
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex init_lock = CAIRN_MUTEX_INIT;
 static pthread_t init_thread; /* Guarded by init_lock. */
 static bool core_ready;
 static bool use_thread_heaps;
@@ -257,7 +257,7 @@ static void postfork_child(void)
 	prof_postfork_child();
 	/* A thread that was initialising cairn when the parent forked: it did
 	 * everything but say so (the handlers are registered last). */
-	pthread_mutex_init(&init_lock, NULL);
+	mutex_init(&init_lock);
 	if (atomic_load(&cairn_init_state) == INIT_RUNNING && core_ready &&
 	    !pthread_equal(init_thread, pthread_self()))
 		atomic_store(&cairn_init_state, INIT_DONE);

@@ -11,7 +11,7 @@
 #include "core/lock.h"
 #include "core/stats.h"
 
-static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex stats_lock = CAIRN_MUTEX_INIT;
 static struct stats last; /* Guarded by stats_lock. */
 /* The arenas' numbers, and their sums at [last_narenas]: from cairn's
  * metadata, as their count is known only at run time. Guarded by
@@ -59,7 +59,7 @@ uint64_t stats_refresh(void)
 	static struct stats fresh;               /* Guarded by refresh_lock. */
 	static struct stats_arena *fresh_arenas; /* Guarded by refresh_lock. */
 	static unsigned room;                    /* arenas they hold. Guarded by refresh_lock. */
-	static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+	static cairn_mutex refresh_lock = CAIRN_MUTEX_INIT;
 	mutex_lock(&refresh_lock);
 	/* Created arenas too: they are numbered on from the automatic ones.
 	 * The numbers only grow (a destroyed arena's is given again), so a

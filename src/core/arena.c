@@ -16,7 +16,7 @@ unsigned cairn_narenas;
 
 static void arena_setup(struct arena *a, unsigned index)
 {
-	pthread_mutex_init(&a->lock, NULL);
+	mutex_init(&a->lock);
 	a->index = index;
 }
 

@@ -19,11 +19,11 @@
 #ifndef CAIRN_ARENA_H
 #define CAIRN_ARENA_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "core/chunk.h"
 #include "core/counters.h"
+#include "core/lock.h"
 
 #define RUN_BINS 64
 
@@ -32,7 +32,7 @@ struct runlist {
 };
 
 struct arena {
-	pthread_mutex_t lock;            /* the page heap below */
+	cairn_mutex lock;                /* the page heap below */
 	struct span *runs[RUN_BINS];     /* free runs by size. Guarded by lock. */
 	uint64_t runs_nonempty;          /* bit b: runs[b] non-empty. Guarded by lock. */
 	struct runlist dirty, muzzy;     /* free runs by age, oldest first. Guarded by lock. */

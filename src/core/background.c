@@ -132,7 +132,7 @@ unsigned background_threads(void)
 
 /* One change of background_set at a time: a second caller waits for the
  * threads the first stops or starts. */
-static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex set_lock = CAIRN_MUTEX_INIT;
 
 /* A millisecond's sleep, waiting for the purging threads to end. */
 static void nap(void)
@@ -191,7 +191,7 @@ void background_leader_exiting(void)
 void background_postfork_child(void)
 {
 	atomic_store(&alive, 0);
-	pthread_mutex_init(&set_lock, NULL);
+	mutex_init(&set_lock);
 	atomic_store(&leader_gone, false);
 	decay_request_postfork_child();
 }

@@ -10,8 +10,31 @@
 _Atomic bool cairn_purger_pending;
 _Atomic int cairn_purger_state;
 
+/* The one pthread mutex: condition variables wait on nothing else. Counted
+ * among the calling thread's locks like cairn's own (core/lock.h). */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+
+static void sleep_lock_take(void)
+{
+	lock_count_up();
+	pthread_mutex_lock(&sleep_lock);
+}
+
+static bool sleep_lock_try(void)
+{
+	lock_count_up();
+	if (pthread_mutex_trylock(&sleep_lock) == 0)
+		return true;
+	lock_count_down();
+	return false;
+}
+
+static void sleep_lock_release(void)
+{
+	pthread_mutex_unlock(&sleep_lock);
+	lock_count_down();
+}
 static _Atomic unsigned idle; /* threads asleep with nothing due */
 static bool woken;            /* since the last sleep. Guarded by sleep_lock. */
 
@@ -29,10 +52,10 @@ void decay_request(void)
 	 * nothing ever falls due, and a woken thread would only go back to
 	 * sleep: every free would cost two context switches. */
 	if (state == PURGER_RUNNING && cairn_core.dirty_decay_ms >= 0 &&
-	    atomic_load_explicit(&idle, memory_order_relaxed) > 0 && mutex_trylock(&sleep_lock)) {
+	    atomic_load_explicit(&idle, memory_order_relaxed) > 0 && sleep_lock_try()) {
 		woken = true;
 		pthread_cond_broadcast(&sleep_cond);
-		mutex_unlock(&sleep_lock);
+		sleep_lock_release();
 	}
 }
 
@@ -59,7 +82,7 @@ void purger_sleep_init(void)
 
 void purger_sleep(uint64_t now, uint64_t wake_at)
 {
-	mutex_lock(&sleep_lock);
+	sleep_lock_take();
 	if (!woken && atomic_load(&cairn_purger_state) != PURGER_STOPPED) {
 		if (wake_at == UINT64_MAX) {
 			atomic_fetch_add(&idle, 1);
@@ -79,15 +102,15 @@ void purger_sleep(uint64_t now, uint64_t wake_at)
 		}
 	}
 	woken = false;
-	mutex_unlock(&sleep_lock);
+	sleep_lock_release();
 }
 
 void purger_wake_all(void)
 {
-	mutex_lock(&sleep_lock);
+	sleep_lock_take();
 	woken = true;
 	pthread_cond_broadcast(&sleep_cond);
-	mutex_unlock(&sleep_lock);
+	sleep_lock_release();
 }
 
 /* The threads did not come along into the child; nothing was locked for

@@ -17,7 +17,7 @@
 static _Atomic(struct explicit_arena *) arenas[ARENAS_MAX];
 static _Atomic unsigned arenas_limit; /* one past the highest number given */
 static _Atomic(struct heap *) tcaches[TCACHES_MAX];
-static pthread_mutex_t explicit_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex explicit_lock = CAIRN_MUTEX_INIT;
 
 _Atomic int64_t explicit_dirty_decay_ms = ARENA_DECAY_DEFAULT;
 _Atomic int64_t explicit_muzzy_decay_ms = ARENA_DECAY_DEFAULT;
@@ -31,7 +31,7 @@ static struct explicit_arena *slot_new(unsigned i)
 	e->shared = shared_heap_create(&e->arena);
 	if (e->shared == NULL)
 		return NULL; /* the metadata stays: it cannot be given back */
-	pthread_mutex_init(&e->huge.lock, NULL);
+	mutex_init(&e->huge.lock);
 	e->huge.arena = i;
 	return e;
 }
@@ -213,7 +213,7 @@ bool explicit_tcache_destroy(size_t id)
 
 void explicit_postfork_child(void)
 {
-	pthread_mutex_init(&explicit_lock, NULL);
+	mutex_init(&explicit_lock);
 	unsigned n = explicit_narenas();
 	for (unsigned i = cairn_narenas; i < n; i++) {
 		struct explicit_arena *e = atomic_load(&arenas[i]);

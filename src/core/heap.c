@@ -113,7 +113,7 @@ static void *pop_or_refill(struct heap *h, unsigned cls)
  * freed into a retired one are leaked. */
 
 struct shared_heap {
-	pthread_mutex_t lock;
+	cairn_mutex lock;
 	struct heap heap;
 	bool retired;
 	struct shared_heap *successor;
@@ -133,7 +133,7 @@ static struct shared_heap *_Atomic shared_made;
 
 static void shared_setup(struct shared_heap *sh, struct arena *a)
 {
-	pthread_mutex_init(&sh->lock, NULL);
+	mutex_init(&sh->lock);
 	heap_init(&sh->heap, a, HEAP_SHARED);
 }
 
@@ -546,7 +546,7 @@ void heaps_postfork_child(void)
 	for (struct heap *h = pool_all_heaps(); h != NULL; h = h->all_next) {
 		uint8_t state = atomic_load(&h->state);
 		/* A heap off the pool (HEAP_PURGING) is locked (take_parked). */
-		if (atomic_load(&h->lock) != 0 || state == HEAP_PURGING ||
+		if (mutex_is_held(&h->lock) || state == HEAP_PURGING ||
 		    (state == HEAP_ABANDONED && pool_lost)) {
 			atomic_store(&h->state, HEAP_LEAKED);
 		} else if (h != self && state == HEAP_LIVE && !h->explicit_cache) {

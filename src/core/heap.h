@@ -111,6 +111,7 @@ struct heap {
 	struct arena *arena;
 	_Atomic(void *) remote; /* blocks freed by other threads */
 	struct outbox out[OUTBOX_SLOTS];
+	uint8_t out_used; /* bit i: out[i] holds blocks (the rare event sends only those) */
 	/* Freed large runs kept for this thread's next large allocations of
 	 * the same class, without the arena lock (LARGE_CACHE_* bound them). */
 	struct span *large[SC_NCLASSES - SC_NSMALL];
@@ -131,9 +132,8 @@ struct heap {
 	bool cut_singly;
 	_Atomic uint8_t state; /* enum heap_state */
 	/* Held by the owner over every slow path that changes the slab lists
-	 * (see slow_path_enter in heap.c): 0 free, 1 held, 2 held and maybe
-	 * waited for. */
-	_Atomic int lock;
+	 * (see slow_path_enter in heap.c). */
+	cairn_mutex lock;
 	/* Slow paths taken so far: the purging thread sees that a live heap's
 	 * thread sits idle when this stops moving. Written by the owner only. */
 	_Atomic uint32_t slow_count;
@@ -245,41 +245,21 @@ static inline void heap_event_arm(struct heap *h)
 	h->event_set = h->event_bytes = n;
 }
 
-/* A heap's lock: one compare-and-swap to take it free, a futex sleep when
- * another holds it (the owner and the purging thread, rarely both). Not a
- * pthread mutex: taken on every refill, that cost 3 more instructions per
- * malloc(4096)+free pair (callgrind, 78.3 against 75.0). */
+/* A heap's lock (core/lock.h): taken by the owner on its slow paths, and
+ * rarely by the purging thread as well. */
 static inline void heap_lock(struct heap *h)
 {
-	int c = 0;
-	lock_count_up();
-	if (likely(atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
-	                                                   memory_order_relaxed)))
-		return;
-	if (c != 2)
-		c = atomic_exchange_explicit(&h->lock, 2, memory_order_acquire);
-	while (c != 0) {
-		os_wait_on(&h->lock, 2);
-		c = atomic_exchange_explicit(&h->lock, 2, memory_order_acquire);
-	}
+	mutex_lock(&h->lock);
 }
 
 static inline bool heap_trylock(struct heap *h)
 {
-	int c = 0;
-	lock_count_up();
-	if (atomic_compare_exchange_strong_explicit(&h->lock, &c, 1, memory_order_acquire,
-	                                            memory_order_relaxed))
-		return true;
-	lock_count_down();
-	return false;
+	return mutex_trylock(&h->lock);
 }
 
 static inline void heap_unlock(struct heap *h)
 {
-	if (atomic_exchange_explicit(&h->lock, 0, memory_order_release) == 2)
-		os_wake_one(&h->lock);
-	lock_count_down();
+	mutex_unlock(&h->lock);
 }
 
 /* What heap_alloc_slow returns through, rather than returning itself, when

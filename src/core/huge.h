@@ -31,11 +31,11 @@
 #ifndef CAIRN_HUGE_H
 #define CAIRN_HUGE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/lock.h"
 #include "core/util.h"
 
 /* The most VMAs one huge mapping may span. Each costs an entry of the
@@ -69,7 +69,7 @@ struct huge {
 /* The live huge blocks of a created arena, so that its reset can free
  * them all. */
 struct huge_set {
-	pthread_mutex_t lock;
+	cairn_mutex lock;
 	struct huge *head; /* Guarded by lock. */
 	unsigned arena;    /* the arena's number */
 };

@@ -29,7 +29,7 @@
  * parent held the lock retires them (a list may be half changed) and starts
  * empty ones: the retired mappings and descriptors are never used again. */
 struct huge_state {
-	pthread_mutex_t lock;
+	cairn_mutex lock;
 	struct huge *spare_descs; /* Guarded by lock. */
 	struct huge *cache;       /* most recently freed first. Guarded by lock. */
 	size_t cache_bytes;       /* Guarded by lock. */
@@ -37,7 +37,7 @@ struct huge_state {
 	bool retired;             /* set in a fork child only */
 };
 
-static struct huge_state huge_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct huge_state huge_first = {.lock = CAIRN_MUTEX_INIT};
 static struct huge_state *_Atomic huge_cur = &huge_first;
 
 /* Takes the lock of the current state and returns it. */
@@ -451,7 +451,7 @@ void huge_postfork_child(void)
 	struct huge_state *st = meta_alloc(sizeof(*st));
 	if (st == NULL)
 		return; /* out of memory: the old state goes on */
-	pthread_mutex_init(&st->lock, NULL);
+	mutex_init(&st->lock);
 	old->retired = true;
 	atomic_store(&huge_cur, st);
 }

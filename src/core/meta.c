@@ -12,14 +12,14 @@
  * held the lock retires the region (its cursor may be half moved) and starts
  * a new one; the retired region's memory stays unused. */
 struct meta_region {
-	pthread_mutex_t lock;
+	cairn_mutex lock;
 	char *cursor;  /* Guarded by lock. */
 	char *end;     /* Guarded by lock. */
 	unsigned maps; /* Guarded by lock. */
 	bool retired;  /* set in a fork child only */
 };
 
-static struct meta_region meta_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct meta_region meta_first = {.lock = CAIRN_MUTEX_INIT};
 static struct meta_region *_Atomic meta_cur = &meta_first;
 
 /* Metadata grows in whole huge pages when metadata_thp asks for huge
@@ -77,7 +77,7 @@ void meta_postfork_child(void)
 	struct meta_region *r = os_map_aligned(META_GRANULE, os_page_size());
 	if (r == NULL)
 		return; /* nothing else to do: the old region goes on */
-	pthread_mutex_init(&r->lock, NULL);
+	mutex_init(&r->lock);
 	counter_add(metadata, META_GRANULE);
 	r->cursor = (char *)r + align_up(sizeof(*r), 64);
 	r->end = (char *)r + META_GRANULE;

@@ -73,11 +73,11 @@ static struct window *current(void)
  * window in use, see above) and starts a fresh one; code that takes it
  * checks, once it holds it, that it was not retired. */
 struct map_writers {
-	pthread_mutex_t lock;
+	cairn_mutex lock;
 	bool retired; /* set in a fork child only */
 };
 
-static struct map_writers writers_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct map_writers writers_first = {.lock = CAIRN_MUTEX_INIT};
 static struct map_writers *_Atomic writers_cur = &writers_first;
 /* Address space the windows take: grows only, so it needs no lock. */
 static _Atomic size_t map_bytes;
@@ -232,7 +232,7 @@ void pagemap_postfork_child(void)
 		atomic_store_explicit(&cairn_pagemap, nw->e, memory_order_release);
 		atomic_fetch_add_explicit(&map_bytes, bytes, memory_order_relaxed);
 	}
-	pthread_mutex_init(&fresh->lock, NULL);
+	mutex_init(&fresh->lock);
 	m->retired = true;
 	atomic_store_explicit(&writers_cur, fresh, memory_order_release);
 }

@@ -15,13 +15,13 @@
  * the lock retires the pool (see pool_postfork_child) and starts an empty
  * one. */
 struct heap_registry {
-	pthread_mutex_t lock; /* heaps_lock */
-	struct heap *pool;    /* abandoned heaps. Guarded by lock. */
-	unsigned next_arena;  /* Guarded by lock. */
-	bool retired;         /* set in a fork child only */
+	cairn_mutex lock;    /* heaps_lock */
+	struct heap *pool;   /* abandoned heaps. Guarded by lock. */
+	unsigned next_arena; /* Guarded by lock. */
+	bool retired;        /* set in a fork child only */
 };
 
-static struct heap_registry registry_first = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct heap_registry registry_first = {.lock = CAIRN_MUTEX_INIT};
 static struct heap_registry *_Atomic registry_cur = &registry_first;
 /* Every heap ever made: pushed with a compare-and-swap, never unlinked, so
  * that a walk needs no lock and a fork child finds the list whole. */
@@ -311,8 +311,7 @@ void heaps_prefork(void)
 	for (struct heap *h = atomic_load(&all_heaps); h != NULL; h = h->all_next) {
 		/* A leaked heap (in a process that is itself a fork child)
 		 * keeps the lock of a thread that is gone. */
-		if (atomic_load_explicit(&h->lock, memory_order_relaxed) != 0 &&
-		    atomic_load(&h->state) != HEAP_LEAKED) {
+		if (mutex_is_held(&h->lock) && atomic_load(&h->state) != HEAP_LEAKED) {
 			heap_lock(h);
 			heap_unlock(h);
 		}
@@ -339,7 +338,7 @@ bool pool_postfork_child(void)
 	struct heap_registry *fresh = meta_alloc(sizeof(*fresh));
 	if (fresh == NULL)
 		return false;
-	pthread_mutex_init(&fresh->lock, NULL);
+	mutex_init(&fresh->lock);
 	fresh->next_arena = r->next_arena;
 	r->retired = true;
 	atomic_store(&registry_cur, fresh);

@@ -54,12 +54,14 @@ static void outbox_send(struct heap *self, struct outbox *o)
 		remote_push(self, o->to, o->head, o->tail); /* self is a thread heap */
 		o->head = o->tail = NULL;
 		o->count = 0;
+		self->out_used &= (uint8_t) ~(1u << (o - self->out));
 	}
 }
 
 void remote_outbox_add(struct heap *h, struct heap *to, void *b)
 {
-	struct outbox *o = &h->out[((uintptr_t)to >> 6) % OUTBOX_SLOTS];
+	unsigned i = ((uintptr_t)to >> 6) % OUTBOX_SLOTS;
+	struct outbox *o = &h->out[i];
 	if (o->to != to) {
 		outbox_send(h, o);
 		o->to = to;
@@ -68,12 +70,16 @@ void remote_outbox_add(struct heap *h, struct heap *to, void *b)
 	o->head = b;
 	if (o->tail == NULL)
 		o->tail = b;
+	h->out_used |= (uint8_t)(1u << i);
 	if (++o->count >= OUTBOX_BATCH)
 		outbox_send(h, o);
 }
 
+/* The outboxes that hold blocks only: a thread that sends nothing to
+ * others (a thread of large blocks reaches its rare event every few
+ * allocations) pays one test. */
 void remote_flush_outboxes(struct heap *h)
 {
-	for (unsigned i = 0; i < OUTBOX_SLOTS; i++)
-		outbox_send(h, &h->out[i]);
+	for (unsigned used = h->out_used; used != 0; used &= used - 1)
+		outbox_send(h, &h->out[__builtin_ctz(used)]);
 }

@@ -407,7 +407,7 @@ struct slot {
 	uint64_t rule; /* pack_rule's */
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex cache_lock = CAIRN_MUTEX_INIT;
 static struct slot cache[CACHE_SLOTS];
 /* adds + subs. Written under cache_lock; read without it first, since it
  * rarely changes and every sample looks. */

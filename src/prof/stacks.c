@@ -33,7 +33,7 @@ struct sampled {
 	struct prof_stack *stack;
 };
 
-pthread_mutex_t prof_lock = PTHREAD_MUTEX_INITIALIZER;
+cairn_mutex prof_lock = CAIRN_MUTEX_INIT;
 static struct prof_stack **stacks; /* Guarded by prof_lock. */
 static struct prof_stack *newest;  /* Guarded by prof_lock. */
 static size_t nbuckets, nstacks;   /* Guarded by prof_lock. */
@@ -219,7 +219,7 @@ struct visit_entry {
 	const struct prof_stack *stack;
 	struct prof_counts counts;
 };
-static pthread_mutex_t visit_lock = PTHREAD_MUTEX_INITIALIZER;
+static cairn_mutex visit_lock = CAIRN_MUTEX_INIT;
 static struct visit_entry *visit_copy;
 static size_t visit_room;
 

@@ -5,15 +5,16 @@
 #ifndef CAIRN_PROF_STACKS_H
 #define CAIRN_PROF_STACKS_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/lock.h"
+
 /* Guards the stacks, the blocks' records, the totals and the peak
  * trigger's state (prof.c). Taken once per sample and once per free of a
  * sampled block. */
-extern pthread_mutex_t prof_lock;
+extern cairn_mutex prof_lock;
 
 /* Records p (usable bytes) under the calling thread's stack, unwound here;
  * false when it is not recorded (out of memory). Called with no lock
