@@ -68,9 +68,10 @@ void remote_outbox_add(struct heap *h, struct heap *to, void *b)
 	}
 	block_set_next(b, o->head);
 	o->head = b;
-	if (o->tail == NULL)
+	if (o->tail == NULL) {
 		o->tail = b;
-	h->out_used |= (uint8_t)(1u << i);
+		h->out_used |= (uint8_t)(1u << i);
+	}
 	if (++o->count >= OUTBOX_BATCH)
 		outbox_send(h, o);
 }
