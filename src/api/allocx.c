@@ -455,6 +455,8 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
 	}
 	if ((flags & MALLOCX_ZERO) && now > b.usable)
 		memset((char *)ptr + b.usable, 0, now - b.usable);
+	if (now != b.usable)
+		cairn_tally_resize(b.usable, now);
 	return now;
 }
 

@@ -132,6 +132,26 @@ static void test_flags(void)
 			      flags[f], (unsigned long long)(d1 - d0), u);
 		}
 	}
+	/* xallocx, in place: what the thread holds moves by the change of the
+	 * usable size (freed at the old one, allocated at the new). */
+	const size_t from[] = {100000, 300000, 3u << 20, 5u << 20};
+	const size_t to[] = {300000, 100000, 5u << 20, 3u << 20};
+	for (size_t i = 0; i < 4; i++) {
+		void *p = malloc(from[i]);
+		REQUIRE(p != NULL, "malloc(%zu)", from[i]);
+		size_t u0 = malloc_usable_size(p);
+		uint64_t a0 = rd("thread.allocated"), d0 = rd("thread.deallocated");
+		size_t u1 = xallocx(p, to[i], 0, 0);
+		uint64_t a1 = rd("thread.allocated"), d1 = rd("thread.deallocated");
+		CHECK(u1 == malloc_usable_size(p) && (a1 - a0) - (d1 - d0) == u1 - u0,
+		      "xallocx(%zu -> %zu): usable %zu -> %zu, allocated +%llu, deallocated +%llu",
+		      from[i], to[i], u0, u1, (unsigned long long)(a1 - a0),
+		      (unsigned long long)(d1 - d0));
+		CHECK(u1 == u0 || (a1 - a0 == u1 && d1 - d0 == u0),
+		      "xallocx(%zu -> %zu) that resized counts old freed, new allocated", from[i],
+		      to[i]);
+		free(p);
+	}
 }
 
 struct handoff {
