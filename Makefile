@@ -147,7 +147,7 @@ CMD_FILES := $(CMD_PY:tools/%=build/%) build/cairn/options.tsv build/cairn/compl
 cmd_launcher = sed -e 's|@PYTHON@|$(PYTHON)|' -e 's|@MODULEDIR@|$(1)|' -e 's|@LIBRARY@|$(2)|' \
 	-e 's|@VERSION@|$(VERSION)|' tools/cairn/cairn.in
 
-build/tools/gen_options_tsv: tools/gen_options_tsv.c src/control/options.def src/control/conf.h \
+build/tools/gen_options_tsv: tools/gen_options_tsv.c tools/options_walk.h src/control/options.def src/control/conf.h \
 		src/core/sizeclass_params.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -Wall -Wextra -Isrc -o $@ $<
@@ -488,7 +488,7 @@ under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 
 # The man page: man/cairn.3.in with its OPTIONS section generated from
 # src/control/options.def (tools/gen_options_man.c).
-build/tools/gen_options_man: tools/gen_options_man.c src/control/options.def src/control/conf.h \
+build/tools/gen_options_man: tools/gen_options_man.c tools/options_walk.h src/control/options.def src/control/conf.h \
 		src/core/sizeclass_params.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -Wall -Wextra -Isrc -o $@ $<

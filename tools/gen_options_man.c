@@ -5,11 +5,9 @@
  * tools/gen_options_md.c, which prints the README's table from the same list;
  * the Makefile puts this output into man/cairn.3.in at the @OPTIONS@ line
  * (build/man/cairn.3). */
-#include <inttypes.h>
 #include <stdio.h>
 
-#include "control/conf.h"
-#include "core/sizeclass_params.h"
+#include "options_walk.h"
 
 /* The meaning is Markdown: `code` becomes bold, and what roff would take as
  * markup is escaped (a backslash, a dot or quote starting the line, a minus
@@ -46,46 +44,18 @@ static void option(const char *name, const char *type, const char *def, const ch
 	printf(".\n");
 }
 
-static void number(const char *name, const char *kind, int64_t def, int64_t min, int64_t max,
-                   const char *suffix, const char *help)
-{
-	char type[128], value[32];
-	snprintf(type, sizeof(type), "%s %" PRId64 "\\(en%" PRId64 "%s", kind, min, max, suffix);
-	snprintf(value, sizeof(value), "%" PRId64, def);
-	option(name, type, value, help);
-}
-
-static void signed_value(const char *name, const char *type, int64_t def, const char *help)
-{
-	char value[32];
-	snprintf(value, sizeof(value), "%" PRId64, def);
-	option(name, type, value, help);
-}
-
-/* The values of one enum option, as "a, b or c" in bold, and the name of the
- * default. */
-static char values[256];
-static const char *default_name;
-static unsigned value_index;
-static unsigned value_count;
-static unsigned value_default;
-
-static void count_value(const char *name)
-{
-	(void)name;
-	value_count++;
-}
-
-static void enum_value(const char *name)
-{
-	int n = 0;
-	while (values[n])
-		n++;
-	const char *sep = value_index == 0 ? "" : value_index + 1 == value_count ? " or " : ", ";
-	snprintf(values + n, sizeof(values) - (size_t)n, "%s\\fB%s\\fR", sep, name);
-	if (value_index++ == value_default)
-		default_name = name;
-}
+static const struct option_style roff = {
+    .range_dash = "\\(en",
+    .minus_one = "\\-1",
+    .size_suffix = "",
+    .bytes_suffix = "",
+    .empty_string = "empty",
+    .values_first = "",
+    .values_between = ", ",
+    .values_last = " or ",
+    .value_open = "\\fB",
+    .value_close = "\\fR",
+};
 
 int main(void)
 {
@@ -96,28 +66,6 @@ int main(void)
 	       "the environment is read last and wins.\n"
 	       "(A section a meaning names is one of cairn's README.)\n"
 	       "A size takes a\n.BR k ,\n.B m\nor\n.B g\nsuffix (either case).\n");
-#define CONF_BOOL(name, def, help) option(#name, "bool", (def) ? "true" : "false", help);
-#define CONF_UINT(name, read_type, def, min, max, help)                                            \
-	number(#name, "integer", def, min, max, "", help);
-#define CONF_SIZE(name, def, min, max, help)                                                       \
-	number(#name, "size", (int64_t)(def), min, (int64_t)(max), "", help);
-#define CONF_MS(name, def, help) signed_value(#name, "milliseconds, or \\-1", (int64_t)(def), help);
-/* An I64 option bounded by 64 is a power of two's exponent (lg_prof_interval),
- * any other counts bytes (stats_interval). */
-#define I64_TYPE(max, bytes) ((max) <= 64 ? "integer, or \\-1" : (bytes))
-#define CONF_I64(name, def, min, max, help)                                                        \
-	signed_value(#name, I64_TYPE(max, "bytes, or \\-1"), (int64_t)(def), help);
-#define CONF_STRING(name, size, def, help)                                                         \
-	option(#name, "string", (def)[0] ? (def) : "empty", help);
-#define CONF_COUNT(constant, name) count_value(name);
-#define CONF_VALUE(constant, name) enum_value(name);
-#define CONF_ENUM(name, def, list, help)                                                           \
-	values[0] = '\0';                                                                          \
-	default_name = "?";                                                                        \
-	value_count = 0;                                                                           \
-	list(CONF_COUNT) value_index = 0;                                                          \
-	value_default = def;                                                                       \
-	list(CONF_VALUE) option(#name, values, default_name, help);
-#include "control/options.def"
+	walk_options(&roff, option);
 	return 0;
 }

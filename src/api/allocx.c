@@ -197,12 +197,17 @@ void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const
 	unsigned c = small_class_for(n, align);
 	void *p = NULL;
 	if (unlikely(cairn_prof.on) && c < SC_NSMALL && cairn_bypass_due(heap_self(), sc_size[c]))
-		p = small_prepared(prof_sample_small(heap_self(), c), c, zero);
-	if (p == NULL)
+		p = small_prepared(prof_sample_small(heap_self(), c), c, zero); /* counted there */
+	if (p == NULL) {
 		p = arena_try(e, a, n, align, zero);
-	if (unlikely(p == NULL)) {
-		reclaim_for_retry();
-		p = arena_try(e, a, n, align, zero);
+		if (unlikely(p == NULL)) {
+			reclaim_for_retry();
+			p = arena_try(e, a, n, align, zero);
+		}
+		/* The calling thread's, as every block it is handed
+		 * (thread.allocated): a free of it counts there too. */
+		if (p != NULL)
+			tally_alloc(heap_self(), lookup(p, fn).usable);
 	}
 	background_poll();
 	if (unlikely(p == NULL))
@@ -450,6 +455,8 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
 	}
 	if ((flags & MALLOCX_ZERO) && now > b.usable)
 		memset((char *)ptr + b.usable, 0, now - b.usable);
+	if (now != b.usable)
+		cairn_tally_resize(b.usable, now);
 	return now;
 }
 
@@ -470,6 +477,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 		return;
 	if (h == NULL && b.kind == BLOCK_LARGE) {
 		cairn_prof_leaving(ptr, b);
+		tally_free(heap_self(), b.usable);
 		large_free(&cairn_heap_empty, b.span, false);
 		return;
 	}

@@ -422,13 +422,11 @@ void arena_reset(struct arena *a)
 	 * as jemalloc's reset counts them, so that no class shows blocks in
 	 * use that are gone (and a later arena of this number starts with
 	 * none). */
-	uint64_t held = 0;
 	for (unsigned k = 0; k < SC_NLARGE; k++) {
 		struct lextent_counters *l = &a->counters.lextents[k];
 		uint64_t n = atomic_load_explicit(&l->nmalloc, memory_order_relaxed);
-		held += n - atomic_exchange_explicit(&l->ndalloc, n, memory_order_relaxed);
+		atomic_store_explicit(&l->ndalloc, n, memory_order_relaxed);
 	}
-	counter_add(large_ndalloc, (int64_t)held);
 	mutex_unlock(&a->lock);
 	/* Out of the page map before the address space is given up: once it
 	 * is, another mapping may take the place and claim the entry. */

@@ -42,17 +42,16 @@ void large_handed_out(struct span *s);
 
 /* Counts run s, freed (or handed out), to large class lc of the arena
  * whose chunk holds it, whichever heap's thread moves it: so an arena's
- * classes never free more than they handed out. */
+ * classes never free more than they handed out. The process's totals are
+ * these summed (stats.c), not counters of their own: every thread's large
+ * blocks would otherwise add to the same two words. */
 static inline void large_counted(struct span *s, unsigned lc, bool freed)
 {
 	struct lextent_counters *l = &span_chunk(s)->arena->counters.lextents[lc];
-	if (freed) {
-		counter_add(large_ndalloc, 1);
+	if (freed)
 		atomic_fetch_add_explicit(&l->ndalloc, 1, memory_order_relaxed);
-	} else {
-		counter_add(large_nmalloc, 1);
+	else
 		atomic_fetch_add_explicit(&l->nmalloc, 1, memory_order_relaxed);
-	}
 }
 
 /* The large class of a run of npages pages, or -1 where it has none (a

@@ -238,6 +238,10 @@ void stats_snapshot_arenas(struct stats *st, struct stats_arena *arenas, unsigne
 	uint64_t chunks = st->mapped_pages / DATA_PAGES;
 
 	st->large_cached = w.large_cached;
+	for (unsigned c = 0; c < SC_NLARGE; c++) {
+		st->large_nmalloc += st->lextents[c].nmalloc;
+		st->large_ndalloc += st->lextents[c].ndalloc;
+	}
 	st->large_curruns = st->large_nmalloc - st->large_ndalloc;
 	st->huge_curblocks = huge_blocks;
 	st->huge_allocated = huge_live;

@@ -6,6 +6,9 @@
  *             usable sizes of the small blocks allocated and freed, and
  *             *allocatedp / *deallocatedp equal them after a read;
  *   big       the same for large and huge blocks, and realloc in place;
+ *   flags     the same for blocks of every kind mallocx hands out past the
+ *             thread's heap (MALLOCX_TCACHE_NONE, MALLOCX_ARENA) and
+ *             dallocx frees with the same flags;
  *   remote    frees of another thread's blocks count for the thread that
  *             frees, in both directions, never for the owner;
  *   peak      peak.read follows a burst, keeps it after the burst is freed
@@ -28,6 +31,7 @@
 #include <string.h>
 
 #include "cairn.h"
+#include <cairn/jemalloc.h>
 #include "cairn/jemalloc.h"
 #include "check.h"
 
@@ -106,6 +110,48 @@ static void test_big(void)
 	CHECK(rd("thread.allocated") - a0 == u1 && rd("thread.deallocated") - d0 == u0,
 	      "realloc of a huge block: +%zu allocated, +%zu deallocated", u1, u0);
 	free(q);
+}
+
+static void test_flags(void)
+{
+	const size_t sizes[] = {100, 40000, 200000, 3u << 20};
+	const int flags[] = {MALLOCX_TCACHE_NONE, MALLOCX_ARENA(0), MALLOCX_ARENA(1)};
+	for (size_t f = 0; f < 3; f++) {
+		for (size_t i = 0; i < 4; i++) {
+			uint64_t a0 = rd("thread.allocated"), d0 = rd("thread.deallocated");
+			void *p = mallocx(sizes[i], flags[f]);
+			REQUIRE(p != NULL, "mallocx(%zu, %#x)", sizes[i], flags[f]);
+			size_t u = sallocx(p, 0);
+			uint64_t a1 = rd("thread.allocated");
+			CHECK(a1 - a0 == u, "mallocx(%zu, %#x): allocated rose by %llu, usable %zu",
+			      sizes[i], flags[f], (unsigned long long)(a1 - a0), u);
+			dallocx(p, flags[f]);
+			uint64_t d1 = rd("thread.deallocated");
+			CHECK(d1 - d0 == u,
+			      "dallocx(%zu, %#x): deallocated rose by %llu, usable %zu", sizes[i],
+			      flags[f], (unsigned long long)(d1 - d0), u);
+		}
+	}
+	/* xallocx, in place: what the thread holds moves by the change of the
+	 * usable size (freed at the old one, allocated at the new). */
+	const size_t from[] = {100000, 300000, 3u << 20, 5u << 20};
+	const size_t to[] = {300000, 100000, 5u << 20, 3u << 20};
+	for (size_t i = 0; i < 4; i++) {
+		void *p = malloc(from[i]);
+		REQUIRE(p != NULL, "malloc(%zu)", from[i]);
+		size_t u0 = malloc_usable_size(p);
+		uint64_t a0 = rd("thread.allocated"), d0 = rd("thread.deallocated");
+		size_t u1 = xallocx(p, to[i], 0, 0);
+		uint64_t a1 = rd("thread.allocated"), d1 = rd("thread.deallocated");
+		CHECK(u1 == malloc_usable_size(p) && (a1 - a0) - (d1 - d0) == u1 - u0,
+		      "xallocx(%zu -> %zu): usable %zu -> %zu, allocated +%llu, deallocated +%llu",
+		      from[i], to[i], u0, u1, (unsigned long long)(a1 - a0),
+		      (unsigned long long)(d1 - d0));
+		CHECK(u1 == u0 || (a1 - a0 == u1 && d1 - d0 == u0),
+		      "xallocx(%zu -> %zu) that resized counts old freed, new allocated", from[i],
+		      to[i]);
+		free(p);
+	}
 }
 
 struct handoff {
@@ -326,6 +372,7 @@ int main(void)
 {
 	TEST_CASE("small") test_small();
 	TEST_CASE("big") test_big();
+	TEST_CASE("flags") test_flags();
 	TEST_CASE("remote") test_remote();
 	TEST_CASE("peak") test_peak();
 	TEST_CASE("tcache") test_tcache();
