@@ -125,8 +125,10 @@ static uint64_t now_ns(void)
  * grew by an eighth over the last peak dumped, at most one a second, so
  * that a service that grows for hours leaves a few profiles of its
  * largest heap rather than one per sample. Called with prof_lock held;
- * the dump itself is made with it released (pending_peak). */
-static bool pending_peak;
+ * the dump itself is made with it released (pending_peak), by the first
+ * thread to finish a sample after it: an atomic flag, so that a sample
+ * with no peak pending (nearly every one) takes no lock for it. */
+static _Atomic bool pending_peak;
 
 void prof_peak_check(uint64_t live_bytes)
 {
@@ -139,7 +141,7 @@ void prof_peak_check(uint64_t live_bytes)
 		return;
 	peak_dumped = live_bytes;
 	peak_when_ns = t;
-	pending_peak = true;
+	atomic_store_explicit(&pending_peak, true, memory_order_relaxed);
 }
 
 /* Every 2^lg_prof_interval bytes the thread heaps allocated (counted at
@@ -150,11 +152,8 @@ static _Atomic uint64_t interval_next;
 
 void prof_after_sample(void)
 {
-	mutex_lock(&prof_lock);
-	bool peak = pending_peak;
-	pending_peak = false;
-	mutex_unlock(&prof_lock);
-	if (peak)
+	if (atomic_load_explicit(&pending_peak, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&pending_peak, false, memory_order_relaxed))
 		prof_dump_due('u');
 	if (cairn_prof.lg_interval < 0)
 		return;
