@@ -104,6 +104,18 @@ int main(void)
 		printf("%s%d", sep(i, 16), class_of(i ? i * 8192 : 1));
 	printf("\n};\n\n");
 
+	printf("/* The large class (0 is class SC_NSMALL) of a run of n pages, -1 where\n"
+	       " * n pages are no large class's size. */\n");
+	printf("static const int8_t sc_large_of_pages[%lu] = {", LARGE_MAX / PAGE_SIZE + 1);
+	for (unsigned long n = 0; n <= LARGE_MAX / PAGE_SIZE; n++) {
+		int lc = -1;
+		for (int i = nsmall; i < nsizes; i++)
+			if (sizes[i] == n * PAGE_SIZE)
+				lc = i - nsmall;
+		printf("%s%d", sep(n, 16), lc);
+	}
+	printf("\n};\n\n");
+
 	printf("/* For an alignment of 1 << (k + 5), 32 to 4096 bytes: the first class\n"
 	       " * from c on whose size is a multiple of it (SC_NSMALL if none), so\n"
 	       " * that an aligned request is served from a class whose blocks all\n"

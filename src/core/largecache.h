@@ -58,11 +58,7 @@ static inline void large_counted(struct span *s, unsigned lc, bool freed)
  * run for an aligned request, a small or a huge size). */
 static inline int large_class(size_t npages)
 {
-	size_t bytes = npages << PAGE_SHIFT;
-	if (bytes <= SMALL_MAX || bytes > LARGE_MAX)
-		return -1;
-	unsigned c = size_class(bytes);
-	return sc_size[c] == bytes ? (int)(c - SC_NSMALL) : -1;
+	return npages <= LARGE_MAX >> PAGE_SHIFT ? sc_large_of_pages[npages] : -1;
 }
 
 /* The owner changes the cache under its heap's lock, since the purging

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Size classes (core/sizeclass.h over the generated table): size_class(),
- * spacing, slab geometry and the divisibility constants the free path uses
- * to reject interior pointers. */
+ * spacing, slab geometry, the divisibility constants the free path uses
+ * to reject interior pointers, and the large class of a run by its pages. */
 #include "check.h"
 #include "core/sizeclass.h"
 
@@ -72,6 +72,19 @@ int main(void)
 					wrong++;
 			}
 			CHECK(wrong == 0, "class %d: %d offsets misjudged", c, wrong);
+		}
+	}
+	TEST_CASE("large_of_pages")
+	{
+		/* A run of n pages is large class c exactly when c's size is n
+		 * pages (a run of a small class's size is none). */
+		for (size_t n = 0; n <= LARGE_MAX >> PAGE_SHIFT; n++) {
+			int want = -1;
+			for (int c = SC_NSMALL; c < SC_NCLASSES; c++)
+				if ((size_t)sc_size[c] == n << PAGE_SHIFT)
+					want = c - SC_NSMALL;
+			CHECK(sc_large_of_pages[n] == want, "%zu pages: large class %d, want %d", n,
+			      sc_large_of_pages[n], want);
 		}
 	}
 	return CHECK_DONE();
