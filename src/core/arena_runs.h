@@ -87,8 +87,9 @@ static inline void bin_remove(struct arena *a, struct span *s)
  * the pages allocated or freed, never to the length of the free run. */
 
 /* Sets n entries from e to v: 32 at a time, then 8, and the last 8 with
- * one store that may overlap the one before (a large run has 16 to 256
- * pages, so there is no tail to go through one entry at a time). */
+ * one store that may overlap the one before, so that no tail is gone
+ * through one entry at a time (a large run has 16 to 256 pages, a slab 5
+ * to 64); fewer than 8 (a run grown by a page or two) one by one. */
 static inline void fill_entries(uint16_t *e, size_t n, uint16_t v)
 {
 	typedef uint16_t v8 __attribute__((vector_size(16)));
