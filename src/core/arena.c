@@ -62,13 +62,14 @@ static struct chunk *chunk_map(struct arena *a)
 	thp_advice(c, CHUNK_SIZE);
 	c->arena = a;
 	c->free_pages = DATA_PAGES;
-	struct span *h = &c->spans[0];
+	struct span *h = &c->spans[SLOT_HEADER];
 	h->state = SPAN_HEADER;
 	h->start = (uintptr_t)c;
 	h->npages = HDR_PAGES;
-	set_pages(c, 0, HDR_PAGES);
-	/* The data pages become one free run (chunk_add): its pages name its
-	 * last page, a descriptor at or after each of them. */
+	set_pages(c, h, 0, HDR_PAGES);
+	c->spans[SLOT_INSIDE].state = SPAN_FREE;
+	c->slots_top = SLOT_INSIDE + 1;
+	/* The data pages become one free run (chunk_add). */
 	set_pages_freed(c, HDR_PAGES, DATA_PAGES);
 	return c;
 }
@@ -76,10 +77,12 @@ static struct chunk *chunk_map(struct arena *a)
 /* Gives a mapped chunk's pages to the arena (lock held). */
 static void chunk_add(struct arena *a, struct chunk *c)
 {
+	uint32_t header = header_pages_written(c->slots_top);
+	a->counters.header_pages += header;
+	counter_add(metadata, (int64_t)header * PAGE_SIZE);
 	/* Fresh pages: released, in the life cycle's terms. */
-	run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
+	run_insert(a, make_free_run(c, slot_new(a, c), HDR_PAGES, DATA_PAGES, 0, 0));
 	a->counters.mapped_pages += DATA_PAGES;
-	counter_add(metadata, HDR_PAGES * PAGE_SIZE);
 	pagemap_set((uintptr_t)c, (uintptr_t)c | MAP_CHUNK);
 	if (a->created) {
 		c->next_chunk = a->chunks;
@@ -109,7 +112,7 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
 		run_take_head(a, s, npages);
 	else
 		run_remove(a, s);
-	set_pages(c, at, npages);
+	set_pages(c, s, at, npages);
 	c->free_pages -= (uint32_t)npages;
 	s->state = SPAN_LARGE;
 	s->flags = 0;
@@ -175,33 +178,6 @@ struct span *arena_alloc_run(struct arena *a, size_t npages, size_t align_pages)
 	return carve(a, s, npages, align_pages);
 }
 
-/* Merges free run [*first, *first + *n) with the free neighbours that are
- * not being purged; returns the flags the merged pages had in common
- * (dirty if any part was). */
-static unsigned merge_neighbours(struct arena *a, struct chunk *c, uint32_t *first, size_t *n,
-                                 unsigned flags)
-{
-	if (*first > HDR_PAGES) {
-		struct span *l = chunk_page_span(c, *first - 1);
-		if (l->state == SPAN_FREE && !(l->flags & RUN_BUSY)) {
-			run_remove(a, l);
-			unmark_last(c, *first - 1);
-			flags |= l->flags;
-			*first = span_page(l);
-			*n += l->npages;
-		}
-	}
-	if (*first + *n < CHUNK_PAGES) {
-		struct span *r = chunk_page_span(c, *first + (uint32_t)*n);
-		if (r->state == SPAN_FREE && !(r->flags & RUN_BUSY)) {
-			run_remove(a, r);
-			flags |= r->flags;
-			*n += r->npages;
-		}
-	}
-	return flags & RUN_DIRTY ? RUN_DIRTY : flags;
-}
-
 /* Frees run s (lock held): its pages are dirty from now on, unless the
  * caller purged them (flags 0; merged with a dirty neighbour the whole run
  * counts as dirty). */
@@ -212,12 +188,9 @@ static void free_run_locked(struct arena *a, struct span *s, uint64_t now, unsig
 	size_t n = s->npages;
 	c->free_pages += (uint32_t)n;
 	a->counters.active_pages -= n;
-	s->state = SPAN_FREE;
-	s->fast_owner = NULL;
-	s->flags = 0;
 	set_pages_freed(c, first, n);
-	flags = merge_neighbours(a, c, &first, &n, flags);
-	run_insert(a, make_free_run(c, first, n, flags, now));
+	s = merge_run(a, s, MERGE_ANY, &first, &n, &flags);
+	run_insert(a, make_free_run(c, s, first, n, flags & RUN_DIRTY ? RUN_DIRTY : flags, now));
 }
 
 void arena_free_run(struct arena *a, struct span *s)
@@ -253,8 +226,10 @@ void arena_shrink_run(struct arena *a, struct span *s, size_t npages)
 	uint32_t first = span_page(s);
 	size_t tail = s->npages - npages;
 	if (tail > 0) {
-		struct span *t = make_free_run(c, first + (uint32_t)npages, tail, 0, 0);
-		t->state = SPAN_LARGE; /* freed next, with coalescing */
+		/* A span of its own, freed next, with coalescing. */
+		struct span *t = slot_new(a, c);
+		t->start = (uintptr_t)c + ((uintptr_t)(first + npages) << PAGE_SHIFT);
+		t->npages = (uint16_t)tail;
 		s->npages = (uint16_t)npages;
 		free_run_locked(a, t, now, RUN_DIRTY);
 	}
@@ -274,12 +249,12 @@ bool arena_grow_run(struct arena *a, struct span *s, size_t npages)
 	struct span *r = chunk_page_span(c, next);
 	bool ok = r->state == SPAN_FREE && !(r->flags & RUN_BUSY) && r->npages >= extra;
 	if (ok) {
-		uint32_t rn = r->npages;
-		if (rn > extra)
+		if (r->npages > extra)
 			run_take_head(a, r, extra);
 		else
 			run_remove(a, r);
-		fill_entries(&c->span_at[next], extra, span_offset(first));
+		set_pages(c, s, next, extra);
+		slot_free(c, r);
 		c->free_pages -= (uint32_t)extra;
 		a->counters.active_pages += extra;
 		s->npages = (uint16_t)npages;
@@ -306,8 +281,10 @@ size_t arena_release_empty(struct arena *a)
 		/* Off every list and busy while the arena is unlocked. */
 		run_remove(a, s);
 		s->flags = RUN_BUSY;
-		mutex_unlock(&a->lock);
 		struct chunk *c = span_chunk(s);
+		/* Read before: an unmapped chunk's header is gone. */
+		uint32_t header = header_pages_written(c->slots_top);
+		mutex_unlock(&a->lock);
 		pagemap_set((uintptr_t)c, 0);
 		bool ok = os_unmap(c, CHUNK_SIZE);
 		if (!ok)
@@ -321,12 +298,13 @@ size_t arena_release_empty(struct arena *a)
 		}
 		if (!ok) {
 			/* Kept, as released pages: the next call may try again. */
-			run_insert(a, make_free_run(c, HDR_PAGES, DATA_PAGES, 0, 0));
+			run_insert(a, make_free_run(c, s, HDR_PAGES, DATA_PAGES, 0, 0));
 			break;
 		}
 		released += CHUNK_SIZE;
 		a->counters.mapped_pages -= DATA_PAGES;
-		counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
+		a->counters.header_pages -= header;
+		counter_add(metadata, -(int64_t)header * PAGE_SIZE);
 	}
 	mutex_unlock(&a->lock);
 	return released;
@@ -418,6 +396,7 @@ void arena_reset(struct arena *a)
 	a->dirty_pages = a->muzzy_pages = 0;
 	a->counters.active_pages = 0;
 	a->counters.mapped_pages = 0;
+	a->counters.header_pages = 0;
 	/* The large blocks still held go with the chunks: counted as freed,
 	 * as jemalloc's reset counts them, so that no class shows blocks in
 	 * use that are gone (and a later arena of this number starts with
@@ -432,9 +411,10 @@ void arena_reset(struct arena *a)
 	 * is, another mapping may take the place and claim the entry. */
 	while (c != NULL) {
 		struct chunk *next = c->next_chunk;
+		int64_t header = header_pages_written(c->slots_top);
 		pagemap_set((uintptr_t)c, 0);
 		os_unmap(c, CHUNK_SIZE);
-		counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
+		counter_add(metadata, -header * PAGE_SIZE);
 		c = next;
 	}
 }

@@ -101,6 +101,8 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		/* No lock held across the system call: the run is off every
 		 * list, and busy runs are not merged with. */
 		size_t npages = s->npages;
+		/* Read before: an unmapped chunk's header is gone. */
+		uint32_t header = header_pages_written(span_chunk(s)->slots_top);
 		mutex_unlock(&a->lock);
 		bool unmapped;
 		size_t bytes = purge_run(a, s, to_muzzy, &unmapped);
@@ -121,7 +123,8 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		if (unmapped) {
 			released += bytes;
 			a->counters.mapped_pages -= DATA_PAGES;
-			counter_add(metadata, -(int64_t)(HDR_PAGES * PAGE_SIZE));
+			a->counters.header_pages -= header;
+			counter_add(metadata, -(int64_t)header * PAGE_SIZE);
 			continue;
 		}
 		if (!to_muzzy)
@@ -130,25 +133,8 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		uint32_t first = span_page(s);
 		size_t n = s->npages;
 		unsigned flags = to_muzzy ? RUN_MUZZY : 0;
-		/* Merge with neighbours in the same state only, so no page is
-		 * purged twice and none skipped. */
-		if (first > HDR_PAGES) {
-			struct span *left = chunk_page_span(c, first - 1);
-			if (left->state == SPAN_FREE && left->flags == flags) {
-				run_remove(a, left);
-				unmark_last(c, first - 1);
-				first = span_page(left);
-				n += left->npages;
-			}
-		}
-		if (first + n < CHUNK_PAGES) {
-			struct span *right = chunk_page_span(c, first + (uint32_t)n);
-			if (right->state == SPAN_FREE && right->flags == flags) {
-				run_remove(a, right);
-				n += right->npages;
-			}
-		}
-		run_insert(a, make_free_run(c, first, n, flags, now));
+		s = merge_run(a, s, MERGE_SAME, &first, &n, &flags);
+		run_insert(a, make_free_run(c, s, first, n, flags, now));
 	}
 	return released;
 }

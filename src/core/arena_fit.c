@@ -83,8 +83,8 @@ void run_take_head(struct arena *a, struct span *s, size_t n)
 {
 	struct chunk *c = span_chunk(s);
 	bin_remove(a, s);
-	struct span *t =
-	    make_free_run(c, span_page(s) + (uint32_t)n, s->npages - n, s->flags, s->decay_since);
+	struct span *t = make_free_run(c, slot_new(a, c), span_page(s) + (uint32_t)n, s->npages - n,
+	                               s->flags, s->decay_since);
 	if (s->flags & RUN_DIRTY) {
 		list_replace(&a->dirty, s, t);
 		a->dirty_pages -= n;
@@ -108,23 +108,22 @@ struct span *run_take_middle(struct arena *a, struct span *s, uint32_t at, size_
 	                                           : NULL;
 	size_t *list_pages = l == &a->dirty ? &a->dirty_pages : &a->muzzy_pages;
 	bin_remove(a, s);
-	/* Pages before at may name descriptors at or after it (they point
-	 * forward): fewer than the alignment to set. */
-	set_pages_freed(c, first, at - first);
+	/* Page at - 1 was inside the run and ends s from now on. */
 	s->npages = (uint16_t)(at - first);
-	c->span_at[first] = c->span_at[at - 1] = span_offset(first);
+	c->span_at[at - 1] = span_offset(c, s);
 	bin_insert(a, s);
 	if (l != NULL)
 		*list_pages -= end - at;
 	if (after < end) {
-		struct span *t = make_free_run(c, after, end - after, s->flags, s->decay_since);
+		struct span *t =
+		    make_free_run(c, slot_new(a, c), after, end - after, s->flags, s->decay_since);
 		bin_insert(a, t);
 		if (l != NULL) {
 			list_insert_after(l, s, t);
 			*list_pages += end - after;
 		}
 	}
-	struct span *b = &c->spans[at];
+	struct span *b = slot_new(a, c);
 	b->start = (uintptr_t)c + ((uintptr_t)at << PAGE_SHIFT);
 	b->npages = (uint16_t)n;
 	b->fast_owner = NULL;

@@ -74,16 +74,15 @@ static inline void bin_remove(struct arena *a, struct span *s)
  *   every page, since free and the misuse checks may look up any page of it;
  * - the first and the last page of a free run: the run, which is what
  *   coalescing reads (the page after a span and the page before it);
- * - any other page p of a free run: a descriptor at p or after it, inside
- *   the run.
- * A descriptor that heads no span reads SPAN_FREE with no fast owner (a
- * head that stops being one is always a free run's or a freed span's), so a
- * lookup of any page of a free run finds SPAN_FREE: free and the misuse
- * checks report it as freed, and the small fast path never takes it.
+ * - any other page of a free run: SLOT_INSIDE, which reads SPAN_FREE with no
+ *   fast owner.
+ * So a lookup of any page of a free run finds SPAN_FREE: free and the misuse
+ * checks report it as freed, and the small fast path never takes it. No
+ * entry names a free slot: a slot is freed only once no entry names it, and
+ * it may head another span next.
  *
  * The entries inside a free run are left as they are when it is split at
- * its start (they point forward, so those of the part that stays free stay
- * inside it) or merged: the page-entry upkeep of a change is proportional to
+ * its start or merged: the page-entry upkeep of a change is proportional to
  * the pages allocated or freed, never to the length of the free run. */
 
 /* Sets n entries from e to v: 32 at a time, then 8, and the last 8 with
@@ -111,25 +110,59 @@ static inline void fill_entries(uint16_t *e, size_t n, uint16_t v)
 	__builtin_memcpy(e + last, &w, sizeof w);
 }
 
-/* Pages [first, first + n) of chunk c become span `first`, in use. */
-static inline void set_pages(struct chunk *c, uint32_t first, size_t n)
+/* Pages [first, first + n) of chunk c become span s, in use. */
+static inline void set_pages(struct chunk *c, struct span *s, uint32_t first, size_t n)
 {
-	fill_entries(&c->span_at[first], n, span_offset(first));
+	fill_entries(&c->span_at[first], n, span_offset(c, s));
 }
 
-/* Pages [first, first + n), of a span just freed, name its last page: a
- * descriptor at or after each of them (see above); make_free_run then sets
- * the ends of the run they end up in. */
+/* Pages [first, first + n), of a span just freed, are inside a free run;
+ * make_free_run then sets the ends of the run they end up in. */
 static inline void set_pages_freed(struct chunk *c, uint32_t first, size_t n)
 {
-	fill_entries(&c->span_at[first], n, span_offset(first + (uint32_t)n - 1));
+	fill_entries(&c->span_at[first], n, span_offset(c, &c->spans[SLOT_INSIDE]));
 }
 
-/* The last page of a free run that a run after it is merged into: it named
- * its run's head, behind it, and names itself from now on. */
-static inline void unmark_last(struct chunk *c, uint32_t page)
+/* The end page of a free run merged with its neighbour is inside the
+ * merged run from now on. */
+static inline void set_page_inside(struct chunk *c, uint32_t page)
 {
-	c->span_at[page] = span_offset(page);
+	c->span_at[page] = span_offset(c, &c->spans[SLOT_INSIDE]);
+}
+
+/* ------------------------------------------------------------ slots */
+
+/* A slot of chunk c for a new span: the one freed last, else the next one
+ * never used, whose header page a's counters and the metadata count once
+ * it is first written. */
+static inline struct span *slot_new(struct arena *a, struct chunk *c)
+{
+	struct span *s = c->slots_free;
+	if (s != NULL) {
+		c->slots_free = s->next;
+		return s;
+	}
+	uint32_t pages = header_pages_written(c->slots_top);
+	s = &c->spans[c->slots_top++];
+	uint32_t grown = header_pages_written(c->slots_top) - pages;
+	if (grown != 0) {
+		a->counters.header_pages += grown;
+		counter_add(metadata, (int64_t)grown * PAGE_SIZE);
+	}
+	return s;
+}
+
+/* Slot s heads nothing from now on, and no entry names it. Until it heads a
+ * span again it reads SPAN_FREE with no fast owner, as SLOT_INSIDE does:
+ * what a lookup racing with a program's misuse may find. */
+static inline void slot_free(struct chunk *c, struct span *s)
+{
+	s->state = SPAN_FREE;
+	s->fast_owner = NULL;
+	s->flags = 0;
+	s->npages = 0;
+	s->next = c->slots_free;
+	c->slots_free = s;
 }
 
 /* ------------------------------------------------------------ decay lists
@@ -234,22 +267,72 @@ static inline void run_remove(struct arena *a, struct span *s)
 	}
 }
 
-/* Makes pages [first, first + n) of c a free run, on no list. Sets only
- * the entries of its end pages: the caller has left the others naming
- * descriptors inside the run (see page entries above). */
-static inline struct span *make_free_run(struct chunk *c, uint32_t first, size_t n, unsigned flags,
-                                         uint64_t since)
+/* Makes pages [first, first + n) of c a free run headed by slot s, on no
+ * list. Sets only the entries of its end pages: the caller has left the
+ * others naming SLOT_INSIDE (see page entries above). */
+static inline struct span *make_free_run(struct chunk *c, struct span *s, uint32_t first, size_t n,
+                                         unsigned flags, uint64_t since)
 {
-	struct span *s = &c->spans[first];
 	s->state = SPAN_FREE;
 	s->npages = (uint16_t)n;
 	s->start = (uintptr_t)c + ((uintptr_t)first << PAGE_SHIFT);
 	s->fast_owner = NULL;
 	s->flags = flags & (RUN_DIRTY | RUN_MUZZY);
 	s->decay_since = since;
-	c->span_at[first] = span_offset(first);
-	c->span_at[first + n - 1] = span_offset(first);
+	c->span_at[first] = c->span_at[first + n - 1] = span_offset(c, s);
 	return s;
+}
+
+/* Which free neighbours a run merges with: a freed span with any that decay
+ * is not purging (with the lock released); a run decay purged with those in
+ * the state it is in now, so that no page is purged twice and none
+ * skipped. */
+enum merge_with { MERGE_ANY, MERGE_SAME };
+
+static inline bool run_joins(const struct span *r, enum merge_with with, unsigned flags)
+{
+	return r->state == SPAN_FREE &&
+	       (with == MERGE_ANY ? !(r->flags & RUN_BUSY) : r->flags == flags);
+}
+
+/* Merges pages [*first, *first + *n), span s's, with the free runs before
+ * and after them that `with` allows, taking those off their lists and
+ * widening the pages to theirs; *flags gathers the runs' flags. Returns the
+ * slot that heads the pages now (s, or the run before), the others freed;
+ * the caller makes it a free run. s's pages inside it name SLOT_INSIDE
+ * already but for its ends, which this sets. */
+static inline struct span *merge_run(struct arena *a, struct span *s, enum merge_with with,
+                                     uint32_t *first, size_t *n, unsigned *flags)
+{
+	struct chunk *c = span_chunk(s);
+	unsigned state = *flags;
+	struct span *head = s;
+	if (*first > HDR_PAGES) {
+		struct span *l = chunk_page_span(c, *first - 1);
+		if (run_joins(l, with, state)) {
+			run_remove(a, l);
+			set_page_inside(c, *first - 1);
+			set_page_inside(c, *first);
+			slot_free(c, s);
+			head = l;
+			*flags |= l->flags;
+			*first = span_page(l);
+			*n += l->npages;
+		}
+	}
+	uint32_t end = *first + (uint32_t)*n;
+	if (end < CHUNK_PAGES) {
+		struct span *r = chunk_page_span(c, end);
+		if (run_joins(r, with, state)) {
+			run_remove(a, r);
+			set_page_inside(c, end - 1);
+			set_page_inside(c, end);
+			*flags |= r->flags;
+			*n += r->npages;
+			slot_free(c, r);
+		}
+	}
+	return head;
 }
 
 /* ------------------------------------------------------------ search, splits
@@ -259,8 +342,8 @@ static inline struct span *make_free_run(struct chunk *c, uint32_t first, size_t
  * chosen among a bounded number; NULL if none was found. */
 struct span *arena_find_run(struct arena *a, size_t npages, size_t align_pages);
 /* Takes the first n pages of free run s (n < s->npages) for a span in use
- * (s, now n pages long); the rest becomes a free run in s's place on its
- * decay list. */
+ * (s, now n pages long); the rest becomes a free run, in a new slot, in s's
+ * place on its decay list. */
 void run_take_head(struct arena *a, struct span *s, size_t n);
 /* Takes pages [at, at + n) of free run s, which starts before at, for a
  * span in use, and returns its descriptor; s keeps the pages before at, the

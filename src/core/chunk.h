@@ -3,9 +3,14 @@
  *
  * Address space comes from the OS in chunks of CHUNK_SIZE (2 MiB, the huge
  * page size), aligned to their size. A chunk used by an arena starts with a
- * header: one span descriptor per 4 KiB page and, per page, the index of the
- * page where the span covering it starts. A span is a run of pages: free, a
- * slab of small blocks, or one large block.
+ * header: per page, where the descriptor of the span covering it is, and
+ * room for a descriptor per page. A span is a run of pages: free, a slab of
+ * small blocks, or one large block. Descriptors are slots handed out from
+ * the low end as spans come to be (the most recently freed first), so the
+ * header's pages are written only as far as the chunk has had spans at
+ * once: one 4 KiB page for up to 31 of them (slabs are 5 to 64 pages, large
+ * runs 20 or more), where a descriptor at every page's place wrote all nine
+ * (1.8% of the chunk).
  *
  * The page map has one word per 2 MiB of address space, for a window of
  * chunk numbers that grows to cover the addresses cairn maps (see
@@ -29,7 +34,7 @@ struct heap;
 struct arena;
 
 enum span_state {
-	SPAN_FREE = 0, /* a free run of pages (the descriptor at the run's start) */
+	SPAN_FREE = 0, /* a free run of pages, or a slot that heads nothing */
 	SPAN_SMALL,    /* a slab of blocks of one small class */
 	SPAN_LARGE,    /* one large block */
 	SPAN_HEADER,   /* the chunk header itself */
@@ -76,10 +81,12 @@ struct span {
 		struct heap *owner;      /* slab: the heap it belongs to */
 		struct span *decay_prev; /* free run: previous on its decay list */
 	};
-	struct span *next, *prev; /* heap slab list or arena free-run bin */
-	uint16_t used;            /* blocks carved and not on local_free: held
-	                             by the program or sitting in the owner's bin */
-	uint16_t carved;          /* blocks of the slab cut out so far */
+	/* Heap slab list or arena free-run bin; a free slot's next is the
+	 * next free slot. */
+	struct span *next, *prev;
+	uint16_t used;   /* blocks carved and not on local_free: held
+	                    by the program or sitting in the owner's bin */
+	uint16_t carved; /* blocks of the slab cut out so far */
 	uint16_t npages : 10;
 	uint16_t state : 2; /* enum span_state */
 	/* A byte of its own, not bits beside state: a heap changes its
@@ -95,7 +102,9 @@ _Static_assert(CHUNK_PAGES < 1024, "npages fits its bit-field");
 
 struct chunk {
 	struct arena *arena;
-	uint32_t free_pages; /* Guarded by arena->lock. */
+	uint32_t free_pages;     /* Guarded by arena->lock, as are the slots. */
+	uint32_t slots_top;      /* slots [0, slots_top) have been written */
+	struct span *slots_free; /* freed slots below slots_top, a list */
 	/* A created arena's chunks, linked so that a reset can give them all
 	 * back; NULL in the automatic arenas. Guarded by arena->lock. */
 	struct chunk *next_chunk;
@@ -108,14 +117,32 @@ struct chunk {
 	 * use. They are on no list and count as neither free nor used; they
 	 * come back when the whole slab is freed. Owned like the slab. */
 	uint16_t holes[CHUNK_PAGES];
-	struct span spans[CHUNK_PAGES];
+	/* Descriptor slots, a cache line each: SLOT_HEADER, SLOT_INSIDE,
+	 * then the spans'. A span covers a page at least, so the slots never
+	 * run out. */
+	struct span spans[CHUNK_PAGES] __attribute__((aligned(64)));
 };
+
+/* The slot of the header span, and the slot that the pages inside a free
+ * run name (see arena_runs.h): it reads SPAN_FREE, with no fast owner,
+ * always. */
+#define SLOT_HEADER 0
+#define SLOT_INSIDE 1
 
 _Static_assert(offsetof(struct chunk, spans) + (CHUNK_PAGES - 1) * sizeof(struct span) <= 0xffff,
                "span offsets fit in span_at");
 
 #define HDR_PAGES  ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
 #define DATA_PAGES (CHUNK_PAGES - HDR_PAGES)
+_Static_assert(2 + DATA_PAGES <= CHUNK_PAGES, "a slot for every span a chunk can hold");
+
+/* The header pages written once slots [0, top) have been. */
+static inline uint32_t header_pages_written(uint32_t top)
+{
+	return (
+	    uint32_t)((offsetof(struct chunk, spans) + top * sizeof(struct span) + PAGE_SIZE - 1) /
+	              PAGE_SIZE);
+}
 
 #define MAP_CHUNK 1u
 #define MAP_HUGE  2u
@@ -190,9 +217,10 @@ static inline struct span *chunk_page_span(struct chunk *c, uint32_t page)
 	return (struct span *)((char *)c + c->span_at[page]);
 }
 
-static inline uint16_t span_offset(uint32_t page)
+/* What a page's entry holds to name descriptor s of chunk c. */
+static inline uint16_t span_offset(const struct chunk *c, const struct span *s)
 {
-	return (uint16_t)(offsetof(struct chunk, spans) + page * sizeof(struct span));
+	return (uint16_t)((const char *)s - (const char *)c);
 }
 
 /* The chunk of an address inside an arena chunk. */

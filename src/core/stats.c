@@ -126,8 +126,8 @@ static void arena_totals(struct stats_arena *sa)
 	sa->active_pages -= sa->fresh_pages < sa->active_pages ? sa->fresh_pages : sa->active_pages;
 	uint64_t chunks = sa->mapped_pages / DATA_PAGES;
 	uint64_t idle = sa->active_pages + sa->dirty_pages + sa->muzzy_pages;
-	sa->base = chunks * HDR_PAGES * PAGE_SIZE;
-	sa->mapped = sa->mapped_pages * PAGE_SIZE + sa->base;
+	sa->base = sa->header_pages * PAGE_SIZE;
+	sa->mapped = (sa->mapped_pages + chunks * HDR_PAGES) * PAGE_SIZE;
 	sa->retained = sa->mapped_pages > idle ? (sa->mapped_pages - idle) * PAGE_SIZE : 0;
 	sa->resident = (sa->active_pages + sa->dirty_pages) * PAGE_SIZE + sa->base;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {

@@ -4,7 +4,10 @@
  * go back to the OS, and decay with chunks on huge pages releases whole
  * chunks before it splits one. Uses a private arena so nothing else
  * interferes. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 #include "core/arena.h"
@@ -13,57 +16,94 @@
 #include "os/os.h"
 
 static struct arena arena;
+static struct arena hdr_arena; /* for the header case: chunks of its own */
+
+/* Header pages of chunk c the kernel holds (mincore). */
+static uint32_t header_resident(struct chunk *c)
+{
+	unsigned char v[HDR_PAGES];
+	if (mincore(c, HDR_PAGES * PAGE_SIZE, v) != 0)
+		return ~0u;
+	uint32_t n = 0;
+	for (size_t i = 0; i < HDR_PAGES; i++)
+		n += v[i] & 1;
+	return n;
+}
 
 static int pages_point_to(struct span *s)
 {
 	struct chunk *c = span_chunk(s);
 	uint32_t first = span_page(s);
 	for (uint32_t i = first; i < first + s->npages; i++)
-		if (chunk_page_span(c, i) != &c->spans[first])
+		if (chunk_page_span(c, i) != s)
 			return 0;
 	return 1;
 }
 
 /* Whether every page of chunk c names what the page heap promises
  * (arena_runs.h, page entries): a span in use on each of its pages; a free
- * run on its end pages, and on the others a descriptor at or after the
- * page, inside the run, that reads SPAN_FREE with no fast owner; and every
- * descriptor that heads no span reads SPAN_FREE. Reports the first page
- * that breaks it. */
+ * run on its end pages, and SLOT_INSIDE (free, no fast owner) on the
+ * others; and whether every slot below slots_top either heads a span or is
+ * on the free list, reading SPAN_FREE, with no page naming it. Reports the
+ * first break. */
 static int chunk_entries_ok(struct chunk *c)
 {
+	struct span *inside = &c->spans[SLOT_INSIDE];
+	bool heads[CHUNK_PAGES] = {false};
+	if (inside->state != SPAN_FREE || inside->fast_owner != NULL) {
+		fprintf(stderr, "SLOT_INSIDE heads something\n");
+		return 0;
+	}
 	for (uint32_t p = 0; p < CHUNK_PAGES;) {
 		struct span *s = chunk_page_span(c, p);
-		if (s != &c->spans[p] || s->npages == 0 || p + s->npages > CHUNK_PAGES) {
-			fprintf(stderr, "page %u: not the head of its span\n", p);
+		size_t slot = (size_t)(s - c->spans);
+		if (s == inside || slot >= c->slots_top || span_page(s) != p ||
+		    span_chunk(s) != c || s->npages == 0 || p + s->npages > CHUNK_PAGES) {
+			fprintf(stderr, "page %u: not the head of its span (slot %zu)\n", p, slot);
 			return 0;
 		}
+		heads[slot] = true;
 		uint32_t end = p + s->npages;
 		for (uint32_t i = p + 1; i < end; i++) {
 			struct span *d = chunk_page_span(c, i);
-			bool ok;
-			if (s->state != SPAN_FREE)
-				ok = d == s;
-			else if (i == end - 1)
-				ok = d == s;
-			else
-				ok = d >= &c->spans[i] && d < &c->spans[end] &&
-				     d->state == SPAN_FREE && d->fast_owner == NULL;
+			bool ok = s->state != SPAN_FREE || i == end - 1 ? d == s : d == inside;
 			if (!ok) {
-				fprintf(stderr, "page %u of the span at %u (state %u): entry %u\n",
-				        i, p, s->state, span_page(d));
-				return 0;
-			}
-			if (c->spans[i].state != SPAN_FREE || c->spans[i].fast_owner != NULL) {
-				fprintf(stderr,
-				        "descriptor %u inside the span at %u heads nothing\n", i,
-				        p);
+				fprintf(stderr, "page %u of the span at %u (state %u): slot %zu\n",
+				        i, p, s->state, (size_t)(d - c->spans));
 				return 0;
 			}
 		}
 		p = end;
 	}
+	uint32_t free_slots = 0;
+	for (struct span *f = c->slots_free; f != NULL; f = f->next, free_slots++) {
+		size_t slot = (size_t)(f - c->spans);
+		if (slot <= SLOT_INSIDE || slot >= c->slots_top || heads[slot] ||
+		    f->state != SPAN_FREE || f->fast_owner != NULL || free_slots > CHUNK_PAGES) {
+			fprintf(stderr, "free slot %zu heads a span or reads as one\n", slot);
+			return 0;
+		}
+	}
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < CHUNK_PAGES; i++)
+		used += heads[i];
+	if (used + free_slots + 1 != c->slots_top) {
+		fprintf(stderr, "slots: %u head spans, %u free, top %u\n", used, free_slots,
+		        c->slots_top);
+		return 0;
+	}
 	return 1;
+}
+
+/* Purges the arena over and over, its lock released across each purge,
+ * until told to stop. */
+static atomic_bool purging_stop;
+static void *purge_loop(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&purging_stop))
+		arena_decay(&arena, os_now_ms(), true);
+	return NULL;
 }
 
 /* The lowest n bits of a step of a fixed sequence: the same ops every run. */
@@ -82,7 +122,7 @@ int main(void)
 	cairn_core.muzzy_decay_ms = 0;
 	cairn_core.max_background_threads = 1;
 	cairn_core.background_thread = false;
-	pthread_mutex_init(&arena.lock, NULL);
+	mutex_init(&arena.lock);
 
 	TEST_CASE("runs")
 	{
@@ -104,7 +144,9 @@ int main(void)
 		CHECK(a->state == SPAN_LARGE && a->npages == 10, "state and length");
 		CHECK(pages_point_to(a) && pages_point_to(b) && pages_point_to(c), "span_at");
 		CHECK(ch->free_pages == DATA_PAGES - 30, "free pages %u", ch->free_pages);
-		CHECK(ch->spans[0].state == SPAN_HEADER, "header span");
+		CHECK(ch->spans[SLOT_HEADER].state == SPAN_HEADER &&
+		          chunk_page_span(ch, 0) == &ch->spans[SLOT_HEADER],
+		      "header span");
 		memset((void *)a->start, 1, 10 * PAGE_SIZE);
 
 		/* Free the outer two, then the middle: one run covering the chunk. */
@@ -115,7 +157,7 @@ int main(void)
 		CHECK(c_run->state == SPAN_FREE && c_run->npages == DATA_PAGES - 20,
 		      "c merged with the free tail (%u pages)", c_run->npages);
 		arena_free_run(&arena, b);
-		struct span *all = &ch->spans[HDR_PAGES];
+		struct span *all = chunk_page_span(ch, HDR_PAGES);
 		CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "all merged: %u",
 		      all->npages);
 		CHECK(chunk_entries_ok(ch), "every page names what it must");
@@ -155,12 +197,14 @@ int main(void)
 		arena_free_run(&arena, g);
 		arena_free_run(&arena, al);
 		arena_free_run(&arena, pad);
+		all = chunk_page_span(ch, HDR_PAGES);
 		CHECK(all->state == SPAN_FREE && all->npages == DATA_PAGES, "back to one run");
+		CHECK(chunk_entries_ok(ch), "every page names what it must, again");
 	}
 
 	TEST_CASE("page_entries")
 	{
-		/* Splits, aligned splits, merges, shrinks and grows in a fixed
+		/* Splits, aligned splits, merges, shrinks, grows and purges in a fixed
 		 * random order: after each, every page of the chunks names what
 		 * it must, so that any pointer into a free run reads as freed
 		 * and any pointer into a span in use finds that span. */
@@ -179,6 +223,9 @@ int main(void)
 				arena_shrink_run(&arena, live[k], 1 + rnd(live[k]->npages - 1));
 			} else if (rnd(5) == 0) {
 				arena_grow_run(&arena, live[k], live[k]->npages + 1 + rnd(20));
+			} else if (rnd(40) == 0) {
+				/* Purged runs merge with those in their state. */
+				arena_decay(&arena, os_now_ms(), true);
 			} else {
 				arena_free_run(&arena, live[k]);
 				live[k] = NULL;
@@ -187,6 +234,42 @@ int main(void)
 				if (live[i] != NULL && !chunk_entries_ok(span_chunk(live[i])))
 					bad = step + 1;
 		}
+		CHECK(!bad, "page entries as promised (first break at step %d)", bad);
+		for (unsigned i = 0; i < LIVE; i++)
+			if (live[i] != NULL)
+				arena_free_run(&arena, live[i]);
+		arena_decay(&arena, os_now_ms(), true);
+	}
+
+	TEST_CASE("purge_beside_frees")
+	{
+		/* A run decay purges is off every list, with the arena unlocked:
+		 * its neighbours freed meanwhile do not merge with it, and it
+		 * merges afterwards with those in its new state. The entries
+		 * hold all along (checked under the lock). */
+		enum { LIVE = 48 };
+		struct span *live[LIVE] = {0};
+		int bad = 0;
+		pthread_t t;
+		atomic_store(&purging_stop, false);
+		REQUIRE(pthread_create(&t, NULL, purge_loop, NULL) == 0, "purging thread");
+		for (int step = 0; step < 20000 && !bad; step++) {
+			unsigned k = rnd(LIVE);
+			if (live[k] == NULL) {
+				live[k] = arena_alloc_run(&arena, 1 + rnd(40), 1);
+				REQUIRE(live[k] != NULL, "run allocated");
+			} else {
+				arena_free_run(&arena, live[k]);
+				live[k] = NULL;
+			}
+			mutex_lock(&arena.lock);
+			for (unsigned i = 0; i < LIVE && !bad; i++)
+				if (live[i] != NULL && !chunk_entries_ok(span_chunk(live[i])))
+					bad = step + 1;
+			mutex_unlock(&arena.lock);
+		}
+		atomic_store(&purging_stop, true);
+		pthread_join(t, NULL);
 		CHECK(!bad, "page entries as promised (first break at step %d)", bad);
 		for (unsigned i = 0; i < LIVE; i++)
 			if (live[i] != NULL)
@@ -263,6 +346,72 @@ int main(void)
 		CHECK(arena_decay_deadline(&arena) == UINT64_MAX, "nothing left to decay");
 		CHECK(arena_alloc_run(&arena, DATA_PAGES + 1, 1) == NULL,
 		      "a run larger than a chunk fails");
+	}
+
+	TEST_CASE("header_written")
+	{
+		/* A chunk's header is written only as far as it has had spans at
+		 * once: with 16-page runs, its page entries and 33 slots, two 4 KiB
+		 * pages (0.4% of the chunk), where a descriptor at every page's
+		 * place wrote nine; the kernel holds no more of it (mincore), the
+		 * statistics count just those, freed slots are used again, and a
+		 * chunk of one-page spans still finds a slot for each. */
+		enum core_thp thp = cairn_core.thp;
+		cairn_core.thp = CORE_THP_NEVER; /* no huge page behind the header */
+		mutex_init(&hdr_arena.lock);
+		enum { RUNS = 3 * (DATA_PAGES / 16) };
+		static struct span *runs[RUNS];
+		for (int round = 0; round < 2; round++) {
+			for (int i = 0; i < RUNS; i++) {
+				runs[i] = arena_alloc_run(&hdr_arena, 16, 1);
+				REQUIRE(runs[i] != NULL, "run %d", i);
+			}
+			uint64_t written = 0;
+			for (int i = 0; i < RUNS; i++) {
+				struct chunk *c = span_chunk(runs[i]);
+				if (i > 0 && c == span_chunk(runs[i - 1]))
+					continue;
+				uint32_t pages = header_pages_written(c->slots_top);
+				written += pages;
+				CHECK(header_resident(c) == pages,
+				      "round %d: %u header pages resident, %u written (%u slots)",
+				      round, header_resident(c), pages, c->slots_top);
+				CHECK(pages * PAGE_SIZE <= (CHUNK_SIZE / 200 > PAGE_SIZE
+				                                ? CHUNK_SIZE / 200
+				                                : PAGE_SIZE),
+				      "header of %u pages over 0.5%% of the chunk", pages);
+				CHECK(chunk_entries_ok(c), "entries");
+			}
+			CHECK(hdr_arena.counters.header_pages == written,
+			      "round %d: header_pages %llu, written %llu", round,
+			      (unsigned long long)hdr_arena.counters.header_pages,
+			      (unsigned long long)written);
+			for (int i = 0; i < RUNS; i++)
+				arena_free_run(&hdr_arena, runs[i]);
+		}
+		arena_decay(&hdr_arena, os_now_ms(), true);
+		CHECK(hdr_arena.counters.header_pages == 0 && hdr_arena.counters.mapped_pages == 0,
+		      "chunks released: %llu header pages, %llu pages mapped",
+		      (unsigned long long)hdr_arena.counters.header_pages,
+		      (unsigned long long)hdr_arena.counters.mapped_pages);
+
+		static struct span *pages[DATA_PAGES];
+		for (uint32_t i = 0; i < DATA_PAGES; i++) {
+			pages[i] = arena_alloc_run(&hdr_arena, 1, 1);
+			REQUIRE(pages[i] != NULL && span_chunk(pages[i]) == span_chunk(pages[0]),
+			        "one-page run %u in the first chunk", i);
+		}
+		struct chunk *c = span_chunk(pages[0]);
+		CHECK(c->free_pages == 0 && chunk_entries_ok(c) && c->slots_top == 2 + DATA_PAGES,
+		      "a full chunk of one-page spans: %u slots", c->slots_top);
+		for (uint32_t i = 0; i < DATA_PAGES; i += 2)
+			arena_free_run(&hdr_arena, pages[i]);
+		for (uint32_t i = 1; i < DATA_PAGES; i += 2)
+			arena_free_run(&hdr_arena, pages[i]);
+		CHECK(chunk_page_span(c, HDR_PAGES)->npages == DATA_PAGES && chunk_entries_ok(c),
+		      "freed, one run again");
+		arena_decay(&hdr_arena, os_now_ms(), true);
+		cairn_core.thp = thp;
 	}
 
 	TEST_CASE("decay_curve")

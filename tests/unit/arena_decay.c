@@ -31,7 +31,7 @@ static struct arena *fresh_arena(void)
 {
 	REQUIRE(narenas_used < sizeof(arenas) / sizeof(arenas[0]), "arenas to spare");
 	struct arena *a = &arenas[narenas_used++];
-	pthread_mutex_init(&a->lock, NULL);
+	mutex_init(&a->lock);
 	return a;
 }
 

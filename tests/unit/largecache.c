@@ -60,7 +60,7 @@ int main(void)
 	cairn_core.muzzy_decay_ms = 0;
 	cairn_core.max_background_threads = 1;
 	cairn_core.background_thread = false;
-	pthread_mutex_init(&arena.lock, NULL);
+	mutex_init(&arena.lock);
 	heap_init(&heap, &arena, HEAP_THREAD);
 	heap_init(&shared, &arena, HEAP_SHARED);
 
