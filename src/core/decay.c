@@ -71,6 +71,7 @@ uint64_t decay_pass(struct decay_cursor *c, uint64_t now)
 		if (d < next)
 			next = d;
 		heaps_decay(now, force, &next);
+		shared_heaps_decay(now, force, &next);
 	}
 	/* While pages wait, pass every 1/20 of the decay time so that
 	 * purging follows the decay curve. */
@@ -100,6 +101,7 @@ void decay_tick(struct arena *a)
 	if (atomic_exchange_explicit(&last_heaps, now, memory_order_relaxed) != now) {
 		uint64_t ignored = UINT64_MAX;
 		heaps_decay(now, false, &ignored);
+		shared_heaps_decay(now, false, &ignored);
 	}
 }
 
@@ -113,6 +115,9 @@ size_t purge_all(bool force)
 	 * their cached large runs back too, before the arenas purge. */
 	uint64_t ignored = UINT64_MAX;
 	released += heaps_decay(now, force, &ignored);
+	/* The shared heaps' kept slabs go to their arenas before those
+	 * purge. */
+	shared_heaps_decay(now, force, &ignored);
 	for (unsigned i = 0; i < cairn_narenas; i++)
 		released += arena_decay(&cairn_arenas[i], now, force);
 	struct decay_visit v = {now, force, UINT64_MAX, 0};

@@ -135,7 +135,12 @@ static void shared_setup(struct shared_heap *sh, struct arena *a)
 {
 	mutex_init(&sh->lock);
 	heap_init(&sh->heap, a, HEAP_SHARED);
+	/* A created arena's is reset or destroyed with it, and no decay
+	 * pass visits it: it gives its slabs back as they empty. */
+	sh->heap.keep_empty = !a->created;
 }
+
+static void shared_trim_step(struct heap *h);
 
 bool shared_heaps_init(void)
 {
@@ -170,6 +175,7 @@ void *heap_shared_alloc(struct arena *a, unsigned cls)
 {
 	struct shared_heap *sh = shared_lock(&shared_heaps[a->index]);
 	void *p = pop_or_refill(&sh->heap, cls);
+	shared_trim_step(&sh->heap);
 	mutex_unlock(&sh->lock);
 	return p != NULL ? p : heaps_alloc_parked(cls);
 }
@@ -206,6 +212,7 @@ static void shared_postfork_child(struct shared_heap *first)
 		shared_setup(next, sh->heap.arena);
 		next->on_free = sh->on_free;
 		next->heap.cut_singly = sh->heap.cut_singly;
+		next->heap.keep_empty = sh->heap.keep_empty;
 		sh->successor = next;
 		sh->retired = true;
 		break;
@@ -255,6 +262,7 @@ void *shared_heap_alloc(struct heap *h, unsigned cls)
 {
 	struct shared_heap *sh = shared_lock(shared_of(h));
 	void *p = pop_or_refill(&sh->heap, cls);
+	shared_trim_step(&sh->heap);
 	mutex_unlock(&sh->lock);
 	return p;
 }
@@ -262,9 +270,10 @@ void *shared_heap_alloc(struct heap *h, unsigned cls)
 void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg)
 {
 	struct shared_heap *sh = shared_lock(shared_of(h));
-	bool singly = sh->heap.cut_singly;
+	bool singly = sh->heap.cut_singly, keep = sh->heap.keep_empty;
 	heap_init(&sh->heap, sh->heap.arena, HEAP_SHARED);
 	sh->heap.cut_singly = singly;
+	sh->heap.keep_empty = keep;
 	fn(arg);
 	mutex_unlock(&sh->lock);
 }
@@ -316,21 +325,64 @@ void heap_trim(struct heap *h)
 	heap_large_trim(h);
 }
 
-static void trim_if_due(struct heap *h)
+/* Whether h's trim is due at time now; if so, sets when the next one is. */
+static bool trim_due(struct heap *h, uint64_t now)
 {
-	if (++h->events % TRIM_EVENTS != 0)
-		return;
-	uint64_t now = os_now_ms();
 	if (now < h->trim_at)
-		return;
+		return false;
 	int64_t ms = arena_dirty_decay_ms(h->arena);
 	if (ms < 0) {
 		/* Decay off: nothing goes back, look again in a while. */
 		h->trim_at = now + 1000;
-		return;
+		return false;
 	}
 	h->trim_at = now + (uint64_t)ms / TRIM_PERIODS;
-	heap_trim(h);
+	return true;
+}
+
+static void trim_if_due(struct heap *h)
+{
+	if (++h->events % TRIM_EVENTS == 0 && trim_due(h, os_now_ms()))
+		heap_trim(h);
+}
+
+/* A shared heap that keeps empty slabs looks at its trim every
+ * TRIM_EVENTS-th allocation (its lock held), so that a busy one trims
+ * itself as a thread's heap does; the purging threads trim the idle ones
+ * (shared_heaps_decay). Without this keeping, a shared heap whose few
+ * blocks come and go (the profiler's sampled blocks, four to a slab of
+ * 4-64 KiB blocks) gave a slab back and took a new one time and again, each
+ * cut at other offsets of recycled pages: churn-mid-1t peaked 6 MiB higher
+ * with prof:true. */
+static void shared_trim_step(struct heap *h)
+{
+	if (h->kept_empty != 0 && ++h->events % TRIM_EVENTS == 0 && trim_due(h, os_now_ms()))
+		slab_trim_kept(h);
+}
+
+struct shared_decay {
+	uint64_t now, next;
+	bool force;
+};
+
+static void shared_decay_one(struct heap *h, void *arg)
+{
+	struct shared_decay *d = arg;
+	if (h->kept_empty == 0)
+		return;
+	if (d->force)
+		slab_release_kept(h);
+	else if (trim_due(h, d->now))
+		slab_trim_kept(h);
+	if (h->kept_empty != 0 && h->trim_at < d->next)
+		d->next = h->trim_at;
+}
+
+void shared_heaps_decay(uint64_t now, bool force, uint64_t *next)
+{
+	struct shared_decay d = {now, *next, force};
+	shared_heaps_visit(shared_decay_one, &d);
+	*next = d.next;
 }
 
 /* The countdown ran out: the rare event if its turn came, the countdown

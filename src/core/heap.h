@@ -130,6 +130,10 @@ struct heap {
 	 * the heap profiler's, whose blocks (sampled ones) are few and far
 	 * between, so that each class it holds costs a page, not a batch. */
 	bool cut_singly;
+	/* A shared heap that keeps the slabs that empty, as a live thread's
+	 * heap does, for its trims and the purging threads to give back
+	 * (shared_heaps_decay): the automatic arenas' and the profiler's. */
+	bool keep_empty;
 	_Atomic uint8_t state; /* enum heap_state */
 	/* Held by the owner over every slow path that changes the slab lists
 	 * (see slow_path_enter in heap.c). */
@@ -305,6 +309,11 @@ void heap_trim(struct heap *h);
 
 /* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
 bool shared_heaps_init(void);
+/* The decay of the empty slabs the automatic arenas' shared heaps and the
+ * profiler's keep: every 1/8 of dirty_decay_ms, half of those no refill
+ * took through the period before go back to their arenas (all of them
+ * with force). Lowers *next to when it is due again while some are kept. */
+void shared_heaps_decay(uint64_t now, bool force, uint64_t *next);
 /* Calls visit on each shared heap of the automatic arenas, their own and
  * those shared_heap_create made for them, its lock held. */
 void shared_heaps_visit(void (*visit)(struct heap *h, void *arg), void *arg);

@@ -54,18 +54,20 @@ void slab_emptied(struct heap *h, struct span *s)
 	if (h->cur[s->cls] == s)
 		return;
 	slab_unlink(h, s);
-	/* Only a thread's heap has a trim and an idle purge to give kept
-	 * slabs back; a shared heap (an arena's, the profiler's) gives
-	 * them back at once. */
-	if (h->kind != HEAP_THREAD ||
-	    atomic_load_explicit(&h->state, memory_order_relaxed) != HEAP_LIVE) {
+	/* A heap keeps a slab only where a trim and the purging threads give
+	 * kept ones back: a live thread's heap, and the shared heaps that
+	 * shared_heaps_decay sees (not a created arena's). */
+	bool keep = h->kind == HEAP_THREAD
+	                ? atomic_load_explicit(&h->state, memory_order_relaxed) == HEAP_LIVE
+	                : h->keep_empty;
+	if (!keep) {
 		slab_release(h, s);
 		return;
 	}
 	struct spanlist *l = &h->partial[s->cls];
 	s->fast_owner = NULL;
 	/* The purging threads give kept slabs back once the thread sits
-	 * idle (heaps_decay). */
+	 * idle (heaps_decay), or on a shared heap's trim schedule. */
 	decay_request_start();
 	h->kept_empty |= 1ull << s->cls;
 	s->flags = SPAN_PARTIAL;

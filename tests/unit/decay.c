@@ -20,6 +20,7 @@
 #include "core/arena.h"
 #include "core/chunk.h"
 #include "core/decay.h"
+#include "core/heap.h"
 #include "core/huge.h"
 #include "core/params.h"
 #include "os/os.h"
@@ -64,6 +65,7 @@ int main(void)
 	cairn_core.background_thread = false;
 	cairn_core.thp = CORE_THP_DEFAULT;
 	REQUIRE(arenas_init(2), "two arenas");
+	REQUIRE(shared_heaps_init(), "their shared heaps");
 	REQUIRE(cairn_narenas == 2 && cairn_arenas != NULL, "the core sees them");
 	/* Set from the kernel's THP mode: pinned, so that which runs the
 	 * curve purges does not depend on the machine. */

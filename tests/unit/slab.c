@@ -236,9 +236,9 @@ int main(void)
 		CHECK(atomic_load(&r.heap->state) == HEAP_ABANDONED && empty_slabs(r.heap) == 0,
 		      "its parked heap has none left");
 
-		/* A shared heap (the heap profiler's, an arena's) has no trim
-		 * and no idle purge to give kept slabs back: its slabs go back
-		 * as they empty. */
+		/* A shared heap of an automatic arena (the heap profiler's, an
+		 * arena's own) keeps its empty slabs too; the decay passes trim
+		 * them on the same schedule, and give them all back with force. */
 		struct heap *sh = shared_heap_create(&cairn_arenas[0]);
 		REQUIRE(sh != NULL, "shared_heap_create");
 		int n = 4 * (int)sc_slab_blocks[CLS];
@@ -249,9 +249,39 @@ int main(void)
 		      "four slabs' blocks from a shared heap");
 		for (int i = 0; i < n; i++)
 			free(many[i]);
-		CHECK(empty_slabs(sh) == 0 && sh->full[CLS].head == NULL,
-		      "freed, the shared heap keeps no empty slab but its current one (%d)",
+		CHECK(empty_slabs(sh) == 3 && sh->full[CLS].head == NULL,
+		      "freed, the shared heap keeps its three empty slabs besides its current "
+		      "one (%d)",
 		      empty_slabs(sh));
+		uint64_t now = os_now_ms(), next = UINT64_MAX;
+		sh->trim_at = now;
+		shared_heaps_decay(now, false, &next);
+		CHECK(empty_slabs(sh) == 3 && next == sh->trim_at && next > now,
+		      "a first pass marks them (%d kept), due again at %llu (now %llu)",
+		      empty_slabs(sh), (unsigned long long)next, (unsigned long long)now);
+		shared_heaps_decay(next - 1, false, &next);
+		CHECK(empty_slabs(sh) == 3, "a pass before the period ends leaves them (%d)",
+		      empty_slabs(sh));
+		now = next;
+		next = UINT64_MAX;
+		shared_heaps_decay(now, false, &next);
+		CHECK(empty_slabs(sh) == 1 && next == sh->trim_at,
+		      "a pass a period later gives back two of three (%d kept)", empty_slabs(sh));
+		shared_heaps_decay(now, true, &next);
+		CHECK(empty_slabs(sh) == 0, "with force, every one (%d kept)", empty_slabs(sh));
+
+		/* A created arena's shared heap, which no decay pass visits,
+		 * gives its slabs back as they empty. */
+		static struct arena created;
+		arena_init_created(&created, 1000);
+		struct heap *ch = shared_heap_create(&created);
+		REQUIRE(ch != NULL, "a created arena's shared heap");
+		for (int i = 0; i < n; i++)
+			many[i] = shared_heap_alloc(ch, CLS);
+		for (int i = 0; i < n; i++)
+			free(many[i]);
+		CHECK(empty_slabs(ch) == 0 && ch->full[CLS].head == NULL,
+		      "freed, it keeps no empty slab but its current one (%d)", empty_slabs(ch));
 	}
 	return CHECK_DONE();
 }
