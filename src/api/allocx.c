@@ -253,7 +253,12 @@ static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
 		if (p != NULL)
 			return small_prepared(p, c, zero);
 	}
-	return small_prepared(heap_pop(h, c, m, tcache_refill), c, zero);
+	void *p = heap_pop(h, c, m, tcache_refill);
+	/* The cache's blocks are the calling thread's in thread.allocated:
+	 * the cache's own tally is no thread's. */
+	if (p != NULL)
+		tally_alloc(heap_self(), sc_size[c]);
+	return small_prepared(p, c, zero);
 }
 
 /* What the flags ask for, beyond the alignment and zeroing alloc_flags
@@ -473,8 +478,10 @@ static void free_flags(void *ptr, int flags, const char *fn)
 	struct heap *h = tc == TC_NONE ? NULL : tcache_of(tc, fn);
 	struct block b = lookup(ptr, fn);
 	if (h != NULL && b.kind == BLOCK_SMALL &&
-	    heap_free_fast(h, b.span, ptr, cairn_span_emptied))
+	    heap_free_fast(h, b.span, ptr, cairn_span_emptied)) {
+		tally_free(heap_self(), b.usable);
 		return;
+	}
 	if (h == NULL && b.kind == BLOCK_LARGE) {
 		cairn_prof_leaving(ptr, b);
 		tally_free(heap_self(), b.usable);

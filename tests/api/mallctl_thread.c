@@ -115,8 +115,12 @@ static void test_big(void)
 static void test_flags(void)
 {
 	const size_t sizes[] = {100, 40000, 200000, 3u << 20};
-	const int flags[] = {MALLOCX_TCACHE_NONE, MALLOCX_ARENA(0), MALLOCX_ARENA(1)};
-	for (size_t f = 0; f < 3; f++) {
+	unsigned tc = 0;
+	size_t sz = sizeof tc;
+	REQUIRE(mallctl("tcache.create", &tc, &sz, NULL, 0) == 0, "tcache.create");
+	const int flags[] = {MALLOCX_TCACHE_NONE, MALLOCX_ARENA(0), MALLOCX_ARENA(1),
+	                     MALLOCX_TCACHE(tc)};
+	for (size_t f = 0; f < 4; f++) {
 		for (size_t i = 0; i < 4; i++) {
 			uint64_t a0 = rd("thread.allocated"), d0 = rd("thread.deallocated");
 			void *p = mallocx(sizes[i], flags[f]);
@@ -132,6 +136,24 @@ static void test_flags(void)
 			      flags[f], (unsigned long long)(d1 - d0), u);
 		}
 	}
+	/* An explicit cache's block freed without it, and a thread's block
+	 * freed into one: still the calling thread's bytes. */
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t a0 = rd("thread.allocated"), d0 = rd("thread.deallocated");
+		void *p = i == 0 ? mallocx(sizes[i], MALLOCX_TCACHE(tc)) : malloc(sizes[i]);
+		REQUIRE(p != NULL, "block %zu", i);
+		size_t u = malloc_usable_size(p);
+		if (i == 0)
+			free(p);
+		else
+			dallocx(p, MALLOCX_TCACHE(tc));
+		uint64_t a1 = rd("thread.allocated"), d1 = rd("thread.deallocated");
+		CHECK(a1 - a0 == u && d1 - d0 == u,
+		      "%s: allocated +%llu, deallocated +%llu, usable %zu",
+		      i == 0 ? "cache's block freed with free" : "thread's block into a cache",
+		      (unsigned long long)(a1 - a0), (unsigned long long)(d1 - d0), u);
+	}
+	REQUIRE(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc) == 0, "tcache.destroy");
 	/* xallocx, in place: what the thread holds moves by the change of the
 	 * usable size (freed at the old one, allocated at the new). */
 	const size_t from[] = {100000, 300000, 3u << 20, 5u << 20};
