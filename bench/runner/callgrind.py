@@ -6,6 +6,7 @@ out. Deterministic, so these runs go in parallel (one per core)."""
 
 import os
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .util import log, run_cmd
@@ -17,6 +18,10 @@ CALLGRIND_D = {"full": 500000, "quick": 200000}
 VALGRIND_TIMEOUT_S = 120
 
 
+class CallgrindTimeout(RuntimeError):
+    """A run under callgrind that took longer than it may."""
+
+
 def callgrind_total(path):
     total = None
     with open(path) as f:
@@ -26,6 +31,54 @@ def callgrind_total(path):
     if total is None:
         raise ValueError("no totals line in " + path)
     return total
+
+
+def callgrind_count(argv, env, tag, rawdir, timeout, cwd=None):
+    """Ir of one run of argv under callgrind; its output and log (valgrind's
+    and the program's) are rawdir/callgrind.<tag>.{out,log}. Raises
+    RuntimeError when it fails or times out, ValueError when the output
+    has no total."""
+    outf = os.path.join(rawdir, "callgrind.%s.out" % tag)
+    logf = os.path.join(rawdir, "callgrind.%s.log" % tag)
+    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=no",
+           "--callgrind-out-file=" + outf] + argv
+    with open(logf, "w") as f:
+        try:
+            r = run_cmd(cmd, env, timeout, f, subprocess.STDOUT, cwd=cwd)
+        except subprocess.TimeoutExpired:
+            raise CallgrindTimeout("timeout after %d s" % timeout)
+    if r.returncode != 0:
+        raise RuntimeError("exit status %d, see %s" % (r.returncode, logf))
+    return callgrind_total(outf)
+
+
+def run_parallel(tasks, fn, workers, label, describe):
+    """fn(task) for every task, `workers` at a time. Returns (values,
+    failed, seconds): by task, what fn returned, why it failed (the
+    RuntimeError, ValueError or OSError it raised) and how long it took.
+    Logs one line a task as it ends: [label] done/total describe(task) ..."""
+    values, failed, seconds = {}, {}, {}
+
+    def timed(task):
+        t0 = time.monotonic()
+        try:
+            return fn(task)
+        finally:
+            seconds[task] = time.monotonic() - t0
+
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        futs = {ex.submit(timed, t): t for t in tasks}
+        for done, fut in enumerate(as_completed(futs), 1):
+            t = futs[fut]
+            try:
+                values[t] = fut.result()
+                what = "%d Ir" % values[t]
+            except (RuntimeError, ValueError, OSError) as exc:
+                failed[t] = str(exc)
+                what = "FAILED: %s" % exc
+            log("[%s] %d/%d %s %s  [%.0f s]" % (label, done, len(tasks),
+                                                describe(t), what, seconds[t]))
+    return values, failed, seconds
 
 
 def run_callgrind(args, env, allocs, modes, rawdir, workers):
@@ -49,54 +102,35 @@ def run_callgrind(args, env, allocs, modes, rawdir, workers):
         if a and a.name in hung:
             raise RuntimeError("skipped: an earlier run with it timed out")
         tag = "%s.%s.%d" % (mode, a.name if a else "harness", n)
-        outf = os.path.join(rawdir, "callgrind.%s.out" % tag)
-        logf = os.path.join(rawdir, "callgrind.%s.log" % tag)
         e = dict(env)
         if a and a.lib:
             e["LD_PRELOAD"] = a.lib
         if a:
             e.update(a.env)
-        cmd = ["valgrind", "--tool=callgrind", "--separate-threads=no",
-               "--callgrind-out-file=" + outf, prog, mode, str(n)]
-        with open(logf, "w") as f:
-            try:
-                r = run_cmd(cmd, e, VALGRIND_TIMEOUT_S, f, subprocess.STDOUT)
-            except subprocess.TimeoutExpired:
-                if a:
-                    hung.add(a.name)
-                raise RuntimeError("timeout after %d s" % VALGRIND_TIMEOUT_S)
-        if r.returncode != 0:
-            raise RuntimeError("exit status %d, see %s" % (r.returncode, logf))
-        return callgrind_total(outf)
+        try:
+            return callgrind_count([prog, mode, str(n)], e, tag, rawdir,
+                                   VALGRIND_TIMEOUT_S)
+        except CallgrindTimeout:
+            if a:
+                hung.add(a.name)
+            raise
 
-    ir = {}
-    failed = {}
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        futs = {ex.submit(one, t): t for t in tasks}
-        for fut in as_completed(futs):
-            mode, a, n = futs[fut]
-            who = a.name if a else "(harness)"
-            done += 1
-            try:
-                ir[(mode, who, n)] = fut.result()
-                log("[callgrind] %d/%d %-9s %-12s N=%-7d %d Ir"
-                    % (done, len(tasks), who, mode, n, ir[(mode, who, n)]))
-            except (RuntimeError, ValueError, OSError) as exc:
-                failed[(mode, who)] = str(exc)
-                log("[callgrind] %d/%d %-9s %-12s N=%-7d FAILED: %s"
-                    % (done, len(tasks), who, mode, n, exc))
+    ir, failed, _ = run_parallel(tasks, one, workers, "callgrind",
+                                 lambda t: "%-9s %-12s N=%-7d" % (
+                                     t[1].name if t[1] else "(harness)",
+                                     t[0], t[2]))
 
-    def per_pair(mode, who):
-        if (mode, who) in failed:
-            return {"failed": failed[(mode, who)]}
-        i1, i2 = ir[(mode, who, n1)], ir[(mode, who, n2)]
+    def per_pair(mode, a):
+        why = failed.get((mode, a, n1)) or failed.get((mode, a, n2))
+        if why:
+            return {"failed": why}
+        i1, i2 = ir[(mode, a, n1)], ir[(mode, a, n2)]
         # batch and cross-thread modes run whole batches: use the real counts.
         return {"n1": n1, "n2": n2, "ir1": i1, "ir2": i2,
                 "ir_per_pair": (i2 - i1) / (pairs(mode, n2) - pairs(mode, n1))}
 
-    counts = {m: {a.name: per_pair(m, a.name) for a in allocs} for m in modes}
-    harness = {m: per_pair(m, "(harness)") for m in harness_modes}
+    counts = {m: {a.name: per_pair(m, a) for a in allocs} for m in modes}
+    harness = {m: per_pair(m, None) for m in harness_modes}
     return counts, harness, {"n1": n1, "n2": n2, "d": d}
 
 
@@ -104,3 +138,4 @@ def pairs(mode, n):
     """Pairs fastpath really does for N (whole batches, see fastpath.c)."""
     batch = {"batch64": 64, "xthread64": 256, "loop-xthread": 256}.get(mode, 1)
     return (n + batch - 1) // batch * batch
+
