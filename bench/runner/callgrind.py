@@ -1,8 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""Instruction counts: build/bench/fastpath under `valgrind --tool=callgrind
---separate-threads=no`, run with N1 and N2 = N1 + D iterations; (Ir(N2) -
-Ir(N1)) / D is the count of one malloc+free pair with start-up cancelled
-out. Deterministic, so these runs go in parallel (one per core)."""
+"""Instruction counts under `valgrind --tool=callgrind --separate-threads=no`.
+
+* Per malloc+free pair: build/bench/fastpath run with N1 and N2 = N1 + D
+  iterations; (Ir(N2) - Ir(N1)) / D is the count of one pair with start-up
+  cancelled out.
+* Per workload (--profiling): the whole process of each program and command
+  workload, once with each allocator of a profiling pair, for the
+  profiled / plain ratio that the times of a shared machine cannot give.
+
+Deterministic, so these runs go in parallel (one per core), after the timed
+runs."""
 
 import os
 import subprocess
@@ -10,12 +17,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .util import log, run_cmd
-from .workloads import CALLGRIND_HARNESS
+from .workloads import CALLGRIND_HARNESS, workload_argv
 
 
 CALLGRIND_N1 = 50000
 CALLGRIND_D = {"full": 500000, "quick": 200000}
 VALGRIND_TIMEOUT_S = 120
+# A whole workload under callgrind runs 50-100 times slower than outside.
+WORKLOAD_TIMEOUT_S = 900
+# The workload kinds counted whole: redis needs its benchmark client, a
+# second process that is not the one profiled.
+WORKLOAD_KINDS = ("program", "command")
 
 
 class CallgrindTimeout(RuntimeError):
@@ -139,3 +151,55 @@ def pairs(mode, n):
     batch = {"batch64": 64, "xthread64": 256, "loop-xthread": 256}.get(mode, 1)
     return (n + batch - 1) // batch * batch
 
+
+def run_env(env, a, w):
+    """The environment of a's runs of w, as runwrap gives the timed ones."""
+    e = dict(env)
+    e.update(a.env)
+    e.update(w.env)
+    if a.lib:
+        e["LD_PRELOAD"] = a.lib
+    else:
+        e.pop("LD_PRELOAD", None)
+    return e
+
+
+def run_instructions(args, env, allocs, prof, workloads, rawdir, tools,
+                     workers):
+    """The whole process's instruction count of each workload with each
+    allocator of each profiling pair whose timed runs both passed (prof:
+    what compute_profiling made of them), with the timed runs' arguments
+    and environment, in args.profdir (heap profiles and anything else a
+    run writes land there). Returns {workload: {alloc: {"ir": n, "wall_s":
+    s} or {"failed": why} or {"not_measured": why}}}."""
+    by_name = {a.name: a for a in allocs}
+    counts, tasks = {}, []
+    for w in workloads:
+        row = prof["rows"].get(w.name, {})
+        for b, p in prof["pairs"]:
+            if p not in row or "failed" in row[p]:
+                continue
+            if w.kind not in WORKLOAD_KINDS:
+                why = "not measured: a %s workload needs its client" % w.kind
+                counts.setdefault(w.name, {}).update({b: {"not_measured": why},
+                                                      p: {"not_measured": why}})
+                continue
+            tasks += [(w, by_name[b]), (w, by_name[p])]
+
+    def one(task):
+        w, a = task
+        return callgrind_count(workload_argv(w, args, tools),
+                               run_env(env, a, w), "%s.%s" % (w.name, a.name),
+                               rawdir, WORKLOAD_TIMEOUT_S, cwd=args.profdir)
+
+    log("instruction counts of the whole workloads under callgrind: %d "
+        "run(s), %d at a time" % (len(tasks), workers))
+    ir, failed, secs = run_parallel(tasks, one, workers, "instructions",
+                                    lambda t: "%-19s %-13s" % (t[0].name,
+                                                               t[1].name))
+    for w, a in tasks:
+        got = ({"ir": ir[(w, a)]} if (w, a) in ir
+               else {"failed": failed[(w, a)]})
+        got["wall_s"] = round(secs[(w, a)], 1)
+        counts.setdefault(w.name, {})[a.name] = got
+    return counts
