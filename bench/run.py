@@ -35,6 +35,11 @@ Two kinds of measurement:
   N2 = N1 + D iterations; (Ir(N2) - Ir(N1)) / D is the instruction count of
   one malloc+free pair with start-up cancelled out. Deterministic, so these
   runs go in parallel (one per core).
+* with --profiling, the whole instruction count of each program and command
+  workload under callgrind, once per allocator of each profiling pair,
+  after the timed runs (in parallel too): profiled / plain, a cost figure
+  that the noise of a shared machine leaves alone (--no-instructions leaves
+  it out).
 
 Progress goes to stderr, one line per run ("[server-4t] rep 2/5 jemalloc
 (17/80) ..."). An allocator whose library is missing, does not define
@@ -61,12 +66,12 @@ import time
 # with python3 -P too (which leaves the script's folder off sys.path).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from runner.callgrind import run_callgrind
+from runner.callgrind import run_callgrind, run_instructions
 from runner.charts import write_charts
 from runner.export import write_csv, write_json
-from runner.measure import (compute_profiling, compute_ratios, machine_info,
-                            probe_allocators, reference_of, run_timed,
-                            summarize_timed)
+from runner.measure import (add_instructions, compute_profiling,
+                            compute_ratios, machine_info, probe_allocators,
+                            reference_of, run_timed, summarize_timed)
 from runner.report import report
 from runner.tlb import run_tlb
 from runner.util import log, repo_relative
@@ -124,7 +129,13 @@ def main():
     ap.add_argument("--list", action="store_true",
                     help="list the workloads and exit")
     ap.add_argument("--no-callgrind", action="store_true",
-                    help="skip the instruction counts")
+                    help="skip the instruction counts of the fast path "
+                    "(fastpath's modes)")
+    ap.add_argument("--no-instructions", action="store_true",
+                    help="with --profiling: skip the whole workloads' "
+                    "instruction counts under callgrind (profiled / plain; "
+                    "they run after the timed runs, whatever "
+                    "--no-callgrind says)")
     ap.add_argument("--keep-env", action="store_true",
                     help="keep MALLOC_CONF, GLIBC_TUNABLES and the like")
     ap.add_argument("--results", default=None,
@@ -281,22 +292,25 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
     summarize_timed(timed)
     tlb = run_tlb(args, env, ok, workloads, rawdir, tools, skipped)
 
-    cg = None
-    if not args.no_callgrind:
-        if shutil.which("valgrind"):
-            named = set(args.allocators.split(",")) if args.allocators \
-                else set()
-            cg = run_callgrind(args, env, [a for a in ok if not a.variant
-                                           or a.name in named],
-                               CALLGRIND_MODES, rawdir, max(1, meta["nproc"]))
-        else:
-            log("valgrind not found: no instruction counts "
-                "(apt-get install -y valgrind)")
-
     names = [a.name for a in ok]
     ref = reference_of(names)
     gm = compute_ratios(timed, workloads, names, ref)
     prof = compute_profiling(timed, workloads, names)
+
+    cg = None
+    want_ins = (args.profiling and prof is not None
+                and not args.no_instructions)
+    valgrind = (want_ins or not args.no_callgrind) and valgrind_found()
+    if valgrind and not args.no_callgrind:
+        named = set(args.allocators.split(",")) if args.allocators else set()
+        cg = run_callgrind(args, env, [a for a in ok if not a.variant
+                                       or a.name in named],
+                           CALLGRIND_MODES, rawdir, max(1, meta["nproc"]))
+    if valgrind and want_ins:
+        add_instructions(prof, run_instructions(
+            args, env, ok, prof, workloads, rawdir, tools,
+            max(1, meta["nproc"])))
+
     meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     meta["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     os.makedirs(args.results, exist_ok=True)
@@ -323,6 +337,14 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
            " and " + ", ".join(c[0] for c in meta["charts"])
            if meta["charts"] else ""))
     return 0
+
+
+def valgrind_found():
+    if shutil.which("valgrind"):
+        return True
+    log("valgrind not found: no instruction counts "
+        "(apt-get install -y valgrind)")
+    return False
 
 
 if __name__ == "__main__":

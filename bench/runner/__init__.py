@@ -6,7 +6,8 @@
                and ratios
     redis      the redis workload (server, benchmark client, checks)
     tlb        TLB misses under perf stat
-    callgrind  instruction counts of the fast path under callgrind
+    callgrind  instruction counts under callgrind: of the fast path, and
+               of whole workloads for the profiling row set
     report     the Markdown report
     export     latest.csv and latest.json
     charts     the SVG charts

@@ -15,7 +15,7 @@ def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg,
             "ratio_to_ref", "peak_rss_kib_median", "rss_ratio_to_ref",
             "rss_end_kib_median", "rss_end_ratio_to_ref",
             "anon_huge_kib_median", "throughput_rps_median", "time_basis",
-            "wall_s_median", "cpu_s_median"]
+            "wall_s_median", "cpu_s_median", "instructions_ratio"]
     empty = [""] * (len(cols) - 9)
 
     def fmt(x, f="%.4f"):
@@ -71,7 +71,8 @@ def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg,
         if prof:
             # profiled / plain: median = whole-process time ratio, min =
             # the same of the fastest runs, ratio_to_ref = timed-section
-            # ratio, rss_ratio_to_ref = peak RSS ratio
+            # ratio, rss_ratio_to_ref = peak RSS ratio, instructions_ratio
+            # = whole-process instruction count ratio (callgrind)
             for wname, row in list(prof["rows"].items()) + [
                     ("(geomean)", prof["geomean"])]:
                 for n, r in row.items():
@@ -83,7 +84,8 @@ def write_csv(path, meta, allocs, workloads, timed, skipped, gm, cg,
                         "profiling", wname, n, "ok", "",
                         fmt(r["time"]), fmt(r["best"]), "", "profiled/plain",
                         fmt(r["section"]), "", fmt(r["peak_rss"])] +
-                        [""] * (len(cols) - 16))
+                        [""] * (len(cols) - 17) +
+                        [fmt(r.get("instructions"))])
         if cg:
             counts, harness, _ = cg
             for m, row in counts.items():

@@ -439,3 +439,36 @@ def compute_profiling(timed, workloads, names):
     gm = {p: dict({k: geomean(v) for k, v in acc[p].items()},
                   n=len(acc[p]["time"]), rows=len(rows)) for _, p in pairs}
     return {"pairs": pairs, "rows": rows, "geomean": gm}
+
+
+def add_instructions(prof, counts):
+    """Adds run_instructions' counts to the profiling row set: per workload
+    and pair, "instructions", profiled / plain of the whole process's
+    instruction count (None, and "instructions_why", where either was not
+    counted), and its geometric mean per pair ("instructions", over
+    "instructions_n" workloads); the counts themselves as
+    prof["instructions"]."""
+    prof["instructions"] = counts
+    for b, p in prof["pairs"]:
+        vals = []
+        for wname, row in prof["rows"].items():
+            r = row[p]
+            if "failed" in r:
+                continue
+            got = counts.get(wname, {})
+            cb, cp = got.get(b, {}), got.get(p, {})
+            why = [uncounted(s) for s in (cp, cb) if "ir" not in s]
+            r["instructions"] = None if why else cp["ir"] / cb["ir"]
+            if why:
+                r["instructions_why"] = why[0]
+            else:
+                vals.append(r["instructions"])
+        prof["geomean"][p]["instructions"] = geomean(vals)
+        prof["geomean"][p]["instructions_n"] = len(vals)
+
+
+def uncounted(slot):
+    """Why a run_instructions slot has no count."""
+    if "failed" in slot:
+        return "FAILED: " + slot["failed"]
+    return slot.get("not_measured", "not run")

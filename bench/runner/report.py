@@ -91,6 +91,7 @@ def scaling_section(p, timed, names, nproc):
 def profiling_section(p, prof, workloads, reps):
     """The profiling row set: profiled / plain per workload and pair."""
     pairs = prof["pairs"]
+    counted = prof.get("instructions") is not None
     p("## Profiling cost")
     p()
     p("Each allocator next to itself with `MALLOC_CONF=prof:true` (default "
@@ -101,15 +102,17 @@ def profiling_section(p, prof, workloads, reps):
       "written at exit count (redis: its throughput, plain / profiled); "
       "*best*: the same for the fastest run of each (the one least "
       "disturbed on a busy machine); *section*: the workload's own timed "
-      "section only (medians); *peak RSS*: ru_maxrss, with the difference "
+      "section only (medians); %s*peak RSS*: ru_maxrss, with the difference "
       "in MiB. *dumps*: heap profiles one run wrote (median), and their "
       "size. cairn writes one at exit and one at each new peak of the "
       "sampled live bytes by default; jemalloc writes none unless asked."
-      % reps)
+      % (reps, INSTRUCTIONS_TEXT if counted else ""))
     p()
     head = ["workload"]
     for b, pr in pairs:
-        head += ["%s time" % pr, "best", "section", "peak RSS", "dumps"]
+        head += (["%s time" % pr, "best", "section"] +
+                 (["instructions"] if counted else []) +
+                 ["peak RSS", "dumps"])
     p("| " + " | ".join(head) + " |")
     p("|---|" + "---:|" * (len(head) - 1))
     for w in workloads:
@@ -118,54 +121,118 @@ def profiling_section(p, prof, workloads, reps):
             continue
         cells = []
         for b, pr in pairs:
-            r = row[pr]
-            if "failed" in r:
-                cells += ["FAILED (%s)" % r["failed"].split(", see")[0],
-                          "", "", "", ""]
-                continue
-            d = r.get("dumps")
-            cells += [fmt_ratio3(r["time"]), fmt_ratio3(r["best"]),
-                      fmt_ratio3(r["section"]),
-                      "%s (%+.1f MiB)" % (fmt_ratio3(r["peak_rss"]),
-                                          r["peak_rss_delta_kib"] / 1024),
-                      "%g, %.0f KiB" % (d, (r["dump_bytes"] or 0) / 1024)
-                      if d else "0"]
+            cells += profiling_cells(row[pr], counted)
         p("| %s | %s |" % (w.name, " | ".join(cells)))
     cells = []
     for b, pr in pairs:
-        g = prof["geomean"][pr]
-        n = "" if g["n"] == g["rows"] else " (%d of %d)" % (g["n"], g["rows"])
-        cells += ["**%s**%s" % (fmt_ratio3(g["time"]), n),
-                  "**%s**" % fmt_ratio3(g["best"]),
-                  "**%s**" % fmt_ratio3(g["section"]),
-                  "**%s**" % fmt_ratio3(g["peak_rss"]), ""]
+        cells += geomean_cells(prof["geomean"][pr], counted)
     p("| **geomean** | %s |" % " | ".join(cells))
     p()
+    if counted:
+        uncounted_note(p, prof)
     for b, pr in pairs:
-        if b != REFERENCE:
-            continue
-        g = prof["geomean"][pr]
-        if g["time"] is None:
-            continue
-        over = ["%s %s" % (w, fmt_ratio3(r[pr]["time"]))
-                for w, r in prof["rows"].items() if "failed" not in r[pr]
-                and r[pr]["time"] > PROFILING_GOAL["time_any"]]
-        miss = []
-        if g["time"] > PROFILING_GOAL["time_geomean"]:
-            miss.append("time geomean %s > %.2f" % (
-                fmt_ratio3(g["time"]), PROFILING_GOAL["time_geomean"]))
-        if over:
-            miss.append("over %.2f: %s" % (PROFILING_GOAL["time_any"],
-                                           ", ".join(over)))
-        if g["peak_rss"] > PROFILING_GOAL["rss_geomean"]:
-            miss.append("peak RSS geomean %s > %.2f" % (
-                fmt_ratio3(g["peak_rss"]), PROFILING_GOAL["rss_geomean"]))
-        p("Goal for %s (time ≤ %.2f on the geometric mean and ≤ %.2f on "
-          "every workload, peak RSS ≤ %.2f on the geometric mean): %s." % (
-              pr, PROFILING_GOAL["time_geomean"], PROFILING_GOAL["time_any"],
-              PROFILING_GOAL["rss_geomean"],
-              "**met**" if not miss else "**not met** — " + "; ".join(miss)))
+        if b == REFERENCE and prof["geomean"][pr]["time"] is not None:
+            profiling_goal(p, prof, pr, counted)
+
+
+# What the profiling table's instructions column is (one sentence).
+INSTRUCTIONS_TEXT = (
+    "*instructions*: callgrind's count of the whole process's instructions "
+    "(`valgrind --tool=callgrind --separate-threads=no`, one run each, the "
+    "same arguments), start-up, exit and the dumps included: deterministic "
+    "for one thread, unlike the times on a shared machine; valgrind "
+    "serializes the threads, and where several run the count follows its "
+    "schedule of them (how often they wait, how many peak dumps cairn "
+    "writes: from 0.05% to 2% between runs); ")
+
+
+def of_rows(n, rows):
+    return "" if n == rows else " (%d of %d)" % (n, rows)
+
+
+def geomean_cells(g, counted):
+    """One pair's cells in the geomean row of the profiling table."""
+    ins = (["**%s**%s" % (fmt_ratio3(g["instructions"]),
+                          of_rows(g["instructions_n"], g["rows"]))]
+           if counted else [])
+    return (["**%s**%s" % (fmt_ratio3(g["time"]), of_rows(g["n"], g["rows"])),
+             "**%s**" % fmt_ratio3(g["best"]),
+             "**%s**" % fmt_ratio3(g["section"])] + ins +
+            ["**%s**" % fmt_ratio3(g["peak_rss"]), ""])
+
+
+def profiling_cells(r, counted):
+    """One pair's cells in a row of the profiling table."""
+    if "failed" in r:
+        return (["FAILED (%s)" % r["failed"].split(", see")[0]] +
+                [""] * (5 if counted else 4))
+    d = r.get("dumps")
+    return ([fmt_ratio3(r["time"]), fmt_ratio3(r["best"]),
+             fmt_ratio3(r["section"])] +
+            ([instructions_cell(r)] if counted else []) +
+            ["%s (%+.1f MiB)" % (fmt_ratio3(r["peak_rss"]),
+                                 r["peak_rss_delta_kib"] / 1024),
+             "%g, %.0f KiB" % (d, (r["dump_bytes"] or 0) / 1024)
+             if d else "0"])
+
+
+def instructions_cell(r):
+    if r.get("instructions") is not None:
+        return fmt_ratio3(r["instructions"])
+    return "FAILED" if r.get("instructions_why", "").startswith(
+        "FAILED") else "–"
+
+
+def uncounted_note(p, prof):
+    """The workloads whose instructions the table lacks, and why."""
+    missing = []
+    for wname, row in prof["rows"].items():
+        whys = sorted({r["instructions_why"] for r in row.values()
+                       if r.get("instructions_why")})
+        if whys:
+            missing.append("%s (%s)" % (wname, "; ".join(whys)))
+    if missing:
+        p("*instructions* not counted: %s." % ", ".join(missing))
         p()
+
+
+def goal_misses(prof, pr, key):
+    """How profiled pr's `key` ratios miss the time goal (none: met)."""
+    goal = PROFILING_GOAL
+    g = prof["geomean"][pr][key]
+    over = ["%s %s" % (w, fmt_ratio3(r[pr][key]))
+            for w, r in prof["rows"].items()
+            if r[pr].get(key) is not None and r[pr][key] > goal["time_any"]]
+    miss = []
+    if g is not None and g > goal["time_geomean"]:
+        miss.append("%s geomean %s > %.2f" % (key, fmt_ratio3(g),
+                                              goal["time_geomean"]))
+    if over:
+        miss.append("over %.2f: %s" % (goal["time_any"], ", ".join(over)))
+    return miss
+
+
+def met(miss):
+    return "**met**" if not miss else "**not met** — " + "; ".join(miss)
+
+
+def profiling_goal(p, prof, pr, counted):
+    """The goal line under the profiling table, for cairn's pair."""
+    g = prof["geomean"][pr]
+    miss = goal_misses(prof, pr, "time")
+    if g["peak_rss"] > PROFILING_GOAL["rss_geomean"]:
+        miss.append("peak RSS geomean %s > %.2f" % (
+            fmt_ratio3(g["peak_rss"]), PROFILING_GOAL["rss_geomean"]))
+    ins = ""
+    if counted and g.get("instructions") is not None:
+        ins = (" Instructions geomean %s (the time goal judged on "
+               "instructions: %s)." % (fmt_ratio3(g["instructions"]), met(
+                   goal_misses(prof, pr, "instructions"))))
+    p("Goal for %s (time ≤ %.2f on the geometric mean and ≤ %.2f on "
+      "every workload, peak RSS ≤ %.2f on the geometric mean): %s.%s" % (
+          pr, PROFILING_GOAL["time_geomean"], PROFILING_GOAL["time_any"],
+          PROFILING_GOAL["rss_geomean"], met(miss), ins))
+    p()
 
 
 def fmt_ratio3(x):

@@ -54,13 +54,13 @@ def parse_kv(text):
     return out
 
 
-def run_cmd(cmd, env, timeout, stdout=None, stderr=None):
+def run_cmd(cmd, env, timeout, stdout=None, stderr=None, cwd=None):
     """subprocess.run in a session of its own, so that a timeout (or ^C)
     kills the whole process tree (runwrap and the benchmark under it, or
     valgrind and its tool), not just the direct child. Raises
     subprocess.TimeoutExpired after killing."""
     p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr,
-                         text=True, start_new_session=True)
+                         text=True, start_new_session=True, cwd=cwd)
     try:
         out, err = p.communicate(timeout=timeout)
     except BaseException:
