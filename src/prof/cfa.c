@@ -400,26 +400,15 @@ static struct cfa_rule rule_from_fde(uintptr_t pc)
  * loaded objects) take cache_lock, never while an FDE is read, so that
  * libgcc's lookup, which may take the dynamic loader's lock, never runs
  * under it. */
-#define CACHE_SLOTS 1024
-
-struct slot {
-	uint64_t pc;   /* 0: empty */
-	uint64_t rule; /* pack_rule's */
-};
+#define CACHE_SLOTS CFA_CACHE_SLOTS
 
 static cairn_mutex cache_lock = CAIRN_MUTEX_INIT;
-static struct slot cache[CACHE_SLOTS];
+struct cfa_slot cairn_cfa_cache[CACHE_SLOTS];
 /* adds + subs. Written under cache_lock; read without it first, since it
  * rarely changes and every sample looks. */
 static unsigned long long objects_seen;
 
-static unsigned slot_of(uintptr_t pc)
-{
-	return (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 54) & (CACHE_SLOTS - 1);
-}
-
-/* Offsets of 27 bits with their sign: any real frame's. */
-#define OFF_BITS 27
+#define OFF_BITS CFA_OFF_BITS
 #define OFF_MAX  ((1 << (OFF_BITS - 1)) - 1)
 
 static bool packable(struct cfa_rule r)
@@ -436,42 +425,20 @@ static uint64_t pack_rule(struct cfa_rule r)
 	       ((uint64_t)(int64_t)r.rbp_off & mask) << (10 + OFF_BITS);
 }
 
-static int32_t off_of(uint64_t bits)
-{
-	/* Sign-extended from OFF_BITS. */
-	return (int32_t)((int64_t)(bits << (64 - OFF_BITS)) >> (64 - OFF_BITS));
-}
-
-static struct cfa_rule unpack_rule(uint64_t w)
-{
-	return (struct cfa_rule){
-	    .kind = (uint8_t)w,
-	    .on_rbp = (w >> 8) & 1,
-	    .rbp_saved = (w >> 9) & 1,
-	    .off = off_of(w >> 10),
-	    .rbp_off = off_of(w >> (10 + OFF_BITS)),
-	};
-}
-
 /* Under cache_lock. The rule's store releases the cleared address: a
  * reader whose acquiring load of the rule sees the new one sees the address
  * cleared, or the new one, when it looks again. (No fence: ThreadSanitizer
  * does not follow them.) */
-static void slot_store(struct slot *s, uint64_t pc, uint64_t rule)
+static void slot_store(struct cfa_slot *s, uint64_t pc, uint64_t rule)
 {
 	__atomic_store_n(&s->pc, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->rule, rule, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->pc, pc, __ATOMIC_RELEASE);
 }
 
-struct cfa_rule cfa_rule_of(uintptr_t pc)
+struct cfa_rule cfa_rule_missed(uintptr_t pc)
 {
-	struct slot *s = &cache[slot_of(pc)];
-	if (__atomic_load_n(&s->pc, __ATOMIC_ACQUIRE) == pc) {
-		uint64_t w = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&s->pc, __ATOMIC_RELAXED) == pc)
-			return unpack_rule(w);
-	}
+	struct cfa_slot *s = &cairn_cfa_cache[cfa_slot_of(pc)];
 	struct cfa_rule r = rule_from_fde(pc);
 	/* No FDE may mean code loaded later (a JIT's, dlopen's): not kept. */
 	if (r.kind == CFA_NONE || pc == 0 || !packable(r))
@@ -498,8 +465,8 @@ void cfa_check_objects(void)
 	if (n != objects_seen) {
 		/* Slot by slot, as a writer: readers may be looking. */
 		for (unsigned i = 0; i < CACHE_SLOTS; i++)
-			if (cache[i].pc != 0)
-				__atomic_store_n(&cache[i].pc, 0, __ATOMIC_RELAXED);
+			if (cairn_cfa_cache[i].pc != 0)
+				__atomic_store_n(&cairn_cfa_cache[i].pc, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&objects_seen, n, __ATOMIC_RELAXED);
 	}
 	mutex_unlock(&cache_lock);
@@ -509,12 +476,12 @@ void cfa_postfork_child(void)
 {
 	/* A slot may have been half written. */
 	if (mutex_reset_was_held(&cache_lock))
-		memset(cache, 0, sizeof(cache));
+		memset(cairn_cfa_cache, 0, sizeof(cairn_cfa_cache));
 }
 
 #else
 
-struct cfa_rule cfa_rule_of(uintptr_t pc)
+struct cfa_rule cfa_rule_missed(uintptr_t pc)
 {
 	return (struct cfa_rule){.kind = CFA_OTHER};
 }

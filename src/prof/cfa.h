@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/util.h"
+
 enum cfa_kind {
 	CFA_NONE,  /* no FDE covers the address: the stack ends here */
 	CFA_END,   /* the outermost frame (return address undefined) */
@@ -27,10 +29,66 @@ struct cfa_rule {
 	int32_t rbp_off; /* where the caller's rbp is saved */
 };
 
+/* The rule of pc read from its FDE, kept in the cache (cfa_rule_of's
+ * miss). */
+struct cfa_rule cfa_rule_missed(uintptr_t pc);
+
+#if defined(__x86_64__)
+/* The cache of rules by return address (see cfa.c): its hit is the walk's
+ * work for each frame, so it is inline in the walk. */
+struct cfa_slot {
+	uint64_t pc;   /* 0: empty */
+	uint64_t rule; /* a rule packed (cfa.c, pack_rule) */
+};
+
+#define CFA_CACHE_SLOTS 1024
+extern struct cfa_slot cairn_cfa_cache[CFA_CACHE_SLOTS] HIDDEN;
+
+static inline unsigned cfa_slot_of(uintptr_t pc)
+{
+	return (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 54) & (CFA_CACHE_SLOTS - 1);
+}
+
+/* Offsets of 27 bits with their sign: any real frame's. */
+#define CFA_OFF_BITS 27
+
+static inline int32_t cfa_off_of(uint64_t bits)
+{
+	/* Sign-extended from CFA_OFF_BITS. */
+	return (int32_t)((int64_t)(bits << (64 - CFA_OFF_BITS)) >> (64 - CFA_OFF_BITS));
+}
+
+static inline struct cfa_rule cfa_unpack_rule(uint64_t w)
+{
+	return (struct cfa_rule){
+	    .kind = (uint8_t)w,
+	    .on_rbp = (w >> 8) & 1,
+	    .rbp_saved = (w >> 9) & 1,
+	    .off = cfa_off_of(w >> 10),
+	    .rbp_off = cfa_off_of(w >> (10 + CFA_OFF_BITS)),
+	};
+}
+
 /* The rule of the frame whose return address (or, for the innermost,
- * current address) is pc: from the cache, or read from the FDE, which
+ * current address) is pc: from the cache, read with no lock (the address,
+ * the rule, the address again: see cfa.c), or read from the FDE, which
  * takes libgcc's lookup of it (_Unwind_Find_FDE) and no lock of cairn's. */
-struct cfa_rule cfa_rule_of(uintptr_t pc);
+static inline struct cfa_rule cfa_rule_of(uintptr_t pc)
+{
+	struct cfa_slot *s = &cairn_cfa_cache[cfa_slot_of(pc)];
+	if (likely(__atomic_load_n(&s->pc, __ATOMIC_ACQUIRE) == pc)) {
+		uint64_t w = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
+		if (likely(__atomic_load_n(&s->pc, __ATOMIC_RELAXED) == pc))
+			return cfa_unpack_rule(w);
+	}
+	return cfa_rule_missed(pc);
+}
+#else
+static inline struct cfa_rule cfa_rule_of(uintptr_t pc)
+{
+	return cfa_rule_missed(pc);
+}
+#endif
 
 /* Objects were loaded or unloaded since the cache was filled: it is
  * emptied (dl_iterate_phdr's counts of additions and removals). Called
