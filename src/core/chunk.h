@@ -8,8 +8,9 @@
  * small blocks, or one large block. Descriptors are slots handed out from
  * the low end as spans come to be (the most recently freed first), so the
  * header's pages are written only as far as the chunk has had spans at
- * once: one 4 KiB page for up to 31 of them (slabs are 5 to 64 pages, large
- * runs 20 or more), where a descriptor at every page's place wrote all nine
+ * once: the first 4 KiB page holds the page entries and 31 slots, two of
+ * them SLOT_HEADER and SLOT_INSIDE (slabs are 5 to 64 pages, large runs 20
+ * or more), where a descriptor at every page's place wrote all nine pages
  * (1.8% of the chunk).
  *
  * The page map has one word per 2 MiB of address space, for a window of
