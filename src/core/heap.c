@@ -374,7 +374,8 @@ static void shared_decay_one(struct heap *h, void *arg)
 		slab_release_kept(h);
 	else if (trim_due(h, d->now))
 		slab_trim_kept(h);
-	if (h->kept_empty != 0 && h->trim_at < d->next)
+	/* With decay off the kept slabs stay: no pass is due for them. */
+	if (h->kept_empty != 0 && arena_dirty_decay_ms(h->arena) >= 0 && h->trim_at < d->next)
 		d->next = h->trim_at;
 }
 
