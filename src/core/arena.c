@@ -77,9 +77,7 @@ static struct chunk *chunk_map(struct arena *a)
 /* Gives a mapped chunk's pages to the arena (lock held). */
 static void chunk_add(struct arena *a, struct chunk *c)
 {
-	uint32_t header = header_pages_written(c->slots_top);
-	a->counters.header_pages += header;
-	counter_add(metadata, (int64_t)header * PAGE_SIZE);
+	count_header_pages(a, header_pages_written(c->slots_top));
 	/* Fresh pages: released, in the life cycle's terms. */
 	run_insert(a, make_free_run(c, slot_new(a, c), HDR_PAGES, DATA_PAGES, 0, 0));
 	a->counters.mapped_pages += DATA_PAGES;
@@ -303,8 +301,7 @@ size_t arena_release_empty(struct arena *a)
 		}
 		released += CHUNK_SIZE;
 		a->counters.mapped_pages -= DATA_PAGES;
-		a->counters.header_pages -= header;
-		counter_add(metadata, -(int64_t)header * PAGE_SIZE);
+		count_header_pages(a, -(int64_t)header);
 	}
 	mutex_unlock(&a->lock);
 	return released;

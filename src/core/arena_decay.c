@@ -123,8 +123,7 @@ static size_t decay_list(struct arena *a, struct runlist *l, size_t *list_pages,
 		if (unmapped) {
 			released += bytes;
 			a->counters.mapped_pages -= DATA_PAGES;
-			a->counters.header_pages -= header;
-			counter_add(metadata, -(int64_t)header * PAGE_SIZE);
+			count_header_pages(a, -(int64_t)header);
 			continue;
 		}
 		if (!to_muzzy)

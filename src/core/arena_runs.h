@@ -132,9 +132,16 @@ static inline void set_page_inside(struct chunk *c, uint32_t page)
 
 /* ------------------------------------------------------------ slots */
 
+/* Chunk header pages a's chunks wrote (pages > 0) or gave up with their
+ * chunk (pages < 0): in a's counters and in the metadata. */
+static inline void count_header_pages(struct arena *a, int64_t pages)
+{
+	a->counters.header_pages += (uint64_t)pages;
+	counter_add(metadata, pages * PAGE_SIZE);
+}
+
 /* A slot of chunk c for a new span: the one freed last, else the next one
- * never used, whose header page a's counters and the metadata count once
- * it is first written. */
+ * never used, whose header page is counted once it is first written. */
 static inline struct span *slot_new(struct arena *a, struct chunk *c)
 {
 	struct span *s = c->slots_free;
@@ -145,10 +152,8 @@ static inline struct span *slot_new(struct arena *a, struct chunk *c)
 	uint32_t pages = header_pages_written(c->slots_top);
 	s = &c->spans[c->slots_top++];
 	uint32_t grown = header_pages_written(c->slots_top) - pages;
-	if (grown != 0) {
-		a->counters.header_pages += grown;
-		counter_add(metadata, (int64_t)grown * PAGE_SIZE);
-	}
+	if (grown != 0)
+		count_header_pages(a, grown);
 	return s;
 }
 
