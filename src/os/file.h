@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Creates path for writing, mode 0600, only if nothing is there: an
@@ -23,6 +24,12 @@ int os_file_write_all(int fd, const void *buf, size_t len);
 /* Reads up to cap bytes, retrying interrupted calls: the count (0 at the
  * end) or minus an errno value. */
 ssize_t os_file_read(int fd, void *buf, size_t cap);
+/* The same at file offset off, the descriptor's own offset left as it was
+ * (pread). */
+ssize_t os_file_read_at(int fd, void *buf, size_t cap, uint64_t off);
+/* The file fd is open on, as two numbers that no other file has at the
+ * same time (device and inode): false when the system cannot say. */
+bool os_file_id(int fd, uint64_t id[2]);
 /* Closes fd: 0 or the errno value close(2) gave (a late write error). */
 int os_file_close(int fd);
 /* Maps the whole of the regular file at path read-only, private: its

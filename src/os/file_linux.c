@@ -63,6 +63,32 @@ ssize_t os_file_read(int fd, void *buf, size_t cap)
 	return n;
 }
 
+ssize_t os_file_read_at(int fd, void *buf, size_t cap, uint64_t off)
+{
+	int saved = errno;
+	ssize_t n;
+	do
+		n = pread(fd, buf, cap, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = -errno;
+	errno = saved;
+	return n;
+}
+
+bool os_file_id(int fd, uint64_t id[2])
+{
+	int saved = errno;
+	struct stat st;
+	bool ok = fstat(fd, &st) == 0;
+	errno = saved;
+	if (ok) {
+		id[0] = (uint64_t)st.st_dev;
+		id[1] = (uint64_t)st.st_ino;
+	}
+	return ok;
+}
+
 int os_file_close(int fd)
 {
 	int saved = errno;

@@ -3,7 +3,8 @@
  * libgcc's unwinder spends most of a backtrace finding each frame's FDE
  * and interpreting its CFA program, again for every sample (unwind.c has
  * the figures); the rule of one return address never changes while its
- * object is loaded, so it is read once and kept. */
+ * object is loaded, so it is read once and kept. The FDE is read from the
+ * object's file where it can be (fde.c), which maps none of its pages. */
 #define _GNU_SOURCE
 #include "prof/cfa.h"
 
@@ -13,6 +14,8 @@
 #include <string.h>
 
 #include "core/lock.h"
+#include "prof/dwarf.h"
+#include "prof/fde.h"
 
 #if defined(__x86_64__)
 
@@ -30,74 +33,6 @@ extern const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
 #define REG_RBP 6
 #define REG_RSP 7
 #define REG_RA  16
-
-/* ------------------------------------------------------------ reading */
-
-struct reader {
-	const uint8_t *p, *end;
-	bool bad;
-};
-
-static uint64_t uleb(struct reader *r)
-{
-	uint64_t v = 0;
-	for (unsigned shift = 0; r->p < r->end && shift < 64; shift += 7) {
-		uint8_t b = *r->p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return v;
-	}
-	r->bad = true;
-	return 0;
-}
-
-static int64_t sleb(struct reader *r)
-{
-	int64_t v = 0;
-	unsigned shift = 0;
-	for (; r->p < r->end && shift < 64; shift += 7) {
-		uint8_t b = *r->p++;
-		v |= (int64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			if (shift + 7 < 64 && (b & 0x40))
-				v |= -((int64_t)1 << (shift + 7));
-			return v;
-		}
-	}
-	r->bad = true;
-	return 0;
-}
-
-static uint64_t fixed(struct reader *r, unsigned n)
-{
-	if (r->end - r->p < (ptrdiff_t)n) {
-		r->bad = true;
-		return 0;
-	}
-	uint64_t v = 0;
-	memcpy(&v, r->p, n); /* little-endian */
-	r->p += n;
-	return v;
-}
-
-/* The size of a pointer in DW_EH_PE encoding enc (its low four bits); 0
- * for one this code does not read. */
-static unsigned enc_size(uint8_t enc)
-{
-	switch (enc & 0x0f) {
-	case 0x00: /* absptr */
-	case 0x04: /* udata8 */
-	case 0x0c: /* sdata8 */
-		return 8;
-	case 0x02: /* udata2 */
-	case 0x0a: /* sdata2 */
-		return 2;
-	case 0x03: /* udata4 */
-	case 0x0b: /* sdata4 */
-		return 4;
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------ rules */
 
@@ -338,38 +273,34 @@ static bool run(struct reader *r, const struct cie *c, struct state *s, const st
 	return !r->bad;
 }
 
-static struct cfa_rule rule_from_fde(uintptr_t pc)
+/* The rule at return address pc from FDE f, whose CIE is cie, covering
+ * code from func: CFA_NONE when f does not cover pc - 1. */
+static struct cfa_rule rule_of(const uint8_t *f, const uint8_t *cie, uintptr_t func, uintptr_t pc)
 {
 	struct cfa_rule other = {.kind = CFA_OTHER};
-	struct dwarf_eh_bases bases;
-	const uint8_t *f = _Unwind_Find_FDE((void *)(pc - 1), &bases);
-	if (f == NULL)
-		return (struct cfa_rule){.kind = CFA_NONE};
 	uint32_t len;
-	int32_t cie_off;
 	memcpy(&len, f, 4);
-	memcpy(&cie_off, f + 4, 4);
-	if (len == 0xffffffffu || cie_off <= 0)
-		return other;
 	struct cie c;
-	if (!read_cie(f + 4 - cie_off, &c) || c.signal)
+	if (!read_cie(cie, &c) || c.signal)
 		return other;
 	struct reader r = {f + 8, f + 4 + len, false};
 	unsigned n = enc_size(c.fde_enc);
-	fixed(&r, n); /* where the code starts: bases.func has it */
-	fixed(&r, n); /* its length */
-	if (c.aug_z)
-		r.p += uleb(&r);
-	uintptr_t start = (uintptr_t)bases.func;
+	fixed(&r, n); /* where the code starts: func has it */
+	/* The code's length, unsigned whatever the encoding's sign. */
+	uint64_t range = fixed(&r, n);
 	/* A return address is the instruction after the call: the rule in
 	 * force at the call is the one at pc - 1. */
-	uintptr_t target = pc - 1, loc = start;
+	uintptr_t target = pc - 1, loc = func;
+	if (r.bad || target - func >= range)
+		return (struct cfa_rule){.kind = CFA_NONE};
+	if (c.aug_z)
+		r.p += uleb(&r);
 	struct state s = {.cfa_reg = REG_RSP, .ra = 2};
 	struct reader ri = {c.insns, c.end, false};
 	if (!run(&ri, &c, &s, NULL, &loc, UINTPTR_MAX))
 		return other;
 	struct state initial = s;
-	loc = start;
+	loc = func;
 	if (r.bad || !run(&r, &c, &s, &initial, &loc, target))
 		return other;
 	if (s.ra == 1)
@@ -385,6 +316,32 @@ static struct cfa_rule rule_from_fde(uintptr_t pc)
 	    .off = (int32_t)s.cfa_off,
 	    .rbp_off = (int32_t)s.rbp_off,
 	};
+}
+
+/* The FDE from the object's file first (fde.c: no page of .eh_frame
+ * mapped), else through the mapping, by libgcc's lookup. */
+static struct cfa_rule rule_from_fde(uintptr_t pc)
+{
+	struct fde_copy copy;
+	if (fde_from_file(pc - 1, &copy)) {
+		struct cfa_rule r = rule_of(copy.fde, copy.cie, copy.func, pc);
+		if (r.kind != CFA_NONE)
+			return r;
+	}
+	fde_count_mapping_read();
+	struct dwarf_eh_bases bases;
+	const uint8_t *f = _Unwind_Find_FDE((void *)(pc - 1), &bases);
+	if (f == NULL)
+		return (struct cfa_rule){.kind = CFA_NONE};
+	uint32_t len;
+	int32_t cie_off;
+	memcpy(&len, f, 4);
+	memcpy(&cie_off, f + 4, 4);
+	if (len == 0xffffffffu || cie_off <= 0)
+		return (struct cfa_rule){.kind = CFA_OTHER};
+	struct cfa_rule r = rule_of(f, f + 4 - cie_off, (uintptr_t)bases.func, pc);
+	/* libgcc's lookup found f covering pc - 1. */
+	return r.kind == CFA_NONE ? (struct cfa_rule){.kind = CFA_OTHER} : r;
 }
 
 /* ------------------------------------------------------------ the cache
@@ -477,6 +434,7 @@ void cfa_postfork_child(void)
 	/* A slot may have been half written. */
 	if (mutex_reset_was_held(&cache_lock))
 		memset(cairn_cfa_cache, 0, sizeof(cairn_cfa_cache));
+	fde_postfork_child();
 }
 
 #else

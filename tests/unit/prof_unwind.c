@@ -10,6 +10,13 @@
  *   fork       in a child, whose cache is its parent's;
  *   dlopen     from a callback of a library loaded with dlopen (zlib's
  *              allocator hook), loaded after the cache was filled;
+ *   from_file  every rule so far came from the objects' files (pread),
+ *              not through their mappings, whose pages that would fault in;
+ *   replaced   a library whose file was replaced on disk after it was
+ *              loaded (as a package upgrade does), before and after its
+ *              first rules were read: its file is not the object mapped,
+ *              so its rules are read through the mapping, and the stacks
+ *              are still libgcc's;
  *   no_fde     through code with no unwind table (a trampoline written at
  *              run time): both stop at it;
  *   signal     in a signal handler: the signal frame's rule is libgcc's,
@@ -18,6 +25,8 @@
  *              counted), and at least a frame of the caller's is in it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -29,6 +38,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "prof/fde.h"
 #include "prof/unwind.h"
 
 const char *malloc_conf = "prof:true,prof_gdump:false,prof_final:false,background_thread:false";
@@ -131,6 +141,114 @@ struct z_stream {
 	unsigned long adler, reserved;
 };
 
+/* zlib's deflateInit_ and deflateEnd from handle z, or with inflate its
+ * inflateInit_ and inflateEnd (other return addresses), with the hooks
+ * above: whether they allocated and every stack was libgcc's. */
+static bool zlib_stacks(void *z, bool inflate)
+{
+	int (*deflate_init)(struct z_stream *, int, const char *, int) = dlsym(z, "deflateInit_");
+	int (*inflate_init)(struct z_stream *, const char *, int) = dlsym(z, "inflateInit_");
+	int (*end)(struct z_stream *) = dlsym(z, inflate ? "inflateEnd" : "deflateEnd");
+	if (deflate_init == NULL || inflate_init == NULL || end == NULL)
+		return false;
+	struct z_stream s = {.zalloc = z_alloc, .zfree = z_free};
+	unsigned calls = dl_calls;
+	dl_ok = true;
+	bool ok = (inflate ? inflate_init(&s, "1.2.13", (int)sizeof s)
+	                   : deflate_init(&s, 6, "1.2.13", (int)sizeof s)) == 0;
+	end(&s);
+	return ok && dl_calls > calls && dl_ok;
+}
+
+/* The file an object was loaded from, by an address in it. */
+struct find_path {
+	uintptr_t addr;
+	char path[4096];
+};
+
+static int find_path(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct find_path *f = arg;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+		if (p->p_type == PT_LOAD && f->addr - info->dlpi_addr - p->p_vaddr < p->p_memsz) {
+			snprintf(f->path, sizeof f->path, "%s", info->dlpi_name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static bool copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char buf[65536];
+	size_t n;
+	bool ok = in != NULL && out != NULL;
+	while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		ok = fwrite(buf, 1, n, out) == n;
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL)
+		ok &= fclose(out) == 0;
+	return ok;
+}
+
+/* Changes a byte of the GNU build-id of the ELF file at path: the same
+ * code and tables, told apart by their build-id alone. */
+static bool flip_build_id(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	ElfW(Ehdr) e;
+	bool done = false;
+	if (f == NULL)
+		return false;
+	if (fread(&e, sizeof e, 1, f) != 1)
+		goto out;
+	for (unsigned i = 0; i < e.e_phnum && !done; i++) {
+		ElfW(Phdr) p;
+		unsigned char n[512];
+		if (fseek(f, (long)(e.e_phoff + (uint64_t)i * e.e_phentsize), SEEK_SET) != 0 ||
+		    fread(&p, sizeof p, 1, f) != 1)
+			goto out;
+		if (p.p_type != PT_NOTE || p.p_filesz > sizeof n ||
+		    fseek(f, (long)p.p_offset, SEEK_SET) != 0 || fread(n, p.p_filesz, 1, f) != 1)
+			continue;
+		for (size_t at = 0; at + 12 <= p.p_filesz;) {
+			uint32_t namesz, descsz, type;
+			memcpy(&namesz, n + at, 4);
+			memcpy(&descsz, n + at + 4, 4);
+			memcpy(&type, n + at + 8, 4);
+			size_t desc = at + 12 + ((namesz + 3) & ~3u);
+			if (type == NT_GNU_BUILD_ID && descsz > 0 && desc < p.p_filesz) {
+				unsigned char b = (unsigned char)(n[desc] ^ 0xff);
+				done = fseek(f, (long)(p.p_offset + desc), SEEK_SET) == 0 &&
+				       fwrite(&b, 1, 1, f) == 1;
+				break;
+			}
+			at = desc + ((descsz + 3) & ~3u);
+		}
+	}
+out:
+	done &= fclose(f) == 0;
+	return done;
+}
+
+/* Renames over lib a copy of it (made at other) that differs in its
+ * build-id alone. */
+static bool replace(const char *lib, const char *other)
+{
+	return copy_file(lib, other) && flip_build_id(other) && rename(other, lib) == 0;
+}
+
+/* Whether zlib_stacks(z, inflate) took libgcc's stacks and read some
+ * rule through a mapping. */
+static bool stacks_through_mapping(void *z, bool inflate)
+{
+	unsigned long before = fde_reads().mapping;
+	return zlib_stacks(z, inflate) && fde_reads().mapping > before;
+}
+
 static void *trampoline_arg_fn(void *arg)
 {
 	*(bool *)arg = same_here("no_fde");
@@ -176,16 +294,57 @@ int main(void)
 	{
 		void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
 		REQUIRE(z != NULL, "dlopen libz.so.1: %s", dlerror());
-		int (*init)(struct z_stream *, int, const char *, int) = dlsym(z, "deflateInit_");
-		int (*end)(struct z_stream *) = dlsym(z, "deflateEnd");
-		REQUIRE(init != NULL && end != NULL, "zlib's deflateInit_, deflateEnd");
-		struct z_stream s = {.zalloc = z_alloc, .zfree = z_free};
-		CHECK(init(&s, 6, "1.2.13", (int)sizeof s) == 0, "deflateInit_");
-		end(&s);
-		CHECK(dl_calls > 0 && dl_ok, "%u calls from zlib, stacks %s", dl_calls,
+		CHECK(zlib_stacks(z, false), "%u calls from zlib, stacks %s", dl_calls,
 		      dl_ok ? "the same" : "differ");
 		dlclose(z);
 		CHECK(same_here("after dlclose"), "stacks differ after dlclose");
+	}
+	TEST_CASE("from_file")
+	{
+		struct fde_reads r = fde_reads();
+		CHECK(r.file >= 20 && r.mapping == 0, "%lu rules from files, %lu through mappings",
+		      r.file, r.mapping);
+	}
+	TEST_CASE("replaced")
+	{
+		/* A copy of zlib loaded from a folder of its own and used,
+		 * then a second copy renamed over it, the same but for its
+		 * build-id; then the copy loaded again, and the second copy is
+		 * what it finds. */
+		char dir[] = "/tmp/cairn-unwind-XXXXXX", lib[64], other[64];
+		REQUIRE(mkdtemp(dir) != NULL, "mkdtemp");
+		snprintf(lib, sizeof lib, "%s/libz.so.1", dir);
+		snprintf(other, sizeof other, "%s/other", dir);
+		void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+		REQUIRE(z != NULL, "dlopen libz.so.1: %s", dlerror());
+		struct find_path f = {.addr = (uintptr_t)dlsym(z, "deflateEnd")};
+		dl_iterate_phdr(find_path, &f);
+		REQUIRE(f.path[0] == '/' && copy_file(f.path, lib), "a copy of %s", f.path);
+		dlclose(z);
+		void *copy = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+		REQUIRE(copy != NULL, "dlopen %s: %s", lib, dlerror());
+		struct fde_reads before = fde_reads();
+		CHECK(zlib_stacks(copy, false), "stacks from the copy differ");
+		struct fde_reads after = fde_reads();
+		CHECK(after.file > before.file && after.mapping == before.mapping,
+		      "the copy's rules: %lu from its file, %lu through its mapping",
+		      after.file - before.file, after.mapping - before.mapping);
+		REQUIRE(replace(lib, other), "replacing %s", lib);
+		/* This program's new frames come from its file. */
+		CHECK(stacks_through_mapping(copy, true),
+		      "a library replaced on disk since it was met: its rules read from the file, "
+		      "or the stacks differ");
+		dlclose(copy);
+		/* Loaded again: met anew, its notes compared with the file's. */
+		copy = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+		REQUIRE(copy != NULL, "dlopen %s: %s", lib, dlerror());
+		REQUIRE(replace(lib, other), "replacing %s", lib);
+		CHECK(stacks_through_mapping(copy, false),
+		      "a library replaced on disk before it was met: its rules read from the "
+		      "file, or the stacks differ");
+		dlclose(copy);
+		unlink(lib);
+		rmdir(dir);
 	}
 	TEST_CASE("no_fde")
 	{
@@ -200,8 +359,11 @@ int main(void)
 		REQUIRE(mprotect(m, 4096, PROT_READ | PROT_EXEC) == 0, "mprotect");
 		bool ok = false;
 		void (*tramp)(void *, void *(*)(void *)) = (void (*)(void *, void *(*)(void *)))m;
+		unsigned long mapped = fde_reads().mapping;
 		tramp(&ok, trampoline_arg_fn);
 		CHECK(ok, "stacks through code without unwind tables differ");
+		/* In no object: libgcc's lookup (registered frames) decides. */
+		CHECK(fde_reads().mapping > mapped, "code in no object looked up in no file");
 		munmap(m, 4096);
 	}
 	unsigned long before = prof_unwind_fallbacks();
