@@ -40,8 +40,9 @@
 #define MAX_LOADS           8
 /* Entries of the table read at once: 512 bytes. */
 #define BLOCK 64
-/* Objects whose tables are kept, and the size of each one's index. */
-#define OBJECTS   16
+/* Objects whose tables are kept (about 720 bytes each, in .bss: only those
+ * used are touched), and the size of each one's index. */
+#define OBJECTS   64
 #define INDEX_MAX 128
 
 struct table {
