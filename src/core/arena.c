@@ -88,15 +88,6 @@ static void chunk_add(struct arena *a, struct chunk *c)
 	}
 }
 
-static void maybe_decay(struct arena *a)
-{
-	if (a->dirty.head == NULL && a->muzzy.head == NULL)
-		return;
-	uint64_t now = os_now_ms();
-	if (arena_decay_due(a, now))
-		arena_decay_locked(a, now, DECAY_BUDGET, false, false);
-}
-
 /* Takes run s, found in a's bins, for a block of npages pages aligned to
  * align_pages (lock held; released on return). */
 static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t align_pages)
@@ -115,7 +106,9 @@ static struct span *carve(struct arena *a, struct span *s, size_t npages, size_t
 	s->state = SPAN_LARGE;
 	s->flags = 0;
 	a->counters.active_pages += npages;
-	maybe_decay(a);
+	/* No decay here: frees (arena_free_run), the purging threads and,
+	 * without them, the api's ticks (decay_tick) look at it; a look here
+	 * read the clock on every allocation of a run. */
 	mutex_unlock(&a->lock);
 	return s;
 }

@@ -10,9 +10,9 @@
  *     no purging threads (background_thread:false): a bounded share;
  *   - purge_all and reclaim_for_retry, on demand (malloc_trim, cairn_purge,
  *     a request that failed for lack of memory).
- * Besides these, an arena purges a few due runs it meets while its lock is
- * held anyway (DECAY_BUDGET in arena.c): a cost bounded per call, with no
- * lock taken for it. */
+ * Besides these, an arena purges a few due runs when a run is freed into
+ * it, its lock held anyway (DECAY_BUDGET in arena.c): a cost bounded per
+ * call, with no lock taken for it. */
 #ifndef CAIRN_DECAY_H
 #define CAIRN_DECAY_H
 
