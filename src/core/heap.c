@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Thread heaps: the slow paths behind the fast path in heap.h (refill,
- * frees the fast path did not take, flush, exit), and the arenas' shared
- * heaps. What a heap's slabs, remote frees, large-run cache and the pool of
- * parked heaps do is in slab.c, remote.c, largecache.c and pool.c. */
+/* Thread heaps: the slow paths behind the fast path in heap.h (frees the
+ * fast path did not take, the rare event, flush, exit), and the arenas'
+ * shared heaps. What a heap's slabs, bin refills, remote frees, large-run
+ * cache and the pool of parked heaps do is in slab.c, refill.c, remote.c,
+ * largecache.c and pool.c. */
 #include "core/heap.h"
 
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include "core/largecache.h"
 #include "core/meta.h"
 #include "core/pool.h"
+#include "core/refill.h"
 #include "core/remote.h"
 #include "core/slab.h"
 #include "core/tally.h"
@@ -64,44 +66,6 @@ void heap_span_emptied(struct heap *h, struct span *s)
 	slow_path_enter(h);
 	slab_emptied(h, s);
 	slow_path_leave(h);
-}
-
-/* Fills bin cls, which is empty, and returns one block from it. */
-static void *refill(struct heap *h, unsigned cls)
-{
-	remote_drain(h);
-	struct span *s = h->cur[cls];
-	if (s != NULL && slab_has_free(s))
-		goto adopt;
-	if (s != NULL) {
-		s->flags = SPAN_FULL;
-		slab_list_push(&h->full[cls], s);
-		h->cur[cls] = NULL;
-	}
-	if (h->partial[cls].head == NULL)
-		slab_scan_full(h, cls);
-	s = h->partial[cls].head;
-	if (s != NULL) {
-		slab_unlink(h, s);
-		h->counters[cls].nreslabs++;
-	} else {
-		s = arena_new_slab(h->arena, h, cls);
-		if (s == NULL)
-			return NULL;
-		h->counters[cls].nslabs++;
-	}
-	h->cur[cls] = s;
-	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
-adopt:
-	h->bin[cls] = slab_adopt(h, s);
-	return heap_bin_pop(h, cls);
-}
-
-static void *pop_or_refill(struct heap *h, unsigned cls)
-{
-	if (h->bin[cls] == NULL)
-		return refill(h, cls);
-	return heap_bin_pop(h, cls);
 }
 
 /* ------------------------------------------------------------ shared heaps
@@ -174,7 +138,7 @@ static struct shared_heap *shared_lock(struct shared_heap *sh)
 void *heap_shared_alloc(struct arena *a, unsigned cls)
 {
 	struct shared_heap *sh = shared_lock(&shared_heaps[a->index]);
-	void *p = pop_or_refill(&sh->heap, cls);
+	void *p = heap_pop_or_refill(&sh->heap, cls);
 	shared_trim_step(&sh->heap);
 	mutex_unlock(&sh->lock);
 	return p != NULL ? p : heaps_alloc_parked(cls);
@@ -261,7 +225,7 @@ void shared_heap_cut_singly(struct heap *h)
 void *shared_heap_alloc(struct heap *h, unsigned cls)
 {
 	struct shared_heap *sh = shared_lock(shared_of(h));
-	void *p = pop_or_refill(&sh->heap, cls);
+	void *p = heap_pop_or_refill(&sh->heap, cls);
 	shared_trim_step(&sh->heap);
 	mutex_unlock(&sh->lock);
 	return p;
@@ -301,23 +265,10 @@ void *heap_alloc_again(struct heap *h, unsigned cls)
 	if ((int)cls > cairn_tcache_max_class || h->tcache_off)
 		return alloc_shared(h, cls);
 	slow_path_enter(h);
-	void *p = pop_or_refill(h, cls);
+	void *p = heap_pop_or_refill(h, cls);
 	slow_path_leave(h);
 	return p != NULL ? p : heaps_alloc_parked(cls);
 }
-
-/* What a busy thread's heap keeps unused, its kept empty slabs and cached
- * large runs, goes back on the decay schedule (the purging threads give
- * back all of it once the thread sits idle): a trim every 1/TRIM_PERIODS of
- * dirty_decay_ms gives back half of what sat unused through the whole
- * period before, so a surplus left by a burst is gone about dirty_decay_ms
- * after the thread stopped using it, while a program that goes through its
- * slabs phase after phase, faster than a period, keeps them. Looked at on
- * every TRIM_EVENTS-th rare event (EVENT_INTERVAL bytes the thread
- * allocates each), so that a thread of large blocks, whose rare event comes
- * every few allocations, reads the clock for it rarely. */
-#define TRIM_PERIODS 8
-#define TRIM_EVENTS  8u
 
 void heap_trim(struct heap *h)
 {
@@ -325,24 +276,10 @@ void heap_trim(struct heap *h)
 	heap_large_trim(h);
 }
 
-/* Whether h's trim is due at time now; if so, sets when the next one is. */
-static bool trim_due(struct heap *h, uint64_t now)
-{
-	if (now < h->trim_at)
-		return false;
-	int64_t ms = arena_dirty_decay_ms(h->arena);
-	if (ms < 0) {
-		/* Decay off: nothing goes back, look again in a while. */
-		h->trim_at = now + 1000;
-		return false;
-	}
-	h->trim_at = now + (uint64_t)ms / TRIM_PERIODS;
-	return true;
-}
-
+/* The rare event's trim (refill.h says when and why). */
 static void trim_if_due(struct heap *h)
 {
-	if (++h->events % TRIM_EVENTS == 0 && trim_due(h, os_now_ms()))
+	if (++h->events % TRIM_EVENTS == 0 && heap_trim_due(h, os_now_ms()))
 		heap_trim(h);
 }
 
@@ -356,7 +293,7 @@ static void trim_if_due(struct heap *h)
  * with prof:true. */
 static void shared_trim_step(struct heap *h)
 {
-	if (h->kept_empty != 0 && ++h->events % TRIM_EVENTS == 0 && trim_due(h, os_now_ms()))
+	if (h->kept_empty != 0 && ++h->events % TRIM_EVENTS == 0 && heap_trim_due(h, os_now_ms()))
 		slab_trim_kept(h);
 }
 
@@ -372,7 +309,7 @@ static void shared_decay_one(struct heap *h, void *arg)
 		return;
 	if (d->force)
 		slab_release_kept(h);
-	else if (trim_due(h, d->now))
+	else if (heap_trim_due(h, d->now))
 		slab_trim_kept(h);
 	/* With decay off the kept slabs stay: no pass is due for them. */
 	if (h->kept_empty != 0 && arena_dirty_decay_ms(h->arena) >= 0 && h->trim_at < d->next)
@@ -450,7 +387,7 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 	slow_path_enter(h);
 	if (h->event_bytes < 0)
 		due = event_locked(h);
-	p = h->sample_left <= 0 ? NULL : pop_or_refill(h, cls);
+	p = h->sample_left <= 0 ? NULL : heap_pop_or_refill(h, cls);
 	slow_path_leave(h);
 	/* Out of memory: the free blocks of heaps parked by exited threads
 	 * (no system call); what else can be reclaimed is the caller's to

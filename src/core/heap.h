@@ -6,10 +6,10 @@
  * the slab's local_free list when the calling thread owns the slab. Both
  * are a handful of instructions with no lock, no atomic read-modify-write
  * and no call (see heap_pop and heap_free_fast below, and the instruction
- * counts in the README). Everything else is out of line: refilling a bin,
- * frees the fast path does not take and the rare events in heap.c, a
- * heap's slabs in slab.c, frees to other threads in remote.c, its cache of
- * large runs in largecache.c, parked heaps in pool.c.
+ * counts in the README). Everything else is out of line: refilling a bin
+ * in refill.c, frees the fast path does not take and the rare events in
+ * heap.c, a heap's slabs in slab.c, frees to other threads in remote.c, its
+ * cache of large runs in largecache.c, parked heaps in pool.c.
  *
  * A slab's block counter `used` counts the blocks not on the slab's own
  * lists (held by the program or sitting in its owner's bin). A bin is only
