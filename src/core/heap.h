@@ -6,10 +6,11 @@
  * the slab's local_free list when the calling thread owns the slab. Both
  * are a handful of instructions with no lock, no atomic read-modify-write
  * and no call (see heap_pop and heap_free_fast below, and the instruction
- * counts in the README). Everything else is out of line: refilling a bin,
- * frees the fast path does not take and the rare events in heap.c, a
- * heap's slabs in slab.c, frees to other threads in remote.c, its cache of
- * large runs in largecache.c, parked heaps in pool.c.
+ * counts in the README). Everything else is out of line: refilling a bin
+ * in refill.c, frees the fast path does not take and the rare events in
+ * heap.c, a heap's slabs in slab.c, frees to other threads in remote.c, its
+ * cache of large runs in largecache.c, parked heaps in pool.c, the arenas'
+ * shared heaps in shared.c.
  *
  * A slab's block counter `used` counts the blocks not on the slab's own
  * lists (held by the program or sitting in its owner's bin). A bin is only
@@ -307,6 +308,8 @@ void heap_flush(struct heap *h);
  * owner's rare event calls it every 1/8 of dirty_decay_ms. */
 void heap_trim(struct heap *h);
 
+/* The arenas' shared heaps (shared.c). */
+
 /* Sets up the arenas' shared heaps, one per arena (after arenas_init). */
 bool shared_heaps_init(void);
 /* The decay of the empty slabs the automatic arenas' shared heaps and the
@@ -338,6 +341,13 @@ void shared_heap_cut_singly(struct heap *h);
 void shared_heap_visit(struct heap *h, void (*visit)(struct heap *h, void *arg), void *arg);
 /* Runs fn(arg) with h's lock held, its lists emptied first. */
 void shared_heap_reset(struct heap *h, void (*fn)(void *arg), void *arg);
+/* Frees p, a block of slab s of shared heap h, under h's lock, after
+ * telling h's on_free of it: heap_free_slow's, for a block of a shared
+ * heap's slab. */
+void shared_heap_free(struct heap *h, struct span *s, void *p);
+/* In a fork child: retires the automatic arenas' shared heaps whose lock
+ * was held when the parent forked (for heaps_postfork_child). */
+void shared_heaps_postfork_child(void);
 /* In a fork child: a created arena's shared heap, as
  * heaps_postfork_child does the automatic ones. */
 void shared_heap_postfork_child(struct heap *h);
