@@ -79,7 +79,7 @@ __attribute__((noreturn, cold)) void cairn_report_size(const char *fn, const voi
 
 /* n bytes aligned to align from arena ai alone (automatic or created),
  * zeroed with zero; NULL with errno ENOMEM when out of memory. An arena
- * that is not live is reported as misuse of fn (allocx.c). */
+ * that is not live is reported as misuse of fn (route.c). */
 void *cairn_alloc_in_arena(unsigned ai, size_t n, size_t align, bool zero, const char *fn) HIDDEN;
 
 /* realloc(p, n), reporting misuse as fn's. */

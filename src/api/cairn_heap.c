@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cairn.h's heaps: a heap is a created arena (core/explicit.h), and a
  * cairn_heap_t * is that arena's descriptor. The allocating calls are
- * mallocx's with MALLOCX_ARENA (allocx.c: cairn_alloc_in_arena). */
+ * mallocx's with MALLOCX_ARENA (route.c: cairn_alloc_in_arena). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
