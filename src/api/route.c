@@ -189,13 +189,13 @@ static void *alloc_tcache(struct heap *h, size_t n, size_t align, bool zero)
 }
 
 /* What the flags ask for, beyond the alignment and zeroing cairn_alloc_flags
- * does. */
-void *cairn_alloc_all_flags(size_t n, int flags, const char *fn)
+ * does: cairn_alloc_all_flags's arena and cache cases. */
+void *cairn_alloc_routed(size_t n, int flags, const char *fn)
 {
 	size_t align = flags_align(flags);
 	bool zero = flags & MALLOCX_ZERO;
 	unsigned ai = flags_arena(flags), tc = flags_tcache(flags);
-	if (likely(ai == NO_ARENA && tc == TC_DEFAULT))
+	if (ai == NO_ARENA && tc == TC_DEFAULT)
 		return cairn_alloc_flags(n, align, zero);
 	if (!ensure_init())
 		return cairn_out_of_memory();
@@ -204,19 +204,4 @@ void *cairn_alloc_all_flags(size_t n, int flags, const char *fn)
 	if (tc == TC_NONE)
 		return cairn_alloc_in_arena(arena_of_caller()->index, n, align, zero, fn);
 	return alloc_tcache(cairn_tcache_of(tc, fn), n, align, zero);
-}
-
-/* mallocx, and rallocx's moves. */
-void *cairn_alloc_flags(size_t n, size_t align, bool zero)
-{
-	if (unlikely(!request_ok(n, align)))
-		return cairn_out_of_memory();
-	/* A mapping of its own is zero when fresh: only reused pages are
-	 * cleared, by the core. */
-	if (zero && (n > LARGE_MAX || align >= CHUNK_SIZE))
-		return cairn_alloc_big(n ? n : 1, align, true);
-	void *p = align > 16 ? cairn_alloc_aligned(align, n) : cairn_alloc(n);
-	if (zero && likely(p != NULL))
-		memset(p, 0, lookup(p, "mallocx").usable);
-	return p;
 }

@@ -7,11 +7,14 @@
 #ifndef CAIRN_API_ROUTE_H
 #define CAIRN_API_ROUTE_H
 
+#include <cairn/jemalloc.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "api/alloc.h"
+#include "api/entry.h"
 
 /* MALLOCX_LG_ALIGN's bits; lg 0 is no alignment asked for. */
 #define LG_ALIGN_MASK 0x3f
@@ -53,14 +56,39 @@ static inline unsigned flags_tcache(int flags)
 	return v == 0 ? TC_DEFAULT : v == 1 ? TC_NONE : v - 2;
 }
 
+/* n bytes aligned to align (1 for none), zeroed with zero, from the
+ * calling thread's heap as malloc's; NULL with errno ENOMEM when out of
+ * memory. mallocx without an arena or cache, and rallocx's moves. Inline,
+ * with the common case of cairn_alloc_all_flags below, so that mallocx
+ * costs what it did when all of it was one file's. */
+static inline void *cairn_alloc_flags(size_t n, size_t align, bool zero)
+{
+	if (unlikely(!request_ok(n, align)))
+		return cairn_out_of_memory();
+	/* A mapping of its own is zero when fresh: only reused pages are
+	 * cleared, by the core. */
+	if (zero && (n > LARGE_MAX || align >= CHUNK_SIZE))
+		return cairn_alloc_big(n ? n : 1, align, true);
+	void *p = align > 16 ? cairn_alloc_aligned(align, n) : cairn_alloc(n);
+	if (zero && likely(p != NULL))
+		memset(p, 0, lookup(p, "mallocx").usable);
+	return p;
+}
+
+/* A block for n bytes from the arena or cache the flags name (route.c),
+ * misuse reported as fn's. */
+void *cairn_alloc_routed(size_t n, int flags, const char *fn) HIDDEN;
+
 /* A block for n bytes as the flags ask, misuse reported as fn's: from the
  * flags' arena or cache when they name one, else as cairn_alloc_flags.
  * mallocx, and rallocx's moves to where the flags say. */
-void *cairn_alloc_all_flags(size_t n, int flags, const char *fn) HIDDEN;
-/* n bytes aligned to align (1 for none), zeroed with zero, from the
- * calling thread's heap as malloc's; NULL with errno ENOMEM when out of
- * memory. mallocx without an arena or cache, and rallocx's moves. */
-void *cairn_alloc_flags(size_t n, size_t align, bool zero) HIDDEN;
+static inline void *cairn_alloc_all_flags(size_t n, int flags, const char *fn)
+{
+	if (likely(flags_arena(flags) == NO_ARENA && flags_tcache(flags) == TC_DEFAULT))
+		return cairn_alloc_flags(n, flags_align(flags), flags & MALLOCX_ZERO);
+	return cairn_alloc_routed(n, flags, fn);
+}
+
 /* Explicit cache tc's heap; a cache that is not live is reported as
  * misuse of fn (one line on stderr, and abort). */
 struct heap *cairn_tcache_of(unsigned tc, const char *fn) HIDDEN;
