@@ -282,6 +282,13 @@ static void lookup(struct query *q, struct dl_phdr_info *info, const ElfW(Phdr) 
 	const char *path = info->dlpi_name;
 	if (path == NULL || path[0] != '/')
 		path = os_program_file();
+	/* tables_lock is held across the reads below, system calls though
+	 * they are: no allocator lock is held here (samples are taken after
+	 * the slow paths leave theirs), and glibc's dl_iterate_phdr already
+	 * holds the loader's lock around this callback, so the only threads
+	 * that could wait for it are others reading a rule, which wait for
+	 * the loader's lock first. Reading the mapping, as before, held that
+	 * lock across page faults instead. */
 	mutex_lock(&tables_lock);
 	bool fresh;
 	struct table *t = table_of(info->dlpi_addr, info->dlpi_subs, &fresh);
