@@ -153,7 +153,12 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 		report_interior(fn, p);
 	if (s->flags & LARGE_CACHED)
 		report_freed(fn, p);
-	if (unlikely((s->flags & LARGE_SAMPLED) || cairn_conf.junk)) {
+	/* A sampled block is accounted here, and goes the common way. */
+	if (unlikely(s->flags & LARGE_SAMPLED)) {
+		s->flags &= ~LARGE_SAMPLED;
+		prof_unsample(p, span_bytes(s));
+	}
+	if (unlikely(cairn_conf.junk)) {
 		cairn_release_block(
 		    p, (struct block){.kind = BLOCK_LARGE, .usable = span_bytes(s), .span = s});
 		return;
