@@ -68,6 +68,9 @@ unsigned prof_lg_sample(void)
  * prof.reset. Guarded by prof_lock. */
 static uint64_t peak_dumped;
 static uint64_t peak_when_ns;
+/* Samples above the mark to let pass before the clock is read again, while
+ * the last dump holds the next back (prof_peak_check). */
+static unsigned peak_quiet;
 
 void prof_reset(unsigned lg)
 {
@@ -75,6 +78,7 @@ void prof_reset(unsigned lg)
 	atomic_store(&lg_sample, lg);
 	stacks_reset_locked();
 	peak_dumped = 0;
+	peak_quiet = 0;
 	mutex_unlock(&prof_lock);
 	prof_shared_rearm();
 }
@@ -136,9 +140,18 @@ void prof_peak_check(uint64_t live_bytes)
 		return;
 	if (live_bytes <= peak_dumped + peak_dumped / 8)
 		return;
-	uint64_t t = now_ns();
-	if (peak_dumped != 0 && t - peak_when_ns < 1000000000u)
+	/* A heap that stays above the mark within the second would read the
+	 * clock at every sample: it is read at every eighth, and the dump
+	 * comes at most seven samples late. */
+	if (peak_quiet != 0) {
+		peak_quiet--;
 		return;
+	}
+	uint64_t t = now_ns();
+	if (peak_dumped != 0 && t - peak_when_ns < 1000000000u) {
+		peak_quiet = 7;
+		return;
+	}
 	peak_dumped = live_bytes;
 	peak_when_ns = t;
 	atomic_store_explicit(&pending_peak, true, memory_order_relaxed);
