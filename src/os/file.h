@@ -52,5 +52,8 @@ int os_open_mappings(void);
 /* Whether the kernel started this process in secure mode (AT_SECURE:
  * set-user-ID, set-group-ID or raised capabilities). */
 bool os_secure_process(void);
+/* The address the dynamic loader is loaded at (its object's base, as
+ * dl_iterate_phdr gives it), or 0 for a program without one (static). */
+uintptr_t os_loader_base(void);
 
 #endif

@@ -104,6 +104,11 @@ bool os_secure_process(void)
 	return getauxval(AT_SECURE) != 0;
 }
 
+uintptr_t os_loader_base(void)
+{
+	return (uintptr_t)getauxval(AT_BASE);
+}
+
 const void *os_file_map(const char *path, size_t *size)
 {
 	*size = 0;

@@ -10,10 +10,12 @@
 
 #include <link.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "core/lock.h"
+#include "os/file.h"
 #include "prof/dwarf.h"
 #include "prof/fde.h"
 
@@ -365,21 +367,19 @@ struct cfa_slot cairn_cfa_cache[CACHE_SLOTS];
  * rarely changes and every sample looks. */
 static unsigned long long objects_seen;
 
-#define OFF_BITS CFA_OFF_BITS
-#define OFF_MAX  ((1 << (OFF_BITS - 1)) - 1)
+#define RBP_OFF_MAX ((1 << (CFA_RBP_OFF_BITS - 1)) - 1)
 
 static bool packable(struct cfa_rule r)
 {
-	return r.off >= -OFF_MAX && r.off <= OFF_MAX && r.rbp_off >= -OFF_MAX &&
-	       r.rbp_off <= OFF_MAX;
+	return r.rbp_off >= -RBP_OFF_MAX && r.rbp_off <= RBP_OFF_MAX;
 }
 
+/* As cfa.h's cfa_unpack_rule reads it. */
 static uint64_t pack_rule(struct cfa_rule r)
 {
-	uint64_t mask = (1ull << OFF_BITS) - 1;
-	return (uint64_t)r.kind | (uint64_t)r.on_rbp << 8 | (uint64_t)r.rbp_saved << 9 |
-	       ((uint64_t)(int64_t)r.off & mask) << 10 |
-	       ((uint64_t)(int64_t)r.rbp_off & mask) << (10 + OFF_BITS);
+	return (uint64_t)r.kind | (r.trusted ? CFA_PACK_TRUSTED : 0) |
+	       (r.on_rbp ? CFA_PACK_ON_RBP : 0) | (r.rbp_saved ? CFA_PACK_RBP_SAVED : 0) |
+	       (uint64_t)((uint32_t)r.rbp_off << 5) | (uint64_t)(uint32_t)r.off << 32;
 }
 
 /* Under cache_lock. The rule's store releases the cleared address: a
@@ -393,15 +393,110 @@ static void slot_store(struct cfa_slot *s, uint64_t pc, uint64_t rule)
 	__atomic_store_n(&s->pc, pc, __ATOMIC_RELEASE);
 }
 
+/* ------------------------------------------------------------ lasting code
+ *
+ * Asking the loader whether objects were unloaded (cfa_check_objects)
+ * costs a sample about 170 instructions: dl_iterate_phdr takes the
+ * loader's lock and looks for its caller's namespace. A rule cached for
+ * code that is never unloaded needs no such question: the code at its
+ * address stays the same. That is the code of the program, of the C
+ * library, of the dynamic loader and of cairn itself: objects loaded at
+ * start-up, which glibc's dlclose never unloads (only objects dlopen
+ * loaded are), and musl's dlclose unloads nothing. Most samples' frames are
+ * all in them; a rule for any other object is used only after the
+ * question. Their executable segments, found once. */
+#define LASTING_MAX 8
+
+struct code_range {
+	uintptr_t lo, hi;
+};
+
+static struct code_range lasting_code[LASTING_MAX];
+static unsigned lasting_n;
+/* 0 not found yet, 1 being found, 2 found: lasting_code is then read
+ * only. */
+static _Atomic int lasting_state;
+
+struct lasting_query {
+	uintptr_t loader, own;
+	unsigned index;
+};
+
+/* glibc's C library, by its file's name: by the address of one of its
+ * functions, a sanitizer's interceptor or the program's own definition
+ * would be found instead. (musl's is its dynamic loader.) */
+static bool is_libc(const char *path)
+{
+	if (path == NULL)
+		return false;
+	const char *base = strrchr(path, '/');
+	return strncmp(base != NULL ? base + 1 : path, "libc.so.", 8) == 0;
+}
+
+static bool holds(const struct dl_phdr_info *info, uintptr_t a)
+{
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && a >= lo && a - lo < ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
+static int find_lasting(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct lasting_query *q = arg;
+	/* The program comes first. */
+	bool lasts = q->index++ == 0 || (q->loader != 0 && info->dlpi_addr == q->loader) ||
+	             is_libc(info->dlpi_name) || holds(info, q->own);
+	for (unsigned i = 0; lasts && i < info->dlpi_phnum && lasting_n < LASTING_MAX; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		lasting_code[lasting_n++] = (struct code_range){lo, lo + ph->p_memsz};
+	}
+	return 0;
+}
+
+/* With no lock of cairn's held: dl_iterate_phdr takes the loader's, which
+ * a thread in dlopen holds while it allocates. A thread that finds another
+ * finding the ranges takes pc as not lasting. */
+static bool lasts(uintptr_t pc)
+{
+	int state = atomic_load_explicit(&lasting_state, memory_order_acquire);
+	if (state == 0 &&
+	    atomic_compare_exchange_strong_explicit(&lasting_state, &state, 1, memory_order_relaxed,
+	                                            memory_order_relaxed)) {
+		struct lasting_query q = {
+		    .loader = os_loader_base(),
+		    .own = (uintptr_t)&cfa_rule_missed,
+		};
+		dl_iterate_phdr(find_lasting, &q);
+		atomic_store_explicit(&lasting_state, 2, memory_order_release);
+		state = 2;
+	}
+	if (state != 2)
+		return false;
+	for (unsigned i = 0; i < lasting_n; i++)
+		if (pc - lasting_code[i].lo < lasting_code[i].hi - lasting_code[i].lo)
+			return true;
+	return false;
+}
+
 struct cfa_rule cfa_rule_missed(uintptr_t pc)
 {
 	struct cfa_slot *s = &cairn_cfa_cache[cfa_slot_of(pc)];
 	struct cfa_rule r = rule_from_fde(pc);
+	r.trusted = true; /* read just now */
 	/* No FDE may mean code loaded later (a JIT's, dlopen's): not kept. */
 	if (r.kind == CFA_NONE || pc == 0 || !packable(r))
 		return r;
+	struct cfa_rule kept = r;
+	kept.trusted = lasts(pc);
 	mutex_lock(&cache_lock);
-	slot_store(s, pc, pack_rule(r));
+	slot_store(s, pc, pack_rule(kept));
 	mutex_unlock(&cache_lock);
 	return r;
 }
@@ -412,12 +507,20 @@ static int count_objects(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-void cfa_check_objects(void)
+static _Atomic unsigned long asked;
+
+unsigned long cfa_objects_asked(void)
 {
+	return atomic_load_explicit(&asked, memory_order_relaxed);
+}
+
+bool cfa_check_objects(void)
+{
+	atomic_fetch_add_explicit(&asked, 1, memory_order_relaxed);
 	unsigned long long n = 0;
 	dl_iterate_phdr(count_objects, &n);
 	if (n == __atomic_load_n(&objects_seen, __ATOMIC_RELAXED))
-		return;
+		return false;
 	mutex_lock(&cache_lock);
 	if (n != objects_seen) {
 		/* Slot by slot, as a writer: readers may be looking. */
@@ -427,10 +530,17 @@ void cfa_check_objects(void)
 		__atomic_store_n(&objects_seen, n, __ATOMIC_RELAXED);
 	}
 	mutex_unlock(&cache_lock);
+	return true;
 }
 
 void cfa_postfork_child(void)
 {
+	/* The parent's thread that was finding the lasting code is not
+	 * here to finish. */
+	if (atomic_load_explicit(&lasting_state, memory_order_relaxed) == 1) {
+		lasting_n = 0;
+		atomic_store_explicit(&lasting_state, 0, memory_order_relaxed);
+	}
 	/* A slot may have been half written. */
 	if (mutex_reset_was_held(&cache_lock))
 		memset(cairn_cfa_cache, 0, sizeof(cairn_cfa_cache));
@@ -444,8 +554,14 @@ struct cfa_rule cfa_rule_missed(uintptr_t pc)
 	return (struct cfa_rule){.kind = CFA_OTHER};
 }
 
-void cfa_check_objects(void)
+bool cfa_check_objects(void)
 {
+	return false;
+}
+
+unsigned long cfa_objects_asked(void)
+{
+	return 0;
 }
 
 void cfa_postfork_child(void)

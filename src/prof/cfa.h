@@ -22,7 +22,11 @@ enum cfa_kind {
 };
 
 struct cfa_rule {
-	uint8_t kind;    /* enum cfa_kind */
+	uint8_t kind; /* enum cfa_kind */
+	/* True where the rule may be used without first asking whether
+	 * objects were unloaded (cfa_check_objects): read from its FDE just
+	 * now, or cached for code the loader never unloads. */
+	bool trusted;
 	bool on_rbp;     /* CFA = rbp + off, else rsp + off */
 	bool rbp_saved;  /* the caller's rbp is at CFA + rbp_off */
 	int32_t off;     /* CFA offset */
@@ -49,23 +53,24 @@ static inline unsigned cfa_slot_of(uintptr_t pc)
 	return (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 54) & (CFA_CACHE_SLOTS - 1);
 }
 
-/* Offsets of 27 bits with their sign: any real frame's. */
-#define CFA_OFF_BITS 27
-
-static inline int32_t cfa_off_of(uint64_t bits)
-{
-	/* Sign-extended from CFA_OFF_BITS. */
-	return (int32_t)((int64_t)(bits << (64 - CFA_OFF_BITS)) >> (64 - CFA_OFF_BITS));
-}
+/* A rule packed in a word: the walk reads it with a shift or a mask per
+ * field, and tests the common case (a rule, trusted) with one compare.
+ * Bits 0-1 the kind, 2 trusted, 3 on_rbp, 4 rbp_saved; 5-31 rbp_off, 27
+ * bits with their sign (any real frame's); 32-63 off. */
+#define CFA_PACK_TRUSTED   (1u << 2)
+#define CFA_PACK_ON_RBP    (1u << 3)
+#define CFA_PACK_RBP_SAVED (1u << 4)
+#define CFA_RBP_OFF_BITS   27
 
 static inline struct cfa_rule cfa_unpack_rule(uint64_t w)
 {
 	return (struct cfa_rule){
-	    .kind = (uint8_t)w,
-	    .on_rbp = (w >> 8) & 1,
-	    .rbp_saved = (w >> 9) & 1,
-	    .off = cfa_off_of(w >> 10),
-	    .rbp_off = cfa_off_of(w >> (10 + CFA_OFF_BITS)),
+	    .kind = (uint8_t)(w & 3),
+	    .trusted = (w & CFA_PACK_TRUSTED) != 0,
+	    .on_rbp = (w & CFA_PACK_ON_RBP) != 0,
+	    .rbp_saved = (w & CFA_PACK_RBP_SAVED) != 0,
+	    .off = (int32_t)((int64_t)w >> 32),
+	    .rbp_off = (int32_t)(uint32_t)w >> 5,
 	};
 }
 
@@ -91,9 +96,13 @@ static inline struct cfa_rule cfa_rule_of(uintptr_t pc)
 #endif
 
 /* Objects were loaded or unloaded since the cache was filled: it is
- * emptied (dl_iterate_phdr's counts of additions and removals). Called
- * with no lock held, before a walk. */
-void cfa_check_objects(void);
+ * emptied (dl_iterate_phdr's counts of additions and removals), and the
+ * answer is true. Called with no lock held, by a walk before it takes a
+ * rule that is not trusted. */
+bool cfa_check_objects(void);
+
+/* How many times a walk asked (cfa_check_objects), for tests. */
+unsigned long cfa_objects_asked(void);
 
 /* fork: the child's cache lock is new, the cache emptied if the parent
  * forked while it was held. */

@@ -152,7 +152,9 @@ void *prof_sample_small(struct heap *h, unsigned cls)
 	busy(h, true);
 	void *p = shared_heap_alloc(prof_small_heap, cls);
 	if (p != NULL) {
-		stacks_record(p, sc_size[cls]);
+		struct prof_regs r;
+		cairn_prof_capture(&r);
+		stacks_record(p, sc_size[cls], &r);
 		if (h->kind == HEAP_THREAD)
 			h->tally.allocated += sc_size[cls];
 	}
@@ -168,7 +170,9 @@ void prof_sample_big(struct heap *h, void *p, size_t usable, uintptr_t entry)
 	if (!thread_samples(h))
 		return;
 	busy(h, true);
-	if (stacks_record(p, usable)) {
+	struct prof_regs r;
+	cairn_prof_capture(&r);
+	if (stacks_record(p, usable, &r)) {
 		if (entry & MAP_HUGE)
 			huge_of(entry)->sampled = true;
 		else

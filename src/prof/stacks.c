@@ -158,11 +158,11 @@ static struct prof_stack *blocks_take(uintptr_t a)
 
 /* ------------------------------------------------------------ samples */
 
-bool stacks_record(void *p, size_t usable)
+bool stacks_record(void *p, size_t usable, const struct prof_regs *from)
 {
 	uintptr_t pcs[BT_LIMIT];
 	unsigned max = cairn_prof.bt_max < BT_LIMIT ? cairn_prof.bt_max : BT_LIMIT;
-	unsigned n = prof_backtrace(pcs, max);
+	unsigned n = prof_backtrace_from(from, pcs, max);
 	mutex_lock(&prof_lock);
 	struct prof_stack *s = stack_find(pcs, n);
 	bool ok = s != NULL && blocks_room();

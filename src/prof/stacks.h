@@ -10,16 +10,17 @@
 #include <stdint.h>
 
 #include "core/lock.h"
+#include "prof/unwind.h"
 
 /* Guards the stacks, the blocks' records, the totals and the peak
  * trigger's state (prof.c). Taken once per sample and once per free of a
  * sampled block. */
 extern cairn_mutex prof_lock;
 
-/* Records p (usable bytes) under the calling thread's stack, unwound here;
- * false when it is not recorded (out of memory). Called with no lock
- * held. */
-bool stacks_record(void *p, size_t usable);
+/* Records p (usable bytes) under the calling thread's stack, unwound from
+ * from (a frame of the caller's, still live); false when it is not
+ * recorded (out of memory). Called with no lock held. */
+bool stacks_record(void *p, size_t usable, const struct prof_regs *from);
 
 /* The tables' first sizes: false when out of memory. */
 bool stacks_boot(void);

@@ -182,15 +182,31 @@ struct walk {
 	uintptr_t *pcs;
 	unsigned n, max;
 	uintptr_t lo, hi;
-	unsigned skip; /* frames to leave out where lo is 0 */
-	bool started;  /* past cairn's own frames */
+	/* Where lo is 0: the frames left out are the first skip, or, with
+	 * above set, those whose stack pointer at their call (libgcc's CFA
+	 * of a frame is its callee's) is at or below it: the frames inside
+	 * the one that took the registers a walk starts from, and that one. */
+	uintptr_t above;
+	unsigned skip;
+	bool started; /* past cairn's own frames */
 };
 
+/* Whether the frame at pc, which called with its stack pointer at sp
+ * (libgcc's walk), is one to leave out. */
+static bool own_frame(struct walk *w, uintptr_t pc, uintptr_t sp)
+{
+	if (w->lo != 0)
+		return pc >= w->lo && pc < w->hi;
+	if (w->above == 0)
+		return w->n++ < w->skip;
+	return sp <= w->above;
+}
+
 /* Takes frame pc into w; false when w is full. */
-static bool keep(struct walk *w, uintptr_t pc)
+static bool keep(struct walk *w, uintptr_t pc, uintptr_t sp)
 {
 	if (!w->started) {
-		if (w->lo == 0 ? w->n++ < w->skip : (pc >= w->lo && pc < w->hi))
+		if (own_frame(w, pc, sp))
 			return true;
 		w->started = true;
 		w->n = 0;
@@ -204,18 +220,18 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
 	uintptr_t pc = _Unwind_GetIP(ctx);
 	if (pc == 0)
 		return _URC_END_OF_STACK;
-	return keep(arg, pc) ? _URC_NO_REASON : _URC_END_OF_STACK;
+	return keep(arg, pc, _Unwind_GetCFA(ctx)) ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-/* The walk by libgcc, from its caller's frame: skip is 2 for its own and
- * its caller's. */
+/* The walk by libgcc, from its own frame: without above, skip is 2 for
+ * its own and its caller's. */
 static NOINLINE unsigned libgcc_walk(struct walk *w)
 {
 	_Unwind_Backtrace(step, w);
 	return w->started ? w->n : 0;
 }
 
-static struct walk walk_init(uintptr_t *pcs, unsigned max, unsigned skip)
+static struct walk walk_init(uintptr_t *pcs, unsigned max, uintptr_t above, unsigned skip)
 {
 	know_own();
 	return (struct walk){
@@ -223,6 +239,7 @@ static struct walk walk_init(uintptr_t *pcs, unsigned max, unsigned skip)
 	    .max = max,
 	    .lo = atomic_load_explicit(&own_lo, memory_order_relaxed),
 	    .hi = atomic_load_explicit(&own_hi, memory_order_relaxed),
+	    .above = above,
 	    .skip = skip,
 	};
 }
@@ -230,14 +247,8 @@ static struct walk walk_init(uintptr_t *pcs, unsigned max, unsigned skip)
 static _Atomic unsigned long fallbacks;
 
 #if defined(__x86_64__)
-struct regs {
-	uintptr_t pc, sp, bp;
-};
-
-/* The caller's state as it returns from capture: its address, its rsp,
- * its rbp. In assembly, so that no instrumentation (ThreadSanitizer's
- * calls on entry) and no register allocation can change rbp first. */
-void cairn_prof_capture(struct regs *r) HIDDEN;
+/* In assembly, so that no instrumentation (ThreadSanitizer's calls on
+ * entry) and no register allocation can change rbp first. */
 __asm__(".text\n"
         ".globl cairn_prof_capture\n"
         ".hidden cairn_prof_capture\n"
@@ -253,51 +264,95 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size cairn_prof_capture, .-cairn_prof_capture\n");
 
-/* The walk by cached rules (cfa.h), from r: false, w untouched, where a
- * frame's rule is one for libgcc. Stops where libgcc does: after a frame
- * no FDE covers or whose return address is undefined, at a return address
- * of 0. A frame that does not lie above the one before it, which no rule
- * that is right makes, is left to libgcc too. */
-static bool cfa_walk(struct walk *w, struct regs r)
+enum step { STEP_UP, STEP_END, STEP_OTHER };
+
+/* r one frame up by its rule: STEP_END where the stack ends after it (no
+ * FDE covers it, its return address is undefined), STEP_OTHER where the
+ * rule is one for libgcc or the frame would not lie above the one before
+ * it, which no rule that is right makes. The loader is asked whether
+ * objects were unloaded (cfa.c) before the walk's first rule that is not
+ * trusted; most walks never ask. */
+static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked)
 {
-	struct walk copy = *w;
+	struct cfa_rule rule = cfa_rule_of(r->pc);
+	if (unlikely(!rule.trusted) && !*asked) {
+		*asked = true;
+		if (cfa_check_objects())
+			rule = cfa_rule_of(r->pc);
+	}
+	if (unlikely(rule.kind != CFA_RULE))
+		return rule.kind == CFA_OTHER ? STEP_OTHER : STEP_END;
+	uintptr_t cfa = (rule.on_rbp ? r->bp : r->sp) + (uintptr_t)(intptr_t)rule.off;
+	if (unlikely(cfa <= r->sp || cfa - r->sp > (1u << 30)))
+		return STEP_OTHER;
+	if (rule.rbp_saved)
+		r->bp = *(const uintptr_t *)(cfa + (uintptr_t)(intptr_t)rule.rbp_off);
+	r->pc = *(const uintptr_t *)(cfa - 8);
+	r->sp = cfa;
+	return STEP_UP;
+}
+
+/* The walk by cached rules (cfa.h), from r: the frames kept, or -1 where
+ * a frame's rule is one for libgcc. Stops where libgcc does: after a frame
+ * no FDE covers or whose return address is undefined, at a return address
+ * of 0. cairn's own frames first, which are unwound and left out, then
+ * the program's. */
+static int cfa_walk(struct walk *w, struct prof_regs r)
+{
+	bool asked = false;
 	for (;;) {
 		if (r.pc == 0)
+			return 0;
+		if (!own_frame(w, r.pc, 0))
 			break;
-		struct cfa_rule rule = cfa_rule_of(r.pc);
-		if (rule.kind == CFA_OTHER)
-			return false;
-		if (!keep(&copy, r.pc) || rule.kind != CFA_RULE)
-			break;
-		uintptr_t cfa = (rule.on_rbp ? r.bp : r.sp) + (uintptr_t)(intptr_t)rule.off;
-		if (cfa <= r.sp || cfa - r.sp > (1u << 30))
-			return false;
-		if (rule.rbp_saved)
-			r.bp = *(const uintptr_t *)(cfa + (uintptr_t)(intptr_t)rule.rbp_off);
-		r.pc = *(const uintptr_t *)(cfa - 8);
-		r.sp = cfa;
+		enum step s = step_up(&r, &asked);
+		if (s != STEP_UP)
+			return s == STEP_OTHER ? -1 : 0;
 	}
-	*w = copy;
-	return true;
+	unsigned n = 0;
+	for (;;) {
+		w->pcs[n++] = r.pc;
+		if (n == w->max)
+			return (int)n;
+		enum step s = step_up(&r, &asked);
+		if (s != STEP_UP)
+			return s == STEP_OTHER ? -1 : (int)n;
+		if (r.pc == 0)
+			return (int)n;
+	}
+}
+#else
+/* The return address and the stack pointer, the latter all that the
+ * libgcc walk needs: it leaves out the frames up to the caller's. */
+NOINLINE void cairn_prof_capture(struct prof_regs *r)
+{
+	*r = (struct prof_regs){.pc = (uintptr_t)__builtin_return_address(0),
+	                        .sp = (uintptr_t)__builtin_dwarf_cfa()};
 }
 #endif
 
-unsigned prof_backtrace(uintptr_t *pcs, unsigned max)
+unsigned prof_backtrace_from(const struct prof_regs *r, uintptr_t *pcs, unsigned max)
 {
 	if (max == 0 || !atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
 #if defined(__x86_64__)
-	cfa_check_objects();
-	struct walk w = walk_init(pcs, max, 1);
-	struct regs r;
-	cairn_prof_capture(&r);
-	if (cfa_walk(&w, r))
-		return w.started ? w.n : 0;
+	/* The frame at r is the first. */
+	struct walk w = walk_init(pcs, max, 0, 1);
+	int n = cfa_walk(&w, *r);
+	if (n >= 0)
+		return (unsigned)n;
 	atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
 #endif
-	struct walk lw = walk_init(pcs, max, 2);
-	unsigned n = libgcc_walk(&lw);
-	/* Not a tail call: this frame is one of the two left out. */
+	struct walk lw = walk_init(pcs, max, r->sp, 0);
+	return libgcc_walk(&lw);
+}
+
+unsigned prof_backtrace(uintptr_t *pcs, unsigned max)
+{
+	struct prof_regs r;
+	cairn_prof_capture(&r);
+	unsigned n = prof_backtrace_from(&r, pcs, max);
+	/* Not a tail call: the walk starts in this frame. */
 	__asm__ volatile("" : "+r"(n));
 	return n;
 }
@@ -306,7 +361,7 @@ unsigned prof_backtrace_libgcc(uintptr_t *pcs, unsigned max)
 {
 	if (max == 0 || !atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
-	struct walk w = walk_init(pcs, max, 2);
+	struct walk w = walk_init(pcs, max, 0, 2);
 	unsigned n = libgcc_walk(&w);
 	__asm__ volatile("" : "+r"(n));
 	return n;

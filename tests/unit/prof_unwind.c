@@ -21,6 +21,13 @@
  *              run time): both stop at it;
  *   signal     in a signal handler: the signal frame's rule is libgcc's,
  *              so the walk falls back, with the same result;
+ *   asks       a walk whose frames are all in code never unloaded (the
+ *              program, the C library) does not ask the loader whether
+ *              objects were unloaded; one through a dlopen'ed library
+ *              does, before it takes that library's cached rules;
+ *   (each)     a walk from registers taken in the comparing function
+ *              (prof_backtrace_from), as a sample takes them, gives the
+ *              same callers, without that function's frame;
  *   fast       the fast walk served all but the signal case (fallbacks
  *              counted), and at least a frame of the caller's is in it. */
 #define _GNU_SOURCE
@@ -38,6 +45,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "prof/cfa.h"
 #include "prof/fde.h"
 #include "prof/unwind.h"
 
@@ -47,14 +55,34 @@ const char *malloc_conf = "prof:true,prof_gdump:false,prof_final:false,backgroun
 
 static unsigned compared, mismatched;
 
-/* Both backtraces, here; true when they agree. */
+/* A walk from registers taken a frame further out, as a sample's is. */
+static __attribute__((noinline)) unsigned from_inside(const struct prof_regs *r, uintptr_t *pcs)
+{
+	unsigned n = prof_backtrace_from(r, pcs, MAX);
+	__asm__ volatile("" ::"r"(n) : "memory");
+	return n;
+}
+
+/* Both backtraces, here; true when they agree. A walk from registers
+ * taken here leaves this frame out, from a frame inside this one, and
+ * gives the same callers. */
 static __attribute__((noinline)) bool same_here(const char *where)
 {
-	uintptr_t a[MAX], b[MAX];
+	uintptr_t a[MAX], b[MAX], c[MAX];
 	bool ok = true;
 	for (int round = 0; round < 2; round++) {
+		struct prof_regs r;
+		cairn_prof_capture(&r);
+		unsigned nc = from_inside(&r, c);
 		unsigned na = prof_backtrace(a, MAX);
 		unsigned nb = prof_backtrace_libgcc(b, MAX);
+		if (na == 0 || nc != na - 1 || memcmp(c, a + 1, nc * sizeof *c) != 0) {
+			if (mismatched++ < 5)
+				fprintf(stderr,
+				        "%s: %u frames from registers taken here against %u\n",
+				        where, nc, na);
+			ok = false;
+		}
 		compared++;
 		/* The first frames are this function's, at its two calls. */
 		bool first = na > 0 && nb > 0 && a[0] - (uintptr_t)same_here < 4096 &&
@@ -299,6 +327,26 @@ int main(void)
 		dlclose(z);
 		CHECK(same_here("after dlclose"), "stacks differ after dlclose");
 	}
+#if defined(__x86_64__)
+	TEST_CASE("asks")
+	{
+		walk(12345, 20);
+		unsigned long before = cfa_objects_asked();
+		unsigned bad = 0;
+		for (unsigned k = 0; k < 100; k++)
+			bad += !walk(k * 2654435761u, 20 + k % 21);
+		unsigned long lasting = cfa_objects_asked() - before;
+		void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+		REQUIRE(z != NULL, "dlopen libz.so.1: %s", dlerror());
+		before = cfa_objects_asked();
+		bad += !zlib_stacks(z, false);
+		unsigned long loaded = cfa_objects_asked() - before;
+		dlclose(z);
+		CHECK(bad == 0 && lasting == 0 && loaded > 0,
+		      "walks through lasting code asked %lu times, through zlib %lu (stacks %s)",
+		      lasting, loaded, bad == 0 ? "the same" : "differ");
+	}
+#endif
 	TEST_CASE("from_file")
 	{
 		struct fde_reads r = fde_reads();
