@@ -399,11 +399,25 @@ def best_time(w, slot):
                for r in slot["runs"])
 
 
+def paired_time(w, sb, sp):
+    """The median over repetitions of profiled / plain of the same
+    repetition's runs, which ran one after the other (allocators take
+    turns within a repetition): what the machine's load did to both is
+    divided out, where the ratio of medians takes each from other
+    moments. None where the two ran a different number of times."""
+    if len(sb["runs"]) != len(sp["runs"]):
+        return None
+    key = "time_s" if w.kind == "redis" else "wall_s"
+    return statistics.median(p[key] / b[key]
+                             for b, p in zip(sb["runs"], sp["runs"]))
+
+
 def compute_profiling(timed, workloads, names):
     """The profiling row set: for each (plain, profiled) pair of
     PROFILING_PAIRS that ran, per workload, profiled / plain of the time
     (whole process), of the timed section, and of the peak RSS; and their
-    geometric means; "best": the same time ratio of the fastest runs. Above 1.00: profiling costs that much.
+    geometric means; "best": the same time ratio of the fastest runs;
+    "paired": paired_time's. Above 1.00: profiling costs that much.
     Returns {"pairs": [(plain, prof)], "rows": {workload: {prof: {...}}},
     "geomean": {prof: {"time": g, "section": g, "peak_rss": g, "n": n}}}
     or None when no pair ran."""
@@ -411,8 +425,8 @@ def compute_profiling(timed, workloads, names):
     if not pairs:
         return None
     rows = {}
-    acc = {p: {"time": [], "best": [], "section": [], "peak_rss": []}
-           for _, p in pairs}
+    acc = {p: {"time": [], "best": [], "paired": [], "section": [],
+               "peak_rss": []} for _, p in pairs}
     for w in workloads:
         row = timed.get(w.name)
         if not row:
@@ -427,6 +441,7 @@ def compute_profiling(timed, workloads, names):
                 continue
             r = {"time": cost_time(w, sp) / cost_time(w, sb),
                  "best": best_time(w, sp) / best_time(w, sb),
+                 "paired": paired_time(w, sb, sp),
                  "peak_rss_delta_kib": sp["median_rss_kib"] -
                  sb["median_rss_kib"],
                  "section": sp["median_s"] / sb["median_s"],
@@ -435,7 +450,8 @@ def compute_profiling(timed, workloads, names):
                  "dump_bytes": sp.get("median_dump_bytes")}
             rows[w.name][p] = r
             for k in acc[p]:
-                acc[p][k].append(r[k])
+                if r[k] is not None:
+                    acc[p][k].append(r[k])
     gm = {p: dict({k: geomean(v) for k, v in acc[p].items()},
                   n=len(acc[p]["time"]), rows=len(rows)) for _, p in pairs}
     return {"pairs": pairs, "rows": rows, "geomean": gm}

@@ -101,7 +101,10 @@ def profiling_section(p, prof, workloads, reps):
       "process's wall time, start-up and exit included, so the dumps "
       "written at exit count (redis: its throughput, plain / profiled); "
       "*best*: the same for the fastest run of each (the one least "
-      "disturbed on a busy machine); *section*: the workload's own timed "
+      "disturbed on a busy machine); *paired*: the median of profiled / "
+      "plain within each repetition, whose two runs came one after the "
+      "other, so that a change of the machine's load between repetitions "
+      "is divided out; *section*: the workload's own timed "
       "section only (medians); %s*peak RSS*: ru_maxrss, with the difference "
       "in MiB. *dumps*: heap profiles one run wrote (median), and their "
       "size. cairn writes one at exit and one at each new peak of the "
@@ -110,7 +113,7 @@ def profiling_section(p, prof, workloads, reps):
     p()
     head = ["workload"]
     for b, pr in pairs:
-        head += (["%s time" % pr, "best", "section"] +
+        head += (["%s time" % pr, "best", "paired", "section"] +
                  (["instructions"] if counted else []) +
                  ["peak RSS", "dumps"])
     p("| " + " | ".join(head) + " |")
@@ -157,6 +160,7 @@ def geomean_cells(g, counted):
            if counted else [])
     return (["**%s**%s" % (fmt_ratio3(g["time"]), of_rows(g["n"], g["rows"])),
              "**%s**" % fmt_ratio3(g["best"]),
+             "**%s**" % fmt_ratio3(g["paired"]),
              "**%s**" % fmt_ratio3(g["section"])] + ins +
             ["**%s**" % fmt_ratio3(g["peak_rss"]), ""])
 
@@ -165,10 +169,10 @@ def profiling_cells(r, counted):
     """One pair's cells in a row of the profiling table."""
     if "failed" in r:
         return (["FAILED (%s)" % r["failed"].split(", see")[0]] +
-                [""] * (5 if counted else 4))
+                [""] * (6 if counted else 5))
     d = r.get("dumps")
     return ([fmt_ratio3(r["time"]), fmt_ratio3(r["best"]),
-             fmt_ratio3(r["section"])] +
+             fmt_ratio3(r["paired"]), fmt_ratio3(r["section"])] +
             ([instructions_cell(r)] if counted else []) +
             ["%s (%+.1f MiB)" % (fmt_ratio3(r["peak_rss"]),
                                  r["peak_rss_delta_kib"] / 1024),
@@ -224,8 +228,11 @@ def profiling_goal(p, prof, pr, counted):
         miss.append("peak RSS geomean %s > %.2f" % (
             fmt_ratio3(g["peak_rss"]), PROFILING_GOAL["rss_geomean"]))
     ins = ""
+    if g.get("paired") is not None:
+        ins += (" Judged on the paired ratios (geomean %s): %s." % (
+            fmt_ratio3(g["paired"]), met(goal_misses(prof, pr, "paired"))))
     if counted and g.get("instructions") is not None:
-        ins = (" Instructions geomean %s (the time goal judged on "
+        ins += (" Instructions geomean %s (the time goal judged on "
                "instructions: %s)." % (fmt_ratio3(g["instructions"]), met(
                    goal_misses(prof, pr, "instructions"))))
     p("Goal for %s (time ≤ %.2f on the geometric mean and ≤ %.2f on "
