@@ -200,6 +200,18 @@ struct heap *cairn_attach_heap(void)
 static void thread_exit(void *v)
 {
 	struct heap *h = v;
+	/* A later round of the key's destructors, which the value set below
+	 * brings: the work is done. Where the key holds the thread's heap
+	 * (CAIRN_TLS_PTHREAD), it must keep that value for the destructors
+	 * still to run; elsewhere the thread-local variable does, and leaving
+	 * the key empty ends the rounds. Before, each of glibc's four rounds
+	 * asked the kernel for the thread's and the process's ids. */
+	if (h == &cairn_heap_dead) {
+#ifdef CAIRN_TLS_PTHREAD
+		heap_set_self(&cairn_heap_dead);
+#endif
+		return;
+	}
 	if (h != NULL && h->kind == HEAP_THREAD) {
 		heap_abandon(h);
 		background_poll();
