@@ -93,9 +93,23 @@ static void reap(int block)
 	}
 }
 
+static timer_t timer;
+/* When the timer's run ends (now_s()): a handler called later disarms the
+ * timer instead of forking. Where a fork takes longer than the timer's
+ * period (a sanitizer's build on a loaded machine), the allocating threads
+ * go from one handler to the next and would never see the end of the run
+ * themselves, nor let the main thread join them. */
+static double timer_until;
+
 static void on_signal(int sig)
 {
 	int saved = errno;
+	if (now_s() >= timer_until) {
+		struct itimerspec off = {{0, 0}, {0, 0}};
+		timer_settime(timer, 0, &off, NULL);
+		errno = saved;
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0)
 		child_body(0);
@@ -106,10 +120,9 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static timer_t timer;
-
 static void start_timer(void)
 {
+	timer_until = now_s() + RUN_SECONDS;
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
