@@ -71,6 +71,9 @@ struct block {
 struct block cairn_block_lookup(void *p, uintptr_t entry, const char *fn) HIDDEN;
 /* Frees block b at p (junk-filled first if the options say so). */
 void cairn_release_block(void *p, struct block b) HIDDEN;
+/* The same, a large block's run given back to its arena past the thread's
+ * cache of runs (MALLOCX_TCACHE_NONE). */
+void cairn_release_block_uncached(void *p, struct block b) HIDDEN;
 
 /* Stops the program with one line on stderr: size cannot be the size that
  * the block at p, of usable size usable, was asked for (fn: sdallocx). */

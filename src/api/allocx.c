@@ -241,9 +241,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 		return;
 	}
 	if (h == NULL && b.kind == BLOCK_LARGE) {
-		cairn_prof_leaving(ptr, b);
-		tally_free(heap_self(), b.usable);
-		large_free(&cairn_heap_empty, b.span, false);
+		cairn_release_block_uncached(ptr, b);
 		return;
 	}
 	cairn_dealloc(ptr, fn);

@@ -115,7 +115,9 @@ void cairn_prof_leaving(void *p, struct block b)
 	}
 }
 
-void cairn_release_block(void *p, struct block b)
+/* cairn_release_block's work; with past_cache, a large run goes back to its
+ * arena past the thread's cache of runs. */
+static void release(void *p, struct block b, bool past_cache)
 {
 	cairn_prof_leaving(p, b);
 	if (unlikely(cairn_conf.junk & JUNK_FREE) && b.usable > 2 * sizeof(void *))
@@ -127,7 +129,7 @@ void cairn_release_block(void *p, struct block b)
 	case BLOCK_LARGE: {
 		struct heap *h = heap_self();
 		tally_free(h, b.usable);
-		large_free(large_cache_heap(h), b.span, false);
+		large_free(past_cache ? &cairn_heap_empty : large_cache_heap(h), b.span, false);
 		break;
 	}
 	case BLOCK_HUGE:
@@ -141,6 +143,16 @@ void cairn_release_block(void *p, struct block b)
 		background_poll();
 	else if (b.kind != BLOCK_SMALL)
 		decay_tick(arena_of_caller());
+}
+
+void cairn_release_block(void *p, struct block b)
+{
+	release(p, b, false);
+}
+
+void cairn_release_block_uncached(void *p, struct block b)
+{
+	release(p, b, true);
 }
 
 /* free() of a large block whose run s the caller found: the checks and
