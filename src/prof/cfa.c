@@ -18,6 +18,7 @@
 #include "os/file.h"
 #include "prof/dwarf.h"
 #include "prof/fde.h"
+#include "prof/objects.h"
 
 #if defined(__x86_64__)
 
@@ -433,23 +434,12 @@ static bool is_libc(const char *path)
 	return strncmp(base != NULL ? base + 1 : path, "libc.so.", 8) == 0;
 }
 
-static bool holds(const struct dl_phdr_info *info, uintptr_t a)
-{
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && a >= lo && a - lo < ph->p_memsz)
-			return true;
-	}
-	return false;
-}
-
 static int find_lasting(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct lasting_query *q = arg;
 	/* The program comes first. */
 	bool lasts = q->index++ == 0 || (q->loader != 0 && info->dlpi_addr == q->loader) ||
-	             is_libc(info->dlpi_name) || holds(info, q->own);
+	             is_libc(info->dlpi_name) || object_segment_of(info, q->own, false) != NULL;
 	for (unsigned i = 0; lasts && i < info->dlpi_phnum && lasting_n < LASTING_MAX; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))

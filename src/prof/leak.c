@@ -24,6 +24,7 @@
 
 #include "core/util.h"
 #include "os/file.h"
+#include "prof/objects.h"
 #include "prof/prof.h"
 
 /* ------------------------------------------------------------ estimates
@@ -242,17 +243,12 @@ static int find_bias(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct bias_query *q = arg;
 	unsigned index = q->index++;
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && q->at >= start && q->at - start < ph->p_memsz) {
-			q->bias = info->dlpi_addr;
-			q->first = index == 0;
-			q->found = true;
-			return 1;
-		}
-	}
-	return 0;
+	if (object_segment_of(info, q->at, false) == NULL)
+		return 0;
+	q->bias = info->dlpi_addr;
+	q->first = index == 0;
+	q->found = true;
+	return 1;
 }
 
 static bool object_bias(uintptr_t at, uintptr_t *bias, bool *first)

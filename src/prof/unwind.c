@@ -45,6 +45,7 @@
 
 #include "core/util.h"
 #include "prof/cfa.h"
+#include "prof/objects.h"
 
 /* cairn's own code, whose frames are left out: the executable segment of
  * the shared object holding this file. When cairn is linked into the
@@ -62,22 +63,16 @@ static int find_own(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct own_query *q = arg;
 	bool program = q->index++ == 0;
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
+	const ElfW(Phdr) *ph = object_segment_of(info, q->me, true);
+	if (ph == NULL)
+		return 0;
+	/* The program comes first (glibc names it "", musl by its path). */
+	if (!program) {
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (q->me < lo || q->me >= lo + ph->p_memsz)
-			continue;
-		/* The program comes first (glibc names it "", musl by its
-		 * path). */
-		if (!program) {
-			atomic_store_explicit(&own_lo, lo, memory_order_relaxed);
-			atomic_store_explicit(&own_hi, lo + ph->p_memsz, memory_order_relaxed);
-		}
-		return 1;
+		atomic_store_explicit(&own_lo, lo, memory_order_relaxed);
+		atomic_store_explicit(&own_hi, lo + ph->p_memsz, memory_order_relaxed);
 	}
-	return 0;
+	return 1;
 }
 
 static void know_own(void)
