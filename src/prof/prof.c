@@ -128,7 +128,11 @@ static uint64_t now_ns(void)
 /* A new peak of the sampled live bytes, with prof_gdump: a dump when they
  * grew by an eighth over the last peak dumped, at most one a second, so
  * that a service that grows for hours leaves a few profiles of its
- * largest heap rather than one per sample. Called with prof_lock held;
+ * largest heap rather than one per sample. The second counts from the
+ * profiler's start too: the first samples are the program's start-up,
+ * whose peak dump (at the very first sample) showed a heap of a few
+ * blocks, and a program that ends within the second has its final dump
+ * (prof_final) and no other. Called with prof_lock held;
  * the dump itself is made with it released (pending_peak), by the first
  * thread to finish a sample after it: an atomic flag, so that a sample
  * with no peak pending (nearly every one) takes no lock for it. */
@@ -148,7 +152,7 @@ void prof_peak_check(uint64_t live_bytes)
 		return;
 	}
 	uint64_t t = now_ns();
-	if (peak_dumped != 0 && t - peak_when_ns < 1000000000u) {
+	if (t - peak_when_ns < 1000000000u) {
 		peak_quiet = 7;
 		return;
 	}
@@ -214,6 +218,7 @@ bool prof_boot(void)
 		atomic_store(&interval_next, 1ull << cairn_prof.lg_interval);
 	if (!cairn_prof.on)
 		return true;
+	peak_when_ns = now_ns();
 	prof_shared_rearm();
 	bool tables = stacks_boot();
 	prof_small_heap = shared_heap_create(&cairn_arenas[0]);

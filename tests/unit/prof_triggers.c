@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The heap profiler's dump triggers, counted (prof_dumps_due) and the
  * files they wrote: every 2^lg_prof_interval bytes allocated ('i'), a new
- * peak of the sampled live bytes at most once a second ('u'); the final one
+ * peak of the sampled live bytes at most once a second and not in the
+ * profiler's first second ('u'); the final one
  * ('f') comes from the library's destructor and is off here (tests/api/
  * prof.c sees it). The files go into a directory of this run's own
  * (prof.prefix): counted by pid under /tmp, a file an earlier run left
@@ -18,6 +19,7 @@
 #include <cairn/jemalloc.h>
 
 #include "check.h"
+#include "clock.h"
 #include "prof/profiler.h"
 
 const char *malloc_conf = "prof:true,lg_prof_sample:12,lg_prof_interval:22,prof_final:false,"
@@ -65,6 +67,21 @@ int main(void)
 	const char *p = prefix;
 	REQUIRE(mallctl("prof.prefix", NULL, NULL, &p, sizeof p) == 0, "prof.prefix %s", prefix);
 	free(malloc(1));
+	TEST_CASE("start")
+	{
+		/* Well within the profiler's first second: a heap that grows
+		 * from nothing is a new peak at every sample, and none is
+		 * dumped yet. */
+		static void *held[2048];
+		double t0 = now_s();
+		for (int i = 0; i < 2048; i++)
+			held[i] = malloc(1024);
+		CHECK(now_s() - t0 < 0.5 && prof_dumps_due('u') == 0,
+		      "no peak dump in the first second: %llu in %.3f s",
+		      (unsigned long long)prof_dumps_due('u'), now_s() - t0);
+		for (int i = 0; i < 2048; i++)
+			free(held[i]);
+	}
 	TEST_CASE("interval")
 	{
 		uint64_t before = prof_dumps_due('i');
