@@ -165,18 +165,16 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 		report_interior(fn, p);
 	if (s->flags & LARGE_CACHED)
 		report_freed(fn, p);
+	struct block b = {.kind = BLOCK_LARGE, .usable = span_bytes(s), .span = s};
 	/* A sampled block is accounted here, and goes the common way. */
-	if (unlikely(s->flags & LARGE_SAMPLED)) {
-		s->flags &= ~LARGE_SAMPLED;
-		prof_unsample(p, span_bytes(s));
-	}
+	if (unlikely(s->flags & LARGE_SAMPLED))
+		cairn_prof_leaving(p, b);
 	if (unlikely(cairn_conf.junk)) {
-		cairn_release_block(
-		    p, (struct block){.kind = BLOCK_LARGE, .usable = span_bytes(s), .span = s});
+		cairn_release_block(p, b);
 		return;
 	}
 	struct heap *h = heap_self();
-	tally_free(h, span_bytes(s));
+	tally_free(h, b.usable);
 	/* Into the cache inline (large_free's work without its calls). */
 	int c = large_class(s->npages);
 	if (unlikely(c < 0) || unlikely(h->tcache_off))
