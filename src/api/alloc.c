@@ -184,20 +184,8 @@ void cairn_count_big(void *p)
 		prof_sample_big(h, p, usable, entry);
 }
 
-NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
+static NOINLINE void *alloc_big_uncached(size_t n, size_t align, bool zero)
 {
-	/* A hit in the thread's cache of large runs first, with nothing else
-	 * on the way: a thread heap means cairn is initialised, and an exact
-	 * class cannot overflow. */
-	if (likely(n > SMALL_MAX && n <= LARGE_MAX && align <= PAGE_SIZE)) {
-		struct heap *h = heap_self();
-		struct span *s = large_take_cached(h, (int)(size_class(n) - SC_NSMALL));
-		if (likely(s != NULL)) {
-			if (!background_enabled())
-				decay_tick(arena_of_caller());
-			return large_handed(h, s);
-		}
-	}
 	if (unlikely(n > PTRDIFF_MAX || align > ((size_t)PTRDIFF_MAX >> 1) + 1) || !ensure_init())
 		return cairn_out_of_memory();
 	if (!background_enabled())
@@ -215,6 +203,61 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 	if (unlikely(p == NULL))
 		return cairn_out_of_memory();
 	return p;
+}
+
+/* The rest of a cache hit where its common case (below) does not hold,
+ * or where a thread waited on the heap's lock: run s of class c, taken
+ * from h's cache, counted as handed out. */
+static NOINLINE void *cached_handed(struct heap *h, struct span *s)
+{
+	if (!background_enabled())
+		decay_tick(arena_of_caller());
+	return large_handed(h, s);
+}
+
+static NOINLINE void *cached_after_wake(struct heap *h, struct span *s, int c, size_t n,
+                                        size_t align, bool zero)
+{
+	mutex_wake(&h->lock);
+	if (s == NULL)
+		return alloc_big_uncached(n, align, zero);
+	large_counted(s, (unsigned)c, false);
+	return cached_handed(h, s);
+}
+
+NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
+{
+	/* A hit in the thread's cache of large runs first, with nothing else
+	 * on the way: a run in the cache means a thread heap, so cairn is
+	 * initialised, and an exact class cannot overflow. A hit's every
+	 * step is here, with no call but the tail calls of its rare cases,
+	 * so that it needs no stack frame: the heap's lock only if it is
+	 * free (it is held only briefly, by the purging thread or a reader
+	 * of the statistics; the run then comes from the arena), and
+	 * large_handed's common case inline. */
+	if (likely(n > SMALL_MAX && n <= LARGE_MAX && align <= PAGE_SIZE)) {
+		struct heap *h = heap_self();
+		int c = (int)(size_class(n) - SC_NSMALL);
+		if (likely(large_has_cached(h, c)) && likely(large_trylock(h))) {
+			struct span *s = large_cache_pop(h, c);
+			if (unlikely(large_unlock_leaves_waiter(h)))
+				return cached_after_wake(h, s, c, n, align, zero);
+			if (likely(s != NULL)) {
+				large_counted(s, (unsigned)c, false);
+				int64_t usable = (int64_t)span_bytes(s);
+				if (likely(background_enabled()) &&
+				    likely(!(cairn_conf.junk | cairn_conf.zero)) &&
+				    likely(h->event_bytes >= usable) &&
+				    likely(h->sample_left > 0)) {
+					h->tally.allocated += (uint64_t)usable;
+					h->event_bytes -= usable;
+					return (void *)s->start;
+				}
+				return cached_handed(h, s);
+			}
+		}
+	}
+	return alloc_big_uncached(n, align, zero);
 }
 
 NOINLINE void *cairn_alloc_medium(size_t n)

@@ -155,11 +155,11 @@ void cairn_release_block_uncached(void *p, struct block b)
 	release(p, b, true);
 }
 
-/* free() of a large block whose run s the caller found: the checks and
- * the release of cairn_block_lookup and cairn_release_block for this one
- * kind, with what a large block does not need (the switch over kinds, the
- * block's descriptor) left out. */
-static NOINLINE void free_large(void *p, struct span *s, const char *fn)
+/* free() of a large block whose run s the caller found, where the common
+ * case below does not hold: the checks and the release of
+ * cairn_block_lookup and cairn_release_block for this one kind, with what
+ * a large block does not need (the switch over kinds) left out. */
+static NOINLINE void free_large_rest(void *p, struct span *s, const char *fn)
 {
 	if ((uintptr_t)p != s->start)
 		report_interior(fn, p);
@@ -175,7 +175,6 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 	}
 	struct heap *h = heap_self();
 	tally_free(h, b.usable);
-	/* Into the cache inline (large_free's work without its calls). */
 	int c = large_class(s->npages);
 	if (unlikely(c < 0) || unlikely(h->tcache_off))
 		large_release(s, false);
@@ -187,6 +186,51 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 		background_poll();
 	else
 		decay_tick(arena_of_caller());
+}
+
+/* The rest of free_large's common case where it is not the usual one: a
+ * thread waits on the heap's lock, the cache asks for the purging
+ * threads, or it had no room for run s, counted as freed already. */
+static NOINLINE void free_large_after(struct heap *h, struct span *s, bool waiter, bool room,
+                                      size_t cached)
+{
+	if (waiter)
+		mutex_wake(&h->lock);
+	if (large_cache_wants_purger(cached, span_bytes(s), room))
+		decay_request_start();
+	if (!room)
+		large_to_arena(s, false);
+	background_poll();
+}
+
+/* free() of a large block: into the thread's cache in the common case
+ * (the block's start, not sampled, no junk filling, a class the cache
+ * keeps, the cache on, the purging threads running), with no call but
+ * the tail calls of the rest, so that it needs no stack frame; the heap's
+ * lock only if it is free, as cairn_alloc_big's hits. */
+static NOINLINE void free_large(void *p, struct span *s, const char *fn)
+{
+	struct heap *h = heap_self();
+	struct arena *a = span_chunk(s)->arena;
+	int c = large_class(s->npages);
+	if (likely((uintptr_t)p == s->start) &&
+	    likely(!(s->flags & (LARGE_CACHED | LARGE_SAMPLED))) && likely(!cairn_conf.junk) &&
+	    likely(c >= 0) && likely(!h->tcache_off) && likely(background_enabled()) &&
+	    likely(large_cacheable(h, a)) && likely(large_trylock(h))) {
+		size_t bytes = span_bytes(s);
+		h->tally.deallocated += bytes;
+		/* Counted before the cache shows it: no reader sees it both
+		 * in use and cached. */
+		large_counted_to(a, (unsigned)c, true);
+		bool room;
+		size_t cached = large_cache_push(h, s, bytes, c, &room);
+		bool waiter = large_unlock_leaves_waiter(h);
+		if (unlikely(waiter) || unlikely(!room) ||
+		    unlikely(large_cache_wants_purger(cached, bytes, room)))
+			return free_large_after(h, s, waiter, room, cached);
+		return background_poll();
+	}
+	free_large_rest(p, s, fn);
 }
 
 NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
@@ -201,6 +245,11 @@ NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
  * free). Nothing here or below changes errno: the OS layer preserves it. */
 NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 {
+	/* A large block first, before this function's frame: s is its run
+	 * already, and a second page-map lookup (cairn_block_lookup) would
+	 * find the same. */
+	if (s->state == SPAN_LARGE)
+		return free_large(p, s, fn);
 	uintptr_t a = (uintptr_t)p;
 	if (likely(s->state == SPAN_SMALL) &&
 	    likely((a - s->start) * s->div_magic < s->div_magic) && likely(!block_is_free(p, s)) &&
@@ -212,12 +261,6 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 			self = cairn_attach_heap();
 		heap_free_slow(self, s, p);
 		background_poll();
-		return;
-	}
-	/* A large block: s is its run already, and a second page-map lookup
-	 * (cairn_block_lookup) would find the same. */
-	if (s->state == SPAN_LARGE) {
-		free_large(p, s, fn);
 		return;
 	}
 	cairn_release_block(p, cairn_block_lookup(p, pagemap_get(a), fn));

@@ -45,13 +45,18 @@ void large_handed_out(struct span *s);
  * classes never free more than they handed out. The process's totals are
  * these summed (stats.c), not counters of their own: every thread's large
  * blocks would otherwise add to the same two words. */
-static inline void large_counted(struct span *s, unsigned lc, bool freed)
+static inline void large_counted_to(struct arena *a, unsigned lc, bool freed)
 {
-	struct lextent_counters *l = &span_chunk(s)->arena->counters.lextents[lc];
+	struct lextent_counters *l = &a->counters.lextents[lc];
 	if (freed)
 		atomic_fetch_add_explicit(&l->ndalloc, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&l->nmalloc, 1, memory_order_relaxed);
+}
+
+static inline void large_counted(struct span *s, unsigned lc, bool freed)
+{
+	large_counted_to(span_chunk(s)->arena, lc, freed);
 }
 
 /* The large class of a run of npages pages, or -1 where it has none (a
@@ -72,14 +77,37 @@ static inline void large_lock(struct heap *h)
 	atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
 }
 
-/* Takes a run of large class c from h's cache, or NULL. Inline, like
- * large_cache_put, so that malloc and free of a cached class cost no more
- * calls than the api's own: these are the whole work of a cache hit. */
-static inline struct span *large_cache_take(struct heap *h, int c)
+/* Whether h, a thread heap, has a run of large class c cached, by a look
+ * without the lock. */
+static inline bool large_has_cached(struct heap *h, int c)
 {
-	if (h->kind != HEAP_THREAD || __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) == NULL)
-		return NULL;
-	large_lock(h);
+	return h->kind == HEAP_THREAD && __atomic_load_n(&h->large[c], __ATOMIC_RELAXED) != NULL;
+}
+
+/* A cache hit's lock for paths that make no call (the api's hits, so that
+ * they need no stack frame): taken only where it is free, since only the
+ * purging thread and readers of the statistics ever hold it besides the
+ * owner. Released with large_unlock_leaves_waiter. */
+static inline bool large_trylock(struct heap *h)
+{
+	if (!heap_trylock(h))
+		return false;
+	uint32_t n = atomic_load_explicit(&h->slow_count, memory_order_relaxed);
+	atomic_store_explicit(&h->slow_count, n + 1, memory_order_relaxed);
+	return true;
+}
+
+/* Releases h's lock and says whether a thread waits to be woken
+ * (mutex_wake(&h->lock)). */
+static inline bool large_unlock_leaves_waiter(struct heap *h)
+{
+	return mutex_unlock_leaves_waiter(&h->lock);
+}
+
+/* Takes the newest run of class c from h's cache (h's lock held), or NULL
+ * where the purging thread emptied it since the caller looked. */
+static inline struct span *large_cache_pop(struct heap *h, int c)
+{
 	struct span *s = h->large[c];
 	if (s != NULL) {
 		h->large[c] = s->next;
@@ -89,6 +117,56 @@ static inline struct span *large_cache_take(struct heap *h, int c)
 		h->large_bytes -= span_bytes(s);
 		s->flags = 0;
 	}
+	return s;
+}
+
+/* Keeps freed run s of class c in h's cache if there is room (h's lock
+ * held); returns the bytes cached with s or, if s did not fit, as if it
+ * had (for large_cache_kept). */
+static inline size_t large_cache_push(struct heap *h, struct span *s, size_t bytes, int c,
+                                      bool *room)
+{
+	size_t cached = h->large_bytes + bytes;
+	*room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= LARGE_CACHE_BYTES;
+	if (*room) {
+		s->flags = LARGE_CACHED;
+		s->next = h->large[c];
+		h->large[c] = s;
+		h->large_count[c]++;
+		h->large_bytes = cached;
+	}
+	return cached;
+}
+
+/* An idle heap's cache is given back by the purging thread's looks (a
+ * busy one's trimmed at its owner's rare event, heap_trim): it must be
+ * running once the cache holds much. Whether to ask for it, after a push
+ * that made the cache hold `cached` bytes (or would have, had there been
+ * room). The threads' state is read second, since a cache that holds
+ * much asks on every free and the threads, once started, are most often
+ * running. */
+static inline bool large_cache_wants_purger(size_t cached, size_t bytes, bool room)
+{
+	return cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE &&
+	       atomic_load_explicit(&cairn_purger_state, memory_order_relaxed) == PURGER_OFF;
+}
+
+/* Whether freed run s may go into a thread heap's cache at all: a created
+ * arena's run may not outlive it in a thread's cache. */
+static inline bool large_cacheable(struct heap *h, struct arena *a)
+{
+	return h->kind == HEAP_THREAD && !a->created;
+}
+
+/* Takes a run of large class c from h's cache, or NULL. Inline, like
+ * large_cache_put, so that malloc and free of a cached class cost no more
+ * calls than the api's own. */
+static inline struct span *large_cache_take(struct heap *h, int c)
+{
+	if (!large_has_cached(h, c))
+		return NULL;
+	large_lock(h);
+	struct span *s = large_cache_pop(h, c);
 	heap_unlock(h);
 	return s;
 }
@@ -96,28 +174,14 @@ static inline struct span *large_cache_take(struct heap *h, int c)
 /* Keeps freed run s of large class c in h's cache if there is room. */
 static inline bool large_cache_put(struct heap *h, struct span *s, int c)
 {
-	/* A created arena's run may not outlive it in a thread's cache. */
-	if (h->kind != HEAP_THREAD || span_chunk(s)->arena->created)
+	if (!large_cacheable(h, span_chunk(s)->arena))
 		return false;
+	bool room;
 	size_t bytes = span_bytes(s);
 	large_lock(h);
-	size_t cached = h->large_bytes + bytes;
-	bool room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= LARGE_CACHE_BYTES;
-	if (room) {
-		s->flags = LARGE_CACHED;
-		s->next = h->large[c];
-		h->large[c] = s;
-		h->large_count[c]++;
-		h->large_bytes = cached;
-	}
+	size_t cached = large_cache_push(h, s, bytes, c, &room);
 	heap_unlock(h);
-	/* An idle heap's cache is given back by the purging thread's looks
-	 * (a busy one's trimmed at its owner's rare event, heap_trim): it
-	 * must be running once the cache holds much. Its state is read here
-	 * first, since a cache that holds much asks on every free
-	 * and the threads, once started, are most often running. */
-	if (cached - (room ? 0 : bytes) >= DECAY_REQUEST_PAGES * PAGE_SIZE &&
-	    atomic_load_explicit(&cairn_purger_state, memory_order_relaxed) == PURGER_OFF)
+	if (large_cache_wants_purger(cached, bytes, room))
 		decay_request_start();
 	return room;
 }

@@ -112,6 +112,21 @@ static inline void mutex_unlock(cairn_mutex *m)
 		os_wake_one(&m->word);
 	lock_count_down();
 }
+/* mutex_unlock without the wake-up: true when a thread sleeps on m, and
+ * then the caller must wake it (mutex_wake). For paths that make no call,
+ * so that they need no stack frame, and end in the wake-up as a tail call
+ * where one is needed (the thread caches' large-run hits, alloc.c and
+ * free.c). */
+static inline bool mutex_unlock_leaves_waiter(cairn_mutex *m)
+{
+	bool waiter = atomic_exchange_explicit(&m->word, 0, memory_order_release) == 2;
+	lock_count_down();
+	return waiter;
+}
+static inline void mutex_wake(cairn_mutex *m)
+{
+	os_wake_one(&m->word);
+}
 /* Whether m is held, by any thread, as far as a racy look can tell. */
 static inline bool mutex_is_held(cairn_mutex *m)
 {
