@@ -5,7 +5,7 @@
  * block that realloc grows past REALLOC_MAP_MIN while cached pages can take
  * it (src/api/realloc.c).
  *
- * Freed huge mappings are kept in a cache (at most 16 mappings and 1 GiB,
+ * Freed huge mappings are kept in a cache (at most 64 mappings and 1 GiB,
  * no more than the peak of live huge bytes makes room for, given back on
  * decay) as a pool of resident pages: buffers in ML-style loops come and go
  * at sizes all over the place, and a fresh mapping costs a page fault (and
@@ -42,6 +42,8 @@
  * process's VMA table (vm.max_map_count, 65530 by default), so it stays
  * small; an assembled block uses at most this many cached mappings. */
 #define HUGE_PIECES 8
+/* The most mappings the cache of freed ones holds (huge_cache.c). */
+#define HUGE_CACHE_MAX_COUNT 64
 
 struct huge {
 	uintptr_t addr;

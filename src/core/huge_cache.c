@@ -17,8 +17,16 @@
 
 /* Freed huge mappings kept for reuse, each one piece (a single VMA). The
  * bounds are generous because decay (dirty_decay_ms, by the purging thread)
- * gives them back when they stay unused, and a reused page saves a fault. */
-#define CACHE_MAX_COUNT 16
+ * gives them back when they stay unused, and a reused page saves a fault.
+ * The bytes are bounded below (keep); the count only bounds the walks of
+ * the list and the VMAs, and must leave room for the pieces that blocks of
+ * mixed sizes leave: assembling and splitting leave 2 MiB pieces behind,
+ * and at 16 pieces those were evicted (unmapped) while the bytes allowed
+ * them, to be faulted in again by the next block. 20 blocks of 5-25 MiB
+ * replaced in a ring, every page written (2,000 replacements): 438k page
+ * faults at 16 pieces, 290k at 32, 236k at 64 and at 128; peak RSS 406,
+ * 403, 456 and 468 MB (tcmalloc: 169k faults, 503 MB). */
+#define CACHE_MAX_COUNT HUGE_CACHE_MAX_COUNT
 #define CACHE_MAX_BYTES (1ul << 30)
 /* Beyond the block just freed, the cache keeps no more than would lift the
  * huge bytes in use plus cached above their peak so far, plus an eighth of

@@ -309,8 +309,8 @@ static void cached_small(void)
 	empty_cache();
 }
 
-/* At most 16 mappings: the newest are kept. */
-#define NMANY 18
+/* At most HUGE_CACHE_MAX_COUNT mappings: the newest are kept. */
+#define NMANY (HUGE_CACHE_MAX_COUNT + 2)
 static void bounded(void)
 {
 	char *p[NMANY];
@@ -324,9 +324,11 @@ static void bounded(void)
 	for (int i = 0; i < NMANY; i++)
 		if (desc(p[i]) != NULL)
 			cached++;
-	CHECK(cached == 16, "16 mappings cached of %d (%d)", NMANY, cached);
+	CHECK(cached == HUGE_CACHE_MAX_COUNT, "%d mappings cached of %d (%d)", HUGE_CACHE_MAX_COUNT,
+	      NMANY, cached);
 	CHECK(desc(p[NMANY - 1]) != NULL, "the newest among them");
-	CHECK(huge_decay(0, true, false) == 16 * 2 * MiB, "force releases them all");
+	CHECK(huge_decay(0, true, false) == (size_t)HUGE_CACHE_MAX_COUNT * 2 * MiB,
+	      "force releases them all");
 	cached = 0;
 	for (int i = 0; i < NMANY; i++)
 		if (desc(p[i]) != NULL)
