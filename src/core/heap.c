@@ -189,13 +189,18 @@ done:
 
 static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 {
-	slow_path_enter(self);
 	struct heap *owner = s->owner;
-	if (owner == self) {
-		slab_free_local(self, s, p);
-	} else if (owner->kind == HEAP_SHARED) {
+	if (owner->kind == HEAP_SHARED) {
+		/* Under the shared heap's lock alone, none of self's: its
+		 * lists do not change, and its tally is its thread's to write
+		 * (as alloc_shared's). A sampled block's free comes here. */
 		tally_free(self, sc_size[s->cls]);
 		shared_heap_free(owner, s, p);
+		return;
+	}
+	slow_path_enter(self);
+	if (owner == self) {
+		slab_free_local(self, s, p);
 	} else {
 		block_make_free(p, s, NULL); /* marked free while it travels */
 		tally_free(self, sc_size[s->cls]);
