@@ -267,7 +267,14 @@ enum step { STEP_UP, STEP_END, STEP_OTHER };
  * it, which no rule that is right makes. The loader is asked whether
  * objects were unloaded (cfa.c) before the walk's first rule that is not
  * trusted; most walks never ask. */
-static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked)
+/* What a step read besides the return address, for own_path_note: where
+ * the caller's rbp came from (0: kept), and whether the CFA was rbp's. */
+struct step_seen {
+	uintptr_t bp_slot;
+	bool on_rbp;
+};
+
+static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct step_seen *seen)
 {
 	struct cfa_rule rule = cfa_rule_of(r->pc);
 	if (unlikely(!rule.trusted) && !*asked) {
@@ -280,11 +287,112 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked)
 	uintptr_t cfa = (rule.on_rbp ? r->bp : r->sp) + (uintptr_t)(intptr_t)rule.off;
 	if (unlikely(cfa <= r->sp || cfa - r->sp > (1u << 30)))
 		return STEP_OTHER;
+	uintptr_t bp_slot = cfa + (uintptr_t)(intptr_t)rule.rbp_off;
 	if (rule.rbp_saved)
-		r->bp = *(const uintptr_t *)(cfa + (uintptr_t)(intptr_t)rule.rbp_off);
+		r->bp = *(const uintptr_t *)bp_slot;
+	if (seen != NULL)
+		*seen = (struct step_seen){.bp_slot = rule.rbp_saved ? bp_slot : 0,
+		                           .on_rbp = rule.on_rbp};
 	r->pc = *(const uintptr_t *)(cfa - 8);
 	r->sp = cfa;
 	return STEP_UP;
+}
+
+/* The way out of cairn's own frames, kept per pc a walk starts at. Every
+ * sample starts inside cairn (where cairn_prof_capture took the
+ * registers) and unwinds two to four of cairn's frames before the first
+ * of the program's, about 45 instructions each and a rule-cache line each.
+ * cairn's frames have fixed sizes (no alloca; a CFA at rsp plus a constant
+ * is all a path is kept for): a walk that starts at the same pc and finds
+ * the same return addresses at the same distances above its stack pointer
+ * has the same frames, so the program's frame lies where it did the time
+ * before, its return address and rbp too. Taking the path costs a load
+ * and a compare per frame; a walk whose return addresses differ (cairn
+ * reached by another way) takes the steps. Each slot is written once, by
+ * the first walk from its pc, and read with no lock. */
+#define OWN_PATHS     16
+#define OWN_PATH_MAX  8    /* frames of cairn's a path goes through */
+#define OWN_PATH_SPAN 4096 /* bytes of stack, so that reads stay in it */
+
+struct own_path {
+	_Atomic uintptr_t pc; /* where walks start; 0: free, 1: being written */
+	unsigned n;           /* steps: the last reaches the program's frame */
+	bool bp_read;         /* the program's rbp is at bp_at, else kept */
+	int32_t bp_at, sp_out;
+	int32_t ra_at[OWN_PATH_MAX]; /* the return addresses, from sp */
+	uintptr_t ra[OWN_PATH_MAX];  /* those of the steps but the last */
+};
+
+static struct own_path own_paths[OWN_PATHS];
+
+/* A path being noted by a walk that took the steps. */
+struct own_note {
+	uintptr_t sp0;
+	struct own_path p;
+	bool bad; /* a CFA at rbp, too many frames or too much stack */
+};
+
+static struct own_path *own_path_of(uintptr_t pc)
+{
+	return &own_paths[(pc * 0x9e3779b97f4a7c15ull) >> 60];
+}
+
+/* r moved to where path p, kept for r's pc, leads: false (r unchanged)
+ * when r's pc has none or a return address is not p's. */
+static bool own_path_take(struct own_path *p, struct prof_regs *r)
+{
+	if (atomic_load_explicit(&p->pc, memory_order_acquire) != r->pc)
+		return false;
+	uintptr_t sp = r->sp;
+	unsigned last = p->n - 1;
+	for (unsigned i = 0; i < last; i++)
+		if (*(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[i]) != p->ra[i])
+			return false;
+	r->pc = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[last]);
+	if (p->bp_read)
+		r->bp = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->bp_at);
+	r->sp = sp + (uintptr_t)(intptr_t)p->sp_out;
+	return true;
+}
+
+/* Notes the step that brought r where it is. */
+static void own_path_note(struct own_note *note, const struct prof_regs *r,
+                          const struct step_seen *seen)
+{
+	uintptr_t off = r->sp - note->sp0;
+	if (seen->on_rbp || note->p.n == OWN_PATH_MAX || off > OWN_PATH_SPAN) {
+		note->bad = true;
+		return;
+	}
+	note->p.ra_at[note->p.n] = (int32_t)(off - 8);
+	note->p.ra[note->p.n] = r->pc;
+	note->p.n++;
+	note->p.sp_out = (int32_t)off;
+	if (seen->bp_slot != 0) {
+		note->p.bp_read = true;
+		note->p.bp_at = (int32_t)(seen->bp_slot - note->sp0);
+		if (seen->bp_slot < note->sp0 || seen->bp_slot - note->sp0 > OWN_PATH_SPAN)
+			note->bad = true;
+	}
+}
+
+/* Keeps the path noted from pc into slot p, if p is free. */
+static void own_path_keep(struct own_path *p, uintptr_t pc, const struct own_note *note)
+{
+	uintptr_t free_slot = 0;
+	if (note->bad || note->p.n == 0 ||
+	    !atomic_compare_exchange_strong_explicit(&p->pc, &free_slot, 1, memory_order_relaxed,
+	                                             memory_order_relaxed))
+		return;
+	p->n = note->p.n;
+	p->bp_read = note->p.bp_read;
+	p->bp_at = note->p.bp_at;
+	p->sp_out = note->p.sp_out;
+	for (unsigned i = 0; i < note->p.n; i++) {
+		p->ra_at[i] = note->p.ra_at[i];
+		p->ra[i] = note->p.ra[i];
+	}
+	atomic_store_explicit(&p->pc, pc, memory_order_release);
 }
 
 /* The walk by cached rules (cfa.h), from r: the frames kept, or -1 where
@@ -295,21 +403,41 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked)
 static int cfa_walk(struct walk *w, struct prof_regs r)
 {
 	bool asked = false;
+	/* cairn's frames: by the path kept for r's pc, where cairn is a
+	 * library of its own (a range of code to tell its frames by), and
+	 * then step by step for any left; or noting the steps for a path. */
+	uintptr_t start = r.pc;
+	struct own_path *path = w->lo != 0 ? own_path_of(start) : NULL;
+	bool noting = path != NULL && !own_path_take(path, &r);
+	struct own_note note;
+	note.sp0 = r.sp;
+	if (noting) {
+		/* Only what the noting reads first: the rest of the note is
+		 * written before it is read. */
+		note.p.n = 0;
+		note.p.bp_read = false;
+		note.bad = false;
+	}
 	for (;;) {
 		if (r.pc == 0)
 			return 0;
 		if (!own_frame(w, r.pc, 0))
 			break;
-		enum step s = step_up(&r, &asked);
+		struct step_seen seen;
+		enum step s = step_up(&r, &asked, &seen);
 		if (s != STEP_UP)
 			return s == STEP_OTHER ? -1 : 0;
+		if (noting)
+			own_path_note(&note, &r, &seen);
 	}
+	if (noting)
+		own_path_keep(path, start, &note);
 	unsigned n = 0;
 	for (;;) {
 		w->pcs[n++] = r.pc;
 		if (n == w->max)
 			return (int)n;
-		enum step s = step_up(&r, &asked);
+		enum step s = step_up(&r, &asked, NULL);
 		if (s != STEP_UP)
 			return s == STEP_OTHER ? -1 : (int)n;
 		if (r.pc == 0)

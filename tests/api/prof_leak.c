@@ -15,7 +15,16 @@
  *   off      prof_leak:false, or prof:false with prof_leak: no report;
  *   scaled   lg_prof_sample:10, 4000 blocks of 64 bytes leaked: the
  *            estimate is scaled back from the few sampled (about 6%) to
- *            within a quarter of the bytes leaked. */
+ *            within a quarter of the bytes leaked;
+ *   routes   every allocation sampled, blocks leaked from five functions
+ *            that reach the sampler through different chains of cairn's
+ *            frames (malloc of a small and of a medium size, calloc,
+ *            mallocx past the thread cache, aligned_alloc), each function
+ *            three times in turn: every stack starts at its own function.
+ *            The walk keeps the way out of cairn's frames per starting
+ *            point and takes it only where the return addresses are the
+ *            ones it found (src/prof/unwind.c, own_path_take); taken
+ *            where they are not, a route's stack would start elsewhere. */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -48,6 +57,42 @@ static int child_leak(int count, size_t size)
 {
 	for (int i = 0; i < count; i++)
 		leak_here(i, size);
+	return 0;
+}
+
+/* The routes, each its own function; not tail calls (the stores). */
+#define ROUTE_ROUNDS 3
+static void *routed[5 * ROUTE_ROUNDS];
+__attribute__((noinline, noclone)) void route_small(int i)
+{
+	routed[i] = malloc(100);
+}
+__attribute__((noinline, noclone)) void route_medium(int i)
+{
+	routed[i] = malloc(3000);
+}
+__attribute__((noinline, noclone)) void route_calloc(int i)
+{
+	routed[i] = calloc(1, 100);
+}
+__attribute__((noinline, noclone)) void route_uncached(int i)
+{
+	routed[i] = mallocx(100, MALLOCX_TCACHE_NONE);
+}
+__attribute__((noinline, noclone)) void route_aligned(int i)
+{
+	routed[i] = aligned_alloc(64, 128);
+}
+
+static int child_routes(void)
+{
+	for (int r = 0, i = 0; r < ROUTE_ROUNDS; r++) {
+		route_small(i++);
+		route_medium(i++);
+		route_calloc(i++);
+		route_uncached(i++);
+		route_aligned(i++);
+	}
 	return 0;
 }
 
@@ -112,6 +157,8 @@ int main(int argc, char **argv)
 		return child_leak(SCALED_COUNT, SCALED_SIZE);
 	if (argc > 1 && strcmp(argv[1], "clean") == 0)
 		return child_clean();
+	if (argc > 1 && strcmp(argv[1], "routes") == 0)
+		return child_routes();
 
 	const char *every = "prof:true,lg_prof_sample:0,prof_final:false,prof_gdump:false";
 	char conf[256], self[PATH_MAX];
@@ -216,6 +263,26 @@ int main(int argc, char **argv)
 		CHECK(at != NULL && sscanf(at, "(sampled: %llu", &sampled) == 1 &&
 		          sampled < truth / 4,
 		      "few blocks sampled (%llu bytes): the estimate is scaled", sampled);
+	}
+	TEST_CASE("routes")
+	{
+		snprintf(conf, sizeof conf, "%s,prof_leak:true", every);
+		struct run *r = &(struct run){0};
+		*r = run_child(conf, "routes");
+		struct summary s;
+		CHECK(exit_status(r->status) == 0 && parse_summary(r->err, &s), "a summary:\n%s",
+		      r->err);
+		CHECK(s.objs == 5 * ROUTE_ROUNDS && s.stacks == 5,
+		      "%llu objects (want %d) from %llu stacks (want 5):\n%s", s.objs,
+		      5 * ROUTE_ROUNDS, s.stacks, r->err);
+		static const char *const routes[] = {"route_small", "route_medium", "route_calloc",
+		                                     "route_uncached", "route_aligned"};
+		for (int i = 0; i < 5; i++) {
+			char want[64];
+			snprintf(want, sizeof want, "  #0 %s+0x", routes[i]);
+			CHECK(strstr(r->err, want) != NULL, "a stack starts at %s:\n%s", routes[i],
+			      r->err);
+		}
 	}
 	return CHECK_DONE();
 }
