@@ -29,10 +29,14 @@ static ALWAYS_INLINE bool ensure_init(void)
 struct heap *cairn_attach_heap(void) HIDDEN;
 
 /* An arena for a thread with no heap: threads are told apart by their
- * stacks, which lie megabytes apart. */
+ * stacks, which lie megabytes apart. The stack is told by a local's
+ * address: __builtin_frame_address would make every function this is
+ * inlined into keep a frame pointer, whose frames the heap profiler's
+ * walk cannot take its short cuts through (src/prof/unwind.c). */
 static inline struct arena *arena_unattached(void)
 {
-	uintptr_t x = (uintptr_t)__builtin_frame_address(0) >> 21;
+	volatile char here = 0;
+	uintptr_t x = (uintptr_t)&here >> 21;
 	return &cairn_arenas[(x * 0x9e3779b97f4a7c15ull >> 32) % cairn_narenas];
 }
 

@@ -272,6 +272,7 @@ enum step { STEP_UP, STEP_END, STEP_OTHER };
 struct step_seen {
 	uintptr_t bp_slot;
 	bool on_rbp;
+	bool trusted; /* the rule's code is never unloaded (cfa.h) */
 };
 
 static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct step_seen *seen)
@@ -292,7 +293,8 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct 
 		r->bp = *(const uintptr_t *)bp_slot;
 	if (seen != NULL)
 		*seen = (struct step_seen){.bp_slot = rule.rbp_saved ? bp_slot : 0,
-		                           .on_rbp = rule.on_rbp};
+		                           .on_rbp = rule.on_rbp,
+		                           .trusted = rule.trusted};
 	r->pc = *(const uintptr_t *)(cfa - 8);
 	r->sp = cfa;
 	return STEP_UP;
@@ -310,7 +312,8 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct 
  * and a compare per frame; a walk whose return addresses differ (cairn
  * reached by another way) takes the steps. Each slot is written once, by
  * the first walk from its pc, and read with no lock. */
-#define OWN_PATHS     16
+#define OWN_PATHS     32
+#define OWN_PATH_WAYS 4    /* slots a pc's paths may take, from its hash */
 #define OWN_PATH_MAX  8    /* frames of cairn's a path goes through */
 #define OWN_PATH_SPAN 4096 /* bytes of stack, so that reads stay in it */
 
@@ -332,27 +335,36 @@ struct own_note {
 	bool bad; /* a CFA at rbp, too many frames or too much stack */
 };
 
-static struct own_path *own_path_of(uintptr_t pc)
+/* r moved to where a path kept for r's pc leads, one whose return
+ * addresses are those on the stack: true then. Otherwise r is unchanged and
+ * *free_slot is a slot the walk may keep its own path in (NULL if none):
+ * cairn reached by another way (a large block's sample comes from a cache
+ * hit or from an arena) takes another path from the same pc. */
+static bool own_path_take(struct prof_regs *r, struct own_path **free_slot)
 {
-	return &own_paths[(pc * 0x9e3779b97f4a7c15ull) >> 60];
-}
-
-/* r moved to where path p, kept for r's pc, leads: false (r unchanged)
- * when r's pc has none or a return address is not p's. */
-static bool own_path_take(struct own_path *p, struct prof_regs *r)
-{
-	if (atomic_load_explicit(&p->pc, memory_order_acquire) != r->pc)
-		return false;
+	unsigned at = (unsigned)((r->pc * 0x9e3779b97f4a7c15ull) >> 59);
 	uintptr_t sp = r->sp;
-	unsigned last = p->n - 1;
-	for (unsigned i = 0; i < last; i++)
-		if (*(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[i]) != p->ra[i])
-			return false;
-	r->pc = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[last]);
-	if (p->bp_read)
-		r->bp = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->bp_at);
-	r->sp = sp + (uintptr_t)(intptr_t)p->sp_out;
-	return true;
+	*free_slot = NULL;
+	for (unsigned k = 0; k < OWN_PATH_WAYS; k++) {
+		struct own_path *p = &own_paths[(at + k) % OWN_PATHS];
+		uintptr_t pc = atomic_load_explicit(&p->pc, memory_order_acquire);
+		if (pc == 0 && *free_slot == NULL)
+			*free_slot = p;
+		if (pc != r->pc)
+			continue;
+		unsigned last = p->n - 1, i = 0;
+		while (i < last &&
+		       *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[i]) == p->ra[i])
+			i++;
+		if (i < last)
+			continue;
+		r->pc = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[last]);
+		if (p->bp_read)
+			r->bp = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->bp_at);
+		r->sp = sp + (uintptr_t)(intptr_t)p->sp_out;
+		return true;
+	}
+	return false;
 }
 
 /* Notes the step that brought r where it is. */
@@ -395,6 +407,145 @@ static void own_path_keep(struct own_path *p, uintptr_t pc, const struct own_not
 	atomic_store_explicit(&p->pc, pc, memory_order_release);
 }
 
+/* The program's frames the same way: the steps a walk took up from the
+ * first frame of the program's, kept per pc of that frame (the call site
+ * of malloc, or of whatever allocated), with the return address each step
+ * found and where. A walk from the same pc reads the return addresses
+ * where the last one found them and keeps them as its frames, a load and
+ * a compare each, as long as they are the ones found before: a frame at
+ * the same pc is the same frame of the same function, whose rule puts the
+ * next return address at the same distance (the rules kept are at rsp
+ * plus a constant, of code never unloaded). At the first that differs
+ * (the call site reached from another caller) the walk goes on step by
+ * step from there; where the steps end as they ended before (the stack's
+ * end), so does the walk. Slots are written once, by the first walk from
+ * their pc, and read with no lock; a pc whose slot another took is walked
+ * step by step. */
+#define CHAINS      256
+#define CHAIN_WAYS  4 /* slots a pc's chains may take, from its hash */
+#define CHAIN_STEPS 16
+#define CHAIN_SPAN  (1u << 20) /* bytes of stack a chain may cover */
+
+struct chain {
+	_Atomic uintptr_t pc;        /* 0: free, 1: being written */
+	uint8_t n;                   /* steps kept */
+	bool ends;                   /* the stack ended after them */
+	int8_t bp_from[CHAIN_STEPS]; /* the step whose slot rbp came from, -1: none */
+	int32_t ra_at[CHAIN_STEPS];  /* from the first frame's sp */
+	int32_t bp_at[CHAIN_STEPS];  /* where that step found rbp */
+	uintptr_t ra[CHAIN_STEPS];
+};
+
+static struct chain chains[CHAINS];
+
+/* The chain kept for pc whose first return address is the one on the
+ * stack above sp (the call site's function called from the same place),
+ * or NULL; then *free_slot is a slot a walk from pc may keep its chain in
+ * (NULL if none). The chains of a pc all find their first return address
+ * at the same place, the first frame's rule being the same. */
+static struct chain *chain_find(uintptr_t pc, uintptr_t sp, struct chain **free_slot)
+{
+	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 56);
+	*free_slot = NULL;
+	for (unsigned k = 0; k < CHAIN_WAYS; k++) {
+		struct chain *c = &chains[(at + k) % CHAINS];
+		uintptr_t held = atomic_load_explicit(&c->pc, memory_order_acquire);
+		if (held == 0 && *free_slot == NULL)
+			*free_slot = c;
+		if (held == pc &&
+		    *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->ra_at[0]) == c->ra[0])
+			return c;
+	}
+	return NULL;
+}
+
+/* Notes kept while a walk steps, for chain_keep. */
+struct chain_note {
+	uintptr_t sp0;
+	struct chain c;
+	bool open; /* still noting */
+	int8_t bp_last;
+};
+
+static void chain_note_step(struct chain_note *note, const struct prof_regs *r,
+                            const struct step_seen *seen)
+{
+	uintptr_t off = r->sp - note->sp0;
+	unsigned i = note->c.n;
+	if (!note->open || !seen->trusted || seen->on_rbp || i == CHAIN_STEPS || off > CHAIN_SPAN ||
+	    (seen->bp_slot != 0 &&
+	     (seen->bp_slot < note->sp0 || seen->bp_slot - note->sp0 > CHAIN_SPAN))) {
+		note->open = false;
+		return;
+	}
+	if (seen->bp_slot != 0) {
+		note->c.bp_at[i] = (int32_t)(seen->bp_slot - note->sp0);
+		note->bp_last = (int8_t)i;
+	}
+	note->c.bp_from[i] = note->bp_last;
+	note->c.ra_at[i] = (int32_t)(off - 8);
+	note->c.ra[i] = r->pc;
+	note->c.n++;
+}
+
+/* Keeps what was noted from pc into slot c if it is free; ends: the walk
+ * ended right after the last step noted. */
+static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, bool ends)
+{
+	uintptr_t free_slot = 0;
+	if (note->c.n == 0 ||
+	    !atomic_compare_exchange_strong_explicit(&c->pc, &free_slot, 1, memory_order_relaxed,
+	                                             memory_order_relaxed))
+		return;
+	unsigned n = note->c.n;
+	c->n = (uint8_t)n;
+	/* The end is known only where every step to it was noted. */
+	c->ends = ends && note->open;
+	for (unsigned i = 0; i < n; i++) {
+		c->bp_from[i] = note->c.bp_from[i];
+		c->ra_at[i] = note->c.ra_at[i];
+		c->bp_at[i] = note->c.bp_at[i];
+		c->ra[i] = note->c.ra[i];
+	}
+	atomic_store_explicit(&c->pc, pc, memory_order_release);
+}
+
+/* The walk from r (the first frame of the program's, already in
+ * pcs[0..*n)) by chain c, kept for r's pc: the frames it finds in pcs, r
+ * moved to the last. True when the walk is over (the stack ended as the
+ * chain did, or pcs is full); false when it goes on step by step from r. */
+static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *r, unsigned *n)
+{
+	uintptr_t sp0 = r->sp;
+	unsigned i = 0, k = *n;
+	uintptr_t ra = 0;
+	for (; i < c->n; i++) {
+		ra = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->ra_at[i]);
+		if (ra == 0) {
+			*n = k;
+			return true;
+		}
+		w->pcs[k++] = ra;
+		if (k == w->max || ra != c->ra[i]) {
+			i++;
+			break;
+		}
+	}
+	*n = k;
+	if (k == w->max)
+		return true;
+	if (i == c->n && ra == c->ra[i - 1] && c->ends)
+		return true;
+	/* Step i - 1's frame: the return address just read, the stack
+	 * pointer above it, rbp from the last step that restored it. */
+	int8_t from = c->bp_from[i - 1];
+	if (from >= 0)
+		r->bp = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->bp_at[from]);
+	r->pc = ra;
+	r->sp = sp0 + (uintptr_t)(intptr_t)c->ra_at[i - 1] + 8;
+	return false;
+}
+
 /* The walk by cached rules (cfa.h), from r: the frames kept, or -1 where
  * a frame's rule is one for libgcc. Stops where libgcc does: after a frame
  * no FDE covers or whose return address is undefined, at a return address
@@ -405,14 +556,14 @@ static int cfa_walk(struct walk *w, struct prof_regs r)
 	bool asked = false;
 	/* cairn's frames: by the path kept for r's pc, where cairn is a
 	 * library of its own (a range of code to tell its frames by), and
-	 * then step by step for any left; or noting the steps for a path. */
+	 * then step by step for any left; or own_noting the steps for a path. */
 	uintptr_t start = r.pc;
-	struct own_path *path = w->lo != 0 ? own_path_of(start) : NULL;
-	bool noting = path != NULL && !own_path_take(path, &r);
+	struct own_path *path = NULL;
+	bool own_noting = w->lo != 0 && !own_path_take(&r, &path) && path != NULL;
 	struct own_note note;
 	note.sp0 = r.sp;
-	if (noting) {
-		/* Only what the noting reads first: the rest of the note is
+	if (own_noting) {
+		/* Only what the own_noting reads first: the rest of the note is
 		 * written before it is read. */
 		note.p.n = 0;
 		note.p.bp_read = false;
@@ -427,22 +578,53 @@ static int cfa_walk(struct walk *w, struct prof_regs r)
 		enum step s = step_up(&r, &asked, &seen);
 		if (s != STEP_UP)
 			return s == STEP_OTHER ? -1 : 0;
-		if (noting)
+		if (own_noting)
 			own_path_note(&note, &r, &seen);
 	}
-	if (noting)
+	if (own_noting)
 		own_path_keep(path, start, &note);
+	/* The program's frames: by the chain kept for the first one's pc,
+	 * then step by step; or noting the steps for a chain. */
+	struct chain *slot;
 	unsigned n = 0;
+	w->pcs[n++] = r.pc;
+	if (n == w->max)
+		return (int)n;
+	uintptr_t first = r.pc;
+	struct chain *c = chain_find(first, r.sp, &slot);
+	if (c != NULL && chain_take(c, w, &r, &n))
+		return (int)n;
+	/* Noting for a chain only where none was taken and a slot is free:
+	 * the steps up to the first that cannot be kept (chain_note_step). */
+	bool noting = c == NULL && slot != NULL;
+	struct chain_note cn;
+	cn.open = noting;
+	cn.sp0 = r.sp;
+	cn.c.n = 0;
+	cn.bp_last = -1;
 	for (;;) {
-		w->pcs[n++] = r.pc;
-		if (n == w->max)
-			return (int)n;
-		enum step s = step_up(&r, &asked, NULL);
-		if (s != STEP_UP)
-			return s == STEP_OTHER ? -1 : (int)n;
+		struct step_seen seen;
+		enum step s = step_up(&r, &asked, &seen);
+		if (s != STEP_UP) {
+			if (s == STEP_OTHER)
+				return -1;
+			break;
+		}
+		if (noting)
+			chain_note_step(&cn, &r, &seen);
 		if (r.pc == 0)
-			return (int)n;
+			break;
+		w->pcs[n++] = r.pc;
+		if (n == w->max) {
+			/* Not the stack's end: a chain kept from here says
+			 * nothing of where it ends. */
+			cn.open = false;
+			break;
+		}
 	}
+	if (noting)
+		chain_keep(slot, first, &cn, true);
+	return (int)n;
 }
 #else
 /* The return address and the stack pointer, the latter all that the
