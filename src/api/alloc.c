@@ -206,8 +206,8 @@ static NOINLINE void *alloc_big_uncached(size_t n, size_t align, bool zero)
 }
 
 /* The rest of a cache hit where its common case (below) does not hold,
- * or where a thread waited on the heap's lock: run s of class c, taken
- * from h's cache, counted as handed out. */
+ * or where a thread waited on the heap's lock: run s, taken from h's
+ * cache and counted as handed out. */
 static NOINLINE void *cached_handed(struct heap *h, struct span *s)
 {
 	if (!background_enabled())

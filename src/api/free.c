@@ -227,8 +227,10 @@ static NOINLINE void free_large(void *p, struct span *s, const char *fn)
 		bool waiter = large_unlock_leaves_waiter(h);
 		if (unlikely(waiter) || unlikely(!room) ||
 		    unlikely(large_cache_wants_purger(cached, bytes, room)))
-			return free_large_after(h, s, waiter, room, cached);
-		return background_poll();
+			free_large_after(h, s, waiter, room, cached);
+		else
+			background_poll();
+		return;
 	}
 	free_large_rest(p, s, fn);
 }
@@ -248,8 +250,10 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 	/* A large block first, before this function's frame: s is its run
 	 * already, and a second page-map lookup (cairn_block_lookup) would
 	 * find the same. */
-	if (s->state == SPAN_LARGE)
-		return free_large(p, s, fn);
+	if (s->state == SPAN_LARGE) {
+		free_large(p, s, fn);
+		return;
+	}
 	uintptr_t a = (uintptr_t)p;
 	if (likely(s->state == SPAN_SMALL) &&
 	    likely((a - s->start) * s->div_magic < s->div_magic) && likely(!block_is_free(p, s)) &&

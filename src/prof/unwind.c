@@ -310,8 +310,9 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct 
  * has the same frames, so the program's frame lies where it did the time
  * before, its return address and rbp too. Taking the path costs a load
  * and a compare per frame; a walk whose return addresses differ (cairn
- * reached by another way) takes the steps. Each slot is written once, by
- * the first walk from its pc, and read with no lock. */
+ * reached by another way) takes the steps, and keeps them as another path
+ * if one of the pc's slots is free. Each slot is written once and read
+ * with no lock. */
 #define OWN_PATHS     32
 #define OWN_PATH_WAYS 4    /* slots a pc's paths may take, from its hash */
 #define OWN_PATH_MAX  8    /* frames of cairn's a path goes through */
@@ -418,9 +419,10 @@ static void own_path_keep(struct own_path *p, uintptr_t pc, const struct own_not
  * plus a constant, of code never unloaded). At the first that differs
  * (the call site reached from another caller) the walk goes on step by
  * step from there; where the steps end as they ended before (the stack's
- * end), so does the walk. Slots are written once, by the first walk from
- * their pc, and read with no lock; a pc whose slot another took is walked
- * step by step. */
+ * end), so does the walk. A call site reached from several callers keeps
+ * a chain for each first caller while its window of slots has room;
+ * slots are written once and read with no lock, and a walk that finds no
+ * chain and no free slot goes step by step. */
 #define CHAINS      256
 #define CHAIN_WAYS  4 /* slots a pc's chains may take, from its hash */
 #define CHAIN_STEPS 16
