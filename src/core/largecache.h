@@ -120,9 +120,10 @@ static inline struct span *large_cache_pop(struct heap *h, int c)
 	return s;
 }
 
-/* Keeps freed run s of class c in h's cache if there is room (h's lock
- * held); returns the bytes cached with s or, if s did not fit, as if it
- * had (for large_cache_kept). */
+/* Keeps freed run s of class c, `bytes` long, in h's cache if there is
+ * room (h's lock held), and says in *room whether there was; returns the
+ * bytes cached with s or, if s did not fit, as if it had been (for
+ * large_cache_wants_purger). */
 static inline size_t large_cache_push(struct heap *h, struct span *s, size_t bytes, int c,
                                       bool *room)
 {
@@ -151,8 +152,9 @@ static inline bool large_cache_wants_purger(size_t cached, size_t bytes, bool ro
 	       atomic_load_explicit(&cairn_purger_state, memory_order_relaxed) == PURGER_OFF;
 }
 
-/* Whether freed run s may go into a thread heap's cache at all: a created
- * arena's run may not outlive it in a thread's cache. */
+/* Whether a freed run of arena a may go into h's cache at all: h is a
+ * thread's heap, and a is no created arena, whose runs may not outlive it
+ * in a thread's cache. */
 static inline bool large_cacheable(struct heap *h, struct arena *a)
 {
 	return h->kind == HEAP_THREAD && !a->created;
