@@ -267,7 +267,7 @@ enum step { STEP_UP, STEP_END, STEP_OTHER };
  * it, which no rule that is right makes. The loader is asked whether
  * objects were unloaded (cfa.c) before the walk's first rule that is not
  * trusted; most walks never ask. */
-/* What a step read besides the return address, for own_path_note: where
+/* What a step read besides the return address, for chain_note_step: where
  * the caller's rbp came from (0: kept), and whether the CFA was rbp's. */
 struct step_seen {
 	uintptr_t bp_slot;
@@ -300,133 +300,34 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct 
 	return STEP_UP;
 }
 
-/* The way out of cairn's own frames, kept per pc a walk starts at. Every
- * sample starts inside cairn (where cairn_prof_capture took the
- * registers) and unwinds two to four of cairn's frames before the first
- * of the program's, about 45 instructions each and a rule-cache line each.
- * cairn's frames have fixed sizes (no alloca; a CFA at rsp plus a constant
- * is all a path is kept for): a walk that starts at the same pc and finds
- * the same return addresses at the same distances above its stack pointer
- * has the same frames, so the program's frame lies where it did the time
- * before, its return address and rbp too. Taking the path costs a load
- * and a compare per frame; a walk whose return addresses differ (cairn
- * reached by another way) takes the steps, and keeps them as another path
- * if one of the pc's slots is free. Each slot is written once and read
- * with no lock. */
-#define OWN_PATHS     32
-#define OWN_PATH_WAYS 4    /* slots a pc's paths may take, from its hash */
-#define OWN_PATH_MAX  8    /* frames of cairn's a path goes through */
-#define OWN_PATH_SPAN 4096 /* bytes of stack, so that reads stay in it */
-
-struct own_path {
-	_Atomic uintptr_t pc; /* where walks start; 0: free, 1: being written */
-	unsigned n;           /* steps: the last reaches the program's frame */
-	bool bp_read;         /* the program's rbp is at bp_at, else kept */
-	int32_t bp_at, sp_out;
-	int32_t ra_at[OWN_PATH_MAX]; /* the return addresses, from sp */
-	uintptr_t ra[OWN_PATH_MAX];  /* those of the steps but the last */
-};
-
-static struct own_path own_paths[OWN_PATHS];
-
-/* A path being noted by a walk that took the steps. */
-struct own_note {
-	uintptr_t sp0;
-	struct own_path p;
-	bool bad; /* a CFA at rbp, too many frames or too much stack */
-};
-
-/* r moved to where a path kept for r's pc leads, one whose return
- * addresses are those on the stack: true then. Otherwise r is unchanged and
- * *free_slot is a slot the walk may keep its own path in (NULL if none):
- * cairn reached by another way (a large block's sample comes from a cache
- * hit or from an arena) takes another path from the same pc. */
-static bool own_path_take(struct prof_regs *r, struct own_path **free_slot)
-{
-	unsigned at = (unsigned)((r->pc * 0x9e3779b97f4a7c15ull) >> 59);
-	uintptr_t sp = r->sp;
-	*free_slot = NULL;
-	for (unsigned k = 0; k < OWN_PATH_WAYS; k++) {
-		struct own_path *p = &own_paths[(at + k) % OWN_PATHS];
-		uintptr_t pc = atomic_load_explicit(&p->pc, memory_order_acquire);
-		if (pc == 0 && *free_slot == NULL)
-			*free_slot = p;
-		if (pc != r->pc)
-			continue;
-		unsigned last = p->n - 1, i = 0;
-		while (i < last &&
-		       *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[i]) == p->ra[i])
-			i++;
-		if (i < last)
-			continue;
-		r->pc = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->ra_at[last]);
-		if (p->bp_read)
-			r->bp = *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)p->bp_at);
-		r->sp = sp + (uintptr_t)(intptr_t)p->sp_out;
-		return true;
-	}
-	return false;
-}
-
-/* Notes the step that brought r where it is. */
-static void own_path_note(struct own_note *note, const struct prof_regs *r,
-                          const struct step_seen *seen)
-{
-	uintptr_t off = r->sp - note->sp0;
-	if (seen->on_rbp || note->p.n == OWN_PATH_MAX || off > OWN_PATH_SPAN) {
-		note->bad = true;
-		return;
-	}
-	note->p.ra_at[note->p.n] = (int32_t)(off - 8);
-	note->p.ra[note->p.n] = r->pc;
-	note->p.n++;
-	note->p.sp_out = (int32_t)off;
-	if (seen->bp_slot != 0) {
-		note->p.bp_read = true;
-		note->p.bp_at = (int32_t)(seen->bp_slot - note->sp0);
-		if (seen->bp_slot < note->sp0 || seen->bp_slot - note->sp0 > OWN_PATH_SPAN)
-			note->bad = true;
-	}
-}
-
-/* Keeps the path noted from pc into slot p, if p is free. */
-static void own_path_keep(struct own_path *p, uintptr_t pc, const struct own_note *note)
-{
-	uintptr_t free_slot = 0;
-	if (note->bad || note->p.n == 0 ||
-	    !atomic_compare_exchange_strong_explicit(&p->pc, &free_slot, 1, memory_order_relaxed,
-	                                             memory_order_relaxed))
-		return;
-	p->n = note->p.n;
-	p->bp_read = note->p.bp_read;
-	p->bp_at = note->p.bp_at;
-	p->sp_out = note->p.sp_out;
-	for (unsigned i = 0; i < note->p.n; i++) {
-		p->ra_at[i] = note->p.ra_at[i];
-		p->ra[i] = note->p.ra[i];
-	}
-	atomic_store_explicit(&p->pc, pc, memory_order_release);
-}
-
-/* The program's frames the same way: the steps a walk took up from the
- * first frame of the program's, kept per pc of that frame (the call site
- * of malloc, or of whatever allocated), with the return address each step
- * found and where. A walk from the same pc reads the return addresses
- * where the last one found them and keeps them as its frames, a load and
- * a compare each, as long as they are the ones found before: a frame at
- * the same pc is the same frame of the same function, whose rule puts the
- * next return address at the same distance (the rules kept are at rsp
- * plus a constant, of code never unloaded). At the first that differs
- * (the call site reached from another caller) the walk goes on step by
- * step from there; where the steps end as they ended before (the stack's
- * end), so does the walk. A call site reached from several callers keeps
- * a chain for each first caller while its window of slots has room;
- * slots are written once and read with no lock, and a walk that finds no
- * chain and no free slot goes step by step. */
-#define CHAINS      256
-#define CHAIN_WAYS  4 /* slots a pc's chains may take, from its hash */
-#define CHAIN_STEPS 16
-#define CHAIN_SPAN  (1u << 20) /* bytes of stack a chain may cover */
+/* The ways walks went, kept: the steps a walk took, with the return
+ * address each found and where it found it, from the stack pointer of the
+ * frame it started at. A walk from the same pc reads the return addresses
+ * where the last one found them, a load and a compare each, as long as
+ * they are the ones found before: a frame at the same pc is the same point
+ * of the same function, whose rule puts the next return address at the
+ * same distance (the rules kept are at rsp plus a constant, of code never
+ * unloaded; cairn keeps no frame pointer for this, see arena_unattached).
+ * At the first that differs the walk goes on step by step from there. Two
+ * tables of them:
+ *   - cairn's own frames, per pc where the registers were taken (every
+ *     sample starts inside cairn and goes through two to four of its
+ *     frames, about 45 instructions and a rule-cache line each, before
+ *     the program's): the route from malloc to the sampler, taken whole
+ *     or not at all;
+ *   - the program's frames, per pc of the first (the call site of malloc,
+ *     or of whatever allocated), up to CHAIN_STEPS of them, and whether
+ *     the stack ended after them.
+ * A pc may have a way in each of CHAIN_WINDOW slots from its hash (cairn
+ * reached by another route, a call site reached from another caller),
+ * told apart by their first return address. Slots are written once and
+ * read with no lock; a walk that finds no way and no free slot goes step
+ * by step. */
+#define OWN_WAYS     32
+#define CHAINS       256
+#define CHAIN_WINDOW 4
+#define CHAIN_STEPS  16
+#define CHAIN_SPAN   (1u << 20) /* bytes of stack a way may cover */
 
 struct chain {
 	_Atomic uintptr_t pc;        /* 0: free, 1: being written */
@@ -438,24 +339,36 @@ struct chain {
 	uintptr_t ra[CHAIN_STEPS];
 };
 
+static struct chain own_ways[OWN_WAYS];
 static struct chain chains[CHAINS];
 
-/* The chain kept for pc whose first return address is the one on the
- * stack above sp (the call site's function called from the same place),
- * or NULL; then *free_slot is a slot a walk from pc may keep its chain in
- * (NULL if none). The chains of a pc all find their first return address
- * at the same place, the first frame's rule being the same. */
-static struct chain *chain_find(uintptr_t pc, uintptr_t sp, struct chain **free_slot)
+/* Whether way c's first n return addresses are those on the stack above
+ * sp. */
+static bool chain_matches(const struct chain *c, unsigned n, uintptr_t sp)
 {
-	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 56);
+	for (unsigned i = 0; i < n; i++)
+		if (*(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->ra_at[i]) != c->ra[i])
+			return false;
+	return true;
+}
+
+/* The way kept in table t (of size slots) for pc whose return addresses
+ * are those on the stack above sp: the first (a chain, taken as far as
+ * they match), or all but the last (cairn's own, taken whole); or NULL,
+ * and then *free_slot is a slot a walk from pc may keep its way in (NULL
+ * if none). The ways of a pc all find their first return address at the
+ * same place, the first frame's rule being the same. */
+static struct chain *chain_find(struct chain *t, unsigned size, uintptr_t pc, uintptr_t sp,
+                                bool whole, struct chain **free_slot)
+{
+	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 32) % size;
 	*free_slot = NULL;
-	for (unsigned k = 0; k < CHAIN_WAYS; k++) {
-		struct chain *c = &chains[(at + k) % CHAINS];
+	for (unsigned k = 0; k < CHAIN_WINDOW; k++) {
+		struct chain *c = &t[(at + k) % size];
 		uintptr_t held = atomic_load_explicit(&c->pc, memory_order_acquire);
 		if (held == 0 && *free_slot == NULL)
 			*free_slot = c;
-		if (held == pc &&
-		    *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->ra_at[0]) == c->ra[0])
+		if (held == pc && chain_matches(c, whole ? c->n - 1u : 1u, sp))
 			return c;
 	}
 	return NULL;
@@ -468,6 +381,14 @@ struct chain_note {
 	bool open; /* still noting */
 	int8_t bp_last;
 };
+
+static void chain_note_start(struct chain_note *note, uintptr_t sp, bool open)
+{
+	note->sp0 = sp;
+	note->c.n = 0;
+	note->open = open;
+	note->bp_last = -1;
+}
 
 static void chain_note_step(struct chain_note *note, const struct prof_regs *r,
                             const struct step_seen *seen)
@@ -490,8 +411,8 @@ static void chain_note_step(struct chain_note *note, const struct prof_regs *r,
 	note->c.n++;
 }
 
-/* Keeps what was noted from pc into slot c if it is free; ends: the walk
- * ended right after the last step noted. */
+/* Keeps what was noted from pc into slot c if it is still free; ends: the
+ * walk ended right after the last step noted. */
 static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, bool ends)
 {
 	uintptr_t free_slot = 0;
@@ -510,6 +431,27 @@ static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, b
 		c->ra[i] = note->c.ra[i];
 	}
 	atomic_store_explicit(&c->pc, pc, memory_order_release);
+}
+
+/* r moved to the frame after step i of way c, from sp0, with return
+ * address ra. */
+static void chain_move(const struct chain *c, unsigned i, uintptr_t sp0, uintptr_t ra,
+                       struct prof_regs *r)
+{
+	int8_t from = c->bp_from[i];
+	if (from >= 0)
+		r->bp = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->bp_at[from]);
+	r->pc = ra;
+	r->sp = sp0 + (uintptr_t)(intptr_t)c->ra_at[i] + 8;
+}
+
+/* r moved out of cairn's frames by way c, found whole for r's pc. */
+static void own_way_take(const struct chain *c, struct prof_regs *r)
+{
+	uintptr_t sp0 = r->sp;
+	unsigned last = c->n - 1u;
+	chain_move(c, last, sp0, *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->ra_at[last]),
+	           r);
 }
 
 /* The walk from r (the first frame of the program's, already in
@@ -538,13 +480,7 @@ static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *
 		return true;
 	if (i == c->n && ra == c->ra[i - 1] && c->ends)
 		return true;
-	/* Step i - 1's frame: the return address just read, the stack
-	 * pointer above it, rbp from the last step that restored it. */
-	int8_t from = c->bp_from[i - 1];
-	if (from >= 0)
-		r->bp = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->bp_at[from]);
-	r->pc = ra;
-	r->sp = sp0 + (uintptr_t)(intptr_t)c->ra_at[i - 1] + 8;
+	chain_move(c, i - 1, sp0, ra, r);
 	return false;
 }
 
@@ -556,21 +492,18 @@ static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *
 static int cfa_walk(struct walk *w, struct prof_regs r)
 {
 	bool asked = false;
-	/* cairn's frames: by the path kept for r's pc, where cairn is a
-	 * library of its own (a range of code to tell its frames by), and
-	 * then step by step for any left; or own_noting the steps for a path. */
+	/* cairn's frames: by the way kept for r's pc, where cairn is a
+	 * library of its own (a range of code to tell its frames by), then
+	 * step by step for any left; or noting the steps for a way. */
 	uintptr_t start = r.pc;
-	struct own_path *path = NULL;
-	bool own_noting = w->lo != 0 && !own_path_take(&r, &path) && path != NULL;
-	struct own_note note;
-	note.sp0 = r.sp;
-	if (own_noting) {
-		/* Only what the own_noting reads first: the rest of the note is
-		 * written before it is read. */
-		note.p.n = 0;
-		note.p.bp_read = false;
-		note.bad = false;
-	}
+	struct chain *slot = NULL;
+	struct chain *way =
+	    w->lo != 0 ? chain_find(own_ways, OWN_WAYS, start, r.sp, true, &slot) : NULL;
+	struct chain_note cn;
+	chain_note_start(&cn, r.sp, way == NULL && slot != NULL);
+	bool noting = cn.open;
+	if (way != NULL)
+		own_way_take(way, &r);
 	for (;;) {
 		if (r.pc == 0)
 			return 0;
@@ -580,30 +513,25 @@ static int cfa_walk(struct walk *w, struct prof_regs r)
 		enum step s = step_up(&r, &asked, &seen);
 		if (s != STEP_UP)
 			return s == STEP_OTHER ? -1 : 0;
-		if (own_noting)
-			own_path_note(&note, &r, &seen);
+		if (noting)
+			chain_note_step(&cn, &r, &seen);
 	}
-	if (own_noting)
-		own_path_keep(path, start, &note);
+	if (noting)
+		chain_keep(slot, start, &cn, false);
 	/* The program's frames: by the chain kept for the first one's pc,
 	 * then step by step; or noting the steps for a chain. */
-	struct chain *slot;
 	unsigned n = 0;
 	w->pcs[n++] = r.pc;
 	if (n == w->max)
 		return (int)n;
 	uintptr_t first = r.pc;
-	struct chain *c = chain_find(first, r.sp, &slot);
+	struct chain *c = chain_find(chains, CHAINS, first, r.sp, false, &slot);
 	if (c != NULL && chain_take(c, w, &r, &n))
 		return (int)n;
 	/* Noting for a chain only where none was taken and a slot is free:
 	 * the steps up to the first that cannot be kept (chain_note_step). */
-	bool noting = c == NULL && slot != NULL;
-	struct chain_note cn;
-	cn.open = noting;
-	cn.sp0 = r.sp;
-	cn.c.n = 0;
-	cn.bp_last = -1;
+	chain_note_start(&cn, r.sp, c == NULL && slot != NULL);
+	noting = cn.open;
 	for (;;) {
 		struct step_seen seen;
 		enum step s = step_up(&r, &asked, &seen);
