@@ -155,7 +155,11 @@ start_server() {
 		pid=$!
 		echo "$pid" >redis.pid
 		for ((i = 0; i < 100; i++)); do
-			if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
+			# The server that answers must be this one: another test
+			# running beside this one may have taken the same free
+			# port first, and this server then exits on its bind.
+			if redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null |
+				grep -qx "process_id:$pid"$'\r'; then
 				return 0
 			fi
 			kill -0 "$pid" 2>/dev/null || break
