@@ -38,10 +38,20 @@ static size_t release_past(struct heap *h, unsigned c, unsigned keep)
 		arena_free_run(span_chunk(s)->arena, s);
 		s = next;
 	}
-	h->large_bytes -= bytes;
+	/* Atomic: the owner reads it without the lock on a miss
+	 * (large_cache_missed). */
+	__atomic_store_n(&h->large_bytes, h->large_bytes - bytes, __ATOMIC_RELAXED);
 	h->large_count[c] = (uint8_t)keep;
 	h->large_low[c] = (uint8_t)keep;
 	return bytes;
+}
+
+/* The cache's bound gives up `bytes`, down to LARGE_CACHE_BYTES. */
+static void bound_shrink(struct heap *h, size_t bytes)
+{
+	size_t limit = __atomic_load_n(&h->large_limit, __ATOMIC_RELAXED);
+	limit = limit > LARGE_CACHE_BYTES + bytes ? limit - bytes : LARGE_CACHE_BYTES;
+	__atomic_store_n(&h->large_limit, limit, __ATOMIC_RELAXED);
 }
 
 size_t heap_large_flush(struct heap *h)
@@ -49,6 +59,7 @@ size_t heap_large_flush(struct heap *h)
 	size_t bytes = 0;
 	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
 		bytes += release_past(h, c, 0);
+	__atomic_store_n(&h->large_limit, LARGE_CACHE_BYTES, __ATOMIC_RELAXED);
 	return bytes;
 }
 
@@ -57,7 +68,20 @@ size_t heap_large_trim(struct heap *h)
 	size_t bytes = 0;
 	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
 		bytes += release_past(h, c, h->large_count[c] - (h->large_low[c] + 1u) / 2);
+	/* Runs that sat unused a whole period were room the thread did not
+	 * need: the bound shrinks by as much. */
+	bound_shrink(h, bytes);
 	return bytes;
+}
+
+void large_cache_missed(struct heap *h, size_t bytes)
+{
+	size_t limit = __atomic_load_n(&h->large_limit, __ATOMIC_RELAXED);
+	if (h->kind != HEAP_THREAD ||
+	    __atomic_load_n(&h->large_bytes, __ATOMIC_RELAXED) + bytes <= limit)
+		return;
+	limit = limit + bytes < LARGE_CACHE_BYTES_MAX ? limit + bytes : LARGE_CACHE_BYTES_MAX;
+	__atomic_store_n(&h->large_limit, limit, __ATOMIC_RELAXED);
 }
 
 /* The large class a run of npages pages counts to: its own, or the
@@ -106,6 +130,8 @@ struct span *large_alloc(struct heap *h, struct arena *a, size_t npages, size_t 
 	struct span *s = c >= 0 ? large_take_cached(h, c) : NULL;
 	if (s != NULL)
 		return s;
+	if (c >= 0)
+		large_cache_missed(h, npages << PAGE_SHIFT);
 	s = arena_alloc_run(a, npages, align_pages);
 	if (s != NULL)
 		large_counted(s, c >= 0 ? (unsigned)c : count_class(npages), false);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Large blocks (page runs from SMALL_MAX to LARGE_MAX), as the api hands
- * them out and takes them back: counted, and cached. Each thread heap keeps freed large runs for
- * its thread's next large allocations of the same class, without the arena's lock. At most
- * LARGE_CACHE_COUNT runs of a class and LARGE_CACHE_BYTES in all per heap. Its runs stay allocated
- * as far as the arena knows, marked LARGE_CACHED so that a second free is caught. Runs that sat
- * unused for a trim period go back at the owner's rare event, half of them each period
- * (heap_trim), so a cache filled by a class the thread no longer uses does not hold its pages
- * for as long as the thread lives; the cache of a heap whose thread sits idle is given back by
- * the purging thread (heaps_decay). */
+ * them out and takes them back: counted, and cached. Each thread heap keeps
+ * freed large runs for its thread's next large allocations of the same
+ * class, without the arena's lock: at most LARGE_CACHE_COUNT runs of a
+ * class and large_limit bytes in all (heap.h says how that bound adapts).
+ * Its runs stay allocated as far as the arena knows, marked LARGE_CACHED so
+ * that a second free is caught. Runs that sat unused for a trim period go
+ * back at the owner's rare event, half of them each period (heap_trim), so
+ * a cache filled by a class the thread no longer uses does not hold its
+ * pages for as long as the thread lives; the cache of a heap whose thread
+ * sits idle is given back by the purging thread (heaps_decay). */
 #ifndef CAIRN_LARGECACHE_H
 #define CAIRN_LARGECACHE_H
 
@@ -19,9 +21,6 @@
 #include "core/decay_request.h"
 #include "core/heap.h"
 #include "core/sizeclass.h"
-
-#define LARGE_CACHE_COUNT 8
-#define LARGE_CACHE_BYTES (4ul << 20)
 
 struct arena;
 
@@ -120,6 +119,12 @@ static inline struct span *large_cache_pop(struct heap *h, int c)
 	return s;
 }
 
+/* The bytes h's cache may hold now. */
+static inline size_t large_cache_bound(const struct heap *h)
+{
+	return __atomic_load_n(&h->large_limit, __ATOMIC_RELAXED);
+}
+
 /* Keeps freed run s of class c, `bytes` long, in h's cache if there is
  * room (h's lock held), and says in *room whether there was; returns the
  * bytes cached with s or, if s did not fit, as if it had been (for
@@ -128,7 +133,7 @@ static inline size_t large_cache_push(struct heap *h, struct span *s, size_t byt
                                       bool *room)
 {
 	size_t cached = h->large_bytes + bytes;
-	*room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= LARGE_CACHE_BYTES;
+	*room = h->large_count[c] < LARGE_CACHE_COUNT && cached <= large_cache_bound(h);
 	if (*room) {
 		s->flags = LARGE_CACHED;
 		s->next = h->large[c];
@@ -213,6 +218,11 @@ static inline bool large_free_cached(struct heap *h, struct span *s, int c)
 void large_to_arena(struct span *s, bool purge);
 /* Counts large block s's free and gives it back to its arena. */
 void large_release(struct span *s, bool purge);
+
+/* A miss of h's cache for a run of `bytes` bytes of a class it keeps
+ * (the owner, without h's lock): where the cache is too full to have
+ * taken that run, its bound grows by it, up to LARGE_CACHE_BYTES_MAX. */
+void large_cache_missed(struct heap *h, size_t bytes);
 
 /* A cached free large run of exactly npages pages, or NULL. */
 struct span *heap_large_take(struct heap *h, size_t npages);

@@ -30,8 +30,9 @@
  * second quarter (the live set is the same, so memory is being reused; see the noise where it is
  * checked), and its peak is below
  * 2 x the peak live bytes (size-class rounding, partly used slabs) + 6 MiB per thread (its slabs
- * of each class and the large runs a thread heap caches, up to 4 MiB) + 64 MiB (the program,
- * stacks, metadata, dirty pages awaiting decay).
+ * of each class and the large runs a thread heap caches: 4 MiB, more only for a thread whose
+ * cache keeps missing, see LARGE_CACHE_BYTES) + 64 MiB (the program, stacks, metadata, dirty
+ * pages awaiting decay).
  *
  *   load                  soak for 9 s, churn for 6 s (what make test runs)
  *   load --seconds N      each for N seconds (make soak: SOAK_SECONDS, default 60)

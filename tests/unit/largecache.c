@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* A thread heap's large-run cache: heap_large_put keeps a freed run of a
  * large class (LARGE_CACHED, counted per class and in bytes) up to
- * LARGE_CACHE_COUNT runs a class and LARGE_CACHE_BYTES in all and refuses
+ * LARGE_CACHE_COUNT runs a class and large_limit bytes in all and refuses
  * beyond, and refuses runs of no large class and heaps that are not thread
  * heaps; the arena keeps seeing cached runs as allocated; heap_large_take
  * gives back the newest run of exactly the class asked and NULL for any
  * other; heap_large_flush returns every run to its arena, which sees the
  * pages free, and says how many bytes went; heap_large_trim returns half of
  * the runs each class kept through a whole period, the oldest, and keeps
- * those put since the last trim. Uses a private arena and a
+ * those put since the last trim; the bound in bytes grows by the misses of a
+ * full cache, up to LARGE_CACHE_BYTES_MAX, and falls by what trims give
+ * back, down to LARGE_CACHE_BYTES. Uses a private arena and a
  * thread heap of its own; no purging thread. */
 #include <string.h>
 
@@ -232,5 +234,84 @@ int main(void)
 	CHECK(heap.large_count[lc(C80K)] == 0 && heap.large_bytes == 0 &&
 	          heap.large[lc(C80K)] == NULL,
 	      "none left after three trims unused");
+
+	/* The bound in bytes: LARGE_CACHE_BYTES at first; a miss of a cache
+	 * too full to have taken the run missed raises it by that run, up to
+	 * LARGE_CACHE_BYTES_MAX; runs a trim finds unused lower it again, not
+	 * below LARGE_CACHE_BYTES; a flush sets it back. */
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES, "the bound starts at %zu (%zu)",
+	      LARGE_CACHE_BYTES, heap.large_limit);
+	struct span *g[LARGE_CACHE_BYTES / LARGE_MAX + 2];
+	unsigned ng = LARGE_CACHE_BYTES / LARGE_MAX;
+	for (unsigned i = 0; i < ng + 2; i++)
+		g[i] = run(C1M);
+	for (unsigned i = 0; i < ng; i++)
+		REQUIRE(heap_large_put(&heap, g[i]), "1 MiB run %u kept", i);
+	CHECK(!heap_large_put(&heap, g[ng]), "a full cache refuses one more 1 MiB run");
+	/* The miss goes through the api's way in: large_alloc, which takes
+	 * the run from the arena. */
+	struct span *missed = large_alloc(&heap, &arena, C1M + 1, 1);
+	CHECK(missed != NULL && heap.large_limit == LARGE_CACHE_BYTES,
+	      "a miss of no class leaves the bound (%zu)", heap.large_limit);
+	struct span *got = large_alloc(&heap, &arena, C1M, 1);
+	CHECK(got == g[ng - 1] && heap.large_count[lc(C1M)] == ng - 1,
+	      "a 1 MiB run is cached: a hit");
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES, "a hit leaves the bound (%zu)",
+	      heap.large_limit);
+	CHECK(heap_large_put(&heap, got), "the run taken goes back");
+	size_t c96 = C96K * PAGE_SIZE;
+	got = large_alloc(&heap, &arena, C96K, 1);
+	CHECK(got != NULL, "a 96 KiB run from the arena: a miss");
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES + c96,
+	      "a miss of a full cache raises the bound by its run (%zu)", heap.large_limit);
+	CHECK(heap_large_put(&heap, got), "so that the run missed is kept when freed");
+	CHECK(heap_large_take(&heap, C1M) == g[ng - 1], "one 1 MiB run taken");
+	large_cache_missed(&heap, c96);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES + c96,
+	      "a miss with room for its run leaves the bound (%zu)", heap.large_limit);
+	large_cache_missed(&shared, LARGE_CACHE_BYTES_MAX);
+	CHECK(shared.large_limit == LARGE_CACHE_BYTES, "a shared heap's bound stays (%zu)",
+	      shared.large_limit);
+	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX, "the bound stops at %zu (%zu)",
+	      LARGE_CACHE_BYTES_MAX, heap.large_limit);
+	/* The cache holds ng - 1 runs of 1 MiB and one of 96 KiB, none taken
+	 * since they were put: a trim keeps them all, the next gives back
+	 * half of each class's (rounded up, as above) and lowers the bound
+	 * by as much. */
+	size_t held = heap.large_bytes;
+	CHECK(held == (ng - 1) * LARGE_MAX + c96, "bytes %zu", held);
+	CHECK(heap_large_trim(&heap) == 0 && heap.large_limit == LARGE_CACHE_BYTES_MAX,
+	      "runs put since the last trim leave the bound (%zu)", heap.large_limit);
+	size_t back = heap_large_trim(&heap);
+	size_t want = (ng - 1 - (ng - 1) / 2) * LARGE_MAX + c96;
+	CHECK(back == want, "the trim gives back %zu bytes (%zu)", want, back);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX - back, "the bound falls by them (%zu)",
+	      heap.large_limit);
+	heap_large_trim(&heap);
+	heap_large_trim(&heap);
+	CHECK(heap.large_bytes == 0 && heap.large_limit > LARGE_CACHE_BYTES,
+	      "all gone; the bound fell by what went (%zu)", heap.large_limit);
+	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX, "raised again (%zu)", heap.large_limit);
+	for (unsigned i = 0; i < ng; i++) {
+		struct span *f = run(C1M);
+		REQUIRE(heap_large_put(&heap, f), "1 MiB run %u kept", i);
+	}
+	/* Unused, they go in four trims: none, 2, 1, 1. */
+	for (int i = 0; i < 4; i++)
+		heap_large_trim(&heap);
+	CHECK(heap.large_bytes == 0 && heap.large_limit == LARGE_CACHE_BYTES_MAX - ng * LARGE_MAX,
+	      "trims lower it by what they gave back (%zu)", heap.large_limit);
+	heap.large_limit = LARGE_CACHE_BYTES + LARGE_MAX / 2;
+	REQUIRE(heap_large_put(&heap, g[ng + 1]), "one more kept");
+	heap_large_trim(&heap);
+	CHECK(heap_large_trim(&heap) == LARGE_MAX && heap.large_limit == LARGE_CACHE_BYTES,
+	      "never below LARGE_CACHE_BYTES (%zu)", heap.large_limit);
+	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
+	REQUIRE(heap_large_put(&heap, g[ng]), "kept under the raised bound");
+	heap_large_flush(&heap);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES, "a flush sets the bound back (%zu)",
+	      heap.large_limit);
 	return CHECK_DONE();
 }
