@@ -106,14 +106,15 @@ NOINLINE void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size)
  * sample. */
 static inline void count_big(struct heap *h, void *p, size_t usable)
 {
+	/* A big block weighs EVENT_WEIGHT_MAX on the rare event's count:
+	 * saying so spares heap_count_big its comparison. */
+	_Static_assert(EVENT_WEIGHT_MAX <= SMALL_MAX, "a big block's weight is the most");
+	if (usable <= SMALL_MAX)
+		__builtin_unreachable();
 	/* The common case of cairn_bypass_due inline: a thread heap's
-	 * countdown that does not run out here leaves its sample_left as it
-	 * was, so no event and no sample is due. */
-	if (likely(h->kind == HEAP_THREAD) && h->event_bytes >= (int64_t)usable &&
-	    likely(h->sample_left > 0)) {
-		h->event_bytes -= (int64_t)usable;
+	 * countdown that brings neither the rare event nor a sample due. */
+	if (likely(h->kind == HEAP_THREAD) && likely(heap_count_big(h, (int64_t)usable)))
 		return;
-	}
 	if (unlikely(cairn_bypass_due(h, usable)))
 		prof_sample_big(h, p, usable, pagemap_get((uintptr_t)p));
 }
@@ -245,12 +246,12 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 			if (likely(s != NULL)) {
 				large_counted(s, (unsigned)c, false);
 				int64_t usable = (int64_t)span_bytes(s);
+				if (usable <= (int64_t)SMALL_MAX) /* as in count_big */
+					__builtin_unreachable();
 				if (likely(background_enabled()) &&
 				    likely(!(cairn_conf.junk | cairn_conf.zero)) &&
-				    likely(h->event_bytes >= usable) &&
-				    likely(h->sample_left > 0)) {
+				    likely(heap_count_big(h, usable))) {
 					h->tally.allocated += (uint64_t)usable;
-					h->event_bytes -= usable;
 					return (void *)s->start;
 				}
 				return cached_handed(h, s);

@@ -117,9 +117,11 @@ static bool event_locked(struct heap *h)
 		 * others, take in what others freed for it. */
 		h->event_left = EVENT_INTERVAL;
 		trim_if_due(h);
-		uint64_t bytes = atomic_fetch_add_explicit(&cairn_event_bytes, EVENT_INTERVAL,
-		                                           memory_order_relaxed) +
-		                 EVENT_INTERVAL;
+		uint64_t counted = EVENT_INTERVAL + h->event_uncounted;
+		h->event_uncounted = 0;
+		uint64_t bytes =
+		    atomic_fetch_add_explicit(&cairn_event_bytes, counted, memory_order_relaxed) +
+		    counted;
 		due = bytes >= atomic_load_explicit(&cairn_event_due, memory_order_relaxed);
 		remote_flush_outboxes(h);
 		remote_drain(h);
@@ -139,9 +141,15 @@ static bool event_locked(struct heap *h)
 
 bool heap_event_count(struct heap *h, size_t bytes)
 {
-	if (h->kind != HEAP_THREAD || (h->event_bytes -= (int64_t)bytes) >= 0)
+	if (h->kind != HEAP_THREAD || heap_count_big(h, (int64_t)bytes))
 		return false;
 	slow_path_enter(h);
+	heap_event_sync(h);
+	int64_t w = event_weight((int64_t)bytes);
+	h->event_left -= w;
+	h->event_uncounted += bytes - (uint64_t)w;
+	if (h->sample_left != INT64_MAX)
+		h->sample_left -= (int64_t)bytes;
 	bool due = event_locked(h);
 	slow_path_leave(h);
 	return due;

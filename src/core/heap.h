@@ -176,6 +176,10 @@ struct heap {
 	int64_t event_set;
 	int64_t event_left;
 	int64_t sample_left;
+	/* Bytes of big blocks that the rare event's count left out (past
+	 * EVENT_WEIGHT_MAX each), added to cairn_event_bytes at the next
+	 * event so that stats_interval still counts every byte. */
+	uint64_t event_uncounted;
 	/* The profiler's, for this heap's thread: src/prof/sample.c. */
 	uint64_t prof_rng;
 	bool prof_active;   /* thread.prof.active */
@@ -222,25 +226,37 @@ static inline void heap_set_self(struct heap *h)
 
 /* Every EVENT_INTERVAL bytes allocated a thread takes its rare-event slow
  * path: it processes frees other threads sent it and flushes its outbox.
- * The heap profiler's samples come on the same countdown (sample_left). */
-#define EVENT_INTERVAL (1 << 20)
+ * The heap profiler's samples come on the same countdown (sample_left).
+ * An allocation counts toward the rare event as EVENT_WEIGHT_MAX bytes at
+ * most (every small one in full): the event's work is per operation, not
+ * per byte, and a thread of 32 KiB-1 MiB blocks took it every third
+ * allocation, a third of the cost of a large block cached by its thread.
+ * Now a thread of large blocks takes it at least every 16 of them. The
+ * profiler's countdown counts every byte. */
+#define EVENT_INTERVAL   (1 << 20)
+#define EVENT_WEIGHT_MAX (64 << 10)
 
 /* A thread heap's cache of large runs (largecache.h) keeps at most
  * LARGE_CACHE_COUNT runs of a class, and at most large_limit bytes in all:
- * LARGE_CACHE_BYTES at first, grown by each miss of a cache too full to
- * have taken the run missed, up to LARGE_CACHE_BYTES_MAX, and lowered
- * again by the runs a trim finds unused. A thread that cycles more large bytes
- * than the base bound, as one that keeps four blocks of 32 KiB-1 MiB live
- * and replaces them at random does, missed a quarter of the time with a
- * fixed 4 MiB and paid the arena's lock, search and merge twice per miss
- * (about 680 instructions a pair, against 230 for a hit); its bound grows
- * until its classes fit. The runs a bigger bound keeps are the same pages
- * the arena would keep dirty until its decay, and a trim gives back those
- * that sit unused, with the bound, so a thread that stops needing them
- * does not hold them. */
+ * LARGE_CACHE_BYTES at first, raised by each miss of a cache too full to
+ * have taken the run missed, up to LARGE_CACHE_BYTES_MAX, and lowered again
+ * by the runs a trim finds unused. The room above LARGE_CACHE_BYTES is
+ * shared by all thread heaps, LARGE_CACHE_EXTRA_ALL in all, so that many
+ * threads cannot each hold twice as much.
+ *
+ * Why: a thread that keeps four blocks of 32 KiB-1 MiB live and replaces
+ * them at random missed its 4 MiB cache on a quarter of its allocations,
+ * and each miss went through the arena twice (its lock, search, split and
+ * merge: about 680 instructions a pair, against 235 for a hit): 461
+ * instructions a pair in all. With its bound at 8 MiB it misses on 8%
+ * (323), where 16 MiB would take it to 260 but hold 10% more peak RSS in
+ * the 2-thread server and in buffers grown by realloc (cached runs are
+ * pages other sizes cannot reuse, and that an in-place realloc cannot grow
+ * into); 8 MiB and the shared room cost them 1-2%. */
 #define LARGE_CACHE_COUNT     8
 #define LARGE_CACHE_BYTES     (4ul << 20)
-#define LARGE_CACHE_BYTES_MAX (16ul << 20)
+#define LARGE_CACHE_BYTES_MAX (8ul << 20)
+#define LARGE_CACHE_EXTRA_ALL (4ul << 20)
 
 static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
 {
@@ -270,6 +286,40 @@ static inline void heap_event_arm(struct heap *h)
 	if (n < 0)
 		n = 0;
 	h->event_set = h->event_bytes = n;
+}
+
+/* What an allocation of `bytes` counts toward the rare event. */
+static inline int64_t event_weight(int64_t bytes)
+{
+	return bytes < EVENT_WEIGHT_MAX ? bytes : EVENT_WEIGHT_MAX;
+}
+
+/* Counts a big block's `bytes` on thread heap h's countdown where that
+ * brings neither the rare event nor a sample due (the owner, no lock):
+ * event_weight(bytes) toward the event, all of them toward the sample.
+ * False, nothing counted, where one would come due: the caller then goes
+ * the slow way (heap_event_count). */
+static ALWAYS_INLINE bool heap_count_big(struct heap *h, int64_t bytes)
+{
+	int64_t w = event_weight(bytes);
+	/* Not sampling, the countdown serves the event alone. */
+	if (likely(h->sample_left == INT64_MAX)) {
+		if (unlikely(h->event_bytes < w))
+			return false;
+		h->event_bytes -= w;
+		h->event_uncounted += (uint64_t)(bytes - w);
+		return true;
+	}
+	int64_t spent = h->event_set - h->event_bytes;
+	int64_t left = h->event_left - spent - w;
+	int64_t sample = h->sample_left - spent - bytes;
+	if (left < 0 || sample < 0)
+		return false;
+	h->event_left = left;
+	h->sample_left = sample;
+	h->event_set = h->event_bytes = left < sample ? left : sample;
+	h->event_uncounted += (uint64_t)(bytes - w);
+	return true;
 }
 
 /* A heap's lock (core/lock.h): taken by the owner on its slow paths, and
@@ -310,10 +360,13 @@ extern _Atomic uint64_t cairn_event_due HIDDEN;
  * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
  * fails. */
 void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *after);
-/* A thread heap's large or huge allocation of `bytes`: counts them down
- * like a small one's and runs the rare event when the countdown passes
- * zero. True when the stats_interval report is due (as heap_alloc_slow's
- * `after`). A sample is due when h->sample_left <= 0 afterwards. */
+/* An allocation of `bytes` by a path other than the small fast path (a
+ * large or huge block, a small one past the thread's cache) that
+ * heap_count_big did not count: counts them (event_weight(bytes) toward
+ * the rare event, all toward the sample), and runs the rare event when its
+ * count passes zero. True when the stats_interval report is due (as
+ * heap_alloc_slow's `after`). A sample is due when h->sample_left <= 0
+ * afterwards. */
 bool heap_event_count(struct heap *h, size_t bytes);
 void *heap_alloc_again(struct heap *h, unsigned cls);
 void heap_free_slow(struct heap *self, struct span *s, void *p);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/largecache.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "core/arena.h"
 #include "core/counters.h"
 #include "core/decay_request.h"
@@ -46,12 +49,24 @@ static size_t release_past(struct heap *h, unsigned c, unsigned keep)
 	return bytes;
 }
 
-/* The cache's bound gives up `bytes`, down to LARGE_CACHE_BYTES. */
+/* The room the thread heaps' bounds took above LARGE_CACHE_BYTES, all of
+ * them together: at most LARGE_CACHE_EXTRA_ALL. */
+static _Atomic size_t extra_all;
+
+/* h's bound gives up to `bytes` of what it took above LARGE_CACHE_BYTES
+ * back to extra_all. Owner and purging thread may both change a bound: the
+ * read-modify-writes are atomic, so that what goes back is exactly what
+ * was taken. */
 static void bound_shrink(struct heap *h, size_t bytes)
 {
-	size_t limit = __atomic_load_n(&h->large_limit, __ATOMIC_RELAXED);
-	limit = limit > LARGE_CACHE_BYTES + bytes ? limit - bytes : LARGE_CACHE_BYTES;
-	__atomic_store_n(&h->large_limit, limit, __ATOMIC_RELAXED);
+	size_t limit = __atomic_load_n(&h->large_limit, __ATOMIC_RELAXED), give;
+	do {
+		give = limit - LARGE_CACHE_BYTES < bytes ? limit - LARGE_CACHE_BYTES : bytes;
+		if (give == 0)
+			return;
+	} while (!__atomic_compare_exchange_n(&h->large_limit, &limit, limit - give, true,
+	                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	atomic_fetch_sub_explicit(&extra_all, give, memory_order_relaxed);
 }
 
 size_t heap_large_flush(struct heap *h)
@@ -59,7 +74,7 @@ size_t heap_large_flush(struct heap *h)
 	size_t bytes = 0;
 	for (unsigned c = 0; c < SC_NCLASSES - SC_NSMALL; c++)
 		bytes += release_past(h, c, 0);
-	__atomic_store_n(&h->large_limit, LARGE_CACHE_BYTES, __ATOMIC_RELAXED);
+	bound_shrink(h, SIZE_MAX);
 	return bytes;
 }
 
@@ -80,8 +95,15 @@ void large_cache_missed(struct heap *h, size_t bytes)
 	if (h->kind != HEAP_THREAD ||
 	    __atomic_load_n(&h->large_bytes, __ATOMIC_RELAXED) + bytes <= limit)
 		return;
-	limit = limit + bytes < LARGE_CACHE_BYTES_MAX ? limit + bytes : LARGE_CACHE_BYTES_MAX;
-	__atomic_store_n(&h->large_limit, limit, __ATOMIC_RELAXED);
+	size_t want = LARGE_CACHE_BYTES_MAX - limit < bytes ? LARGE_CACHE_BYTES_MAX - limit : bytes;
+	size_t all = atomic_load_explicit(&extra_all, memory_order_relaxed), take;
+	do {
+		take = LARGE_CACHE_EXTRA_ALL - all < want ? LARGE_CACHE_EXTRA_ALL - all : want;
+		if (take == 0)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &extra_all, &all, all + take, memory_order_relaxed, memory_order_relaxed));
+	__atomic_fetch_add(&h->large_limit, take, __ATOMIC_RELAXED);
 }
 
 /* The large class a run of npages pages counts to: its own, or the

@@ -806,6 +806,15 @@ static int child_mode(const char *mode)
 			free(p);
 		}
 	}
+	if (strcmp(mode, "allocate-large") == 0) {
+		/* 64 MiB in large blocks, each from the thread's cache but the
+		 * first. */
+		for (int i = 0; i < 256; i++) {
+			char *p = malloc(256 << 10);
+			p[0] = (char)i;
+			free(p);
+		}
+	}
 	return 0; /* "return": main returns */
 }
 
@@ -859,6 +868,12 @@ static void test_interval(void)
 	CHECK(m >= 2 && m <= 4, "64 MiB at 16 MiB intervals: %u reports", m);
 	run_mode("stats_interval:-1", "allocate", &st);
 	CHECK(count(child_out, "Begin cairn statistics") == 0, "-1: none");
+	/* Large blocks count toward the rare event as 64 KiB each, and toward
+	 * stats_interval in full. */
+	run_mode("stats_interval:16m,stats_interval_opts:gma", "allocate-large", &st);
+	m = count(child_out, "___ Begin cairn statistics ___\n");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && m >= 2 && m <= 4,
+	      "64 MiB of 256 KiB blocks at 16 MiB intervals: %u reports", m);
 }
 
 /* ------------------------------------------------------------ threads */

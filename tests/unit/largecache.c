@@ -10,7 +10,8 @@
  * the runs each class kept through a whole period, the oldest, and keeps
  * those put since the last trim; the bound in bytes grows by the misses of a
  * full cache, up to LARGE_CACHE_BYTES_MAX, and falls by what trims give
- * back, down to LARGE_CACHE_BYTES. Uses a private arena and a
+ * back, down to LARGE_CACHE_BYTES, within room that all thread heaps share
+ * (LARGE_CACHE_EXTRA_ALL). Uses a private arena and a
  * thread heap of its own; no purging thread. */
 #include <string.h>
 
@@ -275,6 +276,8 @@ int main(void)
 	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
 	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX, "the bound stops at %zu (%zu)",
 	      LARGE_CACHE_BYTES_MAX, heap.large_limit);
+	_Static_assert(LARGE_CACHE_BYTES + LARGE_CACHE_EXTRA_ALL >= LARGE_CACHE_BYTES_MAX,
+	               "one heap alone may reach LARGE_CACHE_BYTES_MAX");
 	/* The cache holds ng - 1 runs of 1 MiB and one of 96 KiB, none taken
 	 * since they were put: a trim keeps them all, the next gives back
 	 * half of each class's (rounded up, as above) and lowers the bound
@@ -303,15 +306,37 @@ int main(void)
 		heap_large_trim(&heap);
 	CHECK(heap.large_bytes == 0 && heap.large_limit == LARGE_CACHE_BYTES_MAX - ng * LARGE_MAX,
 	      "trims lower it by what they gave back (%zu)", heap.large_limit);
-	heap.large_limit = LARGE_CACHE_BYTES + LARGE_MAX / 2;
-	REQUIRE(heap_large_put(&heap, g[ng + 1]), "one more kept");
-	heap_large_trim(&heap);
-	CHECK(heap_large_trim(&heap) == LARGE_MAX && heap.large_limit == LARGE_CACHE_BYTES,
+	/* A trim gives back more than the bound took: the bound stops at
+	 * LARGE_CACHE_BYTES. */
+	for (unsigned i = 0; i < ng; i++) {
+		struct span *f = run(C1M);
+		REQUIRE(heap_large_put(&heap, f), "1 MiB run %u kept", i);
+	}
+	large_cache_missed(&heap, LARGE_MAX / 2);
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES + LARGE_MAX / 2, "raised by half a MiB (%zu)",
+	      heap.large_limit);
+	for (int i = 0; i < 4; i++)
+		heap_large_trim(&heap);
+	CHECK(heap.large_bytes == 0 && heap.large_limit == LARGE_CACHE_BYTES,
 	      "never below LARGE_CACHE_BYTES (%zu)", heap.large_limit);
+
+	/* The room above LARGE_CACHE_BYTES is shared by every thread heap, at
+	 * most LARGE_CACHE_EXTRA_ALL in all: what one took, another cannot
+	 * take until it goes back. */
+	static struct heap other;
+	heap_init(&other, &arena, HEAP_THREAD);
 	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
-	REQUIRE(heap_large_put(&heap, g[ng]), "kept under the raised bound");
+	CHECK(heap.large_limit == LARGE_CACHE_BYTES + LARGE_CACHE_EXTRA_ALL,
+	      "one heap takes all the room (%zu)", heap.large_limit);
+	large_cache_missed(&other, LARGE_CACHE_BYTES_MAX);
+	CHECK(other.large_limit == LARGE_CACHE_BYTES, "none left for another (%zu)",
+	      other.large_limit);
 	heap_large_flush(&heap);
 	CHECK(heap.large_limit == LARGE_CACHE_BYTES, "a flush sets the bound back (%zu)",
 	      heap.large_limit);
+	large_cache_missed(&other, LARGE_CACHE_BYTES_MAX);
+	CHECK(other.large_limit == LARGE_CACHE_BYTES_MAX,
+	      "what the flush gave back is there for the other (%zu)", other.large_limit);
+	heap_large_flush(&other);
 	return CHECK_DONE();
 }

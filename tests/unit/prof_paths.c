@@ -11,7 +11,8 @@
  *             take them out again;
  *   rate      at lg_prof_sample:14, 4096-byte blocks through an arena and
  *             through malloc are sampled as often as the rule says
- *             (1 - exp(-4096/16384) of them, within six deviations);
+ *             (1 - exp(-4096/16384) of them, within six deviations), and
+ *             so are 128 KiB blocks at lg_prof_sample:19;
  *   stats     sampled small blocks, which live in the profiler's slabs,
  *             count in stats.allocated while they live and not once freed
  *             (the slabs the profiler keeps are slabs, not large runs);
@@ -172,6 +173,30 @@ static void rate(void)
 		for (int i = 0; i < RATE_N; i++)
 			free(b[i]);
 	}
+	/* The same q for 128 KiB blocks at the default 512 KiB, whose bytes
+	 * count toward a sample in full but toward the rare event as 64 KiB
+	 * (EVENT_WEIGHT_MAX): 64 live at a time, so that they come from the
+	 * thread's cache of large runs and from the arena both. */
+	lg = 19;
+	CHECK(mallctl("prof.reset", NULL, NULL, &lg, sizeof lg) == 0, "prof.reset 19");
+	double got = 0;
+	for (int i = 0; i < RATE_N; i += 64) {
+		struct prof_counts before = site_counts();
+		for (int j = 0; j < 64; j++) {
+			b[j] = alloc_at(PLAIN, 128 << 10);
+			REQUIRE(b[j] != NULL && sallocx(b[j], 0) == 128 << 10, "a 128 KiB block");
+		}
+		got += (double)(site_counts().curobjs - before.curobjs);
+		for (int j = 0; j < 64; j++)
+			free(b[j]);
+	}
+	int n = (RATE_N + 63) / 64 * 64;
+	mean = n * q;
+	var = n * q * (1 - q);
+	CHECK((got - mean) * (got - mean) < 36 * var,
+	      "128 KiB blocks: %.0f of %d sampled; want %.0f within six deviations (variance "
+	      "%.0f)",
+	      got, n, mean, var);
 	lg = 0;
 	CHECK(mallctl("prof.reset", NULL, NULL, &lg, sizeof lg) == 0, "prof.reset 0");
 }
