@@ -106,11 +106,6 @@ NOINLINE void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size)
  * sample. */
 static inline void count_big(struct heap *h, void *p, size_t usable)
 {
-	/* A big block weighs EVENT_WEIGHT_MAX on the rare event's count:
-	 * saying so spares heap_count_big its comparison. */
-	_Static_assert(EVENT_WEIGHT_MAX <= SMALL_MAX, "a big block's weight is the most");
-	if (usable <= SMALL_MAX)
-		__builtin_unreachable();
 	/* The common case of cairn_bypass_due inline: a thread heap's
 	 * countdown that brings neither the rare event nor a sample due. */
 	if (likely(h->kind == HEAP_THREAD) && likely(heap_count_big(h, (int64_t)usable)))
@@ -246,7 +241,13 @@ NOINLINE void *cairn_alloc_big(size_t n, size_t align, bool zero)
 			if (likely(s != NULL)) {
 				large_counted(s, (unsigned)c, false);
 				int64_t usable = (int64_t)span_bytes(s);
-				if (usable <= (int64_t)SMALL_MAX) /* as in count_big */
+				/* A run of a large class weighs EVENT_WEIGHT_MAX on
+				 * the rare event's count: saying so spares
+				 * heap_count_big its comparison. (Not so for every
+				 * run: an aligned small request's may be smaller.) */
+				_Static_assert(EVENT_WEIGHT_MAX <= SMALL_MAX,
+				               "a large class weighs the most");
+				if (usable <= (int64_t)SMALL_MAX)
 					__builtin_unreachable();
 				if (likely(background_enabled()) &&
 				    likely(!(cairn_conf.junk | cairn_conf.zero)) &&
