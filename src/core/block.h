@@ -6,7 +6,8 @@
  *   word 1, the link: the next free block, or NULL.
  * A block freed by a thread that does not own its slab travels to the
  * owner on a list of the same shape, and the owner finds the slab by the
- * mark (after checking it against the page map).
+ * mark (after checking it against the page map); while it travels, a block
+ * of 24 bytes or more also holds a hint in word 2 (block_ahead below).
  * The mark tells free that a block is already free (one compare), and
  * tells malloc that a block it is about to hand out is one of its slab's
  * free blocks: heap_pop compares it with the slab the bin draws from
@@ -67,6 +68,21 @@ static ALWAYS_INLINE void block_clear_mark(void *b)
 static ALWAYS_INLINE bool block_is_free(const void *b, const struct span *s)
 {
 	return block_mark(b) == (const void *)s;
+}
+
+/* A block of BLOCK_AHEAD_MIN bytes or more that travels to its owner
+ * (core/remote.c) holds in its third word the block OUTBOX_AHEAD places
+ * further along its chain, or NULL: the owner taking the chain in starts
+ * loading that block while it works on this one. A hint that only a
+ * prefetch reads: a wrong value costs a useless load, never a write. */
+#define BLOCK_AHEAD_MIN 24
+static ALWAYS_INLINE void *block_ahead(const void *b)
+{
+	return ((void *const *)b)[2];
+}
+static ALWAYS_INLINE void block_set_ahead(void *b, void *ahead)
+{
+	((void **)b)[2] = ahead;
 }
 
 /* cairn_freelist_corrupt (util.h) reports a free-list block whose mark or

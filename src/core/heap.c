@@ -210,12 +210,14 @@ static NOINLINE void free_slow_rest(struct heap *self, struct span *s, void *p)
 	if (owner == self) {
 		slab_free_local(self, s, p);
 	} else {
-		block_make_free(p, s, NULL); /* marked free while it travels */
 		tally_free(self, sc_size[s->cls]);
-		if (self->kind == HEAP_THREAD)
-			remote_outbox_add(self, owner, p);
-		else if (remote_push(self, owner, p, p))
-			pool_reclaim(owner);
+		if (self->kind == HEAP_THREAD) {
+			remote_outbox_add(self, owner, p, s);
+		} else {
+			block_make_free(p, s, NULL); /* marked free while it travels */
+			if (remote_push(self, owner, p, p))
+				pool_reclaim(owner);
+		}
 	}
 	slow_path_leave(self);
 }
@@ -229,12 +231,13 @@ void heap_free_slow(struct heap *self, struct span *s, void *p)
 	struct outbox *o = &self->out[((uintptr_t)owner >> 6) % OUTBOX_SLOTS];
 	if (likely(o->to == owner) && likely(owner != self) && likely(o->count != 0) &&
 	    likely(o->count < OUTBOX_BATCH - 1)) {
-		block_make_free(p, s, o->head);
+		uint32_t n = o->count;
+		outbox_link(o, p, s, n);
 		/* The block's words are stored before it is on the list, so
 		 * that a child forked meanwhile finds the list whole. */
 		atomic_signal_fence(memory_order_release);
 		o->head = p;
-		o->count++;
+		o->count = n + 1;
 		self->tally.deallocated += sc_size[s->cls];
 		return;
 	}

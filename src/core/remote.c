@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/remote.h"
 
+#include <string.h>
+
 #include "core/slab.h"
 
 bool remote_push(struct heap *self, struct heap *to, void *head, void *tail)
@@ -41,6 +43,8 @@ void remote_drain_slow(struct heap *h)
 		struct span *s = (struct span *)block_mark(b);
 		if (unlikely(s != chunk_span_of(span_chunk_of(b), (uintptr_t)b)))
 			cairn_freelist_corrupt(b);
+		if (s->cls != 0) /* as outbox_link */
+			__builtin_prefetch(block_ahead(b), 1);
 		bytes += sc_size[s->cls];
 		slab_free_local(h, s, b);
 		b = next;
@@ -54,11 +58,12 @@ static void outbox_send(struct heap *self, struct outbox *o)
 		remote_push(self, o->to, o->head, o->tail); /* self is a thread heap */
 		o->head = o->tail = NULL;
 		o->count = 0;
+		memset(o->recent, 0, sizeof o->recent);
 		self->out_used &= (uint8_t) ~(1u << (o - self->out));
 	}
 }
 
-void remote_outbox_add(struct heap *h, struct heap *to, void *b)
+void remote_outbox_add(struct heap *h, struct heap *to, void *b, const struct span *s)
 {
 	unsigned i = ((uintptr_t)to >> 6) % OUTBOX_SLOTS;
 	struct outbox *o = &h->out[i];
@@ -66,7 +71,7 @@ void remote_outbox_add(struct heap *h, struct heap *to, void *b)
 		outbox_send(h, o);
 		o->to = to;
 	}
-	block_set_next(b, o->head);
+	outbox_link(o, b, s, o->count);
 	o->head = b;
 	if (o->tail == NULL) {
 		o->tail = b;

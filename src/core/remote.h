@@ -27,8 +27,9 @@ static inline void remote_drain(struct heap *h)
 	if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)
 		remote_drain_slow(h);
 }
-/* Adds b, a block of another heap's slab marked free, to h's outbox. */
-void remote_outbox_add(struct heap *h, struct heap *to, void *b);
+/* Adds b, a block of another heap's slab s, to h's outbox (marks it free
+ * while it travels). */
+void remote_outbox_add(struct heap *h, struct heap *to, void *b, const struct span *s);
 /* Sends every outbox of h. */
 void remote_flush_outboxes(struct heap *h);
 

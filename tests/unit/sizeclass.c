@@ -3,6 +3,7 @@
  * spacing, slab geometry, the divisibility constants the free path uses
  * to reject interior pointers, and the large class of a run by its pages. */
 #include "check.h"
+#include "core/block.h"
 #include "core/sizeclass.h"
 
 static unsigned lookup(size_t n)
@@ -15,6 +16,11 @@ int main(void)
 	TEST_CASE("bounds")
 	{
 		CHECK(sc_size[0] == 16, "smallest class %u", sc_size[0]);
+		/* A block travelling to its owner names one further along in
+		 * its third word where it has one: every class but the first
+		 * (core/heap.h, outbox_link). */
+		CHECK(sc_size[0] < BLOCK_AHEAD_MIN && sc_size[1] >= BLOCK_AHEAD_MIN,
+		      "only the first class (%u) is too small for the hint", sc_size[0]);
 		CHECK(sc_size[SC_NSMALL - 1] == SMALL_MAX, "largest small class %u",
 		      sc_size[SC_NSMALL - 1]);
 		CHECK(sc_size[SC_NCLASSES - 1] == LARGE_MAX, "largest class %u",

@@ -6,6 +6,7 @@
  * reused. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "core/arena.h"
@@ -39,6 +40,36 @@ static void *alloc_remote(void *arg)
 	for (int i = 0; i < 100; i++)
 		blocks[i] = malloc(48);
 	other_heap = heap_self();
+	return NULL;
+}
+
+/* A thread that allocates blocks for the "ahead" case and stays alive
+ * (its heap live, so that frees to it wait in the freeing thread's outbox)
+ * until told to go. */
+#define AHEAD_N 12
+static void *ahead48[AHEAD_N], *ahead16[AHEAD_N], *kept16[AHEAD_N];
+static pthread_mutex_t ahead_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ahead_cv = PTHREAD_COND_INITIALIZER;
+static int ahead_stage;
+static struct heap *ahead_heap;
+
+static void *alloc_and_wait(void *arg)
+{
+	for (int i = 0; i < AHEAD_N; i++) {
+		ahead48[i] = malloc(48);
+		ahead16[i] = malloc(16);
+		kept16[i] = malloc(16);
+		memset(kept16[i], 0x3c, 16);
+	}
+	pthread_mutex_lock(&ahead_mu);
+	ahead_heap = heap_self();
+	ahead_stage = 1;
+	pthread_cond_broadcast(&ahead_cv);
+	while (ahead_stage != 2)
+		pthread_cond_wait(&ahead_cv, &ahead_mu);
+	pthread_mutex_unlock(&ahead_mu);
+	for (int i = 0; i < AHEAD_N; i++)
+		free(kept16[i]);
 	return NULL;
 }
 
@@ -179,6 +210,67 @@ int main(void)
 		pthread_create(&t, NULL, report_heap, &reused);
 		pthread_join(t, NULL);
 		CHECK(reused == other_heap, "the exited thread's heap is reused");
+	}
+	TEST_CASE("ahead")
+	{
+		/* Blocks freed for another thread's heap wait in this thread's
+		 * outbox as a chain, newest first; each of 24 bytes or more
+		 * names in its third word the block OUTBOX_AHEAD places on (NULL
+		 * for the last ones), which the owner prefetches while it takes
+		 * the chain in; a 16-byte block has no third word, and its
+		 * neighbour is left alone. */
+		pthread_t t;
+		pthread_create(&t, NULL, alloc_and_wait, NULL);
+		pthread_mutex_lock(&ahead_mu);
+		while (ahead_stage != 1)
+			pthread_cond_wait(&ahead_cv, &ahead_mu);
+		pthread_mutex_unlock(&ahead_mu);
+		heap_flush(h);
+		for (int i = 0; i < AHEAD_N; i++) {
+			free(ahead48[i]);
+			free(ahead16[i]);
+		}
+		struct outbox *o = &h->out[((uintptr_t)ahead_heap >> 6) % OUTBOX_SLOTS];
+		REQUIRE(o->to == ahead_heap && o->count == 2 * AHEAD_N,
+		        "the %d frees wait in the outbox (%u)", 2 * AHEAD_N, o->count);
+		void *chain[2 * AHEAD_N];
+		int n = 0;
+		for (void *b = o->head; b != NULL && n < 2 * AHEAD_N; b = block_next(b))
+			chain[n++] = b;
+		CHECK(n == 2 * AHEAD_N && chain[n - 1] == o->tail, "the chain holds them all (%d)",
+		      n);
+		int named = 0, wrong = 0;
+		for (int i = 0; i < n; i++) {
+			if (span_of(chain[i])->cls == 0)
+				continue;
+			void *want = i + OUTBOX_AHEAD < n ? chain[i + OUTBOX_AHEAD] : NULL;
+			if (block_ahead(chain[i]) == want)
+				named++;
+			else
+				wrong++;
+		}
+		CHECK(named == AHEAD_N && wrong == 0,
+		      "each 48-byte block names the block %d places on: %d right, %d wrong",
+		      OUTBOX_AHEAD, named, wrong);
+		int adjacent = 0, touched = 0;
+		for (int i = 0; i < AHEAD_N; i++) {
+			if ((char *)ahead16[i] + 16 != (char *)kept16[i])
+				continue;
+			adjacent++;
+			for (int k = 0; k < 16; k++)
+				touched += ((unsigned char *)kept16[i])[k] != 0x3c;
+		}
+		CHECK(adjacent > 0 && touched == 0,
+		      "16-byte blocks leave the next block alone (%d adjacent, %d bytes changed)",
+		      adjacent, touched);
+		heap_flush(h); /* sends the outbox */
+		CHECK(o->count == 0 && o->recent[0] == NULL && o->recent[OUTBOX_AHEAD - 1] == NULL,
+		      "a sent outbox names no block for the next chain");
+		pthread_mutex_lock(&ahead_mu);
+		ahead_stage = 2;
+		pthread_cond_broadcast(&ahead_cv);
+		pthread_mutex_unlock(&ahead_mu);
+		pthread_join(t, NULL);
 	}
 	TEST_CASE("empty_slabs")
 	{
