@@ -233,9 +233,14 @@ static void stats(void)
 	 * four of these). */
 	unsigned cls = size_class(3000);
 	REQUIRE(prof_small_heap->cur[cls] == NULL, "no sampled block of 3000 bytes yet");
-	/* A MiB first, so that no countdown drawn at rate's lg_prof_sample:14
-	 * is left: every block after it is sampled. */
-	for (int i = 0; i < 16; i++)
+	/* Blocks first until no countdown drawn at rate's lg_prof_sample:19 is
+	 * left (its mean 512 KiB, a MiB more than 13% of the time): every
+	 * block after it is sampled. A thread heap's countdown is read; the
+	 * process's, in the tcache:false child, is drawn again at prof.reset. */
+	struct heap *me = heap_self();
+	for (int i = 0; i < 16 || (me->kind == HEAP_THREAD && i < 4096 &&
+	                           me->sample_left - (me->event_set - me->event_bytes) > 1);
+	     i++)
 		free(malloc(65536));
 	for (int i = 0; i < 3; i++)
 		b[i] = malloc(3000);
