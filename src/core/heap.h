@@ -278,7 +278,8 @@ static inline void heap_set_self(struct heap *h)
  * (323), where 16 MiB would take it to 260 but hold 10% more peak RSS in
  * the 2-thread server and in buffers grown by realloc (cached runs are
  * pages other sizes cannot reuse, and that an in-place realloc cannot grow
- * into); 8 MiB and the shared room cost them 1-2%. */
+ * into); 8 MiB within the shared room cost them and python 2-4%, at most
+ * LARGE_CACHE_EXTRA_ALL a process. */
 #define LARGE_CACHE_COUNT     8
 #define LARGE_CACHE_BYTES     (4ul << 20)
 #define LARGE_CACHE_BYTES_MAX (8ul << 20)
