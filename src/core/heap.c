@@ -144,12 +144,7 @@ bool heap_event_count(struct heap *h, size_t bytes)
 	if (h->kind != HEAP_THREAD || heap_count_big(h, (int64_t)bytes))
 		return false;
 	slow_path_enter(h);
-	heap_event_sync(h);
-	int64_t w = event_weight((int64_t)bytes);
-	h->event_left -= w;
-	h->event_uncounted += bytes - (uint64_t)w;
-	if (h->sample_left != INT64_MAX)
-		h->sample_left -= (int64_t)bytes;
+	heap_event_charge(h, (int64_t)bytes);
 	bool due = event_locked(h);
 	slow_path_leave(h);
 	return due;

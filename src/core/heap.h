@@ -321,11 +321,24 @@ static inline int64_t event_weight(int64_t bytes)
 	return bytes < EVENT_WEIGHT_MAX ? bytes : EVENT_WEIGHT_MAX;
 }
 
+/* Charges an allocation of `bytes` to h's countdown as of now (the
+ * owner): event_weight(bytes) to the rare event, all of them to the
+ * profiler's next sample, and what the event's count left out to
+ * event_uncounted. The caller arms the countdown again. */
+static inline void heap_event_charge(struct heap *h, int64_t bytes)
+{
+	int64_t w = event_weight(bytes);
+	heap_event_sync(h);
+	h->event_left -= w;
+	if (h->sample_left != INT64_MAX)
+		h->sample_left -= bytes;
+	h->event_uncounted += (uint64_t)(bytes - w);
+}
+
 /* Counts a big block's `bytes` on thread heap h's countdown where that
- * brings neither the rare event nor a sample due (the owner, no lock):
- * event_weight(bytes) toward the event, all of them toward the sample.
- * False, nothing counted, where one would come due: the caller then goes
- * the slow way (heap_event_count). */
+ * brings neither the rare event nor a sample due (the owner, no lock), as
+ * heap_event_charge does. False, nothing counted, where one would come
+ * due: the caller then goes the slow way (heap_event_count). */
 static ALWAYS_INLINE bool heap_count_big(struct heap *h, int64_t bytes)
 {
 	int64_t w = event_weight(bytes);
@@ -338,14 +351,10 @@ static ALWAYS_INLINE bool heap_count_big(struct heap *h, int64_t bytes)
 		return true;
 	}
 	int64_t spent = h->event_set - h->event_bytes;
-	int64_t left = h->event_left - spent - w;
-	int64_t sample = h->sample_left - spent - bytes;
-	if (left < 0 || sample < 0)
+	if (h->event_left - spent < w || h->sample_left - spent < bytes)
 		return false;
-	h->event_left = left;
-	h->sample_left = sample;
-	h->event_set = h->event_bytes = left < sample ? left : sample;
-	h->event_uncounted += (uint64_t)(bytes - w);
+	heap_event_charge(h, bytes);
+	heap_event_arm(h);
 	return true;
 }
 

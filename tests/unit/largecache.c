@@ -53,6 +53,20 @@ static int pages_free(uintptr_t start, size_t npages)
 	return 1;
 }
 
+/* Puts n fresh runs of npages pages into the test heap's cache. */
+static void keep_fresh(unsigned n, size_t npages)
+{
+	for (unsigned i = 0; i < n; i++)
+		REQUIRE(heap_large_put(&heap, run(npages)), "run %u of %zu pages kept", i, npages);
+}
+
+/* Trims the test heap's cache n times. */
+static void trim_times(int n)
+{
+	for (int i = 0; i < n; i++)
+		heap_large_trim(&heap);
+}
+
 #define C80K 20  /* pages of the 80 KiB class, the least large one */
 #define C96K 24  /* pages of the 96 KiB class */
 #define C1M  256 /* pages of the 1 MiB class, LARGE_MAX */
@@ -291,32 +305,22 @@ int main(void)
 	CHECK(back == want, "the trim gives back %zu bytes (%zu)", want, back);
 	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX - back, "the bound falls by them (%zu)",
 	      heap.large_limit);
-	heap_large_trim(&heap);
-	heap_large_trim(&heap);
+	trim_times(2);
 	CHECK(heap.large_bytes == 0 && heap.large_limit > LARGE_CACHE_BYTES,
 	      "all gone; the bound fell by what went (%zu)", heap.large_limit);
 	large_cache_missed(&heap, LARGE_CACHE_BYTES_MAX);
 	CHECK(heap.large_limit == LARGE_CACHE_BYTES_MAX, "raised again (%zu)", heap.large_limit);
-	for (unsigned i = 0; i < ng; i++) {
-		struct span *f = run(C1M);
-		REQUIRE(heap_large_put(&heap, f), "1 MiB run %u kept", i);
-	}
-	/* Unused, they go in four trims: none, 2, 1, 1. */
-	for (int i = 0; i < 4; i++)
-		heap_large_trim(&heap);
+	keep_fresh(ng, C1M);
+	trim_times(4); /* unused, they go in four trims: none, 2, 1, 1 */
 	CHECK(heap.large_bytes == 0 && heap.large_limit == LARGE_CACHE_BYTES_MAX - ng * LARGE_MAX,
 	      "trims lower it by what they gave back (%zu)", heap.large_limit);
 	/* A trim gives back more than the bound took: the bound stops at
 	 * LARGE_CACHE_BYTES. */
-	for (unsigned i = 0; i < ng; i++) {
-		struct span *f = run(C1M);
-		REQUIRE(heap_large_put(&heap, f), "1 MiB run %u kept", i);
-	}
+	keep_fresh(ng, C1M);
 	large_cache_missed(&heap, LARGE_MAX / 2);
 	CHECK(heap.large_limit == LARGE_CACHE_BYTES + LARGE_MAX / 2, "raised by half a MiB (%zu)",
 	      heap.large_limit);
-	for (int i = 0; i < 4; i++)
-		heap_large_trim(&heap);
+	trim_times(4);
 	CHECK(heap.large_bytes == 0 && heap.large_limit == LARGE_CACHE_BYTES,
 	      "never below LARGE_CACHE_BYTES (%zu)", heap.large_limit);
 
