@@ -86,10 +86,10 @@ int main(void)
 		printf("%s0x%016" PRIx64 "u", sep(i, 3), UINT64_MAX / sizes[i] + 1);
 	printf("\n};\n\n");
 
-	printf("/* Class of n for n <= LOOKUP_MAX, indexed by (n + 15) >> 4. */\n");
-	printf("static const uint8_t sc_lookup16[%lu] = {", LOOKUP_MAX / 16 + 1);
-	for (unsigned long i = 0; i <= LOOKUP_MAX / 16; i++)
-		printf("%s%d", sep(i, 16), class_of(i ? i * 16 : 1));
+	printf("/* Class of n for n <= LOOKUP_MAX, indexed by n itself. */\n");
+	printf("static const uint8_t sc_lookup1[%lu] = {", LOOKUP_MAX + 1);
+	for (unsigned long i = 0; i <= LOOKUP_MAX; i++)
+		printf("%s%d", sep(i, 32), class_of(i ? i : 1));
 	printf("\n};\n\n");
 
 	printf("/* Class of n for n <= SMALL_MAX, indexed by (n + 127) >> 7. */\n");

@@ -67,10 +67,23 @@ static NOINLINE void *new_failed_nothrow(size_t n, size_t align, const char *run
 	return ((void *(*)(size_t, const void *))next)(n, &nothrow_tag);
 }
 
+/* The ways out of op_new's fast path: each runs the new-handler loop when
+ * malloc's would return NULL. */
+static NOINLINE void *new_refill(struct heap *h, unsigned cls, size_t n)
+{
+	void *p = cairn_alloc_refill(h, cls, n);
+	return likely(p != NULL) ? p : new_failed(n, 0, false);
+}
+
+static NOINLINE void *new_medium(size_t n)
+{
+	void *p = cairn_alloc_medium(n);
+	return likely(p != NULL) ? p : new_failed(n, 0, false);
+}
+
 static ALWAYS_INLINE void *op_new(size_t n)
 {
-	void *p = cairn_alloc(n);
-	return likely(p != NULL) ? p : new_failed(n, 0, false);
+	return cairn_alloc_via(n, new_refill, new_medium);
 }
 
 static ALWAYS_INLINE void *op_new_aligned(size_t n, size_t align)

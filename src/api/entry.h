@@ -5,7 +5,7 @@
  * path as malloc and free.
  *
  * malloc(n), n <= 1024, on the thread-cache path:
- *   heap = TLS load; class = table[(n + 15) >> 4]; block = heap->bin[class];
+ *   heap = TLS load; class = table[n]; block = heap->bin[class];
  *   test block; subtract n from the event counter and test it;
  *   bin = block->next; prefetch it; clear the block's free mark.
  * free(p) on the thread-cache path:
@@ -32,7 +32,13 @@ void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
 void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
 void cairn_span_emptied(struct heap *h, struct span *s) HIDDEN;
 
-static ALWAYS_INLINE void *cairn_alloc(size_t n)
+typedef void *alloc_medium_fn(size_t n);
+
+/* cairn_alloc with the caller's own ways out: `refill` when the bin is
+ * empty (a heap_slow_fn), `medium` for n > LOOKUP_MAX. operator new passes
+ * ones that run its new-handler loop on failure, so that its fast path is
+ * malloc's, with nothing kept across a call. */
+static ALWAYS_INLINE void *cairn_alloc_via(size_t n, heap_slow_fn *refill, alloc_medium_fn *medium)
 {
 	if (likely(n <= LOOKUP_MAX)) {
 		uintptr_t cls = size_class(n);
@@ -40,9 +46,14 @@ static ALWAYS_INLINE void *cairn_alloc(size_t n)
 		 * the register it loaded cls into instead of zero-extending a
 		 * copy (one instruction per malloc). Emits nothing. */
 		__asm__("" : "+r"(cls));
-		return heap_pop(heap_self(), cls, n, cairn_alloc_refill);
+		return heap_pop(heap_self(), cls, n, refill);
 	}
-	return cairn_alloc_medium(n);
+	return medium(n);
+}
+
+static ALWAYS_INLINE void *cairn_alloc(size_t n)
+{
+	return cairn_alloc_via(n, cairn_alloc_refill, cairn_alloc_medium);
 }
 
 static ALWAYS_INLINE void cairn_dealloc(void *p, const char *fn)
