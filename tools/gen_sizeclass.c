@@ -86,11 +86,15 @@ int main(void)
 		printf("%s0x%016" PRIx64 "u", sep(i, 3), UINT64_MAX / sizes[i] + 1);
 	printf("\n};\n\n");
 
-	printf("/* Class of n for n <= LOOKUP_MAX, indexed by n itself. */\n");
-	printf("static const uint8_t sc_lookup1[%lu] = {", LOOKUP_MAX + 1);
+	printf("/* Class of n for n <= LOOKUP_MAX, indexed by n itself: 1 KiB, so one\n"
+	       " * copy in the library (src/core/sizeclass.c), not one per file. */\n");
+	printf("extern const uint8_t sc_lookup1[%lu] __attribute__((visibility(\"hidden\")));\n",
+	       LOOKUP_MAX + 1);
+	printf("#ifdef SC_DEFINE_LOOKUP1\n");
+	printf("const uint8_t sc_lookup1[%lu] = {", LOOKUP_MAX + 1);
 	for (unsigned long i = 0; i <= LOOKUP_MAX; i++)
 		printf("%s%d", sep(i, 32), class_of(i ? i : 1));
-	printf("\n};\n\n");
+	printf("\n};\n#endif\n\n");
 
 	printf("/* Class of n for n <= SMALL_MAX, indexed by (n + 127) >> 7. */\n");
 	printf("static const uint8_t sc_lookup128[%lu] = {", SMALL_MAX / 128 + 1);
