@@ -272,8 +272,10 @@ void *heaps_alloc_parked(unsigned cls)
 			remote_drain(h);
 			struct span *s = h->cur[cls];
 			if (s == NULL || !slab_has_free(s)) {
+				/* Out of memory (heaps_alloc_parked's
+				 * caller): every full slab. */
 				if (h->partial[cls].head == NULL)
-					slab_scan_full(h, cls);
+					slab_scan_full(h, cls, SLAB_SCAN_ALL);
 				s = h->partial[cls].head;
 				if (s != NULL) {
 					if (h->cur[cls] != NULL) {

@@ -20,17 +20,25 @@ static void *refill(struct heap *h, unsigned cls)
 		h->cur[cls] = NULL;
 	}
 	if (h->partial[cls].head == NULL)
-		slab_scan_full(h, cls);
+		slab_scan_full(h, cls, SLAB_SCAN_FULL);
 	s = h->partial[cls].head;
-	if (s != NULL) {
-		slab_unlink(h, s);
-		h->counters[cls].nreslabs++;
-	} else {
+	if (s == NULL) {
 		s = arena_new_slab(h->arena, h, cls);
+		if (s != NULL) {
+			h->counters[cls].nslabs++;
+			goto take;
+		}
+		/* Out of memory: a full slab beyond the bounded look may have
+		 * free blocks (the owner's own frees), which must be used
+		 * before the request fails. */
+		slab_scan_full(h, cls, SLAB_SCAN_ALL);
+		s = h->partial[cls].head;
 		if (s == NULL)
 			return NULL;
-		h->counters[cls].nslabs++;
 	}
+	slab_unlink(h, s);
+	h->counters[cls].nreslabs++;
+take:
 	h->cur[cls] = s;
 	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
 adopt:

@@ -160,23 +160,21 @@ void slab_trim_kept(struct heap *h)
 	}
 }
 
-/* Looks at up to FULL_SCAN slabs of the full list, oldest first; those with
- * free blocks move to the partial list, the others to the back. Bounded so
- * that a heap that rarely frees pays little for the look. */
-#define FULL_SCAN 4
-
-void slab_scan_full(struct heap *h, unsigned cls)
+void slab_scan_full(struct heap *h, unsigned cls, unsigned limit)
 {
 	struct spanlist *full = &h->full[cls];
-	for (int i = 0; i < FULL_SCAN && full->tail != NULL; i++) {
+	/* The first slab put back: reaching it again means every slab was
+	 * looked at. */
+	struct span *first_back = NULL;
+	for (unsigned i = 0; i < limit && full->tail != NULL && full->tail != first_back; i++) {
 		struct span *s = full->tail;
 		slab_list_remove(full, s);
 		if (s->local_free != NULL) {
 			partial_push(h, s);
 		} else {
 			slab_list_push(full, s);
-			if (full->tail == s)
-				break;
+			if (first_back == NULL)
+				first_back = s;
 		}
 	}
 }

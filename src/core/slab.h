@@ -102,8 +102,15 @@ void slab_release_kept(struct heap *h);
  * on to it); the others are marked to go at a later trim unless taken. */
 void slab_trim_kept(struct heap *h);
 /* Moves the full-list slabs of class cls that got free blocks back to the
- * partial list (a bounded look). */
-void slab_scan_full(struct heap *h, unsigned cls);
+ * partial list, looking at `limit` of them at most, oldest first (the others
+ * go to the back). The owner's fast path frees into a full slab without
+ * moving it, so a slab may sit on the full list with free blocks. A refill
+ * looks at SLAB_SCAN_FULL, so that a heap that rarely frees pays little for
+ * the look; before answering out of memory, at all of them
+ * (SLAB_SCAN_ALL). */
+#define SLAB_SCAN_FULL 4u
+#define SLAB_SCAN_ALL  UINT32_MAX
+void slab_scan_full(struct heap *h, unsigned cls, unsigned limit);
 /* Moves the free blocks of slab s to the caller's bin: its local_free list
  * and, while the slab has blocks not cut out yet and that list is shorter
  * than four carving batches, a batch of those. Short lists grow, so that a

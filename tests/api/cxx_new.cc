@@ -5,7 +5,9 @@
  * (the library defines _Znwm, and its blocks have cairn's class sizes);
  * and when allocation fails the installed new_handler is called until it
  * uninstalls itself, then the throwing forms throw std::bad_alloc and the
- * nothrow forms return nullptr (also when the handler throws). */
+ * nothrow forms return nullptr (also when the handler throws), for sizes
+ * no allocation can satisfy and for small ones once the address space is
+ * used up. */
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,8 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <new>
+#include <sys/resource.h>
+#include <unistd.h>
 #include "check.h"
 
 static const std::size_t MiB = std::size_t(1) << 20;
@@ -316,6 +320,92 @@ static void test_new_handler()
 	std::set_new_handler(nullptr);
 }
 
+/* ------------------------------------------------ address space used up */
+
+static void **reserve; /* blocks handler_frees gives back */
+static std::size_t nreserve;
+
+static void handler_frees()
+{
+	handler_calls++;
+	for (int i = 0; i < 16 && nreserve > 0; i++)
+		::operator delete(reserve[--nreserve]);
+	std::set_new_handler(nullptr);
+}
+
+static std::size_t address_space()
+{
+	unsigned long pages = 0;
+	FILE *f = std::fopen("/proc/self/statm", "r");
+	if (f) {
+		if (std::fscanf(f, "%lu", &pages) != 1)
+			pages = 0;
+		std::fclose(f);
+	}
+	return pages * (std::size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* operator new of sizes the thread cache serves (1000: from the fast
+ * path's class table; 5000: past it), with RLIMIT_AS lowered until they
+ * fail: the handler runs once and the retry gets what it freed; with no
+ * handler, std::bad_alloc. The limit is restored afterwards. */
+static void test_exhausted()
+{
+	const std::size_t cap = std::size_t(1) << 20;
+	void **held = static_cast<void **>(std::malloc(cap * sizeof(void *)));
+	CHECK(held != nullptr, "no room for the list of blocks");
+	if (!held)
+		return;
+	struct rlimit old;
+	CHECK(getrlimit(RLIMIT_AS, &old) == 0, "getrlimit: %s", std::strerror(errno));
+	static const std::size_t exhausted_sizes[] = {1000, 5000};
+	for (std::size_t n : exhausted_sizes) {
+		struct rlimit lim = old;
+		lim.rlim_cur = address_space() + 64 * MiB;
+		CHECK(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit: %s", std::strerror(errno));
+		std::size_t k = 0;
+		while (k < cap && (held[k] = ::operator new(n, std::nothrow)) != nullptr)
+			k++;
+		CHECK(k > 1000 && k < cap, "new(%zu, nothrow) failed after %zu blocks", n, k);
+
+		reserve = held;
+		nreserve = k;
+		handler_calls = 0;
+		std::set_new_handler(handler_frees);
+		void *p = nullptr;
+		try {
+			p = ::operator new(n);
+		} catch (const std::bad_alloc &) {
+		}
+		CHECK(p != nullptr && handler_calls == 1,
+		      "new(%zu) with the address space used up: %p after %d handler calls, want "
+		      "a block after 1",
+		      n, p, handler_calls);
+		k = nreserve;
+		if (p)
+			held[k++] = p;
+
+		while (k < cap && (held[k] = ::operator new(n, std::nothrow)) != nullptr)
+			k++;
+		bool caught = false;
+		try {
+			p = ::operator new(n);
+			if (k < cap)
+				held[k++] = p;
+		} catch (const std::bad_alloc &) {
+			caught = true;
+		}
+		CHECK(caught,
+		      "new(%zu) with the address space used up and no handler did not "
+		      "throw std::bad_alloc",
+		      n);
+		CHECK(setrlimit(RLIMIT_AS, &old) == 0, "setrlimit back: %s", std::strerror(errno));
+		while (k > 0)
+			::operator delete(held[--k]);
+	}
+	std::free(held);
+}
+
 int main()
 {
 	TEST_CASE("plain_forms") test_plain_forms();
@@ -323,5 +413,6 @@ int main()
 	TEST_CASE("new_zero") test_new_zero();
 	TEST_CASE("operators_are_cairns") test_operators_are_cairns();
 	TEST_CASE("new_handler") test_new_handler();
+	TEST_CASE("exhausted") test_exhausted();
 	return CHECK_DONE();
 }
