@@ -272,6 +272,52 @@ int main(void)
 		pthread_mutex_unlock(&ahead_mu);
 		pthread_join(t, NULL);
 	}
+	TEST_CASE("scan_full")
+	{
+		/* The owner's fast path frees into a full slab without moving
+		 * it: a refill's bounded look at the full list may miss such a
+		 * slab, the look before answering out of memory may not. */
+		heap_flush(h);
+		heap_purge_self();
+		size_t n = 11 * (size_t)sc_slab_blocks[CLS];
+		void **b = malloc(n * sizeof(void *));
+		REQUIRE(b != NULL, "room for %zu pointers", n);
+		for (size_t i = 0; i < n; i++)
+			b[i] = malloc(48);
+		int nfull = 0;
+		for (struct span *f = h->full[CLS].head; f != NULL; f = f->next)
+			nfull++;
+		/* Enough that the slab at the head stays out of reach of a
+		 * second bounded look: the first puts the four it looked at in
+		 * front of it. */
+		CHECK(nfull > 2 * (int)SLAB_SCAN_FULL, "%d full slabs", nfull);
+		CHECK(h->partial[CLS].head == NULL, "no partly used slab");
+		struct span *head = h->full[CLS].head;
+		void *one = NULL;
+		for (size_t i = 0; i < n && one == NULL; i++) {
+			if (span_of(b[i]) == head) {
+				one = b[i];
+				b[i] = NULL;
+			}
+		}
+		free(one);
+		CHECK((head->flags & SPAN_FULL) && head->local_free == one,
+		      "a free into a full slab leaves it on the full list");
+		heap_lock(h);
+		slab_scan_full(h, CLS, SLAB_SCAN_FULL);
+		struct span *bounded = h->partial[CLS].head;
+		slab_scan_full(h, CLS, SLAB_SCAN_ALL);
+		struct span *all = h->partial[CLS].head;
+		heap_unlock(h);
+		CHECK(bounded == NULL, "the bounded look passes over the slab at the list's head");
+		CHECK(all == head && (head->flags & SPAN_PARTIAL),
+		      "the look at every slab moves it to the partial list");
+		for (size_t i = 0; i < n; i++)
+			free(b[i]);
+		free(b);
+		heap_flush(h);
+	}
+
 	TEST_CASE("empty_slabs")
 	{
 		heap_flush(h);
