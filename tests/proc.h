@@ -77,7 +77,9 @@ static inline int purge_threads(void)
 				unsigned short d_reclen;
 				unsigned char d_type;
 				char d_name[];
-			} *e = (void *)(buf + off);
+			};
+			/* An explicit cast, so that C++ tests can include this too. */
+			struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
 			off += e->d_reclen;
 			if (e->d_name[0] == '.')
 				continue;

@@ -82,7 +82,7 @@ struct outbox {
 	void *recent[OUTBOX_AHEAD];
 };
 
-/* Block p of size class cls joins outbox o's chain as its block number n
+/* Block p of slab s joins outbox o's chain as its block number n
  * (o->count before it): p's words as a free block written, it names the
  * block OUTBOX_AHEAD places on. Every class but the first (16 bytes) has
  * room for that (tests/unit/sizeclass.c); outbox_send clears the last

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include "check.h"
+#include "proc.h"
 
 static const std::size_t MiB = std::size_t(1) << 20;
 
@@ -333,18 +334,6 @@ static void handler_frees()
 	std::set_new_handler(nullptr);
 }
 
-static std::size_t address_space()
-{
-	unsigned long pages = 0;
-	FILE *f = std::fopen("/proc/self/statm", "r");
-	if (f) {
-		if (std::fscanf(f, "%lu", &pages) != 1)
-			pages = 0;
-		std::fclose(f);
-	}
-	return pages * (std::size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* operator new of sizes the thread cache serves (1000: from the fast
  * path's class table; 5000: past it), with RLIMIT_AS lowered until they
  * fail: the handler runs once and the retry gets what it freed; with no
@@ -361,7 +350,9 @@ static void test_exhausted()
 	static const std::size_t exhausted_sizes[] = {1000, 5000};
 	for (std::size_t n : exhausted_sizes) {
 		struct rlimit lim = old;
-		lim.rlim_cur = address_space() + 64 * MiB;
+		long kib = vm_size_kib();
+		CHECK(kib > 0, "no VmSize in /proc/self/status");
+		lim.rlim_cur = (rlim_t)kib * 1024 + 64 * MiB;
 		CHECK(setrlimit(RLIMIT_AS, &lim) == 0, "setrlimit: %s", std::strerror(errno));
 		std::size_t k = 0;
 		while (k < cap && (held[k] = ::operator new(n, std::nothrow)) != nullptr)
