@@ -6,10 +6,12 @@
  *
  * malloc(n), n <= 1024, on the thread-cache path:
  *   heap = TLS load; class = table[n]; block = heap->bin[class];
- *   test block; subtract n from the event counter and test it;
- *   bin = block->next; prefetch it; clear the block's free mark.
+ *   block's free mark == the bin's slab (an empty bin's LIST_END fails it,
+ *   as a block written over does); subtract n from the event counter and
+ *   test it; bin = block->next; prefetch it; clear the block's free mark.
  * free(p) on the thread-cache path:
- *   entry = page map[p >> 21] (after a bound check); test it is a chunk;
+ *   chunk = page map's chunk word [p >> 21] (after a bound check): an arena
+ *   chunk, or a stub whose spans are no thread's;
  *   span = chunk + chunk->span_at[page of p];
  *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
  *   boundary); p's free mark != span (not already free);
@@ -58,15 +60,17 @@ static ALWAYS_INLINE void *cairn_alloc(size_t n)
 
 static ALWAYS_INLINE void cairn_dealloc(void *p, const char *fn)
 {
-	uintptr_t entry = pagemap_get((uintptr_t)p);
-	if (likely(entry & MAP_CHUNK)) {
-		struct span *s = chunk_span_of((struct chunk *)(entry - MAP_CHUNK), (uintptr_t)p);
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	if (likely(c != NULL)) {
+		/* pagemap_stub's span where no arena chunk is: the slow path
+		 * tells a huge block, a foreign pointer and a free run apart. */
+		struct span *s = chunk_span_of(c, (uintptr_t)p);
 		if (likely(heap_free_fast(heap_self(), s, p, cairn_span_emptied)))
 			return;
 		cairn_free_small_slow(p, s, fn);
 		return;
 	}
-	cairn_free_slow(p, entry, fn);
+	cairn_free_slow(p, 0, fn);
 }
 
 #endif

@@ -242,9 +242,11 @@ NOINLINE void cairn_free_slow(void *p, uintptr_t entry, const char *fn)
 	cairn_release_block(p, cairn_block_lookup(p, entry, fn));
 }
 
-/* A pointer into an arena chunk that the fast path did not take: most often
- * a small block freed by a thread that does not own its slab (a remote
- * free). Nothing here or below changes errno: the OS layer preserves it. */
+/* A pointer in the page map's window that the fast path did not take: most
+ * often a small block freed by a thread that does not own its slab (a
+ * remote free); s is pagemap_stub's span (SPAN_FREE) where no arena chunk
+ * is, for a huge block, a foreign pointer or NULL. Nothing here or below
+ * changes errno: the OS layer preserves it. */
 NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 {
 	/* A large block first, before this function's frame: s is its run
@@ -267,7 +269,7 @@ NOINLINE void cairn_free_small_slow(void *p, struct span *s, const char *fn)
 		background_poll();
 		return;
 	}
-	cairn_release_block(p, cairn_block_lookup(p, pagemap_get(a), fn));
+	cairn_free_slow(p, pagemap_get(a), fn);
 }
 
 /* The free fast path's call when a slab has no block in use any more: it

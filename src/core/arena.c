@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/params.h"
+#include "core/block.h"
 #include "core/decay_request.h"
 #include "core/lock.h"
 #include "core/meta.h"
@@ -307,7 +308,7 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
 		return NULL;
 	/* Blocks are cut out as the heap needs them (heap.c), so a slab's
 	 * untouched pages stay untouched. */
-	s->local_free = NULL;
+	s->local_free = LIST_END;
 	s->carved = 0;
 	s->state = SPAN_SMALL;
 	s->cls = (uint8_t)cls;

@@ -3,7 +3,7 @@
  *
  * A free block holds two words:
  *   word 0, the mark: the address of its slab's descriptor;
- *   word 1, the link: the next free block, or NULL.
+ *   word 1, the link: the next free block, or LIST_END (below).
  * A block freed by a thread that does not own its slab travels to the
  * owner on a list of the same shape, and the owner finds the slab by the
  * mark (after checking it against the page map); while it travels, a block
@@ -23,9 +23,9 @@
  *   - the slow paths that walk free lists (taking in other threads' frees,
  *     flushing bins, purging slab pages) check each block's mark and
  *     place, and walk no further than the slab has blocks.
- * A link overwritten alone with a value that is no mapped address is the
- * one case that ends in SIGSEGV instead (at the next malloc of the class),
- * with nothing handed out. */
+ * A link overwritten alone with a value that is no mapped address (NULL
+ * among them: no list ends in NULL) is the one case that ends in SIGSEGV
+ * instead (at the next malloc of the class), with nothing handed out. */
 #ifndef CAIRN_BLOCK_H
 #define CAIRN_BLOCK_H
 
@@ -35,6 +35,20 @@
 #include "core/util.h"
 
 struct span;
+
+/* The end of every list of free blocks a bin may take (a slab's own list,
+ * and so a bin): a constant block of no slab, whose mark is its own
+ * address, which no slab descriptor has. heap_pop's integrity check refuses
+ * it as it refuses a block written over, so an empty bin costs malloc no
+ * test of its own (two instructions of every malloc, against a NULL end);
+ * the slow path tells the two apart. Chains of blocks travelling to their
+ * owner (core/remote.c) end in NULL: no bin takes them. */
+struct block_end {
+	const void *mark;
+	void *next;
+};
+extern const struct block_end cairn_list_end HIDDEN;
+#define LIST_END ((void *)&cairn_list_end)
 
 static ALWAYS_INLINE void *block_next(const void *b)
 {

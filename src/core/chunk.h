@@ -20,7 +20,8 @@
  * chunk, or a huge-block descriptor | MAP_HUGE for each 2 MiB slot a huge
  * block covers. One load answers "is this pointer ours, and what is it"
  * without locks and before anything is read through
- * the pointer. */
+ * the pointer. Beside it, for the free fast path, a chunk word: the arena
+ * chunk, or pagemap_stub (pagemap_chunk below). */
 #ifndef CAIRN_CHUNK_H
 #define CAIRN_CHUNK_H
 
@@ -150,19 +151,30 @@ static inline uint32_t header_pages_written(uint32_t top)
 #define MAP_TAGS  3u
 
 /* A window of the page map: the words for chunk numbers [lo, lo + n). The
- * header sits just before the words, so that one pointer, to the words,
+ * header sits just before the chunk words, so that one pointer, to them,
  * reaches both (the header at a negative offset, a word at the index times
- * 8, with no displacement to add). The window in use is replaced by a larger
- * copy when cairn maps memory outside it; the old one stays mapped, for
- * readers that loaded it before. */
+ * 8, with no displacement to add); the tagged words follow the chunk words.
+ * The window in use is replaced by a larger copy when cairn maps memory
+ * outside it; the old one stays mapped, for readers that loaded it
+ * before. */
 struct pagemap_window {
-	uintptr_t lo; /* the first chunk number covered */
-	uintptr_t n;  /* words that follow */
+	_Atomic(uintptr_t) *words; /* the tagged words */
+	uintptr_t lo;              /* the first chunk number covered */
+	uintptr_t n;               /* chunk words that follow, and tagged words */
 };
 
-/* The words of the window in use; never NULL (an empty window until cairn
- * maps memory). */
+/* The chunk words of the window in use; never NULL (an empty window until
+ * cairn maps memory). */
 extern _Atomic(_Atomic(uintptr_t) *) cairn_pagemap HIDDEN;
+
+/* What a chunk word names where there is no arena chunk: zeros, as many as
+ * the fast path reads of a chunk (the header's first fields and its page
+ * entries), so that every page's span is the stub itself, a SPAN_FREE span
+ * with no fast owner. */
+struct pagemap_stub {
+	unsigned char zeros[offsetof(struct chunk, holes)];
+} __attribute__((aligned(64)));
+extern const struct pagemap_stub pagemap_stub HIDDEN;
 
 static ALWAYS_INLINE const struct pagemap_window *pagemap_window_of(_Atomic(uintptr_t) *e)
 {
@@ -179,7 +191,24 @@ static ALWAYS_INLINE uintptr_t pagemap_get(uintptr_t a)
 	uintptr_t i = (a >> CHUNK_SHIFT) - w->lo;
 	if (unlikely(i >= w->n))
 		return 0;
-	return atomic_load_explicit(&e[i], memory_order_acquire);
+	return atomic_load_explicit(&w->words[i], memory_order_acquire);
+}
+
+/* The free fast path's lookup: the chunk of address a, where a lies in an
+ * arena chunk; &pagemap_stub elsewhere in the window; NULL outside it. Never
+ * NULL inside, which the caller's test of the result can count on: it is
+ * the bounds check's branch. */
+static ALWAYS_INLINE struct chunk *pagemap_chunk(uintptr_t a)
+{
+	_Atomic(uintptr_t) *e = atomic_load_explicit(&cairn_pagemap, memory_order_acquire);
+	const struct pagemap_window *w = pagemap_window_of(e);
+	uintptr_t i = (a >> CHUNK_SHIFT) - w->lo;
+	if (unlikely(i >= w->n))
+		return NULL;
+	struct chunk *c = (struct chunk *)atomic_load_explicit(&e[i], memory_order_acquire);
+	if (c == NULL)
+		__builtin_unreachable();
+	return c;
 }
 
 /* Makes the map cover [a, a + size) (grows the window if needed); false

@@ -18,8 +18,8 @@
 #include "core/tally.h"
 #include "os/os.h"
 
-struct heap cairn_heap_empty = {.kind = HEAP_SENTINEL};
-struct heap cairn_heap_dead = {.kind = HEAP_SENTINEL};
+struct heap cairn_heap_empty = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END}, .kind = HEAP_SENTINEL};
+struct heap cairn_heap_dead = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END}, .kind = HEAP_SENTINEL};
 pthread_key_t cairn_heap_key;
 _Atomic int cairn_heap_key_ready;
 #ifndef CAIRN_TLS_PTHREAD
@@ -154,10 +154,14 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 {
 	void *p;
 	bool due = false;
-	/* heap_pop counts the bytes down only when the bin has a block: the
-	 * others are counted here, so that the profiler sees every byte. */
-	if (h->bin[cls] == NULL)
+	/* heap_pop counts the bytes down only past its integrity check: an
+	 * empty bin's are counted here, so that the profiler sees every byte,
+	 * and a block that failed the check is reported. */
+	void *b = h->bin[cls];
+	if (b == LIST_END)
 		h->event_bytes -= (int64_t)size;
+	else if (unlikely(block_mark(b) != h->cur[cls]))
+		cairn_freelist_corrupt(b);
 	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
 		if (unlikely(h->event_bytes < 0)) {
 			slow_path_enter(h);
@@ -245,11 +249,11 @@ void heap_flush(struct heap *h)
 	heap_large_flush(h);
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		void *b = h->bin[c];
-		if (b == NULL)
+		if (b == LIST_END)
 			continue;
-		h->bin[c] = NULL;
+		h->bin[c] = LIST_END;
 		unsigned n = 0;
-		for (; b != NULL; n++) {
+		for (; b != LIST_END; n++) {
 			struct span *s = h->cur[c];
 			if (unlikely(!slab_block_ok(b, s) || n >= sc_slab_blocks[c]))
 				cairn_freelist_corrupt(b);

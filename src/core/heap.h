@@ -21,7 +21,8 @@
  * in its first word and the next link in its second (core/block.h): free
  * recognises a block that is already free by the mark (one compare), and
  * malloc checks it against the bin's slab before handing the block out
- * (three instructions), then clears it. A program never sees descriptor
+ * (three instructions, which an empty bin fails too: its lists end in
+ * LIST_END), then clears it. A program never sees descriptor
  * addresses, so live data matches the mark only if it was copied out of
  * freed memory.
  *
@@ -288,6 +289,8 @@ static inline void heap_set_self(struct heap *h)
 static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kind)
 {
 	memset(h, 0, sizeof(*h));
+	for (unsigned c = 0; c < SC_NSMALL; c++)
+		h->bin[c] = LIST_END;
 	h->arena = a;
 	h->kind = (uint8_t)kind;
 	atomic_init(&h->state, HEAP_LIVE);
@@ -391,7 +394,8 @@ extern _Atomic uint64_t cairn_event_bytes HIDDEN;
 extern _Atomic uint64_t cairn_event_due HIDDEN;
 
 /* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
- * empty or its event countdown ran out; h is a thread heap, never a
+ * empty or its event countdown ran out, and reports a first block that is
+ * not its slab's (cairn_freelist_corrupt); h is a thread heap, never a
  * sentinel (those are the caller's to deal with: see heap_pop). Neither it
  * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
  * fails. */
@@ -495,11 +499,12 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, uintptr_t cls, size_t size, 
 	 * instructions of every malloc. Emits nothing. */
 	__asm__("" : "+r"(cls), "+a"(b));
 #endif
-	if (likely(b != NULL) && likely((h->event_bytes -= (int64_t)size) >= 0)) {
-		/* Only a free block of the bin's slab carries that slab's mark:
-		 * anything else came from a write into freed memory. */
-		if (unlikely(block_mark(b) != h->cur[cls]))
-			cairn_freelist_corrupt(b);
+	/* Only a free block of the bin's slab carries that slab's mark: not
+	 * LIST_END (the bin is empty), nor a block a write into freed memory
+	 * reached. The slow path tells which, and counts the bytes down when
+	 * the bin was empty. */
+	if (likely(block_mark(b) == h->cur[cls]) &&
+	    likely((h->event_bytes -= (int64_t)size) >= 0)) {
 		void *next = block_next(b);
 		h->bin[cls] = next;
 		/* The next malloc of this class reads next's words: start

@@ -254,8 +254,9 @@ void *heaps_alloc_parked(unsigned cls)
 	struct heap *tried = NULL;
 	struct heap_registry *r = heaps_lock();
 	for (struct heap **link = &r->pool; p == NULL;) {
-		while (*link != NULL && (*link)->bin[cls] == NULL && (*link)->cur[cls] == NULL &&
-		       (*link)->partial[cls].head == NULL && (*link)->full[cls].head == NULL)
+		while (*link != NULL && (*link)->bin[cls] == LIST_END &&
+		       (*link)->cur[cls] == NULL && (*link)->partial[cls].head == NULL &&
+		       (*link)->full[cls].head == NULL)
 			link = &(*link)->pool_next;
 		struct heap *h = *link;
 		if (h == NULL)
@@ -266,7 +267,7 @@ void *heaps_alloc_parked(unsigned cls)
 			continue;
 		}
 		heaps_unlock(r);
-		if (h->bin[cls] != NULL) {
+		if (h->bin[cls] != LIST_END) {
 			p = heap_bin_pop(h, cls);
 		} else {
 			remote_drain(h);

@@ -48,7 +48,7 @@ adopt:
 
 void *heap_pop_or_refill(struct heap *h, unsigned cls)
 {
-	if (h->bin[cls] == NULL)
+	if (h->bin[cls] == LIST_END)
 		return refill(h, cls);
 	return heap_bin_pop(h, cls);
 }

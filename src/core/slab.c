@@ -113,7 +113,7 @@ size_t slab_purge_kept(struct heap *h)
 			counter_add(slab_purged, bytes >> PAGE_SHIFT);
 			purged += bytes;
 			s->carved = 0;
-			s->local_free = NULL;
+			s->local_free = LIST_END;
 			*span_holes(s) = 0;
 		}
 	}
@@ -169,7 +169,7 @@ void slab_scan_full(struct heap *h, unsigned cls, unsigned limit)
 	for (unsigned i = 0; i < limit && full->tail != NULL && full->tail != first_back; i++) {
 		struct span *s = full->tail;
 		slab_list_remove(full, s);
-		if (s->local_free != NULL) {
+		if (s->local_free != LIST_END) {
 			partial_push(h, s);
 		} else {
 			slab_list_push(full, s);
@@ -194,13 +194,13 @@ static inline bool page_gone(const uint64_t *gone, unsigned p)
 static size_t slab_purge_pages(struct heap *h, struct span *s)
 {
 	void *head = __atomic_load_n((void **)&s->local_free, __ATOMIC_ACQUIRE);
-	if (head == NULL)
+	if (head == LIST_END)
 		return 0;
 	size_t size = sc_size[s->cls];
 	unsigned carved = s->carved;
 	uint64_t free_bits[4096 / 64] = {0};
 	unsigned listed = 0;
-	for (void *b = head; b != NULL; b = block_next(b)) {
+	for (void *b = head; b != LIST_END; b = block_next(b)) {
 		/* A list written over could lead anywhere, or round in a
 		 * circle: each block must be a free one of this slab, and
 		 * there are no more of them than carved. */
@@ -234,7 +234,7 @@ static size_t slab_purge_pages(struct heap *h, struct span *s)
 	if (!any)
 		return 0;
 	unsigned holes = 0;
-	for (void *prev = head, *b = block_next(head); b != NULL; b = block_next(prev)) {
+	for (void *prev = head, *b = block_next(head); b != LIST_END; b = block_next(prev)) {
 		if (page_gone(gone, (unsigned)(((uintptr_t)b - s->start) >> PAGE_SHIFT))) {
 			block_set_next(prev, block_next(b));
 			holes++;

@@ -59,7 +59,7 @@ static inline bool slab_block_ok(const void *b, const struct span *s)
 
 static inline bool slab_has_free(const struct span *s)
 {
-	return s->local_free != NULL || s->carved < sc_slab_blocks[s->cls];
+	return s->local_free != LIST_END || s->carved < sc_slab_blocks[s->cls];
 }
 
 /* heap_pop's checked pop, for the slow paths; the bin is not empty. */
@@ -170,7 +170,7 @@ static inline void *slab_adopt(struct heap *h, struct span *s)
 {
 	unsigned cls = s->cls;
 	void *list = s->local_free;
-	s->local_free = NULL;
+	s->local_free = LIST_END;
 	unsigned kept = s->carved - *span_holes(s); /* carved blocks that are no holes */
 	unsigned listed = kept - s->used;
 	unsigned n = 0;

@@ -9,7 +9,7 @@ static void count_bin(struct heap *h, unsigned cls)
 {
 	unsigned left = 0;
 	struct span *s = h->cur[cls];
-	for (void *b = h->bin[cls]; b != NULL; b = block_next(b)) {
+	for (void *b = h->bin[cls]; b != LIST_END; b = block_next(b)) {
 		/* A list written over could lead anywhere or round in a
 		 * circle: the walk stops the program as the fast path would. */
 		if (unlikely(s == NULL || !slab_block_ok(b, s) || ++left > sc_slab_blocks[cls]))
@@ -49,7 +49,7 @@ static void sample_peak(struct heap *h)
 void tally_update_locked(struct heap *h)
 {
 	for (unsigned c = 0; c < SC_NSMALL; c++)
-		if (h->bin[c] != NULL || h->counters[c].bin_given != h->tally.bin_seen[c])
+		if (h->bin[c] != LIST_END || h->counters[c].bin_given != h->tally.bin_seen[c])
 			count_bin(h, c);
 	uint64_t f = fast_frees(h);
 	h->tally.deallocated += f - h->tally.fast_seen;

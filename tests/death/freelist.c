@@ -5,8 +5,12 @@
  * attack runs in a child that then allocates the same size many times; the
  * child must die of SIGABRT after one "cairn: " line that names the
  * corruption, and never get the planted address or a block twice (it
- * exits with status 3 if it does). */
+ * exits with status 3 if it does). The one exception, zero_link: a link
+ * written over alone with NULL (every list ends in LIST_END, core/block.h)
+ * ends in SIGSEGV at the malloc that follows it, as any value that is no
+ * mapped address does. */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "death.h"
@@ -23,7 +27,7 @@ struct attack {
 	const char *name;
 };
 
-enum { PLANT, GARBAGE, ZERO_DOUBLE, OVERFLOW8, OVERFLOW16 };
+enum { PLANT, GARBAGE, ZERO_DOUBLE, OVERFLOW8, OVERFLOW16, ZERO_LINK };
 
 /* Allocates many blocks, checks none is the target or handed out twice
  * while still held. */
@@ -65,6 +69,10 @@ static void run_attack(void *arg)
 		free(v);
 		v[a->word] = (void *)(uintptr_t)0x4141414141414141ull;
 		break;
+	case ZERO_LINK:
+		free(v);
+		v[1] = NULL;
+		break;
 	case ZERO_DOUBLE:
 		free(v);
 		v[a->word] = NULL;
@@ -97,6 +105,7 @@ int main(void)
 	    {ZERO_DOUBLE, 1, "word 1 zeroed, then a double free", "zero_word1_double_free"},
 	    {OVERFLOW8, 0, "8-byte overflow into a free neighbour", "overflow8"},
 	    {OVERFLOW16, 0, "16-byte overflow into a free neighbour", "overflow16"},
+	    {ZERO_LINK, 1, "link zeroed", "zero_link"},
 	};
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
 		TEST_CASE(kinds[k].case_name)
@@ -106,6 +115,29 @@ int main(void)
 				                   kinds[k].name};
 				char out[4096];
 				int status = death_run(run_attack, &a, out, sizeof out);
+				if (kinds[k].kind == ZERO_LINK) {
+					/* A link is not checked before it is
+					 * followed: NULL, as any value that is no
+					 * mapped address, ends in SIGSEGV at the
+					 * malloc that reaches it, with nothing
+					 * handed out twice (status 3). The UBSan
+					 * build reports the load first. */
+					bool segv =
+					    WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+					bool ubsan =
+					    WIFEXITED(status) && WEXITSTATUS(status) != 3 &&
+					    strstr(out, "runtime error: load of null pointer");
+					CHECK(segv || ubsan,
+					      "%zu bytes, link zeroed: child %s %d, want SIGSEGV; "
+					      "it said: %s",
+					      a.size,
+					      WIFSIGNALED(status) ? "killed by signal"
+					                          : "exited with",
+					      WIFSIGNALED(status) ? WTERMSIG(status)
+					                          : WEXITSTATUS(status),
+					      out);
+					continue;
+				}
 				CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 				      "%zu bytes, %s: child %s %d, want SIGABRT; it said: %s",
 				      a.size, a.name,

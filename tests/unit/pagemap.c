@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The page map: every kind of block resolves with one lookup, foreign and
  * out-of-range addresses resolve to nothing, huge blocks cover every 2 MiB
- * slot they span. */
+ * slot they span; the free fast path's chunk words name the arena chunk
+ * where the tagged word does and pagemap_stub everywhere else in the
+ * window, through every growth of the window and every unmapping. */
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -12,6 +14,22 @@
 #include "sizeclass_table.h"
 
 static int stack_probe;
+
+/* Slots of the window in use whose chunk word does not go with its tagged
+ * word. */
+static size_t words_disagree(void)
+{
+	_Atomic(uintptr_t) *e = atomic_load(&cairn_pagemap);
+	const struct pagemap_window *w = pagemap_window_of(e);
+	size_t bad = 0;
+	for (uintptr_t i = 0; i < w->n; i++) {
+		uintptr_t v = atomic_load(&w->words[i]);
+		uintptr_t want =
+		    (v & MAP_TAGS) == MAP_CHUNK ? v - MAP_CHUNK : (uintptr_t)&pagemap_stub;
+		bad += atomic_load(&e[i]) != want;
+	}
+	return bad;
+}
 
 int main(void)
 {
@@ -48,6 +66,33 @@ int main(void)
 		for (size_t off = 0; off < hsize; off += CHUNK_SIZE / 2)
 			CHECK(pagemap_get((uintptr_t)huge + off) == e, "slot at +%zu", off);
 		CHECK(pagemap_get((uintptr_t)huge + hsize - 1) == e, "last byte");
+	}
+
+	TEST_CASE("chunk_words")
+	{
+		uintptr_t e = pagemap_get((uintptr_t)small);
+		CHECK(pagemap_chunk((uintptr_t)small) == (struct chunk *)(e - MAP_CHUNK),
+		      "a small block's chunk word is its chunk");
+		e = pagemap_get((uintptr_t)large);
+		CHECK(pagemap_chunk((uintptr_t)large) == (struct chunk *)(e - MAP_CHUNK),
+		      "a large block's chunk word is its chunk");
+		struct chunk *c = pagemap_chunk((uintptr_t)huge);
+		CHECK(c == (struct chunk *)&pagemap_stub, "a huge block's chunk word is the stub");
+		for (size_t off = 0; off < CHUNK_SIZE; off += PAGE_SIZE) {
+			struct span *s = chunk_span_of(c, (uintptr_t)huge + off);
+			if (s != (struct span *)&pagemap_stub || s->fast_owner != NULL ||
+			    s->state != SPAN_FREE) {
+				CHECK(
+				    false,
+				    "page +%zu of the stub: span %p, not the stub, free, no owner",
+				    off, (void *)s);
+				break;
+			}
+		}
+		CHECK(pagemap_chunk((uintptr_t)1 << 50) == NULL,
+		      "beyond 47 bits: outside the window");
+		CHECK(pagemap_chunk(UINTPTR_MAX) == NULL, "the top of the address space");
+		CHECK(words_disagree() == 0, "every chunk word goes with its tagged word");
 	}
 
 	TEST_CASE("foreign")
@@ -90,6 +135,33 @@ int main(void)
 		free(giant);
 		CHECK(pagemap_get((uintptr_t)giant) == 0,
 		      "a block too big for the cache leaves at once");
+		CHECK(pagemap_chunk((uintptr_t)giant) == NULL ||
+		          pagemap_chunk((uintptr_t)giant) == (struct chunk *)&pagemap_stub,
+		      "its chunk words are the stub again");
+		CHECK(words_disagree() == 0, "after huge blocks came and went, %zu slots disagree",
+		      words_disagree());
+	}
+
+	/* Address space far below what cairn has mapped makes the window
+	 * grow (a copy); the words of both kinds are copied together. */
+	TEST_CASE("grown")
+	{
+		const struct pagemap_window *before =
+		    pagemap_window_of(atomic_load(&cairn_pagemap));
+		uintptr_t lo = before->lo;
+		REQUIRE(lo > 64, "the window starts above 128 MiB");
+		uintptr_t want = (lo - 64) << CHUNK_SHIFT;
+		REQUIRE(pagemap_reserve(want, CHUNK_SIZE), "reserve a slot far below the window");
+		const struct pagemap_window *after = pagemap_window_of(atomic_load(&cairn_pagemap));
+		CHECK(after != before && after->lo <= want >> CHUNK_SHIFT, "the window grew");
+		CHECK(pagemap_chunk(want) == (struct chunk *)&pagemap_stub &&
+		          pagemap_get(want) == 0,
+		      "the new slot: the stub, nothing tagged");
+		CHECK(pagemap_chunk((uintptr_t)small) ==
+		          (struct chunk *)(pagemap_get((uintptr_t)small) - MAP_CHUNK),
+		      "a small block's chunk word survives the copy");
+		CHECK(words_disagree() == 0, "after the growth, %zu slots disagree",
+		      words_disagree());
 	}
 	free(small);
 	free(large);

@@ -24,7 +24,7 @@ static struct span *span_of(void *p)
 static int list_length(void *l)
 {
 	int n = 0;
-	for (void *b = l; b; b = block_next(b))
+	for (void *b = l; b != LIST_END; b = block_next(b))
 		n++;
 	return n;
 }
