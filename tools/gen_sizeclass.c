@@ -87,14 +87,18 @@ int main(void)
 	printf("\n};\n\n");
 
 	printf("/* Class of n for n <= LOOKUP_MAX, indexed by n itself: 1 KiB, so one\n"
-	       " * copy in the library (src/core/sizeclass.c), not one per file. */\n");
+	       " * copy in the library (src/core/sizeclass.c), not one per file; and\n"
+	       " * each thread heap's copy (core/heap.h), initialised from the values. */\n");
+	printf("#define SC_LOOKUP1_VALUES");
+	for (unsigned long i = 0; i <= LOOKUP_MAX; i++)
+		printf("%s%d%s", i % 32 == 0 ? " \\\n\t" : " ", class_of(i ? i : 1),
+		       i < LOOKUP_MAX ? "," : "");
+	printf("\n");
 	printf("extern const uint8_t sc_lookup1[%lu] __attribute__((visibility(\"hidden\")));\n",
 	       LOOKUP_MAX + 1);
 	printf("#ifdef SC_DEFINE_LOOKUP1\n");
-	printf("const uint8_t sc_lookup1[%lu] = {", LOOKUP_MAX + 1);
-	for (unsigned long i = 0; i <= LOOKUP_MAX; i++)
-		printf("%s%d", sep(i, 32), class_of(i ? i : 1));
-	printf("\n};\n#endif\n\n");
+	printf("const uint8_t sc_lookup1[%lu] = {SC_LOOKUP1_VALUES};\n", LOOKUP_MAX + 1);
+	printf("#endif\n\n");
 
 	printf("/* Class of n for n <= SMALL_MAX, indexed by (n + 127) >> 7. */\n");
 	printf("static const uint8_t sc_lookup128[%lu] = {", SMALL_MAX / 128 + 1);

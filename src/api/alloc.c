@@ -57,7 +57,7 @@ static COLD NOINLINE void *refill_after(struct heap *h, unsigned cls, void *p)
 }
 
 /* heap_pop's slow path for a thread heap. */
-static ALWAYS_INLINE void *refill_thread(struct heap *h, unsigned cls, size_t size)
+static ALWAYS_INLINE void *refill_thread(size_t size, unsigned cls, struct heap *h)
 {
 	return heap_alloc_slow(h, cls, size, refill_after);
 }
@@ -92,11 +92,11 @@ static COLD void *alloc_unattached(unsigned cls, size_t size)
 /* heap_pop's slow path for the exported functions: the thread heaps' own,
  * after the sentinels' (bootstrap and attach), which the core leaves to
  * this layer. */
-NOINLINE void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size)
+NOINLINE void *cairn_alloc_refill(size_t size, unsigned cls, struct heap *h)
 {
 	if (h->kind == HEAP_SENTINEL)
 		return alloc_unattached(cls, size);
-	return refill_thread(h, cls, size);
+	return refill_thread(size, cls, h);
 }
 
 /* ------------------------------------------------------------ large, huge */

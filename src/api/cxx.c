@@ -69,9 +69,9 @@ static NOINLINE void *new_failed_nothrow(size_t n, size_t align, const char *run
 
 /* The ways out of op_new's fast path: each runs the new-handler loop when
  * malloc's would return NULL. */
-static NOINLINE void *new_refill(struct heap *h, unsigned cls, size_t n)
+static NOINLINE void *new_refill(size_t n, unsigned cls, struct heap *h)
 {
-	void *p = cairn_alloc_refill(h, cls, n);
+	void *p = cairn_alloc_refill(n, cls, h);
 	return likely(p != NULL) ? p : new_failed(n, 0, false);
 }
 

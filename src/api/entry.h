@@ -5,7 +5,7 @@
  * path as malloc and free.
  *
  * malloc(n), n <= 1024, on the thread-cache path:
- *   heap = TLS load; class = table[n]; block = heap->bin[class];
+ *   heap = TLS load; class = heap->class_of[n]; block = heap->bin[class];
  *   block's free mark == the bin's slab (an empty bin's LIST_END fails it,
  *   as a block written over does); subtract n from the event counter and
  *   test it; bin = block->next; prefetch it; clear the block's free mark.
@@ -28,7 +28,7 @@
 #include "core/sizeclass.h"
 
 void *cairn_alloc_medium(size_t n) HIDDEN;
-void *cairn_alloc_refill(struct heap *h, unsigned cls, size_t size) HIDDEN;
+void *cairn_alloc_refill(size_t size, unsigned cls, struct heap *h) HIDDEN;
 void *cairn_alloc_aligned(size_t align, size_t n) HIDDEN;
 void cairn_free_slow(void *p, uintptr_t entry, const char *fn) HIDDEN;
 void cairn_free_small_slow(void *p, struct span *s, const char *fn) HIDDEN;
@@ -43,12 +43,13 @@ typedef void *alloc_medium_fn(size_t n);
 static ALWAYS_INLINE void *cairn_alloc_via(size_t n, heap_slow_fn *refill, alloc_medium_fn *medium)
 {
 	if (likely(n <= LOOKUP_MAX)) {
-		uintptr_t cls = size_class(n);
+		struct heap *h = heap_self();
+		uintptr_t cls = h->class_of[n];
 		/* Hides that cls fits a byte, so that gcc indexes the bin with
 		 * the register it loaded cls into instead of zero-extending a
 		 * copy (one instruction per malloc). Emits nothing. */
 		__asm__("" : "+r"(cls));
-		return heap_pop(heap_self(), cls, n, refill);
+		return heap_pop(h, cls, n, refill);
 	}
 	return medium(n);
 }

@@ -158,7 +158,7 @@ static COLD NOINLINE void *tcache_after(struct heap *h, unsigned cls, void *p)
 	return p != NULL ? p : cairn_out_of_memory();
 }
 
-static NOINLINE void *tcache_refill(struct heap *h, unsigned cls, size_t size)
+static NOINLINE void *tcache_refill(size_t size, unsigned cls, struct heap *h)
 {
 	return heap_alloc_slow(h, cls, size, tcache_after);
 }

@@ -18,8 +18,12 @@
 #include "core/tally.h"
 #include "os/os.h"
 
-struct heap cairn_heap_empty = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END}, .kind = HEAP_SENTINEL};
-struct heap cairn_heap_dead = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END}, .kind = HEAP_SENTINEL};
+struct heap cairn_heap_empty = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END},
+                                .class_of = {SC_LOOKUP1_VALUES},
+                                .kind = HEAP_SENTINEL};
+struct heap cairn_heap_dead = {.bin = {[0 ... SC_NSMALL - 1] = LIST_END},
+                               .class_of = {SC_LOOKUP1_VALUES},
+                               .kind = HEAP_SENTINEL};
 pthread_key_t cairn_heap_key;
 _Atomic int cairn_heap_key_ready;
 #ifndef CAIRN_TLS_PTHREAD

@@ -129,11 +129,15 @@ struct heap_tally {
 
 struct heap {
 	/* Hot: the fast path touches only these. */
-	void *bin[SC_NSMALL]; /* free blocks ready to hand out, per class */
-	int64_t event_bytes;  /* bytes until the next rare event */
+	void *bin[SC_NSMALL];        /* free blocks ready to hand out, per class */
+	int64_t event_bytes;         /* bytes until the next rare event */
+	struct span *cur[SC_NSMALL]; /* the slab each bin draws from (its mark) */
+	/* The class of n for n <= LOOKUP_MAX (sc_lookup1): malloc reads it off
+	 * the heap pointer it holds already, one instruction fewer than
+	 * addressing the library's table (a lea), for 1 KiB a heap. */
+	uint8_t class_of[LOOKUP_MAX + 1];
 
 	/* Slow paths. */
-	struct span *cur[SC_NSMALL];        /* the slab each bin draws from */
 	struct spanlist partial[SC_NSMALL]; /* other slabs with free blocks */
 	struct spanlist full[SC_NSMALL];    /* slabs that had none left */
 	struct arena *arena;
@@ -291,6 +295,7 @@ static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kin
 	memset(h, 0, sizeof(*h));
 	for (unsigned c = 0; c < SC_NSMALL; c++)
 		h->bin[c] = LIST_END;
+	memcpy(h->class_of, sc_lookup1, sizeof(h->class_of));
 	h->arena = a;
 	h->kind = (uint8_t)kind;
 	atomic_init(&h->state, HEAP_LIVE);
@@ -485,8 +490,11 @@ void heaps_postfork_child(void);
  * the caller's that first deals with the sentinel heaps (a thread with no
  * heap of its own yet, which may be the first allocation of all, before
  * initialisation) and passes the others on to heap_alloc_slow. It is a
- * constant at every call, so the call stays a direct one. */
-typedef void *heap_slow_fn(struct heap *h, unsigned cls, size_t size);
+ * constant at every call, so the call stays a direct one. Its arguments
+ * come in the order malloc holds them (n arrives first, in the first
+ * argument's register), so that the fast path moves nothing to make the
+ * call. */
+typedef void *heap_slow_fn(size_t size, unsigned cls, struct heap *h);
 
 static ALWAYS_INLINE void *heap_pop(struct heap *h, uintptr_t cls, size_t size, heap_slow_fn *slow)
 {
@@ -514,7 +522,7 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, uintptr_t cls, size_t size, 
 		block_clear_mark(b);
 		return b;
 	}
-	return slow(h, (unsigned)cls, size);
+	return slow(size, (unsigned)cls, h);
 }
 
 /* What heap_free_fast calls when a free leaves slab s, not a bin's current

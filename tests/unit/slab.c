@@ -3,7 +3,7 @@
  * mark, local frees, remote frees batched back to the owner, empty slabs
  * kept by the heap and returned to the arena when it is purged, when its
  * class goes idle and when its thread exits, heaps of exited threads
- * reused. */
+ * reused; every heap's copy of the class table and its empty bins. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +124,26 @@ int main(void)
 	free(malloc(48));
 	h = heap_self();
 	REQUIRE(h->kind == HEAP_THREAD, "main thread has a heap");
+
+	TEST_CASE("heap_fields")
+	{
+		/* malloc reads the class off the heap and takes LIST_END for an
+		 * empty bin: a heap made, the thread's and the two stand-ins
+		 * must all hold the table and no NULL bin. */
+		static struct heap made;
+		heap_init(&made, h->arena, HEAP_THREAD);
+		const struct heap *heaps[] = {&made, h, &cairn_heap_empty, &cairn_heap_dead};
+		for (unsigned i = 0; i < 4; i++) {
+			CHECK(memcmp(heaps[i]->class_of, sc_lookup1, sizeof sc_lookup1) == 0,
+			      "heap %u: its class table is sc_lookup1", i);
+			unsigned null_bins = 0;
+			for (unsigned c = 0; c < SC_NSMALL; c++)
+				null_bins += heaps[i]->bin[c] == NULL;
+			CHECK(null_bins == 0, "heap %u: %u bins are NULL", i, null_bins);
+		}
+		CHECK(made.bin[0] == LIST_END && cairn_heap_empty.bin[SC_NSMALL - 1] == LIST_END,
+		      "an empty bin is LIST_END");
+	}
 
 	TEST_CASE("one_slab")
 	{
