@@ -49,11 +49,12 @@ static inline void slab_unlink(struct heap *h, struct span *s)
 }
 
 /* Whether b is a block of slab s by its address and place, and free by
- * its mark. For the slow paths that walk lists. */
+ * its mark. For the slow paths that walk lists, which end in LIST_END: a
+ * NULL link is one written over, reported rather than followed. */
 static inline bool slab_block_ok(const void *b, const struct span *s)
 {
 	uintptr_t off = (uintptr_t)b - s->start;
-	return block_is_free(b, s) && off * s->div_magic < s->div_magic &&
+	return b != NULL && block_is_free(b, s) && off * s->div_magic < s->div_magic &&
 	       off < (size_t)s->carved * sc_size[s->cls];
 }
 

@@ -8,11 +8,13 @@
  * exits with status 3 if it does). The one exception, zero_link: a link
  * written over alone with NULL (every list ends in LIST_END, core/block.h)
  * ends in SIGSEGV at the malloc that follows it, as any value that is no
- * mapped address does. */
+ * mapped address does; a slow path that walks the list first reports it
+ * (zero_link_idle). */
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cairn/jemalloc.h"
 #include "death.h"
 
 #define ROUNDS 3000
@@ -27,7 +29,7 @@ struct attack {
 	const char *name;
 };
 
-enum { PLANT, GARBAGE, ZERO_DOUBLE, OVERFLOW8, OVERFLOW16, ZERO_LINK };
+enum { PLANT, GARBAGE, ZERO_DOUBLE, OVERFLOW8, OVERFLOW16, ZERO_LINK, ZERO_LINK_IDLE };
 
 /* Allocates many blocks, checks none is the target or handed out twice
  * while still held. */
@@ -73,6 +75,13 @@ static void run_attack(void *arg)
 		free(v);
 		v[1] = NULL;
 		break;
+	case ZERO_LINK_IDLE:
+		/* The idle hint walks the slab's list to purge its pages: a
+		 * walk reports the NULL link that malloc would follow. */
+		free(v);
+		v[1] = NULL;
+		mallctl("thread.idle", NULL, NULL, NULL, 0);
+		break;
 	case ZERO_DOUBLE:
 		free(v);
 		v[a->word] = NULL;
@@ -106,6 +115,7 @@ int main(void)
 	    {OVERFLOW8, 0, "8-byte overflow into a free neighbour", "overflow8"},
 	    {OVERFLOW16, 0, "16-byte overflow into a free neighbour", "overflow16"},
 	    {ZERO_LINK, 1, "link zeroed", "zero_link"},
+	    {ZERO_LINK_IDLE, 1, "link zeroed, then thread.idle", "zero_link_idle"},
 	};
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
 		TEST_CASE(kinds[k].case_name)
