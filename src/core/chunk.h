@@ -158,9 +158,8 @@ static inline uint32_t header_pages_written(uint32_t top)
  * outside it; the old one stays mapped, for readers that loaded it
  * before. */
 struct pagemap_window {
-	_Atomic(uintptr_t) *words; /* the tagged words */
-	uintptr_t lo;              /* the first chunk number covered */
-	uintptr_t n;               /* chunk words that follow, and tagged words */
+	uintptr_t lo; /* the first chunk number covered */
+	uintptr_t n;  /* chunk words that follow, and tagged words after them */
 };
 
 /* The chunk words of the window in use; never NULL (an empty window until
@@ -181,6 +180,12 @@ static ALWAYS_INLINE const struct pagemap_window *pagemap_window_of(_Atomic(uint
 	return (const struct pagemap_window *)e - 1;
 }
 
+/* The tagged words of the window whose chunk words are e. */
+static ALWAYS_INLINE _Atomic(uintptr_t) *pagemap_tagged(_Atomic(uintptr_t) *e)
+{
+	return e + pagemap_window_of(e)->n;
+}
+
 /* One bounds check for both ends: a chunk number below lo wraps around to
  * above n. Costs one instruction more than a map from address 0 (the
  * subtraction), which needs 512 MiB of address space reserved up front. */
@@ -191,7 +196,7 @@ static ALWAYS_INLINE uintptr_t pagemap_get(uintptr_t a)
 	uintptr_t i = (a >> CHUNK_SHIFT) - w->lo;
 	if (unlikely(i >= w->n))
 		return 0;
-	return atomic_load_explicit(&w->words[i], memory_order_acquire);
+	return atomic_load_explicit(&e[w->n + i], memory_order_acquire);
 }
 
 /* The free fast path's lookup: the chunk of address a, where a lies in an

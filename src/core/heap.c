@@ -159,13 +159,11 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 	void *p;
 	bool due = false;
 	/* heap_pop counts the bytes down only past its integrity check: an
-	 * empty bin's are counted here, so that the profiler sees every byte,
-	 * and a block that failed the check is reported. */
-	void *b = h->bin[cls];
-	if (b == LIST_END)
+	 * empty bin's are counted here, so that the profiler sees every byte.
+	 * A block that failed the check is reported by heap_bin_pop, which
+	 * checks every block the slow paths hand out. */
+	if (h->bin[cls] == LIST_END)
 		h->event_bytes -= (int64_t)size;
-	else if (unlikely(block_mark(b) != h->cur[cls]))
-		cairn_freelist_corrupt(b);
 	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
 		if (unlikely(h->event_bytes < 0)) {
 			slow_path_enter(h);

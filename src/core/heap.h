@@ -399,8 +399,8 @@ extern _Atomic uint64_t cairn_event_bytes HIDDEN;
 extern _Atomic uint64_t cairn_event_due HIDDEN;
 
 /* Slow paths, out of line. heap_alloc_slow serves heap_pop when h's bin is
- * empty or its event countdown ran out, and reports a first block that is
- * not its slab's (cairn_freelist_corrupt); h is a thread heap, never a
+ * empty, its first block is not its slab's (reported when it would be
+ * handed out) or its event countdown ran out; h is a thread heap, never a
  * sentinel (those are the caller's to deal with: see heap_pop). Neither it
  * nor heap_alloc_again sets errno; heap_alloc_again returns NULL when it
  * fails. */

@@ -143,13 +143,15 @@ static struct window *copy_window(const struct window *w, uintptr_t lo, uintptr_
 		return NULL;
 	nw->h.lo = lo;
 	nw->h.n = n;
-	nw->h.words = nw->chunks + n;
+	/* The tagged words follow the chunk words, n of each. */
+	_Atomic(uintptr_t) *words = nw->chunks + n;
+	const _Atomic(uintptr_t) *old = w->chunks + w->h.n;
 	for (uintptr_t i = 0; i < n; i++)
 		atomic_store_explicit(&nw->chunks[i], (uintptr_t)&pagemap_stub,
 		                      memory_order_relaxed);
 	for (uintptr_t i = 0; i < w->h.n; i++) {
-		uintptr_t v = atomic_load_explicit(&w->h.words[i], memory_order_relaxed);
-		atomic_store_explicit(&nw->h.words[w->h.lo - lo + i], v, memory_order_relaxed);
+		uintptr_t v = atomic_load_explicit(&old[i], memory_order_relaxed);
+		atomic_store_explicit(&words[w->h.lo - lo + i], v, memory_order_relaxed);
 		atomic_store_explicit(&nw->chunks[w->h.lo - lo + i], chunk_word(v),
 		                      memory_order_relaxed);
 	}
@@ -228,7 +230,7 @@ void pagemap_set_range(uintptr_t a, size_t size, uintptr_t v)
 			/* Outside the window a word is 0 already; setting
 			 * anything else there is a missing pagemap_reserve. */
 			if (i - w->h.lo < w->h.n) {
-				atomic_store_explicit(&w->h.words[i - w->h.lo], v,
+				atomic_store_explicit(&pagemap_tagged(w->chunks)[i - w->h.lo], v,
 				                      memory_order_release);
 				atomic_store_explicit(&w->chunks[i - w->h.lo], chunk_word(v),
 				                      memory_order_release);

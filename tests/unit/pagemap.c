@@ -23,7 +23,7 @@ static size_t words_disagree(void)
 	const struct pagemap_window *w = pagemap_window_of(e);
 	size_t bad = 0;
 	for (uintptr_t i = 0; i < w->n; i++) {
-		uintptr_t v = atomic_load(&w->words[i]);
+		uintptr_t v = atomic_load(&pagemap_tagged(e)[i]);
 		uintptr_t want =
 		    (v & MAP_TAGS) == MAP_CHUNK ? v - MAP_CHUNK : (uintptr_t)&pagemap_stub;
 		bad += atomic_load(&e[i]) != want;
