@@ -159,6 +159,8 @@ void cairn_release_block_uncached(void *p, struct block b)
  * case below does not hold: the checks and the release of
  * cairn_block_lookup and cairn_release_block for this one kind, with what
  * a large block does not need (the switch over kinds) left out. */
+static NOINLINE void free_large(void *p, struct span *s, const char *fn);
+
 static NOINLINE void free_large_rest(void *p, struct span *s, const char *fn)
 {
 	if ((uintptr_t)p != s->start)
@@ -166,9 +168,14 @@ static NOINLINE void free_large_rest(void *p, struct span *s, const char *fn)
 	if (s->flags & LARGE_CACHED)
 		report_freed(fn, p);
 	struct block b = {.kind = BLOCK_LARGE, .usable = span_bytes(s), .span = s};
-	/* A sampled block is accounted here, and goes the common way. */
-	if (unlikely(s->flags & LARGE_SAMPLED))
+	/* A sampled block is accounted here, its mark cleared, and then goes
+	 * free_large's common way where that holds now (into the thread's
+	 * cache with no lock but the heap's, nothing due): a sample is
+	 * every 512 KiB allocated by default, a few large blocks apart. */
+	if (unlikely(s->flags & LARGE_SAMPLED)) {
 		cairn_prof_leaving(p, b);
+		return free_large(p, s, fn);
+	}
 	if (unlikely(cairn_conf.junk)) {
 		cairn_release_block(p, b);
 		return;
