@@ -328,16 +328,31 @@ static ALWAYS_INLINE enum step step_up(struct prof_regs *r, bool *asked, struct 
 #define CHAIN_WINDOW 4
 #define CHAIN_STEPS  16
 #define CHAIN_SPAN   (1u << 20) /* bytes of stack a way may cover */
+_Static_assert((OWN_WAYS & (OWN_WAYS - 1)) == 0 && (CHAINS & (CHAINS - 1)) == 0,
+               "the ways' tables are indexed by a mask");
+
+/* A step of a way: the return address it found and where, and where rbp
+ * was to be found as of it (the slot of the last step that restored it;
+ * NO_BP where none did), both from the first frame's stack pointer. Each
+ * step's fields side by side, 16 bytes, so that a way's header and its
+ * first three steps share one cache line: samples come hundreds of
+ * allocations apart, by when the program has evicted these tables, and
+ * with each field in an array of its own a way of four steps cost five
+ * misses to read. */
+struct chain_step {
+	uintptr_t ra;
+	int32_t ra_at;
+	int32_t bp_at;
+};
+
+#define NO_BP INT32_MIN
 
 struct chain {
-	_Atomic uintptr_t pc;        /* 0: free, 1: being written */
-	uint8_t n;                   /* steps kept */
-	bool ends;                   /* the stack ended after them */
-	int8_t bp_from[CHAIN_STEPS]; /* the step whose slot rbp came from, -1: none */
-	int32_t ra_at[CHAIN_STEPS];  /* from the first frame's sp */
-	int32_t bp_at[CHAIN_STEPS];  /* where that step found rbp */
-	uintptr_t ra[CHAIN_STEPS];
-};
+	_Atomic uintptr_t pc; /* 0: free, 1: being written */
+	uint8_t n;            /* steps kept */
+	bool ends;            /* the stack ended after them */
+	struct chain_step step[CHAIN_STEPS];
+} __attribute__((aligned(64)));
 
 static struct chain own_ways[OWN_WAYS];
 static struct chain chains[CHAINS];
@@ -347,7 +362,8 @@ static struct chain chains[CHAINS];
 static bool chain_matches(const struct chain *c, unsigned n, uintptr_t sp)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (*(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->ra_at[i]) != c->ra[i])
+		if (*(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->step[i].ra_at) !=
+		    c->step[i].ra)
 			return false;
 	return true;
 }
@@ -361,10 +377,12 @@ static bool chain_matches(const struct chain *c, unsigned n, uintptr_t sp)
 static struct chain *chain_find(struct chain *t, unsigned size, uintptr_t pc, uintptr_t sp,
                                 bool whole, struct chain **free_slot)
 {
-	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 32) % size;
+	/* size is a power of two: a mask, not a division (two of them,
+	 * some 40 cycles each, at every sample). */
+	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 32);
 	*free_slot = NULL;
 	for (unsigned k = 0; k < CHAIN_WINDOW; k++) {
-		struct chain *c = &t[(at + k) % size];
+		struct chain *c = &t[(at + k) & (size - 1)];
 		uintptr_t held = atomic_load_explicit(&c->pc, memory_order_acquire);
 		if (held == 0 && *free_slot == NULL)
 			*free_slot = c;
@@ -377,38 +395,38 @@ static struct chain *chain_find(struct chain *t, unsigned size, uintptr_t pc, ui
 /* Notes kept while a walk steps, for chain_keep. */
 struct chain_note {
 	uintptr_t sp0;
-	struct chain c;
-	bool open; /* still noting */
-	int8_t bp_last;
+	unsigned n;
+	bool open;       /* still noting */
+	int32_t bp_last; /* the bp_at of the steps noted so far */
+	/* Not a struct chain, whose alignment would make the walk realign
+	 * its stack frame. */
+	struct chain_step step[CHAIN_STEPS];
 };
 
 static void chain_note_start(struct chain_note *note, uintptr_t sp, bool open)
 {
 	note->sp0 = sp;
-	note->c.n = 0;
+	note->n = 0;
 	note->open = open;
-	note->bp_last = -1;
+	note->bp_last = NO_BP;
 }
 
 static void chain_note_step(struct chain_note *note, const struct prof_regs *r,
                             const struct step_seen *seen)
 {
 	uintptr_t off = r->sp - note->sp0;
-	unsigned i = note->c.n;
+	unsigned i = note->n;
 	if (!note->open || !seen->trusted || seen->on_rbp || i == CHAIN_STEPS || off > CHAIN_SPAN ||
 	    (seen->bp_slot != 0 &&
 	     (seen->bp_slot < note->sp0 || seen->bp_slot - note->sp0 > CHAIN_SPAN))) {
 		note->open = false;
 		return;
 	}
-	if (seen->bp_slot != 0) {
-		note->c.bp_at[i] = (int32_t)(seen->bp_slot - note->sp0);
-		note->bp_last = (int8_t)i;
-	}
-	note->c.bp_from[i] = note->bp_last;
-	note->c.ra_at[i] = (int32_t)(off - 8);
-	note->c.ra[i] = r->pc;
-	note->c.n++;
+	if (seen->bp_slot != 0)
+		note->bp_last = (int32_t)(seen->bp_slot - note->sp0);
+	note->step[i] =
+	    (struct chain_step){.ra = r->pc, .ra_at = (int32_t)(off - 8), .bp_at = note->bp_last};
+	note->n++;
 }
 
 /* Keeps what was noted from pc into slot c if it is still free; ends: the
@@ -416,20 +434,15 @@ static void chain_note_step(struct chain_note *note, const struct prof_regs *r,
 static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, bool ends)
 {
 	uintptr_t free_slot = 0;
-	if (note->c.n == 0 ||
-	    !atomic_compare_exchange_strong_explicit(&c->pc, &free_slot, 1, memory_order_relaxed,
-	                                             memory_order_relaxed))
+	if (note->n == 0 || !atomic_compare_exchange_strong_explicit(
+	                        &c->pc, &free_slot, 1, memory_order_relaxed, memory_order_relaxed))
 		return;
-	unsigned n = note->c.n;
+	unsigned n = note->n;
 	c->n = (uint8_t)n;
 	/* The end is known only where every step to it was noted. */
 	c->ends = ends && note->open;
-	for (unsigned i = 0; i < n; i++) {
-		c->bp_from[i] = note->c.bp_from[i];
-		c->ra_at[i] = note->c.ra_at[i];
-		c->bp_at[i] = note->c.bp_at[i];
-		c->ra[i] = note->c.ra[i];
-	}
+	for (unsigned i = 0; i < n; i++)
+		c->step[i] = note->step[i];
 	atomic_store_explicit(&c->pc, pc, memory_order_release);
 }
 
@@ -438,11 +451,11 @@ static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, b
 static void chain_move(const struct chain *c, unsigned i, uintptr_t sp0, uintptr_t ra,
                        struct prof_regs *r)
 {
-	int8_t from = c->bp_from[i];
-	if (from >= 0)
-		r->bp = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->bp_at[from]);
+	int32_t bp_at = c->step[i].bp_at;
+	if (bp_at != NO_BP)
+		r->bp = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)bp_at);
 	r->pc = ra;
-	r->sp = sp0 + (uintptr_t)(intptr_t)c->ra_at[i] + 8;
+	r->sp = sp0 + (uintptr_t)(intptr_t)c->step[i].ra_at + 8;
 }
 
 /* r moved out of cairn's frames by way c, found whole for r's pc. */
@@ -450,8 +463,8 @@ static void own_way_take(const struct chain *c, struct prof_regs *r)
 {
 	uintptr_t sp0 = r->sp;
 	unsigned last = c->n - 1u;
-	chain_move(c, last, sp0, *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->ra_at[last]),
-	           r);
+	chain_move(c, last, sp0,
+	           *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->step[last].ra_at), r);
 }
 
 /* The walk from r (the first frame of the program's, already in
@@ -464,13 +477,13 @@ static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *
 	unsigned i = 0, k = *n;
 	uintptr_t ra = 0;
 	for (; i < c->n; i++) {
-		ra = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->ra_at[i]);
+		ra = *(const uintptr_t *)(sp0 + (uintptr_t)(intptr_t)c->step[i].ra_at);
 		if (ra == 0) {
 			*n = k;
 			return true;
 		}
 		w->pcs[k++] = ra;
-		if (k == w->max || ra != c->ra[i]) {
+		if (k == w->max || ra != c->step[i].ra) {
 			i++;
 			break;
 		}
@@ -478,7 +491,7 @@ static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *
 	*n = k;
 	if (k == w->max)
 		return true;
-	if (i == c->n && ra == c->ra[i - 1] && c->ends)
+	if (i == c->n && ra == c->step[i - 1].ra && c->ends)
 		return true;
 	chain_move(c, i - 1, sp0, ra, r);
 	return false;
