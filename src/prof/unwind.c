@@ -184,6 +184,9 @@ struct walk {
 	uintptr_t above;
 	unsigned skip;
 	bool started; /* past cairn's own frames */
+	/* The memo of the way the walk followed to the stack's end, if it
+	 * did (prof_backtrace_memo). */
+	void **memo;
 };
 
 /* Whether the frame at pc, which called with its stack pointer at sp
@@ -351,6 +354,9 @@ struct chain {
 	_Atomic uintptr_t pc; /* 0: free, 1: being written */
 	uint8_t n;            /* steps kept */
 	bool ends;            /* the stack ended after them */
+	/* The caller's word for the frames of a walk this way took to the
+	 * end (prof_backtrace_memo): NULL until it writes it. */
+	void *memo;
 	struct chain_step step[CHAIN_STEPS];
 } __attribute__((aligned(64)));
 
@@ -441,6 +447,7 @@ static void chain_keep(struct chain *c, uintptr_t pc, struct chain_note *note, b
 	c->n = (uint8_t)n;
 	/* The end is known only where every step to it was noted. */
 	c->ends = ends && note->open;
+	c->memo = NULL;
 	for (unsigned i = 0; i < n; i++)
 		c->step[i] = note->step[i];
 	atomic_store_explicit(&c->pc, pc, memory_order_release);
@@ -470,8 +477,10 @@ static void own_way_take(const struct chain *c, struct prof_regs *r)
 /* The walk from r (the first frame of the program's, already in
  * pcs[0..*n)) by chain c, kept for r's pc: the frames it finds in pcs, r
  * moved to the last. True when the walk is over (the stack ended as the
- * chain did, or pcs is full); false when it goes on step by step from r. */
-static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *r, unsigned *n)
+ * chain did, or pcs is full); false when it goes on step by step from r.
+ * Where the stack ended as the chain did, with every return address the
+ * one kept, the frames are the chain's own, and w->memo its memo. */
+static bool chain_take(struct chain *c, struct walk *w, struct prof_regs *r, unsigned *n)
 {
 	uintptr_t sp0 = r->sp;
 	unsigned i = 0, k = *n;
@@ -491,8 +500,10 @@ static bool chain_take(const struct chain *c, struct walk *w, struct prof_regs *
 	*n = k;
 	if (k == w->max)
 		return true;
-	if (i == c->n && ra == c->step[i - 1].ra && c->ends)
+	if (i == c->n && ra == c->step[i - 1].ra && c->ends) {
+		w->memo = &c->memo;
 		return true;
+	}
 	chain_move(c, i - 1, sp0, ra, r);
 	return false;
 }
@@ -579,20 +590,29 @@ NOINLINE void cairn_prof_capture(struct prof_regs *r)
 }
 #endif
 
-unsigned prof_backtrace_from(const struct prof_regs *r, uintptr_t *pcs, unsigned max)
+unsigned prof_backtrace_memo(const struct prof_regs *r, uintptr_t *pcs, unsigned max, void ***memo)
 {
+	*memo = NULL;
 	if (max == 0 || !atomic_load_explicit(&ready, memory_order_acquire))
 		return 0;
 #if defined(__x86_64__)
 	/* The frame at r is the first. */
 	struct walk w = walk_init(pcs, max, 0, 1);
 	int n = cfa_walk(&w, *r);
-	if (n >= 0)
+	if (n >= 0) {
+		*memo = w.memo;
 		return (unsigned)n;
+	}
 	atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
 #endif
 	struct walk lw = walk_init(pcs, max, r->sp, 0);
 	return libgcc_walk(&lw);
+}
+
+unsigned prof_backtrace_from(const struct prof_regs *r, uintptr_t *pcs, unsigned max)
+{
+	void **memo;
+	return prof_backtrace_memo(r, pcs, max, &memo);
 }
 
 unsigned prof_backtrace(uintptr_t *pcs, unsigned max)

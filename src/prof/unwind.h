@@ -30,6 +30,14 @@ void cairn_prof_capture(struct prof_regs *r) HIDDEN;
  * r's own frame is. */
 unsigned prof_backtrace_from(const struct prof_regs *r, uintptr_t *pcs, unsigned max);
 
+/* prof_backtrace_from, and a memo for its frames: where the walk followed
+ * to the stack's end a way kept from an earlier walk, comparing every
+ * return address with the one it kept, the frames are that walk's, and
+ * *memo is a word the way keeps for the caller to remember what it made
+ * of them (NULL until the caller writes it); NULL otherwise. Only
+ * stacks_record uses memos, under prof_lock. */
+unsigned prof_backtrace_memo(const struct prof_regs *r, uintptr_t *pcs, unsigned max, void ***memo);
+
 /* The same, always by libgcc's unwinder, which prof_backtrace falls back
  * to; and how many of prof_backtrace's walks fell back to it (what tests
  * compare and count). */

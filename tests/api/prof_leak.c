@@ -24,7 +24,9 @@
  *            The walk keeps the way out of cairn's frames per starting
  *            point and takes it only where the return addresses are the
  *            ones it found (src/prof/unwind.c, own_path_take); taken
- *            where they are not, a route's stack would start elsewhere. */
+ *            where they are not, a route's stack would start elsewhere;
+ *   callers  one call site reached by four routes of callers that share
+ *            their first frames: four stacks, each with its own count. */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -96,6 +98,78 @@ static int child_routes(void)
 	return 0;
 }
 
+/* One call site reached by two callers, one of them from three places:
+ * four stacks that share their first frame, three their first two. A
+ * sample whose frames match a way kept from an earlier walk takes that
+ * walk's stack without comparing them again (src/prof/unwind.c,
+ * prof_backtrace_memo): it must do so only where every frame matches. */
+#define CALLS 10
+static void *called[4 * CALLS];
+__attribute__((noinline, noclone)) void site_c(int i)
+{
+	called[i] = malloc(48);
+}
+__attribute__((noinline, noclone)) void caller_x(int i)
+{
+	site_c(i);
+	__asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline, noclone)) void caller_y(int i)
+{
+	site_c(i);
+	__asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline, noclone)) void outer_1(int i)
+{
+	caller_x(i);
+	__asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline, noclone)) void outer_2(int i)
+{
+	caller_x(i);
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline, noclone)) static int child_callers(void)
+{
+	for (int r = 0, i = 0; r < CALLS; r++) {
+		caller_x(i++);
+		caller_y(i++);
+		outer_1(i++);
+		outer_2(i++);
+	}
+	__asm__ volatile("" ::: "memory");
+	return 0;
+}
+
+/* The objects of the report's stack whose frames #1 and #2 are in the
+ * functions named; -1 where no stack has them. */
+static long long stack_objects(const char *err, const char *f1, const char *f2)
+{
+	char w1[64], w2[64];
+	snprintf(w1, sizeof w1, "  #1 %s+0x", f1);
+	snprintf(w2, sizeof w2, "  #2 %s+0x", f2);
+	for (const char *at = strstr(err, "cairn: leak "); at != NULL;
+	     at = strstr(at + 1, "cairn: leak ")) {
+		long long objs;
+		const char *in = strstr(at, " in ~");
+		if (strncmp(at, "cairn: leak summary", 19) == 0 || in == NULL ||
+		    sscanf(in, " in ~%lld objects", &objs) != 1)
+			continue;
+		const char *next = strstr(at + 1, "cairn: leak ");
+		size_t len = next != NULL ? (size_t)(next - at) : strlen(at);
+		char block[4096];
+		if (len >= sizeof block)
+			len = sizeof block - 1;
+		memcpy(block, at, len);
+		block[len] = '\0';
+		if (strstr(block, "  #0 site_c+0x") != NULL && strstr(block, w1) != NULL &&
+		    strstr(block, w2) != NULL)
+			return objs;
+	}
+	return -1;
+}
+
 static int child_clean(void)
 {
 	child_leak(LEAK_COUNT, LEAK_SIZE);
@@ -159,6 +233,8 @@ int main(int argc, char **argv)
 		return child_clean();
 	if (argc > 1 && strcmp(argv[1], "routes") == 0)
 		return child_routes();
+	if (argc > 1 && strcmp(argv[1], "callers") == 0)
+		return child_callers();
 
 	const char *every = "prof:true,lg_prof_sample:0,prof_final:false,prof_gdump:false";
 	char conf[256], self[PATH_MAX];
@@ -282,6 +358,27 @@ int main(int argc, char **argv)
 			snprintf(want, sizeof want, "  #0 %s+0x", routes[i]);
 			CHECK(strstr(r->err, want) != NULL, "a stack starts at %s:\n%s", routes[i],
 			      r->err);
+		}
+	}
+	TEST_CASE("callers")
+	{
+		snprintf(conf, sizeof conf, "%s,prof_leak:true", every);
+		struct run *r = &(struct run){0};
+		*r = run_child(conf, "callers");
+		struct summary s;
+		CHECK(exit_status(r->status) == 0 && parse_summary(r->err, &s), "a summary:\n%s",
+		      r->err);
+		CHECK(s.objs == 4 * CALLS && s.stacks == 4,
+		      "%llu objects (want %d) from %llu stacks (want 4):\n%s", s.objs, 4 * CALLS,
+		      s.stacks, r->err);
+		static const char *const frames[4][2] = {{"caller_x", "child_callers"},
+		                                         {"caller_y", "child_callers"},
+		                                         {"caller_x", "outer_1"},
+		                                         {"caller_x", "outer_2"}};
+		for (int i = 0; i < 4; i++) {
+			long long objs = stack_objects(r->err, frames[i][0], frames[i][1]);
+			CHECK(objs == CALLS, "site_c from %s from %s: %lld objects (want %d):\n%s",
+			      frames[i][0], frames[i][1], objs, CALLS, r->err);
 		}
 	}
 	return CHECK_DONE();

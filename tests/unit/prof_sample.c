@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The heap profiler, white box: the sampling draw, the stack table (one
  * entry per call site, counts moving with the allocations and frees of
- * sampled blocks of each size kind, from any thread), prof.reset, and a
+ * sampled blocks of each size kind, from any thread; one per route of
+ * callers to a call site), prof.reset, and a
  * visit (what a dump makes) that stops no sampling thread while its
  * visitor works. Every allocation is sampled here (lg_prof_sample:0). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
@@ -69,6 +70,42 @@ static __attribute__((noinline)) void *site_b(size_t size)
 	void *p = malloc(size);
 	__asm__ volatile("" ::: "memory");
 	return p;
+}
+
+/* One call site of malloc reached by different callers, and a caller
+ * reached from different outer functions. Each 1 KiB apart, so that
+ * site_of's 512 bytes of one hold no other's code. */
+#define APART __attribute__((noinline, noclone, aligned(1024)))
+static void *kept_c[40];
+static APART void *site_c(size_t size)
+{
+	void *p = malloc(size);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+static APART void caller_x(int i)
+{
+	kept_c[i] = site_c(48);
+	__asm__ volatile("" ::: "memory");
+}
+
+static APART void caller_y(int i)
+{
+	kept_c[i] = site_c(48);
+	__asm__ volatile("" ::: "memory");
+}
+
+static APART void outer_1(int i)
+{
+	caller_x(i);
+	__asm__ volatile("" ::: "memory");
+}
+
+static APART void outer_2(int i)
+{
+	caller_x(i);
+	__asm__ volatile("" ::: "memory");
 }
 
 static void *free_all(void *arg)
@@ -184,6 +221,49 @@ int main(void)
 			free(p[i]);
 		s = site_of((void *)site_b);
 		CHECK(s.stacks == 0, "no live sample: not visited (%u)", s.stacks);
+	}
+
+	/* A sample whose frames are those of one before, found by the same
+	 * way out of cairn and up from the call site, takes that one's
+	 * stack without comparing the frames again (src/prof/unwind.c,
+	 * prof_backtrace_memo): what differs above the call site, the first
+	 * caller or one further up, must still make a stack of its own. */
+	TEST_CASE("callers")
+	{
+		struct site c0 = site_of((void *)site_c), x0 = site_of((void *)caller_x),
+		            y0 = site_of((void *)caller_y), o10 = site_of((void *)outer_1),
+		            o20 = site_of((void *)outer_2);
+		for (int i = 0; i < 40; i++) {
+			if (i < 20)
+				(i % 2 ? caller_x : caller_y)(i);
+			else
+				(i % 2 ? outer_1 : outer_2)(i);
+		}
+		struct site c = site_of((void *)site_c), x = site_of((void *)caller_x),
+		            y = site_of((void *)caller_y), o1 = site_of((void *)outer_1),
+		            o2 = site_of((void *)outer_2);
+		CHECK(c.c.curobjs - c0.c.curobjs == 40, "the call site: %llu objects",
+		      (unsigned long long)(c.c.curobjs - c0.c.curobjs));
+		CHECK(c.stacks == 4,
+		      "four stacks through the call site (x and y from here, x from outer_1 and "
+		      "outer_2): %u",
+		      c.stacks);
+		CHECK(x.c.curobjs - x0.c.curobjs == 30 && y.c.curobjs - y0.c.curobjs == 10,
+		      "by the first caller: %llu and %llu objects, want 30 and 10",
+		      (unsigned long long)(x.c.curobjs - x0.c.curobjs),
+		      (unsigned long long)(y.c.curobjs - y0.c.curobjs));
+		CHECK(o1.c.curobjs - o10.c.curobjs == 10 && o2.c.curobjs - o20.c.curobjs == 10,
+		      "by the caller's caller: %llu and %llu objects, want 10 and 10",
+		      (unsigned long long)(o1.c.curobjs - o10.c.curobjs),
+		      (unsigned long long)(o2.c.curobjs - o20.c.curobjs));
+		CHECK(c.c.curbytes - c0.c.curbytes == 40 * malloc_usable_size(kept_c[0]),
+		      "the call site: %llu bytes",
+		      (unsigned long long)(c.c.curbytes - c0.c.curbytes));
+		for (int i = 0; i < 40; i++)
+			free(kept_c[i]);
+		c = site_of((void *)site_c);
+		CHECK(c.c.curobjs == c0.c.curobjs && c.c.curbytes == c0.c.curbytes,
+		      "freed: %llu objects left", (unsigned long long)c.c.curobjs);
 	}
 
 	TEST_CASE("reset")
