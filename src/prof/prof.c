@@ -74,12 +74,12 @@ static unsigned peak_quiet;
 
 void prof_reset(unsigned lg)
 {
-	mutex_lock(&prof_lock);
+	stacks_lock();
 	atomic_store(&lg_sample, lg);
 	stacks_reset_locked();
 	peak_dumped = 0;
 	peak_quiet = 0;
-	mutex_unlock(&prof_lock);
+	stacks_unlock();
 	prof_shared_rearm();
 }
 
@@ -238,5 +238,5 @@ void prof_postfork_child(void)
 		return;
 	shared_heap_postfork_child(prof_small_heap);
 	cfa_postfork_child();
-	stacks_postfork_child(mutex_reset_was_held(&prof_lock));
+	stacks_postfork_child();
 }

@@ -33,13 +33,27 @@ struct sampled {
 	struct prof_stack *stack;
 };
 
-cairn_mutex prof_lock = CAIRN_MUTEX_INIT;
-static struct prof_stack **stacks; /* Guarded by prof_lock. */
-static struct prof_stack *newest;  /* Guarded by prof_lock. */
-static size_t nbuckets, nstacks;   /* Guarded by prof_lock. */
-static struct sampled *blocks;     /* Guarded by prof_lock. */
-static size_t nslots, nblocks;     /* Guarded by prof_lock. */
-static struct prof_counts totals;  /* Guarded by prof_lock. */
+/* The tables, guarded by prof_lock. What every sample and every free of
+ * a sampled block writes (the lock, the blocks' count, the totals) lies
+ * on one cache line, and what they only read on another: where threads on
+ * several cores sample, each written line moves between their caches at
+ * every sample (some hundred cycles each), and each line read beside one
+ * written moves with it. */
+static struct {
+	cairn_mutex lock; /* prof_lock, as the comments name it */
+	size_t nblocks;
+	struct prof_counts totals;
+} hot __attribute__((aligned(64))) = {.lock = CAIRN_MUTEX_INIT};
+
+static struct {
+	struct prof_stack **stacks;
+	size_t nbuckets;
+	struct sampled *blocks;
+	size_t nslots;
+	/* Written only with a new stack. */
+	struct prof_stack *newest;
+	size_t nstacks;
+} tables __attribute__((aligned(64)));
 
 /* ------------------------------------------------------------ the stacks */
 
@@ -55,19 +69,19 @@ static uint64_t hash_pcs(const uintptr_t *pcs, unsigned n)
  * fork child whose parent was in here finds the old one intact. */
 static void stacks_grow(void)
 {
-	size_t n = nbuckets * 2;
+	size_t n = tables.nbuckets * 2;
 	struct prof_stack **b = meta_alloc(n * sizeof(*b));
 	if (b == NULL)
 		return;
-	for (size_t i = 0; i < nbuckets; i++) {
-		for (struct prof_stack *s = stacks[i], *next; s != NULL; s = next) {
+	for (size_t i = 0; i < tables.nbuckets; i++) {
+		for (struct prof_stack *s = tables.stacks[i], *next; s != NULL; s = next) {
 			next = s->next;
 			s->next = b[s->hash & (n - 1)];
 			b[s->hash & (n - 1)] = s;
 		}
 	}
-	stacks = b; /* the old array is metadata memory: not given back */
-	nbuckets = n;
+	tables.stacks = b; /* the old array is metadata memory: not given back */
+	tables.nbuckets = n;
 }
 
 /* The entry of stack pcs[0..n), made if new; NULL when out of memory.
@@ -75,7 +89,7 @@ static void stacks_grow(void)
 static struct prof_stack *stack_find(const uintptr_t *pcs, unsigned n)
 {
 	uint64_t hash = hash_pcs(pcs, n);
-	struct prof_stack **at = &stacks[hash & (nbuckets - 1)];
+	struct prof_stack **at = &tables.stacks[hash & (tables.nbuckets - 1)];
 	for (struct prof_stack *s = *at; s != NULL; s = s->next)
 		if (s->hash == hash && s->depth == n && memcmp(s->pcs, pcs, n * sizeof(*pcs)) == 0)
 			return s;
@@ -86,10 +100,10 @@ static struct prof_stack *stack_find(const uintptr_t *pcs, unsigned n)
 	s->depth = n;
 	memcpy(s->pcs, pcs, n * sizeof(*pcs));
 	s->next = *at;
-	s->older = newest;
+	s->older = tables.newest;
 	*at = s;
-	newest = s;
-	if (++nstacks > nbuckets)
+	tables.newest = s;
+	if (++tables.nstacks > tables.nbuckets)
 		stacks_grow();
 	return s;
 }
@@ -113,17 +127,17 @@ static void blocks_put(struct sampled *t, size_t n, uintptr_t a, struct prof_sta
 /* Room for one more block: false when out of memory. */
 static bool blocks_room(void)
 {
-	if (2 * (nblocks + 1) <= nslots)
+	if (2 * (hot.nblocks + 1) <= tables.nslots)
 		return true;
-	size_t n = nslots * 2;
+	size_t n = tables.nslots * 2;
 	struct sampled *t = meta_alloc(n * sizeof(*t));
 	if (t == NULL)
 		return false;
-	for (size_t i = 0; i < nslots; i++)
-		if (blocks[i].addr != 0)
-			blocks_put(t, n, blocks[i].addr, blocks[i].stack);
-	blocks = t;
-	nslots = n;
+	for (size_t i = 0; i < tables.nslots; i++)
+		if (tables.blocks[i].addr != 0)
+			blocks_put(t, n, tables.blocks[i].addr, tables.blocks[i].stack);
+	tables.blocks = t;
+	tables.nslots = n;
 	return true;
 }
 
@@ -132,27 +146,27 @@ static bool blocks_room(void)
  * it has none (sampled before a prof.reset). */
 static struct prof_stack *blocks_take(uintptr_t a)
 {
-	size_t mask = nslots - 1, i = slot_of(a, mask);
-	while (blocks[i].addr != a) {
-		if (blocks[i].addr == 0)
+	size_t mask = tables.nslots - 1, i = slot_of(a, mask);
+	while (tables.blocks[i].addr != a) {
+		if (tables.blocks[i].addr == 0)
 			return NULL;
 		i = (i + 1) & mask;
 	}
-	struct prof_stack *s = blocks[i].stack;
-	nblocks--;
+	struct prof_stack *s = tables.blocks[i].stack;
+	hot.nblocks--;
 	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-		if (blocks[j].addr == 0)
+		if (tables.blocks[j].addr == 0)
 			break;
-		size_t home = slot_of(blocks[j].addr, mask);
+		size_t home = slot_of(tables.blocks[j].addr, mask);
 		/* Entry j may move to the hole at i if its home is not in
 		 * (i, j], cyclically. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
-			blocks[i] = blocks[j];
+			tables.blocks[i] = tables.blocks[j];
 			i = j;
 		}
 	}
-	blocks[i].addr = 0;
-	blocks[i].stack = NULL;
+	tables.blocks[i].addr = 0;
+	tables.blocks[i].stack = NULL;
 	return s;
 }
 
@@ -164,7 +178,7 @@ bool stacks_record(void *p, size_t usable, const struct prof_regs *from)
 	unsigned max = cairn_prof.bt_max < BT_LIMIT ? cairn_prof.bt_max : BT_LIMIT;
 	void **memo;
 	unsigned n = prof_backtrace_memo(from, pcs, max, &memo);
-	mutex_lock(&prof_lock);
+	mutex_lock(&hot.lock);
 	/* The same frames as a sample's before by the same way: its stack,
 	 * without hashing and comparing them again (about 100 instructions
 	 * and two cache misses, the bucket and the stack's frames). Stacks
@@ -177,33 +191,33 @@ bool stacks_record(void *p, size_t usable, const struct prof_regs *from)
 	}
 	bool ok = s != NULL && blocks_room();
 	if (ok) {
-		blocks_put(blocks, nslots, (uintptr_t)p, s);
-		nblocks++;
+		blocks_put(tables.blocks, tables.nslots, (uintptr_t)p, s);
+		hot.nblocks++;
 		s->counts.curobjs++;
 		s->counts.curbytes += usable;
 		s->counts.accumobjs++;
 		s->counts.accumbytes += usable;
-		totals.curobjs++;
-		totals.curbytes += usable;
-		totals.accumobjs++;
-		totals.accumbytes += usable;
-		prof_peak_check(totals.curbytes);
+		hot.totals.curobjs++;
+		hot.totals.curbytes += usable;
+		hot.totals.accumobjs++;
+		hot.totals.accumbytes += usable;
+		prof_peak_check(hot.totals.curbytes);
 	}
-	mutex_unlock(&prof_lock);
+	mutex_unlock(&hot.lock);
 	return ok;
 }
 
 void prof_unsample(void *p, size_t usable)
 {
-	mutex_lock(&prof_lock);
+	mutex_lock(&hot.lock);
 	struct prof_stack *s = blocks_take((uintptr_t)p);
 	if (s != NULL) {
 		s->counts.curobjs--;
 		s->counts.curbytes -= usable;
-		totals.curobjs--;
-		totals.curbytes -= usable;
+		hot.totals.curobjs--;
+		hot.totals.curbytes -= usable;
 	}
-	mutex_unlock(&prof_lock);
+	mutex_unlock(&hot.lock);
 }
 
 /* ------------------------------------------------------------ the visit
@@ -243,11 +257,11 @@ static bool shown(const struct prof_stack *s)
 static void
 visit_locked(void (*fn)(const uintptr_t *, unsigned, const struct prof_counts *, void *), void *arg)
 {
-	mutex_lock(&prof_lock);
-	for (struct prof_stack *s = newest; s != NULL; s = s->older)
+	mutex_lock(&hot.lock);
+	for (struct prof_stack *s = tables.newest; s != NULL; s = s->older)
 		if (shown(s))
 			fn(s->pcs, s->depth, &s->counts, arg);
-	mutex_unlock(&prof_lock);
+	mutex_unlock(&hot.lock);
 }
 
 void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct prof_counts *c,
@@ -255,19 +269,19 @@ void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct pr
                 void *arg, struct prof_counts *total)
 {
 	if (total != NULL) {
-		mutex_lock(&prof_lock);
-		*total = totals;
-		mutex_unlock(&prof_lock);
+		mutex_lock(&hot.lock);
+		*total = hot.totals;
+		mutex_unlock(&hot.lock);
 		if (!cairn_prof.accum)
 			total->accumobjs = total->accumbytes = 0;
 	}
 	if (fn == NULL)
 		return;
 	mutex_lock(&visit_lock);
-	mutex_lock(&prof_lock);
-	size_t want = nstacks;
-	const struct prof_stack *cursor = newest;
-	mutex_unlock(&prof_lock);
+	mutex_lock(&hot.lock);
+	size_t want = tables.nstacks;
+	const struct prof_stack *cursor = tables.newest;
+	mutex_unlock(&hot.lock);
 	/* Stacks made from here on are not visited: want is enough. */
 	if (want > visit_room) {
 		struct visit_entry *b = meta_alloc(want * 2 * sizeof(*b));
@@ -283,11 +297,11 @@ void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct pr
 	}
 	size_t n = 0;
 	while (cursor != NULL) {
-		mutex_lock(&prof_lock);
+		mutex_lock(&hot.lock);
 		for (unsigned k = 0; k < VISIT_SLICE && cursor != NULL; k++, cursor = cursor->older)
 			if (shown(cursor))
 				visit_copy[n++] = (struct visit_entry){cursor, cursor->counts};
-		mutex_unlock(&prof_lock);
+		mutex_unlock(&hot.lock);
 	}
 	for (size_t k = 0; k < n; k++)
 		fn(visit_copy[k].stack->pcs, visit_copy[k].stack->depth, &visit_copy[k].counts,
@@ -299,24 +313,35 @@ void prof_visit(void (*fn)(const uintptr_t *pcs, unsigned depth, const struct pr
 
 void stacks_reset_locked(void)
 {
-	for (struct prof_stack *s = newest; s != NULL; s = s->older)
+	for (struct prof_stack *s = tables.newest; s != NULL; s = s->older)
 		memset(&s->counts, 0, sizeof(s->counts));
-	memset(&totals, 0, sizeof(totals));
-	memset(blocks, 0, nslots * sizeof(*blocks));
-	nblocks = 0;
+	memset(&hot.totals, 0, sizeof(hot.totals));
+	memset(tables.blocks, 0, tables.nslots * sizeof(*tables.blocks));
+	hot.nblocks = 0;
 }
 
 bool stacks_boot(void)
 {
-	nbuckets = 1024;
-	nslots = 1024;
-	stacks = meta_alloc(nbuckets * sizeof(*stacks));
-	blocks = meta_alloc(nslots * sizeof(*blocks));
-	return stacks != NULL && blocks != NULL;
+	tables.nbuckets = 1024;
+	tables.nslots = 1024;
+	tables.stacks = meta_alloc(tables.nbuckets * sizeof(*tables.stacks));
+	tables.blocks = meta_alloc(tables.nslots * sizeof(*tables.blocks));
+	return tables.stacks != NULL && tables.blocks != NULL;
 }
 
-void stacks_postfork_child(bool lock_was_held)
+void stacks_lock(void)
 {
+	mutex_lock(&hot.lock);
+}
+
+void stacks_unlock(void)
+{
+	mutex_unlock(&hot.lock);
+}
+
+void stacks_postfork_child(void)
+{
+	bool lock_was_held = mutex_reset_was_held(&hot.lock);
 	/* A visit the parent was making is not the child's: its copy is
 	 * only read under visit_lock, which the child may take afresh. */
 	mutex_reset_was_held(&visit_lock);
@@ -325,7 +350,7 @@ void stacks_postfork_child(bool lock_was_held)
 	 * touching counts); the stacks' chains and list change by one store
 	 * each. */
 	if (lock_was_held) {
-		memset(blocks, 0, nslots * sizeof(*blocks));
-		nblocks = 0;
+		memset(tables.blocks, 0, tables.nslots * sizeof(*tables.blocks));
+		hot.nblocks = 0;
 	}
 }

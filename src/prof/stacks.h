@@ -12,10 +12,11 @@
 #include "core/lock.h"
 #include "prof/unwind.h"
 
-/* Guards the stacks, the blocks' records, the totals and the peak
- * trigger's state (prof.c). Taken once per sample and once per free of a
- * sampled block. */
-extern cairn_mutex prof_lock;
+/* prof_lock: guards the stacks, the blocks' records, the totals and the
+ * peak trigger's state (prof.c). Taken once per sample and once per free
+ * of a sampled block. */
+void stacks_lock(void);
+void stacks_unlock(void);
 
 /* Records p (usable bytes) under the calling thread's stack, unwound from
  * from (a frame of the caller's, still live); false when it is not
@@ -29,9 +30,10 @@ bool stacks_boot(void);
  * prof_lock held. */
 void stacks_reset_locked(void);
 
-/* A fork child whose parent held prof_lock: the records forgotten (the
- * table may have been half changed); the stacks kept. */
-void stacks_postfork_child(bool lock_was_held);
+/* In a fork child: prof_lock made anew; where the parent held it, the
+ * records forgotten (the table may have been half changed), the stacks
+ * kept. */
+void stacks_postfork_child(void);
 
 /* prof.c's triggers, run by sampling: prof_peak_check with prof_lock held
  * and the sampled live bytes now; prof_after_sample with no lock held, to
