@@ -50,17 +50,31 @@ static inline void slow_path_enter(struct heap *h)
 	}
 }
 
-static inline void slow_path_leave(struct heap *h)
+/* slow_path_leave's rare case: parked heaps to reclaim, once h's lock is
+ * released. */
+static NOINLINE void slow_path_leave_reclaiming(struct heap *h, unsigned n)
 {
-	if (h->kind != HEAP_THREAD)
-		return;
 	struct heap *later[OUTBOX_SLOTS];
-	unsigned n = h->n_reclaim_later;
 	memcpy(later, h->reclaim_later, n * sizeof later[0]);
 	h->n_reclaim_later = 0;
 	heap_unlock(h);
 	for (unsigned i = 0; i < n; i++)
 		pool_reclaim(later[i]);
+}
+
+/* Nearly every slow path has no parked heap to reclaim: it unlocks with
+ * no call to memcpy and no copy on its stack (about 12 instructions of
+ * every refill, and a frame 64 bytes smaller). */
+static inline void slow_path_leave(struct heap *h)
+{
+	if (h->kind != HEAP_THREAD)
+		return;
+	unsigned n = h->n_reclaim_later;
+	if (unlikely(n != 0)) {
+		slow_path_leave_reclaiming(h, n);
+		return;
+	}
+	heap_unlock(h);
 }
 
 void heap_span_emptied(struct heap *h, struct span *s)
