@@ -338,7 +338,7 @@ _Static_assert((OWN_WAYS & (OWN_WAYS - 1)) == 0 && (CHAINS & (CHAINS - 1)) == 0,
  * was to be found as of it (the slot of the last step that restored it;
  * NO_BP where none did), both from the first frame's stack pointer. Each
  * step's fields side by side, 16 bytes, so that a way's header and its
- * first three steps share one cache line: samples come hundreds of
+ * first two steps share one cache line: samples come hundreds of
  * allocations apart, by when the program has evicted these tables, and
  * with each field in an array of its own a way of four steps cost five
  * misses to read. */
