@@ -7,8 +7,10 @@
  * malloc(n), n <= 1024, on the thread-cache path:
  *   heap = TLS load; class = heap->class_of[n]; block = heap->bin[class];
  *   block's free mark == the bin's slab (an empty bin's LIST_END fails it,
- *   as a block written over does); subtract n from the event counter and
- *   test it; bin = block->next; prefetch it; clear the block's free mark.
+ *   as a block written over does); bin = block->next; prefetch it; clear
+ *   the block's free mark. Nothing is counted: a bin holds no more blocks
+ *   than the event countdown covers, charged as it took them
+ *   (core/refill.c), so its end is where the rare event or a sample is due.
  * free(p) on the thread-cache path:
  *   chunk = page map's chunk word [p >> 21] (after a bound check): an arena
  *   chunk, or a stub whose spans are no thread's;

@@ -183,12 +183,12 @@ void *heap_alloc_slow(struct heap *h, unsigned cls, size_t size, heap_after_fn *
 {
 	void *p;
 	bool due = false;
-	/* heap_pop counts the bytes down only past its integrity check: an
-	 * empty bin's are counted here, so that the profiler sees every byte.
-	 * A block that failed the check is reported by heap_bin_pop, which
+	/* The block handed out now is counted down here; those a refill puts
+	 * in the bin behind it, by the refill (core/refill.c). A block that
+	 * failed heap_pop's integrity check is reported by heap_bin_pop, which
 	 * checks every block the slow paths hand out. */
 	if (h->bin[cls] == LIST_END)
-		h->event_bytes -= (int64_t)size;
+		h->event_bytes -= (int64_t)sc_size[cls];
 	if ((int)cls > cairn_tcache_max_class || h->tcache_off) {
 		if (unlikely(h->event_bytes < 0)) {
 			slow_path_enter(h);
@@ -288,6 +288,10 @@ void heap_flush(struct heap *h)
 			slab_free_local(h, s, b);
 			b = next;
 		}
+		/* The countdown was charged for them as the bin took them
+		 * (core/refill.c): they were never handed out. */
+		if (h->kind == HEAP_THREAD)
+			h->event_bytes += (int64_t)sc_size[c] * n;
 		struct heap_counters *k = &h->counters[c];
 		/* What the bin served is allocated (core/tally.h). */
 		h->tally.allocated +=

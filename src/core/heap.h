@@ -130,7 +130,6 @@ struct heap_tally {
 struct heap {
 	/* Hot: the fast path touches only these. */
 	void *bin[SC_NSMALL];        /* free blocks ready to hand out, per class */
-	int64_t event_bytes;         /* bytes until the next rare event */
 	struct span *cur[SC_NSMALL]; /* the slab each bin draws from (its mark) */
 	/* The class of n for n <= LOOKUP_MAX (sc_lookup1): malloc reads it off
 	 * the heap pointer it holds already, one instruction fewer than
@@ -199,11 +198,16 @@ struct heap {
 	 * request goes to the arena's shared heap (heap_alloc_slow), large
 	 * runs are not cached. Owner only. */
 	bool tcache_off;
-	/* The event countdown's two clients, in bytes left as of the last
-	 * time event_bytes was set (to event_set, the smaller of them): the
-	 * rare event's (EVENT_INTERVAL apart) and the heap profiler's next
-	 * sample (src/prof/; INT64_MAX while it does not sample). One
-	 * countdown on the fast path serves both. */
+	/* The event countdown: bytes until the rare event or the next sample,
+	 * whichever comes first. Charged by the slow paths only: a small
+	 * block's bytes when its bin takes it (core/refill.c), a big block's
+	 * when it is allocated. */
+	int64_t event_bytes;
+	/* The countdown's two clients, in bytes left as of the last time
+	 * event_bytes was set (to event_set, the smaller of them): the rare
+	 * event's (EVENT_INTERVAL apart) and the heap profiler's next sample
+	 * (src/prof/; INT64_MAX while it does not sample). One countdown
+	 * serves both. */
 	int64_t event_set;
 	int64_t event_left;
 	int64_t sample_left;
@@ -263,7 +267,8 @@ static inline void heap_set_self(struct heap *h)
  * per byte, and a thread of 32 KiB-1 MiB blocks took it every third
  * allocation, a third of the cost of a large block cached by its thread.
  * Now a thread of large blocks takes it at least every 16 of them. The
- * profiler's countdown counts every byte. */
+ * profiler's countdown counts every byte, a small block's as its class's
+ * size (the bytes the profile records for it). */
 #define EVENT_INTERVAL   (1 << 20)
 #define EVENT_WEIGHT_MAX (64 << 10)
 
@@ -509,10 +514,12 @@ static ALWAYS_INLINE void *heap_pop(struct heap *h, uintptr_t cls, size_t size, 
 #endif
 	/* Only a free block of the bin's slab carries that slab's mark: not
 	 * LIST_END (the bin is empty), nor a block a write into freed memory
-	 * reached. The slow path tells which, and counts the bytes down when
-	 * the bin was empty. */
-	if (likely(block_mark(b) == h->cur[cls]) &&
-	    likely((h->event_bytes -= (int64_t)size) >= 0)) {
+	 * reached. The slow path tells which. Nothing is counted here: the
+	 * event countdown was charged for every block of the bin when the bin
+	 * took it, and a bin takes no more than the countdown covers (see
+	 * core/refill.c), so that an empty bin is also where the rare event
+	 * or a sample comes due. */
+	if (likely(block_mark(b) == h->cur[cls])) {
 		void *next = block_next(b);
 		h->bin[cls] = next;
 		/* The next malloc of this class reads next's words: start

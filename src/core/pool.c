@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/pool.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 #include "core/arena.h"
@@ -289,7 +290,7 @@ void *heaps_alloc_parked(unsigned cls)
 				}
 			}
 			if (s != NULL) {
-				h->bin[cls] = slab_adopt(h, s);
+				h->bin[cls] = slab_adopt(h, s, UINT_MAX);
 				p = heap_bin_pop(h, cls);
 			}
 		}

@@ -3,9 +3,29 @@
  * refill.h). */
 #include "core/refill.h"
 
+#include <limits.h>
+
 #include "core/arena.h"
 #include "core/remote.h"
 #include "core/slab.h"
+
+/* How many blocks bin cls may take from a refill, the one handed out at
+ * once included. A thread heap's bin is charged to its event countdown as
+ * it takes blocks, and takes no more than the countdown covers, so that
+ * malloc's fast path counts nothing (two instructions of every malloc) and
+ * still reaches the slow path, an empty bin, at the block where the rare
+ * event or the next sample is due: each byte is counted once, when its
+ * block enters the bin, and heap_flush gives back the count of the blocks
+ * that leave it unused. The caller counted the block handed out. */
+static unsigned bin_room(const struct heap *h, unsigned cls)
+{
+	int64_t left = h->event_bytes;
+	size_t size = sc_size[cls];
+	/* Most refills: the countdown covers a whole slab (no division). */
+	if (likely(left >= (int64_t)(size * sc_slab_blocks[cls])) || h->kind != HEAP_THREAD)
+		return UINT_MAX;
+	return left <= 0 ? 1 : (unsigned)((uint64_t)left / size) + 1;
+}
 
 /* Fills bin cls, which is empty, and returns one block from it. */
 static void *refill(struct heap *h, unsigned cls)
@@ -42,7 +62,9 @@ take:
 	h->cur[cls] = s;
 	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
 adopt:
-	h->bin[cls] = slab_adopt(h, s);
+	h->bin[cls] = slab_adopt(h, s, bin_room(h, cls));
+	if (h->kind == HEAP_THREAD)
+		h->event_bytes -= (int64_t)sc_size[cls] * (h->counters[cls].bin_given - 1);
 	return heap_bin_pop(h, cls);
 }
 

@@ -119,8 +119,9 @@ void slab_scan_full(struct heap *h, unsigned cls, unsigned limit);
  * malloc+free pairs of 4 KiB); long ones do not touch fresh pages, so that
  * blocks coming back from other threads are reused first (a producer whose
  * blocks a consumer frees used a third more memory when each refill also
- * carved). Afterwards no carved block is on the slab's own list, so `used`
- * is the number carved less the holes. */
+ * carved). At most `room` blocks go (a thread heap's bin holds no more
+ * than its event countdown covers: core/refill.c); those past it stay on
+ * the slab's own list. */
 /* Fresh blocks are cut out of a slab CARVE_BYTES at a time, and at least
  * CARVE_MIN blocks, so the pages of a slab are touched only as they are
  * used (carving writes the first 16 bytes of each block). Blocks bigger
@@ -167,7 +168,7 @@ static inline void *slab_carve(struct span *s, unsigned listed, void *list, unsi
 	return first;
 }
 
-static inline void *slab_adopt(struct heap *h, struct span *s)
+static inline void *slab_adopt(struct heap *h, struct span *s, unsigned room)
 {
 	unsigned cls = s->cls;
 	void *list = s->local_free;
@@ -177,15 +178,27 @@ static inline void *slab_adopt(struct heap *h, struct span *s)
 	unsigned n = 0;
 	if (s->carved < sc_slab_blocks[cls])
 		list = slab_carve(s, listed, list, &n, h->cut_singly);
-	s->used = (uint16_t)(kept + n);
+	unsigned given = listed + n;
+	if (unlikely(given > room)) {
+		/* The first `room` blocks go, the rest stay on the slab's
+		 * list. The walk is as long as the room, and a bin is cut
+		 * short once per rare event or sample at most. */
+		void *last = list;
+		for (unsigned i = 1; i < room; i++)
+			last = block_next(last);
+		s->local_free = block_next(last);
+		block_set_next(last, LIST_END);
+		given = room;
+	}
+	s->used = (uint16_t)(kept - listed + given);
 	/* For the statistics: what the bin gets (see core/counters.h). */
 	struct heap_counters *k = &h->counters[cls];
 	/* The bin is empty: every block the last refill gave was served (see
 	 * core/tally.h). */
 	h->tally.allocated += (uint64_t)sc_size[cls] * (k->bin_given - h->tally.bin_seen[cls]);
 	h->tally.bin_seen[cls] = 0;
-	k->bin_given = listed + n;
-	k->nmalloc += listed + n;
+	k->bin_given = given;
+	k->nmalloc += given;
 	k->nfills++;
 	return list;
 }
