@@ -12,9 +12,10 @@
  *   than the event countdown covers, charged as it took them
  *   (core/refill.c), so its end is where the rare event or a sample is due.
  * free(p) on the thread-cache path:
- *   chunk = page map's chunk word [p >> 21] (after a bound check): an arena
- *   chunk, or a stub whose spans are no thread's;
- *   span = chunk + chunk->span_at[page of p];
+ *   word = page map's chunk word [p >> 21] (after a bound check): where the
+ *   page entries of the arena chunk there are, or a stub's whose span is no
+ *   thread's, biased by the slot's first page number;
+ *   span = *(word + (p >> 12) * 8);
  *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
  *   boundary); p's free mark != span (not already free);
  *   push p onto span->local_free; --used, and only if that empties the slab
@@ -63,11 +64,10 @@ static ALWAYS_INLINE void *cairn_alloc(size_t n)
 
 static ALWAYS_INLINE void cairn_dealloc(void *p, const char *fn)
 {
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
-	if (likely(c != NULL)) {
-		/* pagemap_stub's span where no arena chunk is: the slow path
-		 * tells a huge block, a foreign pointer and a free run apart. */
-		struct span *s = chunk_span_of(c, (uintptr_t)p);
+	struct span *s = pagemap_span((uintptr_t)p);
+	if (likely(s != NULL)) {
+		/* pagemap_stub where no arena chunk is: the slow path tells a
+		 * huge block, a foreign pointer and a free run apart. */
 		if (likely(heap_free_fast(heap_self(), s, p, cairn_span_emptied)))
 			return;
 		cairn_free_small_slow(p, s, fn);

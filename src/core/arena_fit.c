@@ -110,7 +110,7 @@ struct span *run_take_middle(struct arena *a, struct span *s, uint32_t at, size_
 	bin_remove(a, s);
 	/* Page at - 1 was inside the run and ends s from now on. */
 	s->npages = (uint16_t)(at - first);
-	c->span_at[at - 1] = span_offset(c, s);
+	c->span_at[at - 1] = s;
 	bin_insert(a, s);
 	if (l != NULL)
 		*list_pages -= end - at;

@@ -85,27 +85,31 @@ static inline void bin_remove(struct arena *a, struct span *s)
  * its start or merged: the page-entry upkeep of a change is proportional to
  * the pages allocated or freed, never to the length of the free run. */
 
-/* Sets n entries from e to v: 32 at a time, then 8, and the last 8 with
+/* Sets n entries from e to v: 16 at a time, then 2, and the last 2 with
  * one store that may overlap the one before, so that no tail is gone
  * through one entry at a time (a large run has 16 to 256 pages, a slab 5
- * to 64); fewer than 8 (a run grown by a page or two) one by one. */
-static inline void fill_entries(uint16_t *e, size_t n, uint16_t v)
+ * to 64); a single entry (a run grown by a page) on its own. */
+static inline void fill_entries(struct span **e, size_t n, struct span *v)
 {
-	typedef uint16_t v8 __attribute__((vector_size(16)));
-	v8 w = {v, v, v, v, v, v, v, v};
-	if (n < 8) {
-		for (size_t i = 0; i < n; i++)
-			e[i] = v;
+	typedef uintptr_t v2 __attribute__((vector_size(16)));
+	v2 w = {(uintptr_t)v, (uintptr_t)v};
+	if (n < 2) {
+		if (n == 1)
+			e[0] = v;
 		return;
 	}
-	size_t i = 0, last = n - 8;
-	for (; i + 32 <= n; i += 32) {
+	size_t i = 0, last = n - 2;
+	for (; i + 16 <= n; i += 16) {
 		__builtin_memcpy(e + i, &w, sizeof w);
+		__builtin_memcpy(e + i + 2, &w, sizeof w);
+		__builtin_memcpy(e + i + 4, &w, sizeof w);
+		__builtin_memcpy(e + i + 6, &w, sizeof w);
 		__builtin_memcpy(e + i + 8, &w, sizeof w);
-		__builtin_memcpy(e + i + 16, &w, sizeof w);
-		__builtin_memcpy(e + i + 24, &w, sizeof w);
+		__builtin_memcpy(e + i + 10, &w, sizeof w);
+		__builtin_memcpy(e + i + 12, &w, sizeof w);
+		__builtin_memcpy(e + i + 14, &w, sizeof w);
 	}
-	for (; i < last; i += 8)
+	for (; i < last; i += 2)
 		__builtin_memcpy(e + i, &w, sizeof w);
 	__builtin_memcpy(e + last, &w, sizeof w);
 }
@@ -113,21 +117,21 @@ static inline void fill_entries(uint16_t *e, size_t n, uint16_t v)
 /* Pages [first, first + n) of chunk c become span s, in use. */
 static inline void set_pages(struct chunk *c, struct span *s, uint32_t first, size_t n)
 {
-	fill_entries(&c->span_at[first], n, span_offset(c, s));
+	fill_entries(&c->span_at[first], n, s);
 }
 
 /* Pages [first, first + n), of a span just freed, are inside a free run;
  * make_free_run then sets the ends of the run they end up in. */
 static inline void set_pages_freed(struct chunk *c, uint32_t first, size_t n)
 {
-	fill_entries(&c->span_at[first], n, span_offset(c, &c->spans[SLOT_INSIDE]));
+	fill_entries(&c->span_at[first], n, &c->spans[SLOT_INSIDE]);
 }
 
 /* The end page of a free run merged with its neighbour is inside the
  * merged run from now on. */
 static inline void set_page_inside(struct chunk *c, uint32_t page)
 {
-	c->span_at[page] = span_offset(c, &c->spans[SLOT_INSIDE]);
+	c->span_at[page] = &c->spans[SLOT_INSIDE];
 }
 
 /* ------------------------------------------------------------ slots */
@@ -284,7 +288,7 @@ static inline struct span *make_free_run(struct chunk *c, struct span *s, uint32
 	s->fast_owner = NULL;
 	s->flags = flags & (RUN_DIRTY | RUN_MUZZY);
 	s->decay_since = since;
-	c->span_at[first] = c->span_at[first + n - 1] = span_offset(c, s);
+	c->span_at[first] = c->span_at[first + n - 1] = s;
 	return s;
 }
 

@@ -8,10 +8,10 @@
  * small blocks, or one large block. Descriptors are slots handed out from
  * the low end as spans come to be (the most recently freed first), so the
  * header's pages are written only as far as the chunk has had spans at
- * once: the first 4 KiB page holds the page entries and 31 slots, two of
- * them SLOT_HEADER and SLOT_INSIDE (slabs are 5 to 64 pages, large runs 20
- * or more), where a descriptor at every page's place wrote all nine pages
- * (1.8% of the chunk).
+ * once: the first 4 KiB page holds the page entries, the second the
+ * header's fields and 45 slots, two of them SLOT_HEADER and SLOT_INSIDE
+ * (slabs are 5 to 64 pages, large runs 20 or more), where a descriptor at
+ * every page's place wrote all ten pages (1.9% of the chunk).
  *
  * The page map has one word per 2 MiB of address space, for a window of
  * chunk numbers that grows to cover the addresses cairn maps (see
@@ -20,8 +20,9 @@
  * chunk, or a huge-block descriptor | MAP_HUGE for each 2 MiB slot a huge
  * block covers. One load answers "is this pointer ours, and what is it"
  * without locks and before anything is read through
- * the pointer. Beside it, for the free fast path, a chunk word: the arena
- * chunk, or pagemap_stub (pagemap_chunk below). */
+ * the pointer. Beside it, for the free fast path, a chunk word: where the
+ * page entries of the arena chunk there are, or those of a stub that names
+ * pagemap_stub for every page (pagemap_span below). */
 #ifndef CAIRN_CHUNK_H
 #define CAIRN_CHUNK_H
 
@@ -103,6 +104,10 @@ _Static_assert(sizeof(struct span) == 64, "struct span is one cache line");
 _Static_assert(CHUNK_PAGES < 1024, "npages fits its bit-field");
 
 struct chunk {
+	/* Per page, the descriptor of the span covering it. A whole page of
+	 * full pointers, first, so that the free fast path reaches an entry
+	 * from the page map's chunk word with one load (see pagemap_span). */
+	struct span *span_at[CHUNK_PAGES];
 	struct arena *arena;
 	uint32_t free_pages;     /* Guarded by arena->lock, as are the slots. */
 	uint32_t slots_top;      /* slots [0, slots_top) have been written */
@@ -110,10 +115,6 @@ struct chunk {
 	/* A created arena's chunks, linked so that a reset can give them all
 	 * back; NULL in the automatic arenas. Guarded by arena->lock. */
 	struct chunk *next_chunk;
-	/* Per page, the byte offset from the chunk of the descriptor of the
-	 * span covering it: an offset rather than an index saves the free
-	 * path a shift. */
-	uint16_t span_at[CHUNK_PAGES];
 	/* Per slab (indexed by its first page), the blocks lost to purging:
 	 * free blocks on pages that were given back while the slab stayed in
 	 * use. They are on no list and count as neither free nor used; they
@@ -130,9 +131,6 @@ struct chunk {
  * always. */
 #define SLOT_HEADER 0
 #define SLOT_INSIDE 1
-
-_Static_assert(offsetof(struct chunk, spans) + (CHUNK_PAGES - 1) * sizeof(struct span) <= 0xffff,
-               "span offsets fit in span_at");
 
 #define HDR_PAGES  ((sizeof(struct chunk) + PAGE_SIZE - 1) / PAGE_SIZE)
 #define DATA_PAGES (CHUNK_PAGES - HDR_PAGES)
@@ -166,14 +164,26 @@ struct pagemap_window {
  * cairn maps memory). */
 extern _Atomic(_Atomic(uintptr_t) *) cairn_pagemap HIDDEN;
 
-/* What a chunk word names where there is no arena chunk: zeros, as many as
- * the fast path reads of a chunk (the header's first fields and its page
- * entries), so that every page's span is the stub itself, a SPAN_FREE span
- * with no fast owner. */
-struct pagemap_stub {
-	unsigned char zeros[offsetof(struct chunk, holes)];
-} __attribute__((aligned(64)));
-extern const struct pagemap_stub pagemap_stub HIDDEN;
+/* What the free fast path finds where there is no arena chunk: a span that
+ * reads SPAN_FREE with no fast owner, named by every one of a page table of
+ * the stub's (pagemap_stub_entries), which the chunk word of every slot
+ * without an arena chunk points into. Both read-only, so that a stray write
+ * through them faults. */
+extern const struct span pagemap_stub HIDDEN;
+extern const struct span *const pagemap_stub_entries[CHUNK_PAGES] HIDDEN;
+
+/* The chunk word of 2 MiB slot `slot` (an address >> CHUNK_SHIFT) whose
+ * page entries are `entries`: the table's address less the slot's first
+ * page number times the size of an entry, so that the word plus an
+ * address's page number (a >> PAGE_SHIFT) times that size is the address
+ * of its page's entry. The fast path then indexes by the page number as it
+ * is, with no mask for the page within the chunk and no chunk address to
+ * add to an offset: two instructions of every free. Wraps around below 0
+ * for most slots; the sum never does. */
+static inline uintptr_t pagemap_chunk_word(const void *entries, uintptr_t slot)
+{
+	return (uintptr_t)entries - (slot << (CHUNK_SHIFT - PAGE_SHIFT)) * sizeof(struct span *);
+}
 
 static ALWAYS_INLINE const struct pagemap_window *pagemap_window_of(_Atomic(uintptr_t) *e)
 {
@@ -199,21 +209,22 @@ static ALWAYS_INLINE uintptr_t pagemap_get(uintptr_t a)
 	return atomic_load_explicit(&e[w->n + i], memory_order_acquire);
 }
 
-/* The free fast path's lookup: the chunk of address a, where a lies in an
- * arena chunk; &pagemap_stub elsewhere in the window; NULL outside it. Never
- * NULL inside, which the caller's test of the result can count on: it is
- * the bounds check's branch. */
-static ALWAYS_INLINE struct chunk *pagemap_chunk(uintptr_t a)
+/* The free fast path's lookup: the span covering address a's page, where a
+ * lies in an arena chunk; &pagemap_stub elsewhere in the window; NULL
+ * outside it. Never NULL inside, which the caller's test of the result can
+ * count on: it is the bounds check's branch. */
+static ALWAYS_INLINE struct span *pagemap_span(uintptr_t a)
 {
 	_Atomic(uintptr_t) *e = atomic_load_explicit(&cairn_pagemap, memory_order_acquire);
 	const struct pagemap_window *w = pagemap_window_of(e);
 	uintptr_t i = (a >> CHUNK_SHIFT) - w->lo;
 	if (unlikely(i >= w->n))
 		return NULL;
-	struct chunk *c = (struct chunk *)atomic_load_explicit(&e[i], memory_order_acquire);
-	if (c == NULL)
+	uintptr_t word = atomic_load_explicit(&e[i], memory_order_acquire);
+	struct span *s = *(struct span *const *)(word + (a >> PAGE_SHIFT) * sizeof(struct span *));
+	if (s == NULL)
 		__builtin_unreachable();
-	return c;
+	return s;
 }
 
 /* Makes the map cover [a, a + size) (grows the window if needed); false
@@ -237,25 +248,13 @@ void pagemap_postfork_child(void);
 
 static ALWAYS_INLINE struct span *chunk_span_of(struct chunk *c, uintptr_t a)
 {
-	struct span *s =
-	    (struct span *)((char *)c + c->span_at[(a >> PAGE_SHIFT) & (CHUNK_PAGES - 1)]);
-	/* Keeps the compiler from addressing the fields through the chunk
-	 * pointer plus the offset, which costs the free fast path two extra
-	 * instructions. Emits nothing. */
-	__asm__("" : "+r"(s));
-	return s;
+	return c->span_at[(a >> PAGE_SHIFT) & (CHUNK_PAGES - 1)];
 }
 
 /* The span covering page `page` of chunk c. */
 static inline struct span *chunk_page_span(struct chunk *c, uint32_t page)
 {
-	return (struct span *)((char *)c + c->span_at[page]);
-}
-
-/* What a page's entry holds to name descriptor s of chunk c. */
-static inline uint16_t span_offset(const struct chunk *c, const struct span *s)
-{
-	return (uint16_t)((const char *)s - (const char *)c);
+	return c->span_at[page];
 }
 
 /* The chunk of an address inside an arena chunk. */

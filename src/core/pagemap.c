@@ -4,10 +4,12 @@
  *
  * Why two words: the tagged word (chunk.h: 0, a chunk, a huge block) is what
  * every lookup but one reads. The free fast path reads the chunk word
- * instead: the arena chunk there, or pagemap_stub where there is none, so
- * that it finds a span for any address in the window without testing a tag
- * or NULL (the stub's span is no thread's, and sends the free to the slow
- * path, which reads the tagged word). Two instructions of every free, for
+ * instead: the page entries of the arena chunk there, or a stub's whose
+ * every entry names pagemap_stub, biased by the slot's first page number
+ * (pagemap_chunk_word), so that it finds a span for any address in the
+ * window without testing a tag or NULL (the stub's span is no thread's, and
+ * sends the free to the slow path, which reads the tagged word). Two
+ * instructions of every free, for
  * 8 bytes more per 2 MiB slot of the window, all of it resident (every
  * chunk word holds a pointer): a page per 510 MiB of the window's span.
  *
@@ -74,10 +76,11 @@ struct window {
 static struct window empty_window;
 _Atomic(_Atomic(uintptr_t) *) cairn_pagemap = empty_window.chunks;
 
-/* Zero: its page entries name offset 0, the stub itself, whose fast owner
- * is NULL and whose state is SPAN_FREE. Read-only, so that a stray write
- * through it faults. */
-const struct pagemap_stub pagemap_stub;
+/* Zero: no fast owner, SPAN_FREE. */
+const struct span pagemap_stub;
+const struct span *const pagemap_stub_entries[CHUNK_PAGES] = {
+    [0 ... CHUNK_PAGES - 1] = &pagemap_stub,
+};
 
 static struct window *current(void)
 {
@@ -85,10 +88,13 @@ static struct window *current(void)
 	return (struct window *)((char *)e - offsetof(struct window, chunks));
 }
 
-/* The chunk word that goes with tagged word v. */
-static uintptr_t chunk_word(uintptr_t v)
+/* The chunk word that goes with tagged word v of slot `slot`. */
+static uintptr_t chunk_word(uintptr_t v, uintptr_t slot)
 {
-	return (v & MAP_TAGS) == MAP_CHUNK ? v - MAP_CHUNK : (uintptr_t)&pagemap_stub;
+	const void *entries = (v & MAP_TAGS) == MAP_CHUNK
+	                          ? (const void *)((struct chunk *)(v - MAP_CHUNK))->span_at
+	                          : (const void *)pagemap_stub_entries;
+	return pagemap_chunk_word(entries, slot);
 }
 
 /* The writers' lock. A fork child whose parent held it retires it (and the
@@ -147,12 +153,11 @@ static struct window *copy_window(const struct window *w, uintptr_t lo, uintptr_
 	_Atomic(uintptr_t) *words = nw->chunks + n;
 	const _Atomic(uintptr_t) *old = w->chunks + w->h.n;
 	for (uintptr_t i = 0; i < n; i++)
-		atomic_store_explicit(&nw->chunks[i], (uintptr_t)&pagemap_stub,
-		                      memory_order_relaxed);
+		atomic_store_explicit(&nw->chunks[i], chunk_word(0, lo + i), memory_order_relaxed);
 	for (uintptr_t i = 0; i < w->h.n; i++) {
 		uintptr_t v = atomic_load_explicit(&old[i], memory_order_relaxed);
 		atomic_store_explicit(&words[w->h.lo - lo + i], v, memory_order_relaxed);
-		atomic_store_explicit(&nw->chunks[w->h.lo - lo + i], chunk_word(v),
+		atomic_store_explicit(&nw->chunks[w->h.lo - lo + i], chunk_word(v, w->h.lo + i),
 		                      memory_order_relaxed);
 	}
 	return nw;
@@ -232,7 +237,7 @@ void pagemap_set_range(uintptr_t a, size_t size, uintptr_t v)
 			if (i - w->h.lo < w->h.n) {
 				atomic_store_explicit(&pagemap_tagged(w->chunks)[i - w->h.lo], v,
 				                      memory_order_release);
-				atomic_store_explicit(&w->chunks[i - w->h.lo], chunk_word(v),
+				atomic_store_explicit(&w->chunks[i - w->h.lo], chunk_word(v, i),
 				                      memory_order_release);
 			}
 		}

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The page map: every kind of block resolves with one lookup, foreign and
  * out-of-range addresses resolve to nothing, huge blocks cover every 2 MiB
- * slot they span; the free fast path's chunk words name the arena chunk
- * where the tagged word does and pagemap_stub everywhere else in the
- * window, through every growth of the window and every unmapping. */
+ * slot they span; the free fast path's chunk words lead to the page entries
+ * of the arena chunk where the tagged word names one and to pagemap_stub
+ * everywhere else in the window, through every growth of the window and
+ * every unmapping. */
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -16,7 +17,8 @@
 static int stack_probe;
 
 /* Slots of the window in use whose chunk word does not go with its tagged
- * word. */
+ * word: the first and the last page of the slot must find the span that
+ * the chunk's own entries name, or pagemap_stub. */
 static size_t words_disagree(void)
 {
 	_Atomic(uintptr_t) *e = atomic_load(&cairn_pagemap);
@@ -24,9 +26,14 @@ static size_t words_disagree(void)
 	size_t bad = 0;
 	for (uintptr_t i = 0; i < w->n; i++) {
 		uintptr_t v = atomic_load(&pagemap_tagged(e)[i]);
-		uintptr_t want =
-		    (v & MAP_TAGS) == MAP_CHUNK ? v - MAP_CHUNK : (uintptr_t)&pagemap_stub;
-		bad += atomic_load(&e[i]) != want;
+		uintptr_t slot = (w->lo + i) << CHUNK_SHIFT;
+		for (uintptr_t a = slot; a < slot + CHUNK_SIZE; a += CHUNK_SIZE - PAGE_SIZE) {
+			const struct span *want =
+			    (v & MAP_TAGS) == MAP_CHUNK
+			        ? chunk_span_of((struct chunk *)(v - MAP_CHUNK), a)
+			        : &pagemap_stub;
+			bad += pagemap_span(a) != want;
+		}
 	}
 	return bad;
 }
@@ -71,17 +78,17 @@ int main(void)
 	TEST_CASE("chunk_words")
 	{
 		uintptr_t e = pagemap_get((uintptr_t)small);
-		CHECK(pagemap_chunk((uintptr_t)small) == (struct chunk *)(e - MAP_CHUNK),
-		      "a small block's chunk word is its chunk");
+		CHECK(pagemap_span((uintptr_t)small) ==
+		          chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)small),
+		      "a small block's chunk word leads to its slab");
 		e = pagemap_get((uintptr_t)large);
-		CHECK(pagemap_chunk((uintptr_t)large) == (struct chunk *)(e - MAP_CHUNK),
-		      "a large block's chunk word is its chunk");
-		struct chunk *c = pagemap_chunk((uintptr_t)huge);
-		CHECK(c == (struct chunk *)&pagemap_stub, "a huge block's chunk word is the stub");
-		for (size_t off = 0; off < CHUNK_SIZE; off += PAGE_SIZE) {
-			struct span *s = chunk_span_of(c, (uintptr_t)huge + off);
-			if (s != (struct span *)&pagemap_stub || s->fast_owner != NULL ||
-			    s->state != SPAN_FREE) {
+		for (size_t off = 0; off < 200000; off += PAGE_SIZE)
+			CHECK(pagemap_span((uintptr_t)large + off) ==
+			          chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)large),
+			      "page +%zu of a large block leads to its span", off);
+		for (size_t off = 0; off < hsize; off += PAGE_SIZE) {
+			const struct span *s = pagemap_span((uintptr_t)huge + off);
+			if (s != &pagemap_stub || s->fast_owner != NULL || s->state != SPAN_FREE) {
 				CHECK(
 				    false,
 				    "page +%zu of the stub: span %p, not the stub, free, no owner",
@@ -89,9 +96,9 @@ int main(void)
 				break;
 			}
 		}
-		CHECK(pagemap_chunk((uintptr_t)1 << 50) == NULL,
+		CHECK(pagemap_span((uintptr_t)1 << 50) == NULL,
 		      "beyond 47 bits: outside the window");
-		CHECK(pagemap_chunk(UINTPTR_MAX) == NULL, "the top of the address space");
+		CHECK(pagemap_span(UINTPTR_MAX) == NULL, "the top of the address space");
 		CHECK(words_disagree() == 0, "every chunk word goes with its tagged word");
 	}
 
@@ -135,9 +142,9 @@ int main(void)
 		free(giant);
 		CHECK(pagemap_get((uintptr_t)giant) == 0,
 		      "a block too big for the cache leaves at once");
-		CHECK(pagemap_chunk((uintptr_t)giant) == NULL ||
-		          pagemap_chunk((uintptr_t)giant) == (struct chunk *)&pagemap_stub,
-		      "its chunk words are the stub again");
+		CHECK(pagemap_span((uintptr_t)giant) == NULL ||
+		          pagemap_span((uintptr_t)giant) == &pagemap_stub,
+		      "its chunk words lead to the stub again");
 		CHECK(words_disagree() == 0, "after huge blocks came and went, %zu slots disagree",
 		      words_disagree());
 	}
@@ -154,11 +161,13 @@ int main(void)
 		REQUIRE(pagemap_reserve(want, CHUNK_SIZE), "reserve a slot far below the window");
 		const struct pagemap_window *after = pagemap_window_of(atomic_load(&cairn_pagemap));
 		CHECK(after != before && after->lo <= want >> CHUNK_SHIFT, "the window grew");
-		CHECK(pagemap_chunk(want) == (struct chunk *)&pagemap_stub &&
+		CHECK(pagemap_span(want) == &pagemap_stub &&
+		          pagemap_span(want + CHUNK_SIZE - 1) == &pagemap_stub &&
 		          pagemap_get(want) == 0,
 		      "the new slot: the stub, nothing tagged");
-		CHECK(pagemap_chunk((uintptr_t)small) ==
-		          (struct chunk *)(pagemap_get((uintptr_t)small) - MAP_CHUNK),
+		CHECK(pagemap_span((uintptr_t)small) ==
+		          chunk_span_of((struct chunk *)(pagemap_get((uintptr_t)small) - MAP_CHUNK),
+		                        (uintptr_t)small),
 		      "a small block's chunk word survives the copy");
 		CHECK(words_disagree() == 0, "after the growth, %zu slots disagree",
 		      words_disagree());
