@@ -236,7 +236,7 @@ static void free_flags(void *ptr, int flags, const char *fn)
 	struct heap *h = tc == TC_NONE ? NULL : cairn_tcache_of(tc, fn);
 	struct block b = lookup(ptr, fn);
 	if (h != NULL && b.kind == BLOCK_SMALL &&
-	    heap_free_fast(h, b.span, ptr, cairn_span_emptied)) {
+	    heap_free_fast(h->owner_id, h, b.span, ptr, cairn_span_emptied)) {
 		tally_free(heap_self(), b.usable);
 		return;
 	}

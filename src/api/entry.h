@@ -16,7 +16,8 @@
  *   page entries of the arena chunk there are, or a stub's whose span is no
  *   thread's, biased by the slot's first page number;
  *   span = *(word + (p >> 12) * 8);
- *   span->fast_owner == heap; (p - span->start) * magic < magic (p is a block
+ *   span->fast_owner == the thread pointer (heap_owner_id);
+ *   (p - span->start) * magic < magic (p is a block
  *   boundary); p's free mark != span (not already free);
  *   push p onto span->local_free; --used, and only if that empties the slab
  *   a call to give it back.
@@ -68,7 +69,7 @@ static ALWAYS_INLINE void cairn_dealloc(void *p, const char *fn)
 	if (likely(s != NULL)) {
 		/* pagemap_stub where no arena chunk is: the slow path tells a
 		 * huge block, a foreign pointer and a free run apart. */
-		if (likely(heap_free_fast(heap_self(), s, p, cairn_span_emptied)))
+		if (likely(heap_free_fast(heap_owner_id(), NULL, s, p, cairn_span_emptied)))
 			return;
 		cairn_free_small_slow(p, s, fn);
 		return;

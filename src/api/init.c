@@ -191,6 +191,9 @@ struct heap *cairn_attach_heap(void)
 			tally_reset(mine);
 			prof_thread_start(mine);
 			heap_set_self(mine);
+			/* After heap_set_self: where there is no thread pointer
+			 * to read, the id is the heap's pointer. */
+			heap_own(mine, heap_owner_id());
 			h = mine;
 		}
 	}

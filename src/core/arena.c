@@ -316,7 +316,7 @@ struct span *arena_new_slab(struct arena *a, struct heap *h, unsigned cls)
 	s->used = 0;
 	*span_holes(s) = 0;
 	s->owner = h;
-	s->fast_owner = NULL;
+	s->fast_owner = 0;
 	s->flags = 0;
 	return s;
 }

@@ -126,6 +126,6 @@ struct span *run_take_middle(struct arena *a, struct span *s, uint32_t at, size_
 	struct span *b = slot_new(a, c);
 	b->start = (uintptr_t)c + ((uintptr_t)at << PAGE_SHIFT);
 	b->npages = (uint16_t)n;
-	b->fast_owner = NULL;
+	b->fast_owner = 0;
 	return b;
 }

@@ -167,7 +167,7 @@ static inline struct span *slot_new(struct arena *a, struct chunk *c)
 static inline void slot_free(struct chunk *c, struct span *s)
 {
 	s->state = SPAN_FREE;
-	s->fast_owner = NULL;
+	s->fast_owner = 0;
 	s->flags = 0;
 	s->npages = 0;
 	s->next = c->slots_free;
@@ -285,7 +285,7 @@ static inline struct span *make_free_run(struct chunk *c, struct span *s, uint32
 	s->state = SPAN_FREE;
 	s->npages = (uint16_t)n;
 	s->start = (uintptr_t)c + ((uintptr_t)first << PAGE_SHIFT);
-	s->fast_owner = NULL;
+	s->fast_owner = 0;
 	s->flags = flags & (RUN_DIRTY | RUN_MUZZY);
 	s->decay_since = since;
 	c->span_at[first] = c->span_at[first + n - 1] = s;

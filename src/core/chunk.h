@@ -67,8 +67,10 @@ enum run_flag {
 
 struct span {
 	/* Read by the free fast path. */
-	struct heap *fast_owner; /* the owning thread heap while its frees may be
-	                            pushed without a lock; NULL otherwise */
+	/* Slab: who may push its frees without a lock, the owner_id of its
+	 * heap (heap.h: the calling thread's pointer for a thread's heap)
+	 * while it may; 0 otherwise. */
+	uintptr_t fast_owner;
 	union {
 		void *local_free;        /* slab: its free blocks, a list */
 		struct span *decay_next; /* free run: next on its decay list */
@@ -240,6 +242,9 @@ static inline void pagemap_set(uintptr_t a, uintptr_t v)
 }
 /* Address space the windows take (all of them, the old ones too). */
 size_t pagemap_mapped_bytes(void);
+/* Calls fn on every arena chunk the window in use names. For a fork child,
+ * where no other thread changes the map. */
+void pagemap_visit_chunks(void (*fn)(struct chunk *c, void *arg), void *arg);
 
 /* In a fork child, after meta_postfork_child: retires the writers' lock and
  * the window in use if the parent forked while the lock was held (see

@@ -177,6 +177,8 @@ bool explicit_tcache_create(unsigned *id)
 	struct heap *h = i < TCACHES_MAX ? heap_acquire() : NULL;
 	if (h != NULL) {
 		h->explicit_cache = true;
+		/* Any thread may use it: its slabs name no thread. */
+		heap_own(h, (uintptr_t)h);
 		atomic_store(&tcaches[i], h);
 		*id = i;
 	}

@@ -328,14 +328,58 @@ size_t heap_purge_self(void)
 	return purged;
 }
 
+void heap_own_locked(struct heap *h, uintptr_t id)
+{
+	h->owner_id = id;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		if (h->cur[c] != NULL)
+			h->cur[c]->fast_owner = id;
+		/* A kept slab keeps none (see slab_emptied): refill gives it
+		 * one when it takes it. */
+		for (struct span *s = h->partial[c].head; s != NULL; s = s->next)
+			if (s->used != 0)
+				s->fast_owner = id;
+		for (struct span *s = h->full[c].head; s != NULL; s = s->next)
+			s->fast_owner = id;
+	}
+}
+
+void heap_own(struct heap *h, uintptr_t id)
+{
+	slow_path_enter(h);
+	heap_own_locked(h, id);
+	slow_path_leave(h);
+}
+
 void heap_abandon(struct heap *h)
 {
 	heap_flush(h);
 	slow_path_enter(h);
 	slab_release_kept(h);
+	/* Before the thread ends: the next thread given its pointer must
+	 * find none of these slabs its own. */
+	heap_own_locked(h, 0);
 	slow_path_leave(h);
 	pool_park(h);
 	decay_request();
+}
+
+/* heaps_postfork_child's walk over every chunk where a heap was leaked: the
+ * slabs that name a thread (a fast_owner that is neither 0 nor their heap's
+ * address, an explicit cache's) other than the forking thread's heap's
+ * (self_id: 0 if that heap was leaked too) name none from now on. By the
+ * chunk's slots, not the heap's lists, which may be half changed; and
+ * without reading through a slot's heap pointer, which a half-changed slot
+ * may hold as something else. */
+static void disown_leaked(struct chunk *c, void *arg)
+{
+	uintptr_t self_id = *(const uintptr_t *)arg;
+	for (uint32_t i = 0; i < c->slots_top; i++) {
+		struct span *s = &c->spans[i];
+		if (s->state == SPAN_SMALL && s->fast_owner != 0 && s->fast_owner != self_id &&
+		    s->fast_owner != (uintptr_t)s->owner)
+			s->fast_owner = 0;
+	}
 }
 
 /* In the child only the forking thread exists. A heap whose lock was held
@@ -353,17 +397,29 @@ void heaps_postfork_child(void)
 	struct heap *self = heap_self();
 	shared_heaps_postfork_child();
 	bool pool_lost = pool_postfork_child();
+	bool leaked = false;
 	for (struct heap *h = pool_all_heaps(); h != NULL; h = h->all_next) {
 		uint8_t state = atomic_load(&h->state);
 		/* A heap off the pool (HEAP_PURGING) is locked (take_parked). */
 		if (mutex_is_held(&h->lock) || state == HEAP_PURGING ||
 		    (state == HEAP_ABANDONED && pool_lost)) {
 			atomic_store(&h->state, HEAP_LEAKED);
+			leaked = true;
 		} else if (h != self && state == HEAP_LIVE && !h->explicit_cache) {
+			/* Its thread is not in the child, whose new threads
+			 * may be given its thread pointer. */
 			heap_flush(h);
+			heap_own_locked(h, 0);
 			pool_park(h);
 		}
 	}
 	if (self->kind == HEAP_THREAD && atomic_load(&self->state) == HEAP_LEAKED)
 		heap_set_self(&cairn_heap_empty);
+	if (leaked) {
+		uintptr_t self_id =
+		    self->kind == HEAP_THREAD && atomic_load(&self->state) != HEAP_LEAKED
+		        ? self->owner_id
+		        : 0;
+		pagemap_visit_chunks(disown_leaked, &self_id);
+	}
 }

@@ -157,6 +157,13 @@ struct heap {
 	size_t large_limit;
 	struct heap *all_next;  /* every heap ever made; set before it is listed */
 	struct heap *pool_next; /* abandoned heaps. Guarded by heaps_lock. */
+	/* What the fast_owner of this heap's slabs holds while its frees may
+	 * be pushed without a lock (see heap_owner_id): the pointer of the
+	 * thread whose heap it is, or its own address for a thread-kind heap
+	 * no thread has (an explicit cache, a heap not yet taken); 0 for a
+	 * parked heap and the shared ones. Changed under the heap's lock,
+	 * with the slabs' (heap_own). */
+	uintptr_t owner_id;
 	uint8_t kind;
 	/* A thread-kind heap that no thread has as its own: a cache the
 	 * program created (tcache.create), used by one thread at a time. */
@@ -259,6 +266,30 @@ static inline void heap_set_self(struct heap *h)
 }
 #endif
 
+/* Who the calling thread is to the free fast path, as a slab's fast_owner
+ * names it: the thread pointer where reading it is one instruction, one
+ * fewer than the heap pointer's initial-exec TLS (a GOT load, then the
+ * %fs-relative load). A thread pointer is used again by a thread created
+ * later (glibc hands a joined thread's stack and TCB to the next one, and
+ * a fork child's new threads those of the parent's other threads), so a
+ * heap's slabs name no thread once its thread is gone: heap_abandon sets
+ * their fast_owner to 0 before the thread ends, a fork child does it for
+ * the heaps of the threads it lacks (heaps_postfork_child), and a thread
+ * taking a parked heap names itself in them (heap_own). Elsewhere, the
+ * heap pointer, as the heap's owner_id is then. */
+static ALWAYS_INLINE uintptr_t heap_owner_id(void)
+{
+	uintptr_t id;
+#if defined(__x86_64__)
+	__asm__("mov %%fs:0, %0" : "=r"(id));
+#elif defined(__aarch64__)
+	__asm__("mrs %0, tpidr_el0" : "=r"(id));
+#else
+	id = (uintptr_t)heap_self();
+#endif
+	return id;
+}
+
 /* Every EVENT_INTERVAL bytes allocated a thread takes its rare-event slow
  * path: it processes frees other threads sent it and flushes its outbox.
  * The heap profiler's samples come on the same countdown (sample_left).
@@ -303,6 +334,7 @@ static inline void heap_init(struct heap *h, struct arena *a, enum heap_kind kin
 	memcpy(h->class_of, sc_lookup1, sizeof(h->class_of));
 	h->arena = a;
 	h->kind = (uint8_t)kind;
+	h->owner_id = kind == HEAP_THREAD ? (uintptr_t)h : 0;
 	atomic_init(&h->state, HEAP_LIVE);
 	h->event_bytes = h->event_set = h->event_left = EVENT_INTERVAL;
 	h->sample_left = INT64_MAX;
@@ -423,8 +455,15 @@ void heap_free_slow(struct heap *self, struct span *s, void *p);
 /* The owner's last block of slab s came back: the slab stays with the heap
  * for its class (slab.c), or goes back to the arena. */
 void heap_span_emptied(struct heap *h, struct span *s);
-/* Called at thread exit: flushes the heap and parks it for reuse. */
+/* Called at thread exit: flushes the heap and parks it for reuse, its
+ * slabs owned by no thread (heap_own(h, 0)). */
 void heap_abandon(struct heap *h);
+/* Makes id h's owner_id and the fast_owner of its slabs that have one (not
+ * the kept empty ones): a thread taking a heap (its heap_owner_id), an
+ * explicit cache (its address), a heap being parked (0). Takes h's lock. */
+void heap_own(struct heap *h, uintptr_t id);
+/* The same with no lock, in a fork child, for a heap whose lock was free. */
+void heap_own_locked(struct heap *h, uintptr_t id);
 /* Returns the blocks in h's bins to their slabs, sends its outbox and takes
  * in its remote frees. */
 void heap_flush(struct heap *h);
@@ -556,13 +595,15 @@ static ALWAYS_INLINE bool span_block_start(const struct span *s, uintptr_t p)
 #endif
 }
 
-/* Pushes p onto its slab's local_free list if the calling thread owns the
- * slab, p is a block boundary and p is not already free; returns false
- * (nothing done) otherwise. */
-static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p,
+/* Pushes p onto its slab's local_free list if the slab's fast_owner is id
+ * (heap_owner_id() for the calling thread's heap, an explicit cache's
+ * owner_id), p is a block boundary and p is not already free; returns
+ * false (nothing done) otherwise. h is the heap id names, or NULL for the
+ * calling thread's: read only where the slab empties. */
+static ALWAYS_INLINE bool heap_free_fast(uintptr_t id, struct heap *h, struct span *s, void *p,
                                          heap_emptied_fn *emptied)
 {
-	if (likely(s->fast_owner == h) && likely(span_block_start(s, (uintptr_t)p)) &&
+	if (likely(s->fast_owner == id) && likely(span_block_start(s, (uintptr_t)p)) &&
 	    likely(!block_is_free(p, s))) {
 		block_make_free(p, s, s->local_free);
 		/* The block's words are stored before it is on the list, so
@@ -576,8 +617,12 @@ static ALWAYS_INLINE bool heap_free_fast(struct heap *h, struct span *s, void *p
 		__atomic_store_n(&s->local_free, p, __ATOMIC_RELEASE);
 		/* A bin's current slab stays when it empties: the common
 		 * case (a thread cycling a few blocks) takes no call. */
-		if (unlikely(--s->used == 0) && h->cur[s->cls] != s)
-			emptied(h, s);
+		if (unlikely(--s->used == 0)) {
+			if (h == NULL)
+				h = heap_self();
+			if (h->cur[s->cls] != s)
+				emptied(h, s);
+		}
 		return true;
 	}
 	return false;

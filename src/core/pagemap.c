@@ -252,6 +252,17 @@ void pagemap_set_range(uintptr_t a, size_t size, uintptr_t v)
 	}
 }
 
+void pagemap_visit_chunks(void (*fn)(struct chunk *c, void *arg), void *arg)
+{
+	struct window *w = current();
+	const _Atomic(uintptr_t) *words = pagemap_tagged(w->chunks);
+	for (uintptr_t i = 0; i < w->h.n; i++) {
+		uintptr_t v = atomic_load_explicit(&words[i], memory_order_acquire);
+		if ((v & MAP_TAGS) == MAP_CHUNK)
+			fn((struct chunk *)(v - MAP_CHUNK), arg);
+	}
+}
+
 size_t pagemap_mapped_bytes(void)
 {
 	return atomic_load_explicit(&map_bytes, memory_order_relaxed);

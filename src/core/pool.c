@@ -286,7 +286,7 @@ void *heaps_alloc_parked(unsigned cls)
 					}
 					slab_unlink(h, s);
 					h->cur[cls] = s;
-					s->fast_owner = h;
+					s->fast_owner = h->owner_id;
 				}
 			}
 			if (s != NULL) {

@@ -60,7 +60,7 @@ static void *refill(struct heap *h, unsigned cls)
 	h->counters[cls].nreslabs++;
 take:
 	h->cur[cls] = s;
-	s->fast_owner = h->kind == HEAP_THREAD ? h : NULL;
+	s->fast_owner = h->owner_id;
 adopt:
 	h->bin[cls] = slab_adopt(h, s, bin_room(h, cls));
 	if (h->kind == HEAP_THREAD)

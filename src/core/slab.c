@@ -65,7 +65,7 @@ void slab_emptied(struct heap *h, struct span *s)
 		return;
 	}
 	struct spanlist *l = &h->partial[s->cls];
-	s->fast_owner = NULL;
+	s->fast_owner = 0;
 	/* The purging threads give kept slabs back once the thread sits
 	 * idle (heaps_decay), or on a shared heap's trim schedule. */
 	decay_request_start();

@@ -86,7 +86,7 @@ static inline bool slab_kept(const struct span *s)
 {
 	/* fast_owner first: the owner's fast path may be changing `used` of
 	 * a slab that has one, while the purging thread looks. */
-	return s->fast_owner == NULL && s->used == 0;
+	return s->fast_owner == 0 && s->used == 0;
 }
 /* Gives back the pages of h's kept empty slabs, which stay kept with no
  * block cut out; returns the bytes. For a heap whose thread sits idle

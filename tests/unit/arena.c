@@ -50,7 +50,7 @@ static int chunk_entries_ok(struct chunk *c)
 {
 	struct span *inside = &c->spans[SLOT_INSIDE];
 	bool heads[CHUNK_PAGES] = {false};
-	if (inside->state != SPAN_FREE || inside->fast_owner != NULL) {
+	if (inside->state != SPAN_FREE || inside->fast_owner != 0) {
 		fprintf(stderr, "SLOT_INSIDE heads something\n");
 		return 0;
 	}
@@ -79,7 +79,7 @@ static int chunk_entries_ok(struct chunk *c)
 	for (struct span *f = c->slots_free; f != NULL; f = f->next, free_slots++) {
 		size_t slot = (size_t)(f - c->spans);
 		if (slot <= SLOT_INSIDE || slot >= c->slots_top || heads[slot] ||
-		    f->state != SPAN_FREE || f->fast_owner != NULL || free_slots > CHUNK_PAGES) {
+		    f->state != SPAN_FREE || f->fast_owner != 0 || free_slots > CHUNK_PAGES) {
 			fprintf(stderr, "free slot %zu heads a span or reads as one\n", slot);
 			return 0;
 		}

@@ -88,7 +88,7 @@ int main(void)
 			      "page +%zu of a large block leads to its span", off);
 		for (size_t off = 0; off < hsize; off += PAGE_SIZE) {
 			const struct span *s = pagemap_span((uintptr_t)huge + off);
-			if (s != &pagemap_stub || s->fast_owner != NULL || s->state != SPAN_FREE) {
+			if (s != &pagemap_stub || s->fast_owner != 0 || s->state != SPAN_FREE) {
 				CHECK(
 				    false,
 				    "page +%zu of the stub: span %p, not the stub, free, no owner",
