@@ -67,7 +67,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from runner.callgrind import run_callgrind, run_instructions
-from runner.charts import write_charts
+from runner.charts import write_charts, write_scaling_chart
 from runner.export import write_csv, write_json
 from runner.measure import (add_instructions, compute_profiling,
                             compute_ratios, machine_info, probe_allocators,
@@ -117,7 +117,8 @@ def main():
     ap.add_argument("--scaling", action="store_true",
                     help="the thread-scaling set: %s at %s threads, the work "
                     "per thread the same at each count (--workloads picks "
-                    "among them); writes scaling.{md,csv,json}, no charts, "
+                    "among them); writes scaling.{md,csv,json} and the curves in "
+                    "scaling.svg, "
                     "no instruction counts" % (
                         ", ".join(sorted({w.prog for w in SCALING_WORKLOADS})),
                         ", ".join(str(t) for t in SCALING_THREADS)))
@@ -316,7 +317,9 @@ def measure_and_report(args, env, workloads, reps, rawdir, stem):
     os.makedirs(args.results, exist_ok=True)
     # The profiling set's files stand beside the full run's (its charts,
     # peer / cairn, would overwrite those and say nothing about its pairs).
-    meta["charts"] = ([] if args.profiling or args.scaling else
+    meta["charts"] = ([] if args.profiling else
+                      write_scaling_chart(args.results, meta, args, timed,
+                                          names) if args.scaling else
                       write_charts(args.results, meta, args, workloads, timed,
                                    gm, names, ref))
     for a in allocs:

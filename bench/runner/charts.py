@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The charts, SVG written by hand (no plotting library): time and peak-RSS
-ratios per workload, and RSS over time of the `series` workload."""
+ratios per workload, RSS over time of the `series` workload, and the
+thread-scaling set's throughput curves."""
 
 import html
 import math
@@ -8,7 +9,8 @@ import os
 import re
 import statistics
 
-from .workloads import REFERENCE, SERIES_INTERVAL_MS
+from .workloads import (REFERENCE, SCALING_BASES, SCALING_THREADS,
+                        SERIES_INTERVAL_MS)
 
 
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "jemalloc-bg": "#17becf",
@@ -302,3 +304,117 @@ def write_charts(resdir, meta, args, workloads, timed, gm, names, ref):
                        "per allocator" % w.name))
         break  # one series chart
     return charts
+
+
+def svg_scaling_chart(path, title, subtitle, panels, names, nproc, note):
+    """Thread scaling: a panel per workload, the throughput against one
+    thread (t x T(1) / T(t)) over the thread counts (log2 axis), a line per
+    allocator, perfect scaling (y = t) dashed and the machine's CPU count
+    marked. panels: [(label, {alloc: [(t, y)]})]."""
+    threads = SCALING_THREADS
+    left, right, top, pw, ph, gap = 64, 170, 84, 330, 280, 56
+    width = left + len(panels) * (pw + gap) - gap + right
+    height = top + ph + 60 + 14 * len(note)
+    ymax = max([v for _, d in panels for pts in d.values() for _, v in pts]
+               + [1.0])
+    ys = nice_step(ymax * 1.1)
+    ymax = math.ceil(ymax * 1.1 / ys) * ys
+    lx = math.log2(threads[-1])
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+         'viewBox="0 0 %d %d" %s>' % (width, height, width, height, FONT),
+         '<rect width="100%" height="100%" fill="white"/>',
+         svg_text(left, 26, title, 17, weight="bold"),
+         svg_text(left, 46, subtitle, 11, fill="#555")]
+    for i, (label, data) in enumerate(panels):
+        x0 = left + i * (pw + gap)
+        X = lambda t: x0 + pw * math.log2(t) / lx
+        Y = lambda v: top + ph * (1 - min(v, ymax) / ymax)
+        o.append(svg_text(x0, top - 10, label, 13, weight="bold"))
+        y = 0.0
+        while y <= ymax + 1e-9:
+            o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
+                     'stroke="#e3e3e3"/>' % (x0, Y(y), x0 + pw, Y(y)))
+            o.append(svg_text(x0 - 6, Y(y) + 4, "%g" % round(y, 3), 11,
+                              "end"))
+            y += ys
+        for t in threads:
+            o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" '
+                     'stroke="#e3e3e3"/>' % (X(t), top, X(t), top + ph))
+            o.append(svg_text(X(t), top + ph + 16, str(t), 11, "middle"))
+        if 1 <= nproc <= threads[-1]:
+            o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999" '
+                     'stroke-dasharray="2,3"/>' % (X(nproc), top, X(nproc),
+                                                   top + ph))
+            o.append(svg_text(X(nproc) + 4, top + 14, "%d CPU%s here" % (
+                nproc, "" if nproc == 1 else "s"), 10, fill="#777"))
+        perfect = " ".join("%.1f,%.1f" % (X(t), Y(t)) for t in threads
+                           if t <= ymax)
+        o.append('<polyline fill="none" stroke="#bbb" stroke-width="1.2" '
+                 'stroke-dasharray="5,4" points="%s"><title>perfect scaling'
+                 '</title></polyline>' % perfect)
+        o.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" '
+                 'stroke="#888"/>' % (x0, top, pw, ph))
+        o.append(svg_text(x0 + pw / 2, top + ph + 34, "threads", 12,
+                          "middle"))
+        for n in names:
+            pts = data.get(n)
+            if not pts:
+                continue
+            o.append('<polyline fill="none" stroke="%s" stroke-width="%s" '
+                     'points="%s"><title>%s</title></polyline>' % (
+                         color_of(n, names),
+                         "2.5" if n == REFERENCE else "1.6",
+                         " ".join("%.1f,%.1f" % (X(t), Y(v)) for t, v in pts),
+                         esc(n)))
+    o.append(svg_text(20, top + ph / 2, "throughput against 1 thread", 12,
+                      "middle", rotate=-90))
+    lx0 = left + len(panels) * (pw + gap) - gap + 16
+    ly = top + 10
+    for n in names + ["perfect scaling"]:
+        dash = ' stroke-dasharray="5,4"' if n == "perfect scaling" else ""
+        c = "#bbb" if n == "perfect scaling" else color_of(n, names)
+        o.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" '
+                 'stroke-width="3"%s/>' % (lx0, ly, lx0 + 24, ly, c, dash))
+        o.append(svg_text(lx0 + 30, ly + 4, n, 11))
+        ly += 20
+    for i, line in enumerate(note):
+        o.append(svg_text(left, height - 18 + 14 * (i - len(note) + 1),
+                          line, 11, fill="#444"))
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def write_scaling_chart(resdir, meta, args, timed, names):
+    """Writes scaling.svg from the thread-scaling set; returns [(file,
+    what)]."""
+    panels = []
+    for base, _, _, _, what in SCALING_BASES:
+        got = {t: timed.get("scale-%s-%dt" % (base, t)) or {}
+               for t in SCALING_THREADS}
+        data = {}
+        for n in names:
+            one = got[1].get(n)
+            if not one or one["failed"] or not one["runs"]:
+                continue
+            pts = [(t, t * one["median_s"] / got[t][n]["median_s"])
+                   for t in SCALING_THREADS
+                   if got[t].get(n) and not got[t][n]["failed"]
+                   and got[t][n]["runs"] and got[t][n]["median_s"] > 0]
+            if pts:
+                data[n] = pts
+        if data:
+            panels.append((base, data))
+    if not panels:
+        return []
+    nproc = meta.get("nproc") or 1
+    svg_scaling_chart(
+        os.path.join(resdir, "scaling.svg"),
+        "cairn benchmarks: thread scaling", subtitle_of(meta, args), panels,
+        [n for n in names if any(n in d for _, d in panels)], nproc,
+        ["Throughput against one thread, t x T(1) / T(t), the work per "
+         "thread the same at every count: on t free cores, t is perfect.",
+         "Past the machine's CPU count (dotted) threads take turns: the "
+         "curve says how an allocator copes with oversubscription."])
+    return [("scaling.svg", "throughput against one thread per allocator, "
+             "each scaling workload")]
