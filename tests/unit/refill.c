@@ -28,8 +28,7 @@ const char *malloc_conf = "prof:true,lg_prof_sample:30";
 
 static struct span *span_of(void *p)
 {
-	uintptr_t e = pagemap_get((uintptr_t)p);
-	return chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)p);
+	return pagemap_span((uintptr_t)p);
 }
 
 static unsigned list_length(void *l)

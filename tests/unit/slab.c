@@ -17,8 +17,7 @@
 
 static struct span *span_of(void *p)
 {
-	uintptr_t e = pagemap_get((uintptr_t)p);
-	return chunk_span_of((struct chunk *)(e - MAP_CHUNK), (uintptr_t)p);
+	return pagemap_span((uintptr_t)p);
 }
 
 static int list_length(void *l)
