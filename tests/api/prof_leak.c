@@ -26,7 +26,12 @@
  *            ones it found (src/prof/unwind.c, own_path_take); taken
  *            where they are not, a route's stack would start elsewhere;
  *   callers  one call site reached by four routes of callers that share
- *            their first frames: four stacks, each with its own count. */
+ *            their first frames: four stacks, each with its own count;
+ *   deep     one call site 40 frames deep, reached three times: one stack
+ *            of all its frames. A walk keeps at most 16 of a stack's
+ *            frames as the way for its call site, noting that the stack
+ *            went on (src/prof/unwind.c, memo_walk); taken as if it had
+ *            ended there, the later samples' stacks would be cut short. */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -142,6 +147,32 @@ __attribute__((noinline, noclone)) static int child_callers(void)
 	return 0;
 }
 
+/* Recursion DEEP frames down to one malloc; not tail calls (the
+ * stores after them). */
+#define DEEP        40
+#define DEEP_ROUNDS 3
+static void *deep_kept[DEEP_ROUNDS];
+static volatile int deep_sink;
+__attribute__((noinline, noclone)) void deep_step(int d, int i)
+{
+	if (d == 0)
+		deep_kept[i] = malloc(48);
+	else
+		deep_step(d - 1, i);
+	deep_sink = d;
+}
+
+/* Read at run time, so that the loop is not unrolled into a call site per
+ * round. */
+static volatile int deep_rounds = DEEP_ROUNDS;
+
+static int child_deep(void)
+{
+	for (int i = 0; i < deep_rounds; i++)
+		deep_step(DEEP, i);
+	return 0;
+}
+
 /* The objects of the report's stack whose frames #1 and #2 are in the
  * functions named; -1 where no stack has them. */
 static long long stack_objects(const char *err, const char *f1, const char *f2)
@@ -235,6 +266,8 @@ int main(int argc, char **argv)
 		return child_routes();
 	if (argc > 1 && strcmp(argv[1], "callers") == 0)
 		return child_callers();
+	if (argc > 1 && strcmp(argv[1], "deep") == 0)
+		return child_deep();
 
 	const char *every = "prof:true,lg_prof_sample:0,prof_final:false,prof_gdump:false";
 	char conf[256], self[PATH_MAX];
@@ -380,6 +413,27 @@ int main(int argc, char **argv)
 			CHECK(objs == CALLS, "site_c from %s from %s: %lld objects (want %d):\n%s",
 			      frames[i][0], frames[i][1], objs, CALLS, r->err);
 		}
+	}
+	TEST_CASE("deep")
+	{
+		snprintf(conf, sizeof conf, "%s,prof_leak:true", every);
+		struct run *r = &(struct run){0};
+		*r = run_child(conf, "deep");
+		struct summary s;
+		CHECK(exit_status(r->status) == 0 && parse_summary(r->err, &s), "a summary:\n%s",
+		      r->err);
+		CHECK(s.objs == DEEP_ROUNDS && s.stacks == 1,
+		      "%llu objects (want %d) from %llu stacks (want 1):\n%s", s.objs, DEEP_ROUNDS,
+		      s.stacks, r->err);
+		/* Frames #0 to #15 shown, the rest counted: deep_step's 41 and
+		 * child_deep's, main's and the C library's below them. */
+		unsigned more = 0;
+		const char *at = strstr(r->err, "  ... ");
+		CHECK(at != NULL && sscanf(at, "  ... %u more frames", &more) == 1 &&
+		          16 + more >= DEEP + 3,
+		      "the stack has all %d frames of the recursion and those below (%u more "
+		      "than 16 shown):\n%s",
+		      DEEP + 1, more, r->err);
 	}
 	return CHECK_DONE();
 }
