@@ -152,11 +152,24 @@ int main(void)
 		uint64_t rng = 12345;
 		for (unsigned lg = 4; lg <= 19; lg += 5) {
 			double sum = 0, sq = 0;
-			int n = 200000;
+			int n = 200000, above[4] = {0};
 			for (int i = 0; i < n; i++) {
 				double x = (double)prof_draw(&rng, lg);
 				sum += x;
 				sq += x * x;
+				for (int q = 0; q < 4; q++)
+					above[q] += x > (q + 0.5) * (double)(1u << lg);
+			}
+			/* The shape: P(gap > t mean) = e^-t, within 0.005 (about
+			 * five standard deviations of the fraction), where gaps
+			 * rounded to whole bytes do not change it (lg 4's do). */
+			static const double tail[4] = {0.6065306597, 0.2231301601, 0.0820849986,
+			                               0.0301973834}; /* e^-0.5 ... e^-3.5 */
+			for (int q = 0; q < 4 && lg >= 9; q++) {
+				double got = (double)above[q] / n, want = tail[q];
+				CHECK(got > want - 0.005 && got < want + 0.005,
+				      "lg %u: %.4f of the gaps above %.1f means, want %.4f", lg,
+				      got, q + 0.5, want);
 			}
 			double mean = sum / n, want = (double)(1u << lg);
 			CHECK(mean > want * 0.98 && mean < want * 1.02,
