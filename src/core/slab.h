@@ -54,8 +54,10 @@ static inline void slab_unlink(struct heap *h, struct span *s)
 static inline bool slab_block_ok(const void *b, const struct span *s)
 {
 	uintptr_t off = (uintptr_t)b - s->start;
-	return b != NULL && block_is_free(b, s) && off * s->div_magic < s->div_magic &&
-	       off < (size_t)s->carved * sc_size[s->cls];
+	/* Where it lies first: a link written over may point anywhere, and
+	 * is read only once it is known to be a block of s. */
+	return b != NULL && off * s->div_magic < s->div_magic &&
+	       off < (size_t)s->carved * sc_size[s->cls] && block_is_free(b, s);
 }
 
 static inline bool slab_has_free(const struct span *s)
@@ -184,8 +186,15 @@ static inline void *slab_adopt(struct heap *h, struct span *s, unsigned room)
 		 * list. The walk is as long as the room, and a bin is cut
 		 * short once per rare event or sample at most. */
 		void *last = list;
-		for (unsigned i = 1; i < room; i++)
-			last = block_next(last);
+		for (unsigned i = 1; i < room; i++) {
+			/* Each link checked before it is followed: a use after
+			 * free may have written over it, and the cut writes
+			 * into the block it leads to. */
+			void *next = block_next(last);
+			if (unlikely(!slab_block_ok(next, s)))
+				cairn_freelist_corrupt(next);
+			last = next;
+		}
 		s->local_free = block_next(last);
 		block_set_next(last, LIST_END);
 		given = room;

@@ -10,12 +10,19 @@
  *            list, with the slab's count of blocks in use still right;
  *   flush    a flush gives back the count of the blocks left in the bin;
  *   sample   a sample five blocks away lands on the sixth malloc, whose
- *            block comes from the profiler's slabs, and on no other. */
+ *            block comes from the profiler's slabs, and on no other;
+ *   cut      a bin cut short walks its slab's list: a link written over
+ *            with an address outside the slab (a use after free) is
+ *            reported, SIGABRT after one line, not followed (the cut
+ *            would write into the block it leads to). */
+#define _GNU_SOURCE /* child.h's sched_setaffinity */
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <cairn/jemalloc.h>
 
 #include "check.h"
+#include "death.h"
 #include "core/arena.h"
 #include "core/heap.h"
 #include "core/sizeclass.h"
@@ -142,6 +149,42 @@ static void sample(void)
 		free(b[i]);
 }
 
+/* What a use after free would have the cut write into. */
+static void *cut_target[8];
+
+/* In a child: a freed block's link pointed at cut_target, then a refill
+ * whose countdown leaves room for 3 blocks of a longer list. */
+static void cut_child(void *arg)
+{
+	const size_t size = 2560;
+	void *b[6];
+	struct heap *h = countdown(EVENT_INTERVAL, INT64_MAX);
+	for (int i = 0; i < 6; i++)
+		b[i] = malloc(size);
+	REQUIRE(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "flush");
+	for (int i = 0; i < 6; i++)
+		free(b[i]);
+	/* The last freed heads its slab's list: its link (word 1). */
+	((void **)launder(b[5]))[1] = cut_target;
+	h = countdown(3 * (int64_t)size, INT64_MAX);
+	(void)h;
+	void *p = malloc(size);
+	fprintf(stderr, "malloc returned %p\n", p);
+	_exit(3);
+}
+
+static void cut(void)
+{
+	char out[4096];
+	int status = death_run(cut_child, NULL, out, sizeof out);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+	      "the cut reported the link: status %d, said: %s", status, out);
+	const char *nl = strchr(out, '\n');
+	CHECK(strncmp(out, "cairn: ", 7) == 0 && strstr(out, "corrupted free list") != NULL &&
+	          nl != NULL && nl[1] == '\0',
+	      "one cairn line naming the corruption: %s", out);
+}
+
 int main(void)
 {
 	free(malloc(1)); /* the thread's heap */
@@ -156,6 +199,10 @@ int main(void)
 	TEST_CASE("sample")
 	{
 		sample();
+	}
+	TEST_CASE("cut")
+	{
+		cut();
 	}
 	return CHECK_DONE();
 }
