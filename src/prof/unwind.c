@@ -517,13 +517,8 @@ static ALWAYS_INLINE const struct chain *way_of(const struct chain *t, unsigned 
 	unsigned at = (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 32);
 	for (unsigned k = 0; k < CHAIN_WINDOW; k++) {
 		const struct chain *c = &t[(at + k) & (size - 1)];
-		if (atomic_load_explicit(&c->pc, memory_order_acquire) != pc)
-			continue;
-		unsigned n = c->n - (all ? 0u : 1u), i = 0;
-		while (i < n && *(const uintptr_t *)(sp + (uintptr_t)(intptr_t)c->step[i].ra_at) ==
-		                    c->step[i].ra)
-			i++;
-		if (i == n)
+		if (atomic_load_explicit(&c->pc, memory_order_acquire) == pc &&
+		    chain_matches(c, c->n - (all ? 0u : 1u), sp))
 			return c;
 	}
 	return NULL;
